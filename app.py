@@ -1,0 +1,20 @@
+"""Glimpse: the router. Page config, navigation, and the shared sidebar."""
+
+import streamlit as st
+
+from components.sidebar import sidebar
+
+st.set_page_config(page_title="Glimpse", page_icon=":material/visibility:", layout="wide")
+
+# One line per page; a page file is a thin script (controls -> one cached service call -> views).
+SECTIONS = {
+    "Glimpse": [
+        st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    ],
+    "Lenses": [
+    ],
+}
+
+nav = st.navigation({name: pages for name, pages in SECTIONS.items() if pages})
+sidebar()
+nav.run()

@@ -1,0 +1,85 @@
+"""The shared sidebar: compute device and classifier choice, kept in st.session_state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+import torch
+
+from models.registry import DEFAULT_CLASSIFIER, ModelLoadError, resolve_device
+
+DEVICE_KEY = "glimpse_device"
+MODEL_KEY = "glimpse_model_id"
+
+
+@dataclass(frozen=True)
+class Choice:
+    device: str  # a resolved torch device string: "cuda", "mps" or "cpu"
+    model_id: str
+
+
+def _device_options() -> list[str]:
+    options = ["auto", "cpu"]
+    if torch.cuda.is_available():
+        options.insert(1, "cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        options.insert(1, "mps")
+    return options
+
+
+def _memory_line(device: str) -> str:
+    if device == "cuda":
+        used = torch.cuda.memory_allocated() / 2**20
+        total = torch.cuda.get_device_properties(0).total_memory / 2**20
+        return f"{torch.cuda.get_device_name(0)} · {used:,.0f} / {total:,.0f} MiB in use"
+    try:
+        import psutil
+
+        rss = psutil.Process().memory_info().rss / 2**20
+        return f"{device.upper()} · process memory {rss:,.0f} MiB"
+    except ImportError:
+        return device.upper()
+
+
+def current() -> Choice:
+    """The sidebar's choice without drawing anything (for pages and tests)."""
+    device = str(resolve_device(st.session_state.get(DEVICE_KEY, "auto")))
+    return Choice(device=device, model_id=st.session_state.get(MODEL_KEY, DEFAULT_CLASSIFIER))
+
+
+def sidebar() -> Choice:
+    """Draw the device picker and the classifier picker; return the current choice."""
+    with st.sidebar:
+        st.selectbox("Device", _device_options(), key=DEVICE_KEY, help="auto: CUDA, then MPS, then CPU")
+        choice = current()
+        st.caption(_memory_line(choice.device))
+        st.session_state.setdefault(MODEL_KEY, DEFAULT_CLASSIFIER)
+        st.markdown(f"**Classifier:** `{st.session_state[MODEL_KEY]}`")
+        with st.expander("Use another classifier"):
+            with st.form("model_form", border=False):
+                typed = st.text_input(
+                    "Model id",
+                    placeholder="hf:google/vit-base-patch16-224 · torchvision:resnet50 · timm:resnet18",
+                    help="Hugging Face ids need a network connection the first time; torchvision and timm "
+                    "need the optional extras (requirements-extras.txt).",
+                )
+                load = st.form_submit_button("Load")
+            if load and typed.strip():
+                _try_load(typed.strip(), choice.device)
+            if st.session_state[MODEL_KEY] != DEFAULT_CLASSIFIER and st.button("Back to the embedded model"):
+                st.session_state[MODEL_KEY] = DEFAULT_CLASSIFIER
+                st.rerun()
+    return current()
+
+
+def _try_load(model_id: str, device: str) -> None:
+    from components import loaders
+
+    try:
+        loaders.classifier(model_id, device)
+    except (ModelLoadError, ValueError) as err:
+        st.error(f"Could not load {model_id!r}: {err}")
+        return
+    st.session_state[MODEL_KEY] = model_id
+    st.rerun()

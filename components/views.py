@@ -1,0 +1,63 @@
+"""Views that only draw: heatmaps with colour bars (plotly, hover shows the value), overlays."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+from PIL import Image
+
+
+def resize_map(values: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bilinear resize of a float map to (H, W) for display."""
+    h, w = size
+    if values.shape == (h, w):
+        return values
+    img = Image.fromarray(np.asarray(values, dtype=np.float32), mode="F")
+    return np.asarray(img.resize((w, h), Image.BILINEAR), dtype=np.float32)
+
+
+def heatmap_figure(
+    values: np.ndarray,
+    *,
+    image: np.ndarray | None = None,
+    title: str = "",
+    colorscale: str = "Viridis",
+    zmin: float | None = None,
+    zmax: float | None = None,
+    zmid: float | None = None,
+    opacity: float = 0.6,
+    colorbar_title: str = "",
+    height: int = 320,
+    max_side: int = 224,
+) -> go.Figure:
+    """A heatmap of ``values`` (H, W), optionally over ``image`` (uint8 (H', W', 3)), with a colour bar.
+
+    Large inputs are downsampled to ``max_side`` for drawing only; hover reports the map value.
+    """
+    values = np.asarray(values, dtype=np.float32)
+    h, w = values.shape
+    scale = min(1.0, max_side / max(h, w))
+    size = (max(1, round(h * scale)), max(1, round(w * scale)))
+    shown = resize_map(values, size)
+    fig = go.Figure()
+    if image is not None:
+        bg = np.asarray(Image.fromarray(image).resize((size[1], size[0]), Image.BILINEAR))
+        fig.add_trace(go.Image(z=bg, hoverinfo="skip"))
+    fig.add_trace(
+        go.Heatmap(
+            z=shown,
+            colorscale=colorscale,
+            zmin=zmin,
+            zmax=zmax,
+            zmid=zmid,
+            opacity=opacity if image is not None else 1.0,
+            colorbar=dict(title=colorbar_title, thickness=12, len=0.9),
+            hovertemplate="x=%{x}, y=%{y}<br>value=%{z:.4g}<extra></extra>",
+        )
+    )
+    fig.update_yaxes(autorange="reversed", visible=False, scaleanchor="x")
+    fig.update_xaxes(visible=False)
+    fig.update_layout(
+        title=dict(text=title, font=dict(size=13)), height=height, margin=dict(l=0, r=0, t=30 if title else 0, b=0)
+    )
+    return fig

@@ -1,0 +1,5 @@
+import sys
+
+from glimpse.cli import main
+
+sys.exit(main())

@@ -1,0 +1,4 @@
+import streamlit as st
+
+st.title("Glimpse")
+st.write("See what vision models see.")
