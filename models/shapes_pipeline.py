@@ -1,0 +1,307 @@
+"""ShapesPipeline: the embedded, offline text-to-image diffusion model of Glimpse.
+
+A small pixel-space (32x32 RGB) text-conditional diffusion model trained on synthetic scenes of one or
+two flat-coloured shapes on white (see ``models/shapes_data.py``), shipped in the repository under
+``models/embedded/shapes_t2i`` and loaded with ``ShapesPipeline.from_pretrained`` exactly like a hub
+pipeline.
+
+Components (registered with ``register_modules``)
+------------------------------------------------
+* ``unet``: ``diffusers.UNet2DConditionModel`` predicting the velocity
+  v = sqrt(abar_t) * eps - sqrt(1 - abar_t) * x0 (v-prediction, Salimans & Ho 2022, "Progressive
+  Distillation for Fast Sampling of Diffusion Models"), with cross-attention (``attn2``) at 16x16,
+  8x8 and in the mid block.
+* ``text_encoder``: a 3-layer ``transformers.BertModel`` of width 128. It is bidirectional, unlike
+  CLIP's causal text encoder, so the first shape word can see the relation words that follow it.
+* ``tokenizer``: a word-level ``BertTokenizer`` whose vocabulary is the caption words plus BERT's
+  special tokens; every word is exactly one token.
+* ``scheduler``: ``DDIMScheduler`` (Song et al. 2021) with the cosine schedule of Nichol & Dhariwal
+  2021 (``squaredcos_cap_v2``, 1000 steps) and ``trailing`` timestep spacing.
+
+Token positions
+---------------
+The text encoder's output always has ``tokenizer.model_max_length`` positions:
+``[CLS] w_1 ... w_n [SEP] [PAD] ...``; the k-th word of the prompt (0-based, whitespace split) is at
+token position k + 1. :meth:`ShapesPipeline.tokenize_words` returns the string of every position,
+which is what a cross-attention tracer needs to name its maps.
+
+Classifier-free guidance (Ho & Salimans 2022)
+---------------------------------------------
+The UNet is called once per step on the batch ``[unconditional, conditional]`` (that order, like
+Stable Diffusion); the unconditional embedding is that of the empty prompt ``""``, and
+v_hat = v_uncond + w * (v_cond - v_uncond) with ``w = guidance_scale``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from diffusers import DDIMScheduler, DiffusionPipeline, ImagePipelineOutput, UNet2DConditionModel
+from transformers import BertConfig, BertModel, BertTokenizer
+
+from models.shapes_data import IMAGE_SIZE, VOCABULARY
+
+logger = logging.getLogger(__name__)
+
+SPECIAL_TOKENS: tuple[str, ...] = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+#: token positions fed to the UNet: the longest caption has 10 words (+ [CLS] and [SEP])
+MAX_TOKENS = 16
+
+
+def build_tokenizer(vocabulary: tuple[str, ...] = VOCABULARY, max_length: int = MAX_TOKENS) -> BertTokenizer:
+    """Word-level tokenizer: BERT's WordPiece over a vocabulary of whole words, so one word = one token."""
+    vocab = {tok: i for i, tok in enumerate([*SPECIAL_TOKENS, *vocabulary])}
+    return BertTokenizer(vocab=vocab, do_lower_case=True, model_max_length=max_length)
+
+
+def build_text_encoder(
+    vocab_size: int, *, width: int = 128, layers: int = 3, heads: int = 4, max_length: int = MAX_TOKENS
+) -> BertModel:
+    """Bidirectional transformer text encoder (Devlin et al. 2019); the UNet reads last_hidden_state.
+
+    The (unused) pooler is kept so that ``BertModel.from_pretrained`` finds every weight it builds.
+    """
+    config = BertConfig(
+        vocab_size=vocab_size,
+        hidden_size=width,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=4 * width,
+        max_position_embeddings=max_length,
+        type_vocab_size=1,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
+    return BertModel(config)
+
+
+def build_unet(
+    *,
+    block_out_channels: tuple[int, ...] = (32, 64, 128),
+    cross_attention_dim: int = 128,
+    heads: int = 4,
+    norm_num_groups: int = 8,
+    sample_size: int = IMAGE_SIZE,
+) -> UNet2DConditionModel:
+    """Pixel-space UNet: no attention at full resolution, cross-attention in every lower block and mid.
+
+    With (32, 64, 128) the resolutions are 32x32 (plain ResNet block), 16x16 and 8x8 (cross-attention),
+    about 4.2 M parameters.
+    """
+    n = len(block_out_channels)
+    down = ("DownBlock2D",) + ("CrossAttnDownBlock2D",) * (n - 1)
+    up = ("CrossAttnUpBlock2D",) * (n - 1) + ("UpBlock2D",)
+    return UNet2DConditionModel(
+        sample_size=sample_size,
+        in_channels=3,
+        out_channels=3,
+        down_block_types=down,
+        up_block_types=up,
+        block_out_channels=block_out_channels,
+        layers_per_block=1,
+        cross_attention_dim=cross_attention_dim,
+        # diffusers' legacy naming: for UNet2DConditionModel this is the number of heads
+        attention_head_dim=heads,
+        norm_num_groups=norm_num_groups,
+    )
+
+
+def build_scheduler() -> DDIMScheduler:
+    """DDIM with the cosine schedule, v-prediction and trailing spacing (the first step is t = 999)."""
+    return DDIMScheduler(
+        num_train_timesteps=1000,
+        beta_schedule="squaredcos_cap_v2",
+        prediction_type="v_prediction",
+        timestep_spacing="trailing",
+        clip_sample=True,  # pixel space: x0 lies in [-1, 1]
+        clip_sample_range=1.0,
+        set_alpha_to_one=False,
+    )
+
+
+class ShapesPipeline(DiffusionPipeline):
+    """Text-to-image pipeline of the embedded shapes model (see the module docstring)."""
+
+    model_cpu_offload_seq = "text_encoder->unet"
+
+    def __init__(
+        self,
+        unet: UNet2DConditionModel,
+        text_encoder: BertModel,
+        tokenizer: BertTokenizer,
+        scheduler: DDIMScheduler,
+    ) -> None:
+        super().__init__()
+        self.register_modules(unet=unet, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler)
+
+    @classmethod
+    def build(cls, **unet_kwargs: Any) -> "ShapesPipeline":
+        """A randomly initialised pipeline (``unet_kwargs`` go to :func:`build_unet`)."""
+        tokenizer = build_tokenizer()
+        width = unet_kwargs.get("cross_attention_dim", 128)
+        text_encoder = build_text_encoder(len(tokenizer.get_vocab()), width=width)
+        return cls(build_unet(**unet_kwargs), text_encoder, tokenizer, build_scheduler())
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str, **kwargs: Any) -> "ShapesPipeline":
+        """Load like any diffusers pipeline; computes in float32 unless ``torch_dtype`` says otherwise.
+
+        The committed weights are stored in float16 to halve the repository size; float16 kernels on
+        CPU are slow, so the default compute dtype is float32.
+        """
+        if "torch_dtype" not in kwargs:
+            kwargs.setdefault("dtype", torch.float32)
+        return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+
+    # ------------------------------------------------------------------ text
+    @property
+    def vocabulary(self) -> tuple[str, ...]:
+        """The words a prompt may use (the tokenizer's vocabulary without special tokens)."""
+        vocab = self.tokenizer.get_vocab()
+        return tuple(w for w, _ in sorted(vocab.items(), key=lambda kv: kv[1]) if w not in SPECIAL_TOKENS)
+
+    @property
+    def max_prompt_words(self) -> int:
+        """Longest prompt in words: the text encoder's token limit minus [CLS] and [SEP]."""
+        return int(self.tokenizer.model_max_length) - 2
+
+    def validate_prompt(self, prompt: str) -> list[str]:
+        """Return the prompt's lower-cased words; raise ValueError if it cannot be encoded faithfully.
+
+        Unknown words would silently become [UNK] and long prompts would be truncated, so both are
+        refused instead.
+        """
+        if not isinstance(prompt, str):
+            raise ValueError(f"prompt {prompt!r}: expected a string")
+        words = prompt.lower().split()
+        if not words:
+            raise ValueError(f"prompt {prompt!r}: empty")
+        allowed = set(self.vocabulary)
+        unknown = [w for w in words if w not in allowed]
+        if unknown:
+            raise ValueError(
+                f"prompt {prompt!r}: unknown words {unknown}; the vocabulary is {list(self.vocabulary)}"
+            )
+        if len(words) > self.max_prompt_words:
+            raise ValueError(
+                f"prompt {prompt!r}: {len(words)} words, but the text encoder takes at most "
+                f"{self.tokenizer.model_max_length} tokens ({self.max_prompt_words} words plus [CLS] and [SEP])"
+            )
+        return words
+
+    def tokenize_words(self, prompt: str) -> list[str]:
+        """The token string at every position of the text embedding (length ``model_max_length``).
+
+        Example: ``"a red circle"`` -> ``["[CLS]", "a", "red", "circle", "[SEP]", "[PAD]", ...]``.
+        Word k of the prompt is at position k + 1.
+        """
+        if prompt.strip():
+            self.validate_prompt(prompt)
+        ids, _ = self._token_ids([prompt])
+        return self.tokenizer.convert_ids_to_tokens(ids[0].tolist())
+
+    def _token_ids(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        enc = self.tokenizer(
+            [p.lower() for p in prompts],
+            padding="max_length",
+            max_length=self.tokenizer.model_max_length,
+            truncation=True,
+            return_tensors="pt",
+        )
+        return enc["input_ids"], enc["attention_mask"]
+
+    def encode_prompt(self, prompts: list[str]) -> torch.Tensor:
+        """Text embeddings (B, model_max_length, width); no validation (the empty prompt is allowed).
+
+        Padding positions are masked inside the text encoder but still passed to the UNet, which
+        attends over all positions (as Stable Diffusion does with its padded 77 tokens).
+        """
+        ids, mask = self._token_ids(prompts)
+        ids, mask = ids.to(self.text_encoder.device), mask.to(self.text_encoder.device)
+        return self.text_encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+
+    # ---------------------------------------------------------------- sample
+    @torch.no_grad()
+    def __call__(
+        self,
+        prompt: str | list[str],
+        *,
+        num_inference_steps: int = 25,
+        guidance_scale: float = 4.0,
+        generator: torch.Generator | None = None,
+        output_type: str = "np",
+        callback_on_step_end: Callable[..., dict] | None = None,
+    ) -> ImagePipelineOutput:
+        """Generate 32x32 images with DDIM and classifier-free guidance.
+
+        Parameters
+        ----------
+        prompt : str or list of str
+            Words from :attr:`vocabulary`, at most :attr:`max_prompt_words` of them.
+        num_inference_steps : int
+            DDIM steps (trailing spacing, so the first step starts from pure noise at t = 999).
+        guidance_scale : float
+            w in v_hat = v_u + w (v_c - v_u); ``<= 1`` disables guidance (conditional branch only).
+        generator : torch.Generator, optional
+            Seeds the initial noise x_T ~ N(0, I).
+        output_type : {"np", "pil", "pt"}
+            "np": float32 array in [0, 1], shape (B, 32, 32, 3); "pil": list of PIL images;
+            "pt": float tensor in [0, 1], shape (B, 3, 32, 32).
+        callback_on_step_end : callable, optional
+            ``fn(pipe, step_index, timestep, {"latents": x_t}) -> dict``; a returned ``"latents"``
+            replaces the current sample.
+        """
+        prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+        if not prompts:
+            raise ValueError("prompt []: empty")
+        for p in prompts:
+            self.validate_prompt(p)
+        if output_type not in ("np", "pil", "pt"):
+            raise ValueError(f"output_type {output_type!r}: expected 'np', 'pil' or 'pt'")
+        if num_inference_steps < 1:
+            raise ValueError(f"num_inference_steps {num_inference_steps}: must be >= 1")
+
+        device, dtype = self.unet.device, self.unet.dtype
+        batch = len(prompts)
+        do_cfg = guidance_scale > 1.0
+        cond = self.encode_prompt(prompts)
+        context = torch.cat([self.encode_prompt([""] * batch), cond]) if do_cfg else cond
+        context = context.to(dtype)
+
+        # a private scheduler: set_timesteps mutates state, and a cached pipeline is shared by sessions
+        scheduler = DDIMScheduler.from_config(self.scheduler.config)
+        scheduler.set_timesteps(num_inference_steps, device=device)
+        size = self.unet.config.sample_size
+        latents = torch.randn((batch, self.unet.config.in_channels, size, size), generator=generator)
+        latents = latents.to(device=device, dtype=dtype) * scheduler.init_noise_sigma
+
+        for i, t in enumerate(scheduler.timesteps):
+            model_input = torch.cat([latents, latents]) if do_cfg else latents
+            model_input = scheduler.scale_model_input(model_input, t)
+            out = self.unet(model_input, t, encoder_hidden_states=context).sample
+            if do_cfg:
+                uncond, cond_out = out.chunk(2)
+                out = uncond + guidance_scale * (cond_out - uncond)
+            latents = scheduler.step(out, t, latents).prev_sample
+            if callback_on_step_end is not None:
+                result = callback_on_step_end(self, i, t, {"latents": latents})
+                if result is not None and "latents" in result:
+                    latents = result["latents"]
+
+        image = (latents.float() / 2 + 0.5).clamp(0, 1).cpu()
+        if output_type == "pt":
+            return ImagePipelineOutput(images=image)
+        array = image.permute(0, 2, 3, 1).numpy()
+        if output_type == "pil":
+            return ImagePipelineOutput(images=self.numpy_to_pil(array))
+        return ImagePipelineOutput(images=array)
+
+    @staticmethod
+    def numpy_to_pil(images: np.ndarray) -> list:
+        """Float [0, 1] NHWC array -> list of PIL images."""
+        from PIL import Image
+
+        return [Image.fromarray((im * 255).round().astype(np.uint8)) for im in images]
