@@ -177,6 +177,22 @@ LOADERS: dict[str, Callable[[str, torch.device], ClassifierBundle]] = {
 }
 
 
+def _hub_loader(name: str) -> Callable[[str, torch.device], ClassifierBundle]:
+    """Import models.hub only when a hub id is asked for (it imports this module)."""
+
+    def load(model_id: str, device: torch.device) -> ClassifierBundle:
+        from models import hub
+
+        return getattr(hub, name)(model_id, device)
+
+    return load
+
+
+LOADERS.update(
+    {"hf:": _hub_loader("load_hf"), "torchvision:": _hub_loader("load_torchvision"), "timm:": _hub_loader("load_timm")}
+)
+
+
 def load_classifier(model_id: str = DEFAULT_CLASSIFIER, *, device: str | torch.device = "auto") -> ClassifierBundle:
     """Load a classifier by id (see module docstring) onto ``device``.
 
