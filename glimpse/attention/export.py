@@ -1,0 +1,210 @@
+"""Downloads of cross-attention results: the maps as NPZ, the per-timestep scrubber as an animated GIF.
+
+The NPZ holds only numeric and unicode arrays, so ``np.load(f, allow_pickle=False)`` reads it; the
+metadata (prompt, model, seed, the slice the maps were aggregated over, ...) is one JSON string under
+``"meta"``. :func:`load_attention_npz` returns the arrays with ``meta`` already parsed.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+#: viridis at 9 evenly spaced stops (matplotlib's table), linearly interpolated: no matplotlib needed
+_VIRIDIS = np.array(
+    [
+        [68, 1, 84],
+        [71, 44, 122],
+        [59, 81, 139],
+        [44, 113, 142],
+        [33, 144, 141],
+        [39, 173, 129],
+        [92, 200, 99],
+        [170, 220, 50],
+        [253, 231, 37],
+    ],
+    dtype=np.float64,
+)
+NORMALISATIONS: tuple[str, ...] = ("frame", "shared")
+
+
+def colorize(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Map a float array to viridis RGB uint8, with ``lo`` -> dark purple and ``hi`` -> yellow."""
+    values = np.asarray(values, dtype=np.float64)
+    span = hi - lo
+    norm = np.clip((values - lo) / span, 0.0, 1.0) if span > 0 else np.zeros_like(values)
+    pos = norm * (len(_VIRIDIS) - 1)
+    i = np.minimum(pos.astype(int), len(_VIRIDIS) - 2)
+    frac = (pos - i)[..., None]
+    return np.round(_VIRIDIS[i] * (1 - frac) + _VIRIDIS[i + 1] * frac).astype(np.uint8)
+
+
+def _meta_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, (tuple, set, frozenset)):
+        return list(obj)
+    if isinstance(obj, slice):
+        return [obj.start, obj.stop]
+    raise TypeError(f"meta: {type(obj).__name__} is not JSON-serialisable")
+
+
+def attention_npz_bytes(
+    trace: Any,
+    maps: np.ndarray,
+    *,
+    image: np.ndarray | None = None,
+    slices: Mapping[str, Any] | None = None,
+    mass: np.ndarray | None = None,
+    token_maps: np.ndarray | None = None,
+    frames: np.ndarray | None = None,
+) -> bytes:
+    """Serialise a cross-attention result to NPZ bytes (readable with ``allow_pickle=False``).
+
+    Parameters
+    ----------
+    trace : glimpse.attention.AttentionTrace
+        Source of the tokens, words, timesteps, layers and generation metadata.
+    maps : ndarray, shape (len(words), H, W)
+        Word maps (raw, not normalised) aggregated over ``slices``.
+    image : ndarray of uint8, shape (H', W', 3), optional
+        The generated image.
+    slices : mapping, optional
+        How ``maps`` were aggregated (timestep range, layers, resolutions, heads); stored in ``meta``.
+    mass : ndarray, shape (len(words), T), optional
+        Attention mass of each word per timestep.
+    token_maps : ndarray, shape (len(tokens), H, W), optional
+    frames : ndarray, shape (T, H, W), optional
+        Per-timestep maps of one word (the scrubber).
+
+    Returns
+    -------
+    bytes
+        Keys: ``words``, ``tokens``, ``maps`` (float32), ``timesteps``, ``layers``, ``resolutions``,
+        ``word_token_index`` / ``word_token_offsets`` (word k's tokens are
+        ``index[offsets[k]:offsets[k + 1]]``), ``meta`` (JSON), and the optional arrays given.
+    """
+    words = tuple(trace.words)
+    maps = np.asarray(maps, dtype=np.float32)
+    if maps.ndim != 3 or len(maps) != len(words):
+        raise ValueError(f"maps: expected shape ({len(words)}, H, W) for {len(words)} words, got {maps.shape}")
+    offsets = np.cumsum([0, *(len(t) for t in trace.word_tokens)]).astype(np.int64)
+    flat = [i for toks in trace.word_tokens for i in toks]
+    meta = {
+        "prompt": trace.prompt,
+        "model_id": trace.model_id,
+        "seed": int(trace.seed),
+        "steps": int(trace.steps),
+        "guidance": float(trace.guidance),
+        "aggregation": "DAAM: sum over timesteps per (layer, head), bicubic upsampling, clamp >= 0, "
+        "mean over layers and heads; word = mean of its sub-tokens",
+        "slices": dict(slices or {}),
+    }
+    arrays: dict[str, np.ndarray] = {
+        "words": np.array(words, dtype=str),
+        "tokens": np.array(tuple(trace.tokens), dtype=str),
+        "maps": maps,
+        "timesteps": np.asarray(trace.timesteps, dtype=np.int64),
+        "layers": np.array(tuple(trace.layers), dtype=str),
+        "resolutions": np.asarray(trace.resolutions(), dtype=np.int64),
+        "word_token_index": np.asarray(flat, dtype=np.int64),
+        "word_token_offsets": offsets,
+        "meta": np.array(json.dumps(meta, default=_meta_default)),
+    }
+    optional = {"image": image, "mass": mass, "token_maps": token_maps, "frames": frames}
+    for name, value in optional.items():
+        if value is not None:
+            arrays[name] = np.asarray(value, dtype=np.uint8 if name == "image" else np.float32)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    return buf.getvalue()
+
+
+def load_attention_npz(source: str | bytes | io.IOBase) -> dict[str, Any]:
+    """Read an NPZ written by :func:`attention_npz_bytes`; ``meta`` comes back as a dict."""
+    if isinstance(source, (bytes, bytearray)):
+        source = io.BytesIO(source)
+    with np.load(source, allow_pickle=False) as data:
+        out: dict[str, Any] = {k: data[k] for k in data.files}
+    out["meta"] = json.loads(str(out["meta"]))
+    return out
+
+
+def scrubber_gif(
+    frames: np.ndarray,
+    *,
+    image: np.ndarray | None = None,
+    labels: Sequence[str] | None = None,
+    size: int = 160,
+    normalise: str = "frame",
+    opacity: float = 0.6,
+    duration_ms: int = 250,
+) -> bytes:
+    """An animated GIF of per-timestep maps (the scrubber), optionally blended over the image.
+
+    Parameters
+    ----------
+    frames : ndarray, shape (T, H, W)
+        One raw map per timestep.
+    image : ndarray of uint8, shape (H', W', 3), optional
+        Background; resized to ``size`` with nearest-neighbour so small generated images stay crisp.
+    labels : sequence of str, length T, optional
+        Caption drawn on each frame (e.g. ``"t=999"``).
+    size : int
+        Side of the square frames in pixels; keep it small, the GIF is a download.
+    normalise : {"frame", "shared"}
+        Colour scale per frame (shows where the word looks at each step) or shared over all frames
+        (also shows how much it looks).
+    opacity : float in [0, 1]
+        Weight of the heatmap over the image.
+    duration_ms : int
+        Display time of each frame.
+
+    Returns
+    -------
+    bytes
+        GIF with T frames, looping forever.
+    """
+    frames = np.asarray(frames, dtype=np.float64)
+    if frames.ndim != 3 or len(frames) == 0:
+        raise ValueError(f"frames: expected shape (T, H, W) with T >= 1, got {frames.shape}")
+    if normalise not in NORMALISATIONS:
+        raise ValueError(f"normalise: unknown {normalise!r}; known: {', '.join(NORMALISATIONS)}")
+    if labels is not None and len(labels) != len(frames):
+        raise ValueError(f"labels: {len(labels)} labels for {len(frames)} frames")
+    if not 8 <= int(size) <= 1024:
+        raise ValueError(f"size: {size} is outside 8..1024")
+    if not 0.0 <= opacity <= 1.0:
+        raise ValueError(f"opacity: {opacity} is outside [0, 1]")
+    size = int(size)
+    background = None
+    if image is not None:
+        background = np.asarray(Image.fromarray(np.asarray(image, dtype=np.uint8)).resize((size, size), Image.NEAREST))
+        background = background.astype(np.float64)
+    shared = (float(frames.min()), float(frames.max()))
+    pictures = []
+    for k, frame in enumerate(frames):
+        lo, hi = shared if normalise == "shared" else (float(frame.min()), float(frame.max()))
+        up = np.asarray(Image.fromarray(frame.astype(np.float32), mode="F").resize((size, size), Image.BILINEAR))
+        rgb = colorize(up, lo, hi).astype(np.float64)
+        if background is not None:
+            rgb = opacity * rgb + (1 - opacity) * background
+        picture = Image.fromarray(np.round(rgb).astype(np.uint8))
+        if labels is not None:
+            draw = ImageDraw.Draw(picture)
+            draw.rectangle((0, 0, size, 12), fill=(0, 0, 0))
+            draw.text((3, 1), str(labels[k]), fill=(255, 255, 255))
+        # one adaptive palette per frame: the colour scale changes between frames
+        pictures.append(picture.convert("P", palette=Image.ADAPTIVE, colors=255))
+    buf = io.BytesIO()
+    pictures[0].save(
+        buf, format="GIF", save_all=True, append_images=pictures[1:], duration=int(duration_ms), loop=0, disposal=1
+    )
+    return buf.getvalue()
