@@ -1,0 +1,24 @@
+"""Cross-attention maps of text-to-image diffusion models (DAAM and its transformer extensions).
+
+Record with :func:`generate_with_attention` (or :class:`AttentionTracer` around any denoiser call),
+aggregate with :func:`word_maps`, :func:`token_maps` and :func:`word_mass_over_time`.
+"""
+
+from glimpse.attention.aggregate import token_maps, word_maps, word_mass_over_time
+from glimpse.attention.generate import PromptTokens, generate_with_attention, prompt_tokens
+from glimpse.attention.trace import AttentionTrace, GenerationResult
+from glimpse.attention.tracer import RECORDERS, AttentionTracer, joint_text_block
+
+__all__ = [
+    "RECORDERS",
+    "AttentionTrace",
+    "AttentionTracer",
+    "GenerationResult",
+    "PromptTokens",
+    "generate_with_attention",
+    "joint_text_block",
+    "prompt_tokens",
+    "token_maps",
+    "word_mass_over_time",
+    "word_maps",
+]

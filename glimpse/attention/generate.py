@@ -1,0 +1,193 @@
+"""Generate an image and record its cross-attention: :func:`generate_with_attention`."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from glimpse.attention.trace import AttentionTrace, GenerationResult
+from glimpse.attention.tracer import AttentionTracer
+
+
+@dataclass(frozen=True)
+class PromptTokens:
+    """How a prompt lands in the text sequence the denoiser attends to."""
+
+    tokens: tuple[str, ...]  # kept token strings (start/end included where the tokenizer has them)
+    positions: tuple[int, ...]  # their positions in the text sequence
+    words: tuple[str, ...]
+    word_tokens: tuple[tuple[int, ...], ...]  # per word, indices into ``tokens``
+    text_len: int | None = None  # full text sequence length (Flux single-stream blocks)
+
+
+def _check_prompt(prompt: Any, max_tokens: int) -> str:
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise ValueError(f"prompt: empty; type at least one word (the text encoder takes at most {max_tokens} tokens)")
+    return prompt.strip()
+
+
+def _hub_tokenizer(bundle: Any) -> Any:
+    # Flux conditions its joint attention on T5 only; SD 1.x/2.x/XL and SD3 maps use the (first) CLIP tokens
+    return bundle.pipe.tokenizer_2 if bundle.kind == "flux" else bundle.pipe.tokenizer
+
+
+def _group_words(prompt: str, tokenizer: Any, ids: list[int]) -> tuple[tuple[str, ...], tuple[tuple[int, ...], ...]]:
+    """Assign sub-tokens to whitespace-separated words by character offsets (fast tokenizers)."""
+    spans = [(m.start(), m.end(), m.group()) for m in re.finditer(r"\S+", prompt)]
+    enc = tokenizer(prompt, add_special_tokens=True, truncation=False, return_offsets_mapping=True)
+    members: list[list[int]] = [[] for _ in spans]
+    for index, (start, end) in enumerate(enc["offset_mapping"]):
+        if end <= start:
+            continue  # special token
+        for w, (ws, we, _) in enumerate(spans):
+            if ws <= start < we:
+                members[w].append(index)
+                break
+    empty = [spans[w][2] for w, m in enumerate(members) if not m]
+    if empty:
+        raise ValueError(f"prompt: the tokenizer produced no tokens for {empty}")
+    return tuple(s[2] for s in spans), tuple(tuple(m) for m in members)
+
+
+def prompt_tokens(bundle: Any, prompt: str) -> PromptTokens:
+    """Tokens, words and their grouping for ``prompt``; ValueError for empty or over-long prompts."""
+    prompt = _check_prompt(prompt, bundle.max_tokens)
+    pipe = bundle.pipe
+    if hasattr(pipe, "tokenize_words"):  # the embedded word-level model: word k is token k + 1
+        words = tuple(prompt.split())
+        pipe.validate_prompt(prompt)  # unknown words / too many words: ValueError stating the limit
+        tokens = tuple(pipe.tokenize_words(prompt)[: len(words) + 2])
+        return PromptTokens(tokens, tuple(range(len(tokens))), words, tuple((k + 1,) for k in range(len(words))))
+    tokenizer = _hub_tokenizer(bundle)
+    ids = tokenizer(prompt, add_special_tokens=True, truncation=False)["input_ids"]
+    if len(ids) > bundle.max_tokens:
+        raise ValueError(
+            f"prompt: {len(ids)} tokens, but the text encoder takes at most {bundle.max_tokens} "
+            "(special tokens included); shorten the prompt"
+        )
+    if not getattr(tokenizer, "is_fast", False):
+        raise ValueError("prompt: word grouping needs a fast tokenizer (with offsets); this pipeline has a slow one")
+    words, word_tokens = _group_words(prompt, tokenizer, ids)
+    text_len = bundle.max_tokens if bundle.kind == "flux" else None
+    tokens = tuple(tokenizer.convert_ids_to_tokens(ids))
+    return PromptTokens(tokens, tuple(range(len(ids))), words, word_tokens, text_len)
+
+
+def _pipeline_kwargs(bundle: Any) -> dict[str, Any]:
+    if bundle.kind == "pixart":
+        return {"clean_caption": False}  # caption cleaning needs bs4/ftfy and changes the tokens
+    if bundle.kind == "flux":
+        return {"max_sequence_length": bundle.max_tokens}
+    return {}
+
+
+def generate_with_attention(
+    bundle: Any,
+    prompt: str,
+    *,
+    seed: int = 0,
+    steps: int | None = None,
+    guidance: float | None = None,
+    heads: bool = False,
+    resolutions: Sequence[int] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> GenerationResult:
+    """Generate one image for ``prompt`` and record its cross-attention maps.
+
+    Parameters
+    ----------
+    bundle : DiffusionBundle
+        From :func:`models.diffusion.load_pipeline`; its lock is held for the whole generation.
+    prompt : str
+        Non-empty, at most ``bundle.max_tokens`` tokens (special tokens included).
+    seed : int
+        Seeds the initial noise (a CPU ``torch.Generator``), so results repeat across devices.
+    steps, guidance : int, float, optional
+        Denoising steps and classifier-free guidance scale w (defaults: the bundle's).
+    heads : bool
+        Keep every head's map (default: averaged on the fly).
+    resolutions : sequence of int, optional
+        Map heights to record (default: every cross-attention resolution).
+    progress : callable, optional
+        ``progress(step, steps)`` after every denoising step.
+
+    Returns
+    -------
+    GenerationResult
+        uint8 image and an :class:`AttentionTrace` (see :mod:`glimpse.attention.tracer` for the maths).
+
+    Raises
+    ------
+    ValueError
+        Empty or over-long prompt, unknown words (embedded model), bad steps, or resolutions the
+        model does not have.
+    """
+    tokens = prompt_tokens(bundle, prompt)
+    steps = bundle.default_steps if steps is None else int(steps)
+    if steps < 1:
+        raise ValueError(f"steps: {steps} must be >= 1")
+    guidance = bundle.default_guidance if guidance is None else float(guidance)
+    # the batch is [uncond, cond] when guidance is on; Flux is guidance-distilled (one branch)
+    cfg = bundle.kind != "flux" and guidance > 1.0
+    seen: list[int] = []
+
+    def on_step(pipe: Any, i: int, t: Any, kwargs: dict) -> dict:
+        seen.append(int(t))
+        if progress is not None:
+            progress(i + 1, steps)
+        return kwargs
+
+    side = bundle.resolution
+    with bundle.lock:
+        generator = torch.Generator(device="cpu").manual_seed(int(seed))
+        tracer = AttentionTracer(
+            bundle.denoiser,
+            bundle.kind,
+            lock=bundle.lock,
+            token_positions=tokens.positions,
+            image_hw=(side, side),
+            cfg=cfg,
+            heads=heads,
+            resolutions=resolutions,
+            text_len=tokens.text_len,
+        )
+        with tracer:
+            out = bundle.pipe(
+                prompt,
+                num_inference_steps=steps,
+                guidance_scale=guidance,
+                generator=generator,
+                output_type="np",
+                callback_on_step_end=on_step,
+                **_pipeline_kwargs(bundle),
+            )
+        layers, maps = tracer.result()
+    if not layers:
+        raise ValueError(
+            f"resolutions: {list(resolutions or [])} match no cross-attention layer; "
+            f"this model has {sorted(tracer.seen_resolutions)}"
+        )
+    if maps[0].shape[0] != len(seen):
+        raise RuntimeError(f"tracer: {maps[0].shape[0]} denoiser calls recorded for {len(seen)} steps")
+    image = (np.clip(np.asarray(out.images[0], dtype=np.float32), 0.0, 1.0) * 255).round().astype(np.uint8)
+    trace = AttentionTrace(
+        prompt=prompt,
+        tokens=tokens.tokens,
+        words=tokens.words,
+        word_tokens=tokens.word_tokens,
+        timesteps=np.asarray(seen, dtype=np.int64),
+        layers=layers,
+        layer_maps=maps,
+        model_id=bundle.model_id,
+        seed=int(seed),
+        steps=steps,
+        guidance=guidance,
+        image_shape=(int(image.shape[0]), int(image.shape[1])),
+        heads=heads,
+    )
+    return GenerationResult(image=image, trace=trace)

@@ -1,0 +1,54 @@
+"""The recorded cross-attention of one generation: frozen, CPU numpy, picklable."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class AttentionTrace:
+    """Cross-attention probabilities recorded during one generation.
+
+    ``layer_maps[i]`` holds, for layer ``layers[i]`` and every denoising step, the attention probability
+    of each image position (query) on each kept text token (key): shape ``(T, K, h, w)`` with heads
+    averaged, or ``(T, heads, K, h, w)`` when heads were kept; float16. For joint attention (SD3, Flux)
+    it is the image-query -> text-key block of the softmax over the full key set (image + text), so a
+    row of it sums to less than one.
+    """
+
+    prompt: str
+    tokens: tuple[str, ...]  # text tokens kept (start/end included where the tokenizer has them)
+    words: tuple[str, ...]  # the prompt's words in order
+    word_tokens: tuple[tuple[int, ...], ...]  # for each word, indices into ``tokens``
+    timesteps: np.ndarray  # (T,) int, in generation order
+    layers: tuple[str, ...]  # processor paths recorded
+    layer_maps: tuple[np.ndarray, ...]  # per layer: (T, K, h, w) or (T, heads, K, h, w) float16
+    model_id: str
+    seed: int
+    steps: int
+    guidance: float
+    image_shape: tuple[int, int] | None = None  # (H, W) of the generated image in pixels
+    heads: bool = False  # whether layer_maps keep the head axis
+
+    def resolutions(self) -> tuple[int, ...]:
+        """Distinct map heights ``h`` of the recorded layers, ascending."""
+        return tuple(sorted({int(m.shape[-2]) for m in self.layer_maps}))
+
+    def resolution_of(self, layer: str) -> int:
+        """Map height of one recorded layer."""
+        return int(self.layer_maps[self.layers.index(layer)].shape[-2])
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the recorded maps."""
+        return int(sum(m.nbytes for m in self.layer_maps))
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    """The generated image and the attention recorded while generating it."""
+
+    image: np.ndarray  # uint8 (H, W, 3)
+    trace: AttentionTrace

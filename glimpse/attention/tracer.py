@@ -1,0 +1,368 @@
+"""Record cross-attention probabilities of a diffusers denoiser while it generates.
+
+Every traced attention layer gets a recording processor that *wraps* the layer's own processor: the
+layer's output is still computed by the original (fused SDPA) processor, bit for bit, and the recorder
+recomputes only what it keeps, for the conditional sample of a classifier-free-guidance batch:
+
+* cross-attention (UNet ``attn2``, PixArt ``attn2``): P = softmax(Q Kᵀ / √d + mask) over the text keys,
+  with Q from the image positions and K from the text tokens (Vaswani et al. 2017; DAAM, Tang et al. 2023);
+* joint attention (SD3 / SD3.5: [image, text]; Flux: [text, image], RoPE on both, Esser et al. 2024):
+  the image-query → text-key block of softmax over the *full* key set,
+  P_it = exp(q_i·k_t/√d − lse_i),  lse_i = logsumexp(logsumexp_j∈image(q_i·k_j/√d), logsumexp_t'∈text(q_i·k_t'/√d)),
+  where the image part of the normaliser is accumulated in query chunks, so the (N+L)² matrix is never
+  formed.
+
+Heads are averaged on the fly unless ``heads=True``; only the kept text positions and the requested map
+resolutions are stored, as float16 on the CPU. Memory is therefore T × K × Σ h·w × 2 bytes.
+
+Processors are swapped inside one ``with`` under the pipeline's lock and restored in ``finally``
+(diffusers' ``set_attn_processor`` pops from the dict it is given, so a copy is passed).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+#: queries per chunk are chosen so one chunk of image-key scores stays under this many float32 values
+_CHUNK_VALUES = 8 * 1024 * 1024
+
+
+def grid_shape(n: int, image_hw: tuple[int, int]) -> tuple[int, int]:
+    """The (h, w) token grid with h·w = n and the aspect ratio of ``image_hw``."""
+    H, W = image_hw
+    guess = max(1, round(math.sqrt(n * H / W)))
+    for h in sorted(range(max(1, guess - 2), guess + 3), key=lambda x: abs(x - guess)):
+        if n % h == 0:
+            return h, n // h
+    raise ValueError(f"image_hw: {n} image tokens do not form a grid with aspect {H}x{W}")
+
+
+def _heads_view(x: torch.Tensor, heads: int) -> torch.Tensor:
+    """(1, S, H·d) -> (1, H, S, d)."""
+    return x.view(x.shape[0], x.shape[1], heads, -1).transpose(1, 2)
+
+
+def joint_text_block(
+    q_img: torch.Tensor, k_img: torch.Tensor, k_txt: torch.Tensor, scale: float, chunk_values: int = _CHUNK_VALUES
+) -> torch.Tensor:
+    """Image-query → text-key block of softmax([q_img] [k_img; k_txt]ᵀ · scale) without the full matrix.
+
+    Parameters
+    ----------
+    q_img, k_img : (H, N, d) image queries and keys; k_txt : (H, L, d) text keys.
+    scale : the softmax temperature, 1/√d.
+
+    Returns
+    -------
+    (H, N, L) float32 probabilities; each row sums with the (never formed) image block to 1.
+    """
+    q_img, k_img, k_txt = q_img.float(), k_img.float(), k_txt.float()
+    s_txt = torch.matmul(q_img, k_txt.transpose(-1, -2)) * scale  # (H, N, L)
+    heads, n, _ = q_img.shape
+    rows = max(1, chunk_values // max(1, heads * k_img.shape[1]))
+    lse_img = torch.empty(heads, n, dtype=torch.float32, device=q_img.device)
+    for start in range(0, n, rows):
+        block = torch.matmul(q_img[:, start : start + rows], k_img.transpose(-1, -2)) * scale
+        lse_img[:, start : start + rows] = torch.logsumexp(block, dim=-1)
+    lse = torch.logaddexp(lse_img, torch.logsumexp(s_txt, dim=-1))
+    return torch.exp(s_txt - lse.unsqueeze(-1))
+
+
+class AttentionTracer:
+    """Context manager that records cross-attention maps of ``denoiser`` (see module docstring).
+
+    Parameters
+    ----------
+    denoiser : the UNet2DConditionModel or transformer of the pipeline.
+    kind : "unet" | "pixart" | "sd3" | "flux".
+    lock : the pipeline's lock, held from ``__enter__`` to ``__exit__``.
+    token_positions : positions in the text sequence to keep (None: all).
+    image_hw : (H, W) of the image (any unit): gives the aspect ratio of the token grids.
+    cfg : the batch is [unconditional, conditional] halves; record the first conditional sample.
+    heads : keep the head axis instead of averaging it.
+    resolutions : map heights h to record (None: all).
+    text_len : text tokens at the front of the sequence in Flux single-stream blocks (required for Flux).
+    """
+
+    def __init__(
+        self,
+        denoiser: torch.nn.Module,
+        kind: str,
+        *,
+        lock: threading.RLock | None = None,
+        token_positions: Sequence[int] | None = None,
+        image_hw: tuple[int, int] = (1, 1),
+        cfg: bool = True,
+        heads: bool = False,
+        resolutions: Sequence[int] | None = None,
+        text_len: int | None = None,
+    ) -> None:
+        if kind not in RECORDERS:
+            raise ValueError(f"kind: unknown {kind!r}; known: {', '.join(RECORDERS)}")
+        self.denoiser = denoiser
+        self.kind = kind
+        self.lock = lock
+        self.token_positions = None if token_positions is None else torch.as_tensor(list(token_positions))
+        self.image_hw = image_hw
+        self.cfg = cfg
+        self.heads = heads
+        self.resolutions = None if resolutions is None else frozenset(int(r) for r in resolutions)
+        self.text_len = text_len
+        self.records: dict[str, list[torch.Tensor]] = {}
+        self.seen_resolutions: set[int] = set()
+        self._saved: dict[str, Any] | None = None
+
+    # ------------------------------------------------------------------ install / restore
+    def __enter__(self) -> AttentionTracer:
+        if self.lock is not None:
+            self.lock.acquire()
+        try:
+            self._saved = dict(self.denoiser.attn_processors)
+            select, recorder = RECORDERS[self.kind]
+            new: dict[str, Any] = {}
+            for name, processor in self._saved.items():
+                layer = name.removesuffix(".processor")
+                if select(self.denoiser.get_submodule(layer), layer):
+                    new[name] = recorder(self, layer, processor)
+                    self.records[layer] = []
+                else:
+                    new[name] = processor
+            if not self.records:
+                raise ValueError(f"denoiser: no cross-attention layers found for kind {self.kind!r}")
+            self.denoiser.set_attn_processor(new)
+        except BaseException:
+            self._release()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> bool:
+        try:
+            if self._saved is not None:
+                self.denoiser.set_attn_processor(dict(self._saved))
+        finally:
+            self._release()
+        return False
+
+    def _release(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
+
+    # ------------------------------------------------------------------ recording
+    def cond_index(self, batch: int) -> int:
+        return batch // 2 if self.cfg else 0
+
+    def wants(self, n_image_tokens: int) -> tuple[int, int] | None:
+        """Grid (h, w) of a layer with this many image tokens, or None when its resolution is not wanted."""
+        h, w = grid_shape(n_image_tokens, self.image_hw)
+        self.seen_resolutions.add(h)
+        if self.resolutions is not None and h not in self.resolutions:
+            return None
+        return h, w
+
+    def store(self, layer: str, probs: torch.Tensor, hw: tuple[int, int]) -> None:
+        """probs (heads, N, L) over all text keys -> kept tokens, heads averaged unless asked, fp16 CPU."""
+        if self.token_positions is not None:
+            probs = probs[..., self.token_positions.to(probs.device)]
+        if not self.heads:
+            probs = probs.mean(0)
+        probs = probs.transpose(-1, -2)  # (..., K, N)
+        self.records[layer].append(probs.reshape(*probs.shape[:-1], *hw).to("cpu", torch.float16))
+
+    def result(self) -> tuple[tuple[str, ...], tuple[np.ndarray, ...]]:
+        """Recorded layers and their maps, (T, K, h, w) or (T, heads, K, h, w) float16 each."""
+        layers = tuple(name for name, rec in self.records.items() if rec)
+        counts = {len(self.records[name]) for name in layers}
+        if len(counts) > 1:
+            raise RuntimeError(f"tracer: layers were called unequally often ({sorted(counts)} calls)")
+        maps = tuple(torch.stack(self.records[name]).numpy() for name in layers)
+        return layers, maps
+
+
+# ---------------------------------------------------------------------- cross-attention (UNet, PixArt)
+def _is_cross(module: torch.nn.Module, layer: str) -> bool:
+    return layer.endswith("attn2") and bool(getattr(module, "is_cross_attention", False))
+
+
+class CrossAttentionRecorder:
+    """Wraps a cross-attention processor; records softmax(QKᵀ/√d + mask) of the conditional sample."""
+
+    def __init__(self, tracer: AttentionTracer, layer: str, original: Callable) -> None:
+        self.tracer, self.layer, self.original = tracer, layer, original
+
+    def __call__(
+        self,
+        attn: torch.nn.Module,
+        hidden_states: torch.Tensor,
+        encoder_hidden_states: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        temb: torch.Tensor | None = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> torch.Tensor:
+        if temb is not None:  # not every processor takes temb; pass it only when it is used
+            kwargs["temb"] = temb
+        out = self.original(attn, hidden_states, encoder_hidden_states, attention_mask, *args, **kwargs)
+        if encoder_hidden_states is not None:
+            with torch.no_grad():
+                self._record(attn, hidden_states, encoder_hidden_states, attention_mask, temb)
+        return out
+
+    def _record(self, attn, hidden_states, context, mask, temb) -> None:
+        x = hidden_states
+        if attn.spatial_norm is not None:
+            x = attn.spatial_norm(x, temb)
+        if x.ndim == 4:
+            x = x.flatten(2).transpose(1, 2)
+        hw = self.tracer.wants(x.shape[1])
+        if hw is None:
+            return
+        b = self.tracer.cond_index(x.shape[0])
+        x, c = x[b : b + 1], context[b : b + 1]
+        if attn.group_norm is not None:
+            x = attn.group_norm(x.transpose(1, 2)).transpose(1, 2)
+        if attn.norm_cross:
+            c = attn.norm_encoder_hidden_states(c)
+        q, k = _heads_view(attn.to_q(x), attn.heads), _heads_view(attn.to_k(c), attn.heads)
+        if attn.norm_q is not None:
+            q = attn.norm_q(q)
+        if attn.norm_k is not None:
+            k = attn.norm_k(k)
+        scores = torch.matmul(q.float(), k.float().transpose(-1, -2)) * (q.shape[-1] ** -0.5)
+        if mask is not None:
+            # UNet/PixArt pass the text mask as an additive bias (B, 1, L)
+            scores = scores + mask[b : b + 1].float().reshape(1, 1, 1, -1)
+        self.tracer.store(self.layer, scores.softmax(-1)[0], hw)
+
+
+# ---------------------------------------------------------------------- joint attention (SD3)
+def _is_sd3_joint(module: torch.nn.Module, layer: str) -> bool:
+    return layer.endswith(".attn") and getattr(module, "add_k_proj", None) is not None
+
+
+class SD3JointRecorder:
+    """Wraps JointAttnProcessor2_0 ([image, text]); records the image→text block of the joint softmax."""
+
+    def __init__(self, tracer: AttentionTracer, layer: str, original: Callable) -> None:
+        self.tracer, self.layer, self.original = tracer, layer, original
+
+    def __call__(
+        self,
+        attn: torch.nn.Module,
+        hidden_states: torch.Tensor,
+        encoder_hidden_states: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        out = self.original(attn, hidden_states, encoder_hidden_states, attention_mask, *args, **kwargs)
+        if encoder_hidden_states is not None:
+            with torch.no_grad():
+                self._record(attn, hidden_states, encoder_hidden_states)
+        return out
+
+    def _record(self, attn, x, c) -> None:
+        hw = self.tracer.wants(x.shape[1])
+        if hw is None:
+            return
+        b = self.tracer.cond_index(x.shape[0])
+        x, c = x[b : b + 1], c[b : b + 1]
+        q, k = _heads_view(attn.to_q(x), attn.heads), _heads_view(attn.to_k(x), attn.heads)
+        kt = _heads_view(attn.add_k_proj(c), attn.heads)
+        if attn.norm_q is not None:
+            q = attn.norm_q(q)
+        if attn.norm_k is not None:
+            k = attn.norm_k(k)
+        if attn.norm_added_k is not None:
+            kt = attn.norm_added_k(kt)
+        probs = joint_text_block(q[0], k[0], kt[0], q.shape[-1] ** -0.5)
+        self.tracer.store(self.layer, probs, hw)
+
+
+# ---------------------------------------------------------------------- joint attention (Flux)
+def _is_flux_attn(module: torch.nn.Module, layer: str) -> bool:
+    return layer.endswith(".attn") and hasattr(module, "norm_q") and hasattr(module, "head_dim")
+
+
+class FluxJointRecorder:
+    """Wraps FluxAttnProcessor ([text, image], RoPE); records the image→text block of the joint softmax.
+
+    Double-stream blocks get text and image separately; single-stream blocks get the concatenated
+    sequence, whose first ``tracer.text_len`` tokens are text.
+    """
+
+    def __init__(self, tracer: AttentionTracer, layer: str, original: Callable) -> None:
+        self.tracer, self.layer, self.original = tracer, layer, original
+
+    def __call__(
+        self,
+        attn: torch.nn.Module,
+        hidden_states: torch.Tensor,
+        encoder_hidden_states: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        image_rotary_emb: Any = None,
+        **kwargs: Any,
+    ) -> Any:
+        out = self.original(attn, hidden_states, encoder_hidden_states, attention_mask, image_rotary_emb, **kwargs)
+        with torch.no_grad():
+            self._record(attn, hidden_states, encoder_hidden_states, image_rotary_emb)
+        return out
+
+    @staticmethod
+    def _project(attn, x: torch.Tensor, added: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normed (1, S, H, d) queries and keys of one stream."""
+        if added:
+            if getattr(attn, "fused_projections", False) and hasattr(attn, "to_added_qkv"):
+                q, k, _ = attn.to_added_qkv(x).chunk(3, dim=-1)
+            else:
+                q, k = attn.add_q_proj(x), attn.add_k_proj(x)
+            q, k = q.unflatten(-1, (-1, attn.head_dim)), k.unflatten(-1, (-1, attn.head_dim))
+            return attn.norm_added_q(q), attn.norm_added_k(k)
+        if getattr(attn, "fused_projections", False) and hasattr(attn, "to_qkv"):
+            q, k, _ = attn.to_qkv(x).chunk(3, dim=-1)
+        else:
+            q, k = attn.to_q(x), attn.to_k(x)
+        q, k = q.unflatten(-1, (-1, attn.head_dim)), k.unflatten(-1, (-1, attn.head_dim))
+        return attn.norm_q(q), attn.norm_k(k)
+
+    def _record(self, attn, x, c, rotary) -> None:
+        from diffusers.models.embeddings import apply_rotary_emb
+
+        b = self.tracer.cond_index(x.shape[0])
+        x = x[b : b + 1]
+        if c is not None:
+            text_len = c.shape[1]
+            hw = self.tracer.wants(x.shape[1])
+            if hw is None:
+                return
+            q_t, k_t = self._project(attn, c[b : b + 1], added=True)
+            q_i, k_i = self._project(attn, x, added=False)
+            q, k = torch.cat([q_t, q_i], dim=1), torch.cat([k_t, k_i], dim=1)
+        else:
+            text_len = self.tracer.text_len
+            if text_len is None:
+                raise ValueError("text_len: required to split Flux single-stream blocks into text and image")
+            hw = self.tracer.wants(x.shape[1] - text_len)
+            if hw is None:
+                return
+            q, k = self._project(attn, x, added=False)
+        if rotary is not None:
+            q = apply_rotary_emb(q, rotary, sequence_dim=1)
+            k = apply_rotary_emb(k, rotary, sequence_dim=1)
+        q, k = q[0].transpose(0, 1), k[0].transpose(0, 1)  # (H, S, d)
+        probs = joint_text_block(q[:, text_len:], k[:, text_len:], k[:, :text_len], q.shape[-1] ** -0.5)
+        self.tracer.store(self.layer, probs, hw)
+
+
+#: kind -> (which layers are traced, recorder class). A new architecture is one recorder + one line.
+RECORDERS: dict[str, tuple[Callable[[torch.nn.Module, str], bool], type]] = {
+    "unet": (_is_cross, CrossAttentionRecorder),
+    "pixart": (_is_cross, CrossAttentionRecorder),
+    "sd3": (_is_sd3_joint, SD3JointRecorder),
+    "flux": (_is_flux_attn, FluxJointRecorder),
+}
