@@ -1,0 +1,639 @@
+"""Run bundles: one zip that holds a Compare run — inputs, parameters, raw maps, overlays, metrics, report.
+
+Layout of a bundle (every name is on an allow-list; nothing else is accepted on import)::
+
+    manifest.json        format/version, created time, image name + sha1, prompt, model ids, seeds,
+                         every parameter, library versions, per-map metadata, metric tables (JSON)
+    input.png            the image that was explained (lossless)
+    maps.npz             raw maps, float arrays, one per manifest entry (keys m000, m001, ...)
+    overlays/<key>.png   each map over the image, with a colour bar (for people; ignored on import)
+    metrics/<name>.csv   each metric table (for spreadsheets; the manifest's JSON copy is what is read back)
+    report.html          a self-contained summary: images as base64 data URIs, no scripts, opens offline
+
+Bundles from elsewhere are untrusted. :func:`read_bundle` and :func:`extract_bundle` never unpickle
+(arrays are read with ``allow_pickle=False`` after their header is checked: no object dtypes), reject
+member names that are absolute, contain ``..`` or a backslash, or are not on the allow-list (``.pkl``,
+``.pt``, ... are named as pickles), and cap the member count, each member's size (from its header AND
+counted while decompressing, so a lying header does not help), the total size and the compression ratio.
+Every rejection is a :class:`BundleError` (a ValueError) saying what was wrong.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import csv
+import datetime as _dt
+import hashlib
+import html
+import io
+import json
+import logging
+import math
+import os
+import platform
+import re
+import struct
+import zipfile
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+logger = logging.getLogger(__name__)
+
+FORMAT = "glimpse-run"
+VERSION = 1
+
+#: Defaults for untrusted input.
+MAX_MEMBERS = 512
+MAX_MEMBER_BYTES = 64 * 2**20
+MAX_TOTAL_BYTES = 256 * 2**20
+MAX_RATIO = 200.0  # uncompressed / compressed; zip bombs reach 1000+
+MAX_PIXELS = 25_000_000
+
+#: Libraries whose versions are recorded (whichever are installed; looked up by distribution name so
+#: that glimpse never imports streamlit).
+LIBRARIES = (
+    "torch",
+    "diffusers",
+    "transformers",
+    "captum",
+    "numpy",
+    "scipy",
+    "scikit-image",
+    "pillow",
+    "streamlit",
+    "plotly",
+)
+
+_ALLOWED = (
+    re.compile(r"manifest\.json"),
+    re.compile(r"input\.png"),
+    re.compile(r"maps\.npz"),
+    re.compile(r"report\.html"),
+    re.compile(r"overlays/[A-Za-z0-9_.-]{1,80}\.png"),
+    re.compile(r"metrics/[A-Za-z0-9_.-]{1,80}\.csv"),
+    re.compile(r"(overlays|metrics)/"),
+)
+_PICKLE_LIKE = (".pkl", ".pickle", ".pt", ".pth", ".ckpt", ".joblib", ".npy", ".bin", ".dill")
+_MAP_DTYPES = ("float16", "float32", "float64", "uint8", "bool", "int32", "int64")
+
+
+#: What a damaged or hand-made archive raises while being decompressed (unsupported methods included).
+_CORRUPT = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    zlib.error,
+    struct.error,
+    EOFError,
+    NotImplementedError,
+    RuntimeError,
+)
+
+
+class BundleError(ValueError):
+    """A bundle cannot be written or read; the message says which member and why."""
+
+
+@dataclass(frozen=True)
+class MapEntry:
+    """One raw map of a run.
+
+    ``name`` is unique within the run (e.g. ``"saliency: Grad-CAM"``); ``kind`` is ``"saliency"``,
+    ``"complexity"`` or ``"attention"``; ``meta`` is JSON-serialisable (method, params, model id, target,
+    layer, seed, ...).
+    """
+
+    name: str
+    kind: str
+    values: np.ndarray
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """Everything a Compare run shows, in plain data: what a bundle holds and restores.
+
+    ``params`` holds every choice made (methods, k, layer, display options, ...), ``models`` the model
+    ids by role (``{"classifier": ..., "t2i": ...}``), ``seeds`` the seeds by role, ``tables`` metric
+    tables by name as lists of flat dicts (rows), ``versions`` library versions at creation.
+    """
+
+    image: np.ndarray
+    image_name: str
+    maps: tuple[MapEntry, ...]
+    params: Mapping[str, Any] = field(default_factory=dict)
+    models: Mapping[str, str] = field(default_factory=dict)
+    seeds: Mapping[str, int] = field(default_factory=dict)
+    prompt: str | None = None
+    tables: Mapping[str, tuple[Mapping[str, Any], ...]] = field(default_factory=dict)
+    created: str = ""
+    versions: Mapping[str, str] = field(default_factory=dict)
+
+    def map(self, name: str) -> MapEntry:
+        """The map called ``name``."""
+        for entry in self.maps:
+            if entry.name == name:
+                return entry
+        raise KeyError(f"map: no map {name!r}; have: {', '.join(e.name for e in self.maps)}")
+
+    @property
+    def map_names(self) -> tuple[str, ...]:
+        return tuple(e.name for e in self.maps)
+
+
+def library_versions() -> dict[str, str]:
+    """Installed versions of the libraries that shape a run's numbers (and Python's)."""
+    out = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def now() -> str:
+    """UTC creation time, ISO 8601 to the second."""
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+# --------------------------------------------------------------------------------------------- writing
+
+
+def _sha1(arr: np.ndarray) -> str:
+    return hashlib.sha1(np.ascontiguousarray(arr).tobytes()).hexdigest()
+
+
+def _png(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _json_ready(value: Any, where: str) -> Any:
+    """Plain JSON types only (tuples become lists); anything else is a writer's bug, said loudly."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value)
+    if isinstance(value, Mapping):
+        return {str(k): _json_ready(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    raise BundleError(f"{where}: {type(value).__name__} is not JSON-serialisable; store plain values")
+
+
+_VIRIDIS = None
+
+
+def _lut() -> np.ndarray:
+    global _VIRIDIS  # a constant computed once; no state beyond that
+    if _VIRIDIS is None:
+        from plotly.colors import sample_colorscale
+
+        rgb = sample_colorscale("Viridis", [i / 255 for i in range(256)])
+        _VIRIDIS = np.array([[int(float(c)) for c in s[4:-1].split(",")] for s in rgb], dtype=np.uint8)
+    return _VIRIDIS
+
+
+def overlay_png(image: np.ndarray, values: np.ndarray, *, title: str = "", alpha: float = 0.6) -> bytes:
+    """The map (min-max scaled for colour only) over the image, with a labelled colour bar of raw values."""
+    h, w = image.shape[:2]
+    v = np.asarray(values, dtype=np.float32)
+    small = Image.fromarray(v, mode="F").resize((w, h), Image.BILINEAR)
+    v = np.asarray(small, dtype=np.float32)
+    lo, hi = float(np.min(v)), float(np.max(v))
+    scaled = (v - lo) / (hi - lo) if hi > lo else np.zeros_like(v)
+    colour = _lut()[np.clip(np.round(scaled * 255), 0, 255).astype(np.uint8)]
+    blended = (alpha * colour + (1 - alpha) * image.astype(np.float32)).round().astype(np.uint8)
+    bar_w, pad, text_w, top = max(8, w // 30), 6, 70, 18
+    canvas = Image.new("RGB", (w + pad + bar_w + text_w, h + top), "white")
+    canvas.paste(Image.fromarray(blended), (0, top))
+    ramp = _lut()[np.linspace(255, 0, h).astype(np.uint8)][:, None, :].repeat(bar_w, axis=1)
+    canvas.paste(Image.fromarray(ramp), (w + pad, top))
+    draw = ImageDraw.Draw(canvas)
+    draw.text((2, 2), title[:80], fill="black")
+    draw.text((w + pad + bar_w + 3, top), f"{hi:.3g}", fill="black")
+    draw.text((w + pad + bar_w + 3, top + h - 12), f"{lo:.3g}", fill="black")
+    buf = io.BytesIO()
+    canvas.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _csv(rows: tuple[Mapping[str, Any], ...]) -> bytes:
+    columns: list[str] = []
+    for row in rows:
+        columns.extend(c for c in row if c not in columns)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue().encode("utf-8")
+
+
+def _safe_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._")[:60] or "table"
+
+
+def _report_html(run: RunRecord, manifest: dict, overlays: dict[str, bytes]) -> bytes:
+    def img(data: bytes, alt: str) -> str:
+        return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(data).decode()}">'
+
+    def table(rows) -> str:
+        if not rows:
+            return "<p>(empty)</p>"
+        cols = list(dict.fromkeys(c for r in rows for c in r))
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+        body = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(_fmt(r.get(c, '')))}</td>" for c in cols) + "</tr>" for r in rows
+        )
+        return f"<table><tr>{head}</tr>{body}</table>"
+
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<title>Glimpse run: {html.escape(run.image_name)}</title>",
+        "<style>body{font-family:sans-serif;margin:1.5em;max-width:1200px}img{max-width:100%}"
+        "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 6px;font-size:13px}"
+        ".grid{display:flex;flex-wrap:wrap;gap:12px}.grid figure{margin:0;width:300px}"
+        "figcaption{font-size:12px}</style></head><body>",
+        f"<h1>Glimpse run — {html.escape(run.image_name)}</h1>",
+        f"<p>Created {html.escape(run.created)}. Models: {html.escape(_fmt(dict(run.models)))}. "
+        f"Seeds: {html.escape(_fmt(dict(run.seeds)))}.</p>",
+    ]
+    if run.prompt:
+        parts.append(f"<p>Prompt: <b>{html.escape(run.prompt)}</b></p>")
+    parts.append(
+        "<div class='grid'><figure>" + img(_png(run.image), "input") + "<figcaption>input</figcaption></figure>"
+    )
+    for entry, key in zip(run.maps, (m["key"] for m in manifest["maps"])):
+        parts.append(
+            f"<figure>{img(overlays[key], entry.name)}<figcaption>{html.escape(entry.name)}"
+            f"<br>{html.escape(_fmt(dict(entry.meta)))}</figcaption></figure>"
+        )
+    parts.append("</div>")
+    for name, rows in run.tables.items():
+        parts.append(f"<h2>{html.escape(name)}</h2>{table(rows)}")
+    parts.append("<h2>Parameters</h2><pre>" + html.escape(json.dumps(manifest["params"], indent=2)) + "</pre>")
+    parts.append("<h2>Library versions</h2>" + table([manifest["versions"]]))
+    parts.append("</body></html>")
+    return "\n".join(parts).encode("utf-8")
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else f"{value:.4g}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_fmt(v)}" for k, v in value.items())
+    return str(value)
+
+
+def write_bundle(run: RunRecord, target: str | os.PathLike | IO[bytes]) -> None:
+    """Write ``run`` as a bundle zip to a path or a binary file object (e.g. ``io.BytesIO``).
+
+    Raises
+    ------
+    BundleError
+        Duplicate map names, maps that are not 2-D numeric arrays, or metadata that is not plain JSON.
+    """
+    image = np.asarray(run.image)
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise BundleError(f"image: expected uint8 (H, W, 3), got {image.dtype} {image.shape}")
+    names = [e.name for e in run.maps]
+    if len(set(names)) != len(names):
+        raise BundleError(f"maps: names must be unique, got {names}")
+    arrays: dict[str, np.ndarray] = {}
+    entries = []
+    for i, entry in enumerate(run.maps):
+        values = np.asarray(entry.values)
+        if values.ndim != 2 or values.dtype.name not in _MAP_DTYPES:
+            raise BundleError(f"maps[{entry.name!r}]: expected a 2-D numeric map, got {values.dtype} {values.shape}")
+        key = f"m{i:03d}"
+        arrays[key] = values
+        entries.append(
+            {
+                "key": key,
+                "name": entry.name,
+                "kind": entry.kind,
+                "shape": list(values.shape),
+                "dtype": values.dtype.name,
+                "sha1": _sha1(values),
+                "meta": _json_ready(entry.meta, f"maps[{entry.name!r}].meta"),
+            }
+        )
+    tables = {str(k): _json_ready(list(rows), f"tables[{k!r}]") for k, rows in run.tables.items()}
+    table_files = {}
+    for name in tables:
+        fname = f"metrics/{_safe_name(name)}.csv"
+        if fname in table_files.values():
+            raise BundleError(f"tables: {name!r} clashes with another table's file name {fname}")
+        table_files[name] = fname
+    manifest = {
+        "format": FORMAT,
+        "version": VERSION,
+        "created": run.created or now(),
+        "image": {"name": run.image_name, "file": "input.png", "shape": list(image.shape), "sha1": _sha1(image)},
+        "prompt": run.prompt,
+        "models": _json_ready(dict(run.models), "models"),
+        "seeds": _json_ready(dict(run.seeds), "seeds"),
+        "params": _json_ready(dict(run.params), "params"),
+        "versions": _json_ready(dict(run.versions) or library_versions(), "versions"),
+        "maps": entries,
+        "tables": tables,
+        "table_files": table_files,
+    }
+    run_for_report = RunRecord(**{**run.__dict__, "created": manifest["created"]})
+    overlays = {
+        e["key"]: overlay_png(image, np.asarray(entry.values, dtype=np.float32), title=entry.name)
+        for e, entry in zip(entries, run.maps)
+    }
+    npz = io.BytesIO()
+    np.savez_compressed(npz, **arrays)
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("manifest.json", json.dumps(manifest, indent=1, allow_nan=True))
+        zf.writestr("input.png", _png(image))
+        zf.writestr("maps.npz", npz.getvalue())
+        for key, data in overlays.items():
+            zf.writestr(f"overlays/{key}.png", data)
+        for name, fname in table_files.items():
+            zf.writestr(fname, _csv(tuple(tables[name])))
+        zf.writestr("report.html", _report_html(run_for_report, manifest, overlays))
+
+
+def bundle_bytes(run: RunRecord) -> bytes:
+    """The bundle as bytes (for a download button)."""
+    buf = io.BytesIO()
+    write_bundle(run, buf)
+    return buf.getvalue()
+
+
+# --------------------------------------------------------------------------------------------- reading
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Caps applied to an untrusted bundle."""
+
+    max_members: int = MAX_MEMBERS
+    max_member_bytes: int = MAX_MEMBER_BYTES
+    max_total_bytes: int = MAX_TOTAL_BYTES
+    max_ratio: float = MAX_RATIO
+
+
+def _check_name(name: str) -> None:
+    shown = repr(name[:100])
+    if "\x00" in name or "\\" in name:
+        raise BundleError(f"bundle: member {shown} has a backslash or NUL in its name; refusing it")
+    if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
+        raise BundleError(f"bundle: member {shown} has an absolute path; refusing it")
+    if any(part == ".." for part in name.split("/")):
+        raise BundleError(f"bundle: member {shown} contains '..' (path traversal); refusing it")
+    if name.lower().endswith(_PICKLE_LIKE):
+        raise BundleError(
+            f"bundle: member {shown} is a pickle-capable or raw array file; bundles never contain those "
+            "(maps live in maps.npz and are read without pickle)"
+        )
+    if not any(p.fullmatch(name) for p in _ALLOWED):
+        raise BundleError(
+            f"bundle: unexpected member {shown}; a Glimpse bundle holds only manifest.json, input.png, maps.npz, "
+            "report.html, overlays/*.png and metrics/*.csv"
+        )
+
+
+def _check_infos(infos: list[zipfile.ZipInfo], limits: Limits, what: str) -> None:
+    if len(infos) > limits.max_members:
+        raise BundleError(f"{what}: {len(infos)} members, above the limit of {limits.max_members}")
+    total = 0
+    for info in infos:
+        if info.flag_bits & 0x1:
+            raise BundleError(f"{what}: member {info.filename!r} is encrypted; refusing it")
+        if info.file_size > limits.max_member_bytes:
+            raise BundleError(
+                f"{what}: member {info.filename!r} is {info.file_size:,} bytes uncompressed, above the per-member "
+                f"limit of {limits.max_member_bytes:,}"
+            )
+        if info.file_size > 2**20 and info.file_size > limits.max_ratio * max(info.compress_size, 1):
+            raise BundleError(
+                f"{what}: member {info.filename!r} expands {info.file_size / max(info.compress_size, 1):,.0f}-fold "
+                f"(limit {limits.max_ratio:g}); looks like a zip bomb"
+            )
+        total += info.file_size
+        if total > limits.max_total_bytes:
+            raise BundleError(f"{what}: more than {limits.max_total_bytes:,} bytes uncompressed in total")
+
+
+def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits, budget: list[int], what: str) -> bytes:
+    """Decompress one member, counting bytes as they come: headers can lie about sizes."""
+    cap = min(limits.max_member_bytes, budget[0])
+    # zipfile stops reading at the header's size; let it run one byte past the cap so that a member whose
+    # header understates its size is caught by the count below instead of passing truncated
+    probe = copy.copy(info)
+    probe.file_size = cap + 1
+    del probe.CRC  # zipfile would check it at the fake size; checked below at the real one
+    chunks, got = [], 0
+    try:
+        with zf.open(probe) as fh:
+            while True:
+                chunk = fh.read(min(1 << 16, cap + 1 - got))
+                if not chunk:
+                    break
+                got += len(chunk)
+                if got > cap:
+                    raise BundleError(
+                        f"{what}: member {info.filename!r} decompresses to more than {cap:,} bytes "
+                        f"(its header claims {info.file_size:,}); refusing it"
+                    )
+                chunks.append(chunk)
+    except _CORRUPT as err:
+        raise BundleError(f"{what}: member {info.filename!r} is corrupt ({err})") from err
+    if got != info.file_size:
+        raise BundleError(
+            f"{what}: member {info.filename!r} holds {got:,} bytes but its header claims {info.file_size:,}; refusing it"
+        )
+    data = b"".join(chunks)
+    if zlib.crc32(data) != info.CRC:
+        raise BundleError(f"{what}: member {info.filename!r} fails its CRC-32 check (damaged or tampered)")
+    budget[0] -= got
+    return data
+
+
+def _open_zip(source: Any, what: str) -> zipfile.ZipFile:
+    try:
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            return zipfile.ZipFile(io.BytesIO(bytes(source)))
+        if isinstance(source, (str, os.PathLike)):
+            path = Path(source)
+            if not path.is_file():
+                raise BundleError(f"{what}: no such file {str(path)!r}")
+            return zipfile.ZipFile(path)
+        return zipfile.ZipFile(source)
+    except (zipfile.BadZipFile, struct.error, EOFError, OSError) as err:
+        raise BundleError(f"{what}: not a zip file ({err})") from err
+
+
+def _read_npz(data: bytes, limits: Limits, budget: list[int]) -> dict[str, np.ndarray]:
+    """maps.npz is itself a zip: apply the same caps, and check each .npy header before reading it."""
+    zf = _open_zip(data, "maps.npz")
+    with zf:
+        infos = zf.infolist()
+        _check_infos(infos, limits, "maps.npz")
+        out = {}
+        for info in infos:
+            if not re.fullmatch(r"m\d{3,5}\.npy", info.filename):
+                raise BundleError(f"maps.npz: unexpected member {info.filename!r}")
+            raw = _read_member(zf, info, limits, budget, "maps.npz")
+            fh = io.BytesIO(raw)
+            try:
+                version = np.lib.format.read_magic(fh)
+                read_header = (
+                    np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                )
+                shape, _fortran, dtype = read_header(fh)
+            except ValueError as err:
+                raise BundleError(f"maps.npz: {info.filename} has a bad array header ({err})") from err
+            if dtype.hasobject or dtype.name not in _MAP_DTYPES:
+                raise BundleError(
+                    f"maps.npz: {info.filename} has dtype {dtype}; only numeric maps are accepted (object arrays "
+                    "would need pickle)"
+                )
+            if len(shape) != 2 or math.prod(shape) * dtype.itemsize > len(raw):
+                raise BundleError(f"maps.npz: {info.filename} has shape {shape}; expected a 2-D map that fits its file")
+            fh.seek(0)
+            try:
+                out[info.filename[:-4]] = np.lib.format.read_array(fh, allow_pickle=False)
+            except ValueError as err:
+                raise BundleError(f"maps.npz: {info.filename} cannot be read without pickle ({err})") from err
+    return out
+
+
+def _load(source: Any, limits: Limits) -> dict[str, bytes]:
+    """Validated member bytes by name."""
+    zf = _open_zip(source, "bundle")
+    with zf:
+        infos = zf.infolist()
+        for info in infos:
+            _check_name(info.filename)
+        names = [i.filename for i in infos]
+        if len(set(names)) != len(names):
+            raise BundleError("bundle: duplicate member names")
+        _check_infos(infos, limits, "bundle")
+        budget = [limits.max_total_bytes]
+        return {i.filename: _read_member(zf, i, limits, budget, "bundle") for i in infos if not i.is_dir()}
+
+
+def read_bundle(
+    source: str | os.PathLike | bytes | IO[bytes],
+    *,
+    max_total_bytes: int = MAX_TOTAL_BYTES,
+    max_members: int = MAX_MEMBERS,
+    max_member_bytes: int = MAX_MEMBER_BYTES,
+    max_ratio: float = MAX_RATIO,
+) -> RunRecord:
+    """Read a bundle written by :func:`write_bundle` back into the same :class:`RunRecord`.
+
+    The maps, image, parameters and tables come from the bundle; nothing is recomputed. Integrity is
+    checked (sha1 of the image and of every map against the manifest).
+
+    Raises
+    ------
+    BundleError
+        Not a zip; unsafe or unexpected member names; pickle-capable members; too many members; a member or
+        the total over its size cap (by header or by actual decompressed size); zip-bomb ratios; object or
+        non-2-D arrays; a missing or malformed manifest; checksum mismatches.
+    """
+    limits = Limits(max_members, max_member_bytes, max_total_bytes, max_ratio)
+    return _decode(_load(source, limits), limits)
+
+
+def _decode(files: dict[str, bytes], limits: Limits) -> RunRecord:
+    for needed in ("manifest.json", "input.png", "maps.npz"):
+        if needed not in files:
+            raise BundleError(f"bundle: {needed} is missing; is this a Glimpse run bundle?")
+    try:
+        manifest = json.loads(files["manifest.json"].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise BundleError(f"manifest.json: not valid JSON ({err})") from err
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise BundleError("manifest.json: not a Glimpse run manifest (format != 'glimpse-run')")
+    if manifest.get("version") != VERSION:
+        raise BundleError(f"manifest.json: bundle version {manifest.get('version')!r}; this Glimpse reads {VERSION}")
+    from glimpse.images import ImageLoadError, load_image
+
+    try:
+        image = load_image(files["input.png"], max_pixels=MAX_PIXELS)
+    except ImageLoadError as err:
+        raise BundleError(f"input.png: {err}") from err
+    info = _get(manifest, "image", dict)
+    if _sha1(image) != info.get("sha1"):
+        raise BundleError("input.png: pixels do not match the manifest's checksum")
+    arrays = _read_npz(files["maps.npz"], limits, [limits.max_total_bytes])
+    maps = []
+    for entry in _get(manifest, "maps", list):
+        if not isinstance(entry, dict):
+            raise BundleError("manifest.json: a maps entry is not an object")
+        key = entry.get("key")
+        if key not in arrays:
+            raise BundleError(f"maps.npz: array {key!r} of map {entry.get('name')!r} is missing")
+        values = arrays[key]
+        if _sha1(values) != entry.get("sha1"):
+            raise BundleError(f"maps.npz: map {entry.get('name')!r} does not match the manifest's checksum")
+        maps.append(MapEntry(str(entry.get("name")), str(entry.get("kind")), values, entry.get("meta") or {}))
+    tables = {str(k): tuple(v) for k, v in _get(manifest, "tables", dict).items()}
+    return RunRecord(
+        image=image,
+        image_name=str(info.get("name", "image")),
+        maps=tuple(maps),
+        params=_get(manifest, "params", dict),
+        models=_get(manifest, "models", dict),
+        seeds=_get(manifest, "seeds", dict),
+        prompt=manifest.get("prompt"),
+        tables=tables,
+        created=str(manifest.get("created", "")),
+        versions=_get(manifest, "versions", dict),
+    )
+
+
+def _get(manifest: dict, key: str, kind: type) -> Any:
+    value = manifest.get(key, kind())
+    if not isinstance(value, kind):
+        raise BundleError(f"manifest.json: {key!r} should be a {kind.__name__}")
+    return value
+
+
+def extract_bundle(
+    source: str | os.PathLike | bytes | IO[bytes],
+    folder: str | os.PathLike,
+    *,
+    max_total_bytes: int = MAX_TOTAL_BYTES,
+    max_members: int = MAX_MEMBERS,
+    max_member_bytes: int = MAX_MEMBER_BYTES,
+    max_ratio: float = MAX_RATIO,
+) -> list[Path]:
+    """Unpack a bundle into ``folder`` after the same checks as :func:`read_bundle`.
+
+    Each destination's resolved path must lie inside the resolved folder (symlinks in the folder cannot
+    redirect a write); nothing is written unless every member passes. Returns the written paths.
+    """
+    limits = Limits(max_members, max_member_bytes, max_total_bytes, max_ratio)
+    files = _load(source, limits)
+    root = Path(folder).resolve()
+    planned = []
+    for name, data in files.items():
+        dest = (root / name).resolve()
+        if not dest.is_relative_to(root) or dest == root:
+            raise BundleError(f"bundle: member {name!r} would be written outside {str(root)!r}; refusing it")
+        planned.append((dest, data))
+    written = []
+    for dest, data in planned:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(data)
+        written.append(dest)
+    return written
