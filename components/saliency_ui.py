@@ -1,0 +1,432 @@
+"""The saliency page's Streamlit layer: widget groups that return frozen dataclasses, and the cached,
+bounded service calls (saliency maps, predictions, faithfulness scores).
+
+Cache keys are plain values: model id, device, the image digest, the methods with their parameters as
+sorted tuples, the target, the layer, the seed. The pixels themselves are looked up in st.session_state
+by digest (the digest determines them), so no underscore argument can serve a stale result.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import streamlit as st
+from torch import nn
+
+from components import loaders
+from components.image_input import IMAGE_KEY
+from models.registry import ClassifierBundle
+
+#: Counts real (not cached) service runs per session; the page test reads it to prove that display
+#: changes never recompute.
+CALLS_KEY = "saliency_service_calls"
+RESULT_KEY = "saliency_result"
+SCORES_KEY = "saliency_scores"
+SANITY_KEY = "saliency_sanity"
+
+#: Shown when the page opens: all four share ONE forward+backward pass (well under a second on CPU).
+DEFAULT_METHODS = ("gradient", "input_x_gradient", "gradcam", "gradcampp")
+FAMILY_TITLES = {"gradient": "Gradient family", "cam": "CAM family", "perturbation": "Perturbation"}
+NOISE_KINDS = {"smoothgrad": "SmoothGrad", "smoothgrad_sq": "SmoothGrad²", "vargrad": "VarGrad"}
+
+SIGNED_SCALES = ("RdBu_r", "PiYG", "PuOr_r", "BrBG")
+MAGNITUDE_SCALES = ("inferno", "viridis", "magma", "jet", "hot")
+
+
+# --------------------------------------------------------------------------------------------------
+# plain values handed from widgets to services and views
+# --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TargetChoice:
+    index: int | None  # None: the top-1 prediction
+    contrast: int | None = None
+
+
+@dataclass(frozen=True)
+class MethodChoice:
+    """Methods with their parameters as sorted (name, value) tuples: hashable, a cache key."""
+
+    methods: tuple[tuple[str, tuple], ...]
+    layer: str | None
+    noise_tunnel: tuple | None  # sorted (name, value) pairs or None
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class DisplayOptions:
+    mode: str = "signed"  # "signed" | "absolute" | "positive"
+    shared_scale: bool = False
+    clip: float = 99.5  # percentile of |value| (or value) that maps to the end of the colour bar
+    opacity: float = 0.6
+    colorscale: str = "RdBu_r"
+    columns: int = 3
+    teaching: bool = False
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What a Compute click produced, kept in st.session_state for the display fragment."""
+
+    key: tuple
+    maps: tuple  # of glimpse.saliency.SaliencyMap
+    image_name: str
+    thumbnail: np.ndarray  # uint8, the image downscaled for display
+    model_id: str
+    device: str
+    digest: str
+    target_index: int
+    seconds: float
+    computed: bool = field(default=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# services (cached, bounded)
+# --------------------------------------------------------------------------------------------------
+def _pixels(digest: str) -> np.ndarray:
+    chosen = st.session_state.get(IMAGE_KEY)
+    if chosen is None or chosen.digest != digest:
+        raise ValueError("image: the picked image changed while computing; pick it again and press Compute")
+    return chosen.pixels
+
+
+def _count_call() -> None:
+    st.session_state[CALLS_KEY] = st.session_state.get(CALLS_KEY, 0) + 1
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def predictions(model_id: str, device: str, digest: str, top: int = 5) -> list[tuple[int, str, float]]:
+    """Top-``top`` (index, label, probability) of the current image."""
+    return loaders.classifier(model_id, device).predict(_pixels(digest), top=top)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def saliency_maps(
+    model_id: str,
+    device: str,
+    digest: str,
+    methods: tuple[tuple[str, tuple], ...],
+    target: int | None,
+    contrast: int | None,
+    layer: str | None,
+    seed: int,
+    noise_tunnel: tuple | None,
+) -> tuple:
+    """One ``glimpse.saliency.explain`` call for the whole panel (shared passes are shared)."""
+    from glimpse.saliency import Target, explain
+
+    _count_call()
+    bundle = loaders.classifier(model_id, device)
+    pixels = _pixels(digest)
+    index = bundle.predict(pixels, top=1)[0][0] if target is None else target
+    # Created inside the cached function so that a cache hit replays (and removes) it harmlessly.
+    bar = st.progress(0.0, text="Computing saliency maps…")
+
+    def progress(fraction: float, message: str) -> None:
+        bar.progress(min(max(float(fraction), 0.0), 1.0), text=message or "Computing saliency maps…")
+
+    try:
+        maps = explain(
+            bundle,
+            pixels,
+            [(name, dict(params)) for name, params in methods],
+            target=Target(int(index), contrast),
+            layer=layer,
+            seed=seed,
+            noise_tunnel=dict(noise_tunnel) if noise_tunnel else None,
+            progress=progress,
+        )
+    finally:
+        bar.empty()
+    return tuple(maps)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def curves(model_id: str, device: str, digest: str, values: bytes, shape: tuple[int, int], target: int, steps: int):
+    """Deletion/insertion curves of one map (the raw map's bytes are part of the key)."""
+    from glimpse.evaluation import deletion_insertion
+
+    _count_call()
+    bundle = loaders.classifier(model_id, device)
+    arr = np.frombuffer(values, dtype=np.float32).reshape(shape)
+    return deletion_insertion(bundle, _pixels(digest), arr, target=target, steps=steps)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def sanity(
+    model_id: str,
+    device: str,
+    digest: str,
+    method: str,
+    params: tuple,
+    target: int,
+    contrast: int | None,
+    layer: str | None,
+    seed: int,
+    noise_tunnel: tuple | None,
+    stages: int,
+):
+    """Cascading randomisation check of one method (recomputes its map on progressively random copies)."""
+    from glimpse.evaluation import randomisation_check
+    from glimpse.saliency import Target, explain
+
+    _count_call()
+    bundle = loaders.classifier(model_id, device)
+    bar = st.progress(0.0, text=f"Sanity check of {method}…")
+
+    def run(work, image, index):
+        maps = explain(
+            work,
+            image,
+            [(method, dict(params))],
+            target=Target(index, contrast),
+            layer=layer,
+            seed=seed,
+            noise_tunnel=dict(noise_tunnel) if noise_tunnel else None,
+        )
+        return maps[0].values
+
+    try:
+        return randomisation_check(
+            bundle,
+            _pixels(digest),
+            method,
+            target=target,
+            layer=layer,
+            params=dict(params),
+            stages=stages,
+            seed=seed,
+            map_fn=run,
+            progress=lambda f, m: bar.progress(min(max(f, 0.0), 1.0), text=m),
+        )
+    finally:
+        bar.empty()
+
+
+def compute(model_id: str, device: str, image, target: TargetChoice, choice: MethodChoice) -> RunRecord:
+    """Run (or fetch from cache) the panel and wrap it for the display fragment."""
+    t0 = time.perf_counter()
+    calls = st.session_state.get(CALLS_KEY, 0)
+    key = (model_id, device, image.digest, choice.methods, target.index, target.contrast, choice.layer, choice.seed)
+    maps = saliency_maps(
+        model_id,
+        device,
+        image.digest,
+        choice.methods,
+        target.index,
+        target.contrast,
+        choice.layer,
+        choice.seed,
+        choice.noise_tunnel,
+    )
+    return RunRecord(
+        key=key + (choice.noise_tunnel,),
+        maps=maps,
+        image_name=image.name,
+        thumbnail=thumbnail(image.pixels),
+        model_id=model_id,
+        device=device,
+        digest=image.digest,
+        target_index=maps[0].target.index,
+        seconds=time.perf_counter() - t0,
+        computed=st.session_state.get(CALLS_KEY, 0) > calls,
+    )
+
+
+def thumbnail(pixels: np.ndarray, max_side: int = 320) -> np.ndarray:
+    """The image downscaled once for every overlay (display only)."""
+    from PIL import Image
+
+    h, w = pixels.shape[:2]
+    scale = min(1.0, max_side / max(h, w))
+    if scale == 1.0:
+        return pixels
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return np.asarray(Image.fromarray(pixels).resize(size, Image.BILINEAR))
+
+
+# --------------------------------------------------------------------------------------------------
+# widget groups
+# --------------------------------------------------------------------------------------------------
+def target_controls(bundle: ClassifierBundle, top: list[tuple[int, str, float]]) -> TargetChoice:
+    """Target class (top-1 by default, any class by name search) and an optional contrast class."""
+    options = [None, *range(bundle.num_classes)]
+
+    def name(i):
+        if i is None:
+            return f"Top-1 prediction ({top[0][1]})" if top else "Top-1 prediction"
+        return f"{bundle.labels[i]} · #{i}"
+
+    index = st.selectbox(
+        "Explain class", options, format_func=name, key="sal_target", help="Type to search the class names."
+    )
+    contrast = None
+    if st.toggle("Contrast with another class (A − B)", key="sal_contrast_on"):
+        default = top[1][0] if len(top) > 1 else 0
+        contrast = st.selectbox(
+            "…minus class",
+            range(bundle.num_classes),
+            index=default,
+            format_func=lambda i: f"{bundle.labels[i]} · #{i}",
+            key="sal_contrast",
+        )
+        chosen = top[0][0] if index is None and top else index
+        if contrast == chosen:
+            st.warning("The contrast class equals the target class; pick another one.")
+            contrast = None
+    return TargetChoice(index=index, contrast=contrast)
+
+
+def method_picker(infos: list) -> list[str]:
+    """A multiselect of the registry's methods, grouped by family in the labels."""
+    order = {"gradient": 0, "cam": 1, "perturbation": 2}
+    infos = sorted(infos, key=lambda m: (order.get(m.family, 9), m.label))
+    by_name = {m.name: m for m in infos}
+    default = [n for n in DEFAULT_METHODS if n in by_name]
+    return st.multiselect(
+        "Methods",
+        list(by_name),
+        default=default,
+        format_func=lambda n: (
+            f"{FAMILY_TITLES.get(by_name[n].family, by_name[n].family)} · {by_name[n].label}"
+            + (" (slow)" if by_name[n].slow else "")
+        ),
+        key="sal_methods",
+        help="Gradient methods and the gradient CAMs at one layer share a single forward+backward pass.",
+    )
+
+
+def layer_options(bundle: ClassifierBundle) -> list[str]:
+    """The bundle's suggested layers first, then every convolution / activation / block path."""
+    seen = list(bundle.target_layers)
+    for name, module in bundle.model.named_modules():
+        if not name or name in seen:
+            continue
+        if isinstance(module, (nn.Conv2d, nn.ReLU, nn.ReLU6, nn.GELU, nn.SiLU, nn.Sequential)) or (
+            name.count(".") == 1 and name.split(".")[0] in ("blocks", "layers", "features", "layer")
+        ):
+            seen.append(name)
+    return seen
+
+
+def _param_widget(method: str, name: str, default, choices: dict):
+    key = f"sal_param_{method}_{name}"
+    if name in choices:
+        opts = list(choices[name])
+        return st.selectbox(name, opts, index=opts.index(default) if default in opts else 0, key=key)
+    if isinstance(default, bool):
+        return st.checkbox(name, value=default, key=key)
+    if isinstance(default, int):
+        return int(st.number_input(name, value=default, step=1, key=key))
+    if isinstance(default, float):
+        return float(st.number_input(name, value=default, format="%.4g", key=key))
+    if default is None:
+        text = st.text_input(name, value="", key=key, help="empty: the method's default")
+        return text or None
+    if isinstance(default, (list, tuple)):
+        text = st.text_input(name, value=", ".join(map(str, default)), key=key, help="comma-separated")
+        parts = [p.strip() for p in text.split(",") if p.strip()]
+        return tuple(int(p) if p.lstrip("-").isdigit() else p for p in parts)
+    return st.text_input(name, value=str(default), key=key)
+
+
+def _hashable(value):
+    return tuple(value) if isinstance(value, list) else value
+
+
+def method_controls(bundle: ClassifierBundle, selected: list[str], infos: dict) -> MethodChoice:
+    """Per-method parameters, the CAM layer, the noise tunnel and the seed (inside the Compute form)."""
+    layer = None
+    if any(infos[n].needs_layer for n in selected):
+        layer = st.selectbox(
+            "CAM layer", layer_options(bundle), key="sal_layer", help="The first entry is the model's suggestion."
+        )
+    methods = []
+    with st.expander("Method parameters", expanded=False):
+        for name in selected:
+            info = infos[name]
+            if not info.params:
+                continue
+            st.markdown(f"**{info.label}**")
+            cols = st.columns(min(3, len(info.params)))
+            params = {}
+            for i, (pname, default) in enumerate(info.params.items()):
+                with cols[i % len(cols)]:
+                    params[pname] = _hashable(_param_widget(name, pname, default, info.choices))
+            methods.append((name, tuple(sorted(params.items()))))
+        if not any(infos[n].params for n in selected):
+            st.caption("The selected methods have no parameters.")
+    have = {m for m, _ in methods}
+    methods += [(n, ()) for n in selected if n not in have]
+    order = {n: i for i, n in enumerate(selected)}
+    methods.sort(key=lambda m: order[m[0]])
+    noise = None
+    with st.expander("Noise tunnel (SmoothGrad / SmoothGrad² / VarGrad on every selected method)"):
+        kind = st.selectbox(
+            "Kind", [None, *NOISE_KINDS], format_func=lambda k: "off" if k is None else NOISE_KINDS[k], key="sal_nt"
+        )
+        samples = st.slider("Samples", 2, 100, 25, key="sal_nt_samples")
+        sigma = st.slider("Noise σ (fraction of the input range)", 0.0, 0.5, 0.15, 0.01, key="sal_nt_noise")
+        if kind is not None:
+            noise = tuple(sorted({"kind": kind, "samples": samples, "noise": sigma}.items()))
+    seed = int(st.number_input("Seed", value=0, step=1, min_value=0, key="sal_seed"))
+    return MethodChoice(methods=tuple(methods), layer=layer, noise_tunnel=noise, seed=seed)
+
+
+def display_controls(signed_default: bool = True) -> DisplayOptions:
+    """Display options; they only re-slice the stored result (call inside the fragment)."""
+    c1, c2, c3, c4 = st.columns([1.3, 1, 1, 1])
+    with c1:
+        mode = st.radio(
+            "Values", ["signed", "absolute", "positive"], horizontal=True, key="sal_mode", help="The raw map is kept."
+        )
+        shared = st.toggle("Shared colour scale", key="sal_shared", help="Off: each map uses its own range.")
+    with c2:
+        scales = SIGNED_SCALES if mode == "signed" else MAGNITUDE_SCALES
+        colorscale = st.selectbox("Colour map", scales, key=f"sal_cmap_{mode}")
+        clip = st.slider("Clip at percentile", 90.0, 100.0, 99.5, 0.1, key="sal_clip")
+    with c3:
+        opacity = st.slider("Opacity", 0.0, 1.0, 0.6, 0.05, key="sal_opacity")
+        columns = st.slider("Columns", 1, 6, 3, key="sal_columns")
+    with c4:
+        teaching = st.toggle("Teaching mode", key="sal_teaching", help="Each method's idea and its paper.")
+    return DisplayOptions(
+        mode=mode,
+        shared_scale=shared,
+        clip=clip,
+        opacity=opacity,
+        colorscale=colorscale,
+        columns=columns,
+        teaching=teaching,
+    )
+
+
+def score(record: RunRecord, m, steps: int):
+    """Deletion/insertion curves of one map of ``record`` (cached), kept in st.session_state."""
+    values = np.ascontiguousarray(m.values, dtype=np.float32)
+    res = curves(record.model_id, record.device, record.digest, values.tobytes(), values.shape, m.target.index, steps)
+    st.session_state.setdefault(SCORES_KEY, {})[(record.key, m.method, steps)] = res
+    return res
+
+
+def sanity_check(record: RunRecord, m, stages: int):
+    """Cascading randomisation check of one map's method (cached), kept in st.session_state."""
+    prefix = "noise_tunnel."
+    params = tuple((k, v) for k, v in m.params if not k.startswith(prefix))
+    noise = tuple((k[len(prefix) :], v) for k, v in m.params if k.startswith(prefix)) or None
+    res = sanity(
+        record.model_id,
+        record.device,
+        record.digest,
+        m.method,
+        params,
+        m.target.index,
+        m.target.contrast,
+        m.layer,
+        m.seed,
+        noise,
+        stages,
+    )
+    st.session_state.setdefault(SANITY_KEY, {})[(record.key, m.method)] = res
+    return res

@@ -1,0 +1,215 @@
+"""Views of the saliency page. They only draw (and serialise for download): every number they show
+was computed by a service before, so changing a display option never recomputes a map."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from components.views import heatmap_figure, resize_map
+
+MODE_TITLES = {"signed": "raw value", "absolute": "|value|", "positive": "max(value, 0)"}
+
+
+# --------------------------------------------------------------------------------------------------
+# display preparation (pure: values + options -> what the colour bar spans)
+# --------------------------------------------------------------------------------------------------
+def shown_values(values: np.ndarray, mode: str) -> np.ndarray:
+    """The map as displayed: signed, absolute, or positive part (the raw map is kept elsewhere)."""
+    if mode == "signed":
+        return values
+    if mode == "absolute":
+        return np.abs(values)
+    if mode == "positive":
+        return np.clip(values, 0.0, None)
+    raise ValueError(f"mode: unknown {mode!r}; known: signed, absolute, positive")
+
+
+def colour_range(values: np.ndarray, mode: str, clip: float) -> tuple[float, float, float | None]:
+    """(zmin, zmax, zmid) for one map: symmetric around 0 for signed maps, from 0 otherwise; the end of
+    the bar is the ``clip`` percentile of the magnitude, so a few extreme pixels do not wash it out."""
+    top = float(np.percentile(np.abs(values), clip)) if values.size else 0.0
+    if top <= 0.0 or not np.isfinite(top):
+        top = float(np.max(np.abs(values))) if values.size else 0.0
+    top = top if top > 0.0 else 1e-12
+    if mode == "signed":
+        return -top, top, 0.0
+    return 0.0, top, None
+
+
+def ranges(maps, options) -> list[tuple[float, float, float | None]]:
+    """Per-map colour ranges, or one shared range (the widest of the per-map ones)."""
+    per_map = [colour_range(shown_values(m.values, options.mode), options.mode, options.clip) for m in maps]
+    if not options.shared_scale or not per_map:
+        return per_map
+    top = max(r[1] for r in per_map)
+    shared = (-top, top, 0.0) if options.mode == "signed" else (0.0, top, None)
+    return [shared] * len(per_map)
+
+
+def _display_size(thumb: np.ndarray) -> tuple[int, int]:
+    return thumb.shape[0], thumb.shape[1]
+
+
+def _title(m, info) -> str:
+    label = info.label if info is not None else m.method
+    extra = f" · gap {m.completeness_gap:.1%}" if m.completeness_gap is not None else ""
+    return f"{label} ({m.seconds:.2f} s{extra})"
+
+
+# --------------------------------------------------------------------------------------------------
+# Streamlit views
+# --------------------------------------------------------------------------------------------------
+def predictions_view(top: list[tuple[int, str, float]]) -> None:
+    """Top-k predictions as a compact horizontal bar chart."""
+    labels = [f"{name.split(',')[0]} (#{i})" for i, name, _ in top][::-1]
+    probs = [p for _, _, p in top][::-1]
+    fig = go.Figure(go.Bar(x=probs, y=labels, orientation="h", text=[f"{p:.1%}" for p in probs]))
+    fig.update_layout(height=40 + 28 * len(top), margin=dict(l=0, r=0, t=10, b=0), xaxis=dict(range=[0, 1]))
+    st.plotly_chart(fig, width="stretch", config={"displayModeBar": False}, key="sal_predictions")
+
+
+def map_figure(m, thumb: np.ndarray, options, zrange, info=None, height: int = 300) -> go.Figure:
+    """One overlay: the map (display mode applied) on the image, with colour bar and hover values."""
+    zmin, zmax, zmid = zrange
+    h, w = _display_size(thumb)
+    values = resize_map(shown_values(m.values, options.mode).astype(np.float32), (h, w))
+    return heatmap_figure(
+        values,
+        image=thumb,
+        title=_title(m, info),
+        colorscale=options.colorscale,
+        zmin=zmin,
+        zmax=zmax,
+        zmid=zmid,
+        opacity=options.opacity,
+        colorbar_title=MODE_TITLES[options.mode],
+        height=height,
+        max_side=max(h, w),
+    )
+
+
+def map_grid(record, options, infos: dict, extra=None) -> None:
+    """The grid of overlays; ``extra(m)`` draws per-map extras (faithfulness) under each map."""
+    zr = ranges(record.maps, options)
+    for start in range(0, len(record.maps), options.columns):
+        cols = st.columns(options.columns)
+        for col, m, z in zip(cols, record.maps[start : start + options.columns], zr[start : start + options.columns]):
+            with col:
+                info = infos.get(m.method)
+                st.plotly_chart(
+                    map_figure(m, record.thumbnail, options, z, info),
+                    width="stretch",
+                    config={"displaylogo": False},
+                    key=f"sal_map_{m.method}",
+                )
+                if options.teaching and info is not None:
+                    st.caption(f"{info.explanation}\n\n*{info.citation}*")
+                if extra is not None:
+                    extra(m)
+
+
+def curves_figure(res) -> go.Figure:
+    """Deletion and insertion curves of one map (small), AUCs in the legend."""
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=res.fractions, y=res.deletion_scores, name=f"deletion AUC {res.deletion_auc:.3f} (↓)", mode="lines"
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=res.fractions, y=res.insertion_scores, name=f"insertion AUC {res.insertion_auc:.3f} (↑)", mode="lines"
+        )
+    )
+    fig.update_layout(
+        height=200,
+        margin=dict(l=0, r=0, t=24, b=0),
+        title=dict(text="Deletion / insertion", font=dict(size=12)),
+        xaxis=dict(title="fraction of pixels", range=[0, 1]),
+        yaxis=dict(title="p(target)", range=[0, 1.02]),
+        legend=dict(orientation="h", y=-0.45, font=dict(size=10)),
+    )
+    return fig
+
+
+def sanity_figure(res) -> go.Figure:
+    """Spearman ρ and SSIM of |map| against the trained model's, per randomisation stage."""
+    x = list(res.stages)
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=x, y=res.spearman, name="Spearman ρ of |map|", mode="lines+markers"))
+    fig.add_trace(go.Scatter(x=x, y=res.ssim, name="SSIM", mode="lines+markers"))
+    fig.update_layout(
+        height=220,
+        margin=dict(l=0, r=0, t=24, b=0),
+        title=dict(text="Randomisation cascade (output → input)", font=dict(size=12)),
+        yaxis=dict(range=[-0.2, 1.05]),
+        legend=dict(orientation="h", y=-0.6, font=dict(size=10)),
+    )
+    return fig
+
+
+# --------------------------------------------------------------------------------------------------
+# downloads
+# --------------------------------------------------------------------------------------------------
+def grid_png(record, options, infos: dict) -> bytes:
+    """PNG of the grid as shown (mode, clip, colour map, opacity, shared scale), each map with its colour bar."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    maps = record.maps
+    cols = min(options.columns, len(maps))
+    rows = -(-len(maps) // cols)
+    h, w = _display_size(record.thumbnail)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 3.4 * rows * h / w + 0.4 * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    cmap = options.colorscale
+    for ax, m, (zmin, zmax, _) in zip(axes.ravel(), maps, ranges(maps, options)):
+        values = resize_map(shown_values(m.values, options.mode).astype(np.float32), (h, w))
+        ax.imshow(record.thumbnail)
+        im = ax.imshow(
+            values,
+            cmap=cmap.lower() if cmap.lower() in plt.colormaps() else cmap,
+            vmin=zmin,
+            vmax=zmax,
+            alpha=options.opacity,
+        )
+        info = infos.get(m.method)
+        ax.set_title(info.label if info is not None else m.method, fontsize=10)
+        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02).ax.tick_params(labelsize=7)
+    target = maps[0].target_label if maps else ""
+    fig.suptitle(f"{record.image_name} · {record.model_id} · target: {target}", fontsize=11)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def maps_npz(record) -> bytes:
+    """NPZ of the raw maps (float32, model-input resolution), plus ``meta`` (JSON) with their parameters."""
+    arrays = {m.method: np.asarray(m.values, dtype=np.float32) for m in record.maps}
+    meta = [
+        {
+            "method": m.method,
+            "params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in m.params},
+            "model_id": m.model_id,
+            "target": {"index": m.target.index, "contrast": m.target.contrast, "label": m.target_label},
+            "layer": m.layer,
+            "seed": m.seed,
+            "completeness_gap": m.completeness_gap,
+            "image": record.image_name,
+            "image_digest": record.digest,
+        }
+        for m in record.maps
+    ]
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays, meta=np.array(json.dumps(meta, default=str)))
+    return buf.getvalue()

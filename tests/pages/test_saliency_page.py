@@ -1,0 +1,108 @@
+"""The saliency page end to end (AppTest): compute, display changes without recompute, faithfulness,
+downloads, and a bad upload."""
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from components import saliency_views
+from components.saliency_ui import CALLS_KEY, RESULT_KEY, DisplayOptions
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+
+
+def open_page() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.switch_page("pages/saliency.py")
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def compute(at: AppTest, methods) -> AppTest:
+    at.multiselect(key="sal_methods").set_value(list(methods))
+    at.run()
+    next(b for b in at.button if b.label == "Compute").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    return at
+
+
+@pytest.fixture(scope="module")
+def page() -> AppTest:
+    return compute(open_page(), ["gradient", "gradcam"])
+
+
+def test_compute_shows_maps(page):
+    record = page.session_state[RESULT_KEY]
+    assert [m.method for m in record.maps] == ["gradient", "gradcam"]
+    assert all(m.values.shape == (224, 224) and np.isfinite(m.values).all() for m in record.maps)
+    assert page.session_state[CALLS_KEY] == 1
+    charts = page.get("plotly_chart")
+    assert len(charts) >= 3  # predictions + one overlay per map
+    overlay = json.loads(charts[-1].proto.spec)
+    heat = next(t for t in overlay["data"] if t["type"] == "heatmap")
+    assert "colorbar" in heat and "value=" in heat["hovertemplate"]
+
+
+def test_display_changes_never_recompute(page):
+    for mode in ("absolute", "positive", "signed"):
+        page.radio(key="sal_mode").set_value(mode)
+        page.run()
+        assert not page.exception
+    page.toggle(key="sal_shared").set_value(True)
+    page.slider(key="sal_clip").set_value(95.0)
+    page.slider(key="sal_opacity").set_value(0.3)
+    page.toggle(key="sal_teaching").set_value(True)
+    page.run()
+    assert not page.exception
+    assert page.session_state[CALLS_KEY] == 1
+    assert any("Selvaraju" in c.value for c in page.caption)  # Grad-CAM's citation in teaching mode
+
+
+def test_faithfulness_on_demand(page):
+    page.toggle(key="sal_faithful").set_value(True)
+    page.run()
+    page.slider(key="sal_steps").set_value(5)
+    page.run()
+    next(b for b in page.button if b.key == "sal_curve_btn_gradcam").click()
+    page.run()
+    assert not page.exception and not page.error
+    titles = [json.loads(c.proto.spec)["layout"].get("title", {}).get("text", "") for c in page.get("plotly_chart")]
+    assert "Deletion / insertion" in titles
+    assert page.session_state[CALLS_KEY] == 2
+
+
+def test_bad_upload_shows_error():
+    at = open_page()
+    at.radio(key="saliency_source").set_value("Upload")
+    at.run()
+    at.file_uploader(key="saliency_upload").set_value(("broken.png", b"not an image at all", "image/png"))
+    at.run()
+    assert not at.exception
+    assert any("not an image" in e.value for e in at.error)
+
+
+def test_downloads_roundtrip(page):
+    record = page.session_state[RESULT_KEY]
+    data = np.load(io.BytesIO(saliency_views.maps_npz(record)))
+    assert np.array_equal(data["gradcam"], record.maps[1].values)
+    meta = json.loads(str(data["meta"]))
+    assert meta[1]["method"] == "gradcam" and meta[1]["layer"] == "head_act" and meta[1]["seed"] == 0
+    png = saliency_views.grid_png(record, DisplayOptions(mode="absolute", colorscale="inferno"), {})
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+
+
+def test_colour_ranges():
+    values = np.array([[-4.0, 1.0], [2.0, 0.5]])
+    assert saliency_views.colour_range(values, "signed", 100.0) == (-4.0, 4.0, 0.0)
+    shown = saliency_views.shown_values(values, "positive")
+    assert saliency_views.colour_range(shown, "positive", 100.0) == (0.0, 2.0, None)
+    with pytest.raises(ValueError, match="mode"):
+        saliency_views.shown_values(values, "loud")
