@@ -12,6 +12,7 @@ SECTIONS = {
         st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
     ],
     "Lenses": [
+        st.Page("pages/saliency.py", title="Saliency", icon=":material/center_focus_strong:"),
     ],
 }
 
