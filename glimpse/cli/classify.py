@@ -25,11 +25,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from glimpse.images import load_image
-    from models.registry import DEFAULT_CLASSIFIER, load_classifier
 
     if args.top < 1:
         raise CliError(f"--top: must be at least 1, got {args.top}")
-    pixels = load_image(args.image)
+    pixels = load_image(args.image)  # before importing torch: a bad path fails in a fraction of a second
+    from models.registry import DEFAULT_CLASSIFIER, load_classifier
+
     bundle = load_classifier(args.model or DEFAULT_CLASSIFIER, device=args.device)
     preds = bundle.predict(pixels, top=args.top)
     if args.json:
