@@ -1,0 +1,308 @@
+"""Multi-Scale Sobel Gradient (MSG) and Multi-Scale Unique Colour (MUC_1..MUC_8), batched in torch.
+
+Sarıtaş, Dayan, Shen & Nath, "Complexity in Complexity: Understanding Visual Complexity Through Structure,
+Color, and Surprise", arXiv:2501.15890 (2025); values equal the reference code (scripts/algorithms.py) on the
+same image. One bilinear pyramid serves MSG, one area pyramid serves every MUC bit depth, and images of the same
+size are scored together as one (B, 3, H, W) batch on the chosen device.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from glimpse.complexity.pyramid import SCALES, WEIGHTS, area_pyramid, bilinear_pyramid, check_image, to_batch
+
+log = logging.getLogger(__name__)
+
+#: Bit depths of MUC in the shipped tables (the paper's models use MUC3..MUC8; the reference default is 5).
+BITS: tuple[int, ...] = tuple(range(1, 9))
+
+
+@dataclass(frozen=True)
+class ComplexityFeatures:
+    """The paper's features for one image.
+
+    Attributes
+    ----------
+    msg : float
+        Multi-Scale Sobel Gradient, ``sum_s w_s * mean_c mean_xy hypot(Sx, Sy)`` on [0, 1] pixels.
+    msg_per_scale : np.ndarray
+        float64 (4,): the per-scale mean gradient magnitude (before weighting), scales 1, 2, 4, 8.
+    muc : np.ndarray
+        float64 (8,): MUC_b for b = 1..8, ``round(sum_s w_s * count_s, 2)``.
+    muc_counts : np.ndarray
+        int64 (8, 4): distinct quantised colours per bit depth (rows b = 1..8) and scale (columns).
+    edge_density : float | None
+        Canny edge density (None when not requested).
+    standins : dict
+        Offline stand-ins for the paper's segment counts, keyed by their labelled column name.
+    shape : tuple
+        (H, W) of the scored image.
+    """
+
+    msg: float
+    msg_per_scale: np.ndarray
+    muc: np.ndarray
+    muc_counts: np.ndarray
+    edge_density: float | None = None
+    standins: dict[str, float] = field(default_factory=dict)
+    shape: tuple[int, int] = (0, 0)
+    method: str = "complexity-in-complexity"
+
+    def record(self) -> dict[str, float]:
+        """Flat record with the column names of the paper's tables: MSG, MUC1..MUC8, edge_density, stand-ins."""
+        out: dict[str, float] = {"MSG": float(self.msg)}
+        out.update({f"MUC{b}": float(v) for b, v in zip(BITS, self.muc)})
+        if self.edge_density is not None:
+            out["edge_density"] = float(self.edge_density)
+        out.update(self.standins)
+        return out
+
+
+def sobel_magnitude(x: torch.Tensor) -> torch.Tensor:
+    """Per-channel 3x3 Sobel magnitude ``hypot(Sx, Sy)`` with OpenCV's BORDER_REFLECT_101 border.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        float (B, C, H, W).
+
+    Returns
+    -------
+    torch.Tensor
+        float (B, C, H, W).
+    """
+    # Explicit differences (not a conv2d) so a flat region gives exactly 0, as in OpenCV's separable Sobel.
+    mode_w = "reflect" if x.shape[-1] > 1 else "replicate"
+    mode_h = "reflect" if x.shape[-2] > 1 else "replicate"
+    p = F.pad(F.pad(x, (1, 1, 0, 0), mode=mode_w), (0, 0, 1, 1), mode=mode_h)
+    dx = p[..., 2:] - p[..., :-2]  # (B, C, H + 2, W)
+    gx = dx[..., :-2, :] + 2 * dx[..., 1:-1, :] + dx[..., 2:, :]
+    sy = p[..., :-2] + 2 * p[..., 1:-1] + p[..., 2:]  # (B, C, H + 2, W)
+    gy = sy[..., 2:, :] - sy[..., :-2, :]
+    return torch.hypot(gx, gy)
+
+
+def _msg_per_scale(pyramid: list[torch.Tensor]) -> torch.Tensor:
+    """(B, 4) per-scale mean over channels and pixels of the Sobel magnitude."""
+    return torch.stack([sobel_magnitude(level).mean(dim=(2, 3)).mean(dim=1) for level in pyramid], dim=1)
+
+
+def _quantise_mask(bits: int) -> int:
+    keep = (0xFF << (8 - bits)) & 0xFF
+    return (keep << 16) | (keep << 8) | keep
+
+
+def _unique_counts(level: torch.Tensor, bits: Sequence[int]) -> torch.Tensor:
+    """Distinct quantised RGB triplets per image of a uint8 (B, 3, h, w) level, for each bit depth.
+
+    Quantising keeps the top ``b`` bits of each channel, ``v -> (v >> (8 - b)) << (8 - b)``. Quantisation to b
+    bits of the colours present equals the colours present after quantising, so one sort of the 24-bit codes
+    serves b = 8 and every lower depth only re-sorts the (much shorter) set of distinct codes above it.
+
+    Returns
+    -------
+    torch.Tensor
+        int64 (len(bits), B).
+    """
+    nb = level.shape[0]
+    c = level.to(torch.int64)
+    codes = (c[:, 0] << 16) | (c[:, 1] << 8) | c[:, 2]
+    codes = codes | (torch.arange(nb, device=level.device, dtype=torch.int64).view(nb, 1, 1) << 24)
+    if level.device.type == "cpu":
+        # numpy's sort of int32 keys is several times faster than torch.unique on CPU; 7 bits of image index fit.
+        dtype = np.int32 if nb < 128 else np.int64
+        current = _distinct(codes.numpy().ravel().astype(dtype))
+        counts = {}
+        for b in sorted(set(bits), reverse=True):
+            current = _distinct(current & dtype(_quantise_mask(b) | ~0xFFFFFF))
+            counts[b] = np.bincount(current >> 24, minlength=nb)
+        return torch.from_numpy(np.stack([counts[b] for b in bits]).astype(np.int64))
+    current = torch.unique(codes)
+    counts = {}
+    for b in sorted(set(bits), reverse=True):
+        current = torch.unique(current & (_quantise_mask(b) | ~0xFFFFFF))
+        counts[b] = torch.bincount(current >> 24, minlength=nb)
+    return torch.stack([counts[b] for b in bits])
+
+
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """Sorted distinct values (np.unique without its overhead)."""
+    if values.size == 0:
+        return values
+    ordered = np.sort(values)
+    keep = np.empty(ordered.size, dtype=bool)
+    keep[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
+    return ordered[keep]
+
+
+def _score_group(batch: torch.Tensor, bits: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """MSG (B,), MSG per scale (B, 4), MUC counts (B, len(bits), 4) for a uint8 (B, 3, H, W) batch."""
+    per_scale = _msg_per_scale(bilinear_pyramid(batch)).double()
+    weights = torch.tensor(WEIGHTS, dtype=torch.float64, device=batch.device)
+    msg = (per_scale * weights).sum(dim=1)
+    counts = torch.stack([_unique_counts(level, bits) for level in area_pyramid(batch)], dim=-1)  # (bits, B, 4)
+    return msg.cpu().numpy(), per_scale.cpu().numpy(), counts.permute(1, 0, 2).cpu().numpy()
+
+
+def muc_from_counts(counts: np.ndarray) -> np.ndarray:
+    """MUC from per-scale counts (..., 4): ``round(sum_s w_s * count_s, 2)`` (the reference's rounding)."""
+    weighted = np.asarray(counts, dtype=np.float64) @ np.asarray(WEIGHTS, dtype=np.float64)
+    return np.round(weighted, 2)
+
+
+def _device(device: str | torch.device) -> torch.device:
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        from models.registry import resolve_device
+
+        return resolve_device("auto")
+    try:
+        return torch.device(device)
+    except RuntimeError as err:
+        raise ValueError(f"device: unknown device {device!r}; use 'cpu', 'cuda' or 'auto'") from err
+
+
+def complexity_batch(
+    images: Iterable[np.ndarray],
+    *,
+    edges: bool = True,
+    standins: Sequence[str] = (),
+    device: str | torch.device = "cpu",
+    batch_size: int = 16,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[ComplexityFeatures]:
+    """MSG, MUC_1..MUC_8 and optional baselines for many images, same-sized images batched on ``device``.
+
+    Parameters
+    ----------
+    images : iterable of np.ndarray
+        uint8 (H, W, 3) or (H, W) images, each at least 8 x 8 pixels; sizes may differ.
+    edges : bool, optional
+        Also compute the Canny edge density baseline (:func:`glimpse.complexity.edges.edge_density`, on CPU).
+    standins : sequence of str, optional
+        Names from :data:`glimpse.complexity.segments.STANDINS` (offline stand-ins for SAM / FC-CLIP counts).
+    device : str or torch.device, optional
+        Where the pyramids, gradients and colour counts are computed.
+    batch_size : int, optional
+        Images per device batch.
+    progress : callable, optional
+        Called as ``progress(done, total)`` after each batch.
+
+    Returns
+    -------
+    list of ComplexityFeatures
+        In input order.
+    """
+    from glimpse.complexity.edges import edge_density
+    from glimpse.complexity.segments import segment_count
+
+    if batch_size < 1:
+        raise ValueError(f"batch_size: must be at least 1, got {batch_size}")
+    dev = _device(device)
+    arrays = [check_image(img, name=f"images[{i}]") for i, img in enumerate(images)]
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i, arr in enumerate(arrays):
+        groups.setdefault(arr.shape[:2], []).append(i)
+    results: list[ComplexityFeatures | None] = [None] * len(arrays)
+    done = 0
+    with torch.inference_mode():
+        for shape, idx in groups.items():
+            for start in range(0, len(idx), batch_size):
+                chunk = idx[start : start + batch_size]
+                msg, per_scale, counts = _score_group(to_batch([arrays[i] for i in chunk], dev), BITS)
+                for k, i in enumerate(chunk):
+                    results[i] = ComplexityFeatures(
+                        msg=float(msg[k]),
+                        msg_per_scale=per_scale[k],
+                        muc=muc_from_counts(counts[k]),
+                        muc_counts=counts[k].astype(np.int64),
+                        edge_density=edge_density(arrays[i]) if edges else None,
+                        standins={name: float(segment_count(arrays[i], method=name)[0]) for name in standins},
+                        shape=shape,
+                    )
+                done += len(chunk)
+                if progress is not None:
+                    progress(done, len(arrays))
+    return results  # type: ignore[return-value]
+
+
+def complexity_features(
+    image: np.ndarray, *, edges: bool = True, standins: Sequence[str] = (), device: str | torch.device = "cpu"
+) -> ComplexityFeatures:
+    """MSG, MUC_1..MUC_8 and the Canny edge density of one image (see :func:`complexity_batch`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> f = complexity_features(np.full((16, 16, 3), 7, np.uint8))
+    >>> f.msg, f.muc.tolist()
+    (0.0, [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0])
+    """
+    return complexity_batch([image], edges=edges, standins=standins, device=device)[0]
+
+
+def msg(image: np.ndarray, *, device: str | torch.device = "cpu") -> float:
+    """Multi-Scale Sobel Gradient of Sarıtaş et al. (2025).
+
+    ``MSG = sum_s w_s * (1/3) sum_c mean_xy sqrt(Sx(I_s,c)^2 + Sy(I_s,c)^2)`` with ``I_s`` the image in [0, 1]
+    resized bilinearly to (W // s, H // s), s = 1, 2, 4, 8 and w = 0.4, 0.3, 0.2, 0.1; 3x3 Sobel, reflect-101 border.
+
+    Parameters
+    ----------
+    image : np.ndarray
+        uint8 (H, W, 3) or (H, W), at least 8 x 8.
+    device : str or torch.device, optional
+
+    Returns
+    -------
+    float
+        0 for a constant image.
+    """
+    return complexity_batch([image], edges=False, device=device)[0].msg
+
+
+def muc(image: np.ndarray, *, bits: int = 5, device: str | torch.device = "cpu") -> float:
+    """Multi-Scale Unique Colour of Sarıtaş et al. (2025).
+
+    ``MUC_b = round(sum_s w_s * |{ q_b(I_s(x, y)) }|, 2)`` with ``I_s`` the uint8 image area-resized to
+    (W // s, H // s), ``q_b(v) = (v >> (8 - b)) << (8 - b)`` per channel, s = 1, 2, 4, 8, w = 0.4, 0.3, 0.2, 0.1.
+
+    Parameters
+    ----------
+    image : np.ndarray
+        uint8 (H, W, 3) or (H, W), at least 8 x 8.
+    bits : int, optional
+        Bits kept per channel, 1..8 (the reference default is 5).
+    device : str or torch.device, optional
+
+    Returns
+    -------
+    float
+        1.0 for a constant image; at most 8 for ``bits=1``.
+    """
+    if bits not in BITS:
+        raise ValueError(f"bits: must be one of 1..8, got {bits!r}")
+    return float(complexity_batch([image], edges=False, device=device)[0].muc[bits - 1])
+
+
+__all__ = [
+    "BITS",
+    "SCALES",
+    "WEIGHTS",
+    "ComplexityFeatures",
+    "complexity_batch",
+    "complexity_features",
+    "msg",
+    "muc",
+    "muc_from_counts",
+    "sobel_magnitude",
+]
