@@ -154,7 +154,7 @@ def scrubber_gif(
     frames : ndarray, shape (T, H, W)
         One raw map per timestep.
     image : ndarray of uint8, shape (H', W', 3), optional
-        Background; resized to ``size`` with nearest-neighbour so small generated images stay crisp.
+        Background; enlarged to ``size`` with nearest-neighbour so small generated images stay crisp.
     labels : sequence of str, length T, optional
         Caption drawn on each frame (e.g. ``"t=999"``).
     size : int
@@ -186,13 +186,17 @@ def scrubber_gif(
     size = int(size)
     background = None
     if image is not None:
-        background = np.asarray(Image.fromarray(np.asarray(image, dtype=np.uint8)).resize((size, size), Image.NEAREST))
+        pic = Image.fromarray(np.asarray(image, dtype=np.uint8))
+        resample = Image.NEAREST if size >= max(pic.size) else Image.BILINEAR
+        background = np.asarray(pic.resize((size, size), resample))
         background = background.astype(np.float64)
     shared = (float(frames.min()), float(frames.max()))
     pictures = []
     for k, frame in enumerate(frames):
         lo, hi = shared if normalise == "shared" else (float(frame.min()), float(frame.max()))
-        up = np.asarray(Image.fromarray(frame.astype(np.float32), mode="F").resize((size, size), Image.BILINEAR))
+        # nearest when enlarging: a 32x32 map stays honest pixels and the GIF palette stays small
+        resample = Image.NEAREST if size >= max(frame.shape) else Image.BILINEAR
+        up = np.asarray(Image.fromarray(frame.astype(np.float32), mode="F").resize((size, size), resample))
         rgb = colorize(up, lo, hi).astype(np.float64)
         if background is not None:
             rgb = opacity * rgb + (1 - opacity) * background
@@ -201,8 +205,8 @@ def scrubber_gif(
             draw = ImageDraw.Draw(picture)
             draw.rectangle((0, 0, size, 12), fill=(0, 0, 0))
             draw.text((3, 1), str(labels[k]), fill=(255, 255, 255))
-        # one adaptive palette per frame: the colour scale changes between frames
-        pictures.append(picture.convert("P", palette=Image.ADAPTIVE, colors=255))
+        # one palette per frame (the colour scale changes between frames); octree quantisation is fast
+        pictures.append(picture.quantize(colors=255, method=Image.Quantize.FASTOCTREE))
     buf = io.BytesIO()
     pictures[0].save(
         buf, format="GIF", save_all=True, append_images=pictures[1:], duration=int(duration_ms), loop=0, disposal=1

@@ -1,32 +1,14 @@
-"""A small hand-built trace for export tests (until/unless a real generation is needed)."""
-
-from dataclasses import dataclass
+"""A small hand-built AttentionTrace for export tests."""
 
 import numpy as np
 
-
-@dataclass(frozen=True)
-class _Trace:
-    prompt: str
-    tokens: tuple
-    words: tuple
-    word_tokens: tuple
-    timesteps: np.ndarray
-    layers: tuple
-    layer_maps: tuple
-    model_id: str
-    seed: int
-    steps: int
-    guidance: float
-
-    def resolutions(self):
-        return tuple(sorted({m.shape[-2] for m in self.layer_maps}))
+from glimpse.attention import AttentionTrace
 
 
-def small_trace():
+def small_trace() -> AttentionTrace:
     tokens = ("[CLS]", "a", "red", "circle", "[SEP]")
     rng = np.random.default_rng(0)
-    return _Trace(
+    return AttentionTrace(
         prompt="a red circle",
         tokens=tokens,
         words=("a", "red", "circle"),
@@ -38,4 +20,5 @@ def small_trace():
         seed=0,
         steps=3,
         guidance=4.0,
+        image_shape=(32, 32),
     )

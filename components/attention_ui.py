@@ -1,0 +1,440 @@
+"""The cross-attention page's Streamlit layer: cached pipeline and generation, widgets, views.
+
+Generation runs once per (model, device, prompt, seed, steps, guidance) behind a form; the result is
+kept in st.session_state and every display control (timestep range, resolution, layer, word, scrubber,
+threshold) re-slices the stored trace inside an st.fragment, so moving a slider never regenerates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+from PIL import Image
+from plotly.subplots import make_subplots
+
+from components.views import heatmap_figure
+from glimpse.attention import GenerationResult, generate_with_attention, word_maps, word_mass_over_time
+from glimpse.attention.export import attention_npz_bytes, scrubber_gif
+from glimpse.attention.metrics import DEFAULT_THRESHOLD, MODES, content_style_separation
+from models.diffusion import EMBEDDED_T2I, DiffusionBundle, load_pipeline
+from models.registry import ModelLoadError
+
+MODEL_KEY = "attention_model_id"
+RESULT_KEY = "attention_result"
+EXAMPLES: tuple[str, ...] = (
+    "a red circle to the left of a blue square",
+    "a yellow triangle above a green circle",
+    "a blue square below a red triangle",
+    "a green circle",
+)
+#: words of the embedded vocabulary that name objects (content) and their colours (attributes)
+_SHAPES = ("circle", "square", "triangle")
+_COLOURS = ("red", "green", "blue", "yellow")
+CITATION_DAAM = 'Tang et al., "What the DAAM: Interpreting Stable Diffusion Using Cross Attention", ACL 2023'
+CITATION_COW = (
+    '"The Cow of Rembrandt: Analyzing Artistic Prompt Interpretation in Text-to-Image Models", arXiv 2507.23313'
+)
+
+
+# ------------------------------------------------------------------------------------------- services
+@st.cache_resource(max_entries=2, show_spinner="Loading the diffusion pipeline…")
+def pipeline(model_id: str, device: str) -> DiffusionBundle:
+    """The shared pipeline bundle for (model id, device); ModelLoadError propagates to the page."""
+    return load_pipeline(model_id, device=device)
+
+
+@dataclass(frozen=True)
+class Request:
+    model_id: str
+    device: str
+    prompt: str
+    seed: int
+    steps: int
+    guidance: float
+
+    @property
+    def key(self) -> str:
+        return f"{self.model_id}|{self.device}|{self.prompt}|{self.seed}|{self.steps}|{self.guidance:g}"
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def generation(model_id: str, device: str, prompt: str, seed: int, steps: int, guidance: float) -> GenerationResult:
+    """Generate once and record cross-attention (all shown resolutions, heads averaged).
+
+    The progress bar is created inside the cached function so that a cache hit replays it (finished)
+    instead of pointing at an element of another run.
+    """
+    bundle = pipeline(model_id, device)
+    bar = st.progress(0.0, text="Generating…")
+
+    def progress(step: int, total: int) -> None:
+        bar.progress(min(1.0, step / max(total, 1)), text=f"Denoising step {step} / {total}")
+
+    try:
+        return generate_with_attention(bundle, prompt, seed=seed, steps=steps, guidance=guidance, progress=progress)
+    finally:
+        bar.empty()
+
+
+def run(request: Request) -> GenerationResult | None:
+    """Run (or fetch) the generation and store it; on a user error show st.error and return None."""
+    try:
+        result = generation(
+            request.model_id, request.device, request.prompt, request.seed, request.steps, request.guidance
+        )
+    except ModelLoadError as err:
+        st.error(f"Could not load the model: {err}")
+        return None
+    except ValueError as err:
+        st.error(f"{err}. {prompt_advice(request.model_id, request.device)}")
+        return None
+    st.session_state[RESULT_KEY] = (request, result)
+    return result
+
+
+def stored() -> tuple[Request, GenerationResult] | None:
+    """The last generated (request, result) of this session, or None."""
+    return st.session_state.get(RESULT_KEY)
+
+
+def prompt_advice(model_id: str, device: str) -> str:
+    """What to do about a refused prompt: for the embedded model, its whole vocabulary."""
+    try:
+        bundle = pipeline(model_id, device)
+    except ModelLoadError:
+        return "Check the prompt and try again."
+    if bundle.vocabulary:
+        return (
+            f"Use only these words: {', '.join(bundle.vocabulary)} — at most {bundle.max_tokens - 2} words, "
+            f'e.g. "{EXAMPLES[0]}".'
+        )
+    return f"Type a non-empty prompt of at most {bundle.max_tokens} tokens."
+
+
+# -------------------------------------------------------------------------------------------- widgets
+def model_picker(device: str) -> DiffusionBundle | None:
+    """Embedded model by default, or a diffusers id; returns the loaded bundle or None (error shown)."""
+    st.session_state.setdefault(MODEL_KEY, EMBEDDED_T2I)
+    with st.expander(f"Model: `{st.session_state[MODEL_KEY]}`", expanded=False):
+        st.caption(
+            f"`{EMBEDDED_T2I}` is Glimpse's own 32×32 pixel-space model of coloured shapes: it runs offline on a "
+            "CPU in about a second. A diffusers id (Stable Diffusion 1.x/2.x/XL, PixArt, SD3, Flux) needs a "
+            "network connection (or the weights in the local Hugging Face cache) and, realistically, a GPU."
+        )
+        with st.form("attention_model_form", border=False):
+            typed = st.text_input("Diffusers model id", placeholder="stabilityai/stable-diffusion-2-1-base")
+            load = st.form_submit_button("Load")
+        if load and typed.strip():
+            try:
+                pipeline(typed.strip(), device)
+            except (ModelLoadError, ValueError) as err:
+                st.error(f"Could not load {typed.strip()!r}: {err}")
+            else:
+                st.session_state[MODEL_KEY] = typed.strip()
+                st.session_state.pop(RESULT_KEY, None)
+                st.rerun()
+        if st.session_state[MODEL_KEY] != EMBEDDED_T2I and st.button("Back to the embedded model"):
+            st.session_state[MODEL_KEY] = EMBEDDED_T2I
+            st.rerun()
+    model_id = st.session_state[MODEL_KEY]
+    try:
+        return pipeline(model_id, device)
+    except ModelLoadError as err:
+        st.error(f"Could not load {model_id!r}: {err}")
+        return None
+
+
+def generation_form(bundle: DiffusionBundle, device: str) -> Request | None:
+    """Prompt, seed, steps and guidance in a form; the Request when Generate was pressed, else None."""
+    if bundle.vocabulary:
+        vocab_help = (
+            f"The embedded model knows only these words: {', '.join(bundle.vocabulary)} "
+            f"(at most {bundle.max_tokens - 2} words)."
+        )
+        st.caption(vocab_help + " Examples: " + " · ".join(f"“{e}”" for e in EXAMPLES))
+    else:
+        vocab_help = f"At most {bundle.max_tokens} text-encoder tokens."
+    with st.form("attention_form"):
+        prompt = st.text_input("Prompt", value=EXAMPLES[0], help=vocab_help, key="attention_prompt")
+        c1, c2, c3 = st.columns(3)
+        seed = c1.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1, key="attention_seed")
+        steps = c2.slider("Steps", 1, 100, int(bundle.default_steps), key="attention_steps")
+        guidance = c3.slider(
+            "Guidance", 1.0, 15.0, float(bundle.default_guidance), step=0.5, key="attention_guidance",
+            help="Classifier-free guidance scale; 1 turns guidance off.",
+        )  # fmt: skip
+        go_ = st.form_submit_button("Generate", type="primary")
+    if not go_:
+        return None
+    return Request(bundle.model_id, device, prompt.strip(), int(seed), int(steps), float(guidance))
+
+
+def word_labels(words: tuple[str, ...]) -> list[str]:
+    """Word labels, numbered where a word occurs more than once (“a (1)”, “a (7)”)."""
+    return [f"{w} ({i + 1})" if words.count(w) > 1 else w for i, w in enumerate(words)]
+
+
+def _default_pair(words: tuple[str, ...]) -> tuple[int, int]:
+    shape = next((i for i, w in enumerate(words) if w in _SHAPES), len(words) - 1)
+    colour = next((i for i, w in enumerate(words) if w in _COLOURS and i != shape), None)
+    if colour is None:
+        colour = next(i for i in range(len(words) - 1, -1, -1) if i != shape)
+    return shape, colour
+
+
+# ---------------------------------------------------------------------------------------------- views
+def _pixels(image: np.ndarray, side: int = 256) -> np.ndarray:
+    """Nearest-neighbour upscaling so a 32×32 generation stays crisp on screen."""
+    h, w = image.shape[:2]
+    if max(h, w) >= side:
+        return image
+    k = max(1, side // max(h, w))
+    return np.asarray(Image.fromarray(image).resize((w * k, h * k), Image.NEAREST))
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def scrubber_gif_cached(frames: np.ndarray, image: np.ndarray, labels: tuple[str, ...]) -> bytes:
+    """The scrubber's frames as a GIF (128 px); keyed by the frames' content."""
+    return scrubber_gif(frames, image=image, labels=labels, size=128)
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def strip_figure(maps: np.ndarray, labels: list[str], *, normalise: bool, height: int = 190) -> go.Figure:
+    """One small heatmap per word with one shared colour bar."""
+    n = len(maps)
+    shown = maps.astype(np.float32)
+    if normalise:
+        lo = shown.min(axis=(1, 2), keepdims=True)
+        span = shown.max(axis=(1, 2), keepdims=True) - lo
+        shown = np.divide(shown - lo, span, out=np.zeros_like(shown), where=span > 0)
+    fig = make_subplots(rows=1, cols=n, subplot_titles=labels, horizontal_spacing=0.012)
+    for k in range(n):
+        fig.add_trace(
+            go.Heatmap(
+                z=shown[k],
+                coloraxis="coloraxis",
+                hovertemplate=f"{labels[k]}<br>x=%{{x}}, y=%{{y}}<br>value=%{{z:.4g}}<extra></extra>",
+            ),
+            row=1,
+            col=k + 1,
+        )
+        fig.update_yaxes(scaleanchor=f"x{k + 1 if k else ''}", row=1, col=k + 1)
+    fig.update_yaxes(autorange="reversed", visible=False)
+    fig.update_xaxes(visible=False)
+    fig.update_annotations(font_size=12)
+    fig.update_layout(
+        coloraxis=dict(
+            colorscale="Viridis",
+            cmin=0.0 if normalise else None,
+            cmax=1.0 if normalise else None,
+            colorbar=dict(title="min-max" if normalise else "attention", thickness=10, len=0.9),
+        ),
+        height=height,
+        margin=dict(l=0, r=0, t=24, b=0),
+    )
+    return fig
+
+
+def mass_figure(mass: np.ndarray, labels: list[str], timesteps: np.ndarray, span: tuple[int, int]) -> go.Figure:
+    """Per-word attention mass over the generation; the selected timestep range is shaded."""
+    steps = np.arange(1, mass.shape[1] + 1)
+    fig = go.Figure()
+    for k, label in enumerate(labels):
+        fig.add_trace(
+            go.Scatter(
+                x=steps,
+                y=mass[k],
+                mode="lines+markers",
+                name=label,
+                customdata=timesteps,
+                hovertemplate=f"{label}<br>step %{{x}} (t=%{{customdata}})<br>mass=%{{y:.4g}}<extra></extra>",
+            )
+        )
+    fig.add_vrect(x0=span[0] + 0.5, x1=span[1] + 1.5, fillcolor="grey", opacity=0.12, line_width=0)
+    fig.update_layout(
+        height=300,
+        margin=dict(l=0, r=0, t=10, b=0),
+        xaxis_title="denoising step (noisy → clean)",
+        yaxis_title="attention mass",
+        legend=dict(orientation="h", y=-0.25),
+    )
+    return fig
+
+
+def iou_matrix_figure(matrix: np.ndarray, labels: list[str]) -> go.Figure:
+    fig = go.Figure(
+        go.Heatmap(
+            z=matrix,
+            x=labels,
+            y=labels,
+            zmin=0.0,
+            zmax=1.0,
+            colorscale="Blues",
+            colorbar=dict(title="IoU", thickness=10),
+            hovertemplate="%{y} × %{x}<br>IoU=%{z:.3f}<extra></extra>",
+        )
+    )
+    fig.update_yaxes(autorange="reversed")
+    fig.update_layout(height=320, margin=dict(l=0, r=0, t=10, b=0))
+    return fig
+
+
+@st.fragment
+def results_view() -> None:
+    """Everything shown after Generate; each control re-slices the stored trace (no regeneration)."""
+    found = stored()
+    if found is None:
+        return
+    request, result = found
+    trace = result.trace
+    words = tuple(trace.words)
+    labels = word_labels(words)
+    T = len(trace.timesteps)
+    steps_all = list(range(T))
+    # widget keys carry the result's id: a new result (other T, words, layers) starts with fresh controls
+    sfx = hashlib.sha1(request.key.encode()).hexdigest()[:8]
+
+    st.subheader("What each word attends to")
+    c1, c2, c3 = st.columns([2, 1, 1])
+    span = c1.select_slider(
+        "Timestep range",
+        options=steps_all,
+        value=(0, T - 1),
+        format_func=lambda i: f"{i + 1} (t={int(trace.timesteps[i])})",
+        key=f"attention_span_{sfx}",
+        help="Denoising steps whose attention is summed (DAAM sums over all of them).",
+    )
+    resolutions = list(trace.resolutions())
+    chosen_res = c2.multiselect(
+        "Resolutions", resolutions, default=resolutions, format_func=lambda r: f"{r}×{r}", key=f"attention_res_{sfx}"
+    )
+    if not chosen_res:
+        st.warning("Pick at least one resolution.")
+        return
+    layers_at = [name for name in trace.layers if trace.resolution_of(name) in chosen_res]
+    layer = c3.selectbox("Layer", ["all layers", *layers_at], key=f"attention_layer_{sfx}")
+    layers = None if layer == "all layers" else [layer]
+    lo, hi = span
+    maps = word_maps(trace, timesteps=slice(lo, hi + 1), layers=layers, resolutions=chosen_res)
+    normalise = st.toggle("Normalise each word (min-max)", value=True, key="attention_norm")
+
+    left, right = st.columns([1, 2])
+    with left:
+        st.image(_pixels(result.image), caption=f"“{trace.prompt}” · seed {trace.seed} · {trace.steps} steps")
+    with right:
+        st.plotly_chart(strip_figure(maps, labels, normalise=normalise), key="attention_strip")
+
+    w = st.selectbox("Word to overlay", range(len(words)), format_func=lambda i: labels[i], key=f"attention_word_{sfx}")
+    o1, o2 = st.columns(2)
+    with o1:
+        st.plotly_chart(
+            heatmap_figure(
+                maps[w],
+                image=result.image,
+                title=f"“{labels[w]}”, steps {lo + 1}–{hi + 1}",
+                colorbar_title="attention",
+                height=340,
+            ),
+            key="attention_overlay",
+        )
+    with o2:
+        frames = np.stack(
+            [word_maps(trace, timesteps=slice(i, i + 1), layers=layers, resolutions=chosen_res)[w] for i in steps_all]
+        )
+        i = st.slider(
+            "Scrub timesteps",
+            1,
+            T,
+            T,
+            key=f"attention_scrub_{sfx}",
+            help="The selected word's map at one denoising step.",
+        )
+        st.plotly_chart(
+            heatmap_figure(
+                frames[i - 1],
+                image=result.image,
+                title=f"“{labels[w]}” at step {i} (t={int(trace.timesteps[i - 1])})",
+                colorbar_title="attention",
+                height=300,
+            ),
+            key="attention_scrub_fig",
+        )
+    gif = scrubber_gif_cached(
+        frames, result.image, tuple(f"{i + 1}: t={int(t)}" for i, t in enumerate(trace.timesteps))
+    )
+    with st.expander("Animation over timesteps (GIF)"):
+        st.image(gif, caption=f"“{labels[w]}”, one frame per denoising step, each frame min-max scaled")
+
+    st.subheader("Attention mass over time")
+    mass = word_mass_over_time(trace, layers=layers, resolutions=chosen_res)
+    st.plotly_chart(mass_figure(mass, labels, trace.timesteps, span), key="attention_mass")
+
+    separation_panel(maps, words, labels, sfx)
+
+    st.subheader("Downloads")
+    slices = {"timesteps": [lo, hi + 1], "layers": layers or "all", "resolutions": chosen_res}
+    d1, d2, d3 = st.columns(3)
+    stem = "_".join(trace.prompt.split())[:60] or "attention"
+    d1.download_button(
+        "Image (PNG)", png_bytes(result.image), f"{stem}.png", "image/png", key="attention_dl_png", on_click="ignore"
+    )
+    d2.download_button(
+        "Maps (NPZ)",
+        # built only when clicked: the NPZ is the largest download and most reruns never need it
+        lambda: attention_npz_bytes(trace, maps, image=result.image, slices=slices, mass=mass, frames=frames),
+        f"{stem}_attention.npz",
+        "application/octet-stream",
+        key="attention_dl_npz",
+        on_click="ignore",
+    )
+    d3.download_button(
+        "Scrubber (GIF)", gif, f"{stem}_{words[w]}.gif", "image/gif", key="attention_dl_gif", on_click="ignore"
+    )
+
+
+def separation_panel(maps: np.ndarray, words: tuple[str, ...], labels: list[str], sfx: str) -> None:
+    """Content vs style ("The Cow of Rembrandt"): IoU of two words' masks against the other pairs."""
+    st.subheader("Content vs style")
+    st.caption(
+        "Binarise each word map at a threshold and compare the overlap (IoU) of two words with the mean "
+        "overlap of all other word pairs of the prompt: Δ = baseline − IoU(A, B). Δ > 0: the two words are "
+        f"attended to in more separate regions than usual. After {CITATION_COW}; maps as in {CITATION_DAAM}."
+    )
+    if len(words) < 3:
+        st.info("The baseline needs another word pair: use a prompt of at least 3 words.")
+        return
+    da, db = _default_pair(words)
+    c1, c2, c3, c4 = st.columns(4)
+    a = c1.selectbox(
+        "Word A (content)", range(len(words)), index=da, format_func=lambda i: labels[i], key=f"cs_a_{sfx}"
+    )
+    b = c2.selectbox("Word B (style)", range(len(words)), index=db, format_func=lambda i: labels[i], key=f"cs_b_{sfx}")
+    t = c3.slider("Threshold", 0.05, 0.95, DEFAULT_THRESHOLD, 0.05, key="cs_threshold")
+    mode = c4.radio(
+        "Mode", MODES, horizontal=True, key="cs_mode",
+        help="absolute: keep pixels above t on the min-max normalised map (DAAM); quantile: above the t-quantile.",
+    )  # fmt: skip
+    try:
+        sep = content_style_separation(maps, words, a, b, threshold=t, mode=mode)
+    except ValueError as err:
+        st.error(f"{err}.")
+        return
+    m1, m2, m3 = st.columns(3)
+    m1.metric(f"IoU({labels[a]}, {labels[b]})", f"{sep.iou:.3f}")
+    m2.metric(
+        "Baseline IoU (other pairs)",
+        f"{sep.baseline_mean:.3f} ± {sep.baseline_std:.3f}",
+        help=f"{sep.baseline_pairs} pairs",
+    )
+    m3.metric("Δ = baseline − IoU", f"{sep.delta:+.3f}")
+    st.plotly_chart(iou_matrix_figure(sep.pair_iou, labels), key="cs_matrix")

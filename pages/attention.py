@@ -1,0 +1,24 @@
+"""Cross-attention: which region each prompt word drives in a text-to-image diffusion model (DAAM)."""
+
+import streamlit as st
+
+from components import attention_ui as ui
+from components.sidebar import current
+
+st.title("Cross-attention")
+st.caption(
+    "Generate an image and see where each word of the prompt looked: the cross-attention probabilities of "
+    f"every layer, summed over denoising steps, upsampled and averaged over layers and heads ({ui.CITATION_DAAM})."
+)
+
+device = current().device
+bundle = ui.model_picker(device)
+if bundle is None:
+    st.stop()
+request = ui.generation_form(bundle, device)
+if request is not None:
+    ui.run(request)
+if ui.stored() is None:
+    st.info("Type a prompt and press **Generate**.")
+else:
+    ui.results_view()

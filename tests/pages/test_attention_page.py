@@ -1,0 +1,85 @@
+"""The cross-attention page on the embedded shapes model: generate, re-slice without regenerating, errors."""
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import components.attention_ui as ui
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """Count real generations (the wrapped function is the real one, on the real embedded model)."""
+    made = []
+    real = ui.generate_with_attention
+
+    def counting(*args, **kwargs):
+        made.append(kwargs.get("steps"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ui, "generate_with_attention", counting)
+    ui.generation.clear()
+    return made
+
+
+def _page() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.switch_page("pages/attention.py")
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _generate(at: AppTest, prompt: str, steps: int = 4) -> AppTest:
+    at.text_input(key="attention_prompt").set_value(prompt)
+    at.slider(key="attention_steps").set_value(steps)
+    next(b for b in at.button if b.label == "Generate").click()
+    return at.run()
+
+
+def test_generate_then_reslice_without_regenerating(calls):
+    at = _page()
+    assert at.info and "Generate" in at.info[0].value
+    _generate(at, "a red circle to the left of a blue square")
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert calls == [4]
+    request, result = at.session_state[ui.RESULT_KEY]
+    assert request.prompt == "a red circle to the left of a blue square"
+    assert result.trace.words == tuple(request.prompt.split())
+    assert len(result.trace.timesteps) == 4
+    charts = at.get("plotly_chart")
+    assert len(charts) >= 5  # strip, overlay, scrubber, mass, IoU matrix
+    assert len(at.get("download_button")) == 3
+    assert any("Δ" in m.label for m in at.metric)
+
+    # display controls re-slice the stored trace: no new generation
+    scrub = next(s for s in at.slider if s.label == "Scrub timesteps")
+    scrub.set_value(2).run()
+    next(s for s in at.slider if s.label == "Threshold").set_value(0.6).run()
+    word = next(s for s in at.selectbox if s.label == "Word to overlay")
+    word.set_value(3).run()
+    span = next(s for s in at.select_slider if s.label == "Timestep range")
+    span.set_value((1, 2)).run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert calls == [4]
+    assert at.session_state[ui.RESULT_KEY][1] is result
+
+
+@pytest.mark.parametrize(
+    ("prompt", "expected"),
+    [("   ", "empty"), ("a purple circle", "vocabulary"), (" ".join(["a red circle"] * 6), "at most")],
+)
+def test_bad_prompts_show_an_error_and_the_page_keeps_running(calls, prompt, expected):
+    at = _page()
+    _generate(at, prompt)
+    assert not at.exception, at.exception
+    assert at.error and expected in at.error[0].value
+    assert "circle" in at.error[0].value  # says what to use: the vocabulary / an example
+    assert ui.RESULT_KEY not in at.session_state
+    assert any(b.label == "Generate" for b in at.button)
