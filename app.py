@@ -13,6 +13,7 @@ SECTIONS = {
     ],
     "Lenses": [
         st.Page("pages/saliency.py", title="Saliency", icon=":material/center_focus_strong:"),
+        st.Page("pages/attention.py", title="Cross-attention", icon=":material/text_fields:"),
     ],
 }
 
