@@ -56,6 +56,8 @@ MAX_MEMBER_BYTES = 64 * 2**20
 MAX_TOTAL_BYTES = 256 * 2**20
 MAX_RATIO = 200.0  # uncompressed / compressed; zip bombs reach 1000+
 MAX_PIXELS = 25_000_000
+#: Longer side of the overlay PNGs and the report's images.
+OVERLAY_SIDE = 256
 
 #: Libraries whose versions are recorded (whichever are installed; looked up by distribution name so
 #: that glimpse never imports streamlit).
@@ -206,8 +208,16 @@ def _lut() -> np.ndarray:
 
 
 def overlay_png(image: np.ndarray, values: np.ndarray, *, title: str = "", alpha: float = 0.6) -> bytes:
-    """The map (min-max scaled for colour only) over the image, with a labelled colour bar of raw values."""
+    """The map (min-max scaled for colour only) over the image, with a labelled colour bar of raw values.
+
+    Drawn at most ``OVERLAY_SIDE`` pixels on the longer side (small images are enlarged to it, nearest
+    neighbour, so a 32×32 generated image stays legible); the raw maps are in maps.npz.
+    """
     h, w = image.shape[:2]
+    scale = OVERLAY_SIDE / max(h, w)
+    h, w = max(1, round(h * scale)), max(1, round(w * scale))
+    resample = Image.NEAREST if scale > 1 else Image.BILINEAR
+    image = np.asarray(Image.fromarray(image).resize((w, h), resample))
     v = np.asarray(values, dtype=np.float32)
     small = Image.fromarray(v, mode="F").resize((w, h), Image.BILINEAR)
     v = np.asarray(small, dtype=np.float32)

@@ -74,7 +74,7 @@ def msg_scale_maps(image: np.ndarray) -> tuple[np.ndarray, ...]:
     """
     arr = _check_image(image)
     h, w = arr.shape[:2]
-    x = torch.from_numpy(arr).permute(2, 0, 1)[:, None].float() / 255.0  # (3, 1, H, W): channels alike
+    x = torch.from_numpy(np.array(arr)).permute(2, 0, 1)[:, None].float() / 255.0  # (3, 1, H, W): channels alike
     out = []
     with torch.no_grad():
         for s in SCALES:
