@@ -1,0 +1,247 @@
+"""Tracing tiny UNet / PixArt / SD3 / Flux denoisers built from configs, driven directly (no download)."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from glimpse.attention import AttentionTracer, joint_text_block
+from glimpse.attention.tracer import CrossAttentionRecorder
+from tests.glimpse.attention.tiny_denoisers import (
+    TEXT_LEN,
+    call,
+    inputs,
+    one_thread,
+    tiny_flux,
+    tiny_pixart,
+    tiny_sd3,
+    tiny_unet,
+)
+
+BUILDERS = {"unet": tiny_unet, "pixart": tiny_pixart, "sd3": tiny_sd3, "flux": tiny_flux}
+KINDS = tuple(BUILDERS)
+
+
+_threads = pytest.fixture(autouse=True, scope="module")(one_thread)
+
+
+@pytest.fixture(scope="module")
+def models():
+    return {kind: build() for kind, build in BUILDERS.items()}
+
+
+def _expected_layers(model, kind: str) -> set[str]:
+    names = [n.removesuffix(".processor") for n in model.attn_processors]
+    if kind in ("unet", "pixart"):
+        return {n for n in names if n.endswith("attn2")}
+    return {n for n in names if n.endswith(".attn")}
+
+
+def _trace(model, kind, kw, **options):
+    options = {"image_hw": (1, 1), "cfg": True, "text_len": TEXT_LEN, **options}
+    with AttentionTracer(model, kind, **options) as tracer:
+        out = call(model, kind, kw)
+    layers, maps = tracer.result()
+    return out, dict(zip(layers, maps))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_cross_attention_layer_recorded_and_output_unchanged(models, kind):
+    model, kw = models[kind], inputs(kind)
+    before = dict(model.attn_processors)
+    reference = call(model, kind, kw)
+    out, maps = _trace(model, kind, kw)
+    assert set(maps) == _expected_layers(model, kind) and maps
+    assert torch.equal(out, reference)  # the real output still comes from the original processor
+    after = model.attn_processors
+    assert all(after[name] is proc for name, proc in before.items())
+    for layer_maps in maps.values():
+        assert layer_maps.dtype == np.float16 and layer_maps.shape[:2] == (1, TEXT_LEN)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_processors_restored_and_lock_released_when_the_model_raises(models, kind):
+    model, kw = models[kind], inputs(kind)
+    before = dict(model.attn_processors)
+    lock = threading.RLock()
+    last = list(model.attn_processors)[-1].removesuffix(".processor")
+
+    def boom(*_):
+        raise RuntimeError("mid-run failure")
+
+    handle = model.get_submodule(last).register_forward_hook(boom)
+    try:
+        with pytest.raises(RuntimeError, match="mid-run"):
+            with AttentionTracer(model, kind, lock=lock, text_len=TEXT_LEN):
+                call(model, kind, kw)
+    finally:
+        handle.remove()
+    assert all(model.attn_processors[name] is proc for name, proc in before.items())
+    free = []
+    worker = threading.Thread(target=lambda: free.append(lock.acquire(blocking=False)))
+    worker.start()
+    worker.join()
+    assert free == [True]
+
+
+def test_repeated_install_leaves_no_wrapper(models):
+    model = models["unet"]
+    before = dict(model.attn_processors)
+    for _ in range(100):
+        with AttentionTracer(model, "unet"):
+            pass
+    assert all(model.attn_processors[n] is p for n, p in before.items())
+    assert not any(isinstance(p, CrossAttentionRecorder) for p in model.attn_processors.values())
+
+
+def _rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotary embedding written out: pairs (x0, x1) -> (x0 cos - x1 sin, x1 cos + x0 sin); x (1, S, H, d)."""
+    pairs = x.reshape(*x.shape[:-1], -1, 2)
+    rotated = torch.stack([-pairs[..., 1], pairs[..., 0]], dim=-1).flatten(-2)
+    return x * cos[None, :, None] + rotated * sin[None, :, None]
+
+
+def _explicit(attn, kind: str, args: dict, b: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Full softmax(QKᵀ/√d [+ mask]) of sample ``b`` from the layer's own projections.
+
+    Returns (image→text block (H, N, L), image→image block (H, N, N) or None, P·V of the image queries).
+    """
+    x = args["hidden_states"][b : b + 1]
+    c = args.get("encoder_hidden_states")
+    c = None if c is None else c[b : b + 1]
+    if kind in ("unet", "pixart"):
+        heads = attn.heads
+        q = attn.to_q(x).view(1, -1, heads, attn.to_q.out_features // heads)
+        k = attn.to_k(c).view(1, -1, heads, q.shape[-1])
+        v = attn.to_v(c).view(1, -1, heads, q.shape[-1])
+        q, k, v = (t.transpose(1, 2)[0] for t in (q, k, v))
+        s = q @ k.transpose(-1, -2) / q.shape[-1] ** 0.5
+        if args.get("attention_mask") is not None:
+            s = s + args["attention_mask"][b : b + 1].reshape(1, 1, -1)
+        p = s.softmax(-1)
+        return p, None, (p @ v)
+    if kind == "sd3":
+        heads, d = attn.heads, attn.to_q.out_features // attn.heads
+
+        def split(t):
+            return t.view(1, -1, heads, d).transpose(1, 2)
+
+        q, k, v = attn.norm_q(split(attn.to_q(x))), attn.norm_k(split(attn.to_k(x))), split(attn.to_v(x))
+        qt = attn.norm_added_q(split(attn.add_q_proj(c)))
+        kt, vt = attn.norm_added_k(split(attn.add_k_proj(c))), split(attn.add_v_proj(c))
+        Q, K, V = torch.cat([q, qt], 2)[0], torch.cat([k, kt], 2)[0], torch.cat([v, vt], 2)[0]
+        n = x.shape[1]
+        p = (Q @ K.transpose(-1, -2) / d**0.5).softmax(-1)
+        return p[:, :n, n:], p[:, :n, :n], (p @ V)[:, :n]
+    # flux: [text, image], RoPE on queries and keys
+    d = attn.head_dim
+    cos, sin = args["image_rotary_emb"]
+    if c is not None:
+        q = torch.cat(
+            [
+                attn.norm_added_q(attn.add_q_proj(c).unflatten(-1, (-1, d))),
+                attn.norm_q(attn.to_q(x).unflatten(-1, (-1, d))),
+            ],
+            1,
+        )
+        k = torch.cat(
+            [
+                attn.norm_added_k(attn.add_k_proj(c).unflatten(-1, (-1, d))),
+                attn.norm_k(attn.to_k(x).unflatten(-1, (-1, d))),
+            ],
+            1,
+        )
+        v = torch.cat([attn.add_v_proj(c), attn.to_v(x)], 1).unflatten(-1, (-1, d))
+    else:
+        q = attn.norm_q(attn.to_q(x).unflatten(-1, (-1, d)))
+        k = attn.norm_k(attn.to_k(x).unflatten(-1, (-1, d)))
+        v = attn.to_v(x).unflatten(-1, (-1, d))
+    q, k = _rope(q, cos, sin), _rope(k, cos, sin)
+    Q, K, V = (t[0].transpose(0, 1) for t in (q, k, v))
+    p = (Q @ K.transpose(-1, -2) / d**0.5).softmax(-1)
+    L = TEXT_LEN
+    return p[:, L:, :L], p[:, L:, L:], (p @ V)[:, L:]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_recorded_block_equals_explicit_full_softmax(models, kind):
+    model, kw = models[kind], inputs(kind)
+    captured: dict[str, dict] = {}
+    outputs: dict[str, torch.Tensor] = {}
+    handles = []
+    for layer in _expected_layers(model, kind):
+        module = model.get_submodule(layer)
+
+        def pre(mod, args, kwargs, layer=layer):
+            captured[layer] = {"hidden_states": args[0] if args else kwargs["hidden_states"], **kwargs}
+
+        def post(mod, args, kwargs, out, layer=layer):
+            outputs[layer] = out[0] if isinstance(out, tuple) else out
+
+        handles += [module.register_forward_pre_hook(pre, with_kwargs=True)]
+        handles += [module.register_forward_hook(post, with_kwargs=True)]
+    try:
+        _, maps = _trace(model, kind, kw, heads=True)
+    finally:
+        for h in handles:
+            h.remove()
+    for layer, recorded in maps.items():
+        attn = model.get_submodule(layer)
+        with torch.no_grad():
+            text_block, image_block, pv = _explicit(attn, kind, captured[layer], b=1)  # the conditional half
+        heads, n, L = text_block.shape
+        got = torch.from_numpy(recorded[0].astype(np.float32)).reshape(heads, L, n).transpose(1, 2)
+        torch.testing.assert_close(got, text_block.float(), atol=2e-3, rtol=1e-2)
+        if image_block is None:  # cross-attention: a row over all text tokens sums to one
+            np.testing.assert_allclose(got.sum(-1).numpy(), 1.0, atol=5e-3)
+        else:  # joint attention: the text block and the image block share one normaliser
+            np.testing.assert_allclose((got.sum(-1) + image_block.sum(-1)).numpy(), 1.0, atol=5e-3)
+            assert float(got.sum(-1).max()) < 1.0
+        # the reference is the model's own attention: P·V through to_out gives the layer's real output
+        if not (kind == "flux" and "single" in layer):
+            real = outputs[layer][1:2]
+            with torch.no_grad():
+                mine = attn.to_out[0](pv.transpose(0, 1).reshape(1, n, -1))
+            torch.testing.assert_close(mine, real, atol=1e-4, rtol=1e-4)
+
+
+def test_pixart_mask_gives_padding_zero_attention(models):
+    _, maps = _trace(models["pixart"], "pixart", inputs("pixart"))
+    for m in maps.values():
+        assert np.abs(m[0, -2:].astype(np.float32)).max() < 1e-3  # the two padded tokens
+        np.testing.assert_allclose(m[0].astype(np.float32).sum(0), 1.0, atol=5e-3)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_head_mean_on_the_fly_equals_mean_of_heads(models, kind):
+    model, kw = models[kind], inputs(kind)
+    _, per_head = _trace(model, kind, kw, heads=True)
+    _, mean = _trace(model, kind, kw, heads=False)
+    for layer in per_head:
+        np.testing.assert_allclose(
+            mean[layer].astype(np.float32), per_head[layer].astype(np.float32).mean(1), atol=1e-3
+        )
+
+
+def test_token_positions_and_resolutions_restrict_what_is_kept(models):
+    model, kw = models["unet"], inputs("unet")
+    _, full = _trace(model, "unet", kw)
+    _, kept = _trace(model, "unet", kw, token_positions=[0, 2], resolutions=[8])
+    assert set(kept) == {name for name, m in full.items() if m.shape[-2] == 8}
+    for name, m in kept.items():
+        np.testing.assert_array_equal(m, full[name][:, [0, 2]])
+
+
+def test_joint_text_block_chunks_match_one_shot():
+    g = torch.Generator().manual_seed(0)
+    q, k, kt = (torch.randn(3, n, 8, generator=g) for n in (50, 50, 7))
+    full = (torch.cat([q @ k.transpose(-1, -2), q @ kt.transpose(-1, -2)], -1) / 8**0.5).softmax(-1)[..., 50:]
+    torch.testing.assert_close(joint_text_block(q, k, kt, 8**-0.5, chunk_values=3 * 50 * 4), full)
+
+
+def test_unknown_kind_is_refused(models):
+    with pytest.raises(ValueError, match="kind: unknown 'sdxl-turbo'"):
+        AttentionTracer(models["unet"], "sdxl-turbo")
