@@ -14,6 +14,7 @@ SECTIONS = {
     "Lenses": [
         st.Page("pages/saliency.py", title="Saliency", icon=":material/center_focus_strong:"),
         st.Page("pages/attention.py", title="Cross-attention", icon=":material/text_fields:"),
+        st.Page("pages/complexity.py", title="Visual complexity", icon=":material/texture:"),
     ],
 }
 

@@ -1,0 +1,305 @@
+"""The visual-complexity page's Streamlit layer: cached services, upload handling, widgets and views.
+
+Features, maps and fits are computed by glimpse.complexity behind cached calls keyed by plain values (image digest,
+bytes, numbers); display controls (which map, overlay, colour scale, scatter axes) re-slice stored results inside
+st.fragment blocks, so they never recompute.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import zipfile
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+from PIL import Image
+
+from components.views import heatmap_figure
+from glimpse.complexity import BITS, SCALES, STANDINS, ComplexityFeatures, complexity_batch
+from glimpse.complexity.fit import (
+    HEADLINE_FORMULAS,
+    FormulaScore,
+    cross_validate,
+    default_repeats,
+    prepare,
+    shipped_tables,
+)
+from glimpse.complexity.maps import ComplexityMaps, complexity_maps
+from glimpse.images import MAX_PIXELS, ImageLoadError, load_image
+
+CITATION = (
+    'Sarıtaş, Dayan, Shen & Nath, "Complexity in Complexity: Understanding Visual Complexity Through Structure, '
+    'Color, and Surprise", arXiv:2501.15890 (2025)'
+)
+BATCH_KEY = "complexity_batch"
+FIT_KEY = "complexity_fit"
+
+#: One sentence per feature, shown next to its value.
+EXPLAIN: dict[str, str] = {
+    "MSG": "Multi-Scale Sobel Gradient: mean Sobel gradient magnitude of the [0, 1] image at scales 1, ½, ¼, ⅛, "
+    "weighted 0.4/0.3/0.2/0.1. High when there are many strong edges and fine texture.",
+    "MUC": "Multi-Scale Unique Colour: how many distinct colours remain when each channel keeps b bits, counted on "
+    "the image at the same four scales and weighted alike. MUC4 enters the paper's models.",
+    "edge_density": "Canny edge density: fraction of pixels on Canny edges (thresholds 0.67× and 1.33× the median "
+    "of the blurred grey image), the paper's classic baseline.",
+    "standin": "Offline STAND-INS for the paper's segment counts (SAM masks, FC-CLIP classes): scikit-image "
+    "Felzenszwalb segments and merged SLIC regions. Not the paper's features; its weights do not apply to them.",
+}
+
+#: Zip uploads are untrusted: caps on members, per-member and total uncompressed size.
+ZIP_MAX_MEMBERS = 500
+ZIP_MAX_MEMBER_BYTES = 25_000_000
+ZIP_MAX_TOTAL_BYTES = 300_000_000
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+
+
+# ------------------------------------------------------------------------------------------- services
+@st.cache_data(max_entries=16, show_spinner="Measuring complexity…")
+def single(digest: str, pixels: np.ndarray, standins: bool) -> ComplexityFeatures:
+    """Features of the picked image (``digest`` keys the cache together with the hashed pixels)."""
+    return complexity_batch([pixels], standins=tuple(STANDINS) if standins else ())[0]
+
+
+@st.cache_data(max_entries=32, show_spinner="Drawing the complexity maps…")
+def maps(digest: str, pixels: np.ndarray, bits: int, window: int) -> ComplexityMaps:
+    return complexity_maps(pixels, bits=bits, window=window)
+
+
+@dataclass(frozen=True)
+class Upload:
+    name: str
+    data: bytes
+
+
+def expand_uploads(files: list) -> tuple[list[Upload], list[str]]:
+    """Image uploads and the image members of zip uploads, plus one message per skipped entry.
+
+    Zip members are read only when they look like images, up to :data:`ZIP_MAX_MEMBERS` members,
+    :data:`ZIP_MAX_MEMBER_BYTES` each and :data:`ZIP_MAX_TOTAL_BYTES` in all (uncompressed sizes as declared,
+    then enforced while reading), so a zip bomb cannot exhaust memory.
+    """
+    images: list[Upload] = []
+    skipped: list[str] = []
+    for f in files:
+        data = f.getvalue()
+        if not f.name.lower().endswith(".zip"):
+            images.append(Upload(f.name, data))
+            continue
+        try:
+            archive = zipfile.ZipFile(io.BytesIO(data))
+        except zipfile.BadZipFile:
+            skipped.append(f"{f.name}: not a readable zip file")
+            continue
+        total = 0
+        members = [m for m in archive.infolist() if not m.is_dir()]
+        if len(members) > ZIP_MAX_MEMBERS:
+            skipped.append(f"{f.name}: {len(members)} entries, only the first {ZIP_MAX_MEMBERS} are read")
+            members = members[:ZIP_MAX_MEMBERS]
+        for m in members:
+            label = f"{f.name}/{m.filename}"
+            base = m.filename.rsplit("/", 1)[-1]
+            if base.startswith(".") or "__MACOSX" in m.filename or not base.lower().endswith(IMAGE_SUFFIXES):
+                skipped.append(f"{label}: not an image file")
+                continue
+            if m.file_size > ZIP_MAX_MEMBER_BYTES or total + m.file_size > ZIP_MAX_TOTAL_BYTES:
+                skipped.append(f"{label}: too large ({m.file_size:,} bytes uncompressed)")
+                continue
+            try:
+                with archive.open(m) as handle:
+                    content = handle.read(ZIP_MAX_MEMBER_BYTES + 1)
+            except (zipfile.BadZipFile, OSError, NotImplementedError, RuntimeError) as err:
+                skipped.append(f"{label}: unreadable ({err})")
+                continue
+            if len(content) > ZIP_MAX_MEMBER_BYTES:
+                skipped.append(f"{label}: larger than declared, skipped")
+                continue
+            total += len(content)
+            images.append(Upload(base, content))
+    return images, skipped
+
+
+def thumbnail_url(pixels: np.ndarray, side: int = 64) -> str:
+    """A small JPEG data URL for st.column_config.ImageColumn."""
+    img = Image.fromarray(pixels)
+    img.thumbnail((side, side))
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=80)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+@st.cache_data(max_entries=1024, show_spinner=False)
+def score_upload(digest: str, data: bytes, standins: bool) -> tuple[dict[str, float], str]:
+    """(feature record, thumbnail URL) of one uploaded image; ImageLoadError propagates."""
+    pixels = load_image(data, max_pixels=MAX_PIXELS)
+    feats = complexity_batch([pixels], standins=tuple(STANDINS) if standins else ())[0]
+    return feats.record(), thumbnail_url(pixels)
+
+
+def score_uploads(uploads: list[Upload], standins: bool, progress) -> tuple[pd.DataFrame, list[str]]:
+    """Score every upload (cached per image), reporting ``progress(fraction, text)``; bad files are listed."""
+    rows, errors = [], []
+    for i, up in enumerate(uploads):
+        digest = hashlib.sha1(up.data).hexdigest()
+        try:
+            record, thumb = score_upload(digest, up.data, standins)
+        except (ImageLoadError, ValueError) as err:
+            errors.append(f"{up.name}: {err}")
+        else:
+            rows.append({"thumbnail": thumb, "image_id": up.name, **record})
+        progress((i + 1) / len(uploads), f"Scored {i + 1} of {len(uploads)}: {up.name}")
+    return pd.DataFrame(rows), errors
+
+
+def table_csv(table: pd.DataFrame) -> bytes:
+    """The batch table as CSV (no thumbnails), ready to join with ratings for the model tab."""
+    return table.drop(columns=["thumbnail"], errors="ignore").to_csv(index=False).encode()
+
+
+@st.cache_data(max_entries=16, show_spinner="Cross-validating the formulas…")
+def fit(source: str, csv: bytes, formulas: tuple[tuple[str, str], ...], repeats: int) -> list[FormulaScore]:
+    """The paper's repeated 3-fold OLS for each formula on one table (``source`` names it)."""
+    table = prepare(csv, name=source)
+    return cross_validate(table, dict(formulas), repeats=repeats, dataset=source)
+
+
+def shipped() -> dict[str, bytes]:
+    """Shipped paper tables by dataset name (empty when the data folder is absent)."""
+    return {name: path.read_bytes() for name, path in shipped_tables().items()}
+
+
+def repeats_for(source: str) -> int:
+    return default_repeats(source)
+
+
+# ------------------------------------------------------------------------------------------- views
+def feature_panel(f: ComplexityFeatures) -> None:
+    """The feature values, each with its one-sentence explanation."""
+    c1, c2 = st.columns(2)
+    c1.metric("MSG", f"{f.msg:.4f}", help=EXPLAIN["MSG"])
+    c1.caption(EXPLAIN["MSG"])
+    if f.edge_density is not None:
+        c2.metric("Edge density", f"{f.edge_density:.4f}", help=EXPLAIN["edge_density"])
+        c2.caption(EXPLAIN["edge_density"])
+    st.markdown("**MUC₁ … MUC₈** (distinct colours, weighted over scales)")
+    st.dataframe(pd.DataFrame([{f"MUC{b}": f.muc[b - 1] for b in BITS}]), hide_index=True, width="stretch")
+    st.caption(EXPLAIN["MUC"])
+    if f.standins:
+        cols = st.columns(len(f.standins))
+        for col, (name, value) in zip(cols, f.standins.items()):
+            col.metric(name, f"{value:g}", help=EXPLAIN["standin"])
+        st.caption(EXPLAIN["standin"])
+
+
+def per_scale_figures(f: ComplexityFeatures, bits: int) -> tuple[go.Figure, go.Figure]:
+    """Two small bar charts: the MSG term and the MUC_bits colour count at each scale, with their weights."""
+    labels = [f"1/{s} (w={w})" if s > 1 else f"1 (w={w})" for s, w in zip(SCALES, (0.4, 0.3, 0.2, 0.1))]
+    g = go.Figure(go.Bar(x=labels, y=f.msg_per_scale, marker_color="#4c78a8", hovertemplate="%{y:.4f}<extra></extra>"))
+    g.update_layout(title="MSG term per scale (mean |∇|)", height=260, margin=dict(l=0, r=0, t=30, b=0))
+    counts = f.muc_counts[bits - 1]
+    c = go.Figure(go.Bar(x=labels, y=counts, marker_color="#f58518", hovertemplate="%{y} colours<extra></extra>"))
+    c.update_layout(title=f"Distinct {bits}-bit colours per scale", height=260, margin=dict(l=0, r=0, t=30, b=0))
+    return g, c
+
+
+def map_figure(m: ComplexityMaps, kind: str, scale_index: int, image: np.ndarray | None, colorscale: str) -> go.Figure:
+    """Heatmap (with colour bar) of one per-scale map; ``image`` draws it over the picture."""
+    s = SCALES[scale_index]
+    if kind == "gradient":
+        values = m.gradient[scale_index]
+        title, bar = f"Sobel magnitude at scale 1/{s}", "mean |∇|"
+    elif kind == "colour":
+        values = m.colour[scale_index].astype(np.float32)
+        title, bar = f"Distinct {m.bits}-bit colours per {m.window}×{m.window} tile, scale 1/{s}", "colours"
+    else:
+        values = m.edges.astype(np.float32)
+        title, bar = "Canny edges (1 = edge)", "edge"
+    if image is not None and values.shape != image.shape[:2]:
+        values = _upsample(values, image.shape[:2])
+    return heatmap_figure(values, image=image, title=title, colorscale=colorscale, colorbar_title=bar, zmin=0.0)
+
+
+def _upsample(values: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Nearest-neighbour upsampling of a coarse map to the image size, so tiles stay visible as tiles."""
+    h, w = size
+    ys = np.minimum((np.arange(h) * values.shape[0] / h).astype(int), values.shape[0] - 1)
+    xs = np.minimum((np.arange(w) * values.shape[1] / w).astype(int), values.shape[1] - 1)
+    return values[ys][:, xs]
+
+
+def scatter_figure(table: pd.DataFrame, x: str, y: str) -> go.Figure:
+    fig = go.Figure(
+        go.Scatter(
+            x=table[x],
+            y=table[y],
+            mode="markers",
+            text=table.get("image_id"),
+            hovertemplate="%{text}<br>" + f"{x}=%{{x:.4g}}<br>{y}=%{{y:.4g}}<extra></extra>",
+        )
+    )
+    fig.update_layout(xaxis_title=x, yaxis_title=y, height=360, margin=dict(l=0, r=0, t=10, b=0))
+    return fig
+
+
+def fit_table(results: list[FormulaScore]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "formula": r.name,
+                "mean test Spearman": round(r.mean_rho, 4),
+                "std": round(r.std_rho, 4),
+                "folds": len(r.fold_rho),
+                "n": r.n,
+                "model": r.formula,
+            }
+            for r in results
+        ]
+    )
+
+
+def fit_bar(results: list[FormulaScore]) -> go.Figure:
+    fig = go.Figure(
+        go.Bar(
+            x=[r.name for r in results],
+            y=[r.mean_rho for r in results],
+            error_y=dict(type="data", array=[r.std_rho for r in results]),
+            marker_color="#54a24b",
+            hovertemplate="%{x}<br>ρ = %{y:.4f}<extra></extra>",
+        )
+    )
+    fig.update_layout(yaxis_title="mean test Spearman ρ", height=320, margin=dict(l=0, r=0, t=10, b=0))
+    fig.update_yaxes(range=[0, 1])
+    return fig
+
+
+def predicted_figure(r: FormulaScore) -> go.Figure:
+    fig = go.Figure(
+        go.Scatter(
+            x=r.rated,
+            y=r.predicted,
+            mode="markers",
+            text=list(r.image_id),
+            marker=dict(size=5, opacity=0.7),
+            hovertemplate="%{text}<br>rated %{x:.3f}<br>predicted %{y:.3f}<extra></extra>",
+        )
+    )
+    lo, hi = float(np.min(r.rated)), float(np.max(r.rated))
+    fig.add_trace(
+        go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", line=dict(dash="dot", color="grey"), hoverinfo="skip")
+    )
+    fig.update_layout(
+        xaxis_title="human rating (complexity)",
+        yaxis_title="test-fold prediction (mean over repeats)",
+        showlegend=False,
+        height=360,
+        margin=dict(l=0, r=0, t=10, b=0),
+    )
+    return fig
+
+
+def headline_formulas() -> dict[str, str]:
+    return dict(HEADLINE_FORMULAS)
