@@ -19,6 +19,8 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -160,10 +162,6 @@ def load_pipeline(
         Offline with no cached weights, no GPU for a hub model, an unsupported denoiser, or a broken
         checkpoint; the message says what to do.
     """
-    from diffusers import DiffusionPipeline
-
-    from models.shapes_pipeline import ShapesPipeline
-
     dev = device if isinstance(device, torch.device) else resolve_device(device)
     model_id = model_id.strip()
     if not model_id:
@@ -172,9 +170,40 @@ def load_pipeline(
     local = path.is_dir()
     if model_id == EMBEDDED_T2I and not local:
         raise ModelLoadError(f"model: the embedded weights are missing from {EMBEDDED_DIR}; restore them from git")
+    with _quiet_loading():
+        pipe = _from_pretrained(model_id, path, local, dev, allow_cpu)
+    if hasattr(pipe, "set_progress_bar_config"):
+        pipe.set_progress_bar_config(disable=True)
+    pipe = pipe.to(dev)
+    return bundle_from_pipeline(pipe, model_id, dev)
+
+
+@contextmanager
+def _quiet_loading() -> Iterator[None]:
+    """Hide the diffusers/transformers loading progress bars (noise on a CLI's stderr), then restore them."""
+    from diffusers.utils import logging as dlog
+    from transformers.utils import logging as tlog
+
+    before = (dlog.is_progress_bar_enabled(), tlog.is_progress_bar_enabled())
+    dlog.disable_progress_bar()
+    tlog.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if before[0]:
+            dlog.enable_progress_bar()
+        if before[1]:
+            tlog.enable_progress_bar()
+
+
+def _from_pretrained(model_id: str, path: Path, local: bool, dev: torch.device, allow_cpu: bool) -> Any:
+    from diffusers import DiffusionPipeline
+
+    from models.shapes_pipeline import ShapesPipeline
+
     try:
         if local and _is_shapes_folder(path):
-            pipe = ShapesPipeline.from_pretrained(str(path))
+            return ShapesPipeline.from_pretrained(str(path))
         else:
             if not local and dev.type == "cpu" and not allow_cpu:
                 raise ModelLoadError(
@@ -182,7 +211,7 @@ def load_pipeline(
                     f"use the embedded {EMBEDDED_T2I!r} model on this machine"
                 )
             dtype = torch.float16 if dev.type == "cuda" else torch.float32
-            pipe = DiffusionPipeline.from_pretrained(str(path) if local else model_id, torch_dtype=dtype)
+            return DiffusionPipeline.from_pretrained(str(path) if local else model_id, dtype=dtype)
     except ModelLoadError:
         raise
     except (OSError, ValueError) as err:
@@ -191,7 +220,3 @@ def load_pipeline(
             f"model: could not load {model_id!r} ({first}); when offline, download it first "
             f"(huggingface-cli download {model_id}) or use the embedded {EMBEDDED_T2I!r} model"
         ) from err
-    if hasattr(pipe, "set_progress_bar_config"):
-        pipe.set_progress_bar_config(disable=True)
-    pipe = pipe.to(dev)
-    return bundle_from_pipeline(pipe, model_id, dev)

@@ -1,0 +1,51 @@
+"""``python -m glimpse attention``: image.png + attention.npz (words, DAAM maps) + JSON, clear prompt errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from glimpse.cli import main
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_writes_image_maps_and_summary(tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(
+        ["attention", "--prompt", "a red circle above a blue square", "--steps", "2", "--seed", "1", "--out", str(out)]
+    )
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["words"] == ["a", "red", "circle", "above", "a", "blue", "square"]
+    assert summary["model"] == "shapes-t2i" and summary["steps"] == 2 and summary["seed"] == 1
+    image = np.asarray(Image.open(out / "image.png"))
+    assert image.shape == (32, 32, 3)
+    with np.load(out / "attention.npz") as npz:
+        assert list(npz["words"]) == summary["words"]
+        maps = npz["maps"]
+        assert maps.dtype == np.float32 and maps.shape == (7, 32, 32)
+        assert np.all(maps >= 0) and np.all(np.isfinite(maps))
+        assert npz["token_maps"].shape == (9, 32, 32)  # [CLS] + 7 words + [SEP]
+        np.testing.assert_allclose(maps[1], npz["token_maps"][2])  # word k is token k + 1
+
+
+@pytest.mark.parametrize(
+    "prompt, message",
+    [("  ", "empty"), (" ".join(["a red circle"] * 5), "at most 16 tokens")],
+)
+def test_bad_prompt_is_one_line_and_exit_2(tmp_path, capsys, prompt, message):
+    assert main(["attention", "--prompt", prompt, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: prompt") and message in err and "16 tokens" in err and "\n" not in err
+    assert not (tmp_path / "image.png").exists()
