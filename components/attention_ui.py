@@ -328,29 +328,38 @@ def results_view() -> None:
     maps = word_maps(trace, timesteps=slice(lo, hi + 1), layers=layers, resolutions=chosen_res)
     normalise = st.toggle("Normalise each word (min-max)", value=True, key="attention_norm")
 
-    left, right = st.columns([1, 2])
-    with left:
-        st.image(_pixels(result.image), caption=f"“{trace.prompt}” · seed {trace.seed} · {trace.steps} steps")
-    with right:
-        st.plotly_chart(strip_figure(maps, labels, normalise=normalise), key="attention_strip")
+    st.plotly_chart(strip_figure(maps, labels, normalise=normalise), key="attention_strip")
 
-    w = st.selectbox("Word to overlay", range(len(words)), format_func=lambda i: labels[i], key=f"attention_word_{sfx}")
-    o1, o2 = st.columns(2)
+    w = st.selectbox(
+        "Word to overlay",
+        range(len(words)),
+        index=_default_pair(words)[0],
+        format_func=lambda i: labels[i],
+        key=f"attention_word_{sfx}",
+    )
+    frames = np.stack(
+        [word_maps(trace, timesteps=slice(i, i + 1), layers=layers, resolutions=chosen_res)[w] for i in steps_all]
+    )
+    o1, o2, o3 = st.columns(3)
     with o1:
+        st.image(_pixels(result.image), caption=f"“{trace.prompt}” · seed {trace.seed} · {trace.steps} steps")
+        gif = scrubber_gif_cached(
+            frames, result.image, tuple(f"{i + 1}: t={int(t)}" for i, t in enumerate(trace.timesteps))
+        )
+        with st.expander("Animation over timesteps (GIF)"):
+            st.image(gif, caption=f"“{labels[w]}”, one frame per denoising step, each frame min-max scaled")
+    with o2:
         st.plotly_chart(
             heatmap_figure(
                 maps[w],
                 image=result.image,
                 title=f"“{labels[w]}”, steps {lo + 1}–{hi + 1}",
                 colorbar_title="attention",
-                height=340,
+                height=330,
             ),
             key="attention_overlay",
         )
-    with o2:
-        frames = np.stack(
-            [word_maps(trace, timesteps=slice(i, i + 1), layers=layers, resolutions=chosen_res)[w] for i in steps_all]
-        )
+    with o3:
         i = st.slider(
             "Scrub timesteps",
             1,
@@ -365,15 +374,10 @@ def results_view() -> None:
                 image=result.image,
                 title=f"“{labels[w]}” at step {i} (t={int(trace.timesteps[i - 1])})",
                 colorbar_title="attention",
-                height=300,
+                height=260,
             ),
             key="attention_scrub_fig",
         )
-    gif = scrubber_gif_cached(
-        frames, result.image, tuple(f"{i + 1}: t={int(t)}" for i, t in enumerate(trace.timesteps))
-    )
-    with st.expander("Animation over timesteps (GIF)"):
-        st.image(gif, caption=f"“{labels[w]}”, one frame per denoising step, each frame min-max scaled")
 
     st.subheader("Attention mass over time")
     mass = word_mass_over_time(trace, layers=layers, resolutions=chosen_res)
