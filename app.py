@@ -16,6 +16,7 @@ SECTIONS = {
         st.Page("pages/attention.py", title="Cross-attention", icon=":material/text_fields:"),
         st.Page("pages/complexity.py", title="Visual complexity", icon=":material/texture:"),
     ],
+    "Together": [st.Page("pages/compare.py", title="Compare", icon=":material/compare:")],
 }
 
 nav = st.navigation({name: pages for name, pages in SECTIONS.items() if pages})

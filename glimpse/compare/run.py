@@ -28,6 +28,8 @@ DEFAULT_METHODS = ("gradcam", "gradient")
 
 #: Table names in a run's ``tables``.
 AGREEMENT, REGION, PREDICTIONS = "agreement", "region_complexity", "predictions"
+#: Key in a run's ``params`` for display choices (set by the page when it exports).
+DISPLAY = "display"
 
 
 @dataclass(frozen=True)
@@ -91,8 +93,13 @@ class CompareSpec:
 
     @classmethod
     def from_params(cls, params: Mapping) -> CompareSpec:
-        """Rebuild from a bundle's ``params`` (unknown keys are an error: the bundle is from elsewhere)."""
+        """Rebuild from a bundle's ``params``.
+
+        The ``display`` entry (colour scale, opacity, panels: how the page drew the run, which does not
+        change a number) is skipped; any other unknown key is an error, as the bundle may come from elsewhere.
+        """
         known = {f.name for f in fields(cls)}
+        params = {k: v for k, v in params.items() if k != DISPLAY}
         unknown = set(params) - known
         if unknown:
             raise ValueError(f"params: unknown {sorted(unknown)}; known: {', '.join(sorted(known))}")

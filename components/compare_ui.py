@@ -1,0 +1,414 @@
+"""The Compare page's Streamlit layer: controls, the cached run service, the locked grid, import/export.
+
+Everything drawn comes from one :class:`glimpse.export.RunRecord` in st.session_state — computed here or
+imported from a bundle — so an imported bundle shows exactly its own maps and numbers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from components import loaders
+from components.views import heatmap_figure, resize_map
+from glimpse.compare.run import (
+    AGREEMENT,
+    DEFAULT_METHODS,
+    DISPLAY,
+    PREDICTIONS,
+    REGION,
+    CompareSpec,
+    matrix_from_rows,
+    run_compare,
+)
+from glimpse.export import BundleError, RunRecord, bundle_bytes, read_bundle
+from glimpse.saliency import get_method, list_methods
+from models.registry import ModelLoadError
+
+RUN_KEY = "compare_run"
+EXPORT_KEY = "compare_export"  # (token, bytes) of the last prepared bundle
+IMPORTED_KEY = "compare_imported"  # digest of the last imported upload
+SOURCES = ("Image", "Generate from a prompt")
+NORMS = ("raw", "|map|", "min-max per panel")
+COLORSCALES = ("Viridis", "Inferno", "Jet", "Greys", "RdBu_r")
+METRICS = {"spearman": "Spearman ρ", "iou": "top-k % IoU", "pointing": "pointing game (row's peak in column's region)"}
+DISPLAY_SIDE = 160  # every panel is drawn on the same grid: hover (x, y) names the same pixel in each
+CITATIONS = (
+    "Spearman rank correlation as in Adebayo et al., Sanity Checks for Saliency Maps (NeurIPS 2018); pointing "
+    "game after Zhang et al., Top-down Neural Attention by Excitation Backprop (ECCV 2016); MSG and MUC from "
+    "Sarıtaş et al., Complexity in Complexity (arXiv 2501.15890); word maps by DAAM (Tang et al., ACL 2023)."
+)
+#: display widget key -> (params["display"] key, default)
+_DISPLAY_WIDGETS = {
+    "cmp_panels": ("panels", None),
+    "cmp_norm": ("norm", "raw"),
+    "cmp_colorscale": ("colorscale", "Viridis"),
+    "cmp_opacity": ("opacity", 0.6),
+    "cmp_columns": ("columns", 4),
+    "cmp_metric": ("metric", "spearman"),
+    "cmp_word": ("word", None),
+    "cmp_partner": ("partner", None),
+}
+
+
+# ------------------------------------------------------------------------------------------- services
+@st.cache_data(max_entries=8, show_spinner=False)
+def compare(model_id: str, device: str, image_key: str, _pixels, spec_json: str) -> RunRecord:
+    """One Compare run, keyed by (model, device, image name + pixel digest, canonical spec JSON).
+
+    ``_pixels`` is not hashed: ``image_key`` names it uniquely (as in ``loaders.predictions``).
+    """
+    spec = CompareSpec.from_params(json.loads(spec_json))
+    classifier = loaders.classifier(model_id, device)
+    pipeline = None
+    if spec.prompt is not None:
+        from components.attention_ui import pipeline as load_pipeline
+
+        pipeline = load_pipeline(spec.t2i_model, device)
+    name = image_key.split(":", 1)[0]
+    with st.spinner("Running the three lenses…"):
+        return run_compare(classifier, _pixels, spec, image_name=name, pipeline=pipeline)
+
+
+def stored() -> RunRecord | None:
+    return st.session_state.get(RUN_KEY)
+
+
+# ------------------------------------------------------------------------------------------- controls
+def import_box() -> None:
+    """Upload a bundle: on a new file, restore the run and every control it records (before they are drawn)."""
+    with st.expander("Import a run bundle", expanded=False):
+        up = st.file_uploader(
+            "Bundle (.zip) exported by Glimpse or `python -m glimpse report`", type=["zip"], key="cmp_import"
+        )
+        if up is None:
+            return
+        data = up.getvalue()
+        digest = hashlib.sha1(data).hexdigest()
+        if st.session_state.get(IMPORTED_KEY) == digest:
+            return
+        try:
+            record = read_bundle(data)
+            spec = CompareSpec.from_params(record.params)
+        except (BundleError, ValueError, TypeError) as err:
+            st.error(f"Could not import {up.name}: {err}. Only bundles written by Glimpse can be imported.")
+            return
+        st.session_state[IMPORTED_KEY] = digest
+        st.session_state[RUN_KEY] = record
+        st.session_state[EXPORT_KEY] = ("imported", data)
+        _restore_controls(spec, dict(record.params.get(DISPLAY) or {}))
+        st.success(f"Restored the run of {record.image_name} from {up.name} (created {record.created}).")
+
+
+def _restore_controls(spec: CompareSpec, display: dict) -> None:
+    state = st.session_state
+    known = {m.name for m in list_methods()}
+    state["cmp_mode"] = SOURCES[1] if spec.prompt else SOURCES[0]
+    state["cmp_methods"] = [m for m in spec.methods if m in known]
+    state["cmp_target"] = "" if spec.target is None else str(spec.target)
+    if spec.layer is not None:
+        state["cmp_layer"] = spec.layer
+    state["cmp_seed"] = int(spec.seed)
+    state["cmp_k"] = float(spec.k)
+    state["cmp_absolute"] = bool(spec.absolute)
+    state["cmp_bits"] = int(spec.bits)
+    if spec.prompt:
+        state["cmp_prompt"] = spec.prompt
+        state["cmp_gen_seed"] = int(spec.gen_seed)
+        if spec.steps is not None:
+            state["cmp_steps"] = int(spec.steps)
+    for key, (name, _default) in _DISPLAY_WIDGETS.items():
+        if display.get(name) is not None:
+            state[key] = display[name]
+        else:
+            state.pop(key, None)
+
+
+def controls(model_id: str, device: str) -> tuple[CompareSpec, str, np.ndarray | None] | None:
+    """The run's controls; (spec, image key, pixels) when Compute was pressed, else None."""
+    from components.image_input import image_picker
+
+    classifier = loaders.classifier(model_id, device)
+    source = st.radio("Source", SOURCES, horizontal=True, key="cmp_mode")
+    choice = None
+    if source == SOURCES[0]:
+        choice = image_picker(key="cmp", show=False)
+    methods = [m.name for m in list_methods()]
+    layers = list(classifier.target_layers)
+    with st.form("compare_form"):
+        prompt, gen_seed, steps = None, 0, None
+        if source == SOURCES[1]:
+            c1, c2, c3 = st.columns([4, 1, 1])
+            prompt = c1.text_input(
+                "Prompt (embedded shapes model)",
+                key="cmp_prompt",
+                **_v("cmp_prompt", value="a red circle to the left of a blue square"),
+                help="Words the embedded model knows: colours red/green/blue/yellow, shapes circle/square/triangle, "
+                "relations to the left of / right of / above / below.",
+            )
+            gen_seed = c2.number_input(
+                "Generation seed", 0, 2**31 - 1, key="cmp_gen_seed", **_v("cmp_gen_seed", value=0)
+            )
+            steps = c3.slider("Steps", 1, 50, key="cmp_steps", **_v("cmp_steps", value=25))
+        c1, c2, c3 = st.columns([3, 2, 2])
+        chosen = c1.multiselect(
+            "Saliency methods",
+            methods,
+            **_v("cmp_methods", default=[m for m in DEFAULT_METHODS if m in methods]),
+            format_func=lambda n: get_method(n).label,
+            key="cmp_methods",
+            help="Gradient and CAM methods share one forward+backward pass; perturbation methods are slower.",
+        )
+        target = c2.text_input("Class to explain", key="cmp_target", help="Name or index; blank = top-1 class")
+        layer = c3.selectbox("CAM layer", layers, key="cmp_layer") if layers else None
+        c1, c2, c3, c4 = st.columns(4)
+        seed = c1.number_input("Seed", 0, 2**31 - 1, key="cmp_seed", **_v("cmp_seed", value=0))
+        k = c2.slider(
+            "Top-k %", 1.0, 50.0, step=1.0, key="cmp_k", help="Region for IoU, pointing game, complexity",
+            **_v("cmp_k", value=20.0),
+        )  # fmt: skip
+        bits = c3.slider("MUC bits", 1, 8, key="cmp_bits", **_v("cmp_bits", value=4))
+        absolute = c4.checkbox(
+            "Compare |map|", key="cmp_absolute", help="Both signs of a gradient count", **_v("cmp_absolute", value=True)
+        )
+        pressed = st.form_submit_button("Compute", type="primary")
+    if not pressed:
+        return None
+    if source == SOURCES[0] and choice is None:
+        st.error("Choose or upload an image first.")
+        return None
+    try:
+        spec = CompareSpec(
+            methods=tuple(chosen),
+            target=target.strip() or None,
+            layer=layer,
+            seed=int(seed),
+            k=float(k),
+            absolute=bool(absolute),
+            bits=int(bits),
+            prompt=prompt.strip() if prompt is not None else None,
+            gen_seed=int(gen_seed),
+            steps=None if steps is None else int(steps),
+        )
+    except ValueError as err:
+        st.error(f"{err}.")
+        return None
+    if spec.prompt is not None:
+        return spec, "generated", None
+    return spec, choice.key, choice.pixels
+
+
+def run(model_id: str, device: str, spec: CompareSpec, image_key: str, pixels) -> RunRecord | None:
+    """Compute (or fetch) the run and store it; st.error with what to do on a user error."""
+    try:
+        record = compare(model_id, device, image_key, pixels, spec.to_json())
+    except ModelLoadError as err:
+        st.error(f"Could not load a model: {err}")
+        return None
+    except ValueError as err:
+        st.error(f"{err}. Change the setting named at the start of this message and press Compute again.")
+        return None
+    st.session_state[RUN_KEY] = record
+    st.session_state.pop(EXPORT_KEY, None)
+    return record
+
+
+# ------------------------------------------------------------------------------------------- views
+def _v(key: str, **default) -> dict:
+    """The widget's default, unless session state already holds its value (set by an import, or by the user):
+    passing both makes Streamlit warn and is ambiguous."""
+    return {} if key in st.session_state else default
+
+
+def _display_grid(image: np.ndarray) -> tuple[int, int]:
+    h, w = image.shape[:2]
+    scale = DISPLAY_SIDE / max(h, w)
+    return max(1, round(h * scale)), max(1, round(w * scale))
+
+
+def _display_state() -> dict:
+    return {name: st.session_state.get(key, default) for key, (name, default) in _DISPLAY_WIDGETS.items()}
+
+
+def _token(record: RunRecord) -> str:
+    return hashlib.sha1(f"{record.created}|{record.image_name}|{record.map_names}".encode()).hexdigest()
+
+
+def _shown(values: np.ndarray, norm: str) -> tuple[np.ndarray, dict]:
+    """Display transform (the raw map stays in the record) and the colour-axis options that go with it."""
+    v = np.asarray(values, dtype=np.float32)
+    if norm == "|map|":
+        return np.abs(v), {}
+    if norm == "min-max per panel":
+        lo, hi = float(v.min()), float(v.max())
+        return (v - lo) / (hi - lo) if hi > lo else np.zeros_like(v), {"zmin": 0.0, "zmax": 1.0}
+    if float(v.min()) < 0 < float(v.max()):
+        bound = float(np.abs(v).max())
+        return v, {"zmid": 0.0, "zmin": -bound, "zmax": bound, "colorscale": "RdBu_r"}
+    return v, {}
+
+
+def panel(record: RunRecord, name: str, display: dict, grid: tuple[int, int], image_small: np.ndarray) -> go.Figure:
+    entry = record.map(name)
+    values, extra = _shown(resize_map(np.asarray(entry.values, np.float32), grid), display["norm"])
+    options = {"colorscale": display["colorscale"], **extra}
+    return heatmap_figure(
+        values,
+        image=image_small,
+        title=name,
+        opacity=float(display["opacity"]),
+        colorbar_title="raw" if display["norm"] == "raw" else display["norm"],
+        height=260,
+        max_side=max(grid),
+        **options,
+    )
+
+
+@st.fragment
+def results_view() -> None:
+    """The locked grid, the agreement matrix, generate→classify→explain, region complexity, export."""
+    record = stored()
+    if record is None:
+        return
+    grid = _display_grid(record.image)
+    from PIL import Image
+
+    image_small = np.asarray(Image.fromarray(record.image).resize((grid[1], grid[0]), Image.BILINEAR))
+    names = list(record.map_names)
+    spec = CompareSpec.from_params(record.params)
+
+    st.subheader(f"{record.image_name}")
+    preds = record.tables.get(PREDICTIONS, ())
+    saliency = [e for e in record.maps if e.kind == "saliency"]
+    if saliency:
+        meta = saliency[0].meta
+        top = f" · classifier's top-1: **{preds[0]['label']}** ({preds[0]['probability']:.1%})" if preds else ""
+        st.caption(
+            f"Saliency explains **{meta.get('target_label')}** (class {meta.get('target')}) of `{meta.get('model_id')}`"
+            f"{top}. Seeds: {dict(record.seeds)}. Created {record.created}."
+        )
+
+    # ---- display controls (re-slice the stored run; nothing is recomputed)
+    if st.session_state.get("cmp_panels") is not None and not set(st.session_state["cmp_panels"]) <= set(names):
+        st.session_state.pop("cmp_panels")
+    c1, c2, c3, c4, c5 = st.columns([4, 2, 2, 2, 1])
+    chosen = c1.multiselect("Panels", names, key="cmp_panels", **_v("cmp_panels", default=names))
+    c2.radio("Values", NORMS, key="cmp_norm", help="A display choice; raw signed maps are kept and exported")
+    c3.selectbox("Colour scale", COLORSCALES, key="cmp_colorscale", help="Signed raw maps use RdBu around 0")
+    c4.slider("Overlay opacity", 0.0, 1.0, step=0.05, key="cmp_opacity", **_v("cmp_opacity", value=0.6))
+    c5.number_input("Columns", 1, 6, key="cmp_columns", **_v("cmp_columns", value=4))
+    display = _display_state()
+
+    cols = st.columns(int(display["columns"]))
+    cols[0].image(image_small, caption=f"input · {record.image.shape[1]}×{record.image.shape[0]}", width="stretch")
+    for i, name in enumerate(chosen, start=1):
+        with cols[i % len(cols)]:
+            st.plotly_chart(panel(record, name, display, grid, image_small), key=f"cmp_panel_{name}")
+    st.caption(
+        f"All panels share one {grid[1]}×{grid[0]} grid: hover x, y name the same pixel in every panel. "
+        "Saliency maps are at the model input and stretched back to the image's shape; MSG maps at 1/s of it."
+    )
+
+    # ---- agreement matrix
+    st.subheader("Agreement between maps")
+    metric = st.radio("Metric", list(METRICS), format_func=METRICS.get, horizontal=True, key="cmp_metric")
+    rows = record.tables.get(AGREEMENT, ())
+    matrix = matrix_from_rows(tuple(names), rows, metric)
+    fig = go.Figure(
+        go.Heatmap(
+            z=matrix,
+            x=names,
+            y=names,
+            zmin=-1.0 if metric == "spearman" else 0.0,
+            zmax=1.0,
+            colorscale="RdBu_r" if metric == "spearman" else "Viridis",
+            colorbar=dict(title=metric, thickness=12),
+            hovertemplate="%{y} vs %{x}<br>%{z:.3f}<extra></extra>",
+            text=np.round(matrix, 2),
+            texttemplate="%{text}",
+        )
+    )
+    fig.update_yaxes(autorange="reversed")
+    fig.update_layout(height=120 + 34 * len(names), margin=dict(l=0, r=0, t=10, b=0))
+    st.plotly_chart(fig, key="cmp_matrix")
+    st.caption(
+        f"On a common grid of {spec.agreement_side} px on the longer side; top-k = {spec.k:g} %; "
+        f"{'|map|' if spec.absolute else 'signed maps'}. {CITATIONS}"
+    )
+    with st.expander("All pairs as a table"):
+        st.dataframe(pd.DataFrame(rows), hide_index=True)
+
+    # ---- generate -> classify -> explain
+    words = [e for e in record.maps if e.kind == "attention"]
+    if words and saliency:
+        st.subheader("Generate → classify → explain")
+        st.caption(f"Prompt: “{record.prompt}”. The classifier sees the generated image; its top classes:")
+        st.dataframe(pd.DataFrame(preds), hide_index=True)
+        word_names = [e.name for e in words]
+        sal_names = [e.name for e in saliency]
+        for key, options in (("cmp_word", word_names), ("cmp_partner", sal_names)):
+            if st.session_state.get(key) not in options:
+                st.session_state.pop(key, None)
+        c1, c2 = st.columns(2)
+        word = c1.selectbox("Word", word_names, key="cmp_word", **_v("cmp_word", index=_default_word(words)))
+        partner = c2.selectbox("Classifier map", sal_names, key="cmp_partner")
+        c1.plotly_chart(panel(record, word, display, grid, image_small), key="cmp_pair_word")
+        c2.plotly_chart(panel(record, partner, display, grid, image_small), key="cmp_pair_sal")
+        pair = {(r["map_a"], r["map_b"]): r for r in rows}
+        ab, ba = pair.get((word, partner)), pair.get((partner, word))
+        if ab and ba:
+            iou_col = next(c for c in ab if c.endswith("pct_iou"))
+            m1, m2, m3, m4 = st.columns(4)
+            m1.metric("Spearman ρ", f"{ab['spearman']:.3f}")
+            m2.metric(f"Top-{spec.k:g} % IoU", f"{ab[iou_col]:.3f}")
+            m3.metric("Word peak in class region", "hit" if ab["pointing_a_in_b"] else "miss")
+            m4.metric("Class peak in word region", "hit" if ba["pointing_a_in_b"] else "miss")
+
+    # ---- complexity of the salient region
+    region = record.tables.get(REGION, ())
+    if region:
+        st.subheader("Complexity inside vs outside the salient region")
+        st.caption(
+            f"Region: the top {spec.k:g} % pixels of **{region[0]['region_map']}**. MSG: weighted mean Sobel "
+            "magnitude over scales 1, 2, 4, 8 inside vs outside; MUC: distinct colours at "
+            f"{spec.bits} bits per channel (counts grow with area, so compare the per-1000-pixel row)."
+        )
+        table = pd.DataFrame(region)[["feature", "inside", "outside"]]
+        st.dataframe(table, hide_index=True)
+
+    # ---- export
+    st.subheader("Export")
+    token = _token(record) + hashlib.sha1(json.dumps(display, sort_keys=True, default=str).encode()).hexdigest()
+    if st.button("Prepare bundle", key="cmp_prepare", help="Zip: inputs, parameters, raw maps, overlays, CSV, report"):
+        with_display = dataclasses.replace(record, params={**record.params, DISPLAY: display})
+        st.session_state[EXPORT_KEY] = (token, bundle_bytes(with_display))
+    prepared = st.session_state.get(EXPORT_KEY)
+    if prepared is not None:
+        st.download_button(
+            "Download run bundle (.zip)",
+            data=prepared[1],
+            file_name=f"glimpse-{_slug(record.image_name)}.zip",
+            mime="application/zip",
+            key="cmp_download",
+        )
+        if prepared[0] not in (token, "imported"):
+            st.caption("Display settings changed since the bundle was prepared; prepare it again to include them.")
+
+
+def _default_word(words) -> int:
+    """A content word first (a shape, then a colour), not an article."""
+    for preferred in ("circle", "square", "triangle"):
+        for i, e in enumerate(words):
+            if e.meta.get("word") == preferred:
+                return i
+    return 0
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in name).strip("-")[:40] or "run"
