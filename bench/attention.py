@@ -1,0 +1,226 @@
+"""Benchmark: cost of cross-attention tracing, in one run, as ratios against untraced generation.
+
+1. The embedded shapes model (``shapes-t2i``, 32x32, DDIM, CFG): ``pipe(prompt)`` vs
+   ``generate_with_attention`` (recording every attn2 layer, heads averaged, float16 on the CPU).
+2. Small PixArt and SD3 transformer configs (random weights, no download) driven through a CFG denoising
+   loop: the denoiser alone vs inside :class:`AttentionTracer` (SD3: the image→text block of joint
+   attention via the chunked log-sum-exp, never the full matrix).
+
+Runs alternate (untraced, traced) so machine load hits both alike; the median per side is reported.
+Memory: bytes of the trace vs the attention matrices a naive recorder would keep (all attention layers,
+both CFG halves, all heads, float32).
+
+    .venv/bin/python bench/attention.py [--repeat 7] [--steps 25] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch  # noqa: E402
+
+from glimpse.attention import AttentionTracer, generate_with_attention  # noqa: E402
+from models.diffusion import load_pipeline  # noqa: E402
+
+PROMPT = "a red circle to the left of a blue square"
+
+
+def _alternate(plain, traced, repeat: int) -> tuple[float, float]:
+    plain(), traced()  # warm-up
+    a, b = [], []
+    for _ in range(repeat):
+        for fn, acc in ((plain, a), (traced, b)):
+            start = time.perf_counter()
+            fn()
+            acc.append(time.perf_counter() - start)
+    return statistics.median(a), statistics.median(b)
+
+
+def _full_matrices_bytes(model: torch.nn.Module, calls: list[tuple[int, int, int]], steps: int) -> int:
+    """float32 bytes of every attention matrix of one CFG step (batch 2), times steps; calls: (heads, q, k)."""
+    return sum(2 * h * q * k * 4 for h, q, k in calls) * steps
+
+
+def _attention_shapes(model: torch.nn.Module, run) -> list[tuple[int, int, int]]:
+    """(heads, queries, keys) of every attention call of one denoiser pass."""
+    shapes, handles = [], []
+    for module in model.modules():
+        if hasattr(module, "processor") and hasattr(module, "heads"):
+
+            def hook(mod, args, kwargs, out=None):
+                x = args[0] if args else kwargs["hidden_states"]
+                c = kwargs.get("encoder_hidden_states")
+                n = x.shape[1] if x.ndim == 3 else x.shape[2] * x.shape[3]
+                if c is None:
+                    shapes.append((mod.heads, n, n))
+                elif getattr(mod, "add_k_proj", None) is not None:  # joint: [image, text] both ways
+                    shapes.append((mod.heads, n + c.shape[1], n + c.shape[1]))
+                else:
+                    shapes.append((mod.heads, n, c.shape[1]))
+
+            handles.append(module.register_forward_pre_hook(hook, with_kwargs=True))
+    try:
+        run()
+    finally:
+        for h in handles:
+            h.remove()
+    return shapes
+
+
+def bench_embedded(steps: int, repeat: int) -> dict:
+    bundle = load_pipeline("shapes-t2i", device="cpu")
+    pipe = bundle.pipe
+
+    def plain():
+        pipe(PROMPT, num_inference_steps=steps, guidance_scale=4.0, generator=torch.Generator().manual_seed(0))
+
+    result = {}
+
+    def traced():
+        result["r"] = generate_with_attention(bundle, PROMPT, seed=0, steps=steps)
+
+    t_plain, t_traced = _alternate(plain, traced, repeat)
+    trace = result["r"].trace
+    shapes = _attention_shapes(
+        pipe.unet,
+        lambda: pipe(PROMPT, num_inference_steps=1, guidance_scale=4.0, generator=torch.Generator().manual_seed(0)),
+    )
+    full = _full_matrices_bytes(pipe.unet, shapes, steps)
+    return {
+        "model": "shapes-t2i (embedded UNet, 32x32)",
+        "steps": steps,
+        "plain_s": round(t_plain, 4),
+        "traced_s": round(t_traced, 4),
+        "overhead": round(t_traced / t_plain - 1, 4),
+        "trace_bytes": trace.nbytes,
+        "formula_bytes": sum(
+            len(trace.timesteps) * len(trace.tokens) * m.shape[-2] * m.shape[-1] * 2 for m in trace.layer_maps
+        ),
+        "full_attention_bytes": full,
+        "memory_ratio": round(trace.nbytes / full, 6),
+    }
+
+
+def _tiny_transformer(kind: str) -> torch.nn.Module:
+    torch.manual_seed(0)
+    if kind == "pixart":
+        from diffusers import PixArtTransformer2DModel
+
+        return PixArtTransformer2DModel(
+            num_attention_heads=4,
+            attention_head_dim=32,
+            in_channels=4,
+            out_channels=8,
+            num_layers=4,
+            cross_attention_dim=128,
+            sample_size=32,
+            patch_size=2,
+            caption_channels=64,
+            use_additional_conditions=False,
+        ).eval()
+    from diffusers import SD3Transformer2DModel
+
+    return SD3Transformer2DModel(
+        sample_size=32,
+        patch_size=2,
+        in_channels=4,
+        num_layers=4,
+        attention_head_dim=32,
+        num_attention_heads=4,
+        joint_attention_dim=64,
+        caption_projection_dim=128,
+        pooled_projection_dim=32,
+        out_channels=4,
+        qk_norm="rms_norm",
+    ).eval()
+
+
+def bench_transformer(kind: str, steps: int, repeat: int, text_len: int = 77, kept: int = 12) -> dict:
+    model = _tiny_transformer(kind)
+    g = torch.Generator().manual_seed(0)
+    text = torch.randn(2, text_len, 64, generator=g)
+    latents = torch.randn(1, 4, 32, 32, generator=g)
+    extra = (
+        {"added_cond_kwargs": {"resolution": None, "aspect_ratio": None}}
+        if kind == "pixart"
+        else {"pooled_projections": torch.randn(2, 32, generator=g)}
+    )
+    timesteps = torch.linspace(999, 0, steps).long()
+
+    @torch.no_grad()
+    def loop():
+        x = latents
+        for t in timesteps:
+            out = model(
+                torch.cat([x, x]), encoder_hidden_states=text, timestep=t.repeat(2), return_dict=False, **extra
+            )[0]
+            out = out[:, :4]
+            u, c = out.chunk(2)
+            x = x - 0.02 * (u + 4.0 * (c - u))
+        return x
+
+    holder = {}
+
+    def traced():
+        with AttentionTracer(model, kind, token_positions=range(kept), image_hw=(1, 1), cfg=True) as tracer:
+            loop()
+        holder["maps"] = tracer.result()[1]
+
+    t_plain, t_traced = _alternate(loop, traced, repeat)
+    trace_bytes = sum(m.nbytes for m in holder["maps"])
+    shapes = _attention_shapes(
+        model,
+        lambda: model(
+            torch.cat([latents, latents]),
+            encoder_hidden_states=text,
+            timestep=timesteps[:1].repeat(2),
+            return_dict=False,
+            **extra,
+        ),
+    )
+    full = _full_matrices_bytes(model, shapes, steps)
+    return {
+        "model": f"tiny {kind} (4 layers, 4x32 heads, 16x16 tokens, {text_len} text tokens, {kept} kept)",
+        "steps": steps,
+        "plain_s": round(t_plain, 4),
+        "traced_s": round(t_traced, 4),
+        "overhead": round(t_traced / t_plain - 1, 4),
+        "trace_bytes": trace_bytes,
+        "formula_bytes": steps * kept * sum(m.shape[-2] * m.shape[-1] for m in holder["maps"]) * 2,
+        "full_attention_bytes": full,
+        "memory_ratio": round(trace_bytes / full, 6),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--steps", type=int, default=25)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    rows = [
+        bench_embedded(args.steps, args.repeat),
+        bench_transformer("pixart", min(args.steps, 10), args.repeat),
+        bench_transformer("sd3", min(args.steps, 10), args.repeat),
+    ]
+    for r in rows:
+        print(
+            f"{r['model']}: plain {r['plain_s']:.3f}s, traced {r['traced_s']:.3f}s, overhead {r['overhead']:+.1%}; "
+            f"trace {r['trace_bytes'] / 1024:.1f} KiB (formula {r['formula_bytes'] / 1024:.1f} KiB) vs full attention "
+            f"{r['full_attention_bytes'] / 2**20:.1f} MiB (ratio {r['memory_ratio']:.2e})"
+        )
+    print(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()
