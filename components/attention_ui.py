@@ -91,7 +91,7 @@ def run(request: Request) -> GenerationResult | None:
         st.error(f"Could not load the model: {err}")
         return None
     except ValueError as err:
-        st.error(f"{err}. {prompt_advice(request.model_id, request.device)}")
+        st.error(f"**Cannot generate:** {err}.  \n{prompt_advice(request.model_id, request.device, str(err))}")
         return None
     st.session_state[RESULT_KEY] = (request, result)
     return result
@@ -102,18 +102,21 @@ def stored() -> tuple[Request, GenerationResult] | None:
     return st.session_state.get(RESULT_KEY)
 
 
-def prompt_advice(model_id: str, device: str) -> str:
-    """What to do about a refused prompt: for the embedded model, its whole vocabulary."""
+def prompt_advice(model_id: str, device: str, message: str = "") -> str:
+    """What to do about a refused prompt: for the embedded model, its vocabulary (unless already named)."""
     try:
         bundle = pipeline(model_id, device)
     except ModelLoadError:
         return "Check the prompt and try again."
+    example = f"Example: “{EXAMPLES[0]}”."
     if bundle.vocabulary:
+        if "vocabulary" in message:
+            return f"Rephrase with those words only. {example}"
         return (
-            f"Use only these words: {', '.join(bundle.vocabulary)} — at most {bundle.max_tokens - 2} words, "
-            f'e.g. "{EXAMPLES[0]}".'
+            f"The embedded model knows only these words: {', '.join(bundle.vocabulary)} "
+            f"(at most {bundle.max_tokens - 2} words). {example}"
         )
-    return f"Type a non-empty prompt of at most {bundle.max_tokens} tokens."
+    return f"Type a non-empty prompt of at most {bundle.max_tokens} text-encoder tokens."
 
 
 # -------------------------------------------------------------------------------------------- widgets
@@ -127,7 +130,9 @@ def model_picker(device: str) -> DiffusionBundle | None:
             "network connection (or the weights in the local Hugging Face cache) and, realistically, a GPU."
         )
         with st.form("attention_model_form", border=False):
-            typed = st.text_input("Diffusers model id", placeholder="stabilityai/stable-diffusion-2-1-base")
+            typed = st.text_input(
+                "Diffusers model id", placeholder="stabilityai/stable-diffusion-2-1-base", key="attention_hub_id"
+            )
             load = st.form_submit_button("Load")
         if load and typed.strip():
             try:

@@ -83,3 +83,15 @@ def test_bad_prompts_show_an_error_and_the_page_keeps_running(calls, prompt, exp
     assert "circle" in at.error[0].value  # says what to use: the vocabulary / an example
     assert ui.RESULT_KEY not in at.session_state
     assert any(b.label == "Generate" for b in at.button)
+
+
+def test_hub_model_that_cannot_load_shows_an_error_and_keeps_the_embedded_model(calls):
+    at = _page()
+    at.text_input(key="attention_hub_id").set_value("no-such-org/no-such-model")
+    next(b for b in at.button if b.label == "Load").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert at.error and "no-such-org/no-such-model" in at.error[0].value
+    assert at.session_state[ui.MODEL_KEY] == ui.EMBEDDED_T2I
+    assert any(b.label == "Generate" for b in at.button)
+    assert calls == []
