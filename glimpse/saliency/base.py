@@ -1,0 +1,130 @@
+"""The saliency contract: method descriptions, targets, results, and the method base class.
+
+A method is one small class with a :class:`MethodInfo` and either
+
+- ``from_pass(ctx, p, params)``: it only needs the activations and gradients of the one shared
+  forward+backward pass (gradient, Input×Gradient, the gradient CAMs, NormGrad), so a panel of such
+  methods pays for one pass; or
+- ``attribute(ctx, x, params)``: it runs its own passes (Captum methods, path and perturbation methods).
+
+Maps are returned at the model-input resolution; the engine upsamples coarser maps bilinearly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+    from glimpse.saliency.engine import Context, Pass
+
+
+@dataclass(frozen=True)
+class MethodInfo:
+    """What a method is, for the registry, the UI (teaching mode), the CLI and the tests."""
+
+    name: str  # registry key
+    label: str  # display name
+    family: str  # "gradient" | "cam" | "perturbation"
+    needs_layer: bool
+    params: dict  # parameter name -> default (JSON-serialisable)
+    choices: dict  # parameter name -> allowed values for categorical parameters
+    explanation: str  # two lines, formula in words
+    citation: str
+    slow: bool = False
+    has_completeness: bool = False
+
+
+@dataclass(frozen=True)
+class Target:
+    """The explained score: logit ``S_index``, or ``S_index − S_contrast`` when ``contrast`` is set."""
+
+    index: int
+    contrast: int | None = None
+
+    def __post_init__(self) -> None:
+        if int(self.index) < 0:
+            raise ValueError(f"target: class index must be >= 0, got {self.index}")
+        if self.contrast is not None and int(self.contrast) == int(self.index):
+            raise ValueError("target: contrast class must differ from the target class")
+
+
+@dataclass(frozen=True)
+class SaliencyMap:
+    """One raw, signed saliency map with the metadata needed to reproduce it.
+
+    ``values`` is float32 (h, w) at the model-input resolution (CAMs upsampled bilinearly to it).
+    ``completeness_gap`` is ``|Σ attr − (S(x) − S(baseline))| / |S(x) − S(baseline)|`` for methods
+    with a completeness property, else None.
+    """
+
+    method: str
+    values: np.ndarray
+    params: tuple
+    model_id: str
+    target: Target
+    target_label: str
+    layer: str | None
+    seed: int
+    completeness_gap: float | None
+    seconds: float
+    extras: dict = field(default_factory=dict, compare=False)  # small method-specific outputs (e.g. superpixels)
+
+    def at_size(self, height: int, width: int) -> np.ndarray:
+        """The map resized bilinearly to (height, width), e.g. the input image's size; float32."""
+        if height <= 0 or width <= 0:
+            raise ValueError(f"size: height and width must be positive, got {height}×{width}")
+        if self.values.shape == (height, width):
+            return self.values.copy()
+        from PIL import Image
+
+        img = Image.fromarray(np.ascontiguousarray(self.values, dtype=np.float32), mode="F")
+        return np.asarray(img.resize((width, height), Image.BILINEAR), dtype=np.float32)
+
+    @property
+    def param_dict(self) -> dict:
+        return dict(self.params)
+
+
+class Method:
+    """Base class of a registered method. Subclasses set ``info`` and override one hook."""
+
+    info: MethodInfo
+    #: Uses the shared forward+backward pass (override ``from_pass``).
+    shared: bool = False
+    #: ``attribute`` accepts a batch of inputs (noise tunnel batches its samples through it).
+    batchable: bool = True
+
+    # --- shared-pass methods -------------------------------------------------------------------
+    def needs_input_grad(self, params: dict) -> bool:
+        return False
+
+    def layers(self, ctx: Context, params: dict) -> list[str]:
+        return [ctx.layer] if self.info.needs_layer else []
+
+    def from_pass(self, ctx: Context, p: Pass, params: dict) -> torch.Tensor:
+        """(B, h, w) maps from the shared pass."""
+        raise NotImplementedError
+
+    # --- self-contained methods ----------------------------------------------------------------
+    def attribute(self, ctx: Context, x: torch.Tensor, params: dict) -> Attribution:
+        """Maps for a batch ``x`` (B, 3, H, W) of model inputs."""
+        raise NotImplementedError
+
+    # --- noise tunnel given by the method's own parameters (SmoothGrad entry) -----------------------
+    def own_noise_tunnel(self, params: dict) -> dict | None:
+        return None
+
+
+@dataclass
+class Attribution:
+    """What a method returns: maps (B, h, w) and, for completeness, Σ attribution and S(x) − S(baseline)."""
+
+    maps: Any
+    total: Any = None
+    expected: Any = None
+    extras: dict = field(default_factory=dict)

@@ -1,0 +1,540 @@
+"""Running saliency methods: targets, the shared one-pass engine, the noise tunnel, and :func:`explain`.
+
+One pass, many maps: gradient, |gradient|, Input×Gradient, Grad-CAM, HiResCAM, XGrad-CAM, Layer-CAM,
+Grad-CAM++ and NormGrad all read the same activations ``A`` and gradients ``g = ∂S/∂A`` (and ``∂S/∂x``),
+so :func:`explain` groups them and runs ONE forward and ONE backward for the whole group.
+
+Noise tunnel (Smilkov et al. 2017, SmoothGrad; Adebayo et al. 2018, VarGrad): for ``n`` samples
+``x_i = x + N(0, σ²)`` with ``σ = noise · (input max − input min)``, the map is
+``mean_i M(x_i)`` (smoothgrad), ``mean_i M(x_i)²`` (smoothgrad_sq) or ``var_i M(x_i)`` (vargrad), where
+``M`` is the per-pixel map of the wrapped method. Samples run in batches on the device.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from glimpse.saliency.base import Attribution, Method, SaliencyMap, Target
+
+log = logging.getLogger(__name__)
+
+NOISE_KINDS = ("smoothgrad", "smoothgrad_sq", "vargrad")
+NOISE_DEFAULTS = {"kind": "smoothgrad", "samples": 25, "noise": 0.15}
+
+#: Samples per batched pass (noise tunnel, path and perturbation methods). Bounded for memory; on CPU the
+#: embedded model's throughput is flat from ~8 images per batch (see bench/saliency.py).
+DEFAULT_BATCH = {"cpu": 16, "cuda": 64, "mps": 32}
+
+
+# --------------------------------------------------------------------------------------------------
+# targets
+# --------------------------------------------------------------------------------------------------
+def make_target(bundle, query: str | int | None = None, contrast: str | int | None = None, *, image=None) -> Target:
+    """A :class:`Target` from class names or indices (name search via ``bundle.label_index``).
+
+    ``query`` None means the top-1 class of ``image`` (which is then required).
+    """
+    if query is None or (isinstance(query, str) and not query.strip()):
+        if image is None:
+            raise ValueError("target: give a class (name or index) or an image to take the top-1 class from")
+        index = bundle.predict(image, top=1)[0][0]
+    else:
+        index = bundle.label_index(query)
+    other = None
+    if contrast is not None and not (isinstance(contrast, str) and not contrast.strip()):
+        other = bundle.label_index(contrast)
+    return Target(int(index), None if other is None else int(other))
+
+
+def target_label(bundle, target: Target) -> str:
+    name = bundle.labels[target.index]
+    if target.contrast is None:
+        return name
+    return f"{name} − {bundle.labels[target.contrast]}"
+
+
+class ScoreModel(nn.Module):
+    """The explained scalar per example, shape (B, 1): ``S_c`` or ``S_a − S_b`` (logits, or softmax
+    probabilities with ``probs=True`` for Score-CAM and RISE).
+
+    Wraps the shared classifier without changing it, so Captum (which hooks ``model`` and its children)
+    sees every activation module of the classifier. Batched inputs are passed channels-last, which is
+    several times faster for convolutions on CPU and gives the same values.
+    """
+
+    def __init__(self, model: nn.Module, target: Target, *, probs: bool = False, channels_last: bool = True) -> None:
+        super().__init__()
+        self.model = model
+        self.index = int(target.index)
+        self.contrast = None if target.contrast is None else int(target.contrast)
+        self.probs = probs
+        self.channels_last = channels_last
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.channels_last and x.ndim == 4 and x.shape[0] > 1:
+            x = x.contiguous(memory_format=torch.channels_last)
+        out = self.model(x)
+        if not isinstance(out, torch.Tensor):  # Hugging Face ModelOutput when not already unwrapped
+            out = out.logits
+        out = out.float()
+        if self.probs:
+            out = out.softmax(-1)
+        s = out[:, self.index]
+        if self.contrast is not None:
+            s = s - out[:, self.contrast]
+        return s.unsqueeze(1)
+
+
+# --------------------------------------------------------------------------------------------------
+# context
+# --------------------------------------------------------------------------------------------------
+@dataclass
+class Context:
+    """Everything a method needs for one explanation. Built by :func:`explain`."""
+
+    bundle: Any
+    target: Target
+    layer: str | None
+    seed: int
+    batch_size: int
+    score: ScoreModel
+    prob_score: ScoreModel
+    progress: Callable[[float], None] = field(default=lambda f: None)
+
+    @property
+    def device(self) -> torch.device:
+        return self.bundle.device
+
+    @property
+    def input_range(self) -> tuple[float, float]:
+        return self.bundle.input_range
+
+    def generator(self, salt: int = 0) -> torch.Generator:
+        """A CPU generator seeded from ``seed`` (noise is drawn on the CPU so results match across devices)."""
+        g = torch.Generator()
+        g.manual_seed(int(self.seed) * 1_000_003 + salt)
+        return g
+
+    def black(self, x: torch.Tensor) -> torch.Tensor:
+        """The black image (pixel 0) in model-input units, shaped like ``x``."""
+        mean = torch.tensor(self.bundle.mean, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+        std = torch.tensor(self.bundle.std, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+        return ((0.0 - mean) / std).expand_as(x).contiguous()
+
+    def baseline(self, kind: str, x: torch.Tensor, count: int = 1) -> torch.Tensor:
+        """Baseline(s) for path methods: ``black``, ``blurred`` (Gaussian σ = 1/20 of the side) or
+        ``uniform`` noise over the input range. Returns (count·B, 3, H, W)."""
+        if kind == "black":
+            b = self.black(x)
+        elif kind == "blurred":
+            b = gaussian_blur(x, sigma=max(x.shape[-2:]) / 20.0)
+        elif kind == "uniform":
+            lo, hi = self.input_range
+            shape = (count * x.shape[0],) + tuple(x.shape[1:])
+            u = torch.rand(shape, generator=self.generator(17), dtype=torch.float32)
+            return (lo + (hi - lo) * u).to(x.device, x.dtype)
+        else:
+            raise ValueError(f"baseline: unknown {kind!r}; known: black, blurred, uniform")
+        return b.repeat(count, 1, 1, 1) if count > 1 else b
+
+    def chunks(self, n: int) -> list[slice]:
+        bs = max(1, int(self.batch_size))
+        return [slice(i, min(n, i + bs)) for i in range(0, n, bs)]
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of (B, C, H, W) with reflect padding."""
+    radius = max(1, int(math.ceil(3 * sigma)))
+    radius = min(radius, x.shape[-1] - 1, x.shape[-2] - 1)
+    t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
+    k = torch.exp(-0.5 * (t / sigma) ** 2)
+    k = k / k.sum()
+    c = x.shape[1]
+    y = F.pad(x, (radius, radius, 0, 0), mode="reflect")
+    y = F.conv2d(y, k.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
+    y = F.pad(y, (0, 0, radius, radius), mode="reflect")
+    return F.conv2d(y, k.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
+
+
+# --------------------------------------------------------------------------------------------------
+# the shared pass
+# --------------------------------------------------------------------------------------------------
+@dataclass
+class Pass:
+    """One forward+backward: input ``x``, score (B,), ``dx = ∂S/∂x`` (or None), and per layer the
+    activations ``acts[l]`` (B, C, h, w) and gradients ``grads[l]`` (token outputs reshaped to a grid)."""
+
+    x: torch.Tensor
+    score: torch.Tensor
+    dx: torch.Tensor | None
+    acts: dict
+    grads: dict
+
+
+def to_grid(t: torch.Tensor, bundle) -> torch.Tensor:
+    """Layer output -> (B, C, h, w): ViT tokens are reshaped with the bundle's token grid."""
+    if t.ndim == 4:
+        return t
+    if t.ndim == 3 and bundle.token_grid is not None:
+        try:
+            from models.vit import tokens_to_grid
+        except ImportError:  # same computation, inline: drop the prefix tokens, reshape row-major
+            g = bundle.token_grid
+            return t[:, g.prefix :, :].reshape(t.shape[0], g.height, g.width, t.shape[2]).permute(0, 3, 1, 2)
+        return tokens_to_grid(t, bundle.token_grid)
+    raise ValueError(
+        f"layer: output of shape {tuple(t.shape)} is not a (B, C, h, w) feature map"
+        + ("" if bundle.token_grid is None else " or a (B, tokens, C) sequence")
+        + "; pick a convolutional or transformer block"
+    )
+
+
+class capture:
+    """Context manager: forward hooks that keep each layer's output and make it a leaf of the graph
+    when nothing upstream requires grad (frozen weights, input without grad), so ``∂S/∂A`` exists.
+    Hooks are removed on exit, also when the model raises."""
+
+    def __init__(self, bundle, layers: Sequence[str]) -> None:
+        self.bundle = bundle
+        self.layers = list(dict.fromkeys(layers))
+        self.outputs: dict[str, list[torch.Tensor]] = {}
+        self.handles: list = []
+
+    def _hook(self, name: str):
+        def hook(module, inputs, output):
+            t = output[0] if isinstance(output, (tuple, list)) else output
+            if not isinstance(t, torch.Tensor):
+                t = getattr(output, "last_hidden_state", None)
+                if t is None:
+                    raise ValueError(f"layer: {name!r} returns {type(output).__name__}, not a tensor")
+            replaced = False
+            if torch.is_grad_enabled() and not t.requires_grad:
+                t = t.detach().requires_grad_(True)
+                replaced = True
+            self.outputs.setdefault(name, []).append(t)
+            if replaced:
+                if isinstance(output, tuple):
+                    return (t,) + tuple(output[1:])
+                if isinstance(output, list):
+                    return [t] + list(output[1:])
+                if isinstance(output, torch.Tensor):
+                    return t
+            return None
+
+        return hook
+
+    def __enter__(self) -> capture:
+        try:
+            for name in self.layers:
+                self.handles.append(self.bundle.module(name).register_forward_hook(self._hook(name)))
+        except BaseException:
+            self.remove()
+            raise
+        return self
+
+    def remove(self) -> None:
+        for h in self.handles:
+            h.remove()
+        self.handles.clear()
+
+    def __exit__(self, *exc) -> None:
+        self.remove()
+
+    def get(self, name: str) -> torch.Tensor:
+        outs = self.outputs.get(name, [])
+        if len(outs) != 1:
+            raise ValueError(
+                f"layer: module {name!r} ran {len(outs)} times in one forward pass; pick a module that runs once"
+            )
+        return outs[0]
+
+
+def run_pass(ctx: Context, x: torch.Tensor, layers: Sequence[str], need_input_grad: bool) -> Pass:
+    """ONE forward and ONE backward giving ∂S/∂x (if asked) and (A, ∂S/∂A) at every layer in ``layers``."""
+    layers = list(dict.fromkeys(layers))
+    x = x.detach().requires_grad_(need_input_grad)
+    with torch.enable_grad(), capture(ctx.bundle, layers) as cap:
+        score = ctx.score(x)[:, 0]
+        raw = [cap.get(name) for name in layers]
+        wrt = ([x] if need_input_grad else []) + raw
+        if not wrt:
+            raise ValueError("methods: nothing to differentiate (no input gradient and no layer)")
+        grads = torch.autograd.grad(score.sum(), wrt)
+    dx = grads[0] if need_input_grad else None
+    layer_grads = grads[1:] if need_input_grad else grads
+    acts = {n: to_grid(a.detach(), ctx.bundle) for n, a in zip(layers, raw)}
+    gacts = {n: to_grid(g.detach(), ctx.bundle) for n, g in zip(layers, layer_grads)}
+    return Pass(x=x.detach(), score=score.detach(), dx=None if dx is None else dx.detach(), acts=acts, grads=gacts)
+
+
+# --------------------------------------------------------------------------------------------------
+# units of work and the noise tunnel
+# --------------------------------------------------------------------------------------------------
+@dataclass
+class _Item:
+    name: str  # registry key
+    method: Method
+    params: dict
+    noise_tunnel: dict | None
+
+
+def _upsample(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    if tuple(maps.shape[-2:]) == tuple(size):
+        return maps
+    return F.interpolate(maps.unsqueeze(1).float(), size=size, mode="bilinear", align_corners=False)[:, 0]
+
+
+def _run_clean(ctx: Context, items: list[_Item], x: torch.Tensor, shared: bool) -> dict[str, Attribution]:
+    """Attributions of ``items`` for the batch ``x`` (shared: one pass for all of them)."""
+    size = tuple(x.shape[-2:])
+    if shared:
+        layers: list[str] = []
+        for it in items:
+            layers += it.method.layers(ctx, it.params)
+        need_dx = any(it.method.needs_input_grad(it.params) for it in items)
+        p = run_pass(ctx, x, layers, need_dx)
+        return {it.name: Attribution(_upsample(it.method.from_pass(ctx, p, it.params), size)) for it in items}
+    (it,) = items
+    if it.method.batchable or x.shape[0] == 1:
+        a = it.method.attribute(ctx, x, it.params)
+    else:
+        parts = [it.method.attribute(ctx, x[i : i + 1], it.params) for i in range(x.shape[0])]
+        a = Attribution(torch.cat([q.maps for q in parts]))
+    a.maps = _upsample(a.maps, size)
+    return {it.name: a}
+
+
+def _run_noisy(ctx: Context, items: list[_Item], x: torch.Tensor, shared: bool, nt: dict) -> dict[str, Attribution]:
+    """Noise tunnel over ``items``: batched noisy samples, maps aggregated per pixel (see module doc)."""
+    lo, hi = ctx.input_range
+    sigma = float(nt["noise"]) * (hi - lo)
+    n = int(nt["samples"])
+    gen = ctx.generator(salt=1)
+    sums: dict[str, torch.Tensor] = {}
+    sq: dict[str, torch.Tensor] = {}
+    outer = ctx.progress
+    chunks = ctx.chunks(n)
+    for k, sl in enumerate(chunks):
+        m = sl.stop - sl.start
+        noise = torch.randn((m,) + tuple(x.shape[1:]), generator=gen, dtype=torch.float32).to(x.device, x.dtype)
+        xs = x + sigma * noise
+        ctx.progress = lambda f, k=k: outer((k + f) / len(chunks))
+        out = _run_clean(ctx, items, xs, shared)
+        for name, a in out.items():
+            maps = a.maps.double()
+            sums[name] = sums.get(name, 0) + maps.sum(0)
+            sq[name] = sq.get(name, 0) + (maps * maps).sum(0)
+        outer((k + 1) / len(chunks))
+    ctx.progress = outer
+    result = {}
+    for name in sums:
+        mean = sums[name] / n
+        msq = sq[name] / n
+        if nt["kind"] == "smoothgrad":
+            agg = mean
+        elif nt["kind"] == "smoothgrad_sq":
+            agg = msq
+        else:
+            agg = (msq - mean * mean).clamp_min(0.0)
+        result[name] = Attribution(agg.float().unsqueeze(0))
+    return result
+
+
+def _check_noise_tunnel(nt: dict | None) -> dict | None:
+    if nt is None:
+        return None
+    unknown = set(nt) - set(NOISE_DEFAULTS)
+    if unknown:
+        raise ValueError(f"noise_tunnel: unknown option(s) {sorted(unknown)}; known: {', '.join(NOISE_DEFAULTS)}")
+    out = {**NOISE_DEFAULTS, **nt}
+    if out["kind"] not in NOISE_KINDS:
+        raise ValueError(f"noise_tunnel: unknown kind {out['kind']!r}; known: {', '.join(NOISE_KINDS)}")
+    if int(out["samples"]) < 1:
+        raise ValueError(f"noise_tunnel: samples must be >= 1, got {out['samples']}")
+    if not 0.0 <= float(out["noise"]) <= 1.0:
+        raise ValueError(f"noise_tunnel: noise is a fraction of the input range in [0, 1], got {out['noise']}")
+    return {"kind": str(out["kind"]), "samples": int(out["samples"]), "noise": float(out["noise"])}
+
+
+def _check_params(name: str, method: Method, given: dict) -> dict:
+    info = method.info
+    unknown = set(given) - set(info.params)
+    if unknown:
+        known = ", ".join(info.params) or "none"
+        raise ValueError(f"params: unknown parameter(s) {sorted(unknown)} for method {name!r}; known: {known}")
+    params = dict(info.params)
+    for key, value in given.items():
+        default = info.params[key]
+        try:
+            if isinstance(default, bool):
+                value = value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
+            elif isinstance(default, int):
+                value = int(value)
+            elif isinstance(default, float):
+                value = float(value)
+            elif isinstance(default, str):
+                value = str(value)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"params: {name}.{key} expects {type(default).__name__}, got {value!r}") from err
+        if key in info.choices and value not in info.choices[key]:
+            raise ValueError(
+                f"params: {name}.{key} must be one of {', '.join(map(str, info.choices[key]))}, got {value!r}"
+            )
+        params[key] = value
+    return params
+
+
+def explain(
+    bundle,
+    image: np.ndarray,
+    methods: Sequence[str | tuple[str, dict]],
+    *,
+    target: Target | int | None = None,
+    layer: str | None = None,
+    seed: int = 0,
+    noise_tunnel: dict | None = None,
+    progress: Callable[[float, str], None] | None = None,
+    batch_size: int | None = None,
+) -> list[SaliencyMap]:
+    """Saliency maps of ``image`` for each method, sharing passes where methods allow.
+
+    Parameters
+    ----------
+    bundle : ClassifierBundle
+        The classifier (``models.registry.load_classifier``).
+    image : np.ndarray
+        uint8 RGB (H, W, 3); resized to the model input by ``bundle.preprocess``.
+    methods : sequence of str or (str, dict)
+        Registry keys, optionally with parameter overrides (see :func:`list_methods`).
+    target : Target, int or None
+        Explained class (logit); None means the model's top-1 class.
+    layer : str or None
+        Module path for CAM-family methods; None means the bundle's suggested layer.
+    seed : int
+        Seeds every random draw (noise, masks, samples).
+    noise_tunnel : dict or None
+        ``{"kind": "smoothgrad"|"smoothgrad_sq"|"vargrad", "samples": 25, "noise": 0.15}`` applied to every
+        method; ``noise`` is σ as a fraction of the input range.
+    progress : callable(fraction, message) or None
+        Called as work proceeds (fraction in [0, 1]).
+    batch_size : int or None
+        Samples per batched pass; None picks a device default.
+
+    Returns
+    -------
+    list of SaliencyMap
+        In the order of ``methods``; raw signed float32 maps at the model-input resolution.
+
+    Raises
+    ------
+    ValueError
+        Unknown method, parameter, layer or target.
+    """
+    from glimpse.saliency.registry import REGISTRY, get_method
+
+    if isinstance(methods, (str, bytes)):
+        methods = [methods]
+    if not methods:
+        raise ValueError("methods: give at least one method name")
+    nt_all = _check_noise_tunnel(noise_tunnel)
+    items: list[_Item] = []
+    for entry in methods:
+        name, given = (entry, {}) if isinstance(entry, str) else (entry[0], dict(entry[1] or {}))
+        get_method(name)
+        if any(it.name == name for it in items):
+            raise ValueError(f"methods: {name!r} listed twice")
+        method = REGISTRY[name]
+        params = _check_params(name, method, given)
+        own = method.own_noise_tunnel(params)
+        items.append(_Item(name, method, params, _check_noise_tunnel(own) if own is not None else nt_all))
+
+    needs_layer = any(it.method.info.needs_layer for it in items)
+    if layer is None and needs_layer:
+        if not bundle.target_layers:
+            raise ValueError(f"layer: {bundle.model_id} suggests no layer; pass one")
+        layer = bundle.target_layers[0]
+    if layer is not None:
+        bundle.module(layer)  # validates, with the suggested layers in the message
+
+    report = progress or (lambda f, m: None)
+    with bundle.lock:
+        x = bundle.preprocess(image)
+        if target is None:
+            with torch.no_grad():
+                logits = bundle.model(x)
+                logits = logits if isinstance(logits, torch.Tensor) else logits.logits
+            target = Target(int(logits[0].argmax()))
+        elif not isinstance(target, Target):
+            target = Target(int(target))
+        for idx in (target.index, target.contrast):
+            if idx is not None and not 0 <= idx < bundle.num_classes:
+                raise ValueError(f"target: class index {idx} outside 0..{bundle.num_classes - 1}")
+        bs = batch_size or DEFAULT_BATCH.get(bundle.device.type, 16)
+        ctx = Context(
+            bundle=bundle,
+            target=target,
+            layer=layer,
+            seed=seed,
+            batch_size=int(bs),
+            score=ScoreModel(bundle.model, target),
+            prob_score=ScoreModel(bundle.model, target, probs=True),
+        )
+        label = target_label(bundle, target)
+
+        # Group: shared-pass methods with the same noise tunnel run together; the rest alone.
+        groups: list[tuple[bool, dict | None, list[_Item]]] = []
+        for it in items:
+            if it.method.shared:
+                for shared, nt, members in groups:
+                    if shared and nt == it.noise_tunnel:
+                        members.append(it)
+                        break
+                else:
+                    groups.append((True, it.noise_tunnel, [it]))
+            else:
+                groups.append((False, it.noise_tunnel, [it]))
+
+        results: dict[str, SaliencyMap] = {}
+        for g, (shared, nt, members) in enumerate(groups):
+            names = ", ".join(m.method.info.label for m in members)
+            report(g / len(groups), f"{names}…")
+            ctx.progress = lambda f, g=g, names=names: report((g + min(max(f, 0.0), 1.0)) / len(groups), names)
+            t0 = time.perf_counter()
+            out = _run_noisy(ctx, members, x, shared, nt) if nt else _run_clean(ctx, members, x, shared)
+            seconds = (time.perf_counter() - t0) / len(members)
+            for it in members:
+                a = out[it.name]
+                values = a.maps[0].detach().float().cpu().numpy().astype(np.float32)
+                gap = None
+                if it.method.info.has_completeness and not nt and a.total is not None and a.expected is not None:
+                    total = float(a.total[0])
+                    expected = float(a.expected[0])
+                    gap = abs(total - expected) / max(abs(expected), 1e-12)
+                used = dict(it.params)
+                if nt:
+                    used.update({f"noise_tunnel.{k}": v for k, v in nt.items()})
+                results[it.name] = SaliencyMap(
+                    method=it.name,
+                    values=values,
+                    params=tuple(sorted(used.items())),
+                    model_id=bundle.model_id,
+                    target=target,
+                    target_label=label,
+                    layer=layer if it.method.info.needs_layer else None,
+                    seed=int(seed),
+                    completeness_gap=gap,
+                    seconds=seconds,
+                    extras={k: v for k, v in a.extras.items()},
+                )
+        report(1.0, "done")
+    return [results[it.name] for it in items]

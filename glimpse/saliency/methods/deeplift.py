@@ -1,0 +1,46 @@
+"""DeepLIFT, rescale rule (Shrikumar, Greenside & Kundaje, "Learning Important Features Through
+Propagating Activation Differences", ICML 2017), via Captum.
+
+Each nonlinearity y = f(x) passes back the multiplier ``Δy/Δx = (f(x) − f(x')) / (x − x')`` instead of its
+gradient, so attributions satisfy summation-to-delta: ``Σ_i attr_i = S(x) − S(x')`` (baseline x' = black).
+"""
+
+from __future__ import annotations
+
+from captum.attr import DeepLift as CaptumDeepLift
+from captum.attr._core import deep_lift as _captum_deep_lift
+
+from glimpse.saliency.base import Attribution, Method, MethodInfo
+from glimpse.saliency.methods._common import quiet_captum, score_of
+from models.efficientnet_lite import SiteReLU6
+
+# Captum looks nonlinearities up by exact type (type(module) in SUPPORTED_NON_LINEAR), so the embedded
+# model's per-site SiteReLU6 (an nn.ReLU subclass computing relu6) would get no rescale rule: DeepLIFT
+# would silently return Input×Gradient and lose completeness. ReLU6 is element-wise, so Captum's generic
+# `nonlinear` rule (the rescale multiplier Δy/Δx) is exact for it. Registered once, at import.
+_captum_deep_lift.SUPPORTED_NON_LINEAR.setdefault(SiteReLU6, _captum_deep_lift.nonlinear)
+
+
+class DeepLift(Method):
+    info = MethodInfo(
+        name="deeplift",
+        label="DeepLIFT",
+        family="gradient",
+        needs_layer=False,
+        params={"baseline": "black"},
+        choices={"baseline": ["black", "blurred", "uniform"]},
+        explanation="Compares the image with a baseline and passes back, at every nonlinearity, the ratio of\n"
+        "output change to input change (rescale rule); attributions add up to S(x) − S(baseline).",
+        citation="Shrikumar, Greenside & Kundaje, Learning Important Features Through Propagating Activation "
+        "Differences, ICML 2017",
+        has_completeness=True,
+    )
+
+    def attribute(self, ctx, x, params):
+        baseline = ctx.baseline(params["baseline"], x)
+        with quiet_captum():
+            attr = CaptumDeepLift(ctx.score, multiply_by_inputs=True).attribute(x, baselines=baseline, target=0)
+        attr = attr.detach()
+        return Attribution(
+            attr.sum(1), total=attr.flatten(1).sum(1), expected=score_of(ctx, x) - score_of(ctx, baseline)
+        )

@@ -1,0 +1,45 @@
+"""Occlusion (Zeiler & Fergus, "Visualizing and Understanding Convolutional Networks", ECCV 2014), via
+Captum: slide a black window over the image; each pixel gets the average score drop
+``S(x) − S(x with the window blacked out)`` over the windows covering it. Windows run in batches.
+"""
+
+from __future__ import annotations
+
+from captum.attr import Occlusion as CaptumOcclusion
+
+from glimpse.saliency.base import Attribution, Method, MethodInfo
+from glimpse.saliency.methods._common import quiet_captum
+
+
+class Occlusion(Method):
+    info = MethodInfo(
+        name="occlusion",
+        label="Occlusion",
+        family="perturbation",
+        needs_layer=False,
+        params={"window": 32, "stride": 16},
+        choices={},
+        explanation="Covers the image with a black square, position by position, and records how much the class\n"
+        "score drops: slow but model-agnostic. Window and stride in model-input pixels (224 wide).",
+        citation="Zeiler & Fergus, Visualizing and Understanding Convolutional Networks, ECCV 2014",
+        slow=True,
+    )
+
+    def attribute(self, ctx, x, params):
+        w, s = int(params["window"]), int(params["stride"])
+        h_in, w_in = x.shape[-2:]
+        if not 1 <= w <= min(h_in, w_in):
+            raise ValueError(f"params: occlusion.window must be in 1..{min(h_in, w_in)}, got {w}")
+        if s < 1:
+            raise ValueError(f"params: occlusion.stride must be >= 1, got {s}")
+        with quiet_captum():
+            attr = CaptumOcclusion(ctx.score).attribute(
+                x,
+                sliding_window_shapes=(x.shape[1], w, w),
+                strides=(x.shape[1], s, s),
+                baselines=ctx.black(x),
+                target=0,
+                perturbations_per_eval=ctx.batch_size,
+            )
+        # The window spans all channels, so the three channel attributions are equal; keep one.
+        return Attribution(attr.detach()[:, 0])

@@ -1,0 +1,55 @@
+"""Score-CAM (Wang et al., "Score-CAM: Score-Weighted Visual Explanations for Convolutional Neural
+Networks", CVPR Workshops 2020).
+
+Each activation map A_k is upsampled to the input, min-max normalised to H_k ∈ [0, 1] and used as a mask:
+``w_k = softmax(f(x ⊙ H_k))_c`` (probability of the target; p_a − p_b for a contrast), and
+``map = ReLU(Σ_k w_k A_k)``. No gradients. The masked inputs run in batches. For interactive speed the
+``channels`` strongest channels (by mean activation) are used; 0 uses all (as in the paper).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from glimpse.saliency.base import Attribution, Method, MethodInfo
+from glimpse.saliency.engine import capture, to_grid
+from glimpse.saliency.methods.normgrad import minmax
+
+
+class ScoreCAM(Method):
+    info = MethodInfo(
+        name="scorecam",
+        label="Score-CAM",
+        family="cam",
+        needs_layer=True,
+        params={"channels": 128},
+        choices={},
+        explanation="Uses each feature map of a layer as a soft mask on the image and weights it by the class\n"
+        "probability of the masked image: gradient-free. channels = strongest maps used (0 = all).",
+        citation="Wang et al., Score-CAM: Score-Weighted Visual Explanations for Convolutional Neural Networks, "
+        "CVPR Workshops 2020",
+        slow=True,
+    )
+    batchable = False
+
+    def attribute(self, ctx, x, params):
+        with torch.no_grad():
+            with capture(ctx.bundle, [ctx.layer]) as cap:
+                ctx.score(x)
+                a = to_grid(cap.get(ctx.layer), ctx.bundle)[0]  # (K, h, w)
+            k = int(params["channels"])
+            if k < 0:
+                raise ValueError(f"params: scorecam.channels must be >= 0, got {k}")
+            idx = torch.arange(a.shape[0], device=a.device)
+            if 0 < k < a.shape[0]:
+                idx = a.mean((1, 2)).topk(k).indices
+            masks = F.interpolate(a[idx].unsqueeze(1), size=x.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
+            masks = minmax(masks)
+            weights = torch.empty(len(idx), device=x.device)
+            chunks = ctx.chunks(len(idx))
+            for j, sl in enumerate(chunks):
+                weights[sl] = ctx.prob_score(x * masks[sl].unsqueeze(1))[:, 0]
+                ctx.progress((j + 1) / len(chunks))
+            cam = torch.relu((weights[:, None, None] * a[idx]).sum(0))
+        return Attribution(cam.unsqueeze(0))
