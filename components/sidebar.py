@@ -67,10 +67,22 @@ def sidebar() -> Choice:
                 load = st.form_submit_button("Load")
             if load and typed.strip():
                 _try_load(typed.strip(), choice.device)
+            st.caption(_extras_line())
             if st.session_state[MODEL_KEY] != DEFAULT_CLASSIFIER and st.button("Back to the embedded model"):
                 st.session_state[MODEL_KEY] = DEFAULT_CLASSIFIER
                 st.rerun()
     return current()
+
+
+def _extras_line() -> str:
+    """Which optional model sources import here, so a user knows before typing an id."""
+    from components import loaders
+
+    parts = [
+        f"{name}: {'available' if loaders.extra_status(name) is None else 'not installed'}"
+        for name in ("torchvision", "timm")
+    ]
+    return " · ".join(parts)
 
 
 def _try_load(model_id: str, device: str) -> None:

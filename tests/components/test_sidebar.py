@@ -81,6 +81,7 @@ def test_missing_extra_is_explained(app):
 
     if extra_available("torchvision"):
         pytest.skip("torchvision imports here")
+    assert any("torchvision: not installed" in c.value for c in app.sidebar.caption)
     load_model(app, "torchvision:resnet18")
     assert any("requirements-extras.txt" in e.value for e in app.sidebar.error)
 
