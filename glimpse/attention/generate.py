@@ -112,7 +112,8 @@ def generate_with_attention(
     heads : bool
         Keep every head's map (default: averaged on the fly).
     resolutions : sequence of int, optional
-        Map heights to record (default: every cross-attention resolution).
+        Map heights to record. Default: every cross-attention resolution, except that for hub UNet models
+        (Stable Diffusion) the maps at 1/8 of the latent side are skipped, as DAAM does.
     progress : callable, optional
         ``progress(step, steps)`` after every denoising step.
 
@@ -143,6 +144,9 @@ def generate_with_attention(
         return kwargs
 
     side = bundle.resolution
+    exclude: tuple[int, ...] = ()
+    if resolutions is None and bundle.kind == "unet" and bundle.vocabulary is None:
+        exclude = (int(bundle.pipe.unet.config.sample_size) // 8,)  # DAAM: the 8x8 maps of a 64x64 latent
     with bundle.lock:
         generator = torch.Generator(device="cpu").manual_seed(int(seed))
         tracer = AttentionTracer(
@@ -154,6 +158,7 @@ def generate_with_attention(
             cfg=cfg,
             heads=heads,
             resolutions=resolutions,
+            exclude_resolutions=exclude,
             text_len=tokens.text_len,
         )
         with tracer:

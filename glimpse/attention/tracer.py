@@ -87,6 +87,7 @@ class AttentionTracer:
     cfg : the batch is [unconditional, conditional] halves; record the first conditional sample.
     heads : keep the head axis instead of averaging it.
     resolutions : map heights h to record (None: all).
+    exclude_resolutions : map heights h never recorded (DAAM skips the 1/8-latent maps of Stable Diffusion).
     text_len : text tokens at the front of the sequence in Flux single-stream blocks (required for Flux).
     """
 
@@ -101,6 +102,7 @@ class AttentionTracer:
         cfg: bool = True,
         heads: bool = False,
         resolutions: Sequence[int] | None = None,
+        exclude_resolutions: Sequence[int] = (),
         text_len: int | None = None,
     ) -> None:
         if kind not in RECORDERS:
@@ -113,6 +115,7 @@ class AttentionTracer:
         self.cfg = cfg
         self.heads = heads
         self.resolutions = None if resolutions is None else frozenset(int(r) for r in resolutions)
+        self.exclude_resolutions = frozenset(int(r) for r in exclude_resolutions)
         self.text_len = text_len
         self.records: dict[str, list[torch.Tensor]] = {}
         self.seen_resolutions: set[int] = set()
@@ -161,7 +164,7 @@ class AttentionTracer:
         """Grid (h, w) of a layer with this many image tokens, or None when its resolution is not wanted."""
         h, w = grid_shape(n_image_tokens, self.image_hw)
         self.seen_resolutions.add(h)
-        if self.resolutions is not None and h not in self.resolutions:
+        if (self.resolutions is not None and h not in self.resolutions) or h in self.exclude_resolutions:
             return None
         return h, w
 
