@@ -20,7 +20,7 @@ from plotly.subplots import make_subplots
 from components.views import heatmap_figure
 from glimpse.attention import GenerationResult, generate_with_attention, word_maps, word_mass_over_time
 from glimpse.attention.export import attention_npz_bytes, scrubber_gif
-from glimpse.attention.metrics import DEFAULT_THRESHOLD, MODES, content_style_separation
+from glimpse.attention.metrics import DEFAULT_THRESHOLD, MODES, binarize, content_style_separation
 from models.diffusion import EMBEDDED_T2I, DiffusionBundle, load_pipeline
 from models.registry import ModelLoadError
 
@@ -214,6 +214,19 @@ def png_bytes(image: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+def mask_overlay(image: np.ndarray, mask_a: np.ndarray, mask_b: np.ndarray) -> np.ndarray:
+    """The image dimmed, with A-only pixels orange, B-only cyan and shared pixels white (masks at image size)."""
+    if mask_a.shape != image.shape[:2]:
+        size = (image.shape[1], image.shape[0])
+        mask_a = np.asarray(Image.fromarray(mask_a).resize(size, Image.NEAREST))
+        mask_b = np.asarray(Image.fromarray(mask_b).resize(size, Image.NEAREST))
+    out = image.astype(np.float32) * 0.35 + 255 * 0.15
+    out[mask_a & ~mask_b] = (255, 140, 0)
+    out[mask_b & ~mask_a] = (0, 220, 255)
+    out[mask_a & mask_b] = (255, 255, 255)
+    return out.round().astype(np.uint8)
+
+
 def strip_figure(maps: np.ndarray, labels: list[str], *, normalise: bool, height: int = 190) -> go.Figure:
     """One small heatmap per word with one shared colour bar."""
     n = len(maps)
@@ -388,7 +401,7 @@ def results_view() -> None:
     mass = word_mass_over_time(trace, layers=layers, resolutions=chosen_res)
     st.plotly_chart(mass_figure(mass, labels, trace.timesteps, span), key="attention_mass")
 
-    separation_panel(maps, words, labels, sfx)
+    separation_panel(maps, words, labels, sfx, result.image)
 
     st.subheader("Downloads")
     slices = {"timesteps": [lo, hi + 1], "layers": layers or "all", "resolutions": chosen_res}
@@ -411,7 +424,7 @@ def results_view() -> None:
     )
 
 
-def separation_panel(maps: np.ndarray, words: tuple[str, ...], labels: list[str], sfx: str) -> None:
+def separation_panel(maps: np.ndarray, words: tuple[str, ...], labels: list[str], sfx: str, image: np.ndarray) -> None:
     """Content vs style ("The Cow of Rembrandt"): IoU of two words' masks against the other pairs."""
     st.subheader("Content vs style")
     st.caption(
@@ -446,4 +459,11 @@ def separation_panel(maps: np.ndarray, words: tuple[str, ...], labels: list[str]
         help=f"{sep.baseline_pairs} pairs",
     )
     m3.metric("Δ = baseline − IoU", f"{sep.delta:+.3f}")
-    st.plotly_chart(iou_matrix_figure(sep.pair_iou, labels), key="cs_matrix")
+    k1, k2 = st.columns([1, 2])
+    with k1:
+        st.image(
+            _pixels(mask_overlay(image, binarize(maps[a], t, mode=mode), binarize(maps[b], t, mode=mode))),
+            caption=f"Masks at t = {t:.2f}: {labels[a]} only (orange), {labels[b]} only (cyan), both (white)",
+        )
+    with k2:
+        st.plotly_chart(iou_matrix_figure(sep.pair_iou, labels), key="cs_matrix")
