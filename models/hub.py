@@ -212,17 +212,32 @@ def _offline_error(ref: str) -> ModelLoadError:
     )
 
 
-def _hf_processor_config(ref: str, local: bool, offline: bool) -> dict | None:
-    """preprocessor_config.json saved next to the model, or None if there is none."""
+def _cache_first(load, ref: str, **kwargs):
+    """Load from the local cache; only if that fails, and the hub answers, from the hub."""
+    try:
+        return load(ref, local_files_only=True, **kwargs)
+    except OSError:
+        if not _hub_reachable():
+            raise _offline_error(ref) from None
+        return load(ref, **kwargs)
+
+
+def _hf_processor_config(ref: str, local: bool) -> dict | None:
+    """preprocessor_config.json saved next to the model, or None if the model has none."""
     if local:
         path = Path(ref) / "preprocessor_config.json"
         return json.loads(path.read_text()) if path.is_file() else None
     from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
+    from huggingface_hub.errors import EntryNotFoundError
+
+    def download(repo: str, local_files_only: bool = False) -> dict:
+        return json.loads(
+            Path(hf_hub_download(repo, "preprocessor_config.json", local_files_only=local_files_only)).read_text()
+        )
 
     try:
-        return json.loads(Path(hf_hub_download(ref, "preprocessor_config.json", local_files_only=offline)).read_text())
-    except (EntryNotFoundError, LocalEntryNotFoundError):
+        return _cache_first(download, ref)
+    except EntryNotFoundError:
         return None
 
 
@@ -266,19 +281,16 @@ def load_hf(model_id: str, device: torch.device) -> ClassifierBundle:
         ref = str(Path(ref).expanduser())
     elif Path(ref).expanduser().exists() or ref.startswith((".", "/", "~")):
         raise ModelLoadError(f"model: {ref!r} is not a folder with a saved Hugging Face model")
-    offline = False
     try:
-        try:
-            config = AutoConfig.from_pretrained(ref, local_files_only=not local)
-            offline = not local
-        except OSError:
-            if not _hub_reachable():
-                raise _offline_error(ref) from None
+        if local:
             config = AutoConfig.from_pretrained(ref)
-        net = AutoModelForImageClassification.from_pretrained(
-            ref, config=config, local_files_only=offline, attn_implementation="eager"
-        )
-        processor = _hf_processor_config(ref, local, offline)
+            net = AutoModelForImageClassification.from_pretrained(ref, config=config, attn_implementation="eager")
+        else:
+            config = _cache_first(AutoConfig.from_pretrained, ref)
+            net = _cache_first(
+                AutoModelForImageClassification.from_pretrained, ref, config=config, attn_implementation="eager"
+            )
+        processor = _hf_processor_config(ref, local)
     except ModelLoadError:
         raise
     except OSError as err:
