@@ -98,7 +98,8 @@ def token_maps(
     Parameters
     ----------
     trace : the recorded attention.
-    size : output side in pixels (default: the image's (H, W)).
+    size : output side in pixels (default: the image's (H, W)). DAAM itself aggregates on a 64x64 grid
+        (96x96 for 768-px models) before upsampling for display; pass ``size=64`` to reproduce its grid.
     timesteps : a slice of step indices (generation order) or an inclusive (first, last) pair.
     layers, resolutions : restrict to these layer paths / map heights.
     heads : head indices (only for traces recorded with ``heads=True``).
