@@ -78,15 +78,22 @@ def sobel_magnitude(x: torch.Tensor) -> torch.Tensor:
     torch.Tensor
         float (B, C, H, W).
     """
-    # Explicit differences (not a conv2d) so a flat region gives exactly 0, as in OpenCV's separable Sobel.
-    mode_w = "reflect" if x.shape[-1] > 1 else "replicate"
-    mode_h = "reflect" if x.shape[-2] > 1 else "replicate"
-    p = F.pad(F.pad(x, (1, 1, 0, 0), mode=mode_w), (0, 0, 1, 1), mode=mode_h)
+    # Explicit differences (not a conv2d) so a flat region gives exactly 0, as in OpenCV's separable Sobel;
+    # in-place updates keep the number of full-size temporaries low.
+    h, w = x.shape[-2:]
+    if h > 1 and w > 1:
+        p = F.pad(x, (1, 1, 1, 1), mode="reflect")
+    else:
+        p = F.pad(x, (1, 1, 0, 0), mode="reflect" if w > 1 else "replicate")
+        p = F.pad(p, (0, 0, 1, 1), mode="reflect" if h > 1 else "replicate")
     dx = p[..., 2:] - p[..., :-2]  # (B, C, H + 2, W)
-    gx = dx[..., :-2, :] + 2 * dx[..., 1:-1, :] + dx[..., 2:, :]
-    sy = p[..., :-2] + 2 * p[..., 1:-1] + p[..., 2:]  # (B, C, H + 2, W)
+    gx = dx[..., :-2, :] + dx[..., 2:, :]
+    gx.add_(dx[..., 1:-1, :], alpha=2)
+    del dx
+    sy = p[..., :-2] + p[..., 2:]
+    sy.add_(p[..., 1:-1], alpha=2)
     gy = sy[..., 2:, :] - sy[..., :-2, :]
-    return torch.hypot(gx, gy)
+    return torch.hypot(gx, gy, out=gx)
 
 
 def _msg_per_scale(pyramid: list[torch.Tensor]) -> torch.Tensor:
@@ -112,18 +119,21 @@ def _unique_counts(level: torch.Tensor, bits: Sequence[int]) -> torch.Tensor:
         int64 (len(bits), B).
     """
     nb = level.shape[0]
-    c = level.to(torch.int64)
-    codes = (c[:, 0] << 16) | (c[:, 1] << 8) | c[:, 2]
-    codes = codes | (torch.arange(nb, device=level.device, dtype=torch.int64).view(nb, 1, 1) << 24)
     if level.device.type == "cpu":
         # numpy's sort of int32 keys is several times faster than torch.unique on CPU; 7 bits of image index fit.
         dtype = np.int32 if nb < 128 else np.int64
-        current = _distinct(codes.numpy().ravel().astype(dtype))
+        c = level.numpy().astype(dtype)
+        codes = (c[:, 0] << 16) | (c[:, 1] << 8) | c[:, 2]
+        codes |= (np.arange(nb, dtype=dtype) << 24)[:, None, None]
+        current = _distinct(codes.ravel())
         counts = {}
         for b in sorted(set(bits), reverse=True):
             current = _distinct(current & dtype(_quantise_mask(b) | ~0xFFFFFF))
             counts[b] = np.bincount(current >> 24, minlength=nb)
         return torch.from_numpy(np.stack([counts[b] for b in bits]).astype(np.int64))
+    c = level.to(torch.int64)
+    codes = (c[:, 0] << 16) | (c[:, 1] << 8) | c[:, 2]
+    codes = codes | (torch.arange(nb, device=level.device, dtype=torch.int64).view(nb, 1, 1) << 24)
     current = torch.unique(codes)
     counts = {}
     for b in sorted(set(bits), reverse=True):

@@ -68,10 +68,22 @@ def bilinear_pyramid(batch: torch.Tensor) -> list[torch.Tensor]:
     out = [x]
     for s in SCALES[1:]:
         oh, ow = scale_size(h, w, s)
+        if h == oh * s and w == ow * s:
+            # Integer factor: the half-pixel sample of output d sits midway between source pixels s*d + s/2 - 1
+            # and s*d + s/2, so the level is the mean of four strided views (pairwise sums keep flat regions flat).
+            a, b = s // 2 - 1, s // 2
+            top = x[..., a::s, a::s] + x[..., a::s, b::s]
+            bottom = x[..., b::s, a::s] + x[..., b::s, b::s]
+            out.append((top + bottom) * 0.25)
+            continue
         i0, i1, ty = _linear_taps(h, oh, x.device)
         j0, j1, tx = _linear_taps(w, ow, x.device)
-        rows = x[..., i0, :] + ty[:, None] * (x[..., i1, :] - x[..., i0, :])
-        out.append(rows[..., j0] + tx * (rows[..., j1] - rows[..., j0]))
+        # Rows gather along H (contiguous rows); columns along the leading axis of a transposed copy.
+        top, bottom = torch.index_select(x, 2, i0), torch.index_select(x, 2, i1)
+        rows = (top + ty[:, None] * (bottom - top)).permute(3, 0, 1, 2).contiguous()  # (W, B, C, oh)
+        left, right = torch.index_select(rows, 0, j0), torch.index_select(rows, 0, j1)
+        level = left + tx[:, None, None, None] * (right - left)  # (ow, B, C, oh)
+        out.append(level.permute(1, 2, 3, 0).contiguous())
     return out
 
 
@@ -130,35 +142,51 @@ def _area_table(src: int, dst: int) -> tuple[np.ndarray, np.ndarray]:
     return index, weight
 
 
-def area_resize(batch: torch.Tensor, s: int) -> torch.Tensor:
-    """OpenCV INTER_AREA downscale of a uint8 (B, C, H, W) batch to (H // s, W // s), as uint8."""
+def area_resize(batch: torch.Tensor, s: int, *, transposed: torch.Tensor | None = None) -> torch.Tensor:
+    """OpenCV INTER_AREA downscale of a uint8 (B, C, H, W) batch to (H // s, W // s), as uint8.
+
+    ``transposed`` may pass ``batch`` as float32 (W, B, C, H), shared by several fractional scales.
+    """
     if s == 1:
         return batch
     h, w = batch.shape[-2:]
     oh, ow = scale_size(h, w, s)
     if h == oh * s and w == ow * s:
-        # Integer factor: block sums are exact in float64; OpenCV multiplies by 1/area and rounds.
-        total = F.avg_pool2d(batch.to(torch.float64), s, divisor_override=1)
+        # Integer factor: OpenCV's 2 x 2 SIMD path rounds halves up ((sum + 2) >> 2), its general path multiplies
+        # the block sum by 1/area in float and rounds half to even.
+        # float32 block sums are exact (at most 255 * 64), and with a power-of-two area so is the division.
+        total = F.avg_pool2d(batch.to(torch.float32), s, divisor_override=1)
         if s == 2:
-            return torch.div(total + 2, 4, rounding_mode="floor").to(torch.uint8)
-        return torch.round(total * (1.0 / (s * s))).clamp_(0, 255).to(torch.uint8)
+            return torch.floor((total + 2.0) * 0.25).to(torch.uint8)
+        return torch.round(total * (1.0 / (s * s))).to(torch.uint8)
     # Fractional factor: OpenCV accumulates the overlap-weighted taps one by one in float32, first along each
     # row, then over rows; repeating that order (not a float64 sum) reproduces its rounding to uint8.
     iy, wy = _area_taps(h, oh, batch.device)
     ix, wx = _area_taps(w, ow, batch.device)
-    x = batch.to(torch.float32)
-    rows = torch.zeros((*x.shape[:-1], ow), dtype=torch.float32, device=x.device)
+    # Gathers run along the leading axis of a transposed copy, where each tap is a contiguous block copy.
+    xt = transposed if transposed is not None else _transposed(batch)  # (W, B, C, H)
+    rows = torch.zeros((ow, *xt.shape[1:]), dtype=torch.float32, device=xt.device)
     for k in range(ix.shape[1]):
-        rows = rows + x[..., ix[:, k]] * wx[:, k]
-    out = torch.zeros((*x.shape[:-2], oh, ow), dtype=torch.float32, device=x.device)
+        rows.add_(torch.index_select(xt, 0, ix[:, k]).mul_(wx[:, k, None, None, None]))
+    rows = rows.permute(3, 0, 1, 2).contiguous()  # (H, ow, B, C)
+    out = torch.zeros((oh, *rows.shape[1:]), dtype=torch.float32, device=rows.device)
     for k in range(iy.shape[1]):
-        out = out + rows[..., iy[:, k], :] * wy[:, k, None]
-    return torch.round(out).clamp_(0, 255).to(torch.uint8)
+        out.add_(torch.index_select(rows, 0, iy[:, k]).mul_(wy[:, k, None, None, None]))
+    out = out.permute(2, 3, 0, 1).contiguous()  # (B, C, oh, ow)
+    return out.round_().clamp_(0, 255).to(torch.uint8)
+
+
+def _transposed(batch: torch.Tensor) -> torch.Tensor:
+    """float32 (W, B, C, H) copy of a (B, C, H, W) batch."""
+    return batch.permute(3, 0, 1, 2).to(torch.float32, memory_format=torch.contiguous_format)
 
 
 def area_pyramid(batch: torch.Tensor) -> list[torch.Tensor]:
     """uint8 pyramid for MUC: (B, 3, H // s, W // s) for s in :data:`SCALES`; shared by every bit depth."""
-    return [area_resize(batch, s) for s in SCALES]
+    h, w = batch.shape[-2:]
+    fractional = any(h != (h // s) * s or w != (w // s) * s for s in SCALES)
+    transposed = _transposed(batch) if fractional else None
+    return [area_resize(batch, s, transposed=transposed) for s in SCALES]
 
 
 def to_batch(images: list[np.ndarray], device: torch.device) -> torch.Tensor:

@@ -1,0 +1,120 @@
+"""Benchmark: MSG + MUC1..8 with glimpse.complexity vs the paper's algorithm run once per feature (OpenCV).
+
+The reference is rebuilt here from ../shared/specs/complexity.md with OpenCV (a dev requirement), the way the paper's
+scripts/algorithms.py is used: one call for MSG and one call per MUC bit depth, each redoing its resizes. Both sides run
+on the same images, single-threaded, in one process; the best of ``--repeat`` runs is reported.
+
+    .venv/bin/python bench/complexity.py [--repeat 5] [--device cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from glimpse.complexity import complexity_batch  # noqa: E402
+from glimpse.images import sample_images  # noqa: E402
+
+SCALES = (1, 2, 4, 8)
+WEIGHTS = (0.4, 0.3, 0.2, 0.1)
+
+
+def reference_msg(bgr: np.ndarray) -> float:
+    img = bgr.astype(np.float32) / 255.0
+    h, w = img.shape[:2]
+    total = 0.0
+    for s, wt in zip(SCALES, WEIGHTS):
+        level = cv2.resize(img, (w // s, h // s))
+        grads = []
+        for c in range(3):
+            gx = cv2.Sobel(level[:, :, c], cv2.CV_32F, 1, 0, ksize=3)
+            gy = cv2.Sobel(level[:, :, c], cv2.CV_32F, 0, 1, ksize=3)
+            grads.append(np.mean(np.hypot(gx, gy)))
+        total += wt * float(np.mean(grads))
+    return total
+
+
+def reference_muc(bgr: np.ndarray, bits: int) -> float:
+    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    h, w = rgb.shape[:2]
+    shift = 8 - bits
+    total = 0.0
+    for s, wt in zip(SCALES, WEIGHTS):
+        level = cv2.resize(rgb, (w // s, h // s), interpolation=cv2.INTER_AREA)
+        q = (level.astype(np.int32) >> shift) << shift
+        flat = q.reshape(-1, 3)
+        ids = flat[:, 0].astype(np.int64) * 65536 + flat[:, 1].astype(np.int64) * 256 + flat[:, 2]
+        total += wt * len(np.unique(ids))
+    return round(total, 2)
+
+
+def reference_all(rgb: np.ndarray) -> list[float]:
+    bgr = np.ascontiguousarray(rgb[..., ::-1])
+    return [reference_msg(bgr)] + [reference_muc(bgr, b) for b in range(1, 9)]
+
+
+def best(fn, repeat: int) -> float:
+    fn()  # warm-up (allocations, lazy imports)
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+    images = sample_images()
+
+    print(f"Single image, MSG + MUC1..8 (best of {args.repeat}; torch {torch.__version__}, OpenCV {cv2.__version__})")
+    print(f"{'image':<10} {'size':>9} {'reference':>10} {'glimpse':>9} {'ratio':>6}  equal")
+    ratios = []
+    for name, img in images.items():
+        ours = complexity_batch([img], edges=False, device=args.device)[0]
+        ref = reference_all(img)
+        equal = abs(ours.msg - ref[0]) <= 1e-4 * max(ref[0], 1e-12) and ours.muc.tolist() == ref[1:]
+        t_ref = best(lambda img=img: reference_all(img), args.repeat)
+        t_ours = best(lambda img=img: complexity_batch([img], edges=False, device=args.device), args.repeat)
+        ratios.append(t_ref / t_ours)
+        h, w = img.shape[:2]
+        print(f"{name:<10} {w:>4}x{h:<4} {t_ref * 1e3:>8.1f}ms {t_ours * 1e3:>7.1f}ms {t_ref / t_ours:>5.1f}x  {equal}")
+    print(f"geometric-mean speed-up: {float(np.exp(np.mean(np.log(ratios)))):.1f}x (target >= 5x)")
+
+    print("\nBatch scaling (256x256 crops, MSG + MUC1..8, one device batch)")
+    rng = np.random.default_rng(0)
+    pool = [im for im in images.values() if min(im.shape[:2]) >= 256]
+    crops = []
+    for i in range(16):
+        im = pool[i % len(pool)]
+        y, x = rng.integers(0, im.shape[0] - 255), rng.integers(0, im.shape[1] - 255)
+        crops.append(np.ascontiguousarray(im[y : y + 256, x : x + 256]))
+    base = None
+    print(f"{'images':>6} {'total':>9} {'per image':>10} {'vs 1':>6}")
+    for n in (1, 4, 16):
+        t = best(lambda n=n: complexity_batch(crops[:n], edges=False, device=args.device, batch_size=16), args.repeat)
+        per = t / n
+        base = base or per
+        print(f"{n:>6} {t * 1e3:>7.1f}ms {per * 1e3:>8.2f}ms {per / base:>5.2f}")
+    t_ref = best(lambda: [reference_all(c) for c in crops[:4]], args.repeat) / 4
+    print(f"reference per 256x256 image: {t_ref * 1e3:.2f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
