@@ -1,0 +1,239 @@
+"""Train the embedded shapes text-to-image model (``models/embedded/shapes_t2i``) on the CPU.
+
+Method
+------
+Pixel-space diffusion (Ho et al. 2020) with the cosine noise schedule (Nichol & Dhariwal 2021,
+``squaredcos_cap_v2``, 1000 steps) and the v-prediction objective of Salimans & Ho 2022
+("Progressive Distillation for Fast Sampling of Diffusion Models"):
+
+    x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps,   v = sqrt(abar_t) eps - sqrt(1 - abar_t) x_0,
+    loss = || v_theta(x_t, t, text) - v ||^2,   t ~ U{0, ..., 999}.
+
+The UNet and the text encoder are trained jointly. Captions are replaced by the empty prompt with
+probability ``--cond-dropout`` so the same network also models the unconditional distribution
+needed for classifier-free guidance (Ho & Salimans 2022). An exponential moving average of the
+weights, theta_ema <- d theta_ema + (1 - d) theta with d = min(decay, (1 + k) / (10 + k)) at step k
+(warm-up so the early average is not dominated by the random initialisation), is what gets evaluated
+and shipped: on this data the raw weights sample much worse.
+
+Every ``--eval-every`` steps the EMA model is sampled on a subset of the held-out captions
+(``models.eval_shapes``) and kept under ``OUT/best`` when its score (colour + shape + placement
+accuracy + own-object word-map IoU) is the best so far. ``OUT/state.pt`` allows ``--resume``.
+
+Examples
+--------
+Full run (float32, one CPU thread; see the model card for the measured s/step)::
+
+    nohup python -m models.train_shapes --out .train/run1 --steps 20000 > /tmp/train_shapes.log 2>&1 &
+
+Tiny smoke run (the test uses this)::
+
+    python -m models.train_shapes --out /tmp/tiny --steps 3 --batch-size 4 --tiny --eval-every 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import logging
+import math
+import os
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from models.shapes_data import HELD_OUT_CAPTIONS, training_batch
+from models.shapes_pipeline import ShapesPipeline
+
+logger = logging.getLogger(__name__)
+
+#: a tiny configuration for tests: 2 blocks of 8 and 16 channels, text width 16
+TINY_UNET = {"block_out_channels": (8, 16), "cross_attention_dim": 16, "heads": 2, "norm_num_groups": 4}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description="Train the embedded shapes text-to-image diffusion model.")
+    p.add_argument("--out", required=True, help="output folder (checkpoints, metrics.jsonl)")
+    p.add_argument("--steps", type=int, default=20000)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--warmup", type=int, default=200, help="linear learning-rate warm-up steps")
+    p.add_argument("--weight-decay", type=float, default=0.01)
+    p.add_argument("--ema-decay", type=float, default=0.995)
+    p.add_argument("--cond-dropout", type=float, default=0.1, help="probability of the empty caption")
+    p.add_argument("--p-single", type=float, default=0.25, help="fraction of one-object scenes")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1)
+    # bf16 pays only on CPUs with native bf16 (AVX512-BF16 / AMX); on an AVX2-only CPU a bf16 matmul
+    # was measured 70x slower than float32, so float32 is the default
+    p.add_argument("--bf16", action="store_true", help="bf16 autocast (only with native CPU bf16 support)")
+    p.add_argument("--tiny", action="store_true", help="tiny model for tests")
+    p.add_argument("--log-every", type=int, default=50)
+    p.add_argument("--eval-every", type=int, default=1500, help="0 disables the periodic evaluation")
+    p.add_argument("--eval-prompts", type=int, default=8, help="held-out captions used per evaluation")
+    p.add_argument("--save-every", type=int, default=500, help="steps between resumable states")
+    p.add_argument("--time-limit", type=float, default=0.0, help="stop after this many minutes (0: none)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/state.pt")
+    return p.parse_args(argv)
+
+
+def _ema_update(ema: list[torch.Tensor], params: list[torch.Tensor], decay: float) -> None:
+    with torch.no_grad():
+        torch._foreach_lerp_(ema, params, 1.0 - decay)
+
+
+def train(args: argparse.Namespace) -> dict:
+    """Run the training loop; return the final metrics (last loss, steps, seconds, best score)."""
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    os.makedirs(args.out, exist_ok=True)
+
+    pipe = ShapesPipeline.build(**(TINY_UNET if args.tiny else {}))
+    pipe.set_progress_bar_config(disable=True)
+    unet, text_encoder, tokenizer, scheduler = pipe.unet, pipe.text_encoder, pipe.tokenizer, pipe.scheduler
+    ema_pipe = ShapesPipeline(copy.deepcopy(unet), copy.deepcopy(text_encoder), tokenizer, scheduler)
+    ema_pipe.set_progress_bar_config(disable=True)
+    ema_pipe.unet.requires_grad_(False)
+    ema_pipe.text_encoder.requires_grad_(False)
+
+    trainable = [p for m in (unet, text_encoder) for p in m.parameters() if p.requires_grad]
+    # EMA over every floating tensor of both modules, matched by order
+    live = [p for m in (unet, text_encoder) for p in m.parameters()]
+    ema = [p for m in (ema_pipe.unet, ema_pipe.text_encoder) for p in m.parameters()]
+    optimizer = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=args.weight_decay, betas=(0.9, 0.99))
+
+    step, best_score, elapsed_before = 0, -math.inf, 0.0
+    state_path = os.path.join(args.out, "state.pt")
+    if args.resume and os.path.exists(state_path):
+        state = torch.load(state_path, weights_only=False)
+        unet.load_state_dict(state["unet"])
+        text_encoder.load_state_dict(state["text_encoder"])
+        ema_pipe.unet.load_state_dict(state["ema_unet"])
+        ema_pipe.text_encoder.load_state_dict(state["ema_text_encoder"])
+        optimizer.load_state_dict(state["optimizer"])
+        step, best_score, elapsed_before = state["step"], state["best_score"], state["elapsed"]
+        rng = np.random.default_rng([args.seed, step])
+        torch.manual_seed(args.seed + step)
+        print(f"resumed at step {step} (best score {best_score:.3f})", flush=True)
+
+    alphas_cumprod = scheduler.alphas_cumprod.float()
+    metrics_path = os.path.join(args.out, "metrics.jsonl")
+    t_start = time.time()
+    window: list[float] = []
+    window_t0 = time.time()
+    loss_value = float("nan")
+    eval_captions = _eval_subset(args.eval_prompts)
+
+    def elapsed() -> float:
+        return elapsed_before + time.time() - t_start
+
+    while step < args.steps:
+        images, captions = training_batch(rng, args.batch_size, args.p_single)
+        drop = rng.random(len(captions)) < args.cond_dropout
+        captions = ["" if d else c for c, d in zip(captions, drop)]
+        x0 = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+        noise = torch.randn_like(x0)
+        t = torch.randint(0, scheduler.config.num_train_timesteps, (x0.shape[0],))
+        abar = alphas_cumprod[t].view(-1, 1, 1, 1)
+        x_t = abar.sqrt() * x0 + (1 - abar).sqrt() * noise
+        target = abar.sqrt() * noise - (1 - abar).sqrt() * x0
+
+        lr = args.lr * min(1.0, (step + 1) / max(1, args.warmup))
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+            context = pipe.encode_prompt(captions)
+            pred = unet(x_t, t, encoder_hidden_states=context).sample
+        loss = F.mse_loss(pred.float(), target)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+        optimizer.step()
+        step += 1
+        _ema_update(ema, live, min(args.ema_decay, (1 + step) / (10 + step)))
+        loss_value = float(loss.detach())
+        if not math.isfinite(loss_value):
+            raise FloatingPointError(f"loss became {loss_value} at step {step}")
+        window.append(loss_value)
+
+        if step % args.log_every == 0 or step == args.steps:
+            s_per_step = (time.time() - window_t0) / len(window)
+            record = {"step": step, "loss": float(np.mean(window)), "lr": lr, "s_per_step": round(s_per_step, 3),
+                      "elapsed_min": round(elapsed() / 60, 2)}
+            print(json.dumps(record), flush=True)
+            _append(metrics_path, record)
+            window, window_t0 = [], time.time()
+
+        if args.eval_every and step % args.eval_every == 0:
+            best_score = _evaluate_and_keep(ema_pipe, eval_captions, step, best_score, args, metrics_path)
+            window_t0 = time.time()  # evaluation time is not training time
+
+        if step % args.save_every == 0 or step == args.steps:
+            ema_pipe.save_pretrained(os.path.join(args.out, "last"))
+            torch.save(
+                {"unet": unet.state_dict(), "text_encoder": text_encoder.state_dict(),
+                 "ema_unet": ema_pipe.unet.state_dict(), "ema_text_encoder": ema_pipe.text_encoder.state_dict(),
+                 "optimizer": optimizer.state_dict(), "step": step, "best_score": best_score,
+                 "elapsed": elapsed(), "args": vars(args)},
+                state_path + ".tmp",
+            )
+            os.replace(state_path + ".tmp", state_path)  # atomic: a kill mid-save keeps the old state
+
+        if args.time_limit and elapsed() > args.time_limit * 60:
+            print(f"time limit reached at step {step}", flush=True)
+            break
+
+    ema_pipe.save_pretrained(os.path.join(args.out, "last"))
+    return {"steps": step, "loss": loss_value, "seconds": elapsed(), "best_score": best_score}
+
+
+def _eval_subset(n: int) -> list[str]:
+    """n held-out captions spread over the four relations (the list is ordered in mirrored pairs)."""
+    by_relation: dict[str, list[str]] = {}
+    for c in HELD_OUT_CAPTIONS:
+        rel = next(r for r in ("left", "right", "above", "below") if f" {r} " in f" {c} ")
+        by_relation.setdefault(rel, []).append(c)
+    picked: list[str] = []
+    i = 0
+    while len(picked) < min(n, len(HELD_OUT_CAPTIONS)):
+        for rel in ("left", "right", "above", "below"):
+            if i < len(by_relation[rel]) and len(picked) < n:
+                picked.append(by_relation[rel][i])
+        i += 1
+    return picked
+
+
+def _evaluate_and_keep(ema_pipe, captions, step, best_score, args, metrics_path) -> float:
+    from models.eval_shapes import EvalConfig, evaluate
+
+    t0 = time.time()
+    summary = evaluate(ema_pipe, captions, EvalConfig(seeds=(0,)))["summary"]
+    record = {"step": step, "eval": summary, "eval_seconds": round(time.time() - t0, 1)}
+    print(json.dumps(record), flush=True)
+    _append(metrics_path, record)
+    if summary["score"] > best_score:
+        ema_pipe.save_pretrained(os.path.join(args.out, "best"))
+        with open(os.path.join(args.out, "best", "train_step.json"), "w") as f:
+            json.dump({"step": step, "summary": summary}, f, indent=1)
+        print(f"new best at step {step}: score {summary['score']:.3f}", flush=True)
+        return summary["score"]
+    return best_score
+
+
+def _append(path: str, record: dict) -> None:
+    with open(path, "a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    result = train(args)
+    print(json.dumps({"done": result}), flush=True)
+
+
+if __name__ == "__main__":
+    main()

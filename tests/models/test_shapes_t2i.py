@@ -1,0 +1,236 @@
+"""Embedded shapes text-to-image model: data, pipeline contract, training smoke run, evaluation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from models import shapes_data as data
+from models.eval_shapes import binarise, evaluate, generate_with_maps, iou, judge_image, EvalConfig
+from models.shapes_pipeline import ShapesPipeline
+from models.train_shapes import TINY_UNET, parse_args, train
+
+EMBEDDED = Path(__file__).resolve().parents[2] / "models" / "embedded" / "shapes_t2i"
+
+
+@pytest.fixture(scope="module")
+def tiny_pipe() -> ShapesPipeline:
+    torch.manual_seed(0)
+    pipe = ShapesPipeline.build(**TINY_UNET)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+# ----------------------------------------------------------------------------- data
+def test_held_out_scenes_never_in_training_in_either_phrasing():
+    train_specs = set(data.TRAIN_TWO_OBJECT_SPECS)
+    assert len(data.HELD_OUT_CAPTIONS) == 24
+    for spec in data.HELD_OUT_SPECS:
+        assert spec not in train_specs and spec.mirrored() not in train_specs
+    assert len(train_specs) + len(data.HELD_OUT_SPECS) == len(data.two_object_specs()) == 432
+    relations = [s.relation for s in data.HELD_OUT_SPECS]
+    assert all(relations.count(r) == 6 for r in data.RELATIONS)
+
+
+def test_render_scene_matches_caption_and_masks():
+    rng = np.random.default_rng(0)
+    for caption in [
+        "a red circle to the left of a blue square",
+        "a green triangle below a yellow circle",
+        "a blue square",
+    ]:
+        scene = data.render_scene(data.parse_caption(caption), rng)
+        assert scene.image.shape == (32, 32, 3) and scene.image.dtype == np.uint8
+        assert scene.caption == caption
+        for obj, mask in zip(scene.spec.objects, scene.masks):
+            assert mask.sum() >= 35
+            assert (scene.image[mask] == data.COLOURS[obj.colour]).all()
+        background = ~np.logical_or.reduce(scene.masks)
+        assert (scene.image[background] == 255).all()
+
+
+def test_parse_caption_rejects_other_grammar():
+    with pytest.raises(ValueError, match="expected"):
+        data.parse_caption("a red circle near a blue square")
+    assert data.parse_caption("a red circle above a blue square").mirrored().text == "a blue square below a red circle"
+
+
+def test_judge_recovers_ground_truth_scenes():
+    """The pixel-level judge must be (almost) always right on the renderer's own images."""
+    rng = np.random.default_rng(1)
+    verdicts = []
+    for _ in range(200):
+        spec = data.sample_training_spec(rng, p_single=0.2)
+        v = judge_image(data.render_scene(spec, rng).image / 255.0, spec)
+        verdicts.append(
+            all(v["colour_ok"]) and all(v["shape_ok"]) and v.get("placement_ok", True) and not v["extra_colours"]
+        )
+    assert np.mean(verdicts) >= 0.98
+
+
+def test_judge_rejects_swapped_placement():
+    rng = np.random.default_rng(2)
+    spec = data.parse_caption("a red circle to the left of a blue square")
+    image = data.render_scene(spec.mirrored(), rng).image[:, ::-1] / 255.0  # mirror the picture
+    assert judge_image(image, spec)["placement_ok"] is False
+    assert judge_image(np.ones((32, 32, 3)), spec)["colour_ok"] == [False, False]
+
+
+def test_iou_and_binarise():
+    a = np.zeros((4, 4), bool)
+    a[:2] = True
+    assert iou(a, a) == 1.0 and iou(a, ~a) == 0.0
+    m = np.arange(16, dtype=float).reshape(4, 4)
+    assert binarise(m).sum() == 10  # (v - 0) / 15 >= 0.4  <=>  v >= 6
+    assert not binarise(np.ones((4, 4))).any()
+
+
+# ----------------------------------------------------------------------------- pipeline contract
+def test_prompt_validation(tiny_pipe):
+    with pytest.raises(ValueError, match="empty"):
+        tiny_pipe("   ")
+    with pytest.raises(ValueError, match=r"unknown words \['purple', 'hexagon'\].*vocabulary"):
+        tiny_pipe("a purple hexagon")
+    with pytest.raises(ValueError, match="at most 16 tokens"):
+        tiny_pipe(" ".join(["a red circle"] * 5))
+    assert set(data.VOCABULARY) == set(tiny_pipe.vocabulary)
+
+
+def test_tokenize_words_one_token_per_word(tiny_pipe):
+    prompt = "a red circle to the left of a blue square"
+    tokens = tiny_pipe.tokenize_words(prompt)
+    assert len(tokens) == tiny_pipe.tokenizer.model_max_length == 16
+    assert tokens[0] == "[CLS]" and tokens[11] == "[SEP]"
+    assert tokens[1:11] == prompt.split()
+
+
+def test_cfg_batch_order_and_callback(tiny_pipe):
+    """The UNet sees [unconditional, conditional]; the callback can read and replace the sample."""
+    seen, steps = [], []
+
+    def hook(module, args, kwargs):
+        seen.append(kwargs["encoder_hidden_states"].detach().clone())
+
+    handle = tiny_pipe.unet.register_forward_pre_hook(hook, with_kwargs=True)
+    try:
+        out = tiny_pipe(
+            "a red circle",
+            num_inference_steps=3,
+            guidance_scale=4.0,
+            callback_on_step_end=lambda p, i, t, kw: steps.append(int(t)) or kw,
+        )
+    finally:
+        handle.remove()
+    assert out.images.shape == (1, 32, 32, 3)
+    assert steps[0] == 999 and len(steps) == 3  # trailing spacing starts from pure noise
+    uncond, cond = seen[0].chunk(2)
+    assert torch.allclose(uncond, tiny_pipe.encode_prompt([""]))
+    assert torch.allclose(cond, tiny_pipe.encode_prompt(["a red circle"]))
+
+
+def test_same_seed_same_image(tiny_pipe):
+    run = lambda: (  # noqa: E731
+        tiny_pipe(
+            ["a blue square", "a green triangle"],
+            num_inference_steps=2,
+            generator=torch.Generator().manual_seed(3),
+        ).images
+    )
+    a, b = run(), run()
+    assert a.shape == (2, 32, 32, 3) and np.array_equal(a, b)
+    assert 0.0 <= a.min() and a.max() <= 1.0
+
+
+def test_committed_checkpoint_loads_and_generates():
+    pipe = ShapesPipeline.from_pretrained(str(EMBEDDED))
+    pipe.set_progress_bar_config(disable=True)
+    assert pipe.unet.dtype == torch.float32
+    assert pipe.unet.config.block_out_channels == [32, 64, 128]
+    assert pipe.scheduler.config.prediction_type == "v_prediction"
+    pil = pipe("a red circle to the left of a blue square", num_inference_steps=2, output_type="pil").images
+    assert pil[0].size == (32, 32)
+
+
+# ----------------------------------------------------------------------------- training + eval
+def test_tiny_training_run_saves_a_loadable_pipeline(tmp_path):
+    args = parse_args(
+        [
+            "--out",
+            str(tmp_path),
+            "--steps",
+            "4",
+            "--batch-size",
+            "4",
+            "--tiny",
+            "--eval-every",
+            "2",
+            "--eval-prompts",
+            "2",
+            "--log-every",
+            "2",
+            "--save-every",
+            "2",
+        ]
+    )
+    result = train(args)
+    assert result["steps"] == 4 and np.isfinite(result["loss"])
+    metrics = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [m["step"] for m in metrics if "loss" in m] == [2, 4]
+    assert any("eval" in m for m in metrics)
+    for folder in ("last", "best"):
+        pipe = ShapesPipeline.from_pretrained(str(tmp_path / folder))
+        pipe.set_progress_bar_config(disable=True)
+        img = pipe(
+            "a yellow triangle above a red square", num_inference_steps=2, generator=torch.Generator().manual_seed(0)
+        ).images
+        assert img.shape == (1, 32, 32, 3) and np.isfinite(img).all()
+    # resuming continues from the saved step instead of starting over
+    args = parse_args(
+        [
+            "--out",
+            str(tmp_path),
+            "--steps",
+            "5",
+            "--batch-size",
+            "4",
+            "--tiny",
+            "--eval-every",
+            "0",
+            "--log-every",
+            "1",
+            "--resume",
+        ]
+    )
+    assert train(args)["steps"] == 5
+
+
+def test_attention_recorder_maps_and_restores_processors(tiny_pipe):
+    before = {k: type(v) for k, v in tiny_pipe.unet.attn_processors.items()}
+    images, maps = generate_with_maps(tiny_pipe, ["a red circle", "a blue square"], seed=0, num_inference_steps=2)
+    assert images.shape == (2, 32, 32, 3)
+    assert maps.shape == (2, 16, 32, 32) and (maps >= 0).all()
+    # softmax rows sum to 1 over tokens at every step, and DAAM sums over the 2 steps
+    assert np.allclose(maps.sum(axis=1), 2.0, atol=0.05)
+    assert {k: type(v) for k, v in tiny_pipe.unet.attn_processors.items()} == before
+    # recorded sampling gives the same image as plain sampling
+    plain = tiny_pipe(
+        ["a red circle", "a blue square"], num_inference_steps=2, generator=torch.Generator().manual_seed(0)
+    ).images
+    assert np.allclose(images, plain, atol=1e-4)
+
+
+def test_evaluate_summary_keys(tiny_pipe):
+    result = evaluate(
+        tiny_pipe,
+        ["a red circle to the left of a blue square", "a green triangle"],
+        EvalConfig(seeds=(0,), num_inference_steps=2),
+    )
+    s = result["summary"]
+    assert s["images"] == 2 and len(result["records"]) == 2
+    for key in ("colour_acc", "shape_acc", "placement_acc", "iou_own", "score"):
+        assert key in s
+    assert 0.0 <= s["colour_acc"] <= 1.0
