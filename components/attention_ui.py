@@ -56,15 +56,18 @@ class Request:
     seed: int
     steps: int
     guidance: float
+    heads: bool = False
 
     @property
     def key(self) -> str:
-        return f"{self.model_id}|{self.device}|{self.prompt}|{self.seed}|{self.steps}|{self.guidance:g}"
+        return f"{self.model_id}|{self.device}|{self.prompt}|{self.seed}|{self.steps}|{self.guidance:g}|{self.heads}"
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def generation(model_id: str, device: str, prompt: str, seed: int, steps: int, guidance: float) -> GenerationResult:
-    """Generate once and record cross-attention (all shown resolutions, heads averaged).
+def generation(
+    model_id: str, device: str, prompt: str, seed: int, steps: int, guidance: float, heads: bool = False
+) -> GenerationResult:
+    """Generate once and record cross-attention at every resolution (heads averaged unless ``heads``).
 
     The progress bar is created inside the cached function so that a cache hit replays it (finished)
     instead of pointing at an element of another run.
@@ -76,7 +79,9 @@ def generation(model_id: str, device: str, prompt: str, seed: int, steps: int, g
         bar.progress(min(1.0, step / max(total, 1)), text=f"Denoising step {step} / {total}")
 
     try:
-        return generate_with_attention(bundle, prompt, seed=seed, steps=steps, guidance=guidance, progress=progress)
+        return generate_with_attention(
+            bundle, prompt, seed=seed, steps=steps, guidance=guidance, heads=heads, progress=progress
+        )
     finally:
         bar.empty()
 
@@ -85,7 +90,13 @@ def run(request: Request) -> GenerationResult | None:
     """Run (or fetch) the generation and store it; on a user error show st.error and return None."""
     try:
         result = generation(
-            request.model_id, request.device, request.prompt, request.seed, request.steps, request.guidance
+            request.model_id,
+            request.device,
+            request.prompt,
+            request.seed,
+            request.steps,
+            request.guidance,
+            request.heads,
         )
     except ModelLoadError as err:
         st.error(f"Could not load the model: {err}")
@@ -173,10 +184,15 @@ def generation_form(bundle: DiffusionBundle, device: str) -> Request | None:
             "Guidance", 1.0, 15.0, float(bundle.default_guidance), step=0.5, key="attention_guidance",
             help="Classifier-free guidance scale; 1 turns guidance off.",
         )  # fmt: skip
+        heads = st.checkbox(
+            "Keep every attention head",
+            key="attention_heads",
+            help="Records each head separately (memory × number of heads) so the maps can be sliced by head.",
+        )
         go_ = st.form_submit_button("Generate", type="primary")
     if not go_:
         return None
-    return Request(bundle.model_id, device, prompt.strip(), int(seed), int(steps), float(guidance))
+    return Request(bundle.model_id, device, prompt.strip(), int(seed), int(steps), float(guidance), bool(heads))
 
 
 def word_labels(words: tuple[str, ...]) -> list[str]:
@@ -227,9 +243,11 @@ def mask_overlay(image: np.ndarray, mask_a: np.ndarray, mask_b: np.ndarray) -> n
     return out.round().astype(np.uint8)
 
 
-def strip_figure(maps: np.ndarray, labels: list[str], *, normalise: bool, height: int = 190) -> go.Figure:
+def strip_figure(maps: np.ndarray, labels: list[str], *, normalise: bool, height: int | None = None) -> go.Figure:
     """One small heatmap per word with one shared colour bar."""
     n = len(maps)
+    # square panels across a ~1100 px wide page: the height follows the number of words
+    height = height or int(min(260, max(110, 1050 / max(n, 1))) + 30)
     shown = maps.astype(np.float32)
     if normalise:
         lo = shown.min(axis=(1, 2), keepdims=True)
@@ -342,8 +360,14 @@ def results_view() -> None:
     layers_at = [name for name in trace.layers if trace.resolution_of(name) in chosen_res]
     layer = c3.selectbox("Layer", ["all layers", *layers_at], key=f"attention_layer_{sfx}")
     layers = None if layer == "all layers" else [layer]
+    heads = None
+    if trace.heads:
+        n_heads = min(int(trace.layer_maps[trace.layers.index(name)].shape[1]) for name in (layers or layers_at))
+        head = st.selectbox("Head", ["all heads", *range(n_heads)], key=f"attention_head_{sfx}")
+        heads = None if head == "all heads" else [int(head)]
     lo, hi = span
-    maps = word_maps(trace, timesteps=slice(lo, hi + 1), layers=layers, resolutions=chosen_res)
+    select = dict(layers=layers, resolutions=chosen_res, heads=heads)
+    maps = word_maps(trace, timesteps=slice(lo, hi + 1), **select)
     normalise = st.toggle("Normalise each word (min-max)", value=True, key="attention_norm")
 
     st.plotly_chart(strip_figure(maps, labels, normalise=normalise), key="attention_strip")
@@ -355,9 +379,7 @@ def results_view() -> None:
         format_func=lambda i: labels[i],
         key=f"attention_word_{sfx}",
     )
-    frames = np.stack(
-        [word_maps(trace, timesteps=slice(i, i + 1), layers=layers, resolutions=chosen_res)[w] for i in steps_all]
-    )
+    frames = np.stack([word_maps(trace, timesteps=slice(i, i + 1), **select)[w] for i in steps_all])
     o1, o2, o3 = st.columns(3)
     with o1:
         st.image(_pixels(result.image), caption=f"“{trace.prompt}” · seed {trace.seed} · {trace.steps} steps")
@@ -398,13 +420,13 @@ def results_view() -> None:
         )
 
     st.subheader("Attention mass over time")
-    mass = word_mass_over_time(trace, layers=layers, resolutions=chosen_res)
+    mass = word_mass_over_time(trace, **select)
     st.plotly_chart(mass_figure(mass, labels, trace.timesteps, span), key="attention_mass")
 
     separation_panel(maps, words, labels, sfx, result.image)
 
     st.subheader("Downloads")
-    slices = {"timesteps": [lo, hi + 1], "layers": layers or "all", "resolutions": chosen_res}
+    slices = {"timesteps": [lo, hi + 1], "layers": layers or "all", "resolutions": chosen_res, "heads": heads or "all"}
     d1, d2, d3 = st.columns(3)
     stem = "_".join(trace.prompt.split())[:60] or "attention"
     d1.download_button(

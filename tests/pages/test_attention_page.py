@@ -95,3 +95,17 @@ def test_hub_model_that_cannot_load_shows_an_error_and_keeps_the_embedded_model(
     assert at.session_state[ui.MODEL_KEY] == ui.EMBEDDED_T2I
     assert any(b.label == "Generate" for b in at.button)
     assert calls == []
+
+
+def test_heads_kept_on_request_and_sliced_by_head(calls):
+    at = _page()
+    at.checkbox(key="attention_heads").check()
+    _generate(at, "a green triangle above a red square", steps=2)
+    assert not at.exception, at.exception
+    request, result = at.session_state[ui.RESULT_KEY]
+    assert request.heads and result.trace.heads
+    head = next(s for s in at.selectbox if s.label == "Head")
+    head.set_value(1).run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert calls == [2]
