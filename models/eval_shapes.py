@@ -287,9 +287,7 @@ def summarise(records: list[dict]) -> dict:
     colour = [ok for r in records for ok in r["colour_ok"]]
     shape = [ok for r in records for ok in r["shape_ok"]]
     placement = [r["placement_ok"] for r in records if "placement_ok" in r]
-    all_ok = [
-        all(r["colour_ok"]) and all(r["shape_ok"]) and r["placement_ok"] for r in records if "placement_ok" in r
-    ]
+    all_ok = [all(r["colour_ok"]) and all(r["shape_ok"]) and r["placement_ok"] for r in records if "placement_ok" in r]
     own = [x["iou"] for r in records for x in r["iou_own"]]
     other = [x["iou"] for r in records for x in r["iou_other"]]
     by_word = {

@@ -54,9 +54,7 @@ _MIRROR = {
 }
 
 #: Every word a caption may use (the tokenizer vocabulary adds BERT's special tokens).
-VOCABULARY: tuple[str, ...] = tuple(
-    ["a", *COLOURS, *SHAPES, "to", "the", "left", "right", "of", "above", "below"]
-)
+VOCABULARY: tuple[str, ...] = tuple(["a", *COLOURS, *SHAPES, "to", "the", "left", "right", "of", "above", "below"])
 
 #: Number of held-out scenes per relation axis; each contributes two captions (both phrasings).
 _HELD_OUT_SCENES_PER_AXIS = 6
@@ -86,7 +84,7 @@ class CaptionSpec:
         second = f"a {self.objects[1].colour} {self.objects[1].shape}"
         return f"{first} {self.relation} {second}"
 
-    def mirrored(self) -> "CaptionSpec":
+    def mirrored(self) -> CaptionSpec:
         """The same scene described from the other object ("A left of B" -> "B right of A")."""
         if self.relation is None:
             return self
@@ -145,10 +143,7 @@ def two_object_specs() -> list[CaptionSpec]:
     """All two-object captions with two different colours (4*3*3*3*4 = 432)."""
     objects = [ObjectSpec(c, s) for c in COLOURS for s in SHAPES]
     return [
-        CaptionSpec((a, b), r)
-        for a, b in itertools.permutations(objects, 2)
-        if a.colour != b.colour
-        for r in RELATIONS
+        CaptionSpec((a, b), r) for a, b in itertools.permutations(objects, 2) if a.colour != b.colour for r in RELATIONS
     ]
 
 
@@ -166,9 +161,7 @@ def _held_out() -> tuple[CaptionSpec, ...]:
 #: 24 held-out two-object captions: 6 each of left / right / above / below.
 HELD_OUT_SPECS: tuple[CaptionSpec, ...] = _held_out()
 HELD_OUT_CAPTIONS: tuple[str, ...] = tuple(s.text for s in HELD_OUT_SPECS)
-TRAIN_TWO_OBJECT_SPECS: tuple[CaptionSpec, ...] = tuple(
-    s for s in two_object_specs() if s not in set(HELD_OUT_SPECS)
-)
+TRAIN_TWO_OBJECT_SPECS: tuple[CaptionSpec, ...] = tuple(s for s in two_object_specs() if s not in set(HELD_OUT_SPECS))
 
 
 def _shape_mask(shape: str, cx: float, cy: float, size: float) -> np.ndarray:
@@ -209,9 +202,7 @@ def render_scene(spec: CaptionSpec, rng: np.random.Generator) -> Scene:
         along = (near, far) if sign < 0 else (far, near)
         across = [rng.uniform(8.0, 24.0)]
         across.append(float(np.clip(across[0] + rng.uniform(-5.0, 5.0), 7.0, 25.0)))
-        centres = [
-            (along[i], across[i]) if axis == 0 else (across[i], along[i]) for i in range(2)
-        ]
+        centres = [(along[i], across[i]) if axis == 0 else (across[i], along[i]) for i in range(2)]
     masks = []
     for obj, (cx, cy), size in zip(spec.objects, centres, sizes):
         m = _shape_mask(obj.shape, cx, cy, size)

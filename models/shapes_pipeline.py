@@ -35,7 +35,8 @@ v_hat = v_uncond + w * (v_cond - v_uncond) with ``w = guidance_scale``.
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -138,7 +139,7 @@ class ShapesPipeline(DiffusionPipeline):
         self.register_modules(unet=unet, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler)
 
     @classmethod
-    def build(cls, **unet_kwargs: Any) -> "ShapesPipeline":
+    def build(cls, **unet_kwargs: Any) -> ShapesPipeline:
         """A randomly initialised pipeline (``unet_kwargs`` go to :func:`build_unet`)."""
         tokenizer = build_tokenizer()
         width = unet_kwargs.get("cross_attention_dim", 128)
@@ -146,7 +147,7 @@ class ShapesPipeline(DiffusionPipeline):
         return cls(build_unet(**unet_kwargs), text_encoder, tokenizer, build_scheduler())
 
     @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path: str, **kwargs: Any) -> "ShapesPipeline":
+    def from_pretrained(cls, pretrained_model_name_or_path: str, **kwargs: Any) -> ShapesPipeline:
         """Load like any diffusers pipeline; computes in float32 unless ``torch_dtype`` says otherwise.
 
         The committed weights are stored in float16 to halve the repository size; float16 kernels on
@@ -182,9 +183,7 @@ class ShapesPipeline(DiffusionPipeline):
         allowed = set(self.vocabulary)
         unknown = [w for w in words if w not in allowed]
         if unknown:
-            raise ValueError(
-                f"prompt {prompt!r}: unknown words {unknown}; the vocabulary is {list(self.vocabulary)}"
-            )
+            raise ValueError(f"prompt {prompt!r}: unknown words {unknown}; the vocabulary is {list(self.vocabulary)}")
         if len(words) > self.max_prompt_words:
             raise ValueError(
                 f"prompt {prompt!r}: {len(words)} words, but the text encoder takes at most "

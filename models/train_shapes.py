@@ -26,6 +26,10 @@ Full run (float32, one CPU thread; see the model card for the measured s/step)::
 
     nohup python -m models.train_shapes --out .train/run1 --steps 20000 > /tmp/train_shapes.log 2>&1 &
 
+Ship the best checkpoint (float16 weights)::
+
+    python -m models.train_shapes --export-from .train/run1/best --out models/embedded/shapes_t2i
+
 Tiny smoke run (the test uses this)::
 
     python -m models.train_shapes --out /tmp/tiny --steps 3 --batch-size 4 --tiny --eval-every 0
@@ -77,6 +81,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--save-every", type=int, default=500, help="steps between resumable states")
     p.add_argument("--time-limit", type=float, default=0.0, help="stop after this many minutes (0: none)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/state.pt")
+    p.add_argument(
+        "--export-from",
+        default=None,
+        metavar="SRC",
+        help="instead of training, re-save the pipeline at SRC into OUT with float16 weights",
+    )
     return p.parse_args(argv)
 
 
@@ -162,8 +172,13 @@ def train(args: argparse.Namespace) -> dict:
 
         if step % args.log_every == 0 or step == args.steps:
             s_per_step = (time.time() - window_t0) / len(window)
-            record = {"step": step, "loss": float(np.mean(window)), "lr": lr, "s_per_step": round(s_per_step, 3),
-                      "elapsed_min": round(elapsed() / 60, 2)}
+            record = {
+                "step": step,
+                "loss": float(np.mean(window)),
+                "lr": lr,
+                "s_per_step": round(s_per_step, 3),
+                "elapsed_min": round(elapsed() / 60, 2),
+            }
             print(json.dumps(record), flush=True)
             _append(metrics_path, record)
             window, window_t0 = [], time.time()
@@ -175,10 +190,17 @@ def train(args: argparse.Namespace) -> dict:
         if step % args.save_every == 0 or step == args.steps:
             ema_pipe.save_pretrained(os.path.join(args.out, "last"))
             torch.save(
-                {"unet": unet.state_dict(), "text_encoder": text_encoder.state_dict(),
-                 "ema_unet": ema_pipe.unet.state_dict(), "ema_text_encoder": ema_pipe.text_encoder.state_dict(),
-                 "optimizer": optimizer.state_dict(), "step": step, "best_score": best_score,
-                 "elapsed": elapsed(), "args": vars(args)},
+                {
+                    "unet": unet.state_dict(),
+                    "text_encoder": text_encoder.state_dict(),
+                    "ema_unet": ema_pipe.unet.state_dict(),
+                    "ema_text_encoder": ema_pipe.text_encoder.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "step": step,
+                    "best_score": best_score,
+                    "elapsed": elapsed(),
+                    "args": vars(args),
+                },
                 state_path + ".tmp",
             )
             os.replace(state_path + ".tmp", state_path)  # atomic: a kill mid-save keeps the old state
@@ -229,8 +251,22 @@ def _append(path: str, record: dict) -> None:
         f.write(json.dumps(record) + "\n")
 
 
+def export_checkpoint(src: str, dst: str, dtype: torch.dtype = torch.float16) -> ShapesPipeline:
+    """Re-save the pipeline at ``src`` to ``dst`` with weights stored in ``dtype`` (float16 halves the
+    repository size; ``ShapesPipeline.from_pretrained`` computes in float32 again)."""
+    pipe = ShapesPipeline.from_pretrained(src)
+    pipe.unet.to(dtype)
+    pipe.text_encoder.to(dtype)
+    pipe.save_pretrained(dst)
+    return pipe
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.export_from:
+        export_checkpoint(args.export_from, args.out)
+        print(f"exported {args.export_from} -> {args.out} (float16 weights)", flush=True)
+        return
     result = train(args)
     print(json.dumps({"done": result}), flush=True)
 

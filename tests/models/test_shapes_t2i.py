@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from models import shapes_data as data
-from models.eval_shapes import binarise, evaluate, generate_with_maps, iou, judge_image, EvalConfig
+from models.eval_shapes import EvalConfig, binarise, evaluate, generate_with_maps, iou, judge_image
 from models.shapes_pipeline import ShapesPipeline
-from models.train_shapes import TINY_UNET, parse_args, train
+from models.train_shapes import TINY_UNET, main, parse_args, train
 
 EMBEDDED = Path(__file__).resolve().parents[2] / "models" / "embedded" / "shapes_t2i"
 
@@ -188,6 +188,15 @@ def test_tiny_training_run_saves_a_loadable_pipeline(tmp_path):
             "a yellow triangle above a red square", num_inference_steps=2, generator=torch.Generator().manual_seed(0)
         ).images
         assert img.shape == (1, 32, 32, 3) and np.isfinite(img).all()
+    # export stores float16 weights that reload in float32 and sample (nearly) the same image
+    main(["--export-from", str(tmp_path / "best"), "--out", str(tmp_path / "export")])  # img came from best
+    exported = ShapesPipeline.from_pretrained(str(tmp_path / "export"))
+    exported.set_progress_bar_config(disable=True)
+    assert exported.unet.dtype == torch.float32
+    again = exported(
+        "a yellow triangle above a red square", num_inference_steps=2, generator=torch.Generator().manual_seed(0)
+    ).images
+    assert np.abs(again - img).max() < 0.05
     # resuming continues from the saved step instead of starting over
     args = parse_args(
         [
