@@ -1,0 +1,192 @@
+"""``python -m glimpse methods`` and ``python -m glimpse saliency``: the saliency registry from the shell.
+
+    python -m glimpse methods [--json]
+    python -m glimpse saliency IMAGE --method gradient,gradcam [--model ID] [--target CLASS]
+        [--contrast CLASS] [--layer L] [--param METHOD.NAME=VALUE ...] [--out maps.npz]
+
+``saliency`` writes one float32 H×W array per method, at the input image's size, to the npz (plus
+``params``: a JSON string with the parameters, target and model) and prints a JSON summary to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from glimpse.cli import CliError
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("methods", help="list the saliency methods and their parameters")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=run_methods)
+
+    s = subparsers.add_parser(
+        "saliency",
+        help="saliency maps of an image (raw maps to .npz, JSON summary to stdout)",
+        description="Compute saliency maps; see `python -m glimpse methods` for names and parameters.",
+    )
+    s.add_argument("image", help="image file (PNG, JPEG, ...)")
+    s.add_argument("--method", "-m", required=True, help="method name(s), comma-separated")
+    s.add_argument("--model", default=None, help="classifier id (default: the embedded efficientnet-lite0)")
+    s.add_argument("--device", default="auto", help="auto, cpu, cuda, mps (default auto)")
+    s.add_argument("--target", default=None, help="class name or index (default: the top-1 class)")
+    s.add_argument("--contrast", default=None, help="explain target − this class (name or index)")
+    s.add_argument("--layer", default=None, help="layer for CAM methods (default: the model's suggestion)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument(
+        "--param",
+        "-p",
+        action="append",
+        default=[],
+        metavar="METHOD.NAME=VALUE",
+        help="override a method parameter, e.g. integrated_gradients.steps=64 (repeatable)",
+    )
+    s.add_argument(
+        "--noise-tunnel",
+        default=None,
+        metavar="KIND[:SAMPLES[:NOISE]]",
+        help="wrap every method: smoothgrad, smoothgrad_sq or vargrad, e.g. smoothgrad:25:0.15",
+    )
+    s.add_argument("--out", default=None, help="write the raw maps to this .npz file")
+    s.set_defaults(func=run_saliency)
+
+
+def _method_dict(info) -> dict:
+    return {
+        "name": info.name,
+        "label": info.label,
+        "family": info.family,
+        "needs_layer": info.needs_layer,
+        "params": info.params,
+        "choices": info.choices,
+        "slow": info.slow,
+        "has_completeness": info.has_completeness,
+        "explanation": info.explanation,
+        "citation": info.citation,
+    }
+
+
+def run_methods(args: argparse.Namespace) -> int:
+    from glimpse.saliency import list_methods
+
+    infos = list_methods()
+    if args.json:
+        print(json.dumps([_method_dict(i) for i in infos], indent=2, ensure_ascii=False))
+        return 0
+    width = max(len(i.name) for i in infos)
+    for i in infos:
+        params = ", ".join(f"{k}={v}" for k, v in i.params.items()) or "-"
+        flags = ("layer " if i.needs_layer else "") + ("slow" if i.slow else "")
+        print(f"{i.name:<{width}}  {i.family:<12} {params:<48} {flags}".rstrip())
+    return 0
+
+
+def _parse_params(items: list[str], names: list[str]) -> dict[str, dict]:
+    out: dict[str, dict] = {n: {} for n in names}
+    for item in items:
+        key, sep, value = item.partition("=")
+        method, dot, name = key.partition(".")
+        if not sep or not dot or not name:
+            raise CliError(f"--param: expected METHOD.NAME=VALUE, got {item!r}")
+        if method not in out:
+            raise CliError(f"--param: method {method!r} is not among --method ({', '.join(names)})")
+        out[method][name] = value
+    return out
+
+
+def _parse_noise_tunnel(text: str | None) -> dict | None:
+    if not text:
+        return None
+    parts = text.split(":")
+    if len(parts) > 3:
+        raise CliError(f"--noise-tunnel: expected KIND[:SAMPLES[:NOISE]], got {text!r}")
+    nt: dict = {"kind": parts[0]}
+    try:
+        if len(parts) > 1:
+            nt["samples"] = int(parts[1])
+        if len(parts) > 2:
+            nt["noise"] = float(parts[2])
+    except ValueError as err:
+        raise CliError(f"--noise-tunnel: samples must be an integer and noise a number, got {text!r}") from err
+    return nt
+
+
+def run_saliency(args: argparse.Namespace) -> int:
+    from glimpse.images import load_image
+    from glimpse.saliency import explain, get_method, make_target
+    from models.registry import DEFAULT_CLASSIFIER, load_classifier
+
+    names = [n.strip() for n in args.method.split(",") if n.strip()]
+    if not names:
+        raise CliError("--method: give at least one method name")
+    for n in names:
+        get_method(n)
+    params = _parse_params(args.param, names)
+    nt = _parse_noise_tunnel(args.noise_tunnel)
+    if args.out and Path(args.out).suffix.lower() != ".npz":
+        raise CliError(f"--out: expected a .npz file name, got {args.out!r}")
+
+    image = load_image(args.image)
+    bundle = load_classifier(args.model or DEFAULT_CLASSIFIER, device=args.device)
+    target = None
+    if args.target is not None or args.contrast is not None:
+        target = make_target(bundle, args.target, args.contrast, image=image)
+
+    def progress(fraction: float, message: str) -> None:
+        log.info("%3.0f%% %s", 100 * fraction, message)
+
+    maps = explain(
+        bundle,
+        image,
+        [(n, params[n]) for n in names],
+        target=target,
+        layer=args.layer,
+        seed=args.seed,
+        noise_tunnel=nt,
+        progress=progress,
+    )
+    h, w = image.shape[:2]
+    arrays = {}
+    summary = []
+    for m in maps:
+        full = m.at_size(h, w).astype(np.float32)
+        arrays[m.method] = full
+        summary.append(
+            {
+                "method": m.method,
+                "target": m.target.index,
+                "contrast": m.target.contrast,
+                "target_label": m.target_label,
+                "layer": m.layer,
+                "min": float(full.min()),
+                "max": float(full.max()),
+                "completeness_gap": m.completeness_gap,
+                "seconds": round(m.seconds, 4),
+                "params": dict(m.params),
+            }
+        )
+    report = {
+        "image": str(args.image),
+        "image_size": [h, w],
+        "model": bundle.model_id,
+        "seed": args.seed,
+        "maps": summary,
+    }
+    if args.out:
+        out = Path(args.out)
+        if "params" in arrays:
+            raise CliError("--method: a method named 'params' would clash with the npz's params entry")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(out, params=np.array(json.dumps(report, ensure_ascii=False)), **arrays)
+        report["out"] = str(out)
+    json.dump(report, sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")
+    return 0

@@ -1,0 +1,49 @@
+"""Targets: top-1 by default, a class by name, and a contrast (A − B)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from glimpse.saliency import Target, explain, make_target, target_label
+from tests.glimpse.saliency.saliency_models import cnn_bundle, image
+
+
+@pytest.fixture(scope="module")
+def bundle():
+    return cnn_bundle()
+
+
+def test_default_target_is_top1(bundle):
+    img = image()
+    (m,) = explain(bundle, img, ["gradient"])
+    with torch.no_grad():
+        top = int(bundle.model(bundle.preprocess(img)).argmax())
+    assert m.target == Target(top) and m.target_label == bundle.labels[top]
+
+
+def test_target_by_name_and_index(bundle):
+    assert make_target(bundle, "banana") == Target(1)
+    assert make_target(bundle, "palm") == Target(3)
+    assert make_target(bundle, 4, contrast="apple") == Target(4, 0)
+    assert make_target(bundle, None, image=image()).index == explain(bundle, image(), ["gradient"])[0].target.index
+    with pytest.raises(ValueError, match="target: no class matches"):
+        make_target(bundle, "kiwi")
+    with pytest.raises(ValueError, match="contrast class must differ"):
+        Target(2, 2)
+    with pytest.raises(ValueError, match="target: class index 7 outside"):
+        explain(bundle, image(), ["gradient"], target=7)
+
+
+def test_contrast_explains_the_difference_of_logits(bundle):
+    img = image()
+    a, b = 1, 2
+    (diff,) = explain(bundle, img, ["gradient"], target=Target(a, contrast=b))
+    (ga,) = explain(bundle, img, ["gradient"], target=a)
+    (gb,) = explain(bundle, img, ["gradient"], target=b)
+    np.testing.assert_allclose(diff.values, ga.values - gb.values, rtol=1e-5, atol=1e-6)
+    assert diff.target_label == "banana − cherry" == target_label(bundle, Target(a, b))
+    # a contrast DeepLIFT map sums to the change of the logit difference
+    (d,) = explain(bundle, img, ["deeplift"], target=Target(a, contrast=b))
+    assert d.completeness_gap < 1e-4
