@@ -26,6 +26,8 @@ from models.registry import ModelLoadError
 
 MODEL_KEY = "attention_model_id"
 RESULT_KEY = "attention_result"
+#: side of the grid the page aggregates on (the image side when smaller)
+DISPLAY_GRID = 128
 EXAMPLES: tuple[str, ...] = (
     "a red circle to the left of a blue square",
     "a yellow triangle above a green circle",
@@ -342,14 +344,18 @@ def results_view() -> None:
 
     st.subheader("What each word attends to")
     c1, c2, c3 = st.columns([2, 1, 1])
-    span = c1.select_slider(
-        "Timestep range",
-        options=steps_all,
-        value=(0, T - 1),
-        format_func=lambda i: f"{i + 1} (t={int(trace.timesteps[i])})",
-        key=f"attention_span_{sfx}",
-        help="Denoising steps whose attention is summed (DAAM sums over all of them).",
-    )
+    if T > 1:
+        span = c1.select_slider(
+            "Timestep range",
+            options=steps_all,
+            value=(0, T - 1),
+            format_func=lambda i: f"{i + 1} (t={int(trace.timesteps[i])})",
+            key=f"attention_span_{sfx}",
+            help="Denoising steps whose attention is summed (DAAM sums over all of them).",
+        )
+    else:
+        span = (0, 0)
+        c1.caption(f"One denoising step (t={int(trace.timesteps[0])}): no timestep range to choose.")
     resolutions = list(trace.resolutions())
     chosen_res = c2.multiselect(
         "Resolutions", resolutions, default=resolutions, format_func=lambda r: f"{r}×{r}", key=f"attention_res_{sfx}"
@@ -366,8 +372,10 @@ def results_view() -> None:
         head = st.selectbox("Head", ["all heads", *range(n_heads)], key=f"attention_head_{sfx}")
         heads = None if head == "all heads" else [int(head)]
     lo, hi = span
+    # big hub images: aggregate on a display grid (DAAM itself aggregates at 64×64), not at 512+ pixels
     select = dict(layers=layers, resolutions=chosen_res, heads=heads)
-    maps = word_maps(trace, timesteps=slice(lo, hi + 1), **select)
+    size = min(int(result.image.shape[0]), DISPLAY_GRID)
+    maps = word_maps(trace, size=size, timesteps=slice(lo, hi + 1), **select)
     normalise = st.toggle("Normalise each word (min-max)", value=True, key="attention_norm")
 
     st.plotly_chart(strip_figure(maps, labels, normalise=normalise), key="attention_strip")
@@ -379,7 +387,7 @@ def results_view() -> None:
         format_func=lambda i: labels[i],
         key=f"attention_word_{sfx}",
     )
-    frames = np.stack([word_maps(trace, timesteps=slice(i, i + 1), **select)[w] for i in steps_all])
+    frames = np.stack([word_maps(trace, size=size, timesteps=slice(i, i + 1), **select)[w] for i in steps_all])
     o1, o2, o3 = st.columns(3)
     with o1:
         st.image(_pixels(result.image), caption=f"“{trace.prompt}” · seed {trace.seed} · {trace.steps} steps")
@@ -400,13 +408,12 @@ def results_view() -> None:
             key="attention_overlay",
         )
     with o3:
-        i = st.slider(
-            "Scrub timesteps",
-            1,
-            T,
-            T,
-            key=f"attention_scrub_{sfx}",
-            help="The selected word's map at one denoising step.",
+        i = (
+            st.slider(
+                "Scrub timesteps", 1, T, T, key=f"attention_scrub_{sfx}", help="The selected word's map at one step."
+            )
+            if T > 1
+            else 1
         )
         st.plotly_chart(
             heatmap_figure(
@@ -426,7 +433,13 @@ def results_view() -> None:
     separation_panel(maps, words, labels, sfx, result.image)
 
     st.subheader("Downloads")
-    slices = {"timesteps": [lo, hi + 1], "layers": layers or "all", "resolutions": chosen_res, "heads": heads or "all"}
+    slices = {
+        "timesteps": [lo, hi + 1],
+        "layers": layers or "all",
+        "resolutions": chosen_res,
+        "heads": heads or "all",
+        "size": size,
+    }
     d1, d2, d3 = st.columns(3)
     stem = "_".join(trace.prompt.split())[:60] or "attention"
     d1.download_button(
