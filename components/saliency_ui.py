@@ -28,7 +28,7 @@ SANITY_KEY = "saliency_sanity"
 
 #: Shown when the page opens: all four share ONE forward+backward pass (well under a second on CPU).
 DEFAULT_METHODS = ("gradient", "input_x_gradient", "gradcam", "gradcampp")
-FAMILY_TITLES = {"gradient": "Gradient family", "cam": "CAM family", "perturbation": "Perturbation"}
+FAMILY_TITLES = {"gradient": "gradient", "cam": "cam", "perturbation": "perturbation"}
 NOISE_KINDS = {"smoothgrad": "SmoothGrad", "smoothgrad_sq": "SmoothGrad²", "vargrad": "VarGrad"}
 
 SIGNED_SCALES = ("RdBu_r", "PiYG", "PuOr_r", "BrBG")
@@ -279,21 +279,35 @@ def target_controls(bundle: ClassifierBundle, top: list[tuple[int, str, float]])
 
 
 def method_picker(infos: list) -> list[str]:
-    """A multiselect of the registry's methods, grouped by family in the labels."""
+    """A multiselect of the registry's methods, ordered by family (gradient, cam, perturbation).
+
+    ``?methods=gradient,gradcam`` in the page URL preselects methods (shareable demo links).
+    """
     order = {"gradient": 0, "cam": 1, "perturbation": 2}
     infos = sorted(infos, key=lambda m: (order.get(m.family, 9), m.label))
     by_name = {m.name: m for m in infos}
     default = [n for n in DEFAULT_METHODS if n in by_name]
+    wanted = st.query_params.get("methods")
+    if wanted and "sal_methods" not in st.session_state:
+        names = [n.strip() for n in wanted.split(",") if n.strip()]
+        unknown = [n for n in names if n not in by_name]
+        if unknown:
+            st.warning(f"Unknown method(s) in the link: {', '.join(unknown)}; known: {', '.join(by_name)}")
+        default = [n for n in names if n in by_name] or default
+
+    def label(n: str) -> str:
+        info = by_name[n]
+        return f"{info.label} ({FAMILY_TITLES.get(info.family, info.family)})" + (" · slow" if info.slow else "")
+
     return st.multiselect(
         "Methods",
         list(by_name),
         default=default,
-        format_func=lambda n: (
-            f"{FAMILY_TITLES.get(by_name[n].family, by_name[n].family)} · {by_name[n].label}"
-            + (" (slow)" if by_name[n].slow else "")
-        ),
+        format_func=label,
         key="sal_methods",
-        help="Gradient methods and the gradient CAMs at one layer share a single forward+backward pass.",
+        help="Ordered by family: gradient, cam, perturbation; 'slow' marks methods that take seconds (a progress bar shows). "
+        "Gradient methods and the gradient CAMs at one layer share a single forward+backward pass. "
+        "Preselect with ?methods=gradient,gradcam in the URL.",
     )
 
 

@@ -56,9 +56,19 @@ def _display_size(thumb: np.ndarray) -> tuple[int, int]:
 
 
 def _title(m, info) -> str:
-    label = info.label if info is not None else m.method
-    extra = f" · gap {m.completeness_gap:.1%}" if m.completeness_gap is not None else ""
-    return f"{label} ({m.seconds:.2f} s{extra})"
+    return info.label if info is not None else m.method
+
+
+def facts(m) -> str:
+    """One line under a map: time, layer, completeness gap, parameters."""
+    parts = [f"{m.seconds:.2f} s"]
+    if m.layer:
+        parts.append(f"layer `{m.layer}`")
+    if m.completeness_gap is not None:
+        parts.append(f"completeness gap {m.completeness_gap:.1%}")
+    if m.params:
+        parts.append(", ".join(f"{k}={v}" for k, v in m.params))
+    return " · ".join(parts)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -107,6 +117,7 @@ def map_grid(record, options, infos: dict, extra=None) -> None:
                     config={"displaylogo": False},
                     key=f"sal_map_{m.method}",
                 )
+                st.caption(facts(m))
                 if options.teaching and info is not None:
                     st.caption(f"{info.explanation}\n\n*{info.citation}*")
                 if extra is not None:

@@ -32,7 +32,7 @@ with right:
     st.markdown(f"**Top-5 predictions** · `{bundle.model_id}`")
     saliency_views.predictions_view(top)
     target = saliency_ui.target_controls(bundle, top)
-    selected = saliency_ui.method_picker(list(infos.values()))
+selected = saliency_ui.method_picker(list(infos.values()))
 
 with st.form("saliency_form", border=False):
     methods = saliency_ui.method_controls(bundle, selected, infos)
