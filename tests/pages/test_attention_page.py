@@ -70,6 +70,11 @@ def test_generate_then_reslice_without_regenerating(calls):
     assert calls == [4]
     assert at.session_state[ui.RESULT_KEY][1] is result
 
+    # the same request again is a cache hit: the recorded progress bar replays, nothing regenerates
+    next(b for b in at.button if b.label == "Generate").click().run()
+    assert not at.exception, at.exception
+    assert calls == [4]
+
 
 @pytest.mark.parametrize(
     ("prompt", "expected"),
