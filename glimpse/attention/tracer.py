@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+from diffusers.models.attention_processor import AttnProcessor2_0, JointAttnProcessor2_0
 
 #: queries per chunk are chosen so one chunk of image-key scores stays under this many float32 values
 _CHUNK_VALUES = 8 * 1024 * 1024
@@ -72,6 +74,22 @@ def joint_text_block(
         lse_img[:, start : start + rows] = torch.logsumexp(block, dim=-1)
     lse = torch.logaddexp(lse_img, torch.logsumexp(s_txt, dim=-1))
     return torch.exp(s_txt - lse.unsqueeze(-1))
+
+
+def probe_values(value: torch.Tensor, start: int, positions: torch.Tensor) -> torch.Tensor:
+    """Append one-hot "probe" columns to the values so that fused attention also returns probabilities.
+
+    With V' = [V | E], E[j, c] = 1 iff key j is text key ``start + positions[c]``, one fused
+    scaled-dot-product-attention call gives softmax(QKᵀ/√d) V' = [softmax(QKᵀ/√d) V | P[:, kept text keys]]:
+    the layer's output and the recorded probabilities, normalised over the full key set, without forming
+    the attention matrix and without recomputing any projection.
+
+    value : (B, H, S, d); returns (B, H, S, d + K).
+    """
+    batch, heads, seq, _ = value.shape
+    probe = torch.zeros(seq, positions.numel(), dtype=value.dtype, device=value.device)
+    probe[start + positions, torch.arange(positions.numel(), device=value.device)] = 1
+    return torch.cat([value, probe.expand(batch, heads, seq, -1)], dim=-1)
 
 
 class AttentionTracer:
@@ -168,9 +186,15 @@ class AttentionTracer:
             return None
         return h, w
 
-    def store(self, layer: str, probs: torch.Tensor, hw: tuple[int, int]) -> None:
-        """probs (heads, N, L) over all text keys -> kept tokens, heads averaged unless asked, fp16 CPU."""
-        if self.token_positions is not None:
+    def kept(self, text_len: int, device: torch.device) -> torch.Tensor:
+        """Positions of the kept text tokens among ``text_len`` text keys."""
+        if self.token_positions is None:
+            return torch.arange(text_len, device=device)
+        return self.token_positions.to(device)
+
+    def store(self, layer: str, probs: torch.Tensor, hw: tuple[int, int], *, restricted: bool = False) -> None:
+        """probs (heads, N, L) -> kept tokens (unless ``restricted``), heads averaged unless asked, fp16 CPU."""
+        if not restricted and self.token_positions is not None:
             probs = probs[..., self.token_positions.to(probs.device)]
         if not self.heads:
             probs = probs.mean(0)
@@ -208,6 +232,11 @@ class CrossAttentionRecorder:
         *args: Any,
         **kwargs: Any,
     ) -> torch.Tensor:
+        if encoder_hidden_states is not None and type(self.original) is AttnProcessor2_0 and not args and not kwargs:
+            n = hidden_states.shape[1] if hidden_states.ndim == 3 else hidden_states.shape[2] * hidden_states.shape[3]
+            hw = self.tracer.wants(n)
+            if hw is not None:
+                return self._fused(attn, hidden_states, encoder_hidden_states, attention_mask, temb, hw)
         if temb is not None:  # not every processor takes temb; pass it only when it is used
             kwargs["temb"] = temb
         out = self.original(attn, hidden_states, encoder_hidden_states, attention_mask, *args, **kwargs)
@@ -215,6 +244,50 @@ class CrossAttentionRecorder:
             with torch.no_grad():
                 self._record(attn, hidden_states, encoder_hidden_states, attention_mask, temb)
         return out
+
+    def _fused(self, attn, hidden_states, encoder_hidden_states, attention_mask, temb, hw) -> torch.Tensor:
+        """diffusers' AttnProcessor2_0, step for step, with probe columns on V (see :func:`probe_values`)."""
+        residual = hidden_states
+        if attn.spatial_norm is not None:
+            hidden_states = attn.spatial_norm(hidden_states, temb)
+        input_ndim = hidden_states.ndim
+        if input_ndim == 4:
+            batch_size, channel, height, width = hidden_states.shape
+            hidden_states = hidden_states.view(batch_size, channel, height * width).transpose(1, 2)
+        batch_size, sequence_length, _ = encoder_hidden_states.shape
+        if attention_mask is not None:
+            attention_mask = attn.prepare_attention_mask(attention_mask, sequence_length, batch_size)
+            attention_mask = attention_mask.view(batch_size, attn.heads, -1, attention_mask.shape[-1])
+        if attn.group_norm is not None:
+            hidden_states = attn.group_norm(hidden_states.transpose(1, 2)).transpose(1, 2)
+        query = attn.to_q(hidden_states)
+        if attn.norm_cross:
+            encoder_hidden_states = attn.norm_encoder_hidden_states(encoder_hidden_states)
+        key = attn.to_k(encoder_hidden_states)
+        value = attn.to_v(encoder_hidden_states)
+        head_dim = key.shape[-1] // attn.heads
+        query = query.view(batch_size, -1, attn.heads, head_dim).transpose(1, 2)
+        key = key.view(batch_size, -1, attn.heads, head_dim).transpose(1, 2)
+        value = value.view(batch_size, -1, attn.heads, head_dim).transpose(1, 2)
+        if attn.norm_q is not None:
+            query = attn.norm_q(query)
+        if attn.norm_k is not None:
+            key = attn.norm_k(key)
+        value = probe_values(value, 0, self.tracer.kept(sequence_length, value.device))
+        out = F.scaled_dot_product_attention(
+            query, key, value, attn_mask=attention_mask, dropout_p=0.0, is_causal=False
+        )
+        b = self.tracer.cond_index(batch_size)
+        self.tracer.store(self.layer, out[b, :, :, head_dim:], hw, restricted=True)
+        hidden_states = out[..., :head_dim].transpose(1, 2).reshape(batch_size, -1, attn.heads * head_dim)
+        hidden_states = hidden_states.to(query.dtype)
+        hidden_states = attn.to_out[0](hidden_states)
+        hidden_states = attn.to_out[1](hidden_states)
+        if input_ndim == 4:
+            hidden_states = hidden_states.transpose(-1, -2).reshape(batch_size, channel, height, width)
+        if attn.residual_connection:
+            hidden_states = hidden_states + residual
+        return hidden_states / attn.rescale_output_factor
 
     def _record(self, attn, hidden_states, context, mask, temb) -> None:
         x = hidden_states
@@ -263,11 +336,57 @@ class SD3JointRecorder:
         *args: Any,
         **kwargs: Any,
     ) -> Any:
+        if (
+            encoder_hidden_states is not None
+            and type(self.original) is JointAttnProcessor2_0
+            and not args
+            and not kwargs
+        ):
+            hw = self.tracer.wants(hidden_states.shape[1])
+            if hw is None:
+                return self.original(attn, hidden_states, encoder_hidden_states, attention_mask)
+            return self._fused(attn, hidden_states, encoder_hidden_states, hw)
         out = self.original(attn, hidden_states, encoder_hidden_states, attention_mask, *args, **kwargs)
         if encoder_hidden_states is not None:
             with torch.no_grad():
                 self._record(attn, hidden_states, encoder_hidden_states)
         return out
+
+    def _fused(self, attn, hidden_states, encoder_hidden_states, hw) -> tuple[torch.Tensor, torch.Tensor]:
+        """diffusers' JointAttnProcessor2_0, step for step, with probe columns on V ([image, text] order)."""
+        residual = hidden_states
+        batch_size = hidden_states.shape[0]
+        query, key, value = attn.to_q(hidden_states), attn.to_k(hidden_states), attn.to_v(hidden_states)
+        head_dim = key.shape[-1] // attn.heads
+        query = query.view(batch_size, -1, attn.heads, head_dim).transpose(1, 2)
+        key = key.view(batch_size, -1, attn.heads, head_dim).transpose(1, 2)
+        value = value.view(batch_size, -1, attn.heads, head_dim).transpose(1, 2)
+        if attn.norm_q is not None:
+            query = attn.norm_q(query)
+        if attn.norm_k is not None:
+            key = attn.norm_k(key)
+        eq = attn.add_q_proj(encoder_hidden_states).view(batch_size, -1, attn.heads, head_dim).transpose(1, 2)
+        ek = attn.add_k_proj(encoder_hidden_states).view(batch_size, -1, attn.heads, head_dim).transpose(1, 2)
+        ev = attn.add_v_proj(encoder_hidden_states).view(batch_size, -1, attn.heads, head_dim).transpose(1, 2)
+        if attn.norm_added_q is not None:
+            eq = attn.norm_added_q(eq)
+        if attn.norm_added_k is not None:
+            ek = attn.norm_added_k(ek)
+        n_img = residual.shape[1]
+        query, key = torch.cat([query, eq], dim=2), torch.cat([key, ek], dim=2)
+        value = torch.cat([value, ev], dim=2)
+        value = probe_values(value, n_img, self.tracer.kept(ev.shape[2], value.device))
+        out = F.scaled_dot_product_attention(query, key, value, dropout_p=0.0, is_causal=False)
+        b = self.tracer.cond_index(batch_size)
+        self.tracer.store(self.layer, out[b, :, :n_img, head_dim:], hw, restricted=True)
+        hidden_states = out[..., :head_dim].transpose(1, 2).reshape(batch_size, -1, attn.heads * head_dim)
+        hidden_states = hidden_states.to(query.dtype)
+        hidden_states, encoder_hidden_states = hidden_states[:, :n_img], hidden_states[:, n_img:]
+        if not attn.context_pre_only:
+            encoder_hidden_states = attn.to_add_out(encoder_hidden_states)
+        hidden_states = attn.to_out[0](hidden_states)
+        hidden_states = attn.to_out[1](hidden_states)
+        return hidden_states, encoder_hidden_states
 
     def _record(self, attn, x, c) -> None:
         hw = self.tracer.wants(x.shape[1])
@@ -311,10 +430,57 @@ class FluxJointRecorder:
         image_rotary_emb: Any = None,
         **kwargs: Any,
     ) -> Any:
+        if _fast_flux(self.original) and not kwargs:
+            text_len = encoder_hidden_states.shape[1] if encoder_hidden_states is not None else self.tracer.text_len
+            if text_len is None:
+                raise ValueError("text_len: required to split Flux single-stream blocks into text and image")
+            n_img = hidden_states.shape[1] - (0 if encoder_hidden_states is not None else text_len)
+            hw = self.tracer.wants(n_img)
+            if hw is None:
+                return self.original(attn, hidden_states, encoder_hidden_states, attention_mask, image_rotary_emb)
+            return self._fused(
+                attn, hidden_states, encoder_hidden_states, attention_mask, image_rotary_emb, text_len, hw
+            )
         out = self.original(attn, hidden_states, encoder_hidden_states, attention_mask, image_rotary_emb, **kwargs)
         with torch.no_grad():
             self._record(attn, hidden_states, encoder_hidden_states, image_rotary_emb)
         return out
+
+    def _fused(self, attn, hidden_states, encoder_hidden_states, attention_mask, image_rotary_emb, text_len, hw):
+        """diffusers' FluxAttnProcessor (native backend), step for step, with probe columns on V ([text, image])."""
+        from diffusers.models.embeddings import apply_rotary_emb
+        from diffusers.models.transformers.transformer_flux import _get_qkv_projections
+
+        query, key, value, eq, ek, ev = _get_qkv_projections(attn, hidden_states, encoder_hidden_states)
+        query = query.unflatten(-1, (-1, attn.head_dim))
+        key = key.unflatten(-1, (-1, attn.head_dim))
+        value = value.unflatten(-1, (-1, attn.head_dim))
+        query, key = attn.norm_q(query), attn.norm_k(key)
+        if attn.added_kv_proj_dim is not None:
+            eq, ek = eq.unflatten(-1, (-1, attn.head_dim)), ek.unflatten(-1, (-1, attn.head_dim))
+            ev = ev.unflatten(-1, (-1, attn.head_dim))
+            eq, ek = attn.norm_added_q(eq), attn.norm_added_k(ek)
+            query, key = torch.cat([eq, query], dim=1), torch.cat([ek, key], dim=1)
+            value = torch.cat([ev, value], dim=1)
+        if image_rotary_emb is not None:
+            query = apply_rotary_emb(query, image_rotary_emb, sequence_dim=1)
+            key = apply_rotary_emb(key, image_rotary_emb, sequence_dim=1)
+        d = attn.head_dim
+        q, k, v = (t.permute(0, 2, 1, 3) for t in (query, key, value))  # (B, H, S, d), as the native backend does
+        v = probe_values(v, 0, self.tracer.kept(text_len, v.device))
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attention_mask, dropout_p=0.0, is_causal=False)
+        b = self.tracer.cond_index(out.shape[0])
+        self.tracer.store(self.layer, out[b, :, text_len:, d:], hw, restricted=True)
+        hidden_states = out[..., :d].permute(0, 2, 1, 3).flatten(2, 3).to(query.dtype)
+        if encoder_hidden_states is not None:
+            encoder_hidden_states, hidden_states = hidden_states.split_with_sizes(
+                [encoder_hidden_states.shape[1], hidden_states.shape[1] - encoder_hidden_states.shape[1]], dim=1
+            )
+            hidden_states = attn.to_out[0](hidden_states.contiguous())
+            hidden_states = attn.to_out[1](hidden_states)
+            encoder_hidden_states = attn.to_add_out(encoder_hidden_states.contiguous())
+            return hidden_states, encoder_hidden_states
+        return hidden_states
 
     @staticmethod
     def _project(attn, x: torch.Tensor, added: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -360,6 +526,17 @@ class FluxJointRecorder:
         q, k = q[0].transpose(0, 1), k[0].transpose(0, 1)  # (H, S, d)
         probs = joint_text_block(q[:, text_len:], k[:, text_len:], k[:, :text_len], q.shape[-1] ** -0.5)
         self.tracer.store(self.layer, probs, hw)
+
+
+def _fast_flux(processor: Any) -> bool:
+    """The stock FluxAttnProcessor on the native SDPA backend (the case the fused recorder replicates)."""
+    from diffusers.models.transformers.transformer_flux import FluxAttnProcessor
+
+    return (
+        type(processor) is FluxAttnProcessor
+        and getattr(processor, "_attention_backend", None) is None
+        and getattr(processor, "_parallel_config", None) is None
+    )
 
 
 #: kind -> (which layers are traced, recorder class). A new architecture is one recorder + one line.

@@ -40,7 +40,8 @@ def test_sub_tokens_are_grouped_into_words(bundle):
         generator=torch.Generator().manual_seed(0),
         output_type="np",
     )
-    np.testing.assert_array_equal(result.image, (np.clip(plain.images[0], 0, 1) * 255).round().astype(np.uint8))
+    expected = (np.clip(plain.images[0], 0, 1) * 255).round().astype(np.uint8)
+    assert np.abs(result.image.astype(int) - expected.astype(int)).max() <= 1
 
 
 def test_over_long_prompt_states_the_limit(bundle):
