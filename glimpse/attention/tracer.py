@@ -1,16 +1,25 @@
 """Record cross-attention probabilities of a diffusers denoiser while it generates.
 
-Every traced attention layer gets a recording processor that *wraps* the layer's own processor: the
-layer's output is still computed by the original (fused SDPA) processor, bit for bit, and the recorder
-recomputes only what it keeps, for the conditional sample of a classifier-free-guidance batch:
+What is recorded, for the conditional sample of a classifier-free-guidance batch:
 
 * cross-attention (UNet ``attn2``, PixArt ``attn2``): P = softmax(Q Kᵀ / √d + mask) over the text keys,
   with Q from the image positions and K from the text tokens (Vaswani et al. 2017; DAAM, Tang et al. 2023);
 * joint attention (SD3 / SD3.5: [image, text]; Flux: [text, image], RoPE on both, Esser et al. 2024):
-  the image-query → text-key block of softmax over the *full* key set,
-  P_it = exp(q_i·k_t/√d − lse_i),  lse_i = logsumexp(logsumexp_j∈image(q_i·k_j/√d), logsumexp_t'∈text(q_i·k_t'/√d)),
-  where the image part of the normaliser is accumulated in query chunks, so the (N+L)² matrix is never
-  formed.
+  the image-query → text-key block of softmax over the *full* key set (image + text), so that it sums with
+  the image block to one.
+
+Two ways to get it, neither forms an attention matrix:
+
+* fused (the stock processors ``AttnProcessor2_0``, ``JointAttnProcessor2_0``, ``FluxAttnProcessor``): the
+  recorder runs the processor's own steps but appends one-hot probe columns for the kept text keys to V,
+  so the single fused SDPA call returns [softmax(QKᵀ/√d) V | P[:, kept text keys]]: the layer's output
+  (equal up to float rounding) and the probabilities, normalised over the full key set, at the cost of
+  K extra value columns (:func:`probe_values`).
+* wrapped (any other processor, e.g. a user's custom one): the original processor computes the output
+  untouched; the recorder recomputes Q and K of the conditional sample from the layer's projections
+  (with its q/k norms and RoPE) and, for joint attention,
+  P_it = exp(q_i·k_t/√d − lse_i),  lse_i = logaddexp(logsumexp_j∈image(q_i·k_j/√d), logsumexp_t(q_i·k_t/√d)),
+  with the image part of the normaliser accumulated in query chunks (:func:`joint_text_block`).
 
 Heads are averaged on the fly unless ``heads=True``; only the kept text positions and the requested map
 resolutions are stored, as float16 on the CPU. Memory is therefore T × K × Σ h·w × 2 bytes.
