@@ -76,15 +76,17 @@ def results() -> None:
         steps = c1.slider("Deletion/insertion steps", 5, 50, 20, key="sal_steps")
         stages = c2.slider("Sanity-check stages", 2, 10, 7, key="sal_stages")
         if c3.button("Score every map", key="sal_score_all"):
-            for m in record.maps:
-                saliency_ui.score(record, m, steps)
+            with st.spinner("Deletion and insertion curves of every map…"):
+                for m in record.maps:
+                    saliency_ui.score(record, m, steps)
 
     def extra(m) -> None:
         if not faithful:
             return
         b1, b2 = st.columns(2)
         if b1.button("Deletion / insertion", key=f"sal_curve_btn_{m.method}"):
-            saliency_ui.score(record, m, steps)
+            with st.spinner("Deletion and insertion curves…"):
+                saliency_ui.score(record, m, steps)
         if b2.button("Sanity check", key=f"sal_sanity_btn_{m.method}"):
             try:
                 saliency_ui.sanity_check(record, m, stages)
