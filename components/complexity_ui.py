@@ -20,7 +20,7 @@ import streamlit as st
 from PIL import Image
 
 from components.views import heatmap_figure
-from glimpse.complexity import BITS, SCALES, STANDINS, ComplexityFeatures, complexity_batch
+from glimpse.complexity import BITS, SCALES, STANDINS, WEIGHTS, ComplexityFeatures, complexity_batch
 from glimpse.complexity.fit import (
     HEADLINE_FORMULAS,
     FormulaScore,
@@ -197,7 +197,7 @@ def feature_panel(f: ComplexityFeatures) -> None:
 
 def per_scale_figures(f: ComplexityFeatures, bits: int) -> tuple[go.Figure, go.Figure]:
     """Two small bar charts: the MSG term and the MUC_bits colour count at each scale, with their weights."""
-    labels = [f"1/{s} (w={w})" if s > 1 else f"1 (w={w})" for s, w in zip(SCALES, (0.4, 0.3, 0.2, 0.1))]
+    labels = [f"1/{s} (w={w})" if s > 1 else f"full (w={w})" for s, w in zip(SCALES, WEIGHTS)]
     g = go.Figure(go.Bar(x=labels, y=f.msg_per_scale, marker_color="#4c78a8", hovertemplate="%{y:.4f}<extra></extra>"))
     g.update_layout(title="MSG term per scale (mean |∇|)", height=260, margin=dict(l=0, r=0, t=30, b=0))
     counts = f.muc_counts[bits - 1]
@@ -209,18 +209,21 @@ def per_scale_figures(f: ComplexityFeatures, bits: int) -> tuple[go.Figure, go.F
 def map_figure(m: ComplexityMaps, kind: str, scale_index: int, image: np.ndarray | None, colorscale: str) -> go.Figure:
     """Heatmap (with colour bar) of one per-scale map; ``image`` draws it over the picture."""
     s = SCALES[scale_index]
+    where = "full size" if s == 1 else f"scale 1/{s}"
     if kind == "gradient":
         values = m.gradient[scale_index]
-        title, bar = f"Sobel magnitude at scale 1/{s}", "mean |∇|"
+        title, bar = f"Sobel magnitude, {where} (weight {WEIGHTS[scale_index]})", "mean |∇|"
     elif kind == "colour":
         values = m.colour[scale_index].astype(np.float32)
-        title, bar = f"Distinct {m.bits}-bit colours per {m.window}×{m.window} tile, scale 1/{s}", "colours"
+        title, bar = f"Distinct {m.bits}-bit colours per {m.window}×{m.window} tile, {where}", "colours"
     else:
         values = m.edges.astype(np.float32)
         title, bar = "Canny edges (1 = edge)", "edge"
     if image is not None and values.shape != image.shape[:2]:
         values = _upsample(values, image.shape[:2])
-    return heatmap_figure(values, image=image, title=title, colorscale=colorscale, colorbar_title=bar, zmin=0.0)
+    return heatmap_figure(
+        values, image=image, title=title, colorscale=colorscale, colorbar_title=bar, zmin=0.0, height=340, max_side=480
+    )
 
 
 def _upsample(values: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -45,7 +45,7 @@ with single_tab:
                 b.plotly_chart(c, width="stretch", key="cx_muc_scales")
 
                 st.subheader("Where is the complexity?")
-                c1, c2, c3, c4 = st.columns(4)
+                c1, c2, c3, c4 = st.columns([1.6, 1, 1, 1])
                 kind = c1.radio(
                     "Map",
                     ["gradient", "colour", "edges"],
@@ -61,10 +61,10 @@ with single_tab:
                 if kind == "edges":
                     st.plotly_chart(ui.map_figure(m, kind, 0, backdrop, colorscale), width="stretch", key="cx_edges")
                 else:
-                    cols = st.columns(len(SCALES))
-                    for i, col in enumerate(cols):
+                    cols = st.columns(2)
+                    for i in range(len(SCALES)):
                         fig = ui.map_figure(m, kind, i, backdrop, colorscale)
-                        col.plotly_chart(fig, width="stretch", key=f"cx_map_{i}")
+                        cols[i % 2].plotly_chart(fig, width="stretch", key=f"cx_map_{i}")
                 st.caption(
                     "Raw values, one colour bar per map. The mean of each gradient map is that scale's MSG term; "
                     "colour maps count distinct colours inside each tile of the area-resized image."
