@@ -106,12 +106,14 @@ def _quantise_mask(bits: int) -> int:
     return (keep << 16) | (keep << 8) | keep
 
 
-def _unique_counts(level: torch.Tensor, bits: Sequence[int]) -> torch.Tensor:
+def _unique_counts(level: torch.Tensor, bits: Sequence[int], *, sort_on_host: bool | None = None) -> torch.Tensor:
     """Distinct quantised RGB triplets per image of a uint8 (B, 3, h, w) level, for each bit depth.
 
     Quantising keeps the top ``b`` bits of each channel, ``v -> (v >> (8 - b)) << (8 - b)``. Quantisation to b
     bits of the colours present equals the colours present after quantising, so one sort of the 24-bit codes
     serves b = 8 and every lower depth only re-sorts the (much shorter) set of distinct codes above it.
+
+    ``sort_on_host`` picks numpy (default on CPU) or ``torch.unique`` on the level's device (default elsewhere).
 
     Returns
     -------
@@ -119,10 +121,12 @@ def _unique_counts(level: torch.Tensor, bits: Sequence[int]) -> torch.Tensor:
         int64 (len(bits), B).
     """
     nb = level.shape[0]
-    if level.device.type == "cpu":
+    if sort_on_host is None:
+        sort_on_host = level.device.type == "cpu"
+    if sort_on_host:
         # numpy's sort of int32 keys is several times faster than torch.unique on CPU; 7 bits of image index fit.
         dtype = np.int32 if nb < 128 else np.int64
-        c = level.numpy().astype(dtype)
+        c = level.cpu().numpy().astype(dtype)
         codes = (c[:, 0] << 16) | (c[:, 1] << 8) | c[:, 2]
         codes |= (np.arange(nb, dtype=dtype) << 24)[:, None, None]
         current = _distinct(codes.ravel())

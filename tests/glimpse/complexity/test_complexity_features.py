@@ -6,6 +6,7 @@ import pickle
 
 import numpy as np
 import pytest
+import torch
 from skimage import data
 from skimage.filters import gaussian
 
@@ -117,3 +118,15 @@ def test_bad_input_names_the_parameter(image, kwargs, match):
 def test_batch_size_is_validated():
     with pytest.raises(ValueError, match="batch_size"):
         complexity_batch([IMAGES["noise"]], batch_size=0)
+
+
+def test_device_sort_path_counts_like_the_host_path():
+    # The torch.unique branch is what runs on a GPU; on CPU it must give the host (numpy) branch's counts.
+    from glimpse.complexity.features import _unique_counts
+    from glimpse.complexity.pyramid import area_pyramid, to_batch
+
+    batch = to_batch([IMAGES["noise"], IMAGES["noise"][::-1].copy()], torch.device("cpu"))
+    for level in area_pyramid(batch):
+        host = _unique_counts(level, BITS, sort_on_host=True)
+        device = _unique_counts(level, BITS, sort_on_host=False)
+        assert torch.equal(host, device)
