@@ -21,7 +21,7 @@ class IntegratedGradients(Method):
         label="Integrated Gradients",
         family="gradient",
         needs_layer=False,
-        params={"steps": 32, "baseline": "black", "rule": "gausslegendre"},
+        params={"steps": 50, "baseline": "black", "rule": "gausslegendre"},
         choices={
             "baseline": BASELINES,
             "rule": ["gausslegendre", "riemann_trapezoid", "riemann_middle", "riemann_left", "riemann_right"],
