@@ -6,7 +6,8 @@
    loop: the denoiser alone vs inside :class:`AttentionTracer` (SD3: the image→text block of joint
    attention via the chunked log-sum-exp, never the full matrix).
 
-Runs alternate (untraced, traced) so machine load hits both alike; the median per side is reported.
+Runs alternate (untraced, traced); the median per side is reported, as process CPU time (single thread,
+so other processes on a shared machine do not distort it) and as wall time.
 Memory: bytes of the trace vs the attention matrices a naive recorder would keep (all attention layers,
 both CFG halves, all heads, float32).
 
@@ -34,15 +35,22 @@ from models.diffusion import load_pipeline  # noqa: E402
 PROMPT = "a red circle to the left of a blue square"
 
 
-def _alternate(plain, traced, repeat: int) -> tuple[float, float]:
+def _alternate(plain, traced, repeat: int) -> dict[str, float]:
+    """Median CPU seconds (process time, robust to other processes on a shared machine) and wall seconds."""
     plain(), traced()  # warm-up
-    a, b = [], []
+    cpu: dict[str, list[float]] = {"plain": [], "traced": []}
+    wall: dict[str, list[float]] = {"plain": [], "traced": []}
     for _ in range(repeat):
-        for fn, acc in ((plain, a), (traced, b)):
-            start = time.perf_counter()
+        for name, fn in (("plain", plain), ("traced", traced)):
+            c0, w0 = time.process_time(), time.perf_counter()
             fn()
-            acc.append(time.perf_counter() - start)
-    return statistics.median(a), statistics.median(b)
+            cpu[name].append(time.process_time() - c0)
+            wall[name].append(time.perf_counter() - w0)
+    out = {f"{k}_cpu_s": round(statistics.median(v), 4) for k, v in cpu.items()}
+    out.update({f"{k}_wall_s": round(statistics.median(v), 4) for k, v in wall.items()})
+    out["overhead"] = round(out["traced_cpu_s"] / out["plain_cpu_s"] - 1, 4)
+    out["overhead_wall"] = round(out["traced_wall_s"] / out["plain_wall_s"] - 1, 4)
+    return out
 
 
 def _full_matrices_bytes(model: torch.nn.Module, calls: list[tuple[int, int, int]], steps: int) -> int:
@@ -88,7 +96,7 @@ def bench_embedded(steps: int, repeat: int) -> dict:
     def traced():
         result["r"] = generate_with_attention(bundle, PROMPT, seed=0, steps=steps)
 
-    t_plain, t_traced = _alternate(plain, traced, repeat)
+    timing = _alternate(plain, traced, repeat)
     trace = result["r"].trace
     shapes = _attention_shapes(
         pipe.unet,
@@ -98,9 +106,7 @@ def bench_embedded(steps: int, repeat: int) -> dict:
     return {
         "model": "shapes-t2i (embedded UNet, 32x32)",
         "steps": steps,
-        "plain_s": round(t_plain, 4),
-        "traced_s": round(t_traced, 4),
-        "overhead": round(t_traced / t_plain - 1, 4),
+        **timing,
         "trace_bytes": trace.nbytes,
         "formula_bytes": sum(
             len(trace.timesteps) * len(trace.tokens) * m.shape[-2] * m.shape[-1] * 2 for m in trace.layer_maps
@@ -175,7 +181,7 @@ def bench_transformer(kind: str, steps: int, repeat: int, text_len: int = 77, ke
             loop()
         holder["maps"] = tracer.result()[1]
 
-    t_plain, t_traced = _alternate(loop, traced, repeat)
+    timing = _alternate(loop, traced, repeat)
     trace_bytes = sum(m.nbytes for m in holder["maps"])
     shapes = _attention_shapes(
         model,
@@ -191,9 +197,7 @@ def bench_transformer(kind: str, steps: int, repeat: int, text_len: int = 77, ke
     return {
         "model": f"tiny {kind} (4 layers, 4x32 heads, 16x16 tokens, {text_len} text tokens, {kept} kept)",
         "steps": steps,
-        "plain_s": round(t_plain, 4),
-        "traced_s": round(t_traced, 4),
-        "overhead": round(t_traced / t_plain - 1, 4),
+        **timing,
         "trace_bytes": trace_bytes,
         "formula_bytes": steps * kept * sum(m.shape[-2] * m.shape[-1] for m in holder["maps"]) * 2,
         "full_attention_bytes": full,
@@ -208,6 +212,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    torch.set_num_interop_threads(1)
     rows = [
         bench_embedded(args.steps, args.repeat),
         bench_transformer("pixart", min(args.steps, 10), args.repeat),
@@ -215,7 +220,8 @@ def main() -> None:
     ]
     for r in rows:
         print(
-            f"{r['model']}: plain {r['plain_s']:.3f}s, traced {r['traced_s']:.3f}s, overhead {r['overhead']:+.1%}; "
+            f"{r['model']}: CPU time plain {r['plain_cpu_s']:.3f}s, traced {r['traced_cpu_s']:.3f}s, "
+            f"overhead {r['overhead']:+.1%} (wall {r['overhead_wall']:+.1%}); "
             f"trace {r['trace_bytes'] / 1024:.1f} KiB (formula {r['formula_bytes'] / 1024:.1f} KiB) vs full attention "
             f"{r['full_attention_bytes'] / 2**20:.1f} MiB (ratio {r['memory_ratio']:.2e})"
         )

@@ -11,8 +11,8 @@ What is recorded, for the conditional sample of a classifier-free-guidance batch
 Two ways to get it, neither forms an attention matrix:
 
 * fused (the stock processors ``AttnProcessor2_0``, ``JointAttnProcessor2_0``, ``FluxAttnProcessor``): the
-  recorder runs the processor's own steps but appends one-hot probe columns for the kept text keys to V,
-  so the single fused SDPA call returns [softmax(QKᵀ/√d) V | P[:, kept text keys]]: the layer's output
+  recorder runs the processor's own steps but appends one-hot probe columns for the kept text keys to V
+  (and zero columns to Q and K, keeping the fused kernel), so the single SDPA call returns [softmax(QKᵀ/√d) V | P[:, kept text keys]]: the layer's output
   (equal up to float rounding) and the probabilities, normalised over the full key set, at the cost of
   K extra value columns (:func:`probe_values`).
 * wrapped (any other processor, e.g. a user's custom one): the original processor computes the output
@@ -85,20 +85,30 @@ def joint_text_block(
     return torch.exp(s_txt - lse.unsqueeze(-1))
 
 
-def probe_values(value: torch.Tensor, start: int, positions: torch.Tensor) -> torch.Tensor:
-    """Append one-hot "probe" columns to the values so that fused attention also returns probabilities.
+def probe_values(
+    query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, start: int, positions: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Append one-hot "probe" columns to V so that fused attention also returns probabilities.
 
     With V' = [V | E], E[j, c] = 1 iff key j is text key ``start + positions[c]``, one fused
     scaled-dot-product-attention call gives softmax(QKᵀ/√d) V' = [softmax(QKᵀ/√d) V | P[:, kept text keys]]:
     the layer's output and the recorded probabilities, normalised over the full key set, without forming
-    the attention matrix and without recomputing any projection.
+    the attention matrix and without recomputing any projection. Q and K get as many zero columns
+    (which add exactly nothing to QKᵀ), so all three share one head size, a multiple of 8: the fused
+    kernels (flash) need that, and without it PyTorch falls back to the slow, matrix-forming path.
+    Call SDPA with ``scale=d ** -0.5`` (d = the original head size).
 
-    value : (B, H, S, d); returns (B, H, S, d + K).
+    query, key, value : (B, H, S, d); returns them widened to (B, H, S, d + K + pad).
     """
-    batch, heads, seq, _ = value.shape
-    probe = torch.zeros(seq, positions.numel(), dtype=value.dtype, device=value.device)
-    probe[start + positions, torch.arange(positions.numel(), device=value.device)] = 1
-    return torch.cat([value, probe.expand(batch, heads, seq, -1)], dim=-1)
+    batch, heads, seq, d = value.shape
+    k = positions.numel()
+    width = -(-(d + k) // 8) * 8 - d
+    probe = torch.zeros(seq, width, dtype=value.dtype, device=value.device)
+    probe[start + positions, torch.arange(k, device=value.device)] = 1
+    value = torch.cat([value, probe.expand(batch, heads, seq, width)], dim=-1)
+    query = torch.cat([query, query.new_zeros(*query.shape[:-1], width)], dim=-1)
+    key = torch.cat([key, key.new_zeros(*key.shape[:-1], width)], dim=-1)
+    return query, key, value
 
 
 class AttentionTracer:
@@ -282,12 +292,13 @@ class CrossAttentionRecorder:
             query = attn.norm_q(query)
         if attn.norm_k is not None:
             key = attn.norm_k(key)
-        value = probe_values(value, 0, self.tracer.kept(sequence_length, value.device))
+        kept = self.tracer.kept(sequence_length, value.device)
+        q, k, v = probe_values(query, key, value, 0, kept)
         out = F.scaled_dot_product_attention(
-            query, key, value, attn_mask=attention_mask, dropout_p=0.0, is_causal=False
+            q, k, v, attn_mask=attention_mask, dropout_p=0.0, is_causal=False, scale=head_dim**-0.5
         )
         b = self.tracer.cond_index(batch_size)
-        self.tracer.store(self.layer, out[b, :, :, head_dim:], hw, restricted=True)
+        self.tracer.store(self.layer, out[b, :, :, head_dim : head_dim + kept.numel()], hw, restricted=True)
         hidden_states = out[..., :head_dim].transpose(1, 2).reshape(batch_size, -1, attn.heads * head_dim)
         hidden_states = hidden_states.to(query.dtype)
         hidden_states = attn.to_out[0](hidden_states)
@@ -384,10 +395,11 @@ class SD3JointRecorder:
         n_img = residual.shape[1]
         query, key = torch.cat([query, eq], dim=2), torch.cat([key, ek], dim=2)
         value = torch.cat([value, ev], dim=2)
-        value = probe_values(value, n_img, self.tracer.kept(ev.shape[2], value.device))
-        out = F.scaled_dot_product_attention(query, key, value, dropout_p=0.0, is_causal=False)
+        kept = self.tracer.kept(ev.shape[2], value.device)
+        q, k, v = probe_values(query, key, value, n_img, kept)
+        out = F.scaled_dot_product_attention(q, k, v, dropout_p=0.0, is_causal=False, scale=head_dim**-0.5)
         b = self.tracer.cond_index(batch_size)
-        self.tracer.store(self.layer, out[b, :, :n_img, head_dim:], hw, restricted=True)
+        self.tracer.store(self.layer, out[b, :, :n_img, head_dim : head_dim + kept.numel()], hw, restricted=True)
         hidden_states = out[..., :head_dim].transpose(1, 2).reshape(batch_size, -1, attn.heads * head_dim)
         hidden_states = hidden_states.to(query.dtype)
         hidden_states, encoder_hidden_states = hidden_states[:, :n_img], hidden_states[:, n_img:]
@@ -476,10 +488,13 @@ class FluxJointRecorder:
             key = apply_rotary_emb(key, image_rotary_emb, sequence_dim=1)
         d = attn.head_dim
         q, k, v = (t.permute(0, 2, 1, 3) for t in (query, key, value))  # (B, H, S, d), as the native backend does
-        v = probe_values(v, 0, self.tracer.kept(text_len, v.device))
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attention_mask, dropout_p=0.0, is_causal=False)
+        kept = self.tracer.kept(text_len, v.device)
+        q, k, v = probe_values(q, k, v, 0, kept)
+        out = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=attention_mask, dropout_p=0.0, is_causal=False, scale=d**-0.5
+        )
         b = self.tracer.cond_index(out.shape[0])
-        self.tracer.store(self.layer, out[b, :, text_len:, d:], hw, restricted=True)
+        self.tracer.store(self.layer, out[b, :, text_len:, d : d + kept.numel()], hw, restricted=True)
         hidden_states = out[..., :d].permute(0, 2, 1, 3).flatten(2, 3).to(query.dtype)
         if encoder_hidden_states is not None:
             encoder_hidden_states, hidden_states = hidden_states.split_with_sizes(
