@@ -77,6 +77,25 @@ def test_faithfulness_on_demand(page):
     titles = [json.loads(c.proto.spec)["layout"].get("title", {}).get("text", "") for c in page.get("plotly_chart")]
     assert "Deletion / insertion" in titles
     assert page.session_state[CALLS_KEY] == 2
+    page.slider(key="sal_stages").set_value(2)
+    page.run()
+    next(b for b in page.button if b.key == "sal_sanity_btn_gradcam").click()
+    page.run()
+    assert not page.exception and not page.error
+    titles = [json.loads(c.proto.spec)["layout"].get("title", {}).get("text", "") for c in page.get("plotly_chart")]
+    assert any(t.startswith("Randomisation cascade") for t in titles)
+    assert page.session_state[CALLS_KEY] == 3
+
+
+def test_link_preselects_methods():
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["methods"] = "gradcam,occlusion,nonsense"
+    at.run()
+    at.switch_page("pages/saliency.py")
+    at.run()
+    assert not at.exception
+    assert at.multiselect(key="sal_methods").value == ["gradcam", "occlusion"]
+    assert any("nonsense" in w.value for w in at.warning)
 
 
 def test_bad_upload_shows_error():
