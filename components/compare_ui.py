@@ -141,6 +141,8 @@ def controls(model_id: str, device: str) -> tuple[CompareSpec, str, np.ndarray |
         choice = image_picker(key="cmp", show=False)
     methods = [m.name for m in list_methods()]
     layers = list(classifier.target_layers)
+    if st.session_state.get("cmp_layer") not in layers:
+        st.session_state.pop("cmp_layer", None)  # e.g. a bundle made with another classifier
     with st.form("compare_form"):
         prompt, gen_seed, steps = None, 0, None
         if source == SOURCES[1]:

@@ -37,7 +37,7 @@ def test_report_writes_a_bundle_the_page_can_read(image_path, tmp_path, capsys):
 
 def test_report_with_prompt_generates_and_adds_word_maps(tmp_path):
     out = tmp_path / "gen.zip"
-    rc = main(["report", "--prompt", "a red circle", "--methods", "gradcam", "--steps", "3", "--out", str(out)])
+    rc = main(["report", "--prompt", "a red circle", "--methods", "gradcam", "--steps", "1", "--out", str(out)])
     assert rc == 0
     run = read_bundle(out)
     words = [e.meta["word"] for e in run.maps if e.kind == "attention"]
