@@ -15,7 +15,7 @@ import numpy as np
 import streamlit as st
 from torch import nn
 
-from components import loaders
+from components import loaders, saliency_views
 from components.image_input import IMAGE_KEY
 from models.registry import ClassifierBundle
 
@@ -79,6 +79,7 @@ class RunRecord:
     target_index: int
     seconds: float
     computed: bool = field(default=True)
+    thumbnail_uri: str = ""  # the thumbnail as a PNG data URI, encoded once for every redraw
 
 
 # --------------------------------------------------------------------------------------------------
@@ -208,6 +209,7 @@ def compute(model_id: str, device: str, image, target: TargetChoice, choice: Met
     """Run (or fetch from cache) the panel and wrap it for the display fragment."""
     t0 = time.perf_counter()
     calls = st.session_state.get(CALLS_KEY, 0)
+    thumb = thumbnail(image.pixels)
     key = (model_id, device, image.digest, choice.methods, target.index, target.contrast, choice.layer, choice.seed)
     maps = saliency_maps(
         model_id,
@@ -224,7 +226,8 @@ def compute(model_id: str, device: str, image, target: TargetChoice, choice: Met
         key=key + (choice.noise_tunnel,),
         maps=maps,
         image_name=image.name,
-        thumbnail=thumbnail(image.pixels),
+        thumbnail=thumb,
+        thumbnail_uri=saliency_views.image_uri(thumb),
         model_id=model_id,
         device=device,
         digest=image.digest,
@@ -234,7 +237,7 @@ def compute(model_id: str, device: str, image, target: TargetChoice, choice: Met
     )
 
 
-def thumbnail(pixels: np.ndarray, max_side: int = 320) -> np.ndarray:
+def thumbnail(pixels: np.ndarray, max_side: int = 256) -> np.ndarray:
     """The image downscaled once for every overlay (display only)."""
     from PIL import Image
 

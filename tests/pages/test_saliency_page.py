@@ -49,6 +49,7 @@ def test_compute_shows_maps(page):
     overlay = json.loads(charts[-1].proto.spec)
     heat = next(t for t in overlay["data"] if t["type"] == "heatmap")
     assert "colorbar" in heat and "value=" in heat["hovertemplate"]
+    assert overlay["data"][0]["type"] == "image" and overlay["data"][0]["source"].startswith("data:image/png")
 
 
 def test_display_changes_never_recompute(page):
