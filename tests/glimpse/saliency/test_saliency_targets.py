@@ -47,3 +47,9 @@ def test_contrast_explains_the_difference_of_logits(bundle):
     # a contrast DeepLIFT map sums to the change of the logit difference
     (d,) = explain(bundle, img, ["deeplift"], target=Target(a, contrast=b))
     assert d.completeness_gap < 1e-4
+
+
+@pytest.mark.parametrize("baseline", ["black", "blurred", "uniform"])
+def test_integrated_gradients_is_complete_within_one_percent(bundle, baseline):
+    (m,) = explain(bundle, image(), [("integrated_gradients", {"steps": 128, "baseline": baseline})], target=3)
+    assert m.completeness_gap < 0.01
