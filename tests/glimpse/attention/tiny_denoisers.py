@@ -75,13 +75,13 @@ def tiny_sd3():
     ).eval()
 
 
-def tiny_flux():
+def tiny_flux(in_channels: int = 4):
     from diffusers import FluxTransformer2DModel
 
     torch.manual_seed(0)
     return FluxTransformer2DModel(
         patch_size=1,
-        in_channels=4,
+        in_channels=in_channels,
         num_layers=1,
         num_single_layers=1,
         attention_head_dim=16,
@@ -203,5 +203,59 @@ def tiny_sd_pipeline():
         feature_extractor=None,
         requires_safety_checker=False,
     )
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def tiny_flux_pipeline():
+    """A FluxPipeline (CLIP + T5 text encoders, VAE, transformer) from tiny configs: 32x32 images."""
+    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxPipeline
+    from transformers import CLIPTextConfig, CLIPTextModel, T5Config, T5EncoderModel, T5Tokenizer
+
+    tokenizer = tiny_clip_tokenizer()
+    pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("▁a", -1.0), ("▁red", -1.0), ("▁d", -2.5), ("▁", -2.0)]
+    tokenizer_2 = T5Tokenizer(vocab=pieces + [(c, -3.0) for c in "abcdefghijklmnopqrstuvwxyz"], extra_ids=0)
+    tokenizer_2.model_max_length = 512
+    torch.manual_seed(0)
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=len(tokenizer.get_vocab()),
+            hidden_size=8,
+            intermediate_size=16,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            max_position_embeddings=tokenizer.model_max_length,
+            bos_token_id=0,
+            eos_token_id=1,
+            pad_token_id=1,
+            projection_dim=8,
+        )
+    )
+    text_encoder_2 = T5EncoderModel(
+        T5Config(vocab_size=len(tokenizer_2.get_vocab()), d_model=16, d_kv=8, d_ff=32, num_layers=1, num_heads=2)
+    )
+    vae = AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
+        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
+        block_out_channels=(4, 8),
+        latent_channels=4,
+        norm_num_groups=4,
+        sample_size=16,
+        use_quant_conv=False,
+        use_post_quant_conv=False,
+        shift_factor=0.0,
+    )
+    pipe = FluxPipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(),
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        text_encoder_2=text_encoder_2,
+        tokenizer_2=tokenizer_2,
+        transformer=tiny_flux(in_channels=16),  # 2x2-packed 4-channel latents
+    )
+    pipe.default_sample_size = 16  # 32x32 images: a 16x16 latent, 8x8 packed tokens
     pipe.set_progress_bar_config(disable=True)
     return pipe
