@@ -5,13 +5,13 @@ scales s = 1, 2, 4, 8 with weights w_s = 0.4, 0.3, 0.2, 0.1.
 
 Spatial maps (what is drawn)
 ----------------------------
-* ``msg_scale_maps``: at each scale, the image in [0, 1] resized bilinearly (half-pixel centres, no
-  anti-aliasing, as OpenCV's INTER_LINEAR) to (H // s, W // s); per channel the 3×3 Sobel gradients
-  (borders reflected without repeating the edge, as OpenCV's BORDER_REFLECT_101) and their magnitude
-  hypot(gx, gy); the map is the mean over the three channels. Its mean is that scale's MSG term.
-* ``colour_density_map``: quantise each channel to ``bits`` bits (v >> (8 - bits)), cut the image into
-  ``block`` × ``block`` tiles, and count the distinct quantised colours per tile, divided by the tile's
-  pixel count (so 1.0 = every pixel a different colour).
+Both come from :mod:`glimpse.complexity.maps`, the library that computes the paper's features, so a map
+here is the same array the Complexity page draws:
+
+* ``msg_scale_maps``: :func:`glimpse.complexity.maps.gradient_maps`, the channel-mean Sobel magnitude of
+  each bilinear pyramid level (OpenCV's INTER_LINEAR and BORDER_REFLECT_101); its mean is that scale's MSG term.
+* ``colour_density_map``: :func:`glimpse.complexity.maps.colour_maps` at scale 1 (distinct ``bits``-bit colours
+  per ``block`` × ``block`` tile) divided by the tile's pixel count (so 1.0 = every pixel a different colour).
 
 Region features (what is tabulated)
 -----------------------------------
@@ -20,10 +20,10 @@ R = the top-k % pixels of the saliency map (resampled bilinearly to the image si
 
 * MSG(R) = Σ_s w_s · mean_{p ∈ R} M_s↑(p), with M_s↑ the scale-s magnitude map resized bilinearly back to
   H × W. MSG(R) + MSG(R') weighted by area is (to interpolation error) the image's MSG.
-* MUC_b(R) = Σ_s w_s · |{ q_b(A_s(p)) : p ∈ R_s }| where A_s averages s × s blocks (rounded to uint8; rows
-  and columns beyond a multiple of s are dropped), R_s = blocks at least half inside R, and q_b keeps the
-  top b bits of each channel. Distinct-colour counts grow with area, so the table also gives the
-  scale-1 density |colours in R| / |R| · 1000 (colours per thousand pixels), which is the fair comparison
+* MUC_b(R) = Σ_s w_s · |{ q_b(A_s(p)) : p ∈ R_s }| where A_s is MUC's area pyramid level
+  (:func:`glimpse.complexity.pyramid.area_resize`, OpenCV's INTER_AREA), R_s = the pixels of that level at least
+  half inside R (the mask resized by the same rule), and q_b keeps the top b bits of each channel.
+  Distinct-colour counts grow with area, so the table also gives the scale-1 density |colours in R| / |R| · 1000 (colours per thousand pixels), which is the fair comparison
   when R is much smaller than R'.
 """
 
@@ -33,86 +33,36 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from glimpse.compare.agreement import resample, top_k_mask
-
-SCALES = (1, 2, 4, 8)
-WEIGHTS = (0.4, 0.3, 0.2, 0.1)
+from glimpse.complexity.features import colour_codes
+from glimpse.complexity.maps import colour_maps, gradient_maps
+from glimpse.complexity.pyramid import SCALES, WEIGHTS, area_pyramid, area_resize, check_image, to_batch
 
 __all__ = ["RegionComplexity", "colour_density_map", "msg_scale_maps", "region_complexity"]
 
-
-def _check_image(image: np.ndarray) -> np.ndarray:
-    arr = np.asarray(image)
-    if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] != 3:
-        raise ValueError(f"image: expected uint8 RGB (H, W, 3), got {arr.dtype} {arr.shape}")
-    if min(arr.shape[:2]) < 8:
-        raise ValueError(f"image: need at least 8×8 pixels for scale 8, got {arr.shape[1]}×{arr.shape[0]}")
-    return arr
-
-
-def _sobel_magnitude(x: torch.Tensor) -> torch.Tensor:
-    """hypot of the 3×3 Sobel gradients of (C, 1, H, W), computed separably: smoothing [1, 2, 1] then a
-    central difference, so a flat region gives exactly 0 (a 3×3 convolution leaves rounding residue)."""
-    p = F.pad(x, (1, 1, 1, 1), mode="reflect")[:, 0]
-    rows = p[:, :-2] + 2 * p[:, 1:-1] + p[:, 2:]  # vertical smoothing
-    cols = p[:, :, :-2] + 2 * p[:, :, 1:-1] + p[:, :, 2:]  # horizontal smoothing
-    gx = rows[:, :, 2:] - rows[:, :, :-2]
-    gy = cols[:, 2:] - cols[:, :-2]
-    return torch.hypot(gx, gy)
-
-
-def msg_scale_maps(image: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Channel-mean Sobel magnitude at each scale: arrays of shape (H // s, W // s), float32.
-
-    Examples
-    --------
-    >>> maps = msg_scale_maps(np.full((16, 16, 3), 128, np.uint8))
-    >>> [m.shape for m in maps], float(maps[0].max())
-    ([(16, 16), (8, 8), (4, 4), (2, 2)], 0.0)
-    """
-    arr = _check_image(image)
-    h, w = arr.shape[:2]
-    x = torch.from_numpy(np.array(arr)).permute(2, 0, 1)[:, None].float() / 255.0  # (3, 1, H, W): channels alike
-    out = []
-    with torch.no_grad():
-        for s in SCALES:
-            xs = x if s == 1 else F.interpolate(x, size=(h // s, w // s), mode="bilinear", align_corners=False)
-            out.append(_sobel_magnitude(xs).mean(0).numpy().astype(np.float32))
-    return tuple(out)
-
-
-def _quantise(arr: np.ndarray, bits: int) -> np.ndarray:
-    if not 1 <= int(bits) <= 8:
-        raise ValueError(f"bits: expected 1..8 bits per channel, got {bits}")
-    q = (arr >> (8 - bits)).astype(np.int32)
-    return (q[..., 0] << (2 * bits)) | (q[..., 1] << bits) | q[..., 2]
+#: Channel-mean Sobel magnitude per scale, float32 (H // s, W // s): the complexity library's gradient maps.
+msg_scale_maps = gradient_maps
 
 
 def colour_density_map(image: np.ndarray, *, bits: int = 4, block: int = 8) -> np.ndarray:
-    """Distinct quantised colours per tile / tile pixels, shape (ceil(H / block), ceil(W / block)), float32."""
-    arr = _check_image(image)
-    if int(block) < 2:
+    """Distinct quantised colours per tile / tile pixels, shape (ceil(H / block), ceil(W / block)), float32.
+
+    Examples
+    --------
+    >>> colour_density_map(np.zeros((8, 8, 3), np.uint8)).tolist()
+    [[0.015625]]
+    """
+    block = int(block)
+    if block < 2:
         raise ValueError(f"block: expected a tile side of at least 2 pixels, got {block}")
-    codes = _quantise(arr, bits)
-    h, w = codes.shape
-    bh, bw = -(-h // block), -(-w // block)
-    # pad with -1 (never a colour) so edge tiles count only their real pixels
-    padded = np.full((bh * block, bw * block), -1, dtype=np.int32)
-    padded[:h, :w] = codes
-    tiles = padded.reshape(bh, block, bw, block).transpose(0, 2, 1, 3).reshape(bh, bw, -1)
-    tiles = np.sort(tiles, axis=-1)
-    real = tiles >= 0
-    distinct = (np.diff(tiles, axis=-1) != 0) & real[..., 1:]
-    count = distinct.sum(-1) + real[..., 0]
-    return (count / real.sum(-1)).astype(np.float32)
-
-
-def _block_mean(arr: np.ndarray, s: int) -> np.ndarray:
-    h, w = arr.shape[0] // s * s, arr.shape[1] // s * s
-    a = arr[:h, :w].astype(np.float64)
-    return a.reshape(h // s, s, w // s, s, *arr.shape[2:]).mean(axis=(1, 3))
+    arr = check_image(image)
+    counts = colour_maps(arr, bits=bits, window=block, scales=(1,))[0]
+    h, w = arr.shape[:2]
+    # edge tiles hold only their real pixels
+    rows = np.minimum(block, h - block * np.arange(counts.shape[0]))
+    cols = np.minimum(block, w - block * np.arange(counts.shape[1]))
+    return (counts / np.outer(rows, cols)).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -169,7 +119,7 @@ def region_complexity(
     RegionComplexity
         NaN for a side that is empty (e.g. k = 100 leaves no outside).
     """
-    arr = _check_image(image)
+    arr = check_image(image)
     h, w = arr.shape[:2]
     mask = top_k_mask(resample(saliency, (h, w)), k, absolute=absolute)
     inside, outside = mask, ~mask
@@ -179,13 +129,16 @@ def region_complexity(
         msg_in += weight * (float(up[inside].mean()) if inside.any() else np.nan)
         msg_out += weight * (float(up[outside].mean()) if outside.any() else np.nan)
     muc_in = muc_out = 0.0
-    for weight, s in zip(WEIGHTS, SCALES):
-        small = arr if s == 1 else np.round(_block_mean(arr, s)).astype(np.uint8)
-        region = mask if s == 1 else _block_mean(mask.astype(np.float64), s) >= 0.5
-        codes = _quantise(small, bits)
+    with torch.inference_mode():
+        levels = area_pyramid(to_batch([arr], torch.device("cpu")))
+        # 255 where R: a level pixel is in R_s when its area mean rounds to >= 128, i.e. at least half of it is in R
+        mask_batch = torch.from_numpy(mask.astype(np.uint8) * 255)[None, None]
+        regions = [area_resize(mask_batch, s)[0, 0].numpy() >= 128 for s in SCALES]
+    for weight, level, region in zip(WEIGHTS, levels, regions):
+        codes = colour_codes(level[0].permute(1, 2, 0).numpy(), bits)
         muc_in += weight * _distinct(codes[region])
         muc_out += weight * _distinct(codes[~region])
-    codes = _quantise(arr, bits)
+    codes = colour_codes(arr, bits)
     n_in, n_out = int(inside.sum()), int(outside.sum())
     return RegionComplexity(
         k=float(k),

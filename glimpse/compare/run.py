@@ -18,7 +18,8 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 
 from glimpse.compare.agreement import agreement_matrix
-from glimpse.compare.regions import SCALES, colour_density_map, msg_scale_maps, region_complexity
+from glimpse.compare.regions import colour_density_map, msg_scale_maps, region_complexity
+from glimpse.complexity.pyramid import SCALES
 from glimpse.export import MapEntry, RunRecord, library_versions, now
 
 logger = logging.getLogger(__name__)

@@ -106,6 +106,17 @@ def _quantise_mask(bits: int) -> int:
     return (keep << 16) | (keep << 8) | keep
 
 
+def colour_codes(pixels: np.ndarray, bits: int) -> np.ndarray:
+    """int32 codes of the ``bits``-bit colours of uint8 (..., 3) pixels: equal codes = the same MUC_b colour.
+
+    The code is the 24-bit RGB with the low ``8 - bits`` bits of each channel cleared (``q_b`` of :func:`muc`).
+    """
+    if bits not in BITS:
+        raise ValueError(f"bits: must be one of 1..8, got {bits!r}")
+    c = np.asarray(pixels).astype(np.int32)
+    return ((c[..., 0] << 16) | (c[..., 1] << 8) | c[..., 2]) & np.int32(_quantise_mask(bits))
+
+
 def _unique_counts(level: torch.Tensor, bits: Sequence[int], *, sort_on_host: bool | None = None) -> torch.Tensor:
     """Distinct quantised RGB triplets per image of a uint8 (B, 3, h, w) level, for each bit depth.
 
@@ -313,6 +324,7 @@ __all__ = [
     "SCALES",
     "WEIGHTS",
     "ComplexityFeatures",
+    "colour_codes",
     "complexity_batch",
     "complexity_features",
     "msg",

@@ -18,7 +18,15 @@ import torch
 
 from glimpse.complexity.edges import edge_map
 from glimpse.complexity.features import _device, _quantise_mask, sobel_magnitude
-from glimpse.complexity.pyramid import SCALES, WEIGHTS, area_pyramid, bilinear_pyramid, check_image, to_batch
+from glimpse.complexity.pyramid import (
+    SCALES,
+    WEIGHTS,
+    area_pyramid,
+    area_resize,
+    bilinear_pyramid,
+    check_image,
+    to_batch,
+)
 
 
 @dataclass(frozen=True)
@@ -66,6 +74,64 @@ def _tile_counts(level: torch.Tensor, bits: int, window: int) -> np.ndarray:
     return torch.bincount(distinct >> 24, minlength=ny * nx).reshape(ny, nx).to(torch.int32).cpu().numpy()
 
 
+def _check_bits_window(bits: int, window: int) -> None:
+    if bits not in range(1, 9):
+        raise ValueError(f"bits: must be one of 1..8, got {bits!r}")
+    if not isinstance(window, (int, np.integer)) or window < 2:
+        raise ValueError(f"window: must be an integer >= 2, got {window!r}")
+
+
+def gradient_maps(image: np.ndarray, *, device: str | torch.device = "cpu") -> tuple[np.ndarray, ...]:
+    """Per-scale gradient maps ``G_s``: float32 (H // s, W // s) for s in :data:`SCALES`; ``mean(G_s)`` is the MSG term.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> [g.shape for g in gradient_maps(np.zeros((16, 24, 3), np.uint8))]
+    [(16, 24), (8, 12), (4, 6), (2, 3)]
+    """
+    arr = check_image(image)
+    with torch.inference_mode():
+        return _gradient(to_batch([arr], _device(device)))
+
+
+def _gradient(batch: torch.Tensor) -> tuple[np.ndarray, ...]:
+    return tuple(
+        sobel_magnitude(level).mean(dim=1)[0].cpu().numpy().astype(np.float32) for level in bilinear_pyramid(batch)
+    )
+
+
+def colour_maps(
+    image: np.ndarray,
+    *,
+    bits: int = 5,
+    window: int = 8,
+    scales: tuple[int, ...] = SCALES,
+    device: str | torch.device = "cpu",
+) -> tuple[np.ndarray, ...]:
+    """Distinct ``bits``-bit colours per ``window x window`` tile of the area level at each of ``scales``.
+
+    Returns
+    -------
+    tuple of np.ndarray
+        int32 (ceil(h_s / window), ceil(w_s / window)) per scale; tiles at the right and bottom edges may be smaller.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> colour_maps(np.zeros((10, 10, 3), np.uint8), scales=(1,))[0].tolist()
+    [[1, 1], [1, 1]]
+    """
+    _check_bits_window(bits, window)
+    unknown = [s for s in scales if s not in SCALES]
+    if unknown:
+        raise ValueError(f"scales: unknown {unknown}; known: {SCALES}")
+    arr = check_image(image)
+    with torch.inference_mode():
+        batch = to_batch([arr], _device(device))
+        return tuple(_tile_counts(area_resize(batch, s)[0], bits, int(window)) for s in scales)
+
+
 def complexity_maps(
     image: np.ndarray, *, bits: int = 5, window: int = 8, device: str | torch.device = "cpu"
 ) -> ComplexityMaps:
@@ -93,17 +159,12 @@ def complexity_maps(
     >>> [g.shape for g in m.gradient], int(m.colour[0].max())
     ([(32, 32), (16, 16), (8, 8), (4, 4)], 1)
     """
-    if bits not in range(1, 9):
-        raise ValueError(f"bits: must be one of 1..8, got {bits!r}")
-    if not isinstance(window, (int, np.integer)) or window < 2:
-        raise ValueError(f"window: must be an integer >= 2, got {window!r}")
+    _check_bits_window(bits, window)
     arr = check_image(image)
     dev = _device(device)
     with torch.inference_mode():
         batch = to_batch([arr], dev)
-        gradient = tuple(
-            sobel_magnitude(level).mean(dim=1)[0].cpu().numpy().astype(np.float32) for level in bilinear_pyramid(batch)
-        )
+        gradient = _gradient(batch)
         colour = tuple(_tile_counts(level[0], bits, int(window)) for level in area_pyramid(batch))
     return ComplexityMaps(
         gradient=gradient, colour=colour, edges=edge_map(arr), bits=bits, window=int(window), shape=arr.shape[:2]

@@ -69,3 +69,25 @@ def test_constant_image_has_zero_msg_and_one_colour():
 def test_region_validates_image():
     with pytest.raises(ValueError, match="image:"):
         region_complexity(np.zeros((32, 32)), np.ones((4, 4)))
+
+
+def test_maps_are_the_complexity_library_maps():
+    from glimpse.complexity.maps import complexity_maps
+
+    img = half_textured(37, 45)  # not a multiple of 8: fractional pyramid levels
+    ref = complexity_maps(img, bits=4, window=8)
+    for mine, theirs in zip(msg_scale_maps(img), ref.gradient):
+        np.testing.assert_array_equal(mine, theirs)
+    tiles = np.outer([8] * 4 + [5], [8] * 5 + [5])
+    np.testing.assert_allclose(colour_density_map(img, bits=4, block=8) * tiles, ref.colour[0])
+
+
+def test_whole_image_region_gives_the_image_features():
+    from glimpse.complexity import complexity_features
+
+    img = half_textured(37, 45)
+    rc = region_complexity(img, np.ones((4, 4)), k=100, bits=5)
+    f = complexity_features(img, edges=False)
+    assert rc.muc_inside == f.record()["MUC5"]
+    assert np.isnan(rc.muc_outside)
+    assert rc.msg_inside == pytest.approx(f.msg, rel=1e-3)  # scale maps resampled to H x W before the mean
