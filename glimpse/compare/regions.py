@@ -134,11 +134,11 @@ def region_complexity(
         # 255 where R: a level pixel is in R_s when its area mean rounds to >= 128, i.e. at least half of it is in R
         mask_batch = torch.from_numpy(mask.astype(np.uint8) * 255)[None, None]
         regions = [area_resize(mask_batch, s)[0, 0].numpy() >= 128 for s in SCALES]
-    for weight, level, region in zip(WEIGHTS, levels, regions):
-        codes = colour_codes(level[0].permute(1, 2, 0).numpy(), bits)
-        muc_in += weight * _distinct(codes[region])
-        muc_out += weight * _distinct(codes[~region])
-    codes = colour_codes(arr, bits)
+    codes = [colour_codes(level[0].permute(1, 2, 0).numpy(), bits) for level in levels]
+    for weight, level_codes, region in zip(WEIGHTS, codes, regions):
+        muc_in += weight * _distinct(level_codes[region])
+        muc_out += weight * _distinct(level_codes[~region])
+    codes = codes[0]  # the scale-1 level is the image itself
     n_in, n_out = int(inside.sum()), int(outside.sum())
     return RegionComplexity(
         k=float(k),
