@@ -35,7 +35,7 @@ import argparse
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -51,7 +51,7 @@ from models.shapes_data import (
     parse_caption,
     single_object_specs,
 )
-from models.shapes_pipeline import ShapesPipeline
+from models.shapes_pipeline import DEFAULT_GUIDANCE_SCALE, ShapesPipeline
 
 logger = logging.getLogger(__name__)
 
@@ -162,7 +162,7 @@ def generate_with_maps(
     *,
     seed: int,
     num_inference_steps: int = 25,
-    guidance_scale: float = 4.0,
+    guidance_scale: float = DEFAULT_GUIDANCE_SCALE,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Generate ``prompts`` (one shared seed) and their DAAM token maps.
 
@@ -217,7 +217,7 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
 class EvalConfig:
     seeds: tuple[int, ...] = (0,)
     num_inference_steps: int = 25
-    guidance_scale: float = 4.0
+    guidance_scale: float = DEFAULT_GUIDANCE_SCALE
     batch_size: int = 8
 
 
@@ -316,7 +316,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", default="models/embedded/shapes_t2i")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--steps", type=int, default=25)
-    parser.add_argument("--guidance", type=float, default=4.0)
+    parser.add_argument("--guidance", type=float, default=None, help="CFG scale (default: the pipeline's)")
+    parser.add_argument(
+        "--sweep", type=float, nargs="*", default=[], help="also summarise the held-out captions at these CFG scales"
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default=None, help="write the JSON here")
     parser.add_argument("--no-single", action="store_true", help="skip the 12 one-object captions")
@@ -324,7 +327,8 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     pipe = ShapesPipeline.from_pretrained(args.model)
     pipe.set_progress_bar_config(disable=True)
-    config = EvalConfig(seeds=tuple(args.seeds), num_inference_steps=args.steps, guidance_scale=args.guidance)
+    guidance = DEFAULT_GUIDANCE_SCALE if args.guidance is None else args.guidance
+    config = EvalConfig(seeds=tuple(args.seeds), num_inference_steps=args.steps, guidance_scale=guidance)
     t0 = time.time()
     result = {
         "model": args.model,
@@ -343,6 +347,17 @@ def main(argv: list[str] | None = None) -> None:
     }
     if not args.no_single:
         result["single_object"] = evaluate(pipe, [s.text for s in single_object_specs()], config)
+    if args.sweep:
+        result["guidance_sweep_held_out"] = {
+            str(g): evaluate(pipe, list(HELD_OUT_CAPTIONS), replace(config, guidance_scale=g))["summary"]
+            for g in args.sweep
+        }
+        for g, summary in result["guidance_sweep_held_out"].items():
+            print(
+                "guidance",
+                g,
+                json.dumps({k: summary[k] for k in ("colour_acc", "shape_acc", "placement_acc", "iou_own", "score")}),
+            )
     result["eval_seconds"] = round(time.time() - t0, 1)
     for key in ("held_out_two_object", "single_object"):
         if key in result:
