@@ -49,6 +49,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+# imported up front: a lazy import mid-run would mix module versions if the files changed meanwhile
+from models.eval_shapes import EvalConfig, evaluate
 from models.shapes_data import HELD_OUT_CAPTIONS, training_batch
 from models.shapes_pipeline import ShapesPipeline
 
@@ -248,8 +250,6 @@ def _eval_subset(n: int) -> list[str]:
 
 
 def _evaluate_and_keep(ema_pipe, captions, step, best_score, args, metrics_path) -> float:
-    from models.eval_shapes import EvalConfig, evaluate
-
     t0 = time.time()
     summary = evaluate(ema_pipe, captions, EvalConfig(seeds=(0,), guidance_scale=args.eval_guidance))["summary"]
     record = {"step": step, "eval": summary, "eval_seconds": round(time.time() - t0, 1)}
