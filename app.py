@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from components.loaders import import_model_libraries
 from components.sidebar import sidebar
 
 st.set_page_config(page_title="Glimpse", page_icon=":material/visibility:", layout="wide")
@@ -19,6 +20,7 @@ SECTIONS = {
     "Together": [st.Page("pages/compare.py", title="Compare", icon=":material/compare:")],
 }
 
+import_model_libraries()
 nav = st.navigation({name: pages for name, pages in SECTIONS.items() if pages})
 sidebar()
 nav.run()

@@ -34,3 +34,20 @@ def extra_status(name: str) -> str | None:
     except ModelLoadError as err:
         return str(err)
     return None
+
+
+@st.cache_resource(show_spinner="Loading the model libraries (once per server start)…")
+def import_model_libraries() -> tuple[str, str]:
+    """Import transformers and diffusers once per process, before any page runs.
+
+    Their lazily populated modules are not safe to import from two script threads at the same moment
+    (seen as "cannot import name 'PreTrainedModel' from 'transformers'" when a second session opened the
+    cross-attention page while the first was still starting). st.cache_resource runs this once and makes
+    concurrent callers wait for it, so no page imports them half-initialised.
+    """
+    import diffusers
+    import transformers
+    from diffusers import DiffusionPipeline  # noqa: F401  (resolves the lazy submodules now)
+    from transformers import PreTrainedModel  # noqa: F401
+
+    return transformers.__version__, diffusers.__version__
