@@ -20,7 +20,7 @@ SECTIONS = {
     "Together": [st.Page("pages/compare.py", title="Compare", icon=":material/compare:")],
 }
 
-import_model_libraries()
 nav = st.navigation({name: pages for name, pages in SECTIONS.items() if pages})
 sidebar()
+import_model_libraries()
 nav.run()
