@@ -52,8 +52,19 @@ def crop(out: Path, page) -> None:
 def main() -> None:
     server = subprocess.Popen(
         [
-            sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-            "--server.port", str(PORT), "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false",
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(PORT),
+            "--server.fileWatcherType",
+            "none",
+            "--browser.gatherUsageStats",
+            "false",
         ],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
