@@ -121,7 +121,14 @@ def bundle_from_pipeline(pipe: Any, model_id: str, device: torch.device, *, kind
         if isinstance(module, torch.nn.Module):
             module.eval().requires_grad_(False)
     embedded = hasattr(pipe, "tokenize_words")
-    steps, guidance = (25, 4.0) if embedded else _DEFAULTS[kind]
+    if embedded:
+        # The embedded model's card gives the scale its guidance sweep found best (higher scales
+        # saturate and mix its colours), kept beside the pipeline class as DEFAULT_GUIDANCE_SCALE.
+        from models.shapes_pipeline import DEFAULT_GUIDANCE_SCALE
+
+        steps, guidance = 25, DEFAULT_GUIDANCE_SCALE
+    else:
+        steps, guidance = _DEFAULTS[kind]
     return DiffusionBundle(
         model_id=model_id,
         pipe=pipe,

@@ -7,6 +7,7 @@ import torch
 
 from models.diffusion import EMBEDDED_T2I, DiffusionBundle, detect_kind, load_pipeline
 from models.registry import ModelLoadError
+from models.shapes_pipeline import DEFAULT_GUIDANCE_SCALE
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +23,7 @@ def test_embedded_model_loads_offline(embedded):
     )
     assert embedded.denoiser is embedded.pipe.unet and embedded.device == torch.device("cpu")
     assert not any(p.requires_grad for p in embedded.pipe.unet.parameters())
-    assert (embedded.default_steps, embedded.default_guidance) == (25, 4.0)
+    assert (embedded.default_steps, embedded.default_guidance) == (25, DEFAULT_GUIDANCE_SCALE)
 
 
 def test_local_folder_loads_through_the_same_path(tmp_path):
