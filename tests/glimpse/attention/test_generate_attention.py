@@ -36,12 +36,17 @@ def test_trace_describes_the_prompt(bundle, result):
     expected = {n.removesuffix(".processor") for n in bundle.pipe.unet.attn_processors if ".attn2." in n}
     assert set(trace.layers) == expected
     assert trace.resolutions() == (4, 8)
-    assert (trace.model_id, trace.seed, trace.steps, trace.guidance) == ("tiny-shapes", 3, 3, 4.0)
+    assert (trace.model_id, trace.seed, trace.steps, trace.guidance) == ("tiny-shapes", 3, 3, bundle.default_guidance)
     assert word_maps(trace).shape == (len(trace.words), 16, 16)
 
 
 def test_tracing_does_not_change_the_image(bundle, result):
-    plain = bundle.pipe(PROMPT, num_inference_steps=3, guidance_scale=4.0, generator=torch.Generator().manual_seed(3))
+    plain = bundle.pipe(
+        PROMPT,
+        num_inference_steps=3,
+        guidance_scale=bundle.default_guidance,
+        generator=torch.Generator().manual_seed(3),
+    )
     expected = (np.clip(plain.images[0], 0, 1) * 255).round().astype(np.uint8)
     assert np.abs(result.image.astype(int) - expected.astype(int)).max() <= 1  # fused SDPA: float rounding only
 
