@@ -19,6 +19,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from glimpse.saliency.engine import gaussian_blur
+
 FILLS = ("black", "blur", "mean")
 RANKS = ("value", "abs")
 #: Perturbed inputs per forward when not given: CPU throughput of the embedded model is flat or falls
@@ -45,20 +47,6 @@ class CurveResult:
     params: tuple  # sorted (name, value) pairs
 
 
-def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur of (B, C, H, W) with reflect padding (radius 3σ, clipped to the image)."""
-    radius = max(1, int(round(3 * sigma)))
-    radius = min(radius, x.shape[-1] - 1, x.shape[-2] - 1)
-    t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
-    k = torch.exp(-0.5 * (t / sigma) ** 2)
-    k = k / k.sum()
-    c = x.shape[1]
-    x = F.pad(x, (radius, radius, 0, 0), mode="reflect")
-    x = F.conv2d(x, k.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
-    x = F.pad(x, (0, 0, radius, radius), mode="reflect")
-    return F.conv2d(x, k.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
-
-
 def substrate(bundle, x: torch.Tensor, kind: str) -> torch.Tensor:
     """The image that replaces removed pixels, in model-input space: ``black`` (pixel 0), ``blur``
     (Gaussian σ = 5 px) or ``mean`` (the image's per-channel mean)."""
@@ -67,7 +55,7 @@ def substrate(bundle, x: torch.Tensor, kind: str) -> torch.Tensor:
         std = torch.tensor(bundle.std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
         return ((0.0 - mean) / std).expand_as(x).clone()
     if kind == "blur":
-        return _gaussian_blur(x, BLUR_SIGMA)
+        return gaussian_blur(x, BLUR_SIGMA)
     if kind == "mean":
         return x.mean(dim=(2, 3), keepdim=True).expand_as(x).clone()
     raise ValueError(f"fill: unknown {kind!r}; known: {', '.join(FILLS)}")
