@@ -66,6 +66,8 @@ def facts(m) -> str:
         parts.append(f"layer `{m.layer}`")
     if m.completeness_gap is not None:
         parts.append(f"completeness gap {m.completeness_gap:.1%}")
+    if m.steps_used is not None:
+        parts.append(f"{m.steps_used} path steps")
     if m.params:
         parts.append(", ".join(f"{k}={v}" for k, v in m.params))
     return " · ".join(parts)
@@ -235,6 +237,7 @@ def maps_npz(record) -> bytes:
             "layer": m.layer,
             "seed": m.seed,
             "completeness_gap": m.completeness_gap,
+            "steps_used": m.steps_used,
             "image": record.image_name,
             "image_digest": record.digest,
         }

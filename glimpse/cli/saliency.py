@@ -169,6 +169,7 @@ def run_saliency(args: argparse.Namespace) -> int:
                 "min": float(full.min()),
                 "max": float(full.max()),
                 "completeness_gap": m.completeness_gap,
+                "steps_used": m.steps_used,
                 "seconds": round(m.seconds, 4),
                 "params": dict(m.params),
             }

@@ -89,6 +89,12 @@ class SaliencyMap:
     def param_dict(self) -> dict:
         return dict(self.params)
 
+    @property
+    def steps_used(self) -> int | None:
+        """Gradient evaluations an adaptive path method actually spent (None for other methods)."""
+        used = self.extras.get("steps_used")
+        return None if used is None else int(np.asarray(used).ravel()[0])
+
 
 class Method:
     """Base class of a registered method. Subclasses set ``info`` and override one hook."""

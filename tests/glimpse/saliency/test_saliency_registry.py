@@ -107,3 +107,13 @@ def test_results_are_picklable_and_progress_reaches_one(cnn):
     maps = explain(cnn, image(), ["gradient", "gradcam"], target=0, progress=lambda f, msg: seen.append(f))
     assert pickle.loads(pickle.dumps(maps))[1].values.shape == (32, 32)
     assert seen[-1] == 1.0 and all(0.0 <= f <= 1.0 for f in seen)
+
+
+def test_integrated_gradients_rejects_impossible_path_settings(cnn):
+    for rule in ("adaptive", "riemann_middle"):
+        with pytest.raises(ValueError, match="steps must be >= 2"):
+            explain(cnn, image(), [("integrated_gradients", {"steps": 1, "rule": rule})], target=0)
+    with pytest.raises(ValueError, match="tolerance must be >= 0"):
+        explain(cnn, image(), [("integrated_gradients", {"tolerance": -0.1})], target=0)
+    (m,) = explain(cnn, image(), [("integrated_gradients", {"steps": 2, "rule": "riemann_middle"})], target=0)
+    assert m.steps_used is None and np.isfinite(m.values).all()
