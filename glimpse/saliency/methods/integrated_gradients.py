@@ -16,6 +16,9 @@ time, until the step budget is spent (and, with ``tolerance``, until the complet
 ``max_steps`` is reached). The attributions remain an ordinary quadrature of the gradient — the known
 interval integrals only decide where to place nodes — so the reported completeness gap is the honest error
 of the sum. Measured on six images at 600 nodes: gap 0.03–0.12 % (Gauss-Legendre at 256: 1.3 %).
+Per pixel the gain is smaller: against a 768-step midpoint reference, the relative L2 error of the map is
+about the same as Gauss-Legendre's at the same budget (0.07 at 50 steps, 0.03–0.05 at 128), so the rule
+mainly makes the sum trustworthy, which is what the completeness check reads.
 """
 
 from __future__ import annotations
@@ -93,7 +96,7 @@ def adaptive_path_integral(ctx, x, x0, steps: int, tolerance: float, max_steps: 
 
     def evaluate(new: list[float]) -> None:
         a = torch.tensor(new, dtype=x.dtype, device=x.device).view(-1, 1, 1, 1)
-        for sl in ctx.chunks(len(new)):
+        for sl in _even_chunks(len(new), bs):
             xi = (x0 + a[sl] * d).requires_grad_(True)
             s = ctx.score(xi)[:, 0]
             (grad,) = torch.autograd.grad(s.sum(), xi)
@@ -144,3 +147,10 @@ def _split_points(a: np.ndarray, error: np.ndarray, k: int) -> list[float]:
     for j in np.flatnonzero(parts > 1):
         points.extend(np.linspace(a[j], a[j + 1], parts[j] + 1)[1:-1].tolist())
     return points
+
+
+def _even_chunks(n: int, bs: int) -> list[slice]:
+    """``n`` items in ``ceil(n / bs)`` batches of nearly equal size (18 at 16 → 9 + 9, not 16 + 2)."""
+    k = -(-n // bs)
+    bounds = [round(i * n / k) for i in range(k + 1)]
+    return [slice(bounds[i], bounds[i + 1]) for i in range(k)]
