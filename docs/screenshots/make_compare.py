@@ -6,29 +6,17 @@ types the prompt, presses Compute and waits for the run; writes docs/screenshots
 """
 
 import os
-import socket
-import subprocess
 import sys
-import time
-from pathlib import Path
 
-from PIL import Image
-from playwright.sync_api import sync_playwright
+from shot import OUT_DIR, keep_light, open_home, run, wait_idle
 
-ROOT = Path(__file__).resolve().parents[2]
 PORT = int(sys.argv[1]) if len(sys.argv) > 1 else 8768
 PROMPT = "a red circle to the left of a blue square"
-OUT = ROOT / "docs" / "screenshots" / "compare.png"
+OUT = OUT_DIR / "compare.png"
 
 
-def wait_idle(page, timeout=240_000):
-    page.wait_for_timeout(1000)
-    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=timeout)
-    page.wait_for_timeout(800)
-
-
-def shoot(page) -> None:
-    page.goto(f"http://localhost:{PORT}/", timeout=60_000)
+def shoot(page, base_url: str) -> None:
+    open_home(page, base_url)
     page.get_by_role("link", name="Compare", exact=True).first.click(timeout=120_000)
     page.get_by_text("Generate from a prompt").click(timeout=180_000)
     wait_idle(page)
@@ -40,36 +28,6 @@ def shoot(page) -> None:
     page.screenshot(path=str(OUT), full_page=True)
 
 
-def main() -> None:
-    server = subprocess.Popen(
-        [
-            sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-            "--server.port", str(PORT), "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false",
-        ],
-        cwd=ROOT,
-        env=dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1"),  # shared CPUs: one thread avoids OpenMP spin-waits
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        for _ in range(120):
-            try:
-                socket.create_connection(("127.0.0.1", PORT), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(1)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium")
-            shoot(browser.new_page(viewport={"width": 1400, "height": 3200}))
-            browser.close()
-    finally:
-        server.kill()
-        server.wait(10)
-    img = Image.open(OUT)
-    if OUT.stat().st_size > 400_000:
-        img.convert("RGB").quantize(colors=256, method=Image.Quantize.FASTOCTREE).save(OUT, optimize=True)
-    print(f"{OUT} ({OUT.stat().st_size / 1e3:.0f} kB, {img.size[0]}x{img.size[1]})")
-
-
 if __name__ == "__main__":
-    main()
+    run(shoot, port=PORT, viewport=(1400, 3200), name="compare")
+    keep_light(OUT)
