@@ -105,7 +105,11 @@ def adaptive_path_integral(ctx, x, x0, steps: int, tolerance: float, max_steps: 
             g_at.extend(m.double().flatten(1).sum(1).tolist())
             s_at.extend(s.detach().double().tolist())
             map_at.extend(m)
-        ctx.progress(min(1.0, len(alphas) / steps))
+        n = len(alphas)
+        if tolerance > 0 and max_steps > steps:  # the budget is 90 % of the bar, refinement the rest
+            ctx.progress(0.9 * min(1.0, n / steps) + 0.1 * max(0.0, (n - steps) / (max_steps - steps)))
+        else:
+            ctx.progress(min(1.0, n / steps))
 
     def intervals():
         order = np.argsort(alphas)

@@ -117,3 +117,17 @@ def test_integrated_gradients_rejects_impossible_path_settings(cnn):
         explain(cnn, image(), [("integrated_gradients", {"tolerance": -0.1})], target=0)
     (m,) = explain(cnn, image(), [("integrated_gradients", {"steps": 2, "rule": "riemann_middle"})], target=0)
     assert m.steps_used is None and np.isfinite(m.values).all()
+
+
+def test_integrated_gradients_progress_only_moves_forward(cnn):
+    seen = []
+    explain(
+        cnn,
+        image(),
+        [("integrated_gradients", {"steps": 20, "tolerance": 1e-9, "max_steps": 60})],
+        target=0,
+        batch_size=8,
+        progress=lambda f, msg: seen.append(f),
+    )
+    assert seen == sorted(seen) and 0.0 <= seen[0] and seen[-1] == 1.0
+    assert len(set(seen)) > 3  # the bar moves during the run, not only at its end
