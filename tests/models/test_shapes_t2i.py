@@ -155,6 +155,19 @@ def test_committed_checkpoint_loads_and_generates():
     assert pil[0].size == (32, 32)
 
 
+def test_committed_checkpoint_draws_the_colours_and_its_word_maps_land_on_them():
+    # 8 held-out captions (2 per relation), one seed, the default sampler: what the page shows first
+    pipe = ShapesPipeline.from_pretrained(str(EMBEDDED))
+    pipe.set_progress_bar_config(disable=True)
+    captions = [c for r in ("left", "right", "above", "below") for c in data.HELD_OUT_CAPTIONS if f" {r} " in c]
+    picked = captions[::3]
+    assert len(picked) == 8
+    summary = evaluate(pipe, picked, EvalConfig(seeds=(0,)))["summary"]
+    assert summary["colour_acc"] >= 0.8
+    assert summary["iou_own_colour"] > 0.4 and summary["iou_own_colour"] > 4 * summary["iou_other_colour"]
+    assert summary["iou_own"] > 2 * summary["iou_other"]
+
+
 # ----------------------------------------------------------------------------- training + eval
 def test_tiny_training_run_saves_a_loadable_pipeline(tmp_path):
     args = parse_args(
