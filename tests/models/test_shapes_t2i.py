@@ -12,7 +12,7 @@ import torch
 from models import shapes_data as data
 from models.eval_shapes import EvalConfig, binarise, evaluate, generate_with_maps, iou, judge_image
 from models.shapes_pipeline import ShapesPipeline
-from models.train_shapes import TINY_UNET, main, parse_args, train
+from models.train_shapes import TINY_UNET, main, parse_args, sample_timesteps, train
 
 EMBEDDED = Path(__file__).resolve().parents[2] / "models" / "embedded" / "shapes_t2i"
 
@@ -269,3 +269,16 @@ def test_shipped_model_draws_the_requested_colour_and_its_colour_word_map_lands_
         verdict = judge_image(image, spec)
         assert verdict["colour_ok"] == [True], spec.text
         assert iou(binarise(token_maps[2]), verdict["colour_masks"][0]) > 0.2, spec.text  # token 2 = colour
+
+
+def test_sample_timesteps_biases_the_requested_share_to_the_noisier_half():
+    torch.manual_seed(0)
+    uniform = sample_timesteps(4000, 1000)
+    biased = sample_timesteps(4000, 1000, high_t_frac=0.5)
+    for t in (uniform, biased):
+        assert t.dtype == torch.int64 and int(t.min()) >= 0 and int(t.max()) <= 999
+    assert abs(float((uniform >= 500).float().mean()) - 0.5) < 0.03
+    assert abs(float((biased >= 500).float().mean()) - 0.75) < 0.03  # half forced high + half of the rest
+    assert bool((biased[:2000] >= 500).all())
+    with pytest.raises(ValueError, match="high-t-frac"):
+        sample_timesteps(4, 1000, high_t_frac=1.5)
