@@ -170,8 +170,8 @@ def _distinct(values: np.ndarray) -> np.ndarray:
 
 def _score_group(batch: torch.Tensor, bits: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """MSG (B,), MSG per scale (B, 4), MUC counts (B, len(bits), 4) for a uint8 (B, 3, H, W) batch."""
-    per_scale = _msg_per_scale(bilinear_pyramid(batch)).double()
-    weights = torch.tensor(WEIGHTS, dtype=torch.float64, device=batch.device)
+    per_scale = _msg_per_scale(bilinear_pyramid(batch)).to("cpu", torch.float64)  # MPS has no float64
+    weights = torch.tensor(WEIGHTS, dtype=torch.float64)
     msg = (per_scale * weights).sum(dim=1)
     counts = torch.stack([_unique_counts(level, bits) for level in area_pyramid(batch)], dim=-1)  # (bits, B, 4)
     return msg.cpu().numpy(), per_scale.cpu().numpy(), counts.permute(1, 0, 2).cpu().numpy()

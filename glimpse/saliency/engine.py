@@ -331,7 +331,7 @@ def _run_noisy(ctx: Context, items: list[_Item], x: torch.Tensor, shared: bool, 
         ctx.progress = lambda f, k=k: outer((k + f) / len(chunks))
         out = _run_clean(ctx, items, xs, shared)
         for name, a in out.items():
-            maps = a.maps.double()
+            maps = a.maps.detach().to("cpu", torch.float64)  # float64 on the CPU: MPS has no float64
             sums[name] = sums.get(name, 0) + maps.sum(0)
             sq[name] = sq.get(name, 0) + (maps * maps).sum(0)
         outer((k + 1) / len(chunks))

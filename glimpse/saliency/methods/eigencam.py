@@ -17,14 +17,14 @@ from glimpse.saliency.engine import capture, to_grid
 def first_component(a: torch.Tensor) -> torch.Tensor:
     """(K, h, w) -> (h, w): projection on the first principal component, sign fixed as documented."""
     k, h, w = a.shape
-    m = a.reshape(k, h * w).T.double()
+    m = a.detach().reshape(k, h * w).T.to("cpu", torch.float64)  # float64 on the CPU: MPS has no float64
     m = m - m.mean(0, keepdim=True)
     _, _, vh = torch.linalg.svd(m, full_matrices=False)
     proj = m @ vh[0]
-    ref = a.sum(0).reshape(-1).double()
+    ref = a.detach().sum(0).reshape(-1).to("cpu", torch.float64)
     if torch.dot(proj, ref - ref.mean()) < 0:
         proj = -proj
-    return proj.reshape(h, w).float()
+    return proj.reshape(h, w).to(a.device, torch.float32)
 
 
 class EigenCAM(Method):

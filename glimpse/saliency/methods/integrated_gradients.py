@@ -102,8 +102,8 @@ def adaptive_path_integral(ctx, x, x0, steps: int, tolerance: float, max_steps: 
             (grad,) = torch.autograd.grad(s.sum(), xi)
             m = (grad * d).sum(1).detach()
             alphas.extend(new[sl])
-            g_at.extend(m.double().flatten(1).sum(1).tolist())
-            s_at.extend(s.detach().double().tolist())
+            g_at.extend(m.to("cpu", torch.float64).flatten(1).sum(1).tolist())  # MPS has no float64
+            s_at.extend(s.detach().to("cpu", torch.float64).tolist())
             map_at.extend(m)
         n = len(alphas)
         if tolerance > 0 and max_steps > steps:  # the budget is 90 % of the bar, refinement the rest

@@ -51,12 +51,12 @@ class Rise(Method):
             raise ValueError("params: rise needs masks >= 1, grid >= 1 and 0 < p <= 1")
         masks = rise_masks(n, tuple(x.shape[-2:]), grid, p, ctx.generator(salt=5)).to(x.device, x.dtype)
         black = ctx.black(x)
-        total = torch.zeros(x.shape[-2:], dtype=torch.float64, device=x.device)
+        total = torch.zeros(x.shape[-2:], dtype=torch.float64)  # on the CPU: MPS has no float64
         chunks = ctx.chunks(n)
         with torch.no_grad():
             for j, sl in enumerate(chunks):
                 m = masks[sl].unsqueeze(1)
                 s = ctx.prob_score(x * m + black * (1 - m))[:, 0]
-                total += (s[:, None, None].double() * masks[sl].double()).sum(0)
+                total += (s[:, None, None] * masks[sl]).sum(0).to("cpu", torch.float64)
                 ctx.progress((j + 1) / len(chunks))
         return Attribution((total / (n * p)).float().unsqueeze(0))

@@ -46,7 +46,7 @@ def _scores(ctx, x: torch.Tensor, labels: np.ndarray, z: np.ndarray) -> np.ndarr
     with torch.no_grad():
         for j, sl in enumerate(chunks):
             keep = zt[sl][:, lab].unsqueeze(1)  # (m, 1, H, W)
-            out.append(ctx.score(x * keep + black * (1 - keep))[:, 0].double().cpu())
+            out.append(ctx.score(x * keep + black * (1 - keep))[:, 0].to("cpu", torch.float64))
             ctx.progress((j + 1) / len(chunks))
     return torch.cat(out).numpy()
 
