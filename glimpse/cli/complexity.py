@@ -113,18 +113,8 @@ def run_fit(args: argparse.Namespace) -> int:
         table = prepare(p, name=p.name)
         repeats = args.repeats or default_repeats(p.stem)
         results.extend(cross_validate(table, formulas, repeats=repeats, dataset=p.stem))
-    records = [
-        {
-            "dataset": r.dataset,
-            "formula_name": r.name,
-            "formula": r.formula,
-            "n": r.n,
-            "repeats": r.repeats,
-            "mean_spearman": r.mean_rho,
-            "std_spearman": r.std_rho,
-        }
-        for r in results
-    ]
+    # the CLI's JSON names the formula's short name "formula_name" (key order kept)
+    records = [{("formula_name" if k == "name" else k): v for k, v in r.summary().items()} for r in results]
     if args.json:
         json.dump(records, sys.stdout, indent=2)
         sys.stdout.write("\n")

@@ -175,6 +175,18 @@ class FormulaScore:
     def std_rho(self) -> float:
         return float(np.std(self.fold_rho))
 
+    def summary(self) -> dict:
+        """dataset, name, formula, n, repeats, mean and std of the test Spearman (plain Python values)."""
+        return {
+            "dataset": self.dataset,
+            "name": self.name,
+            "formula": self.formula,
+            "n": self.n,
+            "repeats": self.repeats,
+            "mean_spearman": self.mean_rho,
+            "std_spearman": self.std_rho,
+        }
+
 
 def cross_validate(
     table: pd.DataFrame,
@@ -258,17 +270,4 @@ def cross_validate(
 
 def score_table(results: Sequence[FormulaScore]) -> pd.DataFrame:
     """Long table: dataset, formula name, formula, n, repeats, mean and std of the test Spearman."""
-    return pd.DataFrame(
-        [
-            {
-                "dataset": r.dataset,
-                "name": r.name,
-                "formula": r.formula,
-                "n": r.n,
-                "repeats": r.repeats,
-                "mean_spearman": r.mean_rho,
-                "std_spearman": r.std_rho,
-            }
-            for r in results
-        ]
-    )
+    return pd.DataFrame([r.summary() for r in results])
