@@ -55,8 +55,17 @@ def grid_shape(n: int, image_hw: tuple[int, int]) -> tuple[int, int]:
 
 
 def _heads_view(x: torch.Tensor, heads: int) -> torch.Tensor:
-    """(1, S, H·d) -> (1, H, S, d)."""
+    """(B, S, H·d) -> (B, H, S, d)."""
     return x.view(x.shape[0], x.shape[1], heads, -1).transpose(1, 2)
+
+
+def _norm_qk(attn, q: torch.Tensor, k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The attention module's optional query/key norms (SD3, PixArt-Sigma, ...), as diffusers applies them."""
+    if attn.norm_q is not None:
+        q = attn.norm_q(q)
+    if attn.norm_k is not None:
+        k = attn.norm_k(k)
+    return q, k
 
 
 def joint_text_block(
@@ -284,14 +293,9 @@ class CrossAttentionRecorder:
             encoder_hidden_states = attn.norm_encoder_hidden_states(encoder_hidden_states)
         key = attn.to_k(encoder_hidden_states)
         value = attn.to_v(encoder_hidden_states)
-        head_dim = key.shape[-1] // attn.heads
-        query = query.view(batch_size, -1, attn.heads, head_dim).transpose(1, 2)
-        key = key.view(batch_size, -1, attn.heads, head_dim).transpose(1, 2)
-        value = value.view(batch_size, -1, attn.heads, head_dim).transpose(1, 2)
-        if attn.norm_q is not None:
-            query = attn.norm_q(query)
-        if attn.norm_k is not None:
-            key = attn.norm_k(key)
+        query, key, value = (_heads_view(t, attn.heads) for t in (query, key, value))
+        head_dim = query.shape[-1]
+        query, key = _norm_qk(attn, query, key)
         kept = self.tracer.kept(sequence_length, value.device)
         q, k, v = probe_values(query, key, value, 0, kept)
         out = F.scaled_dot_product_attention(
@@ -324,11 +328,7 @@ class CrossAttentionRecorder:
             x = attn.group_norm(x.transpose(1, 2)).transpose(1, 2)
         if attn.norm_cross:
             c = attn.norm_encoder_hidden_states(c)
-        q, k = _heads_view(attn.to_q(x), attn.heads), _heads_view(attn.to_k(c), attn.heads)
-        if attn.norm_q is not None:
-            q = attn.norm_q(q)
-        if attn.norm_k is not None:
-            k = attn.norm_k(k)
+        q, k = _norm_qk(attn, _heads_view(attn.to_q(x), attn.heads), _heads_view(attn.to_k(c), attn.heads))
         scores = torch.matmul(q.float(), k.float().transpose(-1, -2)) * (q.shape[-1] ** -0.5)
         if mask is not None:
             # UNet/PixArt pass the text mask as an additive bias (B, 1, L)
@@ -376,18 +376,13 @@ class SD3JointRecorder:
         """diffusers' JointAttnProcessor2_0, step for step, with probe columns on V ([image, text] order)."""
         residual = hidden_states
         batch_size = hidden_states.shape[0]
-        query, key, value = attn.to_q(hidden_states), attn.to_k(hidden_states), attn.to_v(hidden_states)
-        head_dim = key.shape[-1] // attn.heads
-        query = query.view(batch_size, -1, attn.heads, head_dim).transpose(1, 2)
-        key = key.view(batch_size, -1, attn.heads, head_dim).transpose(1, 2)
-        value = value.view(batch_size, -1, attn.heads, head_dim).transpose(1, 2)
-        if attn.norm_q is not None:
-            query = attn.norm_q(query)
-        if attn.norm_k is not None:
-            key = attn.norm_k(key)
-        eq = attn.add_q_proj(encoder_hidden_states).view(batch_size, -1, attn.heads, head_dim).transpose(1, 2)
-        ek = attn.add_k_proj(encoder_hidden_states).view(batch_size, -1, attn.heads, head_dim).transpose(1, 2)
-        ev = attn.add_v_proj(encoder_hidden_states).view(batch_size, -1, attn.heads, head_dim).transpose(1, 2)
+        query, key, value = (_heads_view(p(hidden_states), attn.heads) for p in (attn.to_q, attn.to_k, attn.to_v))
+        head_dim = query.shape[-1]
+        query, key = _norm_qk(attn, query, key)
+        eq, ek, ev = (
+            _heads_view(p(encoder_hidden_states), attn.heads)
+            for p in (attn.add_q_proj, attn.add_k_proj, attn.add_v_proj)
+        )
         if attn.norm_added_q is not None:
             eq = attn.norm_added_q(eq)
         if attn.norm_added_k is not None:
@@ -417,10 +412,7 @@ class SD3JointRecorder:
         x, c = x[b : b + 1], c[b : b + 1]
         q, k = _heads_view(attn.to_q(x), attn.heads), _heads_view(attn.to_k(x), attn.heads)
         kt = _heads_view(attn.add_k_proj(c), attn.heads)
-        if attn.norm_q is not None:
-            q = attn.norm_q(q)
-        if attn.norm_k is not None:
-            k = attn.norm_k(k)
+        q, k = _norm_qk(attn, q, k)
         if attn.norm_added_k is not None:
             kt = attn.norm_added_k(kt)
         probs = joint_text_block(q[0], k[0], kt[0], q.shape[-1] ** -0.5)
