@@ -12,9 +12,22 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from pathlib import Path
 
 from streamlit.runtime import pages_manager
-from streamlit.testing.v1 import app_test
+from streamlit.testing.v1 import AppTest, app_test
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+
+
+def open_page(page: str, timeout: float = 120) -> AppTest:
+    """Run app.py, switch to ``page`` (e.g. "pages/saliency.py") and check the page raised nothing."""
+    at = AppTest.from_file(APP, default_timeout=timeout)
+    at.run()
+    at.switch_page(page)
+    at.run()
+    assert not at.exception, at.exception
+    return at
 
 
 class _NavigationPagesManager(pages_manager.PagesManager):

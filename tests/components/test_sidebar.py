@@ -8,10 +8,9 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from tests.apptest_support import v2_navigation
+from tests.apptest_support import APP, v2_navigation
 
 ROOT = Path(__file__).resolve().parents[2]
-APP = str(ROOT / "app.py")
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -1,13 +1,10 @@
 """The cross-attention page on the embedded shapes model: generate, re-slice without regenerating, errors."""
 
-from pathlib import Path
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
 import components.attention_ui as ui
-
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
+from tests.apptest_support import open_page
 
 
 @pytest.fixture
@@ -26,12 +23,7 @@ def calls(monkeypatch):
 
 
 def _page() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.run()
-    at.switch_page("pages/attention.py")
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return open_page("pages/attention.py")
 
 
 def _generate(at: AppTest, prompt: str, steps: int = 4) -> AppTest:

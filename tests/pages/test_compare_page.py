@@ -3,15 +3,13 @@ same run, a hostile bundle is refused, and generate -> classify -> explain on th
 
 import io
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
 import components.compare_ui as ui
-
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
+from tests.apptest_support import open_page
 
 
 @pytest.fixture
@@ -29,13 +27,8 @@ def calls(monkeypatch):
     return made
 
 
-def open_page() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=180)
-    at.run()
-    at.switch_page("pages/compare.py")
-    at.run()
-    assert not at.exception, at.exception
-    return at
+def compare_page() -> AppTest:
+    return open_page("pages/compare.py", timeout=180)
 
 
 def press(at: AppTest, label: str) -> AppTest:
@@ -46,7 +39,7 @@ def press(at: AppTest, label: str) -> AppTest:
 
 
 def test_compute_reslice_export_import(calls):
-    at = open_page()
+    at = compare_page()
     assert at.info and "Compute" in at.info[0].value
     at.multiselect(key="cmp_methods").set_value(["gradient", "gradcam"])
     at.slider(key="cmp_k").set_value(10.0)
@@ -70,7 +63,7 @@ def test_compute_reslice_export_import(calls):
     data = at.session_state[ui.EXPORT_KEY][1]
 
     # a fresh session imports it: same maps, same controls, nothing recomputed
-    fresh = open_page()
+    fresh = compare_page()
     fresh.file_uploader(key="cmp_import").set_value(("run.zip", data, "application/zip"))
     fresh.run()
     assert not fresh.exception, fresh.exception
@@ -93,7 +86,7 @@ def test_hostile_bundle_is_refused_with_a_message():
     with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr("manifest.json", "{}")
         zf.writestr("../../escape.png", b"x")
-    at = open_page()
+    at = compare_page()
     at.file_uploader(key="cmp_import").set_value(("evil.zip", buf.getvalue(), "application/zip"))
     at.run()
     assert not at.exception, at.exception
@@ -102,7 +95,7 @@ def test_hostile_bundle_is_refused_with_a_message():
 
 
 def test_generate_classify_explain(calls):
-    at = open_page()
+    at = compare_page()
     at.radio(key="cmp_mode").set_value("Generate from a prompt")
     at.run()
     at.text_input(key="cmp_prompt").set_value("a red circle")

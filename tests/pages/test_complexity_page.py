@@ -13,19 +13,14 @@ from streamlit.testing.v1 import AppTest
 
 from components import complexity_ui as ui
 from glimpse.images import sample_images
+from tests.apptest_support import APP, open_page
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
 DATA = Path(APP).parents[1] / "shared" / "data" / "complexity-in-complexity"
 
 
 @pytest.fixture(scope="module")
 def page() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.run()
-    at.switch_page("pages/complexity.py")
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return open_page("pages/complexity.py")
 
 
 def test_single_image_shows_values_bars_and_maps(page):

@@ -3,7 +3,6 @@ downloads, and a bad upload."""
 
 import io
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,17 +10,11 @@ from streamlit.testing.v1 import AppTest
 
 from components import saliency_views
 from components.saliency_ui import CALLS_KEY, RESULT_KEY, DisplayOptions
+from tests.apptest_support import APP, open_page
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
-
-def open_page() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.run()
-    at.switch_page("pages/saliency.py")
-    at.run()
-    assert not at.exception, at.exception
-    return at
+def saliency_page() -> AppTest:
+    return open_page("pages/saliency.py")
 
 
 def compute(at: AppTest, methods) -> AppTest:
@@ -36,7 +29,7 @@ def compute(at: AppTest, methods) -> AppTest:
 
 @pytest.fixture(scope="module")
 def page() -> AppTest:
-    return compute(open_page(), ["gradient", "gradcam"])
+    return compute(saliency_page(), ["gradient", "gradcam"])
 
 
 def test_compute_shows_maps(page):
@@ -100,7 +93,7 @@ def test_link_preselects_methods():
 
 
 def test_bad_upload_shows_error():
-    at = open_page()
+    at = saliency_page()
     at.radio(key="saliency_source").set_value("Upload")
     at.run()
     at.file_uploader(key="saliency_upload").set_value(("broken.png", b"not an image at all", "image/png"))
