@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 from streamlit.testing.v1 import AppTest
 
 from tests.apptest_support import APP, v2_navigation
+from tests.tiny_vit import save_tiny_vit
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -21,24 +21,10 @@ def _run_app_py_every_time():
 
 @pytest.fixture(scope="module")
 def tiny_vit_dir(tmp_path_factory) -> Path:
-    from transformers import ViTConfig, ViTForImageClassification
-
-    torch.manual_seed(0)
     labels = {0: "left", 1: "right"}
-    cfg = ViTConfig(
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=32,
-        image_size=32,
-        patch_size=8,
-        num_labels=2,
-        id2label=labels,
-        label2id={v: k for k, v in labels.items()},
+    return save_tiny_vit(
+        tmp_path_factory.mktemp("sidebar_vit"), labels, hidden_size=16, num_hidden_layers=1, intermediate_size=32
     )
-    path = tmp_path_factory.mktemp("sidebar_vit")
-    ViTForImageClassification(cfg).save_pretrained(path)
-    return path
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from models.registry import (
     resolve_device,
 )
 from models.vit import grid_to_tokens, tokens_to_grid
+from tests.tiny_vit import save_tiny_vit
 
 
 @pytest.fixture(scope="module")
@@ -35,31 +36,9 @@ def samples() -> dict[str, np.ndarray]:
 LABELS = {0: "apple", 1: "banana", 2: "cherry"}
 
 
-def _tiny_vit_config(**extra):
-    from transformers import ViTConfig
-
-    return ViTConfig(
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        image_size=32,
-        patch_size=8,
-        num_labels=3,
-        id2label=LABELS,
-        label2id={v: k for k, v in LABELS.items()},
-        **extra,
-    )
-
-
 @pytest.fixture(scope="module")
 def tiny_vit_dir(tmp_path_factory):
-    from transformers import ViTForImageClassification
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("tiny_vit")
-    ViTForImageClassification(_tiny_vit_config()).save_pretrained(path)
-    return path
+    return save_tiny_vit(tmp_path_factory.mktemp("tiny_vit"), LABELS)
 
 
 # -- embedded EfficientNet-Lite0 ------------------------------------------------------------------
