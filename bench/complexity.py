@@ -1,8 +1,8 @@
 """Benchmark: MSG + MUC1..8 with glimpse.complexity vs the paper's algorithm run once per feature (OpenCV).
 
-The reference is rebuilt here from ../shared/specs/complexity.md with OpenCV (a dev requirement), the way the paper's
-scripts/algorithms.py is used: one call for MSG and one call per MUC bit depth, each redoing its resizes. Both sides run
-on the same images, single-threaded, in one process; the best of ``--repeat`` runs is reported.
+The reference is the tests' OpenCV rebuild of ../shared/specs/complexity.md (tests/glimpse/complexity/
+cv2_reference.py; OpenCV is a dev requirement), called the way the paper's scripts/algorithms.py is used: one
+call for MSG and one call per MUC bit depth, each redoing its resizes. Both sides run on the same images, single-threaded, in one process; the best of ``--repeat`` runs is reported.
 
     .venv/bin/python bench/complexity.py [--repeat 5] [--device cpu]
 """
@@ -24,43 +24,14 @@ import torch  # noqa: E402
 
 from glimpse.complexity import complexity_batch  # noqa: E402
 from glimpse.images import sample_images  # noqa: E402
-
-SCALES = (1, 2, 4, 8)
-WEIGHTS = (0.4, 0.3, 0.2, 0.1)
-
-
-def reference_msg(bgr: np.ndarray) -> float:
-    img = bgr.astype(np.float32) / 255.0
-    h, w = img.shape[:2]
-    total = 0.0
-    for s, wt in zip(SCALES, WEIGHTS):
-        level = cv2.resize(img, (w // s, h // s))
-        grads = []
-        for c in range(3):
-            gx = cv2.Sobel(level[:, :, c], cv2.CV_32F, 1, 0, ksize=3)
-            gy = cv2.Sobel(level[:, :, c], cv2.CV_32F, 0, 1, ksize=3)
-            grads.append(np.mean(np.hypot(gx, gy)))
-        total += wt * float(np.mean(grads))
-    return total
-
-
-def reference_muc(bgr: np.ndarray, bits: int) -> float:
-    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-    h, w = rgb.shape[:2]
-    shift = 8 - bits
-    total = 0.0
-    for s, wt in zip(SCALES, WEIGHTS):
-        level = cv2.resize(rgb, (w // s, h // s), interpolation=cv2.INTER_AREA)
-        q = (level.astype(np.int32) >> shift) << shift
-        flat = q.reshape(-1, 3)
-        ids = flat[:, 0].astype(np.int64) * 65536 + flat[:, 1].astype(np.int64) * 256 + flat[:, 2]
-        total += wt * len(np.unique(ids))
-    return round(total, 2)
+from tests.glimpse.complexity import cv2_reference as reference  # noqa: E402
 
 
 def reference_all(rgb: np.ndarray) -> list[float]:
+    """The paper's usage: a BGR image (cv2.imread), one call for MSG and one per MUC bit depth, each
+    converting to RGB and redoing its resizes."""
     bgr = np.ascontiguousarray(rgb[..., ::-1])
-    return [reference_msg(bgr)] + [reference_muc(bgr, b) for b in range(1, 9)]
+    return [reference.msg(bgr)] + [reference.muc(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), b) for b in range(1, 9)]
 
 
 def best(fn, repeat: int) -> float:

@@ -29,9 +29,10 @@ def muc_counts(rgb: np.ndarray, bits: int) -> list[int]:
     shift = 8 - bits
     counts = []
     for s in SCALES:
-        level = cv2.resize(rgb, (w // s, h // s), interpolation=cv2.INTER_AREA).astype(np.int64)
-        q = (level >> shift) << shift
-        counts.append(len(np.unique(q[..., 0] * 65536 + q[..., 1] * 256 + q[..., 2])))
+        level = cv2.resize(rgb, (w // s, h // s), interpolation=cv2.INTER_AREA)
+        q = ((level.astype(np.int32) >> shift) << shift).reshape(-1, 3)
+        # colour ids in int64, quantised in int32: the bench times this reference, so no needless widening
+        counts.append(len(np.unique(q[:, 0].astype(np.int64) * 65536 + q[:, 1].astype(np.int64) * 256 + q[:, 2])))
     return counts
 
 
