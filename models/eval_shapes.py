@@ -50,6 +50,7 @@ from models.shapes_data import (
     CaptionSpec,
     parse_caption,
     single_object_specs,
+    word_token_positions,
 )
 from models.shapes_pipeline import DEFAULT_GUIDANCE_SCALE, ShapesPipeline
 
@@ -221,13 +222,6 @@ class EvalConfig:
     batch_size: int = 8
 
 
-def _word_positions(spec: CaptionSpec) -> list[dict[str, int]]:
-    """Token positions of each object's colour and shape words ([CLS] is position 0)."""
-    words = spec.text.split()
-    starts = [0] if spec.relation is None else [0, len(words) - 3]
-    return [{"colour": s + 2, "shape": s + 3} for s in starts]  # "a C S": C at s+1 -> token s+2
-
-
 def evaluate(pipe: ShapesPipeline, captions: list[str], config: EvalConfig = EvalConfig()) -> dict:
     """Generate every caption for every seed, judge the images and the word maps; return a summary.
 
@@ -263,7 +257,7 @@ def evaluate(pipe: ShapesPipeline, captions: list[str], config: EvalConfig = Eva
                 }
                 if "placement_ok" in v:
                     rec["placement_ok"] = v["placement_ok"]
-                positions = _word_positions(spec)
+                positions = word_token_positions(spec)
                 for i, pos in enumerate(positions):
                     if not v["colour_ok"][i]:
                         continue

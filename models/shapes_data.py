@@ -221,7 +221,20 @@ def sample_training_spec(rng: np.random.Generator, p_single: float = 0.25) -> Ca
     return TRAIN_TWO_OBJECT_SPECS[rng.integers(len(TRAIN_TWO_OBJECT_SPECS))]
 
 
+def training_scenes(rng: np.random.Generator, batch_size: int, p_single: float = 0.25) -> list[Scene]:
+    """``batch_size`` rendered training scenes (images, captions and per-object masks)."""
+    return [render_scene(sample_training_spec(rng, p_single), rng) for _ in range(batch_size)]
+
+
 def training_batch(rng: np.random.Generator, batch_size: int, p_single: float = 0.25) -> tuple[np.ndarray, list[str]]:
     """A batch of training scenes: uint8 images (B, 32, 32, 3) and their captions."""
-    scenes = [render_scene(sample_training_spec(rng, p_single), rng) for _ in range(batch_size)]
+    scenes = training_scenes(rng, batch_size, p_single)
     return np.stack([s.image for s in scenes]), [s.caption for s in scenes]
+
+
+def word_token_positions(spec: CaptionSpec) -> list[dict[str, int]]:
+    """Token positions of each object's colour and shape words, in object order, for a tokenizer that puts
+    [CLS] at position 0 and one token per word after it ("a C S": C at word s+1 -> token s+2)."""
+    words = spec.text.split()
+    starts = [0] if spec.relation is None else [0, len(words) - 3]
+    return [{"colour": s + 2, "shape": s + 3} for s in starts]

@@ -89,18 +89,26 @@ def build_unet(
     heads: int = 4,
     norm_num_groups: int = 8,
     sample_size: int = IMAGE_SIZE,
+    coord_channels: int = 2,
 ) -> UNet2DConditionModel:
     """Pixel-space UNet: no attention at full resolution, cross-attention in every lower block and mid.
 
     With (32, 64, 128) the resolutions are 32x32 (plain ResNet block), 16x16 and 8x8 (cross-attention),
     about 4.2 M parameters.
+
+    ``coord_channels`` = 2 adds x and y coordinate planes to the input (CoordConv, Liu et al. 2018):
+    ``in_channels`` = 3 + 2, ``out_channels`` = 3, and :meth:`ShapesPipeline.unet_input` appends the planes.
+    Convolutions and attention are translation-equivariant, so without them the UNet knows where a pixel
+    is only through the zero padding; "to the left of" needs to know which half of the canvas is left.
     """
+    if coord_channels not in (0, 2):
+        raise ValueError(f"coord_channels {coord_channels}: expected 0 or 2")
     n = len(block_out_channels)
     down = ("DownBlock2D",) + ("CrossAttnDownBlock2D",) * (n - 1)
     up = ("CrossAttnUpBlock2D",) * (n - 1) + ("UpBlock2D",)
     return UNet2DConditionModel(
         sample_size=sample_size,
-        in_channels=3,
+        in_channels=3 + coord_channels,
         out_channels=3,
         down_block_types=down,
         up_block_types=up,
@@ -124,6 +132,17 @@ def build_scheduler() -> DDIMScheduler:
         clip_sample_range=1.0,
         set_alpha_to_one=False,
     )
+
+
+def coordinate_planes(sample: torch.Tensor) -> torch.Tensor:
+    """(B, 2, H, W) planes with the x (columns) and y (rows) coordinate of every pixel centre in [-1, 1],
+    in the dtype and on the device of ``sample`` (B, C, H, W)."""
+    b, _, h, w = sample.shape
+    ys = (torch.arange(h, dtype=torch.float32) + 0.5) / h * 2 - 1
+    xs = (torch.arange(w, dtype=torch.float32) + 0.5) / w * 2 - 1
+    yy, xx = torch.meshgrid(ys, xs, indexing="ij")
+    planes = torch.stack([xx, yy]).to(device=sample.device, dtype=sample.dtype)
+    return planes.unsqueeze(0).expand(b, -1, -1, -1)
 
 
 class ShapesPipeline(DiffusionPipeline):
@@ -159,6 +178,22 @@ class ShapesPipeline(DiffusionPipeline):
         if "torch_dtype" not in kwargs:
             kwargs.setdefault("dtype", torch.float32)
         return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+
+    # ------------------------------------------------------------------ unet input
+    @property
+    def image_channels(self) -> int:
+        """Channels of the image (and of the UNet's output): 3."""
+        return int(self.unet.config.out_channels)
+
+    def unet_input(self, sample: torch.Tensor) -> torch.Tensor:
+        """The UNet's input for an image-shaped ``sample`` (B, 3, H, W): the sample itself, followed by
+        x and y coordinate planes in [-1, 1] (pixel centres) when the UNet was built with them."""
+        extra = int(self.unet.config.in_channels) - self.image_channels
+        if extra == 0:
+            return sample
+        if extra != 2:
+            raise ValueError(f"UNet has {extra} input channels beyond the image; expected 0 or 2")
+        return torch.cat([sample, coordinate_planes(sample)], dim=1)
 
     # ------------------------------------------------------------------ text
     @property
@@ -277,12 +312,12 @@ class ShapesPipeline(DiffusionPipeline):
         scheduler = DDIMScheduler.from_config(self.scheduler.config)
         scheduler.set_timesteps(num_inference_steps, device=device)
         size = self.unet.config.sample_size
-        latents = torch.randn((batch, self.unet.config.in_channels, size, size), generator=generator)
+        latents = torch.randn((batch, self.image_channels, size, size), generator=generator)
         latents = latents.to(device=device, dtype=dtype) * scheduler.init_noise_sigma
 
         for i, t in enumerate(scheduler.timesteps):
             model_input = torch.cat([latents, latents]) if do_cfg else latents
-            model_input = scheduler.scale_model_input(model_input, t)
+            model_input = self.unet_input(scheduler.scale_model_input(model_input, t))
             out = self.unet(model_input, t, encoder_hidden_states=context).sample
             if do_cfg:
                 uncond, cond_out = out.chunk(2)

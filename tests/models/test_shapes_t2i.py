@@ -11,8 +11,17 @@ import torch
 
 from models import shapes_data as data
 from models.eval_shapes import EvalConfig, binarise, evaluate, generate_with_maps, iou, judge_image
-from models.shapes_pipeline import ShapesPipeline
-from models.train_shapes import TINY_UNET, main, parse_args, sample_timesteps, train
+from models.shapes_pipeline import ShapesPipeline, coordinate_planes
+from models.train_shapes import (
+    TINY_UNET,
+    grounding_loss,
+    grounding_targets,
+    install_grounding,
+    main,
+    parse_args,
+    sample_timesteps,
+    train,
+)
 
 EMBEDDED = Path(__file__).resolve().parents[2] / "models" / "embedded" / "shapes_t2i"
 
@@ -282,3 +291,80 @@ def test_sample_timesteps_biases_the_requested_share_to_the_noisier_half():
     assert bool((biased[:2000] >= 500).all())
     with pytest.raises(ValueError, match="high-t-frac"):
         sample_timesteps(4, 1000, high_t_frac=1.5)
+
+
+# ----------------------------------------------------------------------------- position + grounding
+def test_unet_input_appends_coordinate_planes(tiny_pipe):
+    assert tiny_pipe.unet.config.in_channels == 5 and tiny_pipe.image_channels == 3
+    x = torch.randn(2, 3, 32, 32)
+    inp = tiny_pipe.unet_input(x)
+    assert inp.shape == (2, 5, 32, 32) and torch.equal(inp[:, :3], x)
+    xs, ys = inp[0, 3], inp[0, 4]
+    assert float(xs[:, 0].max()) < -0.9 and float(xs[:, -1].min()) > 0.9  # x: left -> right
+    assert float(ys[0].max()) < -0.9 and float(ys[-1].min()) > 0.9  # y: top -> bottom
+    assert torch.allclose(xs, -xs.flip(1)) and torch.equal(inp[0, 3:], inp[1, 3:])
+    assert coordinate_planes(x.half()).dtype == torch.float16
+    # a UNet built without the planes (the first shipped layout) gets the sample unchanged
+    plain = ShapesPipeline.build(**TINY_UNET, coord_channels=0)
+    assert plain.unet.config.in_channels == 3 and plain.unet_input(x) is x
+    with pytest.raises(ValueError, match="coord_channels"):
+        ShapesPipeline.build(**TINY_UNET, coord_channels=1)
+
+
+def test_grounding_targets_point_at_the_colour_and_shape_words(tiny_pipe):
+    rng = np.random.default_rng(0)
+    scenes = [
+        data.render_scene(data.parse_caption(c), rng) for c in ("a red circle below a blue triangle", "a green square")
+    ]
+    tokens, masks = grounding_targets(scenes, np.array([True, True]))
+    names = tiny_pipe.tokenize_words(scenes[0].caption)
+    assert [names[int(i)] for i in tokens[0]] == ["red", "circle", "blue", "triangle"]
+    assert torch.equal(masks[0, 0], masks[0, 1]) and torch.equal(
+        masks[0, 0].bool(), torch.from_numpy(scenes[0].masks[0])
+    )
+    assert torch.equal(masks[0, 2].bool(), torch.from_numpy(scenes[0].masks[1]))
+    assert [tiny_pipe.tokenize_words("a green square")[int(i)] for i in tokens[1, :2]] == ["green", "square"]
+    assert tokens[1, 2:].tolist() == [-1, -1] and float(masks[1, 2:].sum()) == 0.0
+    dropped, _ = grounding_targets(scenes, np.array([False, True]))  # empty caption: nothing to ground
+    assert dropped[0].tolist() == [-1, -1, -1, -1]
+
+
+def test_grounding_loss_is_the_squared_share_of_attention_outside_the_object():
+    masks = torch.zeros(1, 4, 32, 32)
+    masks[0, 0, :, :16] = 1.0  # left half
+    tokens = torch.tensor([[2, -1, -1, -1]])
+    a = torch.full((1, 64, 5), 0.01)  # an 8x8 layer, 5 tokens
+    inside = torch.zeros(8, 8, dtype=torch.bool)
+    inside[:, :4] = True
+    a[0, inside.flatten(), 2] = 1.0
+    a[0, ~inside.flatten(), 2] = 0.0
+    assert float(grounding_loss([a], tokens, masks)) == pytest.approx(0.0, abs=1e-6)
+    a[0, :, 2] = (~inside.flatten()).float()  # all of it on the right half
+    assert float(grounding_loss([a], tokens, masks)) == pytest.approx(1.0)
+    a[0, :, 2] = 1.0  # spread evenly: half outside -> 0.25
+    a.requires_grad_(True)
+    loss = grounding_loss([a, a], tokens, masks)
+    assert float(loss.detach()) == pytest.approx(0.25)
+    loss.backward()
+    assert a.grad is not None and float(a.grad[0, :, 2].abs().sum()) > 0 and float(a.grad[0, :, 0].abs().sum()) == 0
+    # no grounded word (all captions dropped): zero, still differentiable
+    none = grounding_loss([a], torch.full((1, 4), -1), masks)
+    assert float(none) == 0.0 and none.requires_grad
+
+
+def test_grounding_processors_keep_the_unet_output_and_record_every_cross_attention_layer():
+    torch.manual_seed(0)
+    pipe = ShapesPipeline.build(**TINY_UNET)
+    x = pipe.unet_input(torch.randn(2, 3, 32, 32))
+    context = pipe.encode_prompt(["a red circle", "a blue square above a green circle"])
+    t = torch.tensor([10, 900])
+    with torch.no_grad():
+        reference = pipe.unet(x, t, encoder_hidden_states=context).sample
+        store = install_grounding(pipe.unet)
+        grounded = pipe.unet(x, t, encoder_hidden_states=context).sample
+    layers = [n for n in pipe.unet.attn_processors if n.endswith("attn2.processor")]
+    assert len(store) == len(layers) > 0
+    assert torch.allclose(grounded, reference, atol=1e-5)
+    for a in store:
+        assert a.shape[0] == 2 and a.shape[2] == context.shape[1]
+        assert torch.allclose(a.sum(-1), torch.ones_like(a.sum(-1)), atol=1e-5)  # softmax over the tokens
