@@ -65,7 +65,7 @@ import torch.nn.functional as F
 
 # imported up front: a lazy import mid-run would mix module versions if the files changed meanwhile
 from models.eval_shapes import EvalConfig, evaluate
-from models.shapes_data import HELD_OUT_CAPTIONS, IMAGE_SIZE, Scene, training_scenes, word_token_positions
+from models.shapes_data import HELD_OUT_CAPTIONS, IMAGE_SIZE, RELATIONS, Scene, training_scenes, word_token_positions
 from models.shapes_pipeline import ShapesPipeline
 
 logger = logging.getLogger(__name__)
@@ -95,6 +95,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=float,
         default=0.05,
         help="weight of the token grounding loss on the cross-attention maps (0 disables it)",
+    )
+    p.add_argument(
+        "--role-weight",
+        type=float,
+        default=0.1,
+        help="weight of the auxiliary loss that makes each object word's text embedding say where its object is",
     )
     p.add_argument("--coord-channels", type=int, default=2, choices=(0, 2), help="x/y planes added to the UNet input")
     p.add_argument("--seed", type=int, default=0)
@@ -221,6 +227,43 @@ def grounding_loss(attention: list[torch.Tensor], tokens: torch.Tensor, masks: t
     return torch.stack(losses).mean()
 
 
+def role_targets(scenes: list[Scene], keep: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where each object word's object lies relative to the other, for :func:`role_loss`.
+
+    For the colour and shape words of both objects of every kept two-object caption: the (batch, token)
+    index (N, 2) and the target (N, 2), (dx, dy) with the sign the object's offset from the other object
+    has along the relation's axis and 0 on the other axis ("a red circle to the left of a blue square":
+    red, circle -> (-1, 0); blue, square -> (+1, 0); "... above ...": first object (0, -1)).
+    """
+    index, target = [], []
+    for b, (scene, kept) in enumerate(zip(scenes, keep)):
+        if not kept or scene.spec.relation is None:
+            continue
+        axis, sign = RELATIONS[scene.spec.relation]
+        for k, positions in enumerate(word_token_positions(scene.spec)):
+            offset = [0.0, 0.0]
+            offset[axis] = float(sign if k == 0 else -sign)
+            for role in ("colour", "shape"):
+                index.append((b, positions[role]))
+                target.append(offset)
+    return torch.tensor(index, dtype=torch.long).view(-1, 2), torch.tensor(target).view(-1, 2)
+
+
+def role_loss(head: torch.nn.Module, context: torch.Tensor, index: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared error of a linear read-out ``head`` of the object words' text embeddings against
+    :func:`role_targets`. Zero (with a gradient path) when the batch has no two-object caption.
+
+    Which object of a caption goes left is the XOR of its position in the sentence and the relation word
+    ("A left of B" vs "B left of A" vs "A right of B"); a bag of word embeddings cannot say it, and the
+    diffusion loss alone never taught the text encoder to (the first run's object words changed by 3 %
+    between "left" and "right"). With this read-out it learns it in about 100 steps, also for held-out
+    captions; the head itself is discarded.
+    """
+    if index.numel() == 0:
+        return context.sum() * 0.0
+    return F.mse_loss(head(context[index[:, 0], index[:, 1]].float()), target)
+
+
 def _ema_update(ema: list[torch.Tensor], params: list[torch.Tensor], decay: float) -> None:
     with torch.no_grad():
         torch._foreach_lerp_(ema, params, 1.0 - decay)
@@ -246,16 +289,24 @@ def train(args: argparse.Namespace) -> dict:
     live = [p for m in (unet, text_encoder) for p in m.parameters()]
     ema = [p for m in (ema_pipe.unet, ema_pipe.text_encoder) for p in m.parameters()]
     optimizer = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=args.weight_decay, betas=(0.9, 0.99))
+    role_head = torch.nn.Linear(text_encoder.config.hidden_size, 2) if args.role_weight > 0 else None
 
     step, best_score, elapsed_before = 0, -math.inf, 0.0
     state_path = os.path.join(args.out, "state.pt")
-    if args.resume and os.path.exists(state_path):
-        state = torch.load(state_path, weights_only=False)
+    resumed = args.resume and os.path.exists(state_path)
+    state = torch.load(state_path, weights_only=False) if resumed else {}
+    if role_head is not None and (not resumed or "role_head" in state):
+        optimizer.add_param_group({"params": list(role_head.parameters())})
+    if resumed:
         unet.load_state_dict(state["unet"])
         text_encoder.load_state_dict(state["text_encoder"])
         ema_pipe.unet.load_state_dict(state["ema_unet"])
         ema_pipe.text_encoder.load_state_dict(state["ema_text_encoder"])
         optimizer.load_state_dict(state["optimizer"])
+        if role_head is not None and "role_head" in state:
+            role_head.load_state_dict(state["role_head"])
+        elif role_head is not None:  # a state saved without the head: it joins the optimiser now
+            optimizer.add_param_group({"params": list(role_head.parameters())})
         step, best_score, elapsed_before = state["step"], state["best_score"], state["elapsed"]
         if args.reset_best:  # e.g. the evaluation settings changed, so old scores are not comparable
             best_score = -math.inf
@@ -268,7 +319,7 @@ def train(args: argparse.Namespace) -> dict:
     metrics_path = os.path.join(args.out, "metrics.jsonl")
     t_start = time.time()
     window: list[float] = []
-    ground_window: list[float] = []
+    aux_windows: dict[str, list[float]] = {"ground": [], "role": []}
     window_t0 = time.time()
     loss_value = float("nan")
     eval_captions = _eval_subset(args.eval_prompts)
@@ -298,12 +349,15 @@ def train(args: argparse.Namespace) -> dict:
             pred = unet(pipe.unet_input(x_t), t, encoder_hidden_states=context).sample
         denoise_loss = F.mse_loss(pred.float(), target)
         loss = denoise_loss
-        ground_value = float("nan")
         if attention_store is not None:
             ground = grounding_loss([a.float() for a in attention_store], *grounding_targets(scenes, ~drop))
             loss = loss + args.ground_weight * ground
-            ground_value = float(ground.detach())
+            aux_windows["ground"].append(float(ground.detach()))
             attention_store.clear()
+        if role_head is not None:
+            role = role_loss(role_head, context, *role_targets(scenes, ~drop))
+            loss = loss + args.role_weight * role
+            aux_windows["role"].append(float(role.detach()))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(trainable, 1.0)
@@ -314,7 +368,6 @@ def train(args: argparse.Namespace) -> dict:
         if not math.isfinite(float(loss.detach())):
             raise FloatingPointError(f"loss became {float(loss.detach())} at step {step}")
         window.append(loss_value)
-        ground_window.append(ground_value)
 
         if step % args.log_every == 0 or step == args.steps:
             s_per_step = (time.time() - window_t0) / len(window)
@@ -325,11 +378,13 @@ def train(args: argparse.Namespace) -> dict:
                 "s_per_step": round(s_per_step, 3),
                 "elapsed_min": round(elapsed() / 60, 2),
             }
-            if attention_store is not None:
-                record["ground"] = float(np.mean(ground_window))
+            for name, values in aux_windows.items():
+                if values:
+                    record[name] = float(np.mean(values))
+                    values.clear()
             print(json.dumps(record), flush=True)
             _append(metrics_path, record)
-            window, ground_window, window_t0 = [], [], time.time()
+            window, window_t0 = [], time.time()
 
         if args.eval_every and step % args.eval_every == 0:
             best_score = _evaluate_and_keep(ema_pipe, eval_captions, step, best_score, args, metrics_path)
@@ -344,6 +399,7 @@ def train(args: argparse.Namespace) -> dict:
                     "ema_unet": ema_pipe.unet.state_dict(),
                     "ema_text_encoder": ema_pipe.text_encoder.state_dict(),
                     "optimizer": optimizer.state_dict(),
+                    **({"role_head": role_head.state_dict()} if role_head is not None else {}),
                     "step": step,
                     "best_score": best_score,
                     "elapsed": elapsed(),
