@@ -228,7 +228,9 @@ def evaluate(pipe: ShapesPipeline, captions: list[str], config: EvalConfig = Eva
     Summary keys (fractions in [0, 1]): ``colour_acc`` and ``shape_acc`` per object, ``placement_acc``
     and ``all_correct`` per two-object image, ``clean_rate`` (no unrequested palette colour),
     ``iou_own`` / ``iou_other`` (mean IoU of the colour and shape word maps with their own / the
-    other object's pixels; objects whose colour was not drawn are skipped), and
+    other object's pixels; objects whose colour was not drawn are skipped), ``inside_own`` (the share of
+    a word's thresholded map that lies on its own object: 1 when the map is a peak inside the object,
+    which IoU scores low because the peak is smaller than the object), and
     ``score`` = colour + shape + placement + iou_own.
     """
     specs = [parse_caption(c) for c in captions]
@@ -264,7 +266,8 @@ def evaluate(pipe: ShapesPipeline, captions: list[str], config: EvalConfig = Eva
                     own = v["colour_masks"][i]
                     for kind in ("colour", "shape"):
                         word_mask = binarise(token_maps[pos[kind]])
-                        rec["iou_own"].append({"word": kind, "iou": iou(word_mask, own)})
+                        inside = float((word_mask & own).sum() / word_mask.sum()) if word_mask.any() else 0.0
+                        rec["iou_own"].append({"word": kind, "iou": iou(word_mask, own), "inside": inside})
                         if len(positions) == 2 and v["colour_ok"][1 - i]:
                             other = v["colour_masks"][1 - i]
                             rec["iou_other"].append({"word": kind, "iou": iou(word_mask, other)})
@@ -299,6 +302,10 @@ def summarise(records: list[dict]) -> dict:
         "iou_own": _mean(own),
         "iou_other": _mean(other),
         **by_word,
+        "inside_own": _mean([x["inside"] for r in records for x in r["iou_own"] if "inside" in x]),
+        "inside_own_shape": _mean(
+            [x["inside"] for r in records for x in r["iou_own"] if "inside" in x and x["word"] == "shape"]
+        ),
     }
     parts = [summary["colour_acc"], summary["shape_acc"], summary["placement_acc"], summary["iou_own"]]
     summary["score"] = float(sum(p or 0.0 for p in parts))

@@ -264,9 +264,28 @@ def test_evaluate_summary_keys(tiny_pipe):
     )
     s = result["summary"]
     assert s["images"] == 2 and len(result["records"]) == 2
-    for key in ("colour_acc", "shape_acc", "placement_acc", "iou_own", "score"):
+    for key in ("colour_acc", "shape_acc", "placement_acc", "iou_own", "inside_own", "inside_own_shape", "score"):
         assert key in s
     assert 0.0 <= s["colour_acc"] <= 1.0
+
+
+def test_summary_inside_own_is_the_share_of_a_map_on_its_object():
+    from models.eval_shapes import summarise
+
+    record = {
+        "colour_ok": [True, True],
+        "shape_ok": [True, False],
+        "placement_ok": True,
+        "extra_colours": [],
+        "iou_own": [
+            {"word": "colour", "iou": 0.3, "inside": 1.0},
+            {"word": "shape", "iou": 0.2, "inside": 0.5},
+        ],
+        "iou_other": [{"word": "colour", "iou": 0.0}, {"word": "shape", "iou": 0.1}],
+    }
+    s = summarise([record])
+    assert s["inside_own"] == pytest.approx(0.75) and s["inside_own_shape"] == pytest.approx(0.5)
+    assert s["iou_own"] == pytest.approx(0.25) and s["all_correct"] == 0.0 and s["shape_acc"] == 0.5
 
 
 def test_shipped_model_draws_the_requested_colour_and_its_colour_word_map_lands_on_it():
