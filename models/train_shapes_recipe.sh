@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# How the shipped models/embedded/shapes_t2i checkpoint was trained: four phases of models.train_shapes,
+# How the shipped models/embedded/shapes_t2i checkpoint was trained: three phases of models.train_shapes,
 # each resuming the previous phase's OUT/state.pt. Every phase re-seeds its data and noise from
 # (seed, step), so rerunning this reproduces the run up to floating-point differences between machines.
 # One CPU thread, float32: about 1 s per step, 2 hours in all. Usage: models/train_shapes_recipe.sh [OUT]
@@ -14,12 +14,10 @@ python -m models.train_shapes "${COMMON[@]}" --steps 2500 --ground-weight 0.05 -
 # 2. steps 2500-3500: the role read-out joins; object words learn their side within ~100 steps
 python -m models.train_shapes "${COMMON[@]}" --resume --reset-best --steps 3500 --ground-weight 0.05 \
   --role-weight 0.1 --high-t-frac 0.25
-# 3. steps 3500-4000: stronger grounding, half of each batch from the noisier half of the schedule, where the
-#    layout is decided; at 0.05 / 0.25 the UNet still ignored the roles at step 4000, with this it used them
-python -m models.train_shapes "${COMMON[@]}" --resume --reset-best --steps 4000 --ground-weight 0.2 \
-  --role-weight 0.1 --high-t-frac 0.5
-# 4. steps 4000-7000: the same, with the learning rate decaying linearly from step 4500 to lr/10 at 7000
-python -m models.train_shapes "${COMMON[@]}" --resume --reset-best --steps 7000 --decay-from 4500 \
+# 3. steps 3500-7000: stronger grounding, half of each batch from the noisier half of the schedule, where
+#    the layout is decided (at 0.05 / 0.25 the UNet still ignored the roles at step 4000; with this it used
+#    them within 500 steps); lr decays linearly from step 6500 towards lr/10 at 8000, stopped at 7000
+python -m models.train_shapes "${COMMON[@]}" --resume --reset-best --steps 8000 --decay-from 6500 --stop-at 7000 \
   --ground-weight 0.2 --role-weight 0.1 --high-t-frac 0.5
 
 # ship the EMA weights of the last step in float16

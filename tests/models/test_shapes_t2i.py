@@ -161,22 +161,25 @@ def test_committed_checkpoint_loads_and_generates():
     pipe.set_progress_bar_config(disable=True)
     assert pipe.unet.dtype == torch.float32
     assert pipe.unet.config.block_out_channels == [32, 64, 128]
+    assert pipe.unet.config.in_channels == 5 and pipe.image_channels == 3  # image + coordinate planes
     assert pipe.scheduler.config.prediction_type == "v_prediction"
     pil = pipe("a red circle to the left of a blue square", num_inference_steps=2, output_type="pil").images
     assert pil[0].size == (32, 32)
 
 
-def test_committed_checkpoint_draws_the_colours_and_its_word_maps_land_on_them():
-    # 8 held-out captions (2 per relation), one seed, the default sampler: what the page shows first
+def test_committed_checkpoint_draws_the_scene_and_its_word_maps_land_on_the_objects():
+    # all 24 held-out captions (never trained on, in either phrasing), seed 0, the default sampler. Measured on
+    # the shipped weights: colour 1.0, shape 0.88, placement 1.0, all right 0.75, 99 % of maps on their object
     pipe = ShapesPipeline.from_pretrained(str(EMBEDDED))
     pipe.set_progress_bar_config(disable=True)
-    captions = [c for r in ("left", "right", "above", "below") for c in data.HELD_OUT_CAPTIONS if f" {r} " in c]
-    picked = captions[::3]
-    assert len(picked) == 8
-    summary = evaluate(pipe, picked, EvalConfig(seeds=(0,)))["summary"]
-    assert summary["colour_acc"] >= 0.8
-    assert summary["iou_own_colour"] > 0.4 and summary["iou_own_colour"] > 4 * summary["iou_other_colour"]
-    assert summary["iou_own"] > 2 * summary["iou_other"]
+    summary = evaluate(pipe, list(data.HELD_OUT_CAPTIONS), EvalConfig(seeds=(0,)))["summary"]
+    assert summary["images"] == 24
+    assert summary["colour_acc"] >= 0.9 and summary["shape_acc"] >= 0.75
+    assert summary["placement_acc"] >= 0.9 and summary["all_correct"] >= 0.6
+    # colour and shape words: the thresholded map lies on its own object, not on the other one
+    assert summary["inside_own"] >= 0.9 and summary["inside_own_shape"] >= 0.9
+    assert summary["iou_own_shape"] > 0.25 and summary["iou_own_shape"] > 5 * summary["iou_other_shape"]
+    assert summary["iou_own"] > 0.25 and summary["iou_own"] > 5 * summary["iou_other"]
 
 
 # ----------------------------------------------------------------------------- training + eval
@@ -227,6 +230,8 @@ def test_tiny_training_run_saves_a_loadable_pipeline(tmp_path):
             "--out",
             str(tmp_path),
             "--steps",
+            "8",
+            "--stop-at",
             "5",
             "--batch-size",
             "4",
@@ -238,7 +243,7 @@ def test_tiny_training_run_saves_a_loadable_pipeline(tmp_path):
             "--resume",
         ]
     )
-    assert train(args)["steps"] == 5
+    assert train(args)["steps"] == 5  # --stop-at ends the run early, on the lr schedule of --steps 8
 
 
 def test_attention_recorder_maps_and_restores_processors(tiny_pipe):
@@ -298,7 +303,8 @@ def test_shipped_model_draws_the_requested_colour_and_its_colour_word_map_lands_
     for spec, image, token_maps in zip(specs, images, maps):
         verdict = judge_image(image, spec)
         assert verdict["colour_ok"] == [True], spec.text
-        assert iou(binarise(token_maps[2]), verdict["colour_masks"][0]) > 0.2, spec.text  # token 2 = colour
+        word_map, drawn = binarise(token_maps[2]), verdict["colour_masks"][0]  # token 2 = colour
+        assert iou(word_map, drawn) > 0.2 and (word_map & drawn).sum() >= 0.9 * word_map.sum(), spec.text
 
 
 def test_sample_timesteps_biases_the_requested_share_to_the_noisier_half():
