@@ -130,6 +130,21 @@ def judge_image(image: np.ndarray, spec: CaptionSpec) -> dict:
 
 
 # --------------------------------------------------------------------------- attention (DAAM)
+def explicit_cross_attention(attn, hidden_states, encoder_hidden_states=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """What a stock ``attn2`` processor computes, with A = softmax(Q K^T / sqrt(d)) formed explicitly (the
+    fused SDPA path never forms A). Returns the layer's output and A as (B, heads, h*w, tokens), with
+    gradients; the recorders here and in ``models.train_shapes`` differ only in what they keep of A."""
+    batch = hidden_states.shape[0]
+    context = hidden_states if encoder_hidden_states is None else encoder_hidden_states
+    query = attn.head_to_batch_dim(attn.to_q(hidden_states))
+    key = attn.head_to_batch_dim(attn.to_k(context))
+    value = attn.head_to_batch_dim(attn.to_v(context))
+    probs = attn.get_attention_scores(query, key, None)  # (B*heads, hw, T)
+    out = attn.batch_to_head_dim(torch.bmm(probs, value))
+    out = attn.to_out[1](attn.to_out[0](out)) / attn.rescale_output_factor
+    return out, probs.view(batch, attn.heads, *probs.shape[1:])
+
+
 class _CrossAttentionRecorder:
     """Attention processor for one ``attn2`` layer that also accumulates its probabilities.
 
@@ -142,19 +157,12 @@ class _CrossAttentionRecorder:
         self.total: torch.Tensor | None = None  # (B, heads, h*w, tokens)
 
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None, **kwargs):
-        batch = hidden_states.shape[0]
-        query = attn.head_to_batch_dim(attn.to_q(hidden_states))
-        context = hidden_states if encoder_hidden_states is None else encoder_hidden_states
-        key = attn.head_to_batch_dim(attn.to_k(context))
-        value = attn.head_to_batch_dim(attn.to_v(context))
-        probs = attn.get_attention_scores(query, key, None)  # (B*heads, hw, T)
-        out = attn.batch_to_head_dim(torch.bmm(probs, value))
-        out = attn.to_out[1](attn.to_out[0](out))
-        recorded = probs.detach().float().view(batch, attn.heads, *probs.shape[1:])
+        out, probs = explicit_cross_attention(attn, hidden_states, encoder_hidden_states)
+        recorded = probs.detach().float()
         if self.cfg:
-            recorded = recorded[batch // 2 :]  # [uncond, cond] -> keep the conditional half
+            recorded = recorded[recorded.shape[0] // 2 :]  # [uncond, cond] -> keep the conditional half
         self.total = recorded if self.total is None else self.total + recorded
-        return out / attn.rescale_output_factor
+        return out
 
 
 def generate_with_maps(

@@ -66,7 +66,7 @@ import torch
 import torch.nn.functional as F
 
 # imported up front: a lazy import mid-run would mix module versions if the files changed meanwhile
-from models.eval_shapes import EvalConfig, evaluate
+from models.eval_shapes import EvalConfig, evaluate, explicit_cross_attention
 from models.shapes_data import HELD_OUT_CAPTIONS, IMAGE_SIZE, RELATIONS, Scene, training_scenes, word_token_positions
 from models.shapes_pipeline import ShapesPipeline
 
@@ -157,24 +157,17 @@ def sample_timesteps(n: int, num_train_timesteps: int, high_t_frac: float = 0.0)
 
 
 class GroundingProcessor:
-    """Cross-attention processor for training: computes A = softmax(Q K^T / sqrt(d)) explicitly (with
-    gradients), uses it for the output A V, and appends the head-averaged A, shape (B, h*w, T), to
-    ``store`` so the grounding loss can read it."""
+    """Cross-attention processor for training: the layer's output with A = softmax(Q K^T / sqrt(d)) formed
+    explicitly (with gradients); appends the head-averaged A, shape (B, h*w, T), to ``store`` so the
+    grounding loss can read it."""
 
     def __init__(self, store: list[torch.Tensor]) -> None:
         self.store = store
 
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None, **kwargs):
-        batch = hidden_states.shape[0]
-        context = hidden_states if encoder_hidden_states is None else encoder_hidden_states
-        query = attn.head_to_batch_dim(attn.to_q(hidden_states))
-        key = attn.head_to_batch_dim(attn.to_k(context))
-        value = attn.head_to_batch_dim(attn.to_v(context))
-        probs = attn.get_attention_scores(query, key, None)  # (B*heads, hw, T)
-        out = attn.batch_to_head_dim(torch.bmm(probs, value))
-        out = attn.to_out[1](attn.to_out[0](out))
-        self.store.append(probs.view(batch, attn.heads, *probs.shape[1:]).mean(dim=1))
-        return out / attn.rescale_output_factor
+        out, probs = explicit_cross_attention(attn, hidden_states, encoder_hidden_states)
+        self.store.append(probs.mean(dim=1))
+        return out
 
 
 def install_grounding(unet) -> list[torch.Tensor]:
@@ -294,13 +287,16 @@ def train(args: argparse.Namespace) -> dict:
     live = [p for m in (unet, text_encoder) for p in m.parameters()]
     ema = [p for m in (ema_pipe.unet, ema_pipe.text_encoder) for p in m.parameters()]
     optimizer = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=args.weight_decay, betas=(0.9, 0.99))
-    role_head = torch.nn.Linear(text_encoder.config.hidden_size, 2) if args.role_weight > 0 else None
 
     step, best_score, elapsed_before = 0, -math.inf, 0.0
     state_path = os.path.join(args.out, "state.pt")
     resumed = args.resume and os.path.exists(state_path)
     state = torch.load(state_path, weights_only=False) if resumed else {}
-    if role_head is not None and (not resumed or "role_head" in state):
+    # the role read-out's parameters are the optimiser's second group; a saved head is kept (and loaded) even
+    # at --role-weight 0, so that the saved optimiser state, which includes its group, still loads
+    saved_head = "role_head" in state
+    role_head = torch.nn.Linear(text_encoder.config.hidden_size, 2) if args.role_weight > 0 or saved_head else None
+    if saved_head:
         optimizer.add_param_group({"params": list(role_head.parameters())})
     if resumed:
         unet.load_state_dict(state["unet"])
@@ -308,16 +304,16 @@ def train(args: argparse.Namespace) -> dict:
         ema_pipe.unet.load_state_dict(state["ema_unet"])
         ema_pipe.text_encoder.load_state_dict(state["ema_text_encoder"])
         optimizer.load_state_dict(state["optimizer"])
-        if role_head is not None and "role_head" in state:
+        if saved_head:
             role_head.load_state_dict(state["role_head"])
-        elif role_head is not None:  # a state saved without the head: it joins the optimiser now
-            optimizer.add_param_group({"params": list(role_head.parameters())})
         step, best_score, elapsed_before = state["step"], state["best_score"], state["elapsed"]
         if args.reset_best:  # e.g. the evaluation settings changed, so old scores are not comparable
             best_score = -math.inf
         rng = np.random.default_rng([args.seed, step])
         torch.manual_seed(args.seed + step)
         print(f"resumed at step {step} (best score {best_score:.3f})", flush=True)
+    if role_head is not None and not saved_head:  # a new head joins the optimiser
+        optimizer.add_param_group({"params": list(role_head.parameters())})
 
     attention_store = install_grounding(unet) if args.ground_weight > 0 else None
     alphas_cumprod = scheduler.alphas_cumprod.float()
@@ -350,8 +346,6 @@ def train(args: argparse.Namespace) -> dict:
             group["lr"] = lr
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
             context = pipe.encode_prompt(captions)
-            if attention_store is not None:
-                attention_store.clear()
             pred = unet(pipe.unet_input(x_t), t, encoder_hidden_states=context).sample
         denoise_loss = F.mse_loss(pred.float(), target)
         loss = denoise_loss
@@ -360,7 +354,7 @@ def train(args: argparse.Namespace) -> dict:
             loss = loss + args.ground_weight * ground
             aux_windows["ground"].append(float(ground.detach()))
             attention_store.clear()
-        if role_head is not None:
+        if args.role_weight > 0:
             role = role_loss(role_head, context, *role_targets(scenes, ~drop))
             loss = loss + args.role_weight * role
             aux_windows["role"].append(float(role.detach()))
@@ -370,9 +364,9 @@ def train(args: argparse.Namespace) -> dict:
         optimizer.step()
         step += 1
         _ema_update(ema, live, min(args.ema_decay, (1 + step) / (10 + step)))
-        loss_value = float(denoise_loss.detach())
-        if not math.isfinite(float(loss.detach())):
-            raise FloatingPointError(f"loss became {float(loss.detach())} at step {step}")
+        loss_value, total = float(denoise_loss.detach()), float(loss.detach())
+        if not math.isfinite(total):
+            raise FloatingPointError(f"loss became {total} at step {step}")
         window.append(loss_value)
 
         if step % args.log_every == 0 or step == last_step:

@@ -244,6 +244,12 @@ def test_tiny_training_run_saves_a_loadable_pipeline(tmp_path):
         ]
     )
     assert train(args)["steps"] == 5  # --stop-at ends the run early, on the lr schedule of --steps 8
+    # a state saved with the role read-out also resumes with the read-out switched off
+    args = parse_args(
+        ["--out", str(tmp_path), "--steps", "6", "--batch-size", "4", "--tiny", "--eval-every", "0", "--resume"]
+        + ["--role-weight", "0"]
+    )
+    assert train(args)["steps"] == 6
 
 
 def test_attention_recorder_maps_and_restores_processors(tiny_pipe):
