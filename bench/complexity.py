@@ -2,7 +2,8 @@
 
 The reference is the tests' OpenCV rebuild of ../shared/specs/complexity.md (tests/glimpse/complexity/
 cv2_reference.py; OpenCV is a dev requirement), called the way the paper's scripts/algorithms.py is used: one
-call for MSG and one call per MUC bit depth, each redoing its resizes. Both sides run on the same images, single-threaded, in one process; the best of ``--repeat`` runs is reported.
+call for MSG and one call per MUC bit depth, each redoing its resizes. Both sides run on the same images,
+single-threaded, in one process; the best of ``--repeat`` runs is reported.
 
     .venv/bin/python bench/complexity.py [--repeat 5] [--device cpu]
 """
