@@ -17,12 +17,16 @@ help:
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed-app: requirements.txt | $(PY)
+# The pinned requirements first, then glimpse itself, editable (--no-deps: its dependencies are the pins
+# just installed), so `import glimpse` and `python -m glimpse` work from any folder and from a notebook.
+$(VENV)/.installed-app: requirements.txt pyproject.toml | $(PY)
 	$(PIP) install -r requirements.txt
+	$(PIP) install --no-deps -e .
 	touch $@
 
-$(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(PY)
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt pyproject.toml | $(PY)
 	$(PIP) install -r requirements-dev.txt
+	$(PIP) install --no-deps -e .
 	touch $(VENV)/.installed-app $@
 
 run: $(VENV)/.installed-app

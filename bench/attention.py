@@ -11,7 +11,7 @@ so other processes on a shared machine do not distort it) and as wall time.
 Memory: bytes of the trace vs the attention matrices a naive recorder would keep (all attention layers,
 both CFG halves, all heads, float32).
 
-    .venv/bin/python bench/attention.py [--repeat 7] [--steps 25] [--threads 1]
+    .venv/bin/python -m bench.attention [--repeat 7] [--steps 25] [--threads 1]
 """
 
 from __future__ import annotations
@@ -20,17 +20,14 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import time
-from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import torch  # noqa: E402
+import torch
 
-from glimpse.attention import AttentionTracer, generate_with_attention  # noqa: E402
-from models.diffusion import load_pipeline  # noqa: E402
+from glimpse.attention import AttentionTracer, generate_with_attention
+from models.diffusion import load_pipeline
 
 PROMPT = "a red circle to the left of a blue square"
 

@@ -5,27 +5,24 @@ cv2_reference.py; OpenCV is a dev requirement), called the way the paper's scrip
 call for MSG and one call per MUC bit depth, each redoing its resizes. Both sides run on the same images,
 single-threaded, in one process; the best of ``--repeat`` runs is reported.
 
-    .venv/bin/python bench/complexity.py [--repeat 5] [--device cpu]
+    .venv/bin/python -m bench.complexity [--repeat 5] [--device cpu]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
-from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import cv2
+import numpy as np
+import torch
 
-from glimpse.complexity import complexity_batch  # noqa: E402
-from glimpse.images import sample_images  # noqa: E402
-from tests.glimpse.complexity import cv2_reference as reference  # noqa: E402
+from glimpse.complexity import complexity_batch
+from glimpse.images import sample_images
+from tests.glimpse.complexity import cv2_reference as reference
 
 
 def reference_all(rgb: np.ndarray) -> list[float]:

@@ -13,7 +13,7 @@
 
 Timings are medians of ``--repeat`` runs, alternating the contenders so machine load hits all alike.
 
-    .venv/bin/python bench/saliency.py [--repeat 3] [--threads 2] [--device cpu] [--json]
+    .venv/bin/python -m bench.saliency [--repeat 3] [--threads 2] [--device cpu] [--json]
 """
 
 from __future__ import annotations
@@ -22,14 +22,10 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import torch  # noqa: E402
-from captum.attr import (  # noqa: E402
+import torch
+from captum.attr import (
     InputXGradient,
     IntegratedGradients,
     LayerGradCam,
@@ -37,10 +33,10 @@ from captum.attr import (  # noqa: E402
     Saliency,
 )
 
-from glimpse.images import sample_images  # noqa: E402
-from glimpse.saliency import Target, explain  # noqa: E402
-from glimpse.saliency.engine import DEFAULT_BATCH  # noqa: E402
-from models.registry import load_classifier  # noqa: E402
+from glimpse.images import sample_images
+from glimpse.saliency import Target, explain
+from glimpse.saliency.engine import DEFAULT_BATCH
+from models.registry import load_classifier
 
 PANEL = ["gradient", "input_x_gradient", "gradcam", "hirescam", "xgradcam", "layercam", "gradcampp", "normgrad"]
 BATCHES = (1, 5, 10, 16, 25, 50)

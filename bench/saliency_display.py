@@ -7,24 +7,21 @@ their colour bars, the captions and the downloads, serialised for the browser. I
 (in the browser the display options sit in a fragment, which reruns less), so this is an upper bound on the
 server side; the browser's drawing is not included. Target: ≤ 0.2 s per change.
 
-    .venv/bin/python bench/saliency_display.py [--repeat 5]
+    .venv/bin/python -m bench.saliency_display [--repeat 5]
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from pathlib import Path
 
+from streamlit.testing.v1 import AppTest
+
+from components.saliency_ui import CALLS_KEY
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from streamlit.testing.v1 import AppTest  # noqa: E402
-
-from components.saliency_ui import CALLS_KEY  # noqa: E402
-
 METHODS = ["gradient", "input_x_gradient", "gradcam", "hirescam", "layercam", "gradcampp"]
 
 

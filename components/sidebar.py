@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import streamlit as st
 import torch
 
-from models.registry import DEFAULT_CLASSIFIER, ModelLoadError, resolve_device
+from glimpse.devices import resolve_device
+from models.registry import DEFAULT_CLASSIFIER, ModelLoadError
 
 DEVICE_KEY = "glimpse_device"
 MODEL_KEY = "glimpse_model_id"

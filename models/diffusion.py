@@ -27,7 +27,8 @@ from typing import Any
 
 import torch
 
-from models.registry import ModelLoadError, resolve_device
+from glimpse.devices import resolve_device
+from models.registry import ModelLoadError
 
 logger = logging.getLogger(__name__)
 

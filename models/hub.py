@@ -4,7 +4,7 @@ Each loader returns a :class:`~models.registry.ClassifierBundle` whose model map
 (B, 3, H, W) tensor to plain logits (B, num_classes). Suggested target layers are found by one dry
 forward pass: for CNNs, the last module at each spatial resolution (deepest first, as Grad-CAM —
 Selvaraju et al. 2017 — prefers the last convolutional stage); for ViTs, the last block's pre-attention
-layer norm, whose (B, prefix + H·W, C) output :func:`models.vit.tokens_to_grid` turns into a map.
+layer norm, whose (B, prefix + H·W, C) output :func:`glimpse.token_grid.tokens_to_grid` turns into a map.
 
 torchvision and timm are optional (requirements-extras.txt): PyPI's torchvision does not import beside
 the CPU-only torch build, so the loaders check the import and say what to install instead of failing
@@ -22,7 +22,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from models.registry import ClassifierBundle, ModelLoadError, TokenGrid, freeze
+from glimpse.token_grid import TokenGrid
+from models.registry import ClassifierBundle, ModelLoadError, freeze
 
 log = logging.getLogger(__name__)
 

@@ -17,21 +17,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from glimpse.devices import resolve_device
+from glimpse.token_grid import TokenGrid
+
 DEFAULT_CLASSIFIER = "efficientnet-lite0"
 
 
 class ModelLoadError(RuntimeError):
     """A model could not be loaded; the message says why and what to do."""
-
-
-@dataclass(frozen=True)
-class TokenGrid:
-    """How a ViT's token sequence maps to a spatial grid: drop ``prefix`` tokens (CLS/registers),
-    reshape the rest row-major to ``(height, width)``."""
-
-    prefix: int
-    height: int
-    width: int
 
 
 @dataclass(frozen=True, eq=False)
@@ -122,21 +115,6 @@ class ClassifierBundle:
             probs = self.model(self.preprocess(image)).float().softmax(-1)[0]
         values, indices = probs.topk(min(top, self.num_classes))
         return [(int(i), self.labels[int(i)], float(v)) for v, i in zip(values, indices)]
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` picks cuda, then mps, then cpu; an explicit name must be available."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("device: CUDA is not available on this machine; use 'auto' or 'cpu'")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ValueError("device: MPS is not available on this machine; use 'auto' or 'cpu'")
-    return torch.device(name)
 
 
 def freeze(model: nn.Module, device: torch.device) -> nn.Module:

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from glimpse.complexity.pyramid import SCALES, WEIGHTS, area_pyramid, bilinear_pyramid, check_image, to_batch
+from glimpse.devices import resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -186,14 +187,7 @@ def muc_from_counts(counts: np.ndarray) -> np.ndarray:
 def _device(device: str | torch.device) -> torch.device:
     if isinstance(device, torch.device):
         return device
-    if device == "auto":
-        from models.registry import resolve_device
-
-        return resolve_device("auto")
-    try:
-        return torch.device(device)
-    except RuntimeError as err:
-        raise ValueError(f"device: unknown device {device!r}; use 'cpu', 'cuda' or 'auto'") from err
+    return resolve_device(device)
 
 
 def complexity_batch(

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from glimpse.saliency.base import Attribution, Method, SaliencyMap, Target
+from glimpse.token_grid import tokens_to_grid
 
 log = logging.getLogger(__name__)
 
@@ -186,11 +187,6 @@ def to_grid(t: torch.Tensor, bundle) -> torch.Tensor:
     if t.ndim == 4:
         return t
     if t.ndim == 3 and bundle.token_grid is not None:
-        try:
-            from models.vit import tokens_to_grid
-        except ImportError:  # same computation, inline: drop the prefix tokens, reshape row-major
-            g = bundle.token_grid
-            return t[:, g.prefix :, :].reshape(t.shape[0], g.height, g.width, t.shape[2]).permute(0, 3, 1, 2)
         return tokens_to_grid(t, bundle.token_grid)
     raise ValueError(
         f"layer: output of shape {tuple(t.shape)} is not a (B, C, h, w) feature map"

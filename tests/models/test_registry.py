@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from glimpse.images import sample_images
+from glimpse.token_grid import grid_to_tokens, tokens_to_grid
 from models import hub
 from models.registry import (
     DEFAULT_CLASSIFIER,
@@ -19,7 +20,6 @@ from models.registry import (
     load_classifier,
     resolve_device,
 )
-from models.vit import grid_to_tokens, tokens_to_grid
 from tests.tiny_vit import save_tiny_vit
 
 

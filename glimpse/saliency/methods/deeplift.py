@@ -12,13 +12,25 @@ from captum.attr._core import deep_lift as _captum_deep_lift
 
 from glimpse.saliency.base import Attribution, Method, MethodInfo
 from glimpse.saliency.methods._common import quiet_captum, score_of
-from models.efficientnet_lite import SiteReLU6
 
-# Captum looks nonlinearities up by exact type (type(module) in SUPPORTED_NON_LINEAR), so the embedded
-# model's per-site SiteReLU6 (an nn.ReLU subclass computing relu6) would get no rescale rule: DeepLIFT
-# would silently return Input×Gradient and lose completeness. ReLU6 is element-wise, so Captum's generic
-# `nonlinear` rule (the rescale multiplier Δy/Δx) is exact for it. Registered once, at import.
-_captum_deep_lift.SUPPORTED_NON_LINEAR.setdefault(SiteReLU6, _captum_deep_lift.nonlinear)
+
+def register_subclass_rules(model) -> None:
+    """Give subclasses of Captum's supported nonlinearities their parent's DeepLIFT rule.
+
+    Captum looks nonlinearities up by exact type (``type(module) in SUPPORTED_NON_LINEAR``), so a subclass
+    such as the embedded model's per-site ``SiteReLU6(nn.ReLU)`` would get no rule: DeepLIFT would silently
+    return Input×Gradient and lose completeness. A subclass computes the same kind of function as its parent
+    (ReLU6 is element-wise like ReLU), so the parent's rule — for ReLU, the rescale multiplier Δy/Δx — is
+    exact for it. Registering is additive and idempotent, so it is safe under concurrent explanations.
+    """
+    rules = _captum_deep_lift.SUPPORTED_NON_LINEAR
+    for module in model.modules():
+        kind = type(module)
+        if kind in rules:
+            continue
+        parent = next((base for base in kind.__mro__[1:] if base in rules), None)
+        if parent is not None:
+            rules.setdefault(kind, rules[parent])
 
 
 class DeepLift(Method):
@@ -37,6 +49,7 @@ class DeepLift(Method):
     )
 
     def attribute(self, ctx, x, params):
+        register_subclass_rules(ctx.score)
         baseline = ctx.baseline(params["baseline"], x)
         with quiet_captum():
             attr = CaptumDeepLift(ctx.score, multiply_by_inputs=True).attribute(x, baselines=baseline, target=0)

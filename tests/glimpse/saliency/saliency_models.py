@@ -6,7 +6,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.registry import ClassifierBundle, TokenGrid, freeze
+from glimpse.token_grid import TokenGrid
+from models.registry import ClassifierBundle, freeze
 
 LABELS = ("apple", "banana", "cherry", "date palm", "elderberry")
 

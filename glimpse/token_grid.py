@@ -10,9 +10,19 @@ tokens of Darcet et al. 2024). CAM-style methods (Grad-CAM on ViTs, as in pytorc
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
-from models.registry import TokenGrid
+
+@dataclass(frozen=True)
+class TokenGrid:
+    """How a ViT's token sequence maps to a spatial grid: drop ``prefix`` tokens (CLS/registers),
+    reshape the rest row-major to ``(height, width)``."""
+
+    prefix: int
+    height: int
+    width: int
 
 
 def tokens_to_grid(tokens: torch.Tensor, grid: TokenGrid) -> torch.Tensor:
