@@ -168,8 +168,12 @@ def fit(source: str, csv: bytes, formulas: tuple[tuple[str, str], ...], repeats:
 
 
 def shipped() -> dict[str, bytes]:
-    """Shipped paper tables by dataset name (empty when the data folder is absent)."""
-    return {name: path.read_bytes() for name, path in shipped_tables().items()}
+    """The paper's tables shipped with glimpse, by dataset name; a warning and none when they are missing."""
+    try:
+        return {name: path.read_bytes() for name, path in shipped_tables().items()}
+    except FileNotFoundError as err:
+        st.warning(f"{err}. You can still upload your own ratings table.")
+        return {}
 
 
 def repeats_for(source: str) -> int:

@@ -49,21 +49,31 @@ N_SPLITS = 3
 RANDOM_SEED = 1
 
 
-def data_dir(repo_root: str | os.PathLike | None = None) -> Path:
-    """Folder of the shipped tables: ``$GLIMPSE_COMPLEXITY_DATA`` or ``<repo>/../shared/data/complexity-in-complexity``."""
+#: The paper's feature tables, shipped inside the package (see the README in that folder).
+DATA_DIR = Path(__file__).resolve().parents[1] / "data" / "complexity_in_complexity"
+
+
+def data_dir() -> Path:
+    """Folder of the paper's tables: ``$GLIMPSE_COMPLEXITY_DATA`` if set, else the copy shipped with glimpse."""
     env = os.environ.get("GLIMPSE_COMPLEXITY_DATA")
-    if env:
-        return Path(env)
-    root = Path(repo_root) if repo_root is not None else Path(__file__).resolve().parents[2]
-    return root.parent / "shared" / "data" / "complexity-in-complexity"
+    return Path(env) if env else DATA_DIR
 
 
 def shipped_tables(folder: str | os.PathLike | None = None) -> dict[str, Path]:
-    """Dataset name -> CSV path of the shipped tables (empty when the folder is absent)."""
+    """Dataset name -> CSV path of the paper's tables.
+
+    Raises
+    ------
+    FileNotFoundError
+        The folder is missing or holds no CSV (a broken install, or ``$GLIMPSE_COMPLEXITY_DATA`` set wrong).
+    """
     base = Path(folder) if folder is not None else data_dir()
-    if not base.is_dir():
-        return {}
-    return {p.stem: p for p in sorted(base.glob("*.csv"))}
+    tables = {p.stem: p for p in sorted(base.glob("*.csv"))} if base.is_dir() else {}
+    if not tables:
+        raise FileNotFoundError(
+            f"complexity tables: no CSV files in {base}; reinstall glimpse or fix $GLIMPSE_COMPLEXITY_DATA"
+        )
+    return tables
 
 
 def default_repeats(dataset: str) -> int:

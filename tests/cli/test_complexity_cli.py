@@ -14,9 +14,10 @@ from skimage import data
 
 from glimpse import cli
 from glimpse.complexity import complexity_features
+from glimpse.complexity.fit import DATA_DIR
 
 ROOT = Path(__file__).resolve().parents[2]
-DATA = ROOT.parent / "shared" / "data" / "complexity-in-complexity"
+DATA = DATA_DIR
 KEYS = ["path", "MSG", *[f"MUC{b}" for b in range(1, 9)], "edge_density"]
 
 
@@ -83,7 +84,6 @@ def test_fit_on_a_user_table(capsys, tmp_path):
     assert code == 0 and rec["dataset"] == "mine" and rec["repeats"] == 1 and rec["mean_spearman"] > 0.9
 
 
-@pytest.mark.skipif(not DATA.is_dir(), reason=f"shipped paper tables not found at {DATA}")
 def test_fit_reproduces_rsivl(capsys):
     code, out, _ = run(capsys, "complexity-fit", DATA / "RSIVL.csv", "--formula", "seg+cls", "--json")
     (rec,) = json.loads(out)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,10 +11,11 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from components import complexity_ui as ui
+from glimpse.complexity.fit import DATA_DIR
 from glimpse.images import sample_images
-from tests.apptest_support import APP, open_page
+from tests.apptest_support import open_page
 
-DATA = Path(APP).parents[1] / "shared" / "data" / "complexity-in-complexity"
+DATA = DATA_DIR
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +80,6 @@ def test_batch_tab_table_after_scoring(page):
     assert any(d.label == "Download CSV" for d in page.get("download_button"))
 
 
-@pytest.mark.skipif(not DATA.is_dir(), reason=f"shipped paper tables not found at {DATA}")
 def test_model_tab_fits_the_shipped_rsivl(page):
     page.selectbox(key="cx_fit_dataset").set_value("RSIVL")
     page.multiselect(key="cx_fit_formulas").set_value(["seg+cls", "seg+cls+MSG"])

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 
 from glimpse.complexity.fit import (
+    DATA_DIR,
     HEADLINE_FORMULAS,
     cross_validate,
     default_repeats,
@@ -16,11 +15,10 @@ from glimpse.complexity.fit import (
     prepare,
     resolve_formula,
     score_table,
+    shipped_tables,
 )
 
-ROOT = Path(__file__).resolve().parents[3]
-DATA = ROOT.parent / "shared" / "data" / "complexity-in-complexity"
-needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"shipped paper tables not found at {DATA}")
+DATA = DATA_DIR  # shipped inside the package: a missing table fails the tests, it does not skip them
 
 # Mean test Spearman of the four headline formulas, printed by the paper's linear/analysis.ipynb.
 PAPER = {
@@ -31,7 +29,6 @@ PAPER = {
 }
 
 
-@needs_data
 @pytest.mark.parametrize("dataset", list(PAPER))
 def test_reproduces_the_papers_table(dataset):
     table = prepare(DATA / f"{dataset}.csv", name=dataset)
@@ -76,3 +73,16 @@ def test_bad_tables_and_formulas_say_what_is_missing(tmp_path):
     with pytest.raises(ValueError, match="formula"):
         resolve_formula("  ")
     assert default_repeats("SAVOIAS Art") == 2 and default_repeats("IC9600 Person") == 1 and default_repeats("x") == 1
+
+
+def test_the_paper_tables_ship_inside_the_package():
+    tables = shipped_tables()
+    assert len(tables) == 16 and {"RSIVL", "VISC", "SVG", "SAVOIAS Art", "IC9600 Scenes"} <= set(tables)
+    assert all(path.parent == DATA_DIR for path in tables.values())
+    assert "arXiv:2501.15890" in (DATA_DIR / "README.md").read_text(encoding="utf-8")
+
+
+def test_a_missing_table_folder_is_an_error_not_an_empty_list(tmp_path, monkeypatch):
+    monkeypatch.setenv("GLIMPSE_COMPLEXITY_DATA", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="no CSV files"):
+        shipped_tables()

@@ -84,9 +84,6 @@ def test_same_seed_same_cascade():
 
 
 def test_with_registry_gradient():
-    saliency = pytest.importorskip("glimpse.saliency")
-    if not hasattr(saliency, "explain"):
-        pytest.skip("glimpse.saliency.explain not available yet")
     res = randomisation_check(tiny_bundle(), image(), "gradient", target=0, stages=2)
     assert res.maps.shape[0] == 3 and res.spearman[0] == 1.0
     assert res.spearman[-1] < 0.9
