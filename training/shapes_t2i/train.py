@@ -31,24 +31,24 @@ weights, theta_ema <- d theta_ema + (1 - d) theta with d = min(decay, (1 + k) / 
 and shipped: on this data the raw weights sample much worse.
 
 Every ``--eval-every`` steps the EMA model is sampled on a subset of the held-out captions
-(``models.eval_shapes``) and kept under ``OUT/best`` when its score (colour + shape + placement
+(``training.shapes_t2i.evaluate``) and kept under ``OUT/best`` when its score (colour + shape + placement
 accuracy + own-object word-map IoU) is the best so far. ``OUT/state.pt`` allows ``--resume``.
 
 Examples
 --------
 The shipped checkpoint's run, three resumed phases (about 2 hours on one CPU thread)::
 
-    models/train_shapes_recipe.sh .train/shapes_t2i
+    training/shapes_t2i/recipe.sh .train/shapes_t2i
 
 The loss weights and the timestep bias default to the last phase's settings.
 
 Ship the best checkpoint (float16 weights)::
 
-    python -m models.train_shapes --export-from .train/run1/best --out models/embedded/shapes_t2i
+    python -m training.shapes_t2i.train --export-from .train/run1/best --out models/embedded/shapes_t2i
 
 Tiny smoke run (the test uses this)::
 
-    python -m models.train_shapes --out /tmp/tiny --steps 3 --batch-size 4 --tiny --eval-every 0
+    python -m training.shapes_t2i.train --out /tmp/tiny --steps 3 --batch-size 4 --tiny --eval-every 0
 """
 
 from __future__ import annotations
@@ -65,15 +65,38 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-# imported up front: a lazy import mid-run would mix module versions if the files changed meanwhile
-from models.eval_shapes import EvalConfig, evaluate, explicit_cross_attention
-from models.shapes_data import HELD_OUT_CAPTIONS, IMAGE_SIZE, RELATIONS, Scene, training_scenes, word_token_positions
 from models.shapes_pipeline import ShapesPipeline
+from training.shapes_t2i.data import (
+    HELD_OUT_CAPTIONS,
+    IMAGE_SIZE,
+    RELATIONS,
+    Scene,
+    training_scenes,
+    word_token_positions,
+)
+
+# imported up front: a lazy import mid-run would mix module versions if the files changed meanwhile
+from training.shapes_t2i.evaluate import EvalConfig, evaluate
 
 logger = logging.getLogger(__name__)
 
 #: a tiny configuration for tests: 2 blocks of 8 and 16 channels, text width 16
 TINY_UNET = {"block_out_channels": (8, 16), "cross_attention_dim": 16, "heads": 2, "norm_num_groups": 4}
+
+
+def explicit_cross_attention(attn, hidden_states, encoder_hidden_states=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """What a stock ``attn2`` processor computes, with A = softmax(Q K^T / sqrt(d)) formed explicitly (the
+    fused SDPA path never forms A) and kept differentiable for the grounding loss. Returns the layer's output
+    and A as (B, heads, h*w, tokens)."""
+    batch = hidden_states.shape[0]
+    context = hidden_states if encoder_hidden_states is None else encoder_hidden_states
+    query = attn.head_to_batch_dim(attn.to_q(hidden_states))
+    key = attn.head_to_batch_dim(attn.to_k(context))
+    value = attn.head_to_batch_dim(attn.to_v(context))
+    probs = attn.get_attention_scores(query, key, None)  # (B*heads, hw, T)
+    out = attn.batch_to_head_dim(torch.bmm(probs, value))
+    out = attn.to_out[1](attn.to_out[0](out)) / attn.rescale_output_factor
+    return out, probs.view(batch, attn.heads, *probs.shape[1:])
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

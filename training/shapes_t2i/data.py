@@ -8,7 +8,7 @@ captioned from a closed vocabulary:
   ``to the right of``, ``above``, ``below``).
 
 The two objects of a scene always have different colours, so that a generated image can be segmented
-by colour against white to check colour, shape and placement (see ``models/eval_shapes.py``).
+by colour against white to check colour, shape and placement (see ``training/shapes_t2i/evaluate.py``).
 
 Held-out captions
 -----------------
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-IMAGE_SIZE = 32
+from models.shapes_pipeline import IMAGE_SIZE, VOCABULARY
 
 #: Palette in uint8 RGB; chosen far apart from each other and from white so that nearest-colour
 #: segmentation of generated images is unambiguous.
@@ -53,8 +53,8 @@ _MIRROR = {
     "below": "above",
 }
 
-#: Every word a caption may use (the tokenizer vocabulary adds BERT's special tokens).
-VOCABULARY: tuple[str, ...] = tuple(["a", *COLOURS, *SHAPES, "to", "the", "left", "right", "of", "above", "below"])
+# Every word a caption may use is the model's VOCABULARY (the tokenizer adds BERT's special tokens).
+assert set(VOCABULARY) == {"a", *COLOURS, *SHAPES, *" ".join(RELATIONS).split()}, "captions use a word the model lacks"
 
 #: Number of held-out scenes per relation axis; each contributes two captions (both phrasings).
 _HELD_OUT_SCENES_PER_AXIS = 6

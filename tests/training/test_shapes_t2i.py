@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from models import shapes_data as data
-from models.eval_shapes import EvalConfig, binarise, evaluate, generate_with_maps, iou, judge_image
+from glimpse.attention import generate_with_attention, word_maps
+from models.diffusion import bundle_from_pipeline
 from models.shapes_pipeline import ShapesPipeline, coordinate_planes
-from models.train_shapes import (
+from training.shapes_t2i import data
+from training.shapes_t2i.evaluate import EvalConfig, binarise, evaluate, generate_with_maps, iou, judge_image
+from training.shapes_t2i.train import (
     TINY_UNET,
     grounding_loss,
     grounding_targets,
@@ -252,19 +254,21 @@ def test_tiny_training_run_saves_a_loadable_pipeline(tmp_path):
     assert train(args)["steps"] == 6
 
 
-def test_attention_recorder_maps_and_restores_processors(tiny_pipe):
+def test_evaluation_maps_are_the_apps_word_maps(tiny_pipe):
+    """The model card's map numbers are measured by the code users run: the app's tracer and aggregation."""
     before = {k: type(v) for k, v in tiny_pipe.unet.attn_processors.items()}
-    images, maps = generate_with_maps(tiny_pipe, ["a red circle", "a blue square"], seed=0, num_inference_steps=2)
-    assert images.shape == (2, 32, 32, 3)
-    assert maps.shape == (2, 16, 32, 32) and (maps >= 0).all()
-    # softmax rows sum to 1 over tokens at every step, and DAAM sums over the 2 steps
-    assert np.allclose(maps.sum(axis=1), 2.0, atol=0.05)
+    bundle = bundle_from_pipeline(tiny_pipe, "tiny", torch.device("cpu"))
+    image, maps = generate_with_maps(bundle, "a red circle", seed=3, num_inference_steps=2, guidance_scale=1.5)
+    assert image.shape == (32, 32, 3) and image.dtype == np.float32
+    app = generate_with_attention(bundle, "a red circle", seed=3, steps=2, guidance=1.5)
+    np.testing.assert_array_equal(maps, word_maps(app.trace, size=32))
+    assert maps.shape == (3, 32, 32) and (maps >= 0).all()
     assert {k: type(v) for k, v in tiny_pipe.unet.attn_processors.items()} == before
     # recorded sampling gives the same image as plain sampling
     plain = tiny_pipe(
-        ["a red circle", "a blue square"], num_inference_steps=2, generator=torch.Generator().manual_seed(0)
-    ).images
-    assert np.allclose(images, plain, atol=1e-4)
+        "a red circle", num_inference_steps=2, guidance_scale=1.5, generator=torch.Generator().manual_seed(3)
+    )
+    assert np.abs(image - plain.images[0]).max() <= 0.5 / 255 + 1e-4  # the app's image is rounded to uint8
 
 
 def test_evaluate_summary_keys(tiny_pipe):
@@ -281,7 +285,7 @@ def test_evaluate_summary_keys(tiny_pipe):
 
 
 def test_summary_inside_own_is_the_share_of_a_map_on_its_object():
-    from models.eval_shapes import summarise
+    from training.shapes_t2i.evaluate import summarise
 
     record = {
         "colour_ok": [True, True],
@@ -304,12 +308,13 @@ def test_shipped_model_draws_the_requested_colour_and_its_colour_word_map_lands_
     their colour, and the colour word's DAAM map overlaps the drawn object more than the background."""
     pipe = ShapesPipeline.from_pretrained(str(EMBEDDED))
     pipe.set_progress_bar_config(disable=True)
+    bundle = bundle_from_pipeline(pipe, "shapes-t2i", torch.device("cpu"))
     specs = [data.parse_caption(f"a {c} {s}") for c, s in zip(data.COLOURS, ("circle", "square", "triangle", "circle"))]
-    images, maps = generate_with_maps(pipe, [s.text for s in specs], seed=0)
-    for spec, image, token_maps in zip(specs, images, maps):
+    for spec in specs:
+        image, maps = generate_with_maps(bundle, spec.text, seed=0)
         verdict = judge_image(image, spec)
         assert verdict["colour_ok"] == [True], spec.text
-        word_map, drawn = binarise(token_maps[2]), verdict["colour_masks"][0]  # token 2 = colour
+        word_map, drawn = binarise(maps[1]), verdict["colour_masks"][0]  # word 1 = colour
         assert iou(word_map, drawn) > 0.2 and (word_map & drawn).sum() >= 0.9 * word_map.sum(), spec.text
 
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# How the shipped models/embedded/shapes_t2i checkpoint was trained: three phases of models.train_shapes,
+# How the shipped models/embedded/shapes_t2i checkpoint was trained: three phases of training.shapes_t2i.train,
 # each resuming the previous phase's OUT/state.pt. Every phase re-seeds its data and noise from
 # (seed, step), so rerunning this reproduces the run up to floating-point differences between machines.
-# One CPU thread, float32: about 1 s per step, 2 hours in all. Usage: models/train_shapes_recipe.sh [OUT]
+# One CPU thread, float32: about 1 s per step, 2 hours in all. Usage: training/shapes_t2i/recipe.sh [OUT]
 set -euo pipefail
 OUT=${1:-.train/shapes_t2i}
 COMMON=(--out "$OUT" --batch-size 16 --lr 8e-4 --warmup 100 --eval-every 500 --eval-prompts 8 --eval-guidance 1.5
@@ -10,15 +10,15 @@ COMMON=(--out "$OUT" --batch-size 16 --lr 8e-4 --warmup 100 --eval-every 500 --e
 
 # 1. steps 0-2500: coordinate planes and a light grounding loss; colours, shapes and word maps appear,
 #    placement stays at chance (the text encoder does not yet say which object goes where)
-python -m models.train_shapes "${COMMON[@]}" --steps 2500 --ground-weight 0.05 --role-weight 0 --high-t-frac 0
+python -m training.shapes_t2i.train "${COMMON[@]}" --steps 2500 --ground-weight 0.05 --role-weight 0 --high-t-frac 0
 # 2. steps 2500-3500: the role read-out joins; object words learn their side within ~100 steps
-python -m models.train_shapes "${COMMON[@]}" --resume --reset-best --steps 3500 --ground-weight 0.05 \
+python -m training.shapes_t2i.train "${COMMON[@]}" --resume --reset-best --steps 3500 --ground-weight 0.05 \
   --role-weight 0.1 --high-t-frac 0.25
 # 3. steps 3500-7000: stronger grounding, half of each batch from the noisier half of the schedule, where
 #    the layout is decided (at 0.05 / 0.25 the UNet still ignored the roles at step 4000; with this it used
 #    them within 500 steps); lr decays linearly from step 6500 towards lr/10 at 8000, stopped at 7000
-python -m models.train_shapes "${COMMON[@]}" --resume --reset-best --steps 8000 --decay-from 6500 --stop-at 7000 \
+python -m training.shapes_t2i.train "${COMMON[@]}" --resume --reset-best --steps 8000 --decay-from 6500 --stop-at 7000 \
   --ground-weight 0.2 --role-weight 0.1 --high-t-frac 0.5
 
 # ship the EMA weights of the last step in float16
-python -m models.train_shapes --export-from "$OUT/last" --out models/embedded/shapes_t2i
+python -m training.shapes_t2i.train --export-from "$OUT/last" --out models/embedded/shapes_t2i
