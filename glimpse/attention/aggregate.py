@@ -1,14 +1,24 @@
 """Aggregate a recorded :class:`AttentionTrace` into token and word heat maps (DAAM).
 
 DAAM (Tang et al., "What the DAAM: Interpreting Stable Diffusion Using Cross Attention", ACL 2023):
-for every (layer ℓ, head η) the probabilities are summed over the selected timesteps,
-bicubically upsampled to a common grid and clamped at zero, then averaged over all (ℓ, η):
+for every (layer ℓ, head η) the probabilities are summed over the selected timesteps, upsampled
+bicubically to the trace's aggregation grid G × G (DAAM's latent grid, ``trace.grid``) and clamped at
+zero, then averaged over all (ℓ, η); the G × G map is finally resized bicubically to the output:
 
-    D_k = mean_{ℓ,η} max(0, Bicubic( Σ_t P^{ℓ,η}_{t,k} )),
+    D_k = Bicubic_out( mean_{ℓ,η} max(0, Bicubic_G( Σ_t P^{ℓ,η}_{t,k} )) ),
 
-and a word's map is the mean of its sub-tokens' maps. Maps stay raw (unnormalised): normalisation is a
-display option. When heads were averaged while recording (``heads=False``), each layer counts as one
-key with its head-mean map (exact up to the clamp, which acts after the mean instead of per head).
+and a word's map is the mean of its sub-tokens' maps. Without a grid (transformer pipelines) the first
+resize goes straight to the output size and the second is skipped. Maps stay raw (unnormalised; the
+second bicubic may undershoot zero by a little, as in DAAM): normalisation is a display option.
+
+The clamp acts per head, as in DAAM, whenever per-head data covers the selection: heads kept at every
+step (``heads=True`` at generation), or the per-head sums over all steps that UNet traces carry
+(``trace.head_sums``) when the selection spans every step. Otherwise (a step range of a head-averaged
+trace, and transformer traces) each layer contributes its head mean, clamped after the mean, weighted by
+its number of heads when known; that differs from DAAM only where bicubic upsampling undershoots zero.
+
+DAAM's ``compute_word_heat_map`` merges every occurrence of a repeated word into one map; here each
+occurrence keeps its own map (merge them with ``word_maps(...)[indices].mean(0)`` when wanted).
 """
 
 from __future__ import annotations
@@ -84,6 +94,21 @@ def _out_shape(trace: AttentionTrace, size: int | None) -> tuple[int, int]:
     return side, side
 
 
+def _summed_keys(trace: AttentionTrace, i: int, t_idx: np.ndarray, h_idx: list[int] | None) -> tuple[torch.Tensor, int]:
+    """Σ_t P of layer i as (keys, K, h, w) float32, and the number of (layer, head) keys it stands for."""
+    every_step = t_idx.size == len(trace.timesteps)
+    if trace.heads:
+        summed = torch.from_numpy(trace.layer_maps[i][t_idx].astype(np.float32)).sum(0)  # (heads, K, h, w)
+        summed = summed if h_idx is None else summed[h_idx]
+        return summed, summed.shape[0]
+    sums = trace.head_sums[i] if trace.head_sums is not None else None
+    if sums is not None and every_step:
+        summed = torch.from_numpy(np.asarray(sums, dtype=np.float32))  # DAAM's per-head sums over all steps
+        return summed, summed.shape[0]
+    summed = torch.from_numpy(trace.layer_maps[i][t_idx].astype(np.float32)).sum(0).unsqueeze(0)  # head mean
+    return summed, 1 if sums is None else int(sums.shape[0])
+
+
 def token_maps(
     trace: AttentionTrace,
     *,
@@ -98,32 +123,36 @@ def token_maps(
     Parameters
     ----------
     trace : the recorded attention.
-    size : output side in pixels (default: the image's (H, W)). DAAM itself aggregates on a 64x64 grid
-        (96x96 for 768-px models) before upsampling for display; pass ``size=64`` to reproduce its grid.
+    size : output side in pixels (default: the image's (H, W)). The maps are first aggregated on the
+        trace's grid (``trace.grid``, DAAM's 64×64 for 512-px Stable Diffusion) and then resized to ``size``;
+        ``size=trace.grid`` returns DAAM's grid itself (its ``compute_global_heat_map``).
     timesteps : a slice of step indices (generation order) or an inclusive (first, last) pair.
-    layers, resolutions : restrict to these layer paths / map heights.
+    layers, resolutions : restrict to these recorded layer paths / map heights (the recorded set itself
+        is chosen at generation: ``generate_with_attention(..., layers="daam" | "all")``).
     heads : head indices (only for traces recorded with ``heads=True``).
 
     Returns
     -------
     np.ndarray
-        D_k = mean over (layer, head) of max(0, bicubic(sum over timesteps of P)); raw, unnormalised.
+        D_k = Bicubic_size(mean over (layer, head) of max(0, Bicubic_grid(sum over timesteps of P)));
+        raw, unnormalised (see the module docstring for when the clamp acts per head).
     """
     t_idx = _time_index(trace, timesteps)
     h_idx = _heads_index(trace, heads)
     out_hw = _out_shape(trace, size)
-    total = torch.zeros(len(trace.tokens), *out_hw, dtype=torch.float32)
+    grid_hw = out_hw if trace.grid is None else (int(trace.grid), int(trace.grid))
+    total = torch.zeros(len(trace.tokens), *grid_hw, dtype=torch.float32)
     count = 0
     for i in _layer_index(trace, layers, resolutions):
-        summed = torch.from_numpy(trace.layer_maps[i][t_idx].astype(np.float32)).sum(0)
-        if trace.heads:
-            summed = summed if h_idx is None else summed[h_idx]  # (heads, K, h, w)
-        else:
-            summed = summed.unsqueeze(0)  # one key per layer
-        up = F.interpolate(summed, size=out_hw, mode="bicubic", align_corners=False).clamp_(min=0)
-        total += up.sum(0)
-        count += up.shape[0]
-    return (total / count).numpy()
+        summed, weight = _summed_keys(trace, i, t_idx, h_idx)
+        up = F.interpolate(summed, size=grid_hw, mode="bicubic", align_corners=False).clamp_(min=0)
+        total += up.sum(0) * (weight / up.shape[0])
+        count += weight
+    mean = total / count
+    if grid_hw != out_hw:
+        # DAAM's WordHeatMap.expand_as: the grid map resized bicubically to the image, no clamp
+        mean = F.interpolate(mean.unsqueeze(0), size=out_hw, mode="bicubic", align_corners=False)[0]
+    return mean.numpy()
 
 
 def word_maps(

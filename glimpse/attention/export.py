@@ -103,8 +103,10 @@ def attention_npz_bytes(
         "seed": int(trace.seed),
         "steps": int(trace.steps),
         "guidance": float(trace.guidance),
-        "aggregation": "DAAM: sum over timesteps per (layer, head), bicubic upsampling, clamp >= 0, "
-        "mean over layers and heads; word = mean of its sub-tokens",
+        "aggregation": "DAAM: sum over timesteps per (layer, head), bicubic upsampling to the grid, clamp >= 0, "
+        "mean over layers and heads, bicubic to the output size; word = mean of its sub-tokens",
+        "layer_set": getattr(trace, "layer_set", None),
+        "grid": getattr(trace, "grid", None),
         "slices": dict(slices or {}),
     }
     arrays: dict[str, np.ndarray] = {

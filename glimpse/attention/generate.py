@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from glimpse.attention.daam import DAAM_BLOCKS, check_layer_set, daam_grid, daam_skipped_sides
 from glimpse.attention.trace import AttentionTrace, GenerationResult
 from glimpse.attention.tracer import AttentionTracer
 
@@ -94,6 +95,7 @@ def generate_with_attention(
     steps: int | None = None,
     guidance: float | None = None,
     heads: bool = False,
+    layers: str = "daam",
     resolutions: Sequence[int] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> GenerationResult:
@@ -110,10 +112,18 @@ def generate_with_attention(
     steps, guidance : int, float, optional
         Denoising steps and classifier-free guidance scale w (defaults: the bundle's).
     heads : bool
-        Keep every head's map (default: averaged on the fly).
+        Keep every head's map at every step, so that heads can be selected (default: averaged on the fly;
+        UNet traces still keep each head's sum over all steps, which is what DAAM's per-head clamp needs).
+    layers : {"daam", "all"}
+        Which cross-attention layers to record (:mod:`glimpse.attention.daam`). ``"daam"`` (default): for
+        Stable Diffusion (hub UNet) pipelines exactly DAAM 0.2.0's set — the down- and up-block ``attn2``
+        layers, without the maps whose DAAM factor is 8 (the 8×8 maps of a 64×64 latent) — aggregated on
+        DAAM's grid (64×64 for 512- and 1024-px models, else 96×96); for the embedded shapes model (pixel
+        space, no latent) the down- and up-block layers at every resolution, aggregated on its image grid;
+        for transformer pipelines every cross/joint-attention layer. ``"all"``: every cross-attention
+        layer, the UNet mid block and the 1/8-latent maps included, on the same grid.
     resolutions : sequence of int, optional
-        Map heights to record. Default: every cross-attention resolution, except that for hub UNet models
-        (Stable Diffusion) the maps at 1/8 of the latent side are skipped, as DAAM does.
+        Map heights to record among the chosen layers (default: all of them, less DAAM's skipped ones).
     progress : callable, optional
         ``progress(step, steps)`` after every denoising step.
 
@@ -125,9 +135,10 @@ def generate_with_attention(
     Raises
     ------
     ValueError
-        Empty or over-long prompt, unknown words (embedded model), bad steps, or resolutions the
-        model does not have.
+        Empty or over-long prompt, unknown words (embedded model), bad steps, an unknown layer set, or
+        resolutions the model does not have.
     """
+    check_layer_set(layers)
     tokens = prompt_tokens(bundle, prompt)
     steps = bundle.default_steps if steps is None else int(steps)
     if steps < 1:
@@ -144,9 +155,14 @@ def generate_with_attention(
         return kwargs
 
     side = bundle.resolution
+    unet = bundle.kind == "unet"
+    hub_unet = unet and bundle.vocabulary is None
+    # the embedded model is pixel-space: its "latent" grid is the image itself
+    grid = daam_grid(side) if hub_unet else (side if unet else None)
+    blocks = DAAM_BLOCKS if unet and layers == "daam" else None
     exclude: tuple[int, ...] = ()
-    if resolutions is None and bundle.kind == "unet" and bundle.vocabulary is None:
-        exclude = (int(bundle.pipe.unet.config.sample_size) // 8,)  # DAAM: the 8x8 maps of a 64x64 latent
+    if hub_unet and layers == "daam" and resolutions is None:
+        exclude = daam_skipped_sides(grid)
     with bundle.lock:
         generator = torch.Generator(device="cpu").manual_seed(int(seed))
         tracer = AttentionTracer(
@@ -159,6 +175,8 @@ def generate_with_attention(
             heads=heads,
             resolutions=resolutions,
             exclude_resolutions=exclude,
+            blocks=blocks,
+            head_sums=unet and not heads,
             text_len=tokens.text_len,
         )
         with tracer:
@@ -171,8 +189,9 @@ def generate_with_attention(
                 callback_on_step_end=on_step,
                 **_pipeline_kwargs(bundle),
             )
-        layers, maps = tracer.result()
-    if not layers:
+        names, maps = tracer.result()
+        sums = tracer.sums()
+    if not names:
         raise ValueError(
             f"resolutions: {list(resolutions or [])} match no cross-attention layer; "
             f"this model has {sorted(tracer.seen_resolutions)}"
@@ -186,7 +205,7 @@ def generate_with_attention(
         words=tokens.words,
         word_tokens=tokens.word_tokens,
         timesteps=np.asarray(seen, dtype=np.int64),
-        layers=layers,
+        layers=names,
         layer_maps=maps,
         model_id=bundle.model_id,
         seed=int(seed),
@@ -194,5 +213,8 @@ def generate_with_attention(
         guidance=guidance,
         image_shape=(int(image.shape[0]), int(image.shape[1])),
         heads=heads,
+        head_sums=sums,
+        grid=grid,
+        layer_set=layers,
     )
     return GenerationResult(image=image, trace=trace)

@@ -16,6 +16,15 @@ class AttentionTrace:
     averaged, or ``(T, heads, K, h, w)`` when heads were kept; float16. For joint attention (SD3, Flux)
     it is the image-query -> text-key block of the softmax over the full key set (image + text), so a
     row of it sums to less than one.
+
+    ``head_sums[i]`` (UNet pipelines), when present, holds every head's probabilities of layer ``layers[i]``
+    summed over all T steps, ``(heads, K, h, w)`` float32: DAAM's per-(layer, head) sum, so that the
+    aggregation can clamp per head without the trace keeping the heads of every step.
+
+    ``grid`` is the side of the square grid on which the maps are aggregated before they are resized
+    to the output (DAAM: 64 for 512- and 1024-px Stable Diffusion, else 96; the embedded model: its image
+    side); None upsamples straight to the output size. ``layer_set`` names the recorded layers
+    (:data:`glimpse.attention.daam.LAYER_SETS`: ``"daam"`` or ``"all"``).
     """
 
     prompt: str
@@ -31,6 +40,9 @@ class AttentionTrace:
     guidance: float
     image_shape: tuple[int, int] | None = None  # (H, W) of the generated image in pixels
     heads: bool = False  # whether layer_maps keep the head axis
+    head_sums: tuple[np.ndarray, ...] | None = None  # per layer: (heads, K, h, w) float32, summed over all steps
+    grid: int | None = None  # side of the aggregation grid (DAAM's latent grid), None: straight to the output
+    layer_set: str = "all"  # which layers were recorded: "daam" or "all"
 
     def resolutions(self) -> tuple[int, ...]:
         """Distinct map heights ``h`` of the recorded layers, ascending."""
@@ -42,8 +54,8 @@ class AttentionTrace:
 
     @property
     def nbytes(self) -> int:
-        """Bytes held by the recorded maps."""
-        return int(sum(m.nbytes for m in self.layer_maps))
+        """Bytes held by the recorded maps (and the per-head sums)."""
+        return int(sum(m.nbytes for m in (*self.layer_maps, *(self.head_sums or ()))))
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,10 @@ Two ways to get it, neither forms an attention matrix:
   with the image part of the normaliser accumulated in query chunks (:func:`joint_text_block`).
 
 Heads are averaged on the fly unless ``heads=True``; only the kept text positions and the requested map
-resolutions are stored, as float16 on the CPU. Memory is therefore T × K × Σ h·w × 2 bytes.
+resolutions are stored, as float16 on the CPU. Memory is therefore T × K × Σ h·w × 2 bytes. With
+``head_sums=True`` the tracer also keeps, per layer, every head's probabilities summed over all calls,
+Σ_t P^{ℓ,η}_t (float32, H × K × h·w per layer, whatever T): what DAAM's clamp per (layer, head) needs
+without keeping the heads of every step.
 
 Processors are swapped inside one ``with`` under the pipeline's lock and restored in ``finally``
 (diffusers' ``set_attn_processor`` pops from the dict it is given, so a copy is passed).
@@ -134,6 +137,9 @@ class AttentionTracer:
     heads : keep the head axis instead of averaging it.
     resolutions : map heights h to record (None: all).
     exclude_resolutions : map heights h never recorded (DAAM skips the 1/8-latent maps of Stable Diffusion).
+    blocks : record only the layers whose path starts with one of these prefixes (None: every layer;
+        DAAM: ``("down_blocks.", "up_blocks.")``).
+    head_sums : also sum every head's probabilities over all calls (see module docstring; :meth:`sums`).
     text_len : text tokens at the front of the sequence in Flux single-stream blocks (required for Flux).
     """
 
@@ -149,6 +155,8 @@ class AttentionTracer:
         heads: bool = False,
         resolutions: Sequence[int] | None = None,
         exclude_resolutions: Sequence[int] = (),
+        blocks: Sequence[str] | None = None,
+        head_sums: bool = False,
         text_len: int | None = None,
     ) -> None:
         if kind not in RECORDERS:
@@ -162,8 +170,14 @@ class AttentionTracer:
         self.heads = heads
         self.resolutions = None if resolutions is None else frozenset(int(r) for r in resolutions)
         self.exclude_resolutions = frozenset(int(r) for r in exclude_resolutions)
+        if blocks is not None and (isinstance(blocks, str) or not len(blocks)):
+            raise ValueError(f"blocks: {blocks!r} must be a non-empty sequence of layer-path prefixes")
+        self.blocks = None if blocks is None else tuple(blocks)
+        self.head_sums = head_sums
         self.text_len = text_len
         self.records: dict[str, list[torch.Tensor]] = {}
+        self._sums: dict[str, torch.Tensor] = {}
+        self._grids: dict[str, tuple[int, int]] = {}
         self.seen_resolutions: set[int] = set()
         self._saved: dict[str, Any] | None = None
 
@@ -173,17 +187,19 @@ class AttentionTracer:
             self.lock.acquire()
         try:
             self._saved = dict(self.denoiser.attn_processors)
+            self._sums.clear()
             select, recorder = RECORDERS[self.kind]
             new: dict[str, Any] = {}
             for name, processor in self._saved.items():
                 layer = name.removesuffix(".processor")
-                if select(self.denoiser.get_submodule(layer), layer):
+                if select(self.denoiser.get_submodule(layer), layer) and self._in_blocks(layer):
                     new[name] = recorder(self, layer, processor)
                     self.records[layer] = []
                 else:
                     new[name] = processor
             if not self.records:
-                raise ValueError(f"denoiser: no cross-attention layers found for kind {self.kind!r}")
+                where = "" if self.blocks is None else f" in blocks {list(self.blocks)}"
+                raise ValueError(f"denoiser: no cross-attention layers found{where} for kind {self.kind!r}")
             self.denoiser.set_attn_processor(new)
         except BaseException:
             self._release()
@@ -203,6 +219,9 @@ class AttentionTracer:
             self.lock.release()
 
     # ------------------------------------------------------------------ recording
+    def _in_blocks(self, layer: str) -> bool:
+        return self.blocks is None or layer.startswith(self.blocks)
+
     def cond_index(self, batch: int) -> int:
         return batch // 2 if self.cfg else 0
 
@@ -224,6 +243,12 @@ class AttentionTracer:
         """probs (heads, N, L) -> kept tokens (unless ``restricted``), heads averaged unless asked, fp16 CPU."""
         if not restricted and self.token_positions is not None:
             probs = probs[..., self.token_positions.to(probs.device)]
+        if self.head_sums:
+            # float32 on the recording device: one add per call, moved to the CPU once in sums()
+            total = self._sums.get(layer)
+            # (a copy: probs may be a view into the layer's SDPA output, which must not be kept alive)
+            self._sums[layer] = probs.to(torch.float32, copy=True) if total is None else total + probs.float()
+            self._grids[layer] = hw
         if not self.heads:
             probs = probs.mean(0)
         probs = probs.transpose(-1, -2)  # (..., K, N)
@@ -237,6 +262,19 @@ class AttentionTracer:
             raise RuntimeError(f"tracer: layers were called unequally often ({sorted(counts)} calls)")
         maps = tuple(torch.stack(self.records[name]).numpy() for name in layers)
         return layers, maps
+
+    def sums(self) -> tuple[np.ndarray, ...] | None:
+        """Per recorded layer (order of :meth:`result`): Σ over calls of each head's map, (H, K, h, w) float32.
+
+        None unless the tracer was made with ``head_sums=True``.
+        """
+        if not self.head_sums:
+            return None
+        out = []
+        for name in self.result()[0]:
+            total = self._sums[name].transpose(-1, -2)  # (H, K, N)
+            out.append(total.reshape(*total.shape[:-1], *self._grids[name]).to("cpu").numpy())
+        return tuple(out)
 
 
 # ---------------------------------------------------------------------- cross-attention (UNet, PixArt)

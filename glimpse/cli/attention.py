@@ -1,8 +1,11 @@
-"""``python -m glimpse attention --prompt TEXT [--model ID] [--seed S] [--steps N] [--guidance G] --out DIR``.
+"""``python -m glimpse attention --prompt TEXT [--model ID] [--seed S] [--steps N] [--guidance G]
+[--layers daam|all] [--heads] --out DIR``.
 
 Generates one image with cross-attention tracing and writes ``DIR/image.png`` and ``DIR/attention.npz``
 (``words``: the prompt's words in order; ``maps``: one DAAM word map per word at the image's resolution,
 float32; plus ``tokens``, ``token_maps``, ``timesteps``, ``mass``), then prints a JSON summary.
+``--layers daam`` (default) records DAAM 0.2.0's layers (Stable Diffusion: down and up blocks, no 8×8
+maps); ``--layers all`` adds the UNet mid block and every resolution (:mod:`glimpse.attention.daam`).
 """
 
 from __future__ import annotations
@@ -30,7 +33,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the initial noise (default 0)")
     p.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's)")
     p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale (default: the model's)")
-    p.add_argument("--heads", action="store_true", help="keep per-head maps (exact DAAM per (layer, head))")
+    p.add_argument(
+        "--layers",
+        choices=("daam", "all"),  # glimpse.attention.LAYER_SETS, spelled out: building the parser imports no torch
+        default="daam",
+        help="cross-attention layers to record: daam (default: DAAM's set, no UNet mid block, no 8x8 maps "
+        "of a 64x64 latent) or all (every layer, mid block included)",
+    )
+    p.add_argument(
+        "--heads", action="store_true", help="keep every head's map at every step, to select heads afterwards"
+    )
     p.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cuda, mps or cpu")
     p.add_argument("--out", required=True, type=Path, help="output folder (created if missing)")
     p.set_defaults(func=run)
@@ -49,7 +61,13 @@ def run(args: argparse.Namespace) -> int:
     bundle = load_pipeline(args.model or EMBEDDED_T2I, device=args.device)
     start = time.perf_counter()
     result = generate_with_attention(
-        bundle, args.prompt, seed=args.seed, steps=args.steps, guidance=args.guidance, heads=args.heads
+        bundle,
+        args.prompt,
+        seed=args.seed,
+        steps=args.steps,
+        guidance=args.guidance,
+        heads=args.heads,
+        layers=args.layers,
     )
     seconds = time.perf_counter() - start
     trace = result.trace
@@ -77,8 +95,10 @@ def run(args: argparse.Namespace) -> int:
         "attention": str(npz_path),
         "image_shape": list(result.image.shape),
         "words": list(trace.words),
+        "layer_set": trace.layer_set,
         "layers": len(trace.layers),
         "resolutions": list(trace.resolutions()),
+        "grid": trace.grid,
         "trace_bytes": trace.nbytes,
         "seconds": round(seconds, 3),
         "word_peaks": [

@@ -49,3 +49,16 @@ def test_bad_prompt_is_one_line_and_exit_2(tmp_path, capsys, prompt, message):
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: prompt") and message in err and "16 tokens" in err and "\n" not in err
     assert not (tmp_path / "image.png").exists()
+
+
+def test_layers_all_adds_the_mid_block(tmp_path, capsys):
+    args = ["attention", "--prompt", "a red circle", "--steps", "1", "--out"]
+    assert main([*args, str(tmp_path / "daam")]) == 0
+    daam = json.loads(capsys.readouterr().out)
+    assert main([*args, str(tmp_path / "all"), "--layers", "all"]) == 0
+    every = json.loads(capsys.readouterr().out)
+    assert (daam["layer_set"], every["layer_set"]) == ("daam", "all") and daam["grid"] == every["grid"] == 32
+    assert every["layers"] == daam["layers"] + 1  # the embedded UNet's mid-block cross-attention
+    with pytest.raises(SystemExit) as exit_info:  # argparse's choices: usage and status 2
+        main([*args, str(tmp_path / "x"), "--layers", "mid"])
+    assert exit_info.value.code == 2 and "--layers: invalid choice: 'mid'" in capsys.readouterr().err

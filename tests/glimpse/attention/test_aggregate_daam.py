@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from glimpse.attention import AttentionTrace, token_maps, word_maps, word_mass_over_time
+from glimpse.attention import LAYER_SETS, AttentionTrace, token_maps, word_maps, word_mass_over_time
+from glimpse.attention.daam import daam_factor, daam_grid, daam_skipped_sides
 
 
 def make_trace(layer_maps, *, heads=False, tokens=("<s>", "a", "red", "ci", "rcle", "</s>"), image_shape=(16, 16)):
@@ -112,3 +115,61 @@ def test_word_mass_over_time_is_a_share_of_attention():
     np.testing.assert_allclose(mass[2], per_token[3] + per_token[4], rtol=1e-5)
     np.testing.assert_allclose(per_token.sum(0), 1.0, atol=2e-3)  # every token kept: shares add up to one
     assert word_mass_over_time(trace, timesteps=(1, 2)).shape == (3, 2)
+
+
+def test_daam_grid_factor_and_skipped_sides():
+    assert daam_grid(512) == daam_grid(1024) == 64  # SD 1.x and SDXL aggregate on 64x64
+    assert daam_grid(768) == daam_grid(256) == 96  # anything else on 96x96
+    assert [daam_factor(s * s, 64) for s in (64, 32, 16, 8)] == [1, 2, 4, 8]
+    assert daam_skipped_sides(64) == (8,) and daam_skipped_sides(96) == (11, 12)
+    assert LAYER_SETS == ("daam", "all")
+
+
+def head_trace(*, grid=None, image_shape=(16, 16), steps=3):
+    """Per-head sums with one sharp head (bicubic undershoots below zero) and one smooth head per layer."""
+    rng = np.random.default_rng(7)
+    per_step, sums = [], []
+    for side, heads in ((4, 2), (8, 3)):
+        p = rng.dirichlet(np.full(6, 0.05), size=(steps, heads, side, side)).transpose(0, 1, 4, 2, 3)
+        p = p.astype(np.float16).astype(np.float32)
+        per_step.append(p.mean(1))  # head-averaged (T, K, h, w)
+        sums.append(p.sum(0))  # (heads, K, h, w), every step
+    trace = make_trace(per_step, image_shape=image_shape)
+    return replace(trace, head_sums=tuple(sums), grid=grid), sums, per_step
+
+
+def test_clamp_acts_per_head_with_the_head_sums():
+    trace, sums, per_step = head_trace()
+    ups = [F.interpolate(torch.from_numpy(s), size=(16, 16), mode="bicubic", align_corners=False) for s in sums]
+    assert min(float(u.min()) for u in ups) < -0.05  # the case where the clamp's place matters
+    per_head = torch.cat([u.clamp(min=0) for u in ups]).mean(0).numpy()  # mean over the 2 + 3 (layer, head) keys
+    np.testing.assert_allclose(token_maps(trace), per_head, rtol=1e-5, atol=1e-6)
+    head_mean = token_maps(replace(trace, head_sums=None))  # one key per layer, clamp after the head mean
+    assert np.abs(head_mean - per_head).max() > 1e-2
+    # a step range cannot use the all-step sums: head means, clamped after the mean, weighted by heads
+    part = token_maps(trace, timesteps=(0, 1))
+    keys = []
+    for m, s in zip(per_step, sums):
+        up = F.interpolate(
+            torch.from_numpy(m[:2].astype(np.float16).astype(np.float32).sum(0))[None],
+            size=(16, 16),
+            mode="bicubic",
+            align_corners=False,
+        )
+        keys.append(up.clamp(min=0)[0] * s.shape[0])
+    np.testing.assert_allclose(part, (sum(keys) / 5).numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_maps_go_to_the_grid_then_to_the_output():
+    trace, sums, _ = head_trace(grid=12, image_shape=(40, 40))
+    on_grid = token_maps(trace, size=12)
+    ups = [F.interpolate(torch.from_numpy(s), size=(12, 12), mode="bicubic", align_corners=False) for s in sums]
+    expected_grid = torch.cat([u.clamp(min=0) for u in ups]).mean(0)
+    np.testing.assert_allclose(on_grid, expected_grid.numpy(), rtol=1e-5, atol=1e-6)
+    # the second stage is a plain bicubic resize of the grid map (no second clamp), as DAAM's expand_as
+    expected = F.interpolate(expected_grid[None], size=(40, 40), mode="bicubic", align_corners=False)[0].numpy()
+    np.testing.assert_allclose(token_maps(trace), expected, rtol=1e-5, atol=1e-6)
+    direct = token_maps(replace(trace, grid=None))  # straight to 40x40: another map
+    assert direct.shape == expected.shape and np.abs(direct - expected).max() > 1e-3
+    words = word_maps(trace)
+    np.testing.assert_allclose(words[2], (token_maps(trace)[3] + token_maps(trace)[4]) / 2, rtol=1e-5, atol=1e-7)

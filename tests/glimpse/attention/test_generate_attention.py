@@ -33,9 +33,10 @@ def test_trace_describes_the_prompt(bundle, result):
     assert trace.tokens == ("[CLS]", *PROMPT.split(), "[SEP]")
     assert all(trace.tokens[i] == w for (i,), w in zip(trace.word_tokens, trace.words))
     assert len(trace.timesteps) == 3 and np.all(np.diff(trace.timesteps) < 0)  # generation order
-    expected = {n.removesuffix(".processor") for n in bundle.pipe.unet.attn_processors if ".attn2." in n}
-    assert set(trace.layers) == expected
-    assert trace.resolutions() == (4, 8)
+    # the default layer set ("daam") on the embedded model: down- and up-block layers at every resolution
+    cross = {n.removesuffix(".processor") for n in bundle.pipe.unet.attn_processors if ".attn2." in n}
+    assert set(trace.layers) == {n for n in cross if not n.startswith("mid_block")} and trace.layer_set == "daam"
+    assert trace.resolutions() == (4, 8) and trace.grid == 16  # pixel space: aggregated on the image grid
     assert (trace.model_id, trace.seed, trace.steps, trace.guidance) == ("tiny-shapes", 3, 3, bundle.default_guidance)
     assert word_maps(trace).shape == (len(trace.words), 16, 16)
 
@@ -58,12 +59,26 @@ def test_only_the_conditional_half_is_recorded(bundle, result):
         np.testing.assert_allclose(a[0].astype(np.float32), b[0].astype(np.float32), atol=2e-3)
 
 
+def test_all_layers_adds_the_mid_block(bundle, result):
+    every = generate_with_attention(bundle, PROMPT, seed=3, steps=3, layers="all").trace
+    cross = {n.removesuffix(".processor") for n in bundle.pipe.unet.attn_processors if ".attn2." in n}
+    assert set(every.layers) == cross and any(n.startswith("mid_block") for n in every.layers)
+    assert every.layer_set == "all" and every.grid == result.trace.grid
+    for name, maps in zip(result.trace.layers, result.trace.layer_maps):  # the shared layers record the same
+        np.testing.assert_allclose(every.layer_maps[every.layers.index(name)], maps, atol=1e-3)
+    assert word_maps(every).shape == word_maps(result.trace).shape
+    with pytest.raises(ValueError, match=r"layers: unknown 'mid'; known: daam, all"):
+        generate_with_attention(bundle, PROMPT, steps=1, layers="mid")
+
+
 def test_memory_is_tokens_times_resolutions_times_steps(bundle, result):
     trace = result.trace
     K, T = len(trace.tokens), len(trace.timesteps)
-    assert trace.nbytes == sum(T * K * m.shape[-2] * m.shape[-1] * 2 for m in trace.layer_maps)
     unet = bundle.pipe.unet
     heads = {n: unet.get_submodule(n).heads for n in trace.layers}
+    per_step = sum(T * K * m.shape[-2] * m.shape[-1] * 2 for m in trace.layer_maps)  # float16, heads averaged
+    head_sums = sum(heads[n] * K * m.shape[-2] * m.shape[-1] * 4 for n, m in zip(trace.layers, trace.layer_maps))
+    assert trace.nbytes == per_step + head_sums  # the per-head sums do not grow with T
     text_len = bundle.pipe.tokenizer.model_max_length
     full_cross = sum(
         T * 2 * heads[n] * (m.shape[-2] * m.shape[-1]) * text_len * 4 for n, m in zip(trace.layers, trace.layer_maps)

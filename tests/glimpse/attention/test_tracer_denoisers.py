@@ -269,3 +269,33 @@ def test_joint_text_block_chunks_match_one_shot():
 def test_unknown_kind_is_refused(models):
     with pytest.raises(ValueError, match="kind: unknown 'sdxl-turbo'"):
         AttentionTracer(models["unet"], "sdxl-turbo")
+
+
+def test_head_sums_are_the_per_head_maps_summed_over_calls(models):
+    model = models["unet"]
+    options = {"image_hw": (1, 1), "cfg": True, "heads": True, "head_sums": True}
+    with AttentionTracer(model, "unet", **options) as tracer:
+        for seed in range(3):
+            call(model, "unet", inputs("unet", seed=seed))
+    layers, maps = tracer.result()
+    sums = tracer.sums()
+    assert len(sums) == len(layers) == len(maps)
+    for per_step, total in zip(maps, sums):  # (T, heads, K, h, w) float16 vs (heads, K, h, w) float32
+        assert total.dtype == np.float32 and total.shape == per_step.shape[1:]
+        np.testing.assert_allclose(total, per_step.astype(np.float32).sum(0), atol=3e-3)
+    with AttentionTracer(model, "unet") as plain:
+        call(model, "unet", inputs("unet"))
+    assert plain.sums() is None
+
+
+def test_blocks_restrict_the_recorded_layers(models):
+    model, kw = models["unet"], inputs("unet")
+    _, down = _trace(model, "unet", kw, blocks=("down_blocks.",))
+    assert down and all(name.startswith("down_blocks.") for name in down)
+    _, every = _trace(model, "unet", kw)
+    assert any(name.startswith("mid_block") for name in every) and set(down) < set(every)
+    with pytest.raises(ValueError, match=r"denoiser: no cross-attention layers found in blocks \['nope.'\]"):
+        AttentionTracer(model, "unet", blocks=("nope.",)).__enter__()
+    with pytest.raises(ValueError, match="blocks: 'down_blocks.' must be a non-empty sequence"):
+        AttentionTracer(model, "unet", blocks="down_blocks.")
+    assert all(not isinstance(p, CrossAttentionRecorder) for p in model.attn_processors.values())
