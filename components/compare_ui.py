@@ -34,6 +34,7 @@ from models.registry import ModelLoadError
 RUN_KEY = "compare_run"
 EXPORT_KEY = "compare_export"  # (token, bytes) of the last prepared bundle
 IMPORTED_KEY = "compare_imported"  # digest of the last imported upload
+SELECTION_KEY = "compare_selection"  # the run-specific choices and the run they belong to (see _select_for)
 SOURCES = ("Image", "Generate from a prompt")
 NORMS = ("raw", "|map|", "min-max per panel")
 COLORSCALES = ("Viridis", "Inferno", "Jet", "Greys", "RdBu_r")
@@ -55,6 +56,8 @@ _DISPLAY_WIDGETS = {
     "cmp_word": ("word", None),
     "cmp_partner": ("partner", None),
 }
+#: Display widgets whose options are the run's map names: their values belong to one run (see ``_select_for``).
+_RUN_WIDGETS = ("cmp_panels", "cmp_word", "cmp_partner")
 
 
 # ------------------------------------------------------------------------------------------- services
@@ -102,7 +105,9 @@ def import_box() -> None:
         st.session_state[IMPORTED_KEY] = digest
         st.session_state[RUN_KEY] = record
         st.session_state[EXPORT_KEY] = ("imported", data)
-        _restore_controls(spec, dict(record.params.get(DISPLAY) or {}))
+        display = dict(record.params.get(DISPLAY) or {})
+        _restore_controls(spec, display)
+        _select_for(record, panels=display.get("panels"), word=display.get("word"), partner=display.get("partner"))
         st.success(f"Restored the run of {record.image_name} from {up.name} (created {record.created}).")
 
 
@@ -124,6 +129,8 @@ def _restore_controls(spec: CompareSpec, display: dict) -> None:
         if spec.steps is not None:
             state["cmp_steps"] = int(spec.steps)
     for key, (name, _default) in _DISPLAY_WIDGETS.items():
+        if key in _RUN_WIDGETS:
+            continue  # set by _select_for, against the imported run's maps
         if display.get(name) is not None:
             state[key] = display[name]
         else:
@@ -228,6 +235,56 @@ def _v(key: str, **default) -> dict:
     return {} if key in st.session_state else default
 
 
+def _select_for(record: RunRecord, *, panels=None, word=None, partner=None) -> None:
+    """Make the run-specific choices (shown panels, word, classifier map) refer to ``record``'s maps.
+
+    Their options are the run's map names, so a value kept from another run is wrong both ways: an image
+    run's panel list hides a prompt run's word maps, and a prompt run's word chips outlive it. Values are
+    *assigned* (not popped) because only an assignment is sent to the browser, which otherwise keeps showing
+    the widget's old value. ``panels=None`` keeps hiding what the user hid in the previous run and shows
+    every other map of this one; given values (an imported bundle's) are kept where they name this run's maps.
+
+    The choices are also kept under ``SELECTION_KEY`` (plain state, which Streamlit keeps when the user visits
+    another page, unlike widget state), so coming back to the page restores them.
+    """
+    state = st.session_state
+    names = list(record.map_names)
+    token = _token(record)
+    previous = state.get(SELECTION_KEY) or {}
+    if previous.get("token") == token:  # the same run, its widget state dropped by a page switch
+        panels = previous["panels"] if panels is None else panels
+        word = previous.get("word") if word is None else word
+        partner = previous.get("partner") if partner is None else partner
+    if panels is None:
+        hidden = set(previous.get("names", ())) - set(previous.get("panels", ()))
+        panels = [n for n in names if n not in hidden]
+    else:
+        panels = [n for n in panels if n in names]
+    state["cmp_panels"] = panels
+    words = [e for e in record.maps if e.kind == "attention"]
+    sal_names = [e.name for e in record.maps if e.kind == "saliency"]
+    if words and sal_names:
+        word_names = [e.name for e in words]
+        state["cmp_word"] = word if word in word_names else word_names[_default_word(words)]
+        state["cmp_partner"] = partner if partner in sal_names else sal_names[0]
+    else:
+        state.pop("cmp_word", None)  # not drawn for this run
+        state.pop("cmp_partner", None)
+    _remember(record)
+
+
+def _remember(record: RunRecord) -> None:
+    """Keep the run-specific widgets' current values under ``SELECTION_KEY``."""
+    state = st.session_state
+    state[SELECTION_KEY] = {
+        "token": _token(record),
+        "names": tuple(record.map_names),
+        "panels": tuple(state.get("cmp_panels") or ()),
+        "word": state.get("cmp_word"),
+        "partner": state.get("cmp_partner"),
+    }
+
+
 def _display_grid(image: np.ndarray) -> tuple[int, int]:
     h, w = image.shape[:2]
     scale = DISPLAY_SIDE / max(h, w)
@@ -297,10 +354,11 @@ def results_view() -> None:
         )
 
     # ---- display controls (re-slice the stored run; nothing is recomputed)
-    if st.session_state.get("cmp_panels") is not None and not set(st.session_state["cmp_panels"]) <= set(names):
-        st.session_state.pop("cmp_panels")
+    selection = st.session_state.get(SELECTION_KEY) or {}
+    if selection.get("token") != _token(record) or "cmp_panels" not in st.session_state:
+        _select_for(record)  # a new run (or widget state dropped by a page switch): before its widgets are drawn
     c1, c2, c3, c4, c5 = st.columns([4, 2, 2, 2, 1])
-    chosen = c1.multiselect("Panels", names, key="cmp_panels", **_v("cmp_panels", default=names))
+    chosen = c1.multiselect("Panels", names, key="cmp_panels")
     c2.radio("Values", NORMS, key="cmp_norm", help="A display choice; raw signed maps are kept and exported")
     c3.selectbox("Colour scale", COLORSCALES, key="cmp_colorscale", help="Signed raw maps use RdBu around 0")
     c4.slider("Overlay opacity", 0.0, 1.0, step=0.05, key="cmp_opacity", **_v("cmp_opacity", value=0.6))
@@ -354,11 +412,8 @@ def results_view() -> None:
         st.dataframe(pd.DataFrame(preds), hide_index=True)
         word_names = [e.name for e in words]
         sal_names = [e.name for e in saliency]
-        for key, options in (("cmp_word", word_names), ("cmp_partner", sal_names)):
-            if st.session_state.get(key) not in options:
-                st.session_state.pop(key, None)
         c1, c2 = st.columns(2)
-        word = c1.selectbox("Word", word_names, key="cmp_word", **_v("cmp_word", index=_default_word(words)))
+        word = c1.selectbox("Word", word_names, key="cmp_word")
         partner = c2.selectbox("Classifier map", sal_names, key="cmp_partner")
         c1.plotly_chart(panel(record, word, display, grid, image_small), key="cmp_pair_word")
         c2.plotly_chart(panel(record, partner, display, grid, image_small), key="cmp_pair_sal")
@@ -371,6 +426,8 @@ def results_view() -> None:
             m2.metric(f"Top-{spec.k:g} % IoU", f"{ab[iou_col]:.3f}")
             m3.metric("Word peak in class region", "hit" if ab["pointing_a_in_b"] else "miss")
             m4.metric("Class peak in word region", "hit" if ba["pointing_a_in_b"] else "miss")
+
+    _remember(record)
 
     # ---- complexity of the salient region
     region = record.tables.get(REGION, ())

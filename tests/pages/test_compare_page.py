@@ -9,6 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import components.compare_ui as ui
+from glimpse.export import read_bundle
 from tests.apptest_support import open_page
 
 
@@ -55,6 +56,7 @@ def test_compute_reslice_export_import(calls):
     # display controls re-slice the stored run
     at.slider(key="cmp_opacity").set_value(0.3)
     at.radio(key="cmp_norm").set_value("min-max per panel")
+    at.multiselect(key="cmp_panels").unselect("complexity: MSG s=8")
     at.run()
     assert not at.exception and len(calls) == 1
 
@@ -78,6 +80,7 @@ def test_compute_reslice_export_import(calls):
     assert fresh.multiselect(key="cmp_methods").value == ["gradient", "gradcam"]
     assert fresh.slider(key="cmp_opacity").value == 0.3
     assert fresh.radio(key="cmp_norm").value == "min-max per panel"
+    assert fresh.multiselect(key="cmp_panels").value == [n for n in run.map_names if n != "complexity: MSG s=8"]
     assert len(calls) == 1
 
 
@@ -107,3 +110,60 @@ def test_generate_classify_explain(calls):
     assert run.prompt == "a red circle" and run.params["steps"] == 3
     assert at.selectbox(key="cmp_word").value == "attention: circle (#3)"
     assert {m.label for m in at.metric} >= {"Spearman ρ", "Word peak in class region"}
+
+
+def _grid_panels(at: AppTest) -> set[str]:
+    """The map names drawn in the grid (each panel's chart key is cmp_panel_<name>)."""
+    keys = (c.key or "" for c in at.get("plotly_chart"))
+    return {k.removeprefix("cmp_panel_") for k in keys if k.startswith("cmp_panel_")}
+
+
+def test_panel_selection_follows_the_run(calls):
+    """Image run -> prompt run: the word panels are drawn and exported; back to an image: no word chips."""
+    at = compare_page()
+    at.multiselect(key="cmp_methods").set_value(["gradcam"])
+    press(at, "Compute")
+    image_run = at.session_state[ui.RUN_KEY]
+    assert at.multiselect(key="cmp_panels").value == list(image_run.map_names)
+    hidden = "complexity: MSG s=1"  # a panel the user turns off stays off in later runs
+    at.multiselect(key="cmp_panels").unselect(hidden)
+    at.run()
+
+    at.radio(key="cmp_mode").set_value("Generate from a prompt")
+    at.run()
+    at.text_input(key="cmp_prompt").set_value("a red circle")
+    at.slider(key="cmp_steps").set_value(1)
+    press(at, "Compute")
+    prompt_run = at.session_state[ui.RUN_KEY]
+    words = [n for n in prompt_run.map_names if n.startswith("attention: ")]
+    assert words and prompt_run.prompt == "a red circle"
+    expected = [n for n in prompt_run.map_names if n != hidden]
+    assert at.multiselect(key="cmp_panels").value == expected
+    assert _grid_panels(at) == set(expected) >= set(words)
+    press(at, "Prepare bundle")
+    exported = read_bundle(at.session_state[ui.EXPORT_KEY][1])
+    assert exported.params["display"]["panels"] == expected
+    at.selectbox(key="cmp_word").set_value(words[1])
+    at.run()
+    # another page drops the widgets' state; coming back restores the choices
+    at.switch_page("pages/home.py")
+    at.run()
+    at.switch_page("pages/compare.py")
+    at.run()
+    assert at.multiselect(key="cmp_panels").value == expected and at.selectbox(key="cmp_word").value == words[1]
+
+    at.radio(key="cmp_mode").set_value("Image")
+    at.run()
+    press(at, "Compute")
+    back = at.session_state[ui.RUN_KEY]
+    assert back.prompt is None
+    expected = [n for n in back.map_names if n != hidden]
+    panels = at.multiselect(key="cmp_panels")
+    assert panels.value == expected
+    # the browser keeps a widget's last value unless the script sends a new one: it must be sent, or the
+    # word chips of the prompt run stay on screen
+    assert panels.proto.set_value and list(panels.proto.raw_values) == expected
+    assert _grid_panels(at) == set(expected)
+    press(at, "Prepare bundle")
+    exported = read_bundle(at.session_state[ui.EXPORT_KEY][1])
+    assert exported.params["display"]["panels"] == expected
