@@ -36,6 +36,22 @@ def _choice(name: str, pixels: np.ndarray) -> ImageChoice:
     return ImageChoice(name=name, pixels=pixels, digest=hashlib.sha1(pixels.tobytes()).hexdigest()[:16])
 
 
+#: An image whose shorter side is below this fraction of the model's input side is "far too small".
+TOO_SMALL = 0.25
+
+
+def size_warning(image: ImageChoice, input_size: tuple[int, int]) -> None:
+    """Warn when the image is far smaller than what the model takes: it is upscaled into a blur, so the
+    predictions and maps say little about it (a 1×1 upload was classified as "velvet" without a word)."""
+    h, w = image.pixels.shape[:2]
+    ih, iw = input_size
+    if min(h / ih, w / iw) < TOO_SMALL:
+        st.warning(
+            f"This image is {w}×{h} pixels, far below the model's input of {iw}×{ih}: it is enlarged into a blur "
+            "before the model sees it, so its predictions and maps say little. Use a larger image."
+        )
+
+
 def image_picker(*, key: str = "image", show: bool = True) -> ImageChoice | None:
     """Upload or sample picker; returns the current image (kept across pages) or None."""
     samples = _samples()

@@ -9,6 +9,8 @@ by digest (the digest determines them), so no underscore argument can serve a st
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,6 +25,10 @@ from models.registry import ClassifierBundle
 #: changes never recompute.
 CALLS_KEY = "saliency_service_calls"
 RESULT_KEY = "saliency_result"
+CANCEL_KEY = "sal_cancel"
+CANCELLED_KEY = "saliency_cancelled"
+#: The "Explain class" value meaning "the current image's top-1 prediction".
+TOP1 = -1
 SCORES_KEY = "saliency_scores"
 SANITY_KEY = "saliency_sanity"
 
@@ -249,21 +255,53 @@ def thumbnail(pixels: np.ndarray, max_side: int = 256) -> np.ndarray:
     return np.asarray(Image.fromarray(pixels).resize(size, Image.BILINEAR))
 
 
+@contextmanager
+def cancellable(message: str) -> Iterator[None]:
+    """A Cancel button shown while the block runs.
+
+    Streamlit stops a running script at its next element call when a widget is used, so clicking Cancel ends
+    the work at its next progress update: hooks and the model lock are released by their own ``with``/
+    ``finally``, a cached service stores nothing, and the rerun that follows shows ``message`` once.
+    """
+    slot = st.empty()
+    slot.button("Cancel", key=CANCEL_KEY, icon=":material/stop:", on_click=_mark_cancelled, args=(message,))
+    try:
+        yield
+    finally:
+        slot.empty()
+
+
+def _mark_cancelled(message: str) -> None:
+    st.session_state[CANCELLED_KEY] = message
+
+
+def cancelled_notice() -> None:
+    """The message of a computation the user cancelled in the previous run (shown once)."""
+    message = st.session_state.pop(CANCELLED_KEY, None)
+    if message:
+        st.info(message)
+
+
 # --------------------------------------------------------------------------------------------------
 # widget groups
 # --------------------------------------------------------------------------------------------------
 def target_controls(bundle: ClassifierBundle, top: list[tuple[int, str, float]]) -> TargetChoice:
-    """Target class (top-1 by default, any class by name search) and an optional contrast class."""
-    options = [None, *range(bundle.num_classes)]
+    """Target class (top-1 by default, any class by name search) and an optional contrast class.
+
+    The top-1 choice is the sentinel ``TOP1`` (-1), not None: Streamlit's selectbox reads a None value as "no
+    selection", so after the image changed it showed the previous image's top-1, then "Choose an option".
+    """
+    options = [TOP1, *range(bundle.num_classes)]
 
     def name(i):
-        if i is None:
+        if i == TOP1:
             return f"Top-1 prediction ({top[0][1]})" if top else "Top-1 prediction"
         return f"{bundle.labels[i]} · #{i}"
 
-    index = st.selectbox(
+    chosen = st.selectbox(
         "Explain class", options, format_func=name, key="sal_target", help="Type to search the class names."
     )
+    index = None if chosen == TOP1 else chosen
     contrast = None
     if st.toggle("Contrast with another class (A − B)", key="sal_contrast_on"):
         default = top[1][0] if len(top) > 1 else 0
@@ -302,12 +340,16 @@ def method_picker(infos: list) -> list[str]:
         info = by_name[n]
         return f"{info.label} ({FAMILY_TITLES.get(info.family, info.family)})" + (" · slow" if info.slow else "")
 
+    # Enter picks the first match, not every fuzzy match ("SmoothGrad" used to add Smooth Grad-CAM++ too);
+    # matching is on the typed text, not on a subsequence ("RISE" matched GradientSHAP).
     return st.multiselect(
         "Methods",
         list(by_name),
         default=default,
         format_func=label,
         key="sal_methods",
+        select_all=False,
+        filter_mode="contains",
         help="Ordered by family: gradient, cam, perturbation; 'slow' marks methods that take seconds (a progress bar shows). "
         "Gradient methods and the gradient CAMs at one layer share a single forward+backward pass. "
         "Preselect with ?methods=gradient,gradcam in the URL.",
@@ -396,11 +438,17 @@ def display_controls(signed_default: bool = True) -> DisplayOptions:
     c1, c2, c3, c4 = st.columns([1.3, 1, 1, 1])
     with c1:
         mode = st.radio(
-            "Values", ["signed", "absolute", "positive"], horizontal=True, key="sal_mode", help="The raw map is kept."
+            "Values",
+            list(saliency_views.MODE_TITLES),
+            format_func=lambda m: "min–max" if m == "minmax" else m,
+            horizontal=True,
+            key="sal_mode",
+            help="The raw map is kept. min–max stretches each map to its own range (for maps such as RISE whose "
+            "values all sit far from zero).",
         )
         shared = st.toggle("Shared colour scale", key="sal_shared", help="Off: each map uses its own range.")
     with c2:
-        scales = SIGNED_SCALES if mode == "signed" else MAGNITUDE_SCALES
+        scales = SIGNED_SCALES if mode in saliency_views.SIGNED_MODES else MAGNITUDE_SCALES
         colorscale = st.selectbox("Colour map", scales, key=f"sal_cmap_{mode}")
         clip = st.slider("Clip at percentile", 90.0, 100.0, 99.5, 0.1, key="sal_clip")
     with c3:
@@ -425,6 +473,19 @@ def score(record: RunRecord, m, steps: int):
     res = curves(record.model_id, record.device, record.digest, values.tobytes(), values.shape, m.target.index, steps)
     st.session_state.setdefault(SCORES_KEY, {})[(record.key, m.method, steps)] = res
     return res
+
+
+def score_all(record: RunRecord, steps: int) -> None:
+    """Deletion/insertion curves of every map, with a progress bar and a Cancel button."""
+    bar = st.progress(0.0, text="Deletion and insertion curves…")
+    with cancellable("Scoring stopped: the maps scored so far are kept."):
+        for k, m in enumerate(record.maps):
+            label = m.method
+            bar.progress(
+                k / len(record.maps), text=f"Deletion and insertion curves: {label} ({k + 1}/{len(record.maps)})"
+            )
+            score(record, m, steps)
+    bar.empty()
 
 
 def sanity_check(record: RunRecord, m, stages: int):

@@ -12,26 +12,45 @@ import streamlit as st
 
 from components.views import heatmap_figure, resize_map
 
-MODE_TITLES = {"signed": "raw value", "absolute": "|value|", "positive": "max(value, 0)"}
+MODE_TITLES = {
+    "signed": "raw value",
+    "absolute": "|value|",
+    "positive": "max(value, 0)",
+    "minmax": "(value − min) / (max − min)",
+}
+#: Modes drawn with a diverging colour map centred at zero; the others are magnitudes.
+SIGNED_MODES = ("signed",)
 
 
 # --------------------------------------------------------------------------------------------------
 # display preparation (pure: values + options -> what the colour bar spans)
 # --------------------------------------------------------------------------------------------------
 def shown_values(values: np.ndarray, mode: str) -> np.ndarray:
-    """The map as displayed: signed, absolute, or positive part (the raw map is kept elsewhere)."""
+    """The map as displayed: signed, absolute, positive part, or min–max scaled per map to [0, 1].
+
+    ``minmax`` is for maps whose values all sit in a narrow band away from zero (RISE: probabilities around
+    0.6–0.7), which a scale from zero draws as one flat colour. A constant map shows as zeros.
+    The raw map is kept elsewhere.
+    """
     if mode == "signed":
         return values
     if mode == "absolute":
         return np.abs(values)
     if mode == "positive":
         return np.clip(values, 0.0, None)
-    raise ValueError(f"mode: unknown {mode!r}; known: signed, absolute, positive")
+    if mode == "minmax":
+        lo, hi = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+        if not hi > lo:
+            return np.zeros_like(values)
+        return (values - lo) / (hi - lo)
+    raise ValueError(f"mode: unknown {mode!r}; known: {', '.join(MODE_TITLES)}")
 
 
 def colour_range(values: np.ndarray, mode: str, clip: float) -> tuple[float, float, float | None]:
     """(zmin, zmax, zmid) for one map: symmetric around 0 for signed maps, from 0 otherwise; the end of
     the bar is the ``clip`` percentile of the magnitude, so a few extreme pixels do not wash it out."""
+    if mode == "minmax":
+        return 0.0, 1.0, None
     top = float(np.percentile(np.abs(values), clip)) if values.size else 0.0
     if top <= 0.0 or not np.isfinite(top):
         top = float(np.max(np.abs(values))) if values.size else 0.0

@@ -7,7 +7,7 @@ import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
 from components import loaders
-from components.image_input import image_picker
+from components.image_input import image_picker, size_warning
 from components.sidebar import current
 from models.registry import ModelLoadError
 
@@ -88,6 +88,7 @@ with right:
         except (ModelLoadError, ValueError) as err:
             st.error(f"Could not classify with {choice.model_id!r}: {err}. Pick another model in the sidebar.")
         else:
+            size_warning(image, loaders.classifier(choice.model_id, choice.device).input_size)
             st.markdown(f"**Top 5** · `{choice.model_id}` on {choice.device}")
             table = pd.DataFrame(
                 {"label": [label for _, label, _ in preds], "probability": [p for _, _, p in preds]},

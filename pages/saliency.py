@@ -3,7 +3,7 @@
 import streamlit as st
 
 from components import loaders, saliency_ui, saliency_views, sidebar
-from components.image_input import image_picker
+from components.image_input import image_picker, size_warning
 from glimpse.saliency import list_methods
 from models.registry import ModelLoadError
 
@@ -28,6 +28,8 @@ if image is None:
     st.info("Pick a sample image or upload one to begin.")
     st.stop()
 top = saliency_ui.predictions(choice.model_id, choice.device, image.digest)
+with left:
+    size_warning(image, bundle.input_size)
 with right:
     st.markdown(f"**Top-5 predictions** · `{bundle.model_id}`")
     saliency_views.predictions_view(top)
@@ -38,14 +40,16 @@ with st.form("saliency_form", border=False):
     methods = saliency_ui.method_controls(bundle, selected, infos)
     compute = st.form_submit_button("Compute", type="primary", icon=":material/play_arrow:")
 
+saliency_ui.cancelled_notice()
 if compute:
     if not selected:
         st.warning("Choose at least one method.")
     else:
         try:
-            st.session_state[saliency_ui.RESULT_KEY] = saliency_ui.compute(
-                choice.model_id, choice.device, image, target, methods
-            )
+            with saliency_ui.cancellable("Computation cancelled; the previous maps are kept."):
+                st.session_state[saliency_ui.RESULT_KEY] = saliency_ui.compute(
+                    choice.model_id, choice.device, image, target, methods
+                )
         except (ValueError, ModelLoadError) as err:
             st.error(f"{err}. Change the parameter it names and press Compute again.")
         except RuntimeError as err:  # e.g. out of GPU memory
@@ -76,9 +80,7 @@ def results() -> None:
         steps = c1.slider("Deletion/insertion steps", 5, 50, 20, key="sal_steps")
         stages = c2.slider("Sanity-check stages", 2, 10, 7, key="sal_stages")
         if c3.button("Score every map", key="sal_score_all"):
-            with st.spinner("Deletion and insertion curves of every map…"):
-                for m in record.maps:
-                    saliency_ui.score(record, m, steps)
+            saliency_ui.score_all(record, steps)
 
     def extra(m) -> None:
         if not faithful:
@@ -89,7 +91,8 @@ def results() -> None:
                 saliency_ui.score(record, m, steps)
         if b2.button("Sanity check", key=f"sal_sanity_btn_{m.method}"):
             try:
-                saliency_ui.sanity_check(record, m, stages)
+                with saliency_ui.cancellable("Sanity check cancelled."):
+                    saliency_ui.sanity_check(record, m, stages)
             except (ValueError, RuntimeError) as err:
                 st.error(f"Sanity check failed: {err}")
         curves = st.session_state.get(saliency_ui.SCORES_KEY, {}).get((record.key, m.method, steps))

@@ -122,3 +122,46 @@ def test_home_page_renders_in_chromium(server_url):
             assert page.locator('[data-testid="stAlertContentError"]').count() == 0
         finally:
             browser.close()
+
+
+def open_settled(browser, url: str, heading: str):
+    """A new page (a new session) at ``url``, once its script has finished."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1600})
+    page.goto(url, timeout=RUN_TIMEOUT_MS)
+    page.wait_for_selector(f'h1:has-text("{heading}")', timeout=RUN_TIMEOUT_MS)
+    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=RUN_TIMEOUT_MS)
+    return page
+
+
+def test_saliency_picker_cancel_and_toolbar_in_chromium(server_url):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = open_settled(browser, f"{server_url}/saliency", "Saliency")
+            # end users get no Deploy button (client.toolbarMode = "viewer")
+            assert page.get_by_role("button", name="Deploy").count() == 0
+            # typing a name and pressing Enter adds that one method, not every fuzzy match of it
+            picker = page.locator('[data-testid="stMultiSelect"]').first
+            picker.locator("input").first.click()
+            page.keyboard.type("SmoothGrad")
+            page.keyboard.press("Enter")
+            page.wait_for_selector('[data-testid="stMultiSelect"] [aria-label^="SmoothGrad (gradient)"]')
+            page.wait_for_timeout(1000)
+            tags = [t.get_attribute("aria-label") for t in picker.locator("[data-tag]").all()]
+            defaults = ["Gradient (gradient)", "Input × Gradient (gradient)", "Grad-CAM (cam)", "Grad-CAM++ (cam)"]
+            assert tags[:4] == defaults and len(tags) == 5 and tags[4].startswith("SmoothGrad (gradient)"), tags
+
+            # a slow method can be cancelled; the model is free again afterwards
+            page = open_settled(browser, f"{server_url}/saliency?methods=lime", "Saliency")
+            page.get_by_role("button", name="Compute").click()
+            page.get_by_role("button", name="Cancel").click(timeout=RUN_TIMEOUT_MS)
+            page.wait_for_selector("text=Computation cancelled", timeout=60_000)
+            assert page.get_by_text("maps computed in").count() == 0
+            page = open_settled(browser, f"{server_url}/saliency?methods=gradient", "Saliency")
+            page.get_by_role("button", name="Compute").click()
+            page.wait_for_selector("text=maps computed in", timeout=RUN_TIMEOUT_MS)
+            assert page.locator('[data-testid="stException"]').count() == 0
+        finally:
+            browser.close()

@@ -6,10 +6,11 @@ import json
 
 import numpy as np
 import pytest
+from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from components import saliency_views
-from components.saliency_ui import CALLS_KEY, RESULT_KEY, DisplayOptions
+from components.saliency_ui import CALLS_KEY, RESULT_KEY, TOP1, DisplayOptions
 from tests.apptest_support import APP, open_page
 
 
@@ -119,3 +120,71 @@ def test_colour_ranges():
     assert saliency_views.colour_range(shown, "positive", 100.0) == (0.0, 2.0, None)
     with pytest.raises(ValueError, match="mode"):
         saliency_views.shown_values(values, "loud")
+
+
+def test_explain_class_follows_the_new_image():
+    """The top-1 entry is a value of its own: after switching the sample it names the new image's top-1."""
+    at = saliency_page()
+    assert at.selectbox(key="sal_target").value == TOP1
+    at.selectbox(key="saliency_sample").set_value("coffee")
+    at.run()
+    box = at.selectbox(key="sal_target")
+    assert box.value == TOP1 and box.options[0] == "Top-1 prediction (espresso)"
+    box.set_value(5)
+    at.run()
+    at.selectbox(key="saliency_sample").set_value("astronaut")
+    at.run()
+    assert at.selectbox(key="sal_target").value == 5  # a class the user picked stays picked
+
+
+def test_method_picker_enter_takes_one_match_not_every_fuzzy_one():
+    proto = saliency_page().multiselect(key="sal_methods").proto
+    assert proto.select_all == 0  # no "Select N matches" row for Enter to hit
+    modes = type(proto).DESCRIPTOR.fields_by_name["filter_mode"].enum_type
+    assert modes.values_by_number[proto.filter_mode].name == "FILTER_MODE_CONTAINS"  # "RISE" ≠ GradientSHAP
+
+
+def test_minmax_mode_stretches_a_map_far_from_zero():
+    values = np.array([[0.60, 0.65], [0.70, 0.73]], dtype=np.float32)  # RISE-like
+    shown = saliency_views.shown_values(values, "minmax")
+    np.testing.assert_allclose(shown, [[0.0, 0.05 / 0.13], [0.10 / 0.13, 1.0]], rtol=1e-5)
+    assert saliency_views.colour_range(shown, "minmax", 99.5) == (0.0, 1.0, None)
+    assert not saliency_views.shown_values(np.full((2, 2), 0.7), "minmax").any()  # constant: no division by zero
+
+
+def test_minmax_mode_on_the_page(page):
+    page.radio(key="sal_mode").set_value("minmax")
+    page.run()
+    assert not page.exception
+    overlay = next(c for c in page.get("plotly_chart") if c.proto.id.endswith("sal_map_gradcam"))
+    heat = next(t for t in json.loads(overlay.proto.spec)["data"] if t["type"] == "heatmap")
+    assert heat["zmin"] == 0.0 and heat["zmax"] == 1.0
+    page.radio(key="sal_mode").set_value("signed")
+    page.run()
+
+
+def test_a_tiny_upload_is_flagged():
+    at = saliency_page()
+    at.radio(key="saliency_source").set_value("Upload")
+    at.run()
+    buf = io.BytesIO()
+    Image.new("RGB", (1, 1), (120, 40, 200)).save(buf, format="PNG")
+    at.file_uploader(key="saliency_upload").set_value(("dot.png", buf.getvalue(), "image/png"))
+    at.run()
+    assert not at.exception
+    assert any("1×1 pixels, far below the model's input of 224×224" in w.value for w in at.warning)
+
+
+def test_score_every_map_shows_progress_and_scores_all(page):
+    page.toggle(key="sal_faithful").set_value(True)
+    page.run()
+    page.slider(key="sal_steps").set_value(5)
+    page.run()
+    calls = page.session_state[CALLS_KEY]
+    next(b for b in page.button if b.key == "sal_score_all").click()
+    page.run()
+    assert not page.exception and not page.error
+    record = page.session_state[RESULT_KEY]
+    scored = {key[1] for key in page.session_state["saliency_scores"] if key[0] == record.key and key[2] == 5}
+    assert scored == {m.method for m in record.maps}
+    assert page.session_state[CALLS_KEY] <= calls + len(record.maps)
