@@ -79,16 +79,30 @@ class Upload:
 def expand_uploads(files: list) -> tuple[list[Upload], list[str]]:
     """Image uploads and the image members of zip uploads, plus one message per skipped entry.
 
-    Zip members are read only when they look like images, up to :data:`ZIP_MAX_MEMBERS` members,
-    :data:`ZIP_MAX_MEMBER_BYTES` each and :data:`ZIP_MAX_TOTAL_BYTES` in all (uncompressed sizes as declared,
-    then enforced while reading), so a zip bomb cannot exhaust memory.
+    A zip member is named by its path inside the zip (``2023/coffee.jpg``), so same-named files from
+    different folders stay apart; a name already taken by an earlier upload gets the zip's name in front
+    (``other.zip/2023/coffee.jpg``). Zip members are read only when they look like images, up to
+    :data:`ZIP_MAX_MEMBERS` members, :data:`ZIP_MAX_MEMBER_BYTES` each and :data:`ZIP_MAX_TOTAL_BYTES` in all
+    (uncompressed sizes as declared, then enforced while reading), so a zip bomb cannot exhaust memory.
     """
     images: list[Upload] = []
     skipped: list[str] = []
+    taken: set[str] = set()
+
+    def add(name: str, data: bytes, archive: str | None = None) -> None:
+        if name in taken and archive is not None:
+            name = f"{archive}/{name}"
+        unique, n = name, 1
+        while unique in taken:  # e.g. the same zip uploaded twice
+            n += 1
+            unique = f"{name} ({n})"
+        taken.add(unique)
+        images.append(Upload(unique, data))
+
     for f in files:
         data = f.getvalue()
         if not f.name.lower().endswith(".zip"):
-            images.append(Upload(f.name, data))
+            add(f.name, data)
             continue
         try:
             archive = zipfile.ZipFile(io.BytesIO(data))
@@ -102,7 +116,8 @@ def expand_uploads(files: list) -> tuple[list[Upload], list[str]]:
             members = members[:ZIP_MAX_MEMBERS]
         for m in members:
             label = f"{f.name}/{m.filename}"
-            base = m.filename.rsplit("/", 1)[-1]
+            path = m.filename.replace("\\", "/").lstrip("/")  # zips made on Windows may use backslashes
+            base = path.rsplit("/", 1)[-1]
             if base.startswith(".") or "__MACOSX" in m.filename or not base.lower().endswith(IMAGE_SUFFIXES):
                 skipped.append(f"{label}: not an image file")
                 continue
@@ -119,7 +134,7 @@ def expand_uploads(files: list) -> tuple[list[Upload], list[str]]:
                 skipped.append(f"{label}: larger than declared, skipped")
                 continue
             total += len(content)
-            images.append(Upload(base, content))
+            add(path, content, archive=f.name)
     return images, skipped
 
 
