@@ -37,6 +37,9 @@ class MethodInfo:
     citation: str
     slow: bool = False
     has_completeness: bool = False
+    #: Some setting of the method draws random numbers (noise, masks, samples, random baselines), so the map
+    #: depends on ``explain``'s seed; ``Method.uses_seed(params)`` says whether a given setting does.
+    stochastic: bool = False
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,14 @@ class Method:
     def attribute(self, ctx: Context, x: torch.Tensor, params: dict) -> Attribution:
         """Maps for a batch ``x`` (B, 3, H, W) of model inputs."""
         raise NotImplementedError
+
+    # --- randomness ------------------------------------------------------------------------------
+    def uses_seed(self, params: dict) -> bool:
+        """Whether the map for ``params`` depends on the seed (a noise tunnel always makes it depend).
+
+        Every draw comes from generators seeded from ``explain``'s seed (``Context.generator``), never from
+        a global one, so the same seed gives the same map bit for bit."""
+        return self.info.stochastic
 
     # --- noise tunnel given by the method's own parameters (SmoothGrad entry) -----------------------
     def own_noise_tunnel(self, params: dict) -> dict | None:

@@ -46,7 +46,11 @@ class DeepLift(Method):
         citation="Shrikumar, Greenside & Kundaje, Learning Important Features Through Propagating Activation "
         "Differences, ICML 2017",
         has_completeness=True,
+        stochastic=True,
     )
+
+    def uses_seed(self, params):
+        return params["baseline"] == "uniform"  # the noise baseline is drawn; black and blurred are fixed
 
     def attribute(self, ctx, x, params):
         register_subclass_rules(ctx.score)

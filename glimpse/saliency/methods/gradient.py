@@ -82,6 +82,7 @@ class SmoothGrad(Gradient):
         "of the input range): sharper, less speckled maps. _sq averages squares, vargrad takes the variance.",
         citation="Smilkov et al., SmoothGrad: removing noise by adding noise, ICML Workshop 2017",
         slow=True,
+        stochastic=True,
     )
 
     def own_noise_tunnel(self, params):

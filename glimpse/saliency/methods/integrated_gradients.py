@@ -49,7 +49,11 @@ class IntegratedGradients(Method):
         citation="Sundararajan, Taly & Yan, Axiomatic Attribution for Deep Networks, ICML 2017",
         slow=True,
         has_completeness=True,
+        stochastic=True,
     )
+
+    def uses_seed(self, params):
+        return params["baseline"] == "uniform"  # the noise baseline is drawn; black and blurred are fixed
 
     def attribute(self, ctx, x, params):
         steps, rule = int(params["steps"]), params["rule"]

@@ -42,6 +42,7 @@ class Rise(Method):
         citation="Petsiuk, Das & Saenko, RISE: Randomized Input Sampling for Explanation of Black-box Models, "
         "BMVC 2018",
         slow=True,
+        stochastic=True,
     )
     batchable = False
 

@@ -29,6 +29,7 @@ class SmoothGradCAMpp(Method):
         "α = mean g² / (2 mean g² + ΣA · mean g³); smoother, more complete object coverage.",
         citation="Omeiza et al., Smooth Grad-CAM++: An Enhanced Inference Level Visualization Technique for "
         "Deep Convolutional Neural Network Models, arXiv 2019",
+        stochastic=True,
     )
     batchable = False
 
