@@ -1,6 +1,9 @@
-"""Tiny analytic classifiers for saliency tests: a CNN and a ViT-like token model, wrapped in bundles."""
+"""Tiny analytic classifiers for saliency tests: a CNN, a ViT-like token model and a linear model, wrapped in
+bundles; and a snapshot of the global random generators."""
 
 from __future__ import annotations
+
+import random
 
 import numpy as np
 import torch
@@ -98,6 +101,40 @@ def vit_bundle() -> ClassifierBundle:
         kind="vit",
         token_grid=TokenGrid(prefix=1, height=4, width=4),
     )
+
+
+class LinearNet(nn.Module):
+    """S(x) = W·vec(x) + c: every gradient method is exact on it (∇S = W everywhere)."""
+
+    def __init__(self, side: int = 32, seed: int = 0) -> None:
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.fc = nn.Linear(3 * side * side, len(LABELS))
+        with torch.no_grad():
+            for p in self.parameters():
+                p.copy_(torch.randn(p.shape, generator=g) * 0.05)
+
+    def forward(self, x):
+        return self.fc(x.flatten(1))
+
+
+def linear_bundle() -> ClassifierBundle:
+    return ClassifierBundle(
+        model_id="tiny-linear",
+        model=freeze(LinearNet(), torch.device("cpu")),
+        labels=LABELS,
+        input_size=(32, 32),
+        mean=(0.5, 0.5, 0.5),
+        std=(0.25, 0.25, 0.25),
+        target_layers=(),
+        device=torch.device("cpu"),
+    )
+
+
+def global_rng_state() -> tuple:
+    """A comparable snapshot of torch's CPU generator, NumPy's global generator and Python's ``random``."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return torch.get_rng_state().numpy().tobytes(), (kind, keys.tobytes(), pos, has_gauss, cached), random.getstate()
 
 
 def image(h: int = 40, w: int = 48, seed: int = 0) -> np.ndarray:
