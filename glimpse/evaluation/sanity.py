@@ -8,12 +8,17 @@ Per stage we report the Spearman rank correlation ρ(|M_trained|, |M_randomised|
 maps after each is min-max normalised to [0, 1], as in the paper.
 
 The shared model is never touched: the cascade runs on a deep copy inside a bundle copy with its own lock.
+The re-initialisation draws from a private CPU generator seeded with ``seed``: torch's global generator is
+neither read nor moved (Streamlit sessions run in threads, so seeding it would race with theirs), and the
+random weights are the same on every device.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
+import inspect
 import threading
 import time
 from collections.abc import Callable
@@ -21,9 +26,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from scipy.stats import spearmanr
 from skimage.metrics import structural_similarity
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 #: Default number of cascade stages after the trained model (stage 0).
 DEFAULT_STAGES = 7
@@ -84,11 +91,75 @@ def cascade(model: nn.Module, n_stages: int = DEFAULT_STAGES) -> list[list[str]]
     return [top_down[: e + 1] for e in ends]
 
 
-def _reinitialise(module: nn.Module) -> None:
-    for m in module.modules():
-        reset = getattr(m, "reset_parameters", None)
-        if callable(reset):
-            reset()
+#: torch functions that draw random numbers and accept ``generator=``.
+_DRAWS = frozenset(
+    {
+        torch.rand, torch.randn, torch.randint, torch.randperm, torch.rand_like, torch.randn_like,
+        torch.randint_like, torch.normal, torch.bernoulli, torch.multinomial, torch.poisson,
+        torch.Tensor.uniform_, torch.Tensor.normal_, torch.Tensor.random_, torch.Tensor.bernoulli_,
+        torch.Tensor.bernoulli, torch.Tensor.exponential_, torch.Tensor.geometric_, torch.Tensor.log_normal_,
+        torch.Tensor.cauchy_, torch.Tensor.multinomial,
+    }
+)  # fmt: skip
+#: ... and functions that draw from the global generator and accept none.
+_UNSEEDABLE = frozenset(
+    {
+        F.dropout, F.dropout1d, F.dropout2d, F.dropout3d, F.alpha_dropout, F.feature_alpha_dropout, F.rrelu,
+        F.gumbel_softmax, F.fractional_max_pool2d, F.fractional_max_pool3d, torch.dropout, torch.alpha_dropout,
+        torch.feature_dropout, torch.feature_alpha_dropout, torch.rrelu,
+    }
+)  # fmt: skip
+
+
+@functools.cache
+def _takes_generator(func) -> bool:
+    if func in _DRAWS:
+        return True
+    try:
+        return "generator" in inspect.signature(func).parameters
+    except (TypeError, ValueError):  # builtins without a Python signature draw nothing we know of
+        return False
+
+
+class _DrawFrom(TorchFunctionMode):
+    """Inside the block, every torch call that draws random numbers without a ``generator`` gets ``generator``.
+
+    Torch-function modes are thread-local, so another thread's draws are untouched; functions that can only
+    draw from the global generator raise instead of silently moving it. ``torch.nn.init`` functions are
+    intercepted as a whole (they take ``generator=``); code that calls ``tensor.uniform_()`` directly is
+    intercepted at that call.
+    """
+
+    def __init__(self, generator: torch.Generator) -> None:
+        super().__init__()
+        self.generator = generator
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = dict(kwargs or {})
+        if func in _UNSEEDABLE:
+            name = getattr(func, "__name__", str(func))
+            raise ValueError(f"model: re-initialisation calls {name}, which only draws from torch's global generator")
+        if kwargs.get("generator") is None and _takes_generator(func):
+            kwargs["generator"] = self.generator
+        return func(*args, **kwargs)
+
+
+def _reinitialise(module: nn.Module, generator: torch.Generator) -> None:
+    """Each submodule's ``reset_parameters``, drawing from the CPU ``generator`` (run on the CPU, then moved
+    back, so the weights are the same whatever the device)."""
+    tensors = [*module.parameters(), *module.buffers()]
+    device = tensors[0].device if tensors else torch.device("cpu")
+    if device.type != "cpu":
+        module.to("cpu")
+    try:
+        with _DrawFrom(generator):
+            for m in module.modules():
+                reset = getattr(m, "reset_parameters", None)
+                if callable(reset):
+                    reset()
+    finally:
+        if device.type != "cpu":
+            module.to(device)
 
 
 def _scores(reference: np.ndarray, other: np.ndarray) -> tuple[float, float]:
@@ -150,8 +221,9 @@ def randomisation_check(
     -------
     SanityResult
         Per stage: ρ_s = Spearman(|M_0|, |M_s|) and SSIM of min-max normalised |M|; stage 0 is 1 by
-        construction. Re-initialisation uses each module's ``reset_parameters`` under ``torch.manual_seed(seed)``
-        (the global RNG is restored afterwards).
+        construction. Re-initialisation uses each module's ``reset_parameters`` with every draw taken from a
+        private CPU generator seeded with ``seed`` (on the CPU, the weights ``torch.manual_seed(seed)`` would
+        give); no global generator is used or changed.
     """
     t0 = time.perf_counter()
     run = map_fn or _default_map_fn(method, layer, seed, params)
@@ -164,21 +236,19 @@ def randomisation_check(
     maps = [reference]
     names = ["trained"]
     done: list[str] = []
-    devices = [bundle.device.index or 0] if bundle.device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        for k, units in enumerate(plan):
-            if progress is not None:
-                progress(k / len(plan), f"randomising down to {units[-1]}")
-            with torch.no_grad():
-                for unit in units[len(done) :]:
-                    _reinitialise(model.get_submodule(unit))
-            done = list(units)
-            model.eval()
-            for p in model.parameters():
-                p.requires_grad_(False)
-            maps.append(np.asarray(run(work, image, target), dtype=np.float32))
-            names.append(units[-1])
+    generator = torch.Generator().manual_seed(int(seed))
+    for k, units in enumerate(plan):
+        if progress is not None:
+            progress(k / len(plan), f"randomising down to {units[-1]}")
+        with torch.no_grad():
+            for unit in units[len(done) :]:
+                _reinitialise(model.get_submodule(unit), generator)
+        done = list(units)
+        model.eval()
+        for p in model.parameters():
+            p.requires_grad_(False)
+        maps.append(np.asarray(run(work, image, target), dtype=np.float32))
+        names.append(units[-1])
     if progress is not None:
         progress(1.0, "done")
 
