@@ -4,15 +4,25 @@ Features are SLIC superpixels (Achanta et al. 2012, scikit-image) of the model i
 keeps the superpixels with ξ_j = 1 and blacks out the rest; the scores ``f(x ⊙ ξ)`` (target logit) are
 fitted with a weighted linear model and each pixel shows its superpixel's coefficient.
 
-- LIME (Ribeiro, Singh & Guestrin, KDD 2016): ξ ~ Bernoulli(0.5)^d, weights
-  ``π(ξ) = exp(−D(1, ξ)² / w²)`` with cosine distance D and w = 0.25 (the lime image default), ridge fit
-  with intercept.
-- KernelSHAP (Lundberg & Lee, NeurIPS 2017): coalition sizes drawn from the Shapley kernel
-  ``π(ξ) ∝ (d − 1) / (C(d, |ξ|) |ξ| (d − |ξ|))`` (so samples carry equal weight) and the efficiency constraint
-  ``Σ φ = f(x) − f(black)`` imposed exactly by eliminating one coefficient.
+- LIME (Ribeiro, Singh & Guestrin, KDD 2016), as the lime library's image explainer (0.2) does it:
+  ξ ~ Bernoulli(0.5)^d with the first sample the image itself (ξ = 1), weights
+  ``π(ξ) = sqrt(exp(−D(1, ξ)² / w²)) = exp(−D² / (2 w²))`` with D the cosine distance between ξ and the
+  all-ones vector, ``D = 1 − sqrt(|ξ| / d)``, and kernel width w = 0.25 (``LimeImageExplainer``'s kernel and
+  default width); then ridge regression with an unpenalised intercept and α = 1 (lime's default
+  ``Ridge(alpha=1, fit_intercept=True)`` with ``sample_weight=π``, which keeps every superpixel at its default
+  ``num_features``): ``min_{b,β} Σ_i π_i (y_i − b − ξ_i·β)² + α ‖β‖²``.
+  Unlike lime's defaults: superpixels are SLIC, not quickshift; a hidden superpixel is black, not its mean
+  colour; the fitted score is the logit, not the probability lime's classifier functions usually return.
+- KernelSHAP (Lundberg & Lee, NeurIPS 2017): coalitions drawn with probability proportional to the Shapley
+  kernel ``π(ξ) = (d − 1) / (C(d, |ξ|) |ξ| (d − |ξ|))``, i.e. a size k ∈ 1..d−1 with ``P(k) ∝ (d − 1) / (k (d − k))``
+  then k superpixels uniformly (Captum's sampling), so the samples carry equal weight; the empty and full
+  coalitions (infinite kernel weight) enter as the efficiency constraint ``Σ φ = f(x) − f(black)``, imposed
+  exactly by eliminating one coefficient as shap's KernelExplainer does (Captum approximates it with a weight
+  of 10⁶ on those two samples). Not done here: shap's paired (complement) sampling, its full enumeration of
+  small coalition sizes, and its l1 feature selection.
 
-Captum implements both through scikit-learn's linear models, which Glimpse does not ship; the closed-form
-weighted least squares here is exact and deterministic for a given seed.
+Captum and lime fit through scikit-learn's linear models, which Glimpse does not ship; the closed-form weighted
+least squares here solves the same problems exactly, and the draws come from ``np.random.default_rng(seed)``.
 """
 
 from __future__ import annotations
@@ -55,6 +65,37 @@ def _paint(labels: np.ndarray, coef: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(coef[labels].astype(np.float32)).unsqueeze(0)
 
 
+def lime_kernel(z: np.ndarray, width: float) -> np.ndarray:
+    """lime's image kernel ``sqrt(exp(−D² / width²))`` of binary rows ``z`` (n, d), D = cosine distance to 1."""
+    d = z.shape[1]
+    on = z.sum(1)
+    dist = 1.0 - on / (np.sqrt(np.maximum(on, 1e-12)) * np.sqrt(d))  # an empty row is at distance 1
+    return np.sqrt(np.exp(-(dist**2) / width**2))
+
+
+def weighted_ridge(z: np.ndarray, y: np.ndarray, w: np.ndarray, alpha: float) -> tuple[float, np.ndarray]:
+    """``argmin_{b,β} Σ_i w_i (y_i − b − z_i·β)² + alpha ‖β‖²`` (intercept b unpenalised), as scikit-learn's
+    ``Ridge(alpha, fit_intercept=True).fit(z, y, sample_weight=w)``. Returns (b, β)."""
+    design = np.hstack([np.ones((len(z), 1)), z])
+    sw = np.sqrt(w)[:, None]
+    a = design * sw
+    reg = alpha * np.eye(design.shape[1])
+    reg[0, 0] = 0.0
+    coef = np.linalg.solve(a.T @ a + reg, a.T @ (y * sw[:, 0]))
+    return float(coef[0]), coef[1:]
+
+
+def shapley_coalitions(rng: np.random.Generator, d: int, n: int) -> np.ndarray:
+    """(n, d) binary coalitions drawn with probability ∝ the Shapley kernel (sizes 1..d−1; d >= 2)."""
+    sizes = np.arange(1, d)
+    p = (d - 1) / (sizes * (d - sizes))
+    k = rng.choice(sizes, size=n, p=p / p.sum())
+    z = np.zeros((n, d))
+    for i, ki in enumerate(k):
+        z[i, rng.choice(d, size=ki, replace=False)] = 1.0
+    return z
+
+
 def _check(name: str, params: dict) -> None:
     if params["samples"] < 2 or params["segments"] < 2:
         raise ValueError(f"params: {name}.samples and .segments must be >= 2")
@@ -68,15 +109,17 @@ class Lime(Method):
         needs_layer=False,
         params={"samples": 200, "segments": 50},
         choices={},
-        explanation="Blacks out random sets of superpixels and fits a weighted linear model of the class score on\n"
-        "which superpixels were kept; each superpixel shows its coefficient.",
+        explanation="Blacks out random sets of superpixels and fits a ridge model (α = 1) of the class score on which\n"
+        "were kept, weighting each sample by lime's closeness kernel; each superpixel shows its coefficient.",
         citation='Ribeiro, Singh & Guestrin, "Why Should I Trust You?": Explaining the Predictions of Any '
         "Classifier, KDD 2016",
         slow=True,
+        stochastic=True,
     )
     batchable = False
+    #: lime's ``LimeImageExplainer`` default kernel width and ``Ridge`` penalty (see the module docstring).
     kernel_width = 0.25
-    ridge = 1e-3
+    ridge = 1.0
 
     def attribute(self, ctx, x, params):
         _check("lime", params)
@@ -86,16 +129,8 @@ class Lime(Method):
         z = (rng.random((params["samples"], d)) < 0.5).astype(np.float64)
         z[0] = 1.0  # the image itself, as lime does
         y = _scores(ctx, x, labels, z)
-        cos = z.sum(1) / (np.sqrt(np.maximum(z.sum(1), 1e-12)) * np.sqrt(d))
-        dist = 1.0 - cos
-        w = np.exp(-(dist**2) / self.kernel_width**2)
-        design = np.hstack([np.ones((len(z), 1)), z])
-        sw = np.sqrt(w)[:, None]
-        a = design * sw
-        reg = self.ridge * np.eye(d + 1)
-        reg[0, 0] = 0.0
-        coef = np.linalg.solve(a.T @ a + reg, a.T @ (y * sw[:, 0]))
-        return Attribution(_paint(labels, coef[1:]), extras={"superpixels": labels.astype(np.int32)})
+        _, coef = weighted_ridge(z, y, lime_kernel(z, self.kernel_width), self.ridge)
+        return Attribution(_paint(labels, coef), extras={"superpixels": labels.astype(np.int32)})
 
 
 class KernelShap(Method):
@@ -111,6 +146,7 @@ class KernelShap(Method):
         citation="Lundberg & Lee, A Unified Approach to Interpreting Model Predictions, NeurIPS 2017",
         slow=True,
         has_completeness=True,
+        stochastic=True,
     )
     batchable = False
 
@@ -124,13 +160,7 @@ class KernelShap(Method):
         if d == 1:
             coef = np.array([delta])
         else:
-            rng = np.random.default_rng(ctx.seed)
-            sizes = np.arange(1, d)
-            p = (d - 1) / (sizes * (d - sizes))
-            k = rng.choice(sizes, size=params["samples"], p=p / p.sum())
-            z = np.zeros((params["samples"], d))
-            for i, ki in enumerate(k):
-                z[i, rng.choice(d, size=ki, replace=False)] = 1.0
+            z = shapley_coalitions(np.random.default_rng(ctx.seed), d, params["samples"])
             y = _scores(ctx, x, labels, z) - f_0
             # Σφ = delta: substitute φ_d = delta − Σ_{j<d} φ_j and solve for the rest.
             a = z[:, :-1] - z[:, -1:]
