@@ -121,7 +121,14 @@ class Context:
         return self.bundle.input_range
 
     def generator(self, salt: int = 0) -> torch.Generator:
-        """A CPU generator seeded from ``seed`` (noise is drawn on the CPU so results match across devices)."""
+        """A new CPU generator seeded from ``seed`` and ``salt`` (one salt per kind of draw).
+
+        Every random draw of a method comes from one of these (NumPy draws from ``np.random.default_rng(seed)``),
+        never from torch's, NumPy's or Python's global generator: the same seed gives the same map bit for bit,
+        the caller's generators are left alone, and concurrent explanations (Streamlit sessions are threads)
+        cannot disturb each other. Noise is drawn on the CPU so results match across devices; CPU draws are
+        the same in one call or batch by batch.
+        """
         g = torch.Generator()
         g.manual_seed(int(self.seed) * 1_000_003 + salt)
         return g

@@ -1,0 +1,155 @@
+"""Every method, every categorical option, with and without a noise tunnel: the same seed gives the same map
+bit for bit, a method that draws changes with the seed (and one that does not, does not), and no global
+generator (torch's, NumPy's, Python's ``random``) is read or moved — also with explanations in threads.
+
+Cases are discovered from the registry, so a new method or option that samples is covered without edits."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from glimpse.saliency import REGISTRY, explain
+from tests.glimpse.saliency.saliency_models import FAST_PARAMS, cnn_bundle, global_rng_state, image
+
+TUNNEL = {"samples": 2, "noise": 0.1}
+#: FAST_PARAMS with the adaptive IG refinement capped (its default budget is 400 nodes).
+PARAMS = {**FAST_PARAMS, "integrated_gradients": {**FAST_PARAMS["integrated_gradients"], "max_steps": 8}}
+
+
+def variants(name: str) -> list[dict]:
+    """The method's fast parameters, then each other value of each categorical parameter, one at a time."""
+    info = REGISTRY[name].info
+    base = dict(PARAMS.get(name, {}))
+    out = [base]
+    for key, allowed in info.choices.items():
+        default = base.get(key, info.params[key])
+        out += [{**base, key: value} for value in allowed if value != default]
+    return out
+
+
+def full(name: str, params: dict) -> dict:
+    return {**REGISTRY[name].info.params, **params}
+
+
+def cases():
+    """Each variant without a noise tunnel; the method's first variant also under one, where it takes one."""
+    for name, method in REGISTRY.items():
+        for i, params in enumerate(variants(name)):
+            label = "-".join(f"{k}={v}" for k, v in params.items() if k in method.info.choices)
+            tunnels = [False] + ([True] if i == 0 and method.own_noise_tunnel(full(name, params)) is None else [])
+            for tunnel in tunnels:
+                yield pytest.param(name, params, tunnel, id="-".join(filter(None, [name, label, tunnel and "tunnel"])))
+
+
+@pytest.fixture(scope="module")
+def cnn():
+    return cnn_bundle()
+
+
+@pytest.mark.parametrize(("name", "params", "tunnel"), list(cases()))
+def test_same_seed_same_map_and_no_global_generator_moves(cnn, name, params, tunnel):
+    method = REGISTRY[name]
+    img = image()
+
+    def run(seed: int, img: np.ndarray = img, tunnel: bool = tunnel) -> np.ndarray:
+        (m,) = explain(cnn, img, [(name, params)], target=1, seed=seed, noise_tunnel=TUNNEL if tunnel else None)
+        return m.values
+
+    before = global_rng_state()
+    first = run(5)
+    assert global_rng_state() == before, "explain moved a global generator"
+    np.testing.assert_array_equal(run(5), first)  # bit-identical
+    other = run(6)
+    own = method.uses_seed(full(name, params))
+    assert method.info.stochastic or not own, "uses_seed without stochastic=True"
+    if own:
+        assert not np.array_equal(other, first), "the seed does not reach the method's draws"
+    elif not tunnel:
+        np.testing.assert_array_equal(other, first)  # declared seed-free, and it is
+    elif not np.array_equal(run(5, image(seed=1), False), run(5, img, False)):
+        # The tunnel's noise can only show in a map that depends on the input (DeconvNet's does not on a
+        # network without max-pooling: its backward pass never looks at the activations).
+        assert not np.array_equal(other, first), "the seed does not reach the noise tunnel"
+    assert global_rng_state() == before
+
+
+def seeded_panel() -> list[tuple[str, dict]]:
+    """Every method that can draw, each with a setting in which it does."""
+    panel = []
+    for name, method in REGISTRY.items():
+        drawing = [p for p in variants(name) if method.uses_seed(full(name, p))]
+        if drawing:
+            panel.append((name, drawing[0]))
+    return panel
+
+
+def test_concurrent_explanations_match_serial_runs():
+    panel = seeded_panel()
+    assert {"gradient_shap", "smoothgrad", "rise", "lime", "kernel_shap", "integrated_gradients"} <= {
+        n for n, _ in panel
+    }
+    img = image()
+    bundles = [cnn_bundle(), cnn_bundle()]  # separate models and locks: the two explanations really overlap
+    seeds = [11, 12]
+
+    def run(bundle, seed):
+        plain = explain(bundle, img, panel, target=1, seed=seed)
+        noisy = explain(bundle, img, ["gradcam", "occlusion"], target=1, seed=seed, noise_tunnel=TUNNEL)
+        return [m.values for m in plain + noisy]
+
+    serial = [run(b, s) for b, s in zip(bundles, seeds)]
+    results: list[list] = [[], []]
+    errors: list[BaseException] = []
+    start = threading.Barrier(3)
+    stop = threading.Event()
+    reference_torch = [torch.rand(32, generator=torch.Generator().manual_seed(k)) for k in range(8)]
+    reference_numpy = [np.random.RandomState(k).random_sample(32) for k in range(8)]
+    bystander_rounds = [0]
+
+    def explainer(i):
+        try:
+            start.wait()
+            for _ in range(2):
+                results[i].append(run(bundles[i], seeds[i]))
+        except BaseException as err:  # re-raised in the main thread
+            errors.append(err)
+
+    def bystander():
+        # A caller seeding and drawing from the global generators while the explanations run: its draws must
+        # be exactly what its seeds give, so nothing else touched those generators in between.
+        try:
+            start.wait()
+            while not stop.is_set():
+                k = bystander_rounds[0] % 8
+                torch.manual_seed(k)
+                np.random.seed(k)
+                assert torch.equal(torch.rand(32), reference_torch[k])
+                assert np.array_equal(np.random.random_sample(32), reference_numpy[k])
+                bystander_rounds[0] += 1
+        except BaseException as err:
+            errors.append(err)
+
+    with torch.random.fork_rng():
+        state = np.random.get_state()
+        threads = [threading.Thread(target=explainer, args=(i,)) for i in range(2)] + [
+            threading.Thread(target=bystander)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads[:2]:
+            t.join()
+        stop.set()
+        threads[2].join()
+        np.random.set_state(state)
+    if errors:
+        raise errors[0]
+    assert bystander_rounds[0] > 0
+    for i in range(2):
+        for repeat in results[i]:
+            for got, want in zip(repeat, serial[i], strict=True):
+                np.testing.assert_array_equal(got, want)
+    assert not np.array_equal(serial[0][0], serial[1][0])  # different seeds, different maps
