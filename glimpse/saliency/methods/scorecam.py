@@ -5,6 +5,13 @@ Each activation map A_k is upsampled to the input, min-max normalised to H_k ∈
 ``w_k = softmax(f(x ⊙ H_k))_c`` (probability of the target; p_a − p_b for a contrast), and
 ``map = ReLU(Σ_k w_k A_k)``. No gradients. The masked inputs run in batches. For interactive speed the
 ``channels`` strongest channels (by mean activation) are used; 0 uses all (as in the paper).
+
+The weights follow the authors' code (github.com/haofanwang/Score-CAM, ``cam/scorecam.py``): each w_k is the
+target's softmax probability on its own masked image, and a channel whose map is constant is skipped
+(w_k = 0). They are not pytorch-grad-cam's weights (a softmax over the K channels' masked-image scores), nor
+the paper's increase of confidence over a baseline image, ``f(x ⊙ H_k) − f(x_b)``. The sum is taken at the
+layer's resolution and the result upsampled (the authors upsample each map first; bilinear upsampling is
+linear, so only the ReLU's placement differs).
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ class ScoreCAM(Method):
         params={"channels": 128},
         choices={},
         explanation="Uses each feature map of a layer as a soft mask on the image and weights it by the class\n"
-        "probability of the masked image: gradient-free. channels = strongest maps used (0 = all).",
+        "probability of that masked image (the authors' code): gradient-free. channels = maps used (0 = all).",
         citation="Wang et al., Score-CAM: Score-Weighted Visual Explanations for Convolutional Neural Networks, "
         "CVPR Workshops 2020",
         slow=True,
@@ -45,11 +52,14 @@ class ScoreCAM(Method):
             if 0 < k < a.shape[0]:
                 idx = a.mean((1, 2)).topk(k).indices
             masks = F.interpolate(a[idx].unsqueeze(1), size=x.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
+            flat = masks.flatten(1)
+            constant = flat.max(1).values == flat.min(1).values
             masks = minmax(masks)
             weights = torch.empty(len(idx), device=x.device)
             chunks = ctx.chunks(len(idx))
             for j, sl in enumerate(chunks):
                 weights[sl] = ctx.prob_score(x * masks[sl].unsqueeze(1))[:, 0]
                 ctx.progress((j + 1) / len(chunks))
+            weights[constant] = 0.0  # the authors skip a constant map (it masks nothing in particular)
             cam = torch.relu((weights[:, None, None] * a[idx]).sum(0))
         return Attribution(cam.unsqueeze(0))
