@@ -126,7 +126,7 @@ def test_daam_grid_factor_and_skipped_sides():
 
 
 def head_trace(*, grid=None, image_shape=(16, 16), steps=3):
-    """Per-head sums with one sharp head (bicubic undershoots below zero) and one smooth head per layer."""
+    """Peaked per-head maps (Dirichlet α = 0.05; bicubic upsampling undershoots zero) with their all-step sums."""
     rng = np.random.default_rng(7)
     per_step, sums = [], []
     for side, heads in ((4, 2), (8, 3)):
