@@ -5,8 +5,11 @@ Layout of a bundle (every name is on an allow-list; nothing else is accepted on 
     manifest.json        format/version, created time, image name + sha1, prompt, model ids, seeds,
                          every parameter, library versions, per-map metadata, metric tables (JSON)
     input.png            the image that was explained (lossless)
-    maps.npz             raw maps, float arrays, one per manifest entry (keys m000, m001, ...)
-    overlays/<key>.png   each map over the image, with a colour bar (for people; ignored on import)
+    saliency.npz         the saliency maps, in Glimpse's one saliency NPZ format (glimpse.saliency.npz:
+                         the file the saliency page downloads and `python -m glimpse saliency --out` writes)
+    maps.npz             the other raw maps (complexity, attention), one float array per manifest entry
+                         (keys m000, m001, ...: the map's position in the run)
+    overlays/m<i>.png    each map over the image, with a colour bar (for people; ignored on import)
     metrics/<name>.csv   each metric table (for spreadsheets; the manifest's JSON copy is what is read back)
     report.html          a self-contained summary: images as base64 data URIs, no scripts, opens offline
 
@@ -16,6 +19,9 @@ member names that are absolute, contain ``..`` or a backslash, or are not on the
 ``.pt``, ... are named as pickles), and cap the member count, each member's size (from its header AND
 counted while decompressing, so a lying header does not help), the total size and the compression ratio.
 Every rejection is a :class:`BundleError` (a ValueError) saying what was wrong.
+
+Each manifest ``maps`` entry names its array by ``file`` (``saliency.npz`` or ``maps.npz``) and ``key``.
+Version 1 bundles (every map in maps.npz, no ``file``) are still read.
 """
 
 from __future__ import annotations
@@ -48,7 +54,9 @@ from PIL import Image, ImageDraw
 logger = logging.getLogger(__name__)
 
 FORMAT = "glimpse-run"
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
+SALIENCY_NPZ = "saliency.npz"
 
 #: Defaults for untrusted input.
 MAX_MEMBERS = 512
@@ -78,6 +86,7 @@ _ALLOWED = (
     re.compile(r"manifest\.json"),
     re.compile(r"input\.png"),
     re.compile(r"maps\.npz"),
+    re.compile(r"saliency\.npz"),
     re.compile(r"report\.html"),
     re.compile(r"overlays/[A-Za-z0-9_.-]{1,80}\.png"),
     re.compile(r"metrics/[A-Za-z0-9_.-]{1,80}\.csv"),
@@ -284,9 +293,9 @@ def _report_html(run: RunRecord, manifest: dict, overlays: dict[str, bytes]) -> 
     parts.append(
         "<div class='grid'><figure>" + img(_png(run.image), "input") + "<figcaption>input</figcaption></figure>"
     )
-    for entry, key in zip(run.maps, (m["key"] for m in manifest["maps"])):
+    for i, entry in enumerate(run.maps):
         parts.append(
-            f"<figure>{img(overlays[key], entry.name)}<figcaption>{html.escape(entry.name)}"
+            f"<figure>{img(overlays[_map_id(i)], entry.name)}<figcaption>{html.escape(entry.name)}"
             f"<br>{html.escape(_fmt(dict(entry.meta)))}</figcaption></figure>"
         )
     parts.append("</div>")
@@ -320,25 +329,44 @@ def write_bundle(run: RunRecord, target: str | os.PathLike | IO[bytes]) -> None:
     names = [e.name for e in run.maps]
     if len(set(names)) != len(names):
         raise BundleError(f"maps: names must be unique, got {names}")
+    from glimpse.saliency.npz import ImageRef, NpzFormatError, map_from_meta, map_meta, write_npz
+
     arrays: dict[str, np.ndarray] = {}
+    saliency = []
     entries = []
     for i, entry in enumerate(run.maps):
+        where = f"maps[{entry.name!r}]"
         values = np.asarray(entry.values)
         if values.ndim != 2 or values.dtype.name not in _MAP_DTYPES:
-            raise BundleError(f"maps[{entry.name!r}]: expected a 2-D numeric map, got {values.dtype} {values.shape}")
-        key = f"m{i:03d}"
-        arrays[key] = values
+            raise BundleError(f"{where}: expected a 2-D numeric map, got {values.dtype} {values.shape}")
+        if entry.kind == "saliency":
+            try:
+                m = map_from_meta(values, entry.meta, where=where)
+            except NpzFormatError as err:
+                raise BundleError(f"{err} (build a saliency map's meta with glimpse.saliency.npz.map_meta)") from err
+            saliency.append(m)
+            values, file, key, meta = m.values, SALIENCY_NPZ, m.method, map_meta(m)
+        else:
+            file, key, meta = "maps.npz", _map_id(i), _json_ready(entry.meta, f"{where}.meta")
+            arrays[key] = values
         entries.append(
             {
+                "file": file,
                 "key": key,
                 "name": entry.name,
                 "kind": entry.kind,
                 "shape": list(values.shape),
                 "dtype": values.dtype.name,
                 "sha1": _sha1(values),
-                "meta": _json_ready(entry.meta, f"maps[{entry.name!r}].meta"),
+                "meta": meta,
             }
         )
+    saliency_npz = None
+    if saliency:
+        try:
+            saliency_npz = write_npz(saliency, image=ImageRef(run.image_name, _sha1(image), image.shape[:2]))
+        except NpzFormatError as err:
+            raise BundleError(f"{SALIENCY_NPZ}: {err}") from err
     tables = {str(k): _json_ready(list(rows), f"tables[{k!r}]") for k, rows in run.tables.items()}
     table_files = {}
     for name in tables:
@@ -362,8 +390,8 @@ def write_bundle(run: RunRecord, target: str | os.PathLike | IO[bytes]) -> None:
     }
     run_for_report = RunRecord(**{**run.__dict__, "created": manifest["created"]})
     overlays = {
-        e["key"]: overlay_png(image, np.asarray(entry.values, dtype=np.float32), title=entry.name)
-        for e, entry in zip(entries, run.maps)
+        _map_id(i): overlay_png(image, np.asarray(entry.values, dtype=np.float32), title=entry.name)
+        for i, entry in enumerate(run.maps)
     }
     npz = io.BytesIO()
     np.savez_compressed(npz, **arrays)
@@ -371,11 +399,18 @@ def write_bundle(run: RunRecord, target: str | os.PathLike | IO[bytes]) -> None:
         zf.writestr("manifest.json", json.dumps(manifest, indent=1, allow_nan=True))
         zf.writestr("input.png", _png(image))
         zf.writestr("maps.npz", npz.getvalue())
+        if saliency_npz is not None:
+            zf.writestr(SALIENCY_NPZ, saliency_npz)
         for key, data in overlays.items():
             zf.writestr(f"overlays/{key}.png", data)
         for name, fname in table_files.items():
             zf.writestr(fname, _csv(tuple(tables[name])))
         zf.writestr("report.html", _report_html(run_for_report, manifest, overlays))
+
+
+def _map_id(i: int) -> str:
+    """The id of the run's i-th map: its maps.npz key (non-saliency maps) and its overlay's file name."""
+    return f"m{i:03d}"
 
 
 def bundle_bytes(run: RunRecord) -> bytes:
@@ -414,7 +449,7 @@ def _check_name(name: str) -> None:
     if not any(p.fullmatch(name) for p in _ALLOWED):
         raise BundleError(
             f"bundle: unexpected member {shown}; a Glimpse bundle holds only manifest.json, input.png, maps.npz, "
-            "report.html, overlays/*.png and metrics/*.csv"
+            "saliency.npz, report.html, overlays/*.png and metrics/*.csv"
         )
 
 
@@ -573,9 +608,14 @@ def _decode(files: dict[str, bytes], limits: Limits) -> RunRecord:
         raise BundleError(f"manifest.json: not valid JSON ({err})") from err
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise BundleError("manifest.json: not a Glimpse run manifest (format != 'glimpse-run')")
-    if manifest.get("version") != VERSION:
-        raise BundleError(f"manifest.json: bundle version {manifest.get('version')!r}; this Glimpse reads {VERSION}")
+    version = manifest.get("version")
+    if version not in READABLE_VERSIONS:
+        raise BundleError(
+            f"manifest.json: bundle version {version!r}; this Glimpse reads versions "
+            f"{', '.join(map(str, READABLE_VERSIONS))}"
+        )
     from glimpse.images import ImageLoadError, load_image
+    from glimpse.saliency.npz import map_meta
 
     try:
         image = load_image(files["input.png"], max_pixels=MAX_PIXELS)
@@ -585,17 +625,26 @@ def _decode(files: dict[str, bytes], limits: Limits) -> RunRecord:
     if _sha1(image) != info.get("sha1"):
         raise BundleError("input.png: pixels do not match the manifest's checksum")
     arrays = _read_npz(files["maps.npz"], limits, [limits.max_total_bytes])
+    saliency = _read_saliency(files.get(SALIENCY_NPZ), image, limits)
     maps = []
     for entry in _get(manifest, "maps", list):
         if not isinstance(entry, dict):
             raise BundleError("manifest.json: a maps entry is not an object")
-        key = entry.get("key")
-        if key not in arrays:
-            raise BundleError(f"maps.npz: array {key!r} of map {entry.get('name')!r} is missing")
-        values = arrays[key]
+        file, key, name = entry.get("file", "maps.npz"), entry.get("key"), entry.get("name")
+        if file == SALIENCY_NPZ and version >= 2:
+            if key not in saliency:
+                raise BundleError(f"{SALIENCY_NPZ}: map {key!r} of {name!r} is missing")
+            m = saliency[key]
+            values, meta = m.values, map_meta(m)
+        elif file == "maps.npz":
+            if key not in arrays:
+                raise BundleError(f"maps.npz: array {key!r} of map {name!r} is missing")
+            values, meta = arrays[key], entry.get("meta") or {}
+        else:
+            raise BundleError(f"manifest.json: map {name!r} names an unknown file {str(file)[:80]!r}")
         if _sha1(values) != entry.get("sha1"):
-            raise BundleError(f"maps.npz: map {entry.get('name')!r} does not match the manifest's checksum")
-        maps.append(MapEntry(str(entry.get("name")), str(entry.get("kind")), values, entry.get("meta") or {}))
+            raise BundleError(f"{file}: map {name!r} does not match the manifest's checksum")
+        maps.append(MapEntry(str(name), str(entry.get("kind")), values, meta))
     tables = {str(k): tuple(v) for k, v in _get(manifest, "tables", dict).items()}
     return RunRecord(
         image=image,
@@ -609,6 +658,21 @@ def _decode(files: dict[str, bytes], limits: Limits) -> RunRecord:
         created=str(manifest.get("created", "")),
         versions=_get(manifest, "versions", dict),
     )
+
+
+def _read_saliency(data: bytes | None, image: np.ndarray, limits: Limits) -> dict:
+    """The saliency maps of ``saliency.npz`` by method key (none when the bundle has no such member)."""
+    if data is None:
+        return {}
+    from glimpse.saliency.npz import NpzFormatError, read_npz
+
+    try:
+        contents = read_npz(data, max_bytes=limits.max_total_bytes)
+    except NpzFormatError as err:
+        raise BundleError(f"{SALIENCY_NPZ}: {err}") from err
+    if not contents.image.matches(image) or contents.image.size != image.shape[:2]:
+        raise BundleError(f"{SALIENCY_NPZ}: its image digest or size does not match input.png")
+    return {m.method: m for m in contents.maps}
 
 
 def _get(manifest: dict, key: str, kind: type) -> Any:

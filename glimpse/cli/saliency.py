@@ -4,8 +4,10 @@
     python -m glimpse saliency IMAGE --method gradient,gradcam [--model ID] [--target CLASS]
         [--contrast CLASS] [--layer L] [--param METHOD.NAME=VALUE ...] [--out maps.npz]
 
-``saliency`` writes one float32 H×W array per method, at the input image's size, to the npz (plus
-``params``: a JSON string with the parameters, target and model) and prints a JSON summary to stdout.
+``saliency`` writes the raw maps in Glimpse's saliency NPZ format (:mod:`glimpse.saliency.npz`: one float32
+array per method at the model-input resolution, plus ``meta``, a JSON string with the image's name, digest and
+size and each map's method, parameters, model, target, layer and seed) — the same file the saliency page
+downloads and a run bundle holds as ``saliency.npz`` — and prints a JSON summary to stdout.
 """
 
 from __future__ import annotations
@@ -15,8 +17,6 @@ import json
 import logging
 import sys
 from pathlib import Path
-
-import numpy as np
 
 from glimpse.cli import CliError
 
@@ -154,11 +154,8 @@ def run_saliency(args: argparse.Namespace) -> int:
         progress=progress,
     )
     h, w = image.shape[:2]
-    arrays = {}
     summary = []
     for m in maps:
-        full = m.at_size(h, w).astype(np.float32)
-        arrays[m.method] = full
         summary.append(
             {
                 "method": m.method,
@@ -166,8 +163,9 @@ def run_saliency(args: argparse.Namespace) -> int:
                 "contrast": m.target.contrast,
                 "target_label": m.target_label,
                 "layer": m.layer,
-                "min": float(full.min()),
-                "max": float(full.max()),
+                "shape": list(m.values.shape),
+                "min": float(m.values.min()),
+                "max": float(m.values.max()),
                 "completeness_gap": m.completeness_gap,
                 "steps_used": m.steps_used,
                 "seconds": round(m.seconds, 4),
@@ -182,12 +180,9 @@ def run_saliency(args: argparse.Namespace) -> int:
         "maps": summary,
     }
     if args.out:
-        out = Path(args.out)
-        if "params" in arrays:
-            raise CliError("--method: a method named 'params' would clash with the npz's params entry")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(out, params=np.array(json.dumps(report, ensure_ascii=False)), **arrays)
-        report["out"] = str(out)
+        from glimpse.saliency.npz import ImageRef, save_npz
+
+        report["out"] = str(save_npz(args.out, maps, image=ImageRef.of(image, Path(args.image).name)))
     json.dump(report, sys.stdout, indent=2, ensure_ascii=False)
     sys.stdout.write("\n")
     return 0

@@ -21,6 +21,7 @@ from glimpse.compare.agreement import agreement_matrix
 from glimpse.compare.regions import colour_density_map, msg_scale_maps, region_complexity
 from glimpse.complexity.pyramid import SCALES
 from glimpse.export import MapEntry, RunRecord, library_versions, now
+from glimpse.saliency.npz import map_meta
 
 logger = logging.getLogger(__name__)
 
@@ -158,7 +159,8 @@ def run_compare(
     Returns
     -------
     RunRecord
-        Raw maps at their native resolution (saliency at the model input, attention at the generated
+        Raw maps at their native resolution (saliency at the model input, with the metadata of
+        :func:`glimpse.saliency.npz.map_meta`; attention at the generated
         image's resolution, MSG at H/s × W/s, colour density per tile); tables ``agreement`` (all
         ordered pairs), ``region_complexity`` and ``predictions`` (the classifier's top 5).
 
@@ -235,25 +237,9 @@ def run_compare(
         progress=lambda f, m: say(0.5 + 0.35 * f, m),
     )
     for m in sal:
-        maps.append(
-            MapEntry(
-                saliency_name(get_method(m.method).label),
-                "saliency",
-                np.asarray(m.values, dtype=np.float32),
-                {
-                    "method": m.method,
-                    "params": [list(p) for p in m.params],
-                    "model_id": m.model_id,
-                    "target": int(m.target.index),
-                    "contrast": None if m.target.contrast is None else int(m.target.contrast),
-                    "target_label": m.target_label,
-                    "layer": m.layer,
-                    "seed": int(m.seed),
-                    "completeness_gap": None if m.completeness_gap is None else float(m.completeness_gap),
-                    "seconds": round(float(m.seconds), 4),
-                },
-            )
-        )
+        # the saliency NPZ's per-map schema, so the bundle's saliency.npz is written from (and read back to) it
+        values = np.asarray(m.values, dtype=np.float32)
+        maps.append(MapEntry(saliency_name(get_method(m.method).label), "saliency", values, map_meta(m)))
 
     say(0.88, "Complexity maps…")
     for s, values in zip(SCALES, msg_scale_maps(image)):

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from glimpse.cli import main
+from glimpse.export import read_bundle
+from glimpse.saliency import Target
+from glimpse.saliency.npz import ImageRef, read_npz
 from models import registry
 from tests.glimpse.saliency.saliency_models import cnn_bundle, image
 
@@ -51,11 +56,46 @@ def test_saliency_writes_maps_at_image_size_and_a_summary(tiny_model, image_file
         assert m["min"] <= m["max"]
     assert summary["maps"][2]["completeness_gap"] < 0.01
     assert summary["maps"][2]["params"]["baseline"] == "blurred"
-    with np.load(out) as npz:
-        assert npz["gradient"].shape == (40, 48) and npz["gradcam"].dtype == np.float32
-        params = json.loads(str(npz["params"]))
-    assert params["maps"][1]["layer"] == "act2"
-    assert np.isclose(params["maps"][0]["max"], summary["maps"][0]["max"])
+    assert summary["out"] == str(out)
+    # Glimpse's saliency NPZ: raw maps at the model input, the image's name, digest and size in ``meta``
+    saved = read_npz(out)
+    assert saved.image == ImageRef.of(image(40, 48), "img.png")
+    assert [m.method for m in saved.maps] == ["gradient", "gradcam", "deeplift"]
+    assert saved.maps[0].values.shape == (32, 32) == tuple(summary["maps"][0]["shape"])
+    assert saved.maps[1].layer == "act2" and saved.maps[2].param_dict["baseline"] == "blurred"
+    assert saved.maps[0].target == Target(1, 2) and saved.maps[0].target_label == "banana − cherry"
+    assert np.isclose(saved.maps[0].values.max(), summary["maps"][0]["max"])
+    assert saved.at_image_size()["gradient"].shape == (40, 48)
+    with np.load(out, allow_pickle=False) as npz:  # plain numpy reads it too
+        assert npz["gradcam"].dtype == np.float32 and json.loads(str(npz["meta"]))["format"] == "glimpse-saliency"
+
+
+def test_cli_file_and_bundle_saliency_npz_are_one_format(tiny_model, image_file, tmp_path, capsys):
+    """`saliency --out` and `report` (its bundle's saliency.npz) write the same format and the same maps."""
+    out, bundle = tmp_path / "maps.npz", tmp_path / "run.zip"
+    assert main(["saliency", str(image_file), "-m", "gradient,gradcam", "--model", tiny_model, "--out", str(out)]) == 0
+    assert (
+        main(["report", str(image_file), "--methods", "gradient,gradcam", "--model", tiny_model, "--out", str(bundle)])
+        == 0
+    )
+    capsys.readouterr()
+    with zipfile.ZipFile(bundle) as zf:
+        inner = zf.read("saliency.npz")
+    cli, run = read_npz(out), read_npz(inner)
+    assert cli.image == run.image  # name, full digest and size of the same image
+    with np.load(out) as a, np.load(io.BytesIO(inner)) as b:
+        assert sorted(a.files) == sorted(b.files) == ["gradcam", "gradient", "meta"]
+        meta_a, meta_b = json.loads(str(a["meta"])), json.loads(str(b["meta"]))
+    for key in ("format", "version", "image"):
+        assert meta_a[key] == meta_b[key]
+    for x, y in zip(meta_a["maps"], meta_b["maps"]):
+        assert x.keys() == y.keys()
+        assert {k: v for k, v in x.items() if k != "seconds"} == {k: v for k, v in y.items() if k != "seconds"}
+    for x, y in zip(cli.maps, run.maps):
+        np.testing.assert_array_equal(x.values, y.values)
+    # and the bundle's record keeps the same metadata for its saliency maps
+    record = read_bundle(bundle)
+    assert [e.meta["method"] for e in record.maps if e.kind == "saliency"] == ["gradient", "gradcam"]
 
 
 @pytest.mark.parametrize(

@@ -14,21 +14,34 @@ import numpy as np
 import pytest
 
 from glimpse.export import BundleError, MapEntry, RunRecord, bundle_bytes, extract_bundle, read_bundle, write_bundle
+from glimpse.saliency import SaliencyMap, Target
+from glimpse.saliency.npz import ImageRef, map_meta, read_npz, write_npz
+
+
+def gradcam_map(values: np.ndarray) -> SaliencyMap:
+    return SaliencyMap(
+        method="gradcam",
+        values=values,
+        params=(("eps", 1e-7), ("window", (3, 3))),
+        model_id="efficientnet-lite0",
+        target=Target(281),
+        target_label="tabby",
+        layer="head_act",
+        seed=0,
+        completeness_gap=None,
+        seconds=0.01,
+    )
 
 
 @pytest.fixture(scope="module")
 def run():
     rng = np.random.default_rng(0)
+    sal = gradcam_map(rng.standard_normal((28, 28)).astype(np.float32))
     return RunRecord(
         image=rng.integers(0, 256, (30, 40, 3), dtype=np.uint8),
         image_name="chelsea",
         maps=(
-            MapEntry(
-                "saliency: Grad-CAM",
-                "saliency",
-                rng.standard_normal((28, 28)).astype(np.float32),
-                {"method": "gradcam", "params": [["eps", 1e-7]], "target": 281, "layer": "head_act", "seed": 0},
-            ),
+            MapEntry("saliency: Grad-CAM", "saliency", sal.values, map_meta(sal)),
             MapEntry("complexity: MSG s=2", "complexity", rng.random((15, 20)), {"scale": 2}),
             MapEntry("attention: circle", "attention", rng.random((32, 32)).astype(np.float16), {"word": "circle"}),
         ),
@@ -64,7 +77,8 @@ def test_bundle_contents_and_offline_report(run):
     data = bundle_bytes(run)
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         names = set(zf.namelist())
-        assert {"manifest.json", "input.png", "maps.npz", "report.html", "metrics/agreement.csv"} <= names
+        assert {"manifest.json", "input.png", "maps.npz", "saliency.npz", "report.html"} <= names
+        assert "metrics/agreement.csv" in names
         assert {"overlays/m000.png", "overlays/m001.png", "overlays/m002.png"} <= names
         report = zf.read("report.html").decode()
         manifest = json.loads(zf.read("manifest.json"))
@@ -74,6 +88,67 @@ def test_bundle_contents_and_offline_report(run):
     assert "a red circle" in report
     assert manifest["versions"]["torch"] and manifest["seeds"]["generation"] == 3
     assert csv_text.splitlines()[0] == "map_a,map_b,spearman,pointing_a_in_b"
+
+
+def test_saliency_maps_are_one_saliency_npz(run):
+    """The bundle's saliency maps live once, in saliency.npz, in the format the CLI and the page write."""
+    data = bundle_bytes(run)
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        inner = read_npz(zf.read("saliency.npz"))
+        with np.load(io.BytesIO(zf.read("maps.npz"))) as npz:
+            assert sorted(npz.files) == ["m001", "m002"]  # no second copy of the saliency map
+        manifest = json.loads(zf.read("manifest.json"))
+    assert inner.image == ImageRef.of(run.image, "chelsea")
+    (m,) = inner.maps
+    np.testing.assert_array_equal(m.values, run.maps[0].values)
+    assert m.params == (("eps", 1e-7), ("window", (3, 3))) and m.target == Target(281) and m.layer == "head_act"
+    assert manifest["version"] == 2
+    assert [(e["file"], e["key"]) for e in manifest["maps"]] == [
+        ("saliency.npz", "gradcam"),
+        ("maps.npz", "m001"),
+        ("maps.npz", "m002"),
+    ]
+    assert manifest["maps"][0]["meta"] == map_meta(m)
+
+
+def test_saliency_meta_must_describe_a_saliency_map(run):
+    odd = RunRecord(**{**run.__dict__, "maps": (MapEntry("saliency: x", "saliency", np.zeros((4, 4)), {"k": 1}),)})
+    with pytest.raises(BundleError, match=r"maps\['saliency: x'\]: metadata lacks .*map_meta"):
+        bundle_bytes(odd)
+
+
+def version_1_bundle(run) -> bytes:
+    """A bundle as Glimpse wrote it before saliency.npz: every map in maps.npz, saliency params as pairs."""
+    legacy = {**map_meta(gradcam_map(run.maps[0].values)), "params": [["eps", 1e-7], ["window", [3, 3]]]}
+    del legacy["steps_used"]
+    src = zipfile.ZipFile(io.BytesIO(bundle_bytes(run)))
+    manifest = json.loads(src.read("manifest.json"))
+    manifest["version"] = 1
+    arrays = {}
+    for i, (entry, m) in enumerate(zip(manifest["maps"], run.maps)):
+        del entry["file"]
+        entry["key"] = f"m{i:03d}"
+        arrays[entry["key"]] = m.values
+    manifest["maps"][0]["meta"] = legacy
+    npz = io.BytesIO()
+    np.savez_compressed(npz, **arrays)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        for info in src.infolist():
+            if info.filename not in ("manifest.json", "maps.npz", "saliency.npz"):
+                zf.writestr(info.filename, src.read(info))
+        zf.writestr("manifest.json", json.dumps(manifest))
+        zf.writestr("maps.npz", npz.getvalue())
+    return out.getvalue()
+
+
+def test_version_1_bundles_still_import_and_re_export(run):
+    old = read_bundle(version_1_bundle(run))
+    assert old.map_names == run.map_names
+    for a, b in zip(run.maps, old.maps):
+        np.testing.assert_array_equal(a.values, b.values)
+    again = read_bundle(bundle_bytes(old))  # written as version 2, with saliency.npz
+    assert again.maps[0].meta == run.maps[0].meta
 
 
 def test_nan_metrics_survive(run):
@@ -168,16 +243,29 @@ def test_zip_bomb_ratio_total_and_member_count(run):
 
 def test_object_array_in_npz_is_refused(run):
     buf = io.BytesIO()
-    np.savez(buf, m000=np.array([[{"a": 1}, None]], dtype=object), allow_pickle=True)
+    np.savez(buf, m001=np.array([[{"a": 1}, None]], dtype=object), allow_pickle=True)
     with pytest.raises(BundleError, match="dtype object"):
         read_bundle(rebuild(run, replace={"maps.npz": buf.getvalue()}))
+    buf = io.BytesIO()
+    np.savez(buf, meta=np.array("{}"), gradcam=np.array([[{"a": 1}, None]], dtype=object), allow_pickle=True)
+    with pytest.raises(BundleError, match="saliency.npz: .*without pickle"):
+        read_bundle(rebuild(run, replace={"saliency.npz": buf.getvalue()}))
 
 
 def test_tampered_map_and_not_a_bundle(run):
     buf = io.BytesIO()
-    np.savez(buf, m000=np.zeros((28, 28), np.float32), m001=np.zeros((15, 20)), m002=np.zeros((32, 32), np.float16))
-    with pytest.raises(BundleError, match="checksum"):
+    np.savez(buf, m001=np.zeros((15, 20)), m002=np.zeros((32, 32), np.float16))
+    with pytest.raises(BundleError, match="maps.npz: map 'complexity: MSG s=2' does not match"):
         read_bundle(rebuild(run, replace={"maps.npz": buf.getvalue()}))
+    ref = ImageRef.of(run.image, run.image_name)
+    zeros = write_npz([gradcam_map(np.zeros((28, 28), np.float32))], image=ref)
+    with pytest.raises(BundleError, match="saliency.npz: map 'saliency: Grad-CAM' does not match"):
+        read_bundle(rebuild(run, replace={"saliency.npz": zeros}))
+    elsewhere = write_npz([gradcam_map(run.maps[0].values)], image=ImageRef("chelsea", "0" * 40, (30, 40)))
+    with pytest.raises(BundleError, match="image digest"):
+        read_bundle(rebuild(run, replace={"saliency.npz": elsewhere}))
+    with pytest.raises(BundleError, match="saliency.npz: npz: not an .npz"):
+        read_bundle(rebuild(run, replace={"saliency.npz": b"junk"}))
     with pytest.raises(BundleError, match="not a zip"):
         read_bundle(b"hello")
     with pytest.raises(BundleError, match="manifest.json"):
