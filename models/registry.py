@@ -144,7 +144,19 @@ def _load_efficientnet_lite0(model_id: str, device: torch.device) -> ClassifierB
         input_size=INPUT_SIZE,
         mean=(mean, mean, mean),
         std=(std, std, std),
-        target_layers=("head_act", "blocks.15", "blocks.12", "blocks.8", "blocks.4"),
+        # Post-activation maps first (ReLU6 outputs, never negative), which Grad-CAM++-style weights assume;
+        # then the blocks' linear outputs (no activation after the projection), where many channels sum negative.
+        target_layers=(
+            "head_act",
+            "blocks.15.act1",
+            "blocks.12.act1",
+            "blocks.8.act1",
+            "blocks.4.act1",
+            "blocks.15",
+            "blocks.12",
+            "blocks.8",
+            "blocks.4",
+        ),
         device=device,
     )
 
