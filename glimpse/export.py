@@ -30,6 +30,7 @@ import base64
 import copy
 import csv
 import datetime as _dt
+import functools
 import hashlib
 import html
 import io
@@ -203,45 +204,72 @@ def _json_ready(value: Any, where: str) -> Any:
     raise BundleError(f"{where}: {type(value).__name__} is not JSON-serialisable; store plain values")
 
 
-_VIRIDIS = None
+#: Colour maps of the overlays: signed maps diverge from white at 0 (blue below, red above, as on the pages);
+#: unsigned ones (|gradient|, probabilities, counts, attention) run from dark at 0 to bright at their maximum.
+DIVERGING, SEQUENTIAL = "RdBu_r", "Viridis"
 
 
-def _lut() -> np.ndarray:
-    global _VIRIDIS  # a constant computed once; no state beyond that
-    if _VIRIDIS is None:
-        from plotly.colors import sample_colorscale
+@functools.lru_cache(maxsize=4)
+def _lut(name: str) -> np.ndarray:
+    """(256, 3) uint8 colours of a plotly colour scale (a constant, computed once per name)."""
+    from plotly.colors import get_colorscale, sample_colorscale
 
-        rgb = sample_colorscale("Viridis", [i / 255 for i in range(256)])
-        _VIRIDIS = np.array([[int(float(c)) for c in s[4:-1].split(",")] for s in rgb], dtype=np.uint8)
-    return _VIRIDIS
+    rgb = sample_colorscale(get_colorscale(name), [i / 255 for i in range(256)])
+    return np.array([[int(float(c)) for c in s[4:-1].split(",")] for s in rgb], dtype=np.uint8)
+
+
+def colour_scale(values: np.ndarray) -> tuple[str, float, float]:
+    """(colour map, low, high) with which the overlays draw one raw map.
+
+    A map with any negative value is signed (gradients, Integrated Gradients, contrasts): the diverging
+    :data:`DIVERGING` over the symmetric range ±max|v|, so 0 is the neutral middle colour and equal magnitudes
+    of either sign get equally strong colours. Otherwise the map is unsigned: the sequential :data:`SEQUENTIAL`
+    from 0 to its maximum, so 0 means none. Non-finite values are left out of the range.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    lo, hi = (float(v.min()), float(v.max())) if v.size else (0.0, 0.0)
+    if lo < 0:
+        bound = max(abs(lo), abs(hi))
+        return DIVERGING, -bound, bound
+    return SEQUENTIAL, 0.0, hi
+
+
+def _scale_note(name: str, lo: float, hi: float) -> str:
+    if name == DIVERGING:
+        return f"diverging {name} centred at 0, ±{hi:.3g}"
+    return f"sequential {name} from 0 to {hi:.3g}"
 
 
 def overlay_png(image: np.ndarray, values: np.ndarray, *, title: str = "", alpha: float = 0.6) -> bytes:
-    """The map (min-max scaled for colour only) over the image, with a labelled colour bar of raw values.
+    """The map over the image in the colours of :func:`colour_scale`, with a colour bar of raw values.
 
     Drawn at most ``OVERLAY_SIDE`` pixels on the longer side (small images are enlarged to it, nearest
-    neighbour, so a 32×32 generated image stays legible); the raw maps are in maps.npz.
+    neighbour, so a 32×32 generated image stays legible); the raw maps are in the bundle's NPZ files.
     """
     h, w = image.shape[:2]
     scale = OVERLAY_SIDE / max(h, w)
     h, w = max(1, round(h * scale)), max(1, round(w * scale))
     resample = Image.NEAREST if scale > 1 else Image.BILINEAR
     image = np.asarray(Image.fromarray(image).resize((w, h), resample))
+    name, lo, hi = colour_scale(values)
     v = np.asarray(values, dtype=np.float32)
     small = Image.fromarray(v, mode="F").resize((w, h), Image.BILINEAR)
-    v = np.asarray(small, dtype=np.float32)
-    lo, hi = float(np.min(v)), float(np.max(v))
+    v = np.nan_to_num(np.asarray(small, dtype=np.float32), nan=lo)
     scaled = (v - lo) / (hi - lo) if hi > lo else np.zeros_like(v)
-    colour = _lut()[np.clip(np.round(scaled * 255), 0, 255).astype(np.uint8)]
+    lut = _lut(name)
+    colour = lut[np.clip(np.round(scaled * 255), 0, 255).astype(np.uint8)]
     blended = (alpha * colour + (1 - alpha) * image.astype(np.float32)).round().astype(np.uint8)
     bar_w, pad, text_w, top = max(8, w // 30), 6, 70, 18
     canvas = Image.new("RGB", (w + pad + bar_w + text_w, h + top), "white")
     canvas.paste(Image.fromarray(blended), (0, top))
-    ramp = _lut()[np.linspace(255, 0, h).astype(np.uint8)][:, None, :].repeat(bar_w, axis=1)
+    ramp = lut[np.linspace(255, 0, h).astype(np.uint8)][:, None, :].repeat(bar_w, axis=1)
     canvas.paste(Image.fromarray(ramp), (w + pad, top))
     draw = ImageDraw.Draw(canvas)
     draw.text((2, 2), title[:80], fill="black")
     draw.text((w + pad + bar_w + 3, top), f"{hi:.3g}", fill="black")
+    if name == DIVERGING:
+        draw.text((w + pad + bar_w + 3, top + h // 2 - 6), "0", fill="black")
     draw.text((w + pad + bar_w + 3, top + h - 12), f"{lo:.3g}", fill="black")
     buf = io.BytesIO()
     canvas.save(buf, format="PNG")
@@ -296,6 +324,7 @@ def _report_html(run: RunRecord, manifest: dict, overlays: dict[str, bytes]) -> 
     for i, entry in enumerate(run.maps):
         parts.append(
             f"<figure>{img(overlays[_map_id(i)], entry.name)}<figcaption>{html.escape(entry.name)}"
+            f"<br><i>{html.escape(_scale_note(*colour_scale(entry.values)))}</i>"
             f"<br>{html.escape(_fmt(dict(entry.meta)))}</figcaption></figure>"
         )
     parts.append("</div>")

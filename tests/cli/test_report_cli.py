@@ -1,5 +1,7 @@
 """``python -m glimpse report``: the batch run bundle, in-process (the models load once per test session)."""
 
+import zipfile
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -33,6 +35,12 @@ def test_report_writes_a_bundle_the_page_can_read(image_path, tmp_path, capsys):
     n = len(names)
     assert len(run.tables["agreement"]) == n * (n - 1)
     assert run.tables["region_complexity"][0]["region_map"] == "saliency: Gradient"
+    # the report draws the signed gradient with the diverging colour map, the MSG maps with the sequential one
+    with zipfile.ZipFile(out) as zf:
+        report = zf.read("report.html").decode()
+    figures = {f.split("<figcaption>", 1)[1].split("<br>", 1)[0]: f for f in report.split("<figure>")[2:]}
+    assert "diverging RdBu_r centred at 0" in figures["saliency: Gradient"]
+    assert "sequential Viridis from 0" in figures["complexity: MSG s=1"]
 
 
 def test_report_with_prompt_generates_and_adds_word_maps(tmp_path):

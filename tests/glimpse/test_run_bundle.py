@@ -289,3 +289,54 @@ def test_extract_stays_inside_folder(run, tmp_path):
     with pytest.raises(BundleError, match="outside"):
         extract_bundle(bundle_bytes(run), trap)
     assert not any(outside.iterdir())
+
+
+# ------------------------------------------------------------------ overlay colours
+
+
+def _overlay_rgb(values: np.ndarray) -> np.ndarray:
+    """The map drawn alone (alpha 1) over a grey image: the colour map's colours, title bar cropped."""
+    from PIL import Image
+
+    from glimpse.export import OVERLAY_SIDE, overlay_png
+
+    image = np.full((values.shape[0] * 8, values.shape[1] * 8, 3), 128, np.uint8)
+    png = overlay_png(image, values, alpha=1.0)
+    canvas = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+    top = canvas.shape[0] - OVERLAY_SIDE * image.shape[0] // max(image.shape[:2])
+    return canvas[top:, : OVERLAY_SIDE * image.shape[1] // max(image.shape[:2])]
+
+
+def _centre(rgb: np.ndarray, col: int, cols: int) -> np.ndarray:
+    """The colour at the middle of the col-th of ``cols`` vertical bands."""
+    h, w = rgb.shape[:2]
+    return rgb[h // 2, int((col + 0.5) * w / cols)].astype(int)
+
+
+def test_signed_map_overlay_is_diverging_and_centred_at_zero():
+    # bands of -1, 0, +4: zero must be the neutral middle colour, -1 a light blue (the range is ±4), +4 dark red
+    rgb = _overlay_rgb(np.repeat(np.array([[-1.0, 0.0, 4.0]], np.float32), 3, axis=0))
+    neg, zero, pos = (_centre(rgb, i, 3) for i in range(3))
+    assert zero.min() > 230 and zero.max() - zero.min() < 12  # near white
+    assert neg[2] > neg[0] + 20 and neg.min() > 150  # blue, and light: -1 is a quarter of the way down
+    assert pos[0] > pos[2] + 40 and pos.max() < 140  # dark red: +4 is the end of the range
+
+
+def test_unsigned_map_overlay_is_sequential_from_zero():
+    from glimpse.export import colour_scale
+
+    rgb = _overlay_rgb(np.repeat(np.array([[0.0, 0.5, 1.0]], np.float32), 3, axis=0))
+    low, _mid, high = (_centre(rgb, i, 3) for i in range(3))
+    np.testing.assert_allclose(low, [68, 1, 84], atol=3)  # Viridis' ends
+    np.testing.assert_allclose(high, [253, 231, 37], atol=3)
+    assert colour_scale(np.array([[0.2, 0.7]])) == ("Viridis", 0.0, 0.7)  # from 0: probabilities, |gradient|
+    assert colour_scale(np.array([[-0.5, 2.0]])) == ("RdBu_r", -2.0, 2.0)  # signed: symmetric
+    assert colour_scale(np.array([[-0.5, -0.25]])) == ("RdBu_r", -0.5, 0.5)  # all negative is still signed
+
+
+def test_report_says_which_colour_scale_each_map_uses(run):
+    with zipfile.ZipFile(io.BytesIO(bundle_bytes(run))) as zf:
+        report = zf.read("report.html").decode()
+    bound = float(np.abs(run.maps[0].values).max())
+    assert f"diverging RdBu_r centred at 0, ±{bound:.3g}" in report  # the signed Grad-CAM fixture
+    assert "sequential Viridis from 0" in report  # MSG and attention maps
