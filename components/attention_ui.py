@@ -101,9 +101,11 @@ def run(request: Request) -> GenerationResult | None:
             request.heads,
         )
     except ModelLoadError as err:
+        st.session_state.pop(RESULT_KEY, None)  # maps of another prompt under the error would read as its answer
         st.error(f"Could not load the model: {err}")
         return None
     except ValueError as err:
+        st.session_state.pop(RESULT_KEY, None)  # (the previous generation stays cached: Generate brings it back)
         st.error(f"**Cannot generate:** {err}.  \n{prompt_advice(request.model_id, request.device, str(err))}")
         return None
     st.session_state[RESULT_KEY] = (request, result)
@@ -202,8 +204,17 @@ def word_labels(words: tuple[str, ...]) -> list[str]:
     return [f"{w} ({i + 1})" if words.count(w) > 1 else w for i, w in enumerate(words)]
 
 
+def _default_word(words: tuple[str, ...]) -> int:
+    """The word shown first: the first shape word, else the last word (any prompt of one word or more)."""
+    return next((i for i, w in enumerate(words) if w in _SHAPES), len(words) - 1)
+
+
 def _default_pair(words: tuple[str, ...]) -> tuple[int, int]:
-    shape = next((i for i, w in enumerate(words) if w in _SHAPES), len(words) - 1)
+    """Content and style words for a prompt of at least two words: a shape word and a colour word, else the
+    default word and the last other word."""
+    if len(words) < 2:
+        raise ValueError(f"words: a pair needs two words, got {len(words)}")
+    shape = _default_word(words)
     colour = next((i for i, w in enumerate(words) if w in _COLOURS and i != shape), None)
     if colour is None:
         colour = next(i for i in range(len(words) - 1, -1, -1) if i != shape)
@@ -383,7 +394,7 @@ def results_view() -> None:
     w = st.selectbox(
         "Word to overlay",
         range(len(words)),
-        index=_default_pair(words)[0],
+        index=_default_word(words),
         format_func=lambda i: labels[i],
         key=f"attention_word_{sfx}",
     )

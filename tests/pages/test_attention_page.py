@@ -107,3 +107,25 @@ def test_heads_kept_on_request_and_sliced_by_head_with_a_single_step(calls):
     assert not at.error, [e.value for e in at.error]
     assert not any(s.label == "Timestep range" for s in at.select_slider)  # one step: nothing to range over
     assert calls == [1]
+
+
+def test_a_one_word_prompt_draws_its_map(calls):
+    at = _page()
+    _generate(at, "red", steps=2)
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert at.session_state[ui.RESULT_KEY][1].trace.words == ("red",)
+    assert next(s for s in at.selectbox if s.label == "Word to overlay").value == 0
+    assert any("at least 3 words" in i.value for i in at.info)  # content vs style says why it is absent
+
+
+def test_a_failed_generation_does_not_leave_the_previous_maps_under_the_error(calls):
+    at = _page()
+    _generate(at, "a red circle", steps=2)
+    assert at.get("plotly_chart") and ui.RESULT_KEY in at.session_state
+    _generate(at, "a purple circle", steps=2)
+    assert not at.exception, at.exception
+    assert at.error and "vocabulary" in at.error[0].value
+    assert ui.RESULT_KEY not in at.session_state and not at.get("plotly_chart")
+    _generate(at, "a red circle", steps=2)  # the earlier generation comes back from the cache
+    assert calls == [2, 2] and at.get("plotly_chart")  # the refused prompt was one call; nothing regenerated
