@@ -18,7 +18,7 @@ from PIL import Image
 from plotly.subplots import make_subplots
 
 from components.views import heatmap_figure
-from glimpse.attention import GenerationResult, generate_with_attention, word_maps, word_mass_over_time
+from glimpse.attention import LAYER_SETS, GenerationResult, generate_with_attention, word_maps, word_mass_over_time
 from glimpse.attention.export import attention_npz_bytes, scrubber_gif
 from glimpse.attention.metrics import DEFAULT_THRESHOLD, MODES, binarize, content_style_separation
 from models.diffusion import EMBEDDED_T2I, DiffusionBundle, load_pipeline
@@ -28,6 +28,7 @@ MODEL_KEY = "attention_model_id"
 RESULT_KEY = "attention_result"
 #: side of the grid the page aggregates on (the image side when smaller)
 DISPLAY_GRID = 128
+LAYER_SET_LABELS = {"daam": "DAAM (down + up blocks)", "all": "All layers (incl. UNet mid block)"}
 EXAMPLES: tuple[str, ...] = (
     "a red circle to the left of a blue square",
     "a yellow triangle above a green circle",
@@ -59,15 +60,26 @@ class Request:
     steps: int
     guidance: float
     heads: bool = False
+    layers: str = "daam"  # one of glimpse.attention.LAYER_SETS
 
     @property
     def key(self) -> str:
-        return f"{self.model_id}|{self.device}|{self.prompt}|{self.seed}|{self.steps}|{self.guidance:g}|{self.heads}"
+        return (
+            f"{self.model_id}|{self.device}|{self.prompt}|{self.seed}|{self.steps}|{self.guidance:g}|{self.heads}"
+            f"|{self.layers}"
+        )
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def generation(
-    model_id: str, device: str, prompt: str, seed: int, steps: int, guidance: float, heads: bool = False
+    model_id: str,
+    device: str,
+    prompt: str,
+    seed: int,
+    steps: int,
+    guidance: float,
+    heads: bool = False,
+    layers: str = "daam",
 ) -> GenerationResult:
     """Generate once and record cross-attention at every resolution (heads averaged unless ``heads``).
 
@@ -82,7 +94,7 @@ def generation(
 
     try:
         return generate_with_attention(
-            bundle, prompt, seed=seed, steps=steps, guidance=guidance, heads=heads, progress=progress
+            bundle, prompt, seed=seed, steps=steps, guidance=guidance, heads=heads, layers=layers, progress=progress
         )
     finally:
         bar.empty()
@@ -99,6 +111,7 @@ def run(request: Request) -> GenerationResult | None:
             request.steps,
             request.guidance,
             request.heads,
+            request.layers,
         )
     except ModelLoadError as err:
         st.session_state.pop(RESULT_KEY, None)  # maps of another prompt under the error would read as its answer
@@ -188,15 +201,27 @@ def generation_form(bundle: DiffusionBundle, device: str) -> Request | None:
             "Guidance", 1.0, 15.0, float(bundle.default_guidance), step=0.5, key="attention_guidance",
             help="Classifier-free guidance scale; 1 turns guidance off.",
         )  # fmt: skip
-        heads = st.checkbox(
+        h1, h2 = st.columns(2)
+        heads = h1.checkbox(
             "Keep every attention head",
             key="attention_heads",
             help="Records each head separately (memory × number of heads) so the maps can be sliced by head.",
         )
+        layers = h2.selectbox(
+            "Layers",
+            LAYER_SETS,
+            format_func=LAYER_SET_LABELS.get,
+            key="attention_layers",
+            help="DAAM (default) records what the DAAM library records: for UNet models the down and up blocks "
+            "(Stable Diffusion: without the 8×8 maps), aggregated on its grid, so the maps equal DAAM's. "
+            "'All layers' adds the UNet's mid block and every resolution. Transformers record every layer.",
+        )
         go_ = st.form_submit_button("Generate", type="primary")
     if not go_:
         return None
-    return Request(bundle.model_id, device, prompt.strip(), int(seed), int(steps), float(guidance), bool(heads))
+    return Request(
+        bundle.model_id, device, prompt.strip(), int(seed), int(steps), float(guidance), bool(heads), str(layers)
+    )
 
 
 def word_labels(words: tuple[str, ...]) -> list[str]:

@@ -43,6 +43,8 @@ import torch
 from diffusers import DDIMScheduler, DiffusionPipeline, ImagePipelineOutput, UNet2DConditionModel
 from transformers import BertConfig, BertModel, BertTokenizer
 
+from glimpse.attention.generate import word_spans
+
 logger = logging.getLogger(__name__)
 
 SPECIAL_TOKENS: tuple[str, ...] = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -222,7 +224,7 @@ class ShapesPipeline(DiffusionPipeline):
         """
         if not isinstance(prompt, str):
             raise ValueError(f"prompt {prompt!r}: expected a string")
-        words = prompt.lower().split()
+        words = self.prompt_words(prompt)
         if not words:
             raise ValueError(f"prompt {prompt!r}: empty")
         allowed = set(self.vocabulary)
@@ -235,6 +237,12 @@ class ShapesPipeline(DiffusionPipeline):
                 f"{self.tokenizer.model_max_length} tokens ({self.max_prompt_words} words plus [CLS] and [SEP])"
             )
         return words
+
+    @staticmethod
+    def prompt_words(prompt: str) -> list[str]:
+        """The prompt's words, lower-cased, without the punctuation at their edges ("A red circle." -> a, red,
+        circle): the tokenizer would make a full stop a token of its own, unknown to the vocabulary."""
+        return [w.lower() for _, _, w in word_spans(prompt)]
 
     def tokenize_words(self, prompt: str) -> list[str]:
         """The token string at every position of the text embedding (length ``model_max_length``).
@@ -249,7 +257,7 @@ class ShapesPipeline(DiffusionPipeline):
 
     def _token_ids(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         enc = self.tokenizer(
-            [p.lower() for p in prompts],
+            [" ".join(self.prompt_words(p)) for p in prompts],
             padding="max_length",
             max_length=self.tokenizer.model_max_length,
             truncation=True,

@@ -7,8 +7,9 @@ from components.sidebar import current
 
 st.title("Cross-attention")
 st.caption(
-    "Generate an image and see where each word of the prompt looked: the cross-attention probabilities of "
-    f"every layer, summed over denoising steps, upsampled and averaged over layers and heads ({ui.CITATION_DAAM})."
+    "Generate an image and see where each word of the prompt looked: the cross-attention probabilities, summed "
+    "over denoising steps, upsampled, clamped and averaged over layers and heads exactly as the DAAM library "
+    f"does ({ui.CITATION_DAAM}); the layer set is an option."
 )
 
 device = current().device

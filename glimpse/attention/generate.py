@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -37,9 +38,34 @@ def _hub_tokenizer(bundle: Any) -> Any:
     return bundle.pipe.tokenizer_2 if bundle.kind == "flux" else bundle.pipe.tokenizer
 
 
+def _is_punctuation(ch: str) -> bool:
+    return unicodedata.category(ch).startswith("P")
+
+
+def word_spans(prompt: str) -> list[tuple[int, int, str]]:
+    """The prompt's words as (start, end, text): whitespace-separated, with punctuation at their edges left
+    out ("circle." is the word "circle"; a tokenizer makes the full stop a token of its own, which belongs to
+    no word). A run of punctuation alone ("...") stays a word, so every token has a place.
+
+    >>> [w for _, _, w in word_spans("A red circle, left of (a) square.")]
+    ['A', 'red', 'circle', 'left', 'of', 'a', 'square']
+    """
+    spans = []
+    for m in re.finditer(r"\S+", prompt):
+        start, end = m.start(), m.end()
+        while start < end and _is_punctuation(prompt[start]):
+            start += 1
+        while end > start and _is_punctuation(prompt[end - 1]):
+            end -= 1
+        if start == end:
+            start, end = m.start(), m.end()
+        spans.append((start, end, prompt[start:end]))
+    return spans
+
+
 def _group_words(prompt: str, tokenizer: Any, ids: list[int]) -> tuple[tuple[str, ...], tuple[tuple[int, ...], ...]]:
-    """Assign sub-tokens to whitespace-separated words by character offsets (fast tokenizers)."""
-    spans = [(m.start(), m.end(), m.group()) for m in re.finditer(r"\S+", prompt)]
+    """Assign sub-tokens to the prompt's words (:func:`word_spans`) by character offsets (fast tokenizers)."""
+    spans = word_spans(prompt)
     enc = tokenizer(prompt, add_special_tokens=True, truncation=False, return_offsets_mapping=True)
     members: list[list[int]] = [[] for _ in spans]
     for index, (start, end) in enumerate(enc["offset_mapping"]):
@@ -60,8 +86,8 @@ def prompt_tokens(bundle: Any, prompt: str) -> PromptTokens:
     prompt = _check_prompt(prompt, bundle.max_tokens)
     pipe = bundle.pipe
     if hasattr(pipe, "tokenize_words"):  # the embedded word-level model: word k is token k + 1
-        words = tuple(prompt.split())
-        pipe.validate_prompt(prompt)  # unknown words / too many words: ValueError stating the limit
+        # its words, lower-cased and without edge punctuation; unknown / too many words: ValueError with the limit
+        words = tuple(pipe.validate_prompt(prompt))
         tokens = tuple(pipe.tokenize_words(prompt)[: len(words) + 2])
         return PromptTokens(tokens, tuple(range(len(tokens))), words, tuple((k + 1,) for k in range(len(words))))
     tokenizer = _hub_tokenizer(bundle)

@@ -129,3 +129,25 @@ def test_a_failed_generation_does_not_leave_the_previous_maps_under_the_error(ca
     assert ui.RESULT_KEY not in at.session_state and not at.get("plotly_chart")
     _generate(at, "a red circle", steps=2)  # the earlier generation comes back from the cache
     assert calls == [2, 2] and at.get("plotly_chart")  # the refused prompt was one call; nothing regenerated
+
+
+def test_a_full_stop_and_capitals_are_accepted(calls):
+    at = _page()
+    _generate(at, "A red circle.", steps=2)
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert at.session_state[ui.RESULT_KEY][1].trace.words == ("a", "red", "circle")
+
+
+def test_the_layer_set_is_an_option_and_part_of_the_request(calls):
+    at = _page()
+    assert at.selectbox(key="attention_layers").value == "daam"
+    _generate(at, "a red circle", steps=2)
+    daam = at.session_state[ui.RESULT_KEY][1].trace
+    at.selectbox(key="attention_layers").set_value("all")
+    _generate(at, "a red circle", steps=2)
+    assert not at.exception, at.exception
+    request, result = at.session_state[ui.RESULT_KEY]
+    assert request.layers == "all" and calls == [2, 2]
+    assert not any("mid_block" in name for name in daam.layers)
+    assert any("mid_block" in name for name in result.trace.layers)

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from glimpse.attention import prompt_tokens
+from glimpse.attention.generate import word_spans
 from tests.glimpse.attention.tiny_denoisers import tiny_clip_tokenizer
 
 
@@ -45,3 +46,25 @@ def test_limits_are_stated():
         prompt_tokens(stub("pixart", 6, tokenizer=tiny_t5_tokenizer()), "a red dog dog")
     with pytest.raises(ValueError, match="empty"):
         prompt_tokens(stub("pixart", 6, tokenizer=tiny_t5_tokenizer()), "")
+
+
+def test_punctuation_at_a_word_edge_is_not_part_of_the_word():
+    got = prompt_tokens(stub("sd3", 12, tokenizer=tiny_clip_tokenizer()), "red dog.")
+    assert got.words == ("red", "dog")
+    dot = got.tokens.index(".</w>") if ".</w>" in got.tokens else got.tokens.index(".")
+    assert all(dot not in members for members in got.word_tokens)  # the full stop's token belongs to no word
+
+
+def test_word_spans():
+    assert [w for *_, w in word_spans("“A red circle,” she said... ok?")] == ["A", "red", "circle", "she", "said", "ok"]
+    assert word_spans("...") == [(0, 3, "...")]  # punctuation alone stays a word
+
+
+def test_the_embedded_model_accepts_a_full_stop():
+    from models.diffusion import load_pipeline
+
+    bundle = load_pipeline("shapes-t2i", device="cpu")
+    got = prompt_tokens(bundle, "A red circle.")
+    assert got.words == ("a", "red", "circle") and got.tokens[:5] == ("[CLS]", "a", "red", "circle", "[SEP]")
+    with pytest.raises(ValueError, match="unknown words"):
+        prompt_tokens(bundle, "a red circle!?x")
