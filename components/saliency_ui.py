@@ -83,6 +83,7 @@ class RunRecord:
     device: str
     digest: str
     target_index: int
+    image_size: tuple[int, int]  # (height, width) of the explained image; the NPZ records it
     seconds: float
     computed: bool = field(default=True)
     thumbnail_uri: str = ""  # the thumbnail as a PNG data URI, encoded once for every redraw
@@ -238,6 +239,7 @@ def compute(model_id: str, device: str, image, target: TargetChoice, choice: Met
         device=device,
         digest=image.digest,
         target_index=maps[0].target.index,
+        image_size=tuple(image.pixels.shape[:2]),
         seconds=time.perf_counter() - t0,
         computed=st.session_state.get(CALLS_KEY, 0) > calls,
     )

@@ -4,7 +4,6 @@ was computed by a service before, so changing a display option never recomputes 
 from __future__ import annotations
 
 import io
-import json
 
 import numpy as np
 import plotly.graph_objects as go
@@ -245,23 +244,8 @@ def grid_png(record, options, infos: dict) -> bytes:
 
 
 def maps_npz(record) -> bytes:
-    """NPZ of the raw maps (float32, model-input resolution), plus ``meta`` (JSON) with their parameters."""
-    arrays = {m.method: np.asarray(m.values, dtype=np.float32) for m in record.maps}
-    meta = [
-        {
-            "method": m.method,
-            "params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in m.params},
-            "model_id": m.model_id,
-            "target": {"index": m.target.index, "contrast": m.target.contrast, "label": m.target_label},
-            "layer": m.layer,
-            "seed": m.seed,
-            "completeness_gap": m.completeness_gap,
-            "steps_used": m.steps_used,
-            "image": record.image_name,
-            "image_digest": record.digest,
-        }
-        for m in record.maps
-    ]
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays, meta=np.array(json.dumps(meta, default=str)))
-    return buf.getvalue()
+    """NPZ of the raw maps in Glimpse's one saliency NPZ format (:mod:`glimpse.saliency.npz`: float32 maps at
+    the model-input resolution, plus ``meta``: the image's name, digest and size and each map's parameters)."""
+    from glimpse.saliency.npz import ImageRef, write_npz
+
+    return write_npz(record.maps, image=ImageRef(record.image_name, record.digest, record.image_size))

@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from components import saliency_views
 from components.saliency_ui import CALLS_KEY, RESULT_KEY, TOP1, DisplayOptions
+from glimpse.saliency.npz import read_npz
 from tests.apptest_support import APP, open_page
 
 
@@ -105,10 +106,11 @@ def test_bad_upload_shows_error():
 
 def test_downloads_roundtrip(page):
     record = page.session_state[RESULT_KEY]
-    data = np.load(io.BytesIO(saliency_views.maps_npz(record)))
-    assert np.array_equal(data["gradcam"], record.maps[1].values)
-    meta = json.loads(str(data["meta"]))
-    assert meta[1]["method"] == "gradcam" and meta[1]["layer"] == "head_act" and meta[1]["seed"] == 0
+    saved = read_npz(saliency_views.maps_npz(record))  # the one format the CLI and the bundles write too
+    np.testing.assert_array_equal(saved.maps[1].values, record.maps[1].values)
+    m = saved.maps[1]
+    assert m.method == "gradcam" and m.layer == "head_act" and m.seed == 0
+    assert saved.image.digest == record.digest and saved.image.size == record.image_size == (300, 451)
     png = saliency_views.grid_png(record, DisplayOptions(mode="absolute", colorscale="inferno"), {})
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
 
