@@ -12,11 +12,12 @@ Noise tunnel (Smilkov et al. 2017, SmoothGrad; Adebayo et al. 2018, VarGrad): fo
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -130,7 +131,7 @@ class Context:
         the same in one call or batch by batch.
         """
         g = torch.Generator()
-        g.manual_seed(int(self.seed) * 1_000_003 + salt)
+        g.manual_seed((int(self.seed) * 1_000_003 + salt) % 2**63)  # any seed, within manual_seed's range
         return g
 
     def black(self, x: torch.Tensor) -> torch.Tensor:
@@ -326,13 +327,21 @@ def _run_noisy(ctx: Context, items: list[_Item], x: torch.Tensor, shared: bool, 
     sums: dict[str, torch.Tensor] = {}
     sq: dict[str, torch.Tensor] = {}
     outer = ctx.progress
-    chunks = ctx.chunks(n)
+    # A method that samples (GradientSHAP, RISE, LIME, ...) seeds its draws from ctx.seed: under a noise tunnel
+    # each noisy copy gets a seed of its own, so copies do not share draws and the result does not depend on
+    # the batch size (the copies then run one at a time; the method batches its own samples).
+    per_sample = any(
+        it.method.uses_seed(it.params) and it.method.own_noise_tunnel(it.params) is None  # SmoothGrad: the tunnel
+        for it in items
+    )
+    chunks = [slice(i, i + 1) for i in range(n)] if per_sample else ctx.chunks(n)
     for k, sl in enumerate(chunks):
         m = sl.stop - sl.start
         noise = torch.randn((m,) + tuple(x.shape[1:]), generator=gen, dtype=torch.float32).to(x.device, x.dtype)
         xs = x + sigma * noise
-        ctx.progress = lambda f, k=k: outer((k + f) / len(chunks))
-        out = _run_clean(ctx, items, xs, shared)
+        run = replace(ctx, seed=sample_seed(ctx.seed, sl.start)) if per_sample else ctx
+        run.progress = lambda f, k=k: outer((k + f) / len(chunks))
+        out = _run_clean(run, items, xs, shared)
         for name, a in out.items():
             maps = a.maps.detach().to("cpu", torch.float64)  # float64 on the CPU: MPS has no float64
             sums[name] = sums.get(name, 0) + maps.sum(0)
@@ -351,6 +360,12 @@ def _run_noisy(ctx: Context, items: list[_Item], x: torch.Tensor, shared: bool, 
             agg = (msq - mean * mean).clamp_min(0.0)
         result[name] = Attribution(agg.float().unsqueeze(0))
     return result
+
+
+def sample_seed(seed: int, index: int) -> int:
+    """The seed of noisy copy ``index`` of an explanation seeded with ``seed`` (distinct per copy, < 2**63)."""
+    digest = hashlib.blake2b(f"{int(seed)}:{int(index)}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 1
 
 
 def _check_noise_tunnel(nt: dict | None) -> dict | None:
@@ -524,7 +539,7 @@ def explain(
                     expected = float(a.expected[0])
                     gap = abs(total - expected) / max(abs(expected), 1e-12)
                 used = dict(it.params)
-                if nt:
+                if nt and it.method.own_noise_tunnel(it.params) is None:  # SmoothGrad's tunnel is its own params
                     used.update({f"noise_tunnel.{k}": v for k, v in nt.items()})
                 results[it.name] = SaliencyMap(
                     method=it.name,
