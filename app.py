@@ -10,14 +10,14 @@ st.set_page_config(page_title="Glimpse", page_icon=":material/visibility:", layo
 # One line per page; a page file is a thin script (controls -> one cached service call -> views).
 SECTIONS = {
     "Glimpse": [
-        st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+        st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
     ],
     "Lenses": [
-        st.Page("pages/saliency.py", title="Saliency", icon=":material/center_focus_strong:"),
-        st.Page("pages/attention.py", title="Cross-attention", icon=":material/text_fields:"),
-        st.Page("pages/complexity.py", title="Visual complexity", icon=":material/texture:"),
+        st.Page("app_pages/saliency.py", title="Saliency", icon=":material/center_focus_strong:"),
+        st.Page("app_pages/attention.py", title="Cross-attention", icon=":material/text_fields:"),
+        st.Page("app_pages/complexity.py", title="Visual complexity", icon=":material/texture:"),
     ],
-    "Together": [st.Page("pages/compare.py", title="Compare", icon=":material/compare:")],
+    "Together": [st.Page("app_pages/compare.py", title="Compare", icon=":material/compare:")],
 }
 
 nav = st.navigation({name: pages for name, pages in SECTIONS.items() if pages})

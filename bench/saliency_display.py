@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
 
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
     at.run()
-    at.switch_page("pages/saliency.py")
+    at.switch_page("app_pages/saliency.py")
     at.run()
     at.multiselect(key="sal_methods").set_value(METHODS)
     at.run()

@@ -6,6 +6,7 @@ skipped when it is missing; in CI (``CI=true``) a missing browser is a failure, 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -58,15 +59,19 @@ def wait_healthy(url: str, server: subprocess.Popen, log: Path) -> None:
     pytest.fail(f"streamlit did not become healthy in {START_TIMEOUT_S} s:\n{log.read_text()[-3000:]}")
 
 
-@pytest.fixture(scope="module")
-def server_url():
+def need_chromium() -> None:
     if not CHROMIUM.exists():
         if in_ci():
             pytest.fail(f"{CHROMIUM} is missing in CI: .ci/run installs it with apt-get install chromium")
         pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium); the browser test needs it")
+
+
+@contextlib.contextmanager
+def serve(name: str = "streamlit-server"):
+    """``streamlit run app.py`` on a free port; yields its URL once healthy, stops it afterwards."""
     port = free_port()
     ARTIFACTS.mkdir(exist_ok=True)
-    log = ARTIFACTS / "streamlit-server.log"
+    log = ARTIFACTS / f"{name}.log"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     cmd = [
         sys.executable,
@@ -93,6 +98,13 @@ def server_url():
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait(timeout=15)
+
+
+@pytest.fixture(scope="module")
+def server_url():
+    need_chromium()
+    with serve() as url:
+        yield url
 
 
 def test_home_page_renders_in_chromium(server_url):
@@ -163,5 +175,23 @@ def test_saliency_picker_cancel_and_toolbar_in_chromium(server_url):
             page.get_by_role("button", name="Compute").click()
             page.wait_for_selector("text=maps computed in", timeout=RUN_TIMEOUT_MS)
             assert page.locator('[data-testid="stException"]').count() == 0
+        finally:
+            browser.close()
+
+
+def test_a_deep_link_as_a_fresh_servers_first_visit_keeps_the_apps_navigation():
+    """With the pages in a folder named pages/, Streamlit started such a session in its legacy multipage mode:
+    the sidebar listed file names (app, attention, ...) and lost the device and classifier pickers."""
+    from playwright.sync_api import sync_playwright
+
+    need_chromium()
+    with serve("streamlit-deep-link") as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = open_settled(browser, f"{url}/saliency?methods=gradcam", "Saliency")
+            page.wait_for_timeout(1000)
+            sidebar = page.locator('[data-testid="stSidebar"]').inner_text()
+            assert "Device" in sidebar and "Cross-attention" in sidebar and "Visual complexity" in sidebar, sidebar
+            assert "\napp\n" not in f"\n{sidebar}\n"
         finally:
             browser.close()

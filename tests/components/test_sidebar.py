@@ -7,16 +7,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.apptest_support import APP, v2_navigation
+from tests.apptest_support import APP
 from tests.tiny_vit import save_tiny_vit
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _run_app_py_every_time():
-    with v2_navigation():
-        yield
 
 
 @pytest.fixture(scope="module")

@@ -8,22 +8,16 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.apptest_support import APP, v2_navigation
+from tests.apptest_support import APP
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _run_app_py_every_time():
-    with v2_navigation():
-        yield
 
 
 TIMEOUT = 180  # seconds per script run: model loads on a busy 2-core CI box
 
 
 def registered_pages() -> list[str]:
-    """Paths of the st.Page("pages/...") entries in app.py, read from its syntax tree (no import)."""
+    """Paths of the st.Page("app_pages/...") entries in app.py, read from its syntax tree (no import)."""
     tree = ast.parse((ROOT / "app.py").read_text(encoding="utf-8"))
     pages = []
     for node in ast.walk(tree):
@@ -44,7 +38,7 @@ def exceptions(at: AppTest) -> list[str]:
 
 def test_home_is_registered_and_every_registered_page_exists():
     pages = registered_pages()
-    assert "pages/home.py" in pages
+    assert "app_pages/home.py" in pages
     missing = [p for p in pages if not (ROOT / p).is_file()]
     assert not missing, f"app.py registers pages that do not exist: {missing}"
 

@@ -23,7 +23,7 @@ def calls(monkeypatch):
 
 
 def _page() -> AppTest:
-    return open_page("pages/attention.py")
+    return open_page("app_pages/attention.py")
 
 
 def _generate(at: AppTest, prompt: str, steps: int = 4) -> AppTest:

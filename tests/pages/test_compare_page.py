@@ -29,7 +29,7 @@ def calls(monkeypatch):
 
 
 def compare_page() -> AppTest:
-    return open_page("pages/compare.py", timeout=180)
+    return open_page("app_pages/compare.py", timeout=180)
 
 
 def press(at: AppTest, label: str) -> AppTest:
@@ -146,9 +146,9 @@ def test_panel_selection_follows_the_run(calls):
     at.selectbox(key="cmp_word").set_value(words[1])
     at.run()
     # another page drops the widgets' state; coming back restores the choices
-    at.switch_page("pages/home.py")
+    at.switch_page("app_pages/home.py")
     at.run()
-    at.switch_page("pages/compare.py")
+    at.switch_page("app_pages/compare.py")
     at.run()
     assert at.multiselect(key="cmp_panels").value == expected and at.selectbox(key="cmp_word").value == words[1]
 

@@ -20,7 +20,7 @@ DATA = DATA_DIR
 
 @pytest.fixture(scope="module")
 def page() -> AppTest:
-    return open_page("pages/complexity.py")
+    return open_page("app_pages/complexity.py")
 
 
 def test_single_image_shows_values_bars_and_maps(page):

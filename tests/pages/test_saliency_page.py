@@ -16,7 +16,7 @@ from tests.apptest_support import APP, open_page
 
 
 def saliency_page() -> AppTest:
-    return open_page("pages/saliency.py")
+    return open_page("app_pages/saliency.py")
 
 
 def compute(at: AppTest, methods) -> AppTest:
@@ -87,7 +87,7 @@ def test_link_preselects_methods():
     at = AppTest.from_file(APP, default_timeout=120)
     at.query_params["methods"] = "gradcam,occlusion,nonsense"
     at.run()
-    at.switch_page("pages/saliency.py")
+    at.switch_page("app_pages/saliency.py")
     at.run()
     assert not at.exception
     assert at.multiselect(key="sal_methods").value == ["gradcam", "occlusion"]

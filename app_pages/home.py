@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 LENSES = [
     (
-        "pages/saliency.py",
+        "app_pages/saliency.py",
         "Saliency",
         ":material/local_fire_department:",
         "Which pixels drove the classifier's answer? Gradient maps (vanilla, SmoothGrad, Integrated "
@@ -23,21 +23,21 @@ LENSES = [
         "colour bars, for any class you pick.",
     ),
     (
-        "pages/complexity.py",
+        "app_pages/complexity.py",
         "Visual complexity",
         ":material/texture:",
         "How busy is a picture? Multi-scale gradient (MSG) and unique-colour (MUC) features, per scale, "
         "next to the map of where the edges and colours are.",
     ),
     (
-        "pages/attention.py",
+        "app_pages/attention.py",
         "Cross-attention",
         ":material/chat:",
         "Where does a text-to-image diffusion model put each word of the prompt? Per-token cross-attention "
         "maps over layers and time steps, from the embedded shapes model or a Hugging Face pipeline.",
     ),
     (
-        "pages/compare.py",
+        "app_pages/compare.py",
         "Compare and measure",
         ":material/balance:",
         "Which map is right? Deletion/insertion curves, sanity checks (randomised weights), agreement "
