@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from components import loaders
-from components.views import heatmap_figure, resize_map
+from components.views import ONE_MATCH_ON_ENTER, heatmap_figure, resize_map
 from glimpse.compare.run import (
     AGREEMENT,
     DEFAULT_METHODS,
@@ -173,6 +173,7 @@ def controls(model_id: str, device: str) -> tuple[CompareSpec, str, np.ndarray |
             format_func=lambda n: get_method(n).label,
             key="cmp_methods",
             help="Gradient and CAM methods share one forward+backward pass; perturbation methods are slower.",
+            **ONE_MATCH_ON_ENTER,
         )
         target = c2.text_input("Class to explain", key="cmp_target", help="Name or index; blank = top-1 class")
         layer = c3.selectbox("CAM layer", layers, key="cmp_layer") if layers else None
@@ -358,7 +359,7 @@ def results_view() -> None:
     if selection.get("token") != _token(record) or "cmp_panels" not in st.session_state:
         _select_for(record)  # a new run (or widget state dropped by a page switch): before its widgets are drawn
     c1, c2, c3, c4, c5 = st.columns([4, 2, 2, 2, 1])
-    chosen = c1.multiselect("Panels", names, key="cmp_panels")
+    chosen = c1.multiselect("Panels", names, key="cmp_panels", **ONE_MATCH_ON_ENTER)
     c2.radio("Values", NORMS, key="cmp_norm", help="A display choice; raw signed maps are kept and exported")
     c3.selectbox("Colour scale", COLORSCALES, key="cmp_colorscale", help="Signed raw maps use RdBu around 0")
     c4.slider("Overlay opacity", 0.0, 1.0, step=0.05, key="cmp_opacity", **_v("cmp_opacity", value=0.6))

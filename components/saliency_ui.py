@@ -19,6 +19,7 @@ from torch import nn
 
 from components import loaders, saliency_views
 from components.image_input import IMAGE_KEY
+from components.views import ONE_MATCH_ON_ENTER
 from models.registry import ClassifierBundle
 
 #: Counts real (not cached) service runs per session; the page test reads it to prove that display
@@ -342,16 +343,13 @@ def method_picker(infos: list) -> list[str]:
         info = by_name[n]
         return f"{info.label} ({FAMILY_TITLES.get(info.family, info.family)})" + (" · slow" if info.slow else "")
 
-    # Enter picks the first match, not every fuzzy match ("SmoothGrad" used to add Smooth Grad-CAM++ too);
-    # matching is on the typed text, not on a subsequence ("RISE" matched GradientSHAP).
     return st.multiselect(
         "Methods",
         list(by_name),
         default=default,
         format_func=label,
         key="sal_methods",
-        select_all=False,
-        filter_mode="contains",
+        **ONE_MATCH_ON_ENTER,
         help="Ordered by family: gradient, cam, perturbation; 'slow' marks methods that take seconds (a progress bar shows). "
         "Gradient methods and the gradient CAMs at one layer share a single forward+backward pass. "
         "Preselect with ?methods=gradient,gradcam in the URL.",

@@ -6,6 +6,10 @@ import numpy as np
 import plotly.graph_objects as go
 from PIL import Image
 
+#: Multiselect options for name lists: Enter takes the first match (not "Select N matches", which added
+#: Smooth Grad-CAM++ to "SmoothGrad"), and matching is on the typed text, not a subsequence.
+ONE_MATCH_ON_ENTER = {"select_all": False, "filter_mode": "contains"}
+
 
 def resize_map(values: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Bilinear resize of a float map to (H, W) for display."""

@@ -167,3 +167,11 @@ def test_panel_selection_follows_the_run(calls):
     press(at, "Prepare bundle")
     exported = read_bundle(at.session_state[ui.EXPORT_KEY][1])
     assert exported.params["display"]["panels"] == expected
+
+
+def test_name_pickers_take_one_match_on_enter():
+    at = compare_page()
+    for key in ("cmp_methods",):
+        proto = at.multiselect(key=key).proto
+        modes = type(proto).DESCRIPTOR.fields_by_name["filter_mode"].enum_type
+        assert proto.select_all == 0 and modes.values_by_number[proto.filter_mode].name == "FILTER_MODE_CONTAINS"
