@@ -3,22 +3,40 @@
 >>> from glimpse.saliency import explain, list_methods            # doctest: +SKIP
 >>> maps = explain(bundle, image, ["gradient", "gradcam", "integrated_gradients"])  # doctest: +SKIP
 
+Before computing, :func:`estimate_cost` says what a panel will push through the model and, with
+:func:`measure_pass_time`, how long that takes here.
+
 See ``engine`` for how passes are shared and ``methods/`` for the formulas and citations.
 """
 
-from glimpse.saliency.base import MethodInfo, SaliencyMap, Target
-from glimpse.saliency.engine import explain, make_target, target_label
+from glimpse.saliency.base import Cost, MethodInfo, SaliencyMap, Target
+from glimpse.saliency.engine import (
+    GroupCost,
+    PanelCost,
+    PassTime,
+    estimate_cost,
+    explain,
+    make_target,
+    measure_pass_time,
+    target_label,
+)
 from glimpse.saliency.registry import REGISTRY, SHARED, get_method, list_methods
 
 __all__ = [
+    "Cost",
+    "GroupCost",
+    "PanelCost",
+    "PassTime",
     "MethodInfo",
     "SaliencyMap",
     "Target",
     "REGISTRY",
     "SHARED",
+    "estimate_cost",
     "explain",
     "get_method",
     "list_methods",
     "make_target",
+    "measure_pass_time",
     "target_label",
 ]

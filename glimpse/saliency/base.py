@@ -5,13 +5,16 @@ A method is one small class with a :class:`MethodInfo` and either
 - ``from_pass(ctx, p, params)``: it only needs the activations and gradients of the one shared
   forward+backward pass (gradient, Input×Gradient, the gradient CAMs, NormGrad), so a panel of such
   methods pays for one pass; or
-- ``attribute(ctx, x, params)``: it runs its own passes (Captum methods, path and perturbation methods).
+- ``attribute(ctx, x, params)``: it runs its own passes (Captum methods, path and perturbation methods),
+  and says what they cost with ``cost(params, where)`` (images through the model, shown before Compute).
 
 Maps are returned at the model-input resolution; the engine upsamples coarser maps bilinearly.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +43,80 @@ class MethodInfo:
     #: Some setting of the method draws random numbers (noise, masks, samples, random baselines), so the map
     #: depends on ``explain``'s seed; ``Method.uses_seed(params)`` says whether a given setting does.
     stochastic: bool = False
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Images a method pushes through the model to explain one image.
+
+    ``forward``: images through a forward pass only (no gradient); ``backward``: images through a forward
+    and a backward pass. Where the count adapts to the image (Integrated Gradients' adaptive rule refines
+    until its tolerance is met), ``forward``/``backward`` are the fewest and ``forward_max``/``backward_max``
+    the most; None means the count is fixed.
+    """
+
+    forward: int
+    backward: int
+    forward_max: int | None = None
+    backward_max: int | None = None
+
+    def __post_init__(self) -> None:
+        for low, high, name in (
+            (self.forward, self.forward_max, "forward"),
+            (self.backward, self.backward_max, "backward"),
+        ):
+            if low < 0 or (high is not None and high < low):
+                raise ValueError(f"cost: {name} counts must satisfy 0 <= count <= max, got {low}, {high}")
+
+    @property
+    def most(self) -> tuple[int, int]:
+        """(forward, backward) at the most."""
+        return (
+            self.forward if self.forward_max is None else self.forward_max,
+            self.backward if self.backward_max is None else self.backward_max,
+        )
+
+    @property
+    def adaptive(self) -> bool:
+        return self.most != (self.forward, self.backward)
+
+    def __add__(self, other: Cost) -> Cost:
+        (f1, b1), (f2, b2) = self.most, other.most
+        f, b = self.forward + other.forward, self.backward + other.backward
+        return Cost(f, b, None if f1 + f2 == f else f1 + f2, None if b1 + b2 == b else b1 + b2)
+
+    def __mul__(self, n: int) -> Cost:
+        n = int(n)
+        return Cost(
+            self.forward * n,
+            self.backward * n,
+            None if self.forward_max is None else self.forward_max * n,
+            None if self.backward_max is None else self.backward_max * n,
+        )
+
+    __rmul__ = __mul__
+
+
+#: No images: the start of a sum of costs.
+NO_COST = Cost(0, 0)
+#: The shared forward+backward pass of one image.
+SHARED_PASS = Cost(0, 1)
+
+
+@dataclass(frozen=True)
+class CostInput:
+    """What a method's cost depends on besides its parameters (built by ``engine.estimate_cost``)."""
+
+    input_size: tuple[int, int]  # (H, W) of the model input
+    layer: str | None
+    #: the channel count of ``layer``'s output, measured on demand (one probe forward, only if asked)
+    layer_channels: Callable[[], int]
+
+
+def windows(size: int, window: int, stride: int) -> int:
+    """Positions of a sliding window along one side, the last one flush with the edge (Captum's Occlusion:
+    ``ceil((size − window) / stride) + 1``)."""
+    return math.ceil((size - window) / stride) + 1
 
 
 @dataclass(frozen=True)
@@ -135,6 +212,13 @@ class Method:
     # --- noise tunnel given by the method's own parameters (SmoothGrad entry) -----------------------
     def own_noise_tunnel(self, params: dict) -> dict | None:
         return None
+
+    # --- what it costs ------------------------------------------------------------------------------
+    def cost(self, params: dict, where: CostInput) -> Cost | None:
+        """Images pushed through the model to explain one image with ``params`` (no noise tunnel; the engine
+        multiplies by its samples). A shared-pass method costs the one shared pass (paid once per group);
+        a self-contained method that does not override this has an unknown cost (None)."""
+        return SHARED_PASS if self.shared else None
 
 
 @dataclass

@@ -8,6 +8,10 @@ Noise tunnel (Smilkov et al. 2017, SmoothGrad; Adebayo et al. 2018, VarGrad): fo
 ``x_i = x + N(0, σ²)`` with ``σ = noise · (input max − input min)``, the map is
 ``mean_i M(x_i)`` (smoothgrad), ``mean_i M(x_i)²`` (smoothgrad_sq) or ``var_i M(x_i)`` (vargrad), where
 ``M`` is the per-pixel map of the wrapped method. Samples run in batches on the device.
+
+Before a panel runs, :func:`estimate_cost` counts the images it will push through the model, grouped as
+:func:`explain` groups them, from each method's ``Method.cost``; :func:`measure_pass_time` turns counts into
+seconds on this machine.
 """
 
 from __future__ import annotations
@@ -25,7 +29,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from glimpse.saliency.base import Attribution, Method, SaliencyMap, Target
+from glimpse.saliency.base import (
+    NO_COST,
+    SHARED_PASS,
+    Attribution,
+    Cost,
+    CostInput,
+    Method,
+    SaliencyMap,
+    Target,
+)
 from glimpse.token_grid import tokens_to_grid
 
 log = logging.getLogger(__name__)
@@ -327,13 +340,7 @@ def _run_noisy(ctx: Context, items: list[_Item], x: torch.Tensor, shared: bool, 
     sums: dict[str, torch.Tensor] = {}
     sq: dict[str, torch.Tensor] = {}
     outer = ctx.progress
-    # A method that samples (GradientSHAP, RISE, LIME, ...) seeds its draws from ctx.seed: under a noise tunnel
-    # each noisy copy gets a seed of its own, so copies do not share draws and the result does not depend on
-    # the batch size (the copies then run one at a time; the method batches its own samples).
-    per_sample = any(
-        it.method.uses_seed(it.params) and it.method.own_noise_tunnel(it.params) is None  # SmoothGrad: the tunnel
-        for it in items
-    )
+    per_sample = _copies_seeded(items)
     chunks = [slice(i, i + 1) for i in range(n)] if per_sample else ctx.chunks(n)
     for k, sl in enumerate(chunks):
         m = sl.stop - sl.start
@@ -360,6 +367,18 @@ def _run_noisy(ctx: Context, items: list[_Item], x: torch.Tensor, shared: bool, 
             agg = (msq - mean * mean).clamp_min(0.0)
         result[name] = Attribution(agg.float().unsqueeze(0))
     return result
+
+
+def _copies_seeded(items: list[_Item]) -> bool:
+    """Whether a noise tunnel over ``items`` runs its copies one at a time, each with a seed of its own.
+
+    A method that samples (GradientSHAP, RISE, LIME, ...) seeds its draws from ctx.seed: under a noise tunnel
+    each noisy copy gets a seed of its own, so copies do not share draws and the result does not depend on
+    the batch size (the copies then run one at a time; the method batches its own samples)."""
+    return any(
+        it.method.uses_seed(it.params) and it.method.own_noise_tunnel(it.params) is None  # SmoothGrad: the tunnel
+        for it in items
+    )
 
 
 def sample_seed(seed: int, index: int) -> int:
@@ -412,6 +431,301 @@ def _check_params(name: str, method: Method, given: dict) -> dict:
     return params
 
 
+def _items(methods: Sequence[str | tuple[str, dict]], noise_tunnel: dict | None) -> list[_Item]:
+    """The validated units of work: each method with its full parameters and its noise tunnel (its own, as
+    SmoothGrad's, or the global one)."""
+    from glimpse.saliency.registry import REGISTRY, get_method
+
+    if isinstance(methods, (str, bytes)):
+        methods = [methods]
+    if not methods:
+        raise ValueError("methods: give at least one method name")
+    nt_all = _check_noise_tunnel(noise_tunnel)
+    items: list[_Item] = []
+    for entry in methods:
+        name, given = (entry, {}) if isinstance(entry, str) else (entry[0], dict(entry[1] or {}))
+        get_method(name)
+        if any(it.name == name for it in items):
+            raise ValueError(f"methods: {name!r} listed twice")
+        method = REGISTRY[name]
+        params = _check_params(name, method, given)
+        own = method.own_noise_tunnel(params)
+        items.append(_Item(name, method, params, _check_noise_tunnel(own) if own is not None else nt_all))
+    return items
+
+
+def _layer(bundle, items: list[_Item], layer: str | None) -> str | None:
+    """The layer CAM-family methods use: ``layer``, or the bundle's suggestion when one of them needs it."""
+    needs_layer = any(it.method.info.needs_layer for it in items)
+    if layer is None and needs_layer:
+        if not bundle.target_layers:
+            raise ValueError(f"layer: {bundle.model_id} suggests no layer; pass one")
+        layer = bundle.target_layers[0]
+    if layer is not None:
+        bundle.module(layer)  # validates, with the suggested layers in the message
+    return layer
+
+
+def _groups(items: list[_Item]) -> list[tuple[bool, dict | None, list[_Item]]]:
+    """(shared, noise tunnel, members): shared-pass methods with the same noise tunnel run together (one pass
+    per image or noisy copy for all of them); every other method alone."""
+    groups: list[tuple[bool, dict | None, list[_Item]]] = []
+    for it in items:
+        if it.method.shared:
+            for shared, nt, members in groups:
+                if shared and nt == it.noise_tunnel:
+                    members.append(it)
+                    break
+            else:
+                groups.append((True, it.noise_tunnel, [it]))
+        else:
+            groups.append((False, it.noise_tunnel, [it]))
+    return groups
+
+
+# --------------------------------------------------------------------------------------------------
+# what a panel costs, before it runs
+# --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PassTime:
+    """Measured seconds per image through this machine's model (:func:`measure_pass_time`).
+
+    ``forward_s`` and ``backward_s`` (forward+backward) are per image in a batch of ``batch_size``, the batch
+    the engine runs; ``single_forward_s`` and ``single_backward_s`` are for a batch of one image.
+    """
+
+    forward_s: float
+    backward_s: float
+    single_forward_s: float
+    single_backward_s: float
+    batch_size: int
+
+    def seconds(self, forward: int, backward: int) -> float:
+        """Time of ``forward`` forward-only and ``backward`` forward+backward images run in full batches.
+
+        A pass of ``m`` images is taken to cost ``overhead + m · per_image``, the line through the two measured
+        batch sizes (``overhead = single − per_image``), and ``n`` images to run in ``ceil(n / batch_size)``
+        passes. A method that runs a few separate single-image passes (DeepLIFT's score checks) is
+        underestimated by one overhead per extra pass."""
+
+        def part(n: int, per: float, single: float) -> float:
+            if n <= 0:
+                return 0.0
+            return math.ceil(n / max(1, self.batch_size)) * max(0.0, single - per) + n * per
+
+        return part(forward, self.forward_s, self.single_forward_s) + part(
+            backward, self.backward_s, self.single_backward_s
+        )
+
+
+@dataclass(frozen=True)
+class GroupCost:
+    """Images a group of methods pays for together: a shared-pass group (several methods, one pass per image
+    or noisy copy) or one method alone.
+
+    ``each`` is the images of one run; ``runs`` is how many separate runs there are (a noise tunnel over a
+    method that samples, or one that takes one image at a time, runs each noisy copy apart; other copies
+    run together, in batches). ``each`` is None when the method does not declare its cost.
+    """
+
+    methods: tuple[str, ...]
+    each: Cost | None
+    runs: int = 1
+
+    @property
+    def cost(self) -> Cost | None:
+        """All the group's images."""
+        return None if self.each is None else self.each * self.runs
+
+    def seconds(self, pass_time: PassTime) -> tuple[float, float]:
+        """(fewest, most) seconds at ``pass_time``; (nan, nan) for an undeclared cost."""
+        if self.each is None:
+            return math.nan, math.nan
+        low = pass_time.seconds(self.each.forward, self.each.backward)
+        high = pass_time.seconds(*self.each.most)
+        return self.runs * low, self.runs * high
+
+
+@dataclass(frozen=True)
+class PanelCost:
+    """What :func:`explain` will push through the model for a panel of methods (:func:`estimate_cost`)."""
+
+    groups: tuple[GroupCost, ...]
+
+    @property
+    def total(self) -> Cost:
+        """All images of the methods that declare their cost (see ``unknown``)."""
+        out = NO_COST
+        for g in self.groups:
+            if g.cost is not None:
+                out = out + g.cost
+        return out
+
+    @property
+    def unknown(self) -> tuple[str, ...]:
+        """Methods whose cost is not declared (not counted in ``total``)."""
+        return tuple(name for g in self.groups if g.each is None for name in g.methods)
+
+    def of(self, method: str) -> GroupCost:
+        """The group ``method`` pays with (its ``methods`` name the others sharing its pass)."""
+        for g in self.groups:
+            if method in g.methods:
+                return g
+        raise ValueError(f"method: {method!r} is not in this panel; panel: {', '.join(self.methods)}")
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        return tuple(name for g in self.groups for name in g.methods)
+
+    def seconds(self, pass_time: PassTime) -> tuple[float, float]:
+        """(fewest, most) seconds for the declared costs at ``pass_time`` (differ for adaptive methods)."""
+        low = high = 0.0
+        for g in self.groups:
+            if g.each is not None:
+                lo, hi = g.seconds(pass_time)
+                low, high = low + lo, high + hi
+        return low, high
+
+
+def estimate_cost(
+    bundle,
+    methods: Sequence[str | tuple[str, dict]],
+    *,
+    layer: str | None = None,
+    noise_tunnel: dict | None = None,
+    layer_channels: int | None = None,
+) -> PanelCost:
+    """The images :func:`explain` with the same arguments will push through the model, without running it.
+
+    Grouped exactly as :func:`explain` groups: shared-pass methods with the same noise tunnel pay one
+    forward+backward per image (or noisy copy) together; every other method pays its own ``Method.cost``;
+    a noise tunnel (the global one, or a method's own, as SmoothGrad's) multiplies by its samples.
+
+    Parameters
+    ----------
+    bundle : ClassifierBundle
+        The classifier (its input size; its layer's channel count for Score-CAM).
+    methods : sequence of str or (str, dict)
+        As for :func:`explain`.
+    layer : str or None
+        As for :func:`explain` (None: the bundle's suggested layer, where a method needs one).
+    noise_tunnel : dict or None
+        As for :func:`explain`.
+    layer_channels : int or None
+        Channels of ``layer``'s output, if known; None measures them, only when a method's cost needs them,
+        with one forward pass of a blank image under the bundle's lock.
+
+    Returns
+    -------
+    PanelCost
+        Per group of methods and in total; an explicit ``target`` is assumed (with ``target=None``,
+        :func:`explain` first runs one forward pass to find the top-1 class).
+
+    Raises
+    ------
+    ValueError
+        Unknown method, parameter, layer or noise tunnel option, as :func:`explain` would.
+    """
+    items = _items(methods, noise_tunnel)
+    layer = _layer(bundle, items, layer)
+    measured: list[int] = [] if layer_channels is None else [int(layer_channels)]
+
+    def channels() -> int:
+        if layer is None:
+            raise ValueError("layer: this method's cost depends on a layer, and none is chosen")
+        if not measured:
+            measured.append(_probe_channels(bundle, layer))
+        return measured[0]
+
+    where = CostInput(input_size=tuple(bundle.input_size), layer=layer, layer_channels=channels)
+    out = []
+    for shared, nt, members in _groups(items):
+        names = tuple(it.name for it in members)
+        if shared:
+            each = SHARED_PASS
+        else:
+            (it,) = members
+            each = it.method.cost(it.params, where)
+        runs = 1
+        if nt and each is not None:
+            n = int(nt["samples"])
+            # Mirrors _run_noisy and _run_clean: copies run one at a time when they are seeded apart or the
+            # method takes one image at a time; otherwise together, in batches.
+            apart = _copies_seeded(members) or not (shared or members[0].method.batchable)
+            each, runs = (each, n) if apart else (each * n, 1)
+        out.append(GroupCost(methods=names, each=each, runs=runs))
+    return PanelCost(groups=tuple(out))
+
+
+def _probe_channels(bundle, layer: str) -> int:
+    """Channels of ``layer``'s output (a feature map, or tokens as a grid), from one blank forward pass."""
+    h, w = bundle.input_size
+    x = torch.zeros((1, 3, h, w), device=bundle.device)
+    with bundle.lock, torch.no_grad(), capture(bundle, [layer]) as cap:
+        bundle.model(x)
+        return int(to_grid(cap.get(layer), bundle).shape[1])
+
+
+def measure_pass_time(bundle, batch_size: int | None = None, *, repeats: int = 2) -> PassTime:
+    """Seconds per image of this machine's forward and forward+backward passes, as :func:`explain` runs them.
+
+    Times the engine's :class:`ScoreModel` (channels-last batches) on seeded noise in the model's input range,
+    under the bundle's lock: a forward without gradients and a forward+backward to the input, each in a batch
+    of ``batch_size`` (None: the engine's default for the device) and of one image, the best of ``repeats``
+    runs after one warm-up pass, so it takes a few passes' time: cache the result per model and device.
+
+    Returns
+    -------
+    PassTime
+        For :meth:`PanelCost.seconds`.
+    """
+    if repeats < 1:
+        raise ValueError(f"repeats: must be >= 1, got {repeats}")
+    bs = int(batch_size or DEFAULT_BATCH.get(bundle.device.type, 16))
+    if bs < 1:
+        raise ValueError(f"batch_size: must be >= 1, got {bs}")
+    h, w = bundle.input_size
+    lo, hi = bundle.input_range
+    g = torch.Generator().manual_seed(0)  # never torch's global generator
+    xs = (lo + (hi - lo) * torch.rand((bs, 3, h, w), generator=g)).to(bundle.device)
+    score = ScoreModel(bundle.model, Target(0))
+
+    def sync() -> None:
+        if bundle.device.type == "cuda":
+            torch.cuda.synchronize(bundle.device)
+        elif bundle.device.type == "mps":
+            torch.mps.synchronize()
+
+    def forward(x: torch.Tensor) -> None:
+        with torch.no_grad():
+            score(x)
+
+    def backward(x: torch.Tensor) -> None:
+        with torch.enable_grad():
+            x = x.detach().requires_grad_(True)
+            torch.autograd.grad(score(x)[:, 0].sum(), x)
+
+    def best(run: Callable[[torch.Tensor], None], x: torch.Tensor) -> float:
+        times = []
+        for _ in range(repeats):
+            sync()
+            t0 = time.perf_counter()
+            run(x)
+            sync()
+            times.append(time.perf_counter() - t0)
+        return min(times) / x.shape[0]
+
+    with bundle.lock:
+        backward(xs[:1])  # warm-up: lazy initialisation, kernel selection
+        return PassTime(
+            forward_s=best(forward, xs),
+            backward_s=best(backward, xs),
+            single_forward_s=best(forward, xs[:1]),
+            single_backward_s=best(backward, xs[:1]),
+            batch_size=bs,
+        )
+
+
 def explain(
     bundle,
     image: np.ndarray,
@@ -458,31 +772,8 @@ def explain(
     ValueError
         Unknown method, parameter, layer or target.
     """
-    from glimpse.saliency.registry import REGISTRY, get_method
-
-    if isinstance(methods, (str, bytes)):
-        methods = [methods]
-    if not methods:
-        raise ValueError("methods: give at least one method name")
-    nt_all = _check_noise_tunnel(noise_tunnel)
-    items: list[_Item] = []
-    for entry in methods:
-        name, given = (entry, {}) if isinstance(entry, str) else (entry[0], dict(entry[1] or {}))
-        get_method(name)
-        if any(it.name == name for it in items):
-            raise ValueError(f"methods: {name!r} listed twice")
-        method = REGISTRY[name]
-        params = _check_params(name, method, given)
-        own = method.own_noise_tunnel(params)
-        items.append(_Item(name, method, params, _check_noise_tunnel(own) if own is not None else nt_all))
-
-    needs_layer = any(it.method.info.needs_layer for it in items)
-    if layer is None and needs_layer:
-        if not bundle.target_layers:
-            raise ValueError(f"layer: {bundle.model_id} suggests no layer; pass one")
-        layer = bundle.target_layers[0]
-    if layer is not None:
-        bundle.module(layer)  # validates, with the suggested layers in the message
+    items = _items(methods, noise_tunnel)
+    layer = _layer(bundle, items, layer)
 
     report = progress or (lambda f, m: None)
     with bundle.lock:
@@ -509,19 +800,7 @@ def explain(
         )
         label = target_label(bundle, target)
 
-        # Group: shared-pass methods with the same noise tunnel run together; the rest alone.
-        groups: list[tuple[bool, dict | None, list[_Item]]] = []
-        for it in items:
-            if it.method.shared:
-                for shared, nt, members in groups:
-                    if shared and nt == it.noise_tunnel:
-                        members.append(it)
-                        break
-                else:
-                    groups.append((True, it.noise_tunnel, [it]))
-            else:
-                groups.append((False, it.noise_tunnel, [it]))
-
+        groups = _groups(items)
         results: dict[str, SaliencyMap] = {}
         for g, (shared, nt, members) in enumerate(groups):
             names = ", ".join(m.method.info.label for m in members)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from captum.attr import Deconvolution
 from captum.attr import GuidedBackprop as CaptumGuidedBackprop
 
-from glimpse.saliency.base import Attribution, Method, MethodInfo
+from glimpse.saliency.base import Attribution, Cost, Method, MethodInfo
 from glimpse.saliency.methods._common import quiet_captum
 
 
@@ -29,6 +29,9 @@ class GuidedBackprop(Method):
         citation="Springenberg et al., Striving for Simplicity: The All Convolutional Net, ICLR Workshop 2015",
     )
     captum_class = CaptumGuidedBackprop
+
+    def cost(self, params, where):
+        return Cost(forward=0, backward=1)  # one forward and one (modified) backward
 
     def attribute(self, ctx, x, params):
         with quiet_captum():

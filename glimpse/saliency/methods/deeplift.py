@@ -10,7 +10,7 @@ from __future__ import annotations
 from captum.attr import DeepLift as CaptumDeepLift
 from captum.attr._core import deep_lift as _captum_deep_lift
 
-from glimpse.saliency.base import Attribution, Method, MethodInfo
+from glimpse.saliency.base import Attribution, Cost, Method, MethodInfo
 from glimpse.saliency.methods._common import quiet_captum, score_of
 
 
@@ -48,6 +48,11 @@ class DeepLift(Method):
         has_completeness=True,
         stochastic=True,
     )
+
+    def cost(self, params, where):
+        # Captum runs the image and its baseline as one batch of two (forward and backward); S(x) and
+        # S(baseline) run once more, without gradients, for the completeness gap.
+        return Cost(forward=2, backward=2)
 
     def uses_seed(self, params):
         return params["baseline"] == "uniform"  # the noise baseline is drawn; black and blurred are fixed

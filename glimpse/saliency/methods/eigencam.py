@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from glimpse.saliency.base import Attribution, Method, MethodInfo
+from glimpse.saliency.base import Attribution, Cost, Method, MethodInfo
 from glimpse.saliency.engine import capture, to_grid
 
 
@@ -39,6 +39,9 @@ class EigenCAM(Method):
         "layer sees. No gradients, and class-agnostic (the same map for every target).",
         citation="Muhammad & Yeasin, Eigen-CAM: Class Activation Map using Principal Components, IJCNN 2020",
     )
+
+    def cost(self, params, where):
+        return Cost(forward=1, backward=0)  # the activations of one forward pass; no gradient
 
     def attribute(self, ctx, x, params):
         with torch.no_grad(), capture(ctx.bundle, [ctx.layer]) as cap:

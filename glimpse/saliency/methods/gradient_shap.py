@@ -26,7 +26,7 @@ from collections.abc import Callable
 
 import torch
 
-from glimpse.saliency.base import Attribution, Method, MethodInfo
+from glimpse.saliency.base import Attribution, Cost, Method, MethodInfo
 from glimpse.saliency.methods._common import score_of
 
 #: ``ctx.generator`` salts of the three kinds of draw (each its own stream).
@@ -93,6 +93,12 @@ class GradientShap(Method):
         has_completeness=True,
         stochastic=True,
     )
+
+    def cost(self, params, where):
+        # One forward+backward per sample; S(x) and S of each baseline (K drawn ones, or the one fixed
+        # baseline) without gradients for the completeness gap.
+        count = int(params["baselines"]) if params["baseline"] == "uniform" else 1
+        return Cost(forward=1 + count, backward=int(params["samples"]))
 
     def attribute(self, ctx, x, params):
         n, count = int(params["samples"]), int(params["baselines"])

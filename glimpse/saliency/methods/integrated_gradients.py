@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from captum.attr import IntegratedGradients as CaptumIG
 
-from glimpse.saliency.base import Attribution, Method, MethodInfo
+from glimpse.saliency.base import Attribution, Cost, Method, MethodInfo
 from glimpse.saliency.methods._common import quiet_captum, score_of
 
 BASELINES = ["black", "blurred", "uniform"]
@@ -51,6 +51,14 @@ class IntegratedGradients(Method):
         has_completeness=True,
         stochastic=True,
     )
+
+    def cost(self, params, where):
+        steps = int(params["steps"])
+        if params["rule"] != "adaptive":
+            return Cost(forward=2, backward=steps)  # Captum's path, then S(x) and S(baseline) for the gap
+        # Every node is one forward+backward: exactly ``steps`` without refinement, up to max_steps with it.
+        most = max(steps, int(params["max_steps"])) if float(params["tolerance"]) > 0 else steps
+        return Cost(forward=0, backward=steps, backward_max=most if most > steps else None)
 
     def uses_seed(self, params):
         return params["baseline"] == "uniform"  # the noise baseline is drawn; black and blurred are fixed

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from captum.attr import Occlusion as CaptumOcclusion
 
-from glimpse.saliency.base import Attribution, Method, MethodInfo
+from glimpse.saliency.base import Attribution, Cost, Method, MethodInfo, windows
 from glimpse.saliency.methods._common import quiet_captum
 
 
@@ -25,13 +25,13 @@ class Occlusion(Method):
         slow=True,
     )
 
+    def cost(self, params, where):
+        h_in, w_in = where.input_size
+        w, s = _check(params, h_in, w_in)
+        return Cost(forward=1 + windows(h_in, w, s) * windows(w_in, w, s), backward=0)  # S(x), then each window
+
     def attribute(self, ctx, x, params):
-        w, s = int(params["window"]), int(params["stride"])
-        h_in, w_in = x.shape[-2:]
-        if not 1 <= w <= min(h_in, w_in):
-            raise ValueError(f"params: occlusion.window must be in 1..{min(h_in, w_in)}, got {w}")
-        if s < 1:
-            raise ValueError(f"params: occlusion.stride must be >= 1, got {s}")
+        w, s = _check(params, *x.shape[-2:])
         with quiet_captum():
             attr = CaptumOcclusion(ctx.score).attribute(
                 x,
@@ -43,3 +43,12 @@ class Occlusion(Method):
             )
         # The window spans all channels, so the three channel attributions are equal; keep one.
         return Attribution(attr.detach()[:, 0])
+
+
+def _check(params: dict, h_in: int, w_in: int) -> tuple[int, int]:
+    w, s = int(params["window"]), int(params["stride"])
+    if not 1 <= w <= min(h_in, w_in):
+        raise ValueError(f"params: occlusion.window must be in 1..{min(h_in, w_in)}, got {w}")
+    if s < 1:
+        raise ValueError(f"params: occlusion.stride must be >= 1, got {s}")
+    return w, s

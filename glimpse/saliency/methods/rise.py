@@ -14,7 +14,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from glimpse.saliency.base import Attribution, Method, MethodInfo
+from glimpse.saliency.base import Attribution, Cost, Method, MethodInfo
 
 
 def rise_masks(n: int, size: tuple[int, int], grid: int, p: float, generator: torch.Generator) -> torch.Tensor:
@@ -45,6 +45,9 @@ class Rise(Method):
         stochastic=True,
     )
     batchable = False
+
+    def cost(self, params, where):
+        return Cost(forward=int(params["masks"]), backward=0)  # one forward per masked image
 
     def attribute(self, ctx, x, params):
         n, grid, p = int(params["masks"]), int(params["grid"]), float(params["p"])

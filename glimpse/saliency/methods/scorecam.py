@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from glimpse.saliency.base import Attribution, Method, MethodInfo
+from glimpse.saliency.base import Attribution, Cost, Method, MethodInfo
 from glimpse.saliency.engine import capture, to_grid
 from glimpse.saliency.methods.normgrad import minmax
 
@@ -40,14 +40,19 @@ class ScoreCAM(Method):
     )
     batchable = False
 
+    def cost(self, params, where):
+        # One forward for the activations, then one per masked image: the ``channels`` strongest channels,
+        # or all of the layer's channels (0, or more than it has). Constant maps still run.
+        k = _channels(params)
+        total = where.layer_channels()
+        return Cost(forward=1 + (k if 0 < k < total else total), backward=0)
+
     def attribute(self, ctx, x, params):
         with torch.no_grad():
             with capture(ctx.bundle, [ctx.layer]) as cap:
                 ctx.score(x)
                 a = to_grid(cap.get(ctx.layer), ctx.bundle)[0]  # (K, h, w)
-            k = int(params["channels"])
-            if k < 0:
-                raise ValueError(f"params: scorecam.channels must be >= 0, got {k}")
+            k = _channels(params)
             idx = torch.arange(a.shape[0], device=a.device)
             if 0 < k < a.shape[0]:
                 idx = a.mean((1, 2)).topk(k).indices
@@ -63,3 +68,10 @@ class ScoreCAM(Method):
             weights[constant] = 0.0  # the authors skip a constant map (it masks nothing in particular)
             cam = torch.relu((weights[:, None, None] * a[idx]).sum(0))
         return Attribution(cam.unsqueeze(0))
+
+
+def _channels(params: dict) -> int:
+    k = int(params["channels"])
+    if k < 0:
+        raise ValueError(f"params: scorecam.channels must be >= 0, got {k}")
+    return k

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from glimpse.saliency.base import Attribution, Method, MethodInfo
+from glimpse.saliency.base import Attribution, Cost, Method, MethodInfo
 from glimpse.saliency.engine import run_pass
 from glimpse.saliency.methods.cam import GradCAMpp
 
@@ -32,6 +32,9 @@ class SmoothGradCAMpp(Method):
         stochastic=True,
     )
     batchable = False
+
+    def cost(self, params, where):
+        return Cost(forward=0, backward=int(params["samples"]))  # one forward+backward per noisy copy
 
     def attribute(self, ctx, x, params):
         n = int(params["samples"])

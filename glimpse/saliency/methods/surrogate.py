@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from glimpse.saliency.base import Attribution, Method, MethodInfo
+from glimpse.saliency.base import Attribution, Cost, Method, MethodInfo
 from glimpse.saliency.methods._common import score_of
 
 
@@ -121,6 +121,9 @@ class Lime(Method):
     kernel_width = 0.25
     ridge = 1.0
 
+    def cost(self, params, where):
+        return Cost(forward=int(params["samples"]), backward=0)  # one forward per sample (the first: the image)
+
     def attribute(self, ctx, x, params):
         _check("lime", params)
         labels = superpixels(ctx, x, params["segments"])
@@ -149,6 +152,11 @@ class KernelShap(Method):
         stochastic=True,
     )
     batchable = False
+
+    def cost(self, params, where):
+        # f(x) and f(black), then one forward per coalition; an image SLIC leaves in one superpixel needs no
+        # coalitions (2 in all), which a noise tunnel's heavy noise can cause.
+        return Cost(forward=2 + int(params["samples"]), backward=0)
 
     def attribute(self, ctx, x, params):
         _check("kernel_shap", params)
