@@ -4,7 +4,8 @@
 >>> maps = explain(bundle, image, ["gradient", "gradcam", "integrated_gradients"])  # doctest: +SKIP
 
 Before computing, :func:`estimate_cost` says what a panel will push through the model and, with
-:func:`measure_pass_time`, how long that takes here.
+:func:`measure_pass_time`, how long that takes here; :func:`map_units` says what a map's values measure (maps in
+equal units may share a colour scale).
 
 See ``engine`` for how passes are shared and ``methods/`` for the formulas and citations.
 """
@@ -17,7 +18,9 @@ from glimpse.saliency.engine import (
     estimate_cost,
     explain,
     make_target,
+    map_units,
     measure_pass_time,
+    method_units,
     target_label,
 )
 from glimpse.saliency.registry import REGISTRY, SHARED, get_method, list_methods
@@ -37,6 +40,8 @@ __all__ = [
     "get_method",
     "list_methods",
     "make_target",
+    "map_units",
     "measure_pass_time",
+    "method_units",
     "target_label",
 ]

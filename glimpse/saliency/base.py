@@ -8,6 +8,8 @@ A method is one small class with a :class:`MethodInfo` and either
 - ``attribute(ctx, x, params)``: it runs its own passes (Captum methods, path and perturbation methods),
   and says what they cost with ``cost(params, where)`` (images through the model, shown before Compute).
 
+``MethodInfo.units`` says what its maps measure (maps in equal units may share a colour scale).
+
 Maps are returned at the model-input resolution; the engine upsamples coarser maps bilinearly.
 """
 
@@ -43,6 +45,9 @@ class MethodInfo:
     #: Some setting of the method draws random numbers (noise, masks, samples, random baselines), so the map
     #: depends on ``explain``'s seed; ``Method.uses_seed(params)`` says whether a given setting does.
     stochastic: bool = False
+    #: What a map's values measure, e.g. "∂S/∂x" or "ΔS per pixel". Maps with equal units may share one
+    #: colour scale; empty means a unit of the method's own (``Method.units``), so it never shares.
+    units: str = ""
 
 
 @dataclass(frozen=True)
@@ -117,6 +122,12 @@ def windows(size: int, window: int, stride: int) -> int:
     """Positions of a sliding window along one side, the last one flush with the edge (Captum's Occlusion:
     ``ceil((size − window) / stride) + 1``)."""
     return math.ceil((size - window) / stride) + 1
+
+
+def tunnel_units(units: str, kind: str | None) -> str:
+    """The units of a noise tunnel over maps in ``units``: the mean keeps them; the mean square
+    (smoothgrad_sq) and the variance (vargrad) square them."""
+    return f"({units})²" if kind in ("smoothgrad_sq", "vargrad") else units
 
 
 @dataclass(frozen=True)
@@ -213,7 +224,12 @@ class Method:
     def own_noise_tunnel(self, params: dict) -> dict | None:
         return None
 
-    # --- what it costs ------------------------------------------------------------------------------
+    # --- what a map measures and what it costs ------------------------------------------------------
+    def units(self, params: dict) -> str:
+        """What the map for ``params`` measures: ``info.units``, or a unit of the method's own when it
+        declares none (so an undeclared method never shares a colour scale with another)."""
+        return self.info.units or f"[{self.info.name}]"
+
     def cost(self, params: dict, where: CostInput) -> Cost | None:
         """Images pushed through the model to explain one image with ``params`` (no noise tunnel; the engine
         multiplies by its samples). A shared-pass method costs the one shared pass (paid once per group);

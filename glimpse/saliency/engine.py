@@ -11,7 +11,7 @@ Noise tunnel (Smilkov et al. 2017, SmoothGrad; Adebayo et al. 2018, VarGrad): fo
 
 Before a panel runs, :func:`estimate_cost` counts the images it will push through the model, grouped as
 :func:`explain` groups them, from each method's ``Method.cost``; :func:`measure_pass_time` turns counts into
-seconds on this machine.
+seconds on this machine. :func:`map_units` says what a map measures, for a colour scale shared among maps.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from glimpse.saliency.base import (
     Method,
     SaliencyMap,
     Target,
+    tunnel_units,
 )
 from glimpse.token_grid import tokens_to_grid
 
@@ -724,6 +725,34 @@ def measure_pass_time(bundle, batch_size: int | None = None, *, repeats: int = 2
             single_backward_s=best(backward, xs[:1]),
             batch_size=bs,
         )
+
+
+# --------------------------------------------------------------------------------------------------
+# what a map measures
+# --------------------------------------------------------------------------------------------------
+def method_units(method: str, params: dict | None = None, *, noise_tunnel: dict | None = None) -> str:
+    """What ``method``'s map measures with ``params`` (defaults filled in) under ``noise_tunnel``.
+
+    Maps with equal units may share one colour scale; a method that declares none gets a unit of its own.
+    A noise tunnel of kind smoothgrad_sq or vargrad squares the units (a method's own tunnel, as
+    SmoothGrad's, replaces the global one, as in :func:`explain`).
+    """
+    (it,) = _items([(method, params or {})], noise_tunnel)
+    units = it.method.units(it.params)
+    if it.method.own_noise_tunnel(it.params) is None and it.noise_tunnel is not None:
+        units = tunnel_units(units, it.noise_tunnel["kind"])
+    return units
+
+
+def map_units(saliency_map: SaliencyMap) -> str:
+    """What ``saliency_map``'s values measure (see :func:`method_units`), from its method and parameters
+    (a global noise tunnel is among them as ``noise_tunnel.*``); a layer method's units are per cell of its
+    layer, so the layer is part of them."""
+    params = saliency_map.param_dict
+    nt = {k.removeprefix("noise_tunnel."): v for k, v in params.items() if k.startswith("noise_tunnel.")}
+    own = {k: v for k, v in params.items() if not k.startswith("noise_tunnel.")}
+    units = method_units(saliency_map.method, own, noise_tunnel=nt or None)
+    return units if saliency_map.layer is None else f"{units} @ {saliency_map.layer}"
 
 
 def explain(

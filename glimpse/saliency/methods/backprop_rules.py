@@ -27,6 +27,8 @@ class GuidedBackprop(Method):
         explanation="Backpropagates only positive gradients through positive activations (both masks at every\n"
         "ReLU): crisp edges, but largely class-insensitive (it fails the randomisation sanity check).",
         citation="Springenberg et al., Striving for Simplicity: The All Convolutional Net, ICLR Workshop 2015",
+        # Not ∂S/∂x: the rule drops signals at every ReLU, so the values are on a scale of their own.
+        units="modified ∂S/∂x (Guided Backprop rule)",
     )
     captum_class = CaptumGuidedBackprop
 
@@ -50,5 +52,6 @@ class DeconvNet(GuidedBackprop):
         explanation="Backpropagates through each ReLU as if it were applied to the gradient (positive gradients\n"
         "pass, whatever the forward activation): the 'deconvolution' visualisation of Zeiler & Fergus.",
         citation="Zeiler & Fergus, Visualizing and Understanding Convolutional Networks, ECCV 2014",
+        units="modified ∂S/∂x (DeconvNet rule)",
     )
     captum_class = Deconvolution

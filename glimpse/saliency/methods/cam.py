@@ -13,6 +13,13 @@ from glimpse.saliency.base import Method, MethodInfo
 
 EPS = 1e-7
 
+#: Grad-CAM, HiResCAM, XGrad-CAM and Layer-CAM all map a layer cell u to ReLU(Σ_k w_k A_k(u)) with a weight
+#: w in units of ∂S/∂A (the gradient there, its spatial mean, its positive part, or its A-weighted mean): a
+#: first-order estimate of the score that the cell's activations carry, in units of S. They differ in which
+#: gradient they trust, not in what they measure, so they may share a colour scale. Grad-CAM++ is not among
+#: them: its α = g² / (2g² + ΣA·g³) adds terms of different units, so its weights have a scale of their own.
+SCORE_PER_CELL = "ΔS per layer cell"
+
 
 def _info(name, label, explanation, citation, **kw) -> MethodInfo:
     return MethodInfo(
@@ -51,6 +58,7 @@ class GradCAM(_WeightedCAM):
         "Weights each feature map of a layer by its average gradient, w_k = mean(∂S_c/∂A_k),\n"
         "and keeps the positive part of Σ_k w_k A_k: coarse, class-discriminative regions.",
         "Selvaraju et al., Grad-CAM: Visual Explanations from Deep Networks via Gradient-based Localization, ICCV 2017",
+        units=SCORE_PER_CELL,
     )
 
     def weights(self, a, g):
@@ -66,6 +74,7 @@ class XGradCAM(_WeightedCAM):
         "Grad-CAM with activation-weighted gradients, w_k = Σ g_k A_k / Σ A_k, derived from the\n"
         "sensitivity and conservation axioms; map = ReLU(Σ_k w_k A_k).",
         "Fu et al., Axiom-based Grad-CAM: Towards Accurate Visualization and Explanation of CNNs, BMVC 2020",
+        units=SCORE_PER_CELL,
     )
 
     def weights(self, a, g):
@@ -83,6 +92,7 @@ class GradCAMpp(_WeightedCAM):
         "Grad-CAM whose channel weights sum only positive gradients, each scaled by α = g² / (2g² + ΣA·g³):\n"
         "better when several instances of the class are present.",
         "Chattopadhay et al., Grad-CAM++: Generalized Gradient-based Visual Explanations for Deep CNNs, WACV 2018",
+        units="Grad-CAM++ weighted activation",
     )
 
     @staticmethod
@@ -105,6 +115,7 @@ class HiResCAM(Method):
         "Multiplies each feature map by its gradient element-wise before summing, ReLU(Σ_k g_k ⊙ A_k):\n"
         "provably shows the locations the score used (for models ending in a linear layer).",
         "Draelos & Carin, Use HiResCAM instead of Grad-CAM for faithful explanations of CNNs, arXiv 2020",
+        units=SCORE_PER_CELL,
     )
     shared = True
 
@@ -121,6 +132,7 @@ class LayerCAM(Method):
         "Weights every activation by its own positive gradient, ReLU(Σ_k ReLU(g_k) ⊙ A_k):\n"
         "works at shallow layers too, giving finer maps.",
         "Jiang et al., LayerCAM: Exploring Hierarchical Class Activation Maps for Localization, IEEE TIP 2021",
+        units=SCORE_PER_CELL,
     )
     shared = True
 

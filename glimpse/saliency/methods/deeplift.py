@@ -47,6 +47,7 @@ class DeepLift(Method):
         "Differences, ICML 2017",
         has_completeness=True,
         stochastic=True,
+        units="ΔS per pixel",  # summation-to-delta: the attributions add up to S(x) − S(baseline)
     )
 
     def cost(self, params, where):

@@ -38,6 +38,7 @@ class EigenCAM(Method):
         explanation="The first principal component of a layer's feature maps: the dominant spatial pattern the\n"
         "layer sees. No gradients, and class-agnostic (the same map for every target).",
         citation="Muhammad & Yeasin, Eigen-CAM: Class Activation Map using Principal Components, IJCNN 2020",
+        units="activation along the first principal component",
     )
 
     def cost(self, params, where):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from glimpse.saliency.base import Method, MethodInfo
+from glimpse.saliency.base import Method, MethodInfo, tunnel_units
 
 
 class Gradient(Method):
@@ -18,6 +18,7 @@ class Gradient(Method):
         explanation="How much the class score changes when each pixel is nudged: ∂S_c/∂x,\n"
         "summed over the colour channels (signed; red = raising the pixel raises the score).",
         citation="Simonyan, Vedaldi & Zisserman, Deep Inside Convolutional Networks, ICLR Workshop 2014",
+        units="∂S/∂x",
     )
     shared = True
 
@@ -41,6 +42,9 @@ class GradientAbs(Gradient):
         explanation="The original saliency map: the largest absolute gradient over the colour channels,\n"
         "max_c |∂S_c/∂x_c|. Shows where the score is sensitive, not in which direction.",
         citation="Simonyan, Vedaldi & Zisserman, Deep Inside Convolutional Networks, ICLR Workshop 2014",
+        # The same derivative as the plain gradient (score per model-input unit, at each pixel), taken as the
+        # largest magnitude over the channels instead of their sum: one scale shows both honestly.
+        units="∂S/∂x",
     )
 
     def from_pass(self, ctx, p, params):
@@ -61,6 +65,8 @@ class InputXGradient(Gradient):
         "a first-order estimate of each pixel's contribution relative to a zero input.",
         citation="Shrikumar et al., Not Just a Black Box: Learning Important Features Through Propagating "
         "Activation Differences, arXiv 2016",
+        # First-order share of S(x) − S(0) per pixel (0: the zero model input), like the path attributions.
+        units="ΔS per pixel",
     )
 
     def from_pass(self, ctx, p, params):
@@ -83,7 +89,11 @@ class SmoothGrad(Gradient):
         citation="Smilkov et al., SmoothGrad: removing noise by adding noise, ICML Workshop 2017",
         slow=True,
         stochastic=True,
+        units="∂S/∂x",
     )
+
+    def units(self, params):
+        return tunnel_units(self.info.units, params["kind"])  # _sq and vargrad square the gradient's units
 
     def own_noise_tunnel(self, params):
         return {"kind": params["kind"], "samples": params["samples"], "noise": params["noise"]}

@@ -92,6 +92,7 @@ class GradientShap(Method):
         slow=True,
         has_completeness=True,
         stochastic=True,
+        units="ΔS per pixel",  # the attributions add up to S(x) − mean S(baseline) in expectation
     )
 
     def cost(self, params, where):

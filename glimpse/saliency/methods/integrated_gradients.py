@@ -50,6 +50,7 @@ class IntegratedGradients(Method):
         slow=True,
         has_completeness=True,
         stochastic=True,
+        units="ΔS per pixel",  # the attributions add up to S(x) − S(baseline)
     )
 
     def cost(self, params, where):

@@ -29,6 +29,8 @@ class NormGrad(Method):
         explanation="At each location of a layer, the norm of the activation vector times the norm of its\n"
         "gradient, ‖a_u‖·‖g_u‖ (the norm of the weight gradient a 1×1 conv there would receive).",
         citation=CITATION,
+        # A norm (of a weight gradient), not a score contribution like Grad-CAM's Σ_k w_k A_k: its own scale.
+        units="‖A‖·‖∂S/∂A‖ per layer cell",
     )
     shared = True
 
@@ -49,6 +51,7 @@ class NormGradSelective(Method):
         explanation="NormGrad keeping only channels whose activation and gradient agree in sign:\n"
         "‖ReLU(a_u ⊙ g_u)‖ at each location — more class-selective than the plain form.",
         citation=CITATION,
+        units="‖ReLU(A ⊙ ∂S/∂A)‖ per layer cell",
     )
     shared = True
 
@@ -78,6 +81,7 @@ class NormGradMultilayer(Method):
         explanation="Plain NormGrad at several depths, each upsampled and scaled to [0, 1], multiplied together:\n"
         "deep layers say what, shallow layers say where. Layers: comma-separated; empty = the suggested ones.",
         citation=CITATION,
+        units="product of [0, 1]-scaled NormGrad maps",
     )
     shared = True
 

@@ -23,7 +23,12 @@ class Occlusion(Method):
         "score drops: slow but model-agnostic. Window and stride in model-input pixels (224 wide).",
         citation="Zeiler & Fergus, Visualizing and Understanding Convolutional Networks, ECCV 2014",
         slow=True,
+        units="ΔS per occluded window",
     )
+
+    def units(self, params):
+        # A window's score drop, averaged over the windows covering the pixel: the unit is the window.
+        return f"ΔS per {int(params['window'])}×{int(params['window'])} window"
 
     def cost(self, params, where):
         h_in, w_in = where.input_size

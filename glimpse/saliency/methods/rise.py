@@ -43,6 +43,7 @@ class Rise(Method):
         "BMVC 2018",
         slow=True,
         stochastic=True,
+        units="p(target) with the pixel kept",  # M ≈ E[f(x ⊙ mask) | pixel kept], f the target's probability
     )
     batchable = False
 

@@ -37,6 +37,7 @@ class ScoreCAM(Method):
         citation="Wang et al., Score-CAM: Score-Weighted Visual Explanations for Convolutional Neural Networks, "
         "CVPR Workshops 2020",
         slow=True,
+        units="p(target) × activation",  # probabilities weighting the layer's activations
     )
     batchable = False
 

@@ -30,6 +30,7 @@ class SmoothGradCAMpp(Method):
         citation="Omeiza et al., Smooth Grad-CAM++: An Enhanced Inference Level Visualization Technique for "
         "Deep Convolutional Neural Network Models, arXiv 2019",
         stochastic=True,
+        units="Smooth Grad-CAM++ weighted activation",
     )
     batchable = False
 

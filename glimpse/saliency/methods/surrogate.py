@@ -96,6 +96,13 @@ def shapley_coalitions(rng: np.random.Generator, d: int, n: int) -> np.ndarray:
     return z
 
 
+def superpixel_units(params: dict) -> str:
+    """LIME's coefficients and KernelSHAP's Shapley values are both the change of the target logit when a
+    superpixel is kept rather than blacked out, on the same SLIC superpixels for the same ``segments``: one
+    unit, which is per superpixel (each pixel shows its superpixel's value), not per pixel."""
+    return f"ΔS per superpixel (SLIC, {int(params['segments'])} segments)"
+
+
 def _check(name: str, params: dict) -> None:
     if params["samples"] < 2 or params["segments"] < 2:
         raise ValueError(f"params: {name}.samples and .segments must be >= 2")
@@ -115,11 +122,15 @@ class Lime(Method):
         "Classifier, KDD 2016",
         slow=True,
         stochastic=True,
+        units="ΔS per superpixel",
     )
     batchable = False
     #: lime's ``LimeImageExplainer`` default kernel width and ``Ridge`` penalty (see the module docstring).
     kernel_width = 0.25
     ridge = 1.0
+
+    def units(self, params):
+        return superpixel_units(params)
 
     def cost(self, params, where):
         return Cost(forward=int(params["samples"]), backward=0)  # one forward per sample (the first: the image)
@@ -150,8 +161,12 @@ class KernelShap(Method):
         slow=True,
         has_completeness=True,
         stochastic=True,
+        units="ΔS per superpixel",
     )
     batchable = False
+
+    def units(self, params):
+        return superpixel_units(params)
 
     def cost(self, params, where):
         # f(x) and f(black), then one forward per coalition; an image SLIC leaves in one superpixel needs no
