@@ -48,6 +48,9 @@ class MethodInfo:
     #: What a map's values measure, e.g. "∂S/∂x" or "ΔS per pixel". Maps with equal units may share one
     #: colour scale; empty means a unit of the method's own (``Method.units``), so it never shares.
     units: str = ""
+    #: The formula assumes non-negative activations A at the chosen layer (post-ReLU), e.g. Grad-CAM++'s
+    #: α = g² / (2g² + ΣA·g³); check the layer with ``glimpse.saliency.layers.layer_activations``.
+    assumes_nonnegative_activations: bool = False
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,9 @@ class XGradCAM(_WeightedCAM):
         "sensitivity and conservation axioms; map = ReLU(Σ_k w_k A_k).",
         "Fu et al., Axiom-based Grad-CAM: Towards Accurate Visualization and Explanation of CNNs, BMVC 2020",
         units=SCORE_PER_CELL,
+        # w_k averages the gradient with weights A / ΣA, a distribution only for A ≥ 0; with signed activations
+        # ΣA can vanish and w_k blows up or flips sign.
+        assumes_nonnegative_activations=True,
     )
 
     def weights(self, a, g):
@@ -93,6 +96,8 @@ class GradCAMpp(_WeightedCAM):
         "better when several instances of the class are present.",
         "Chattopadhay et al., Grad-CAM++: Generalized Gradient-based Visual Explanations for Deep CNNs, WACV 2018",
         units="Grad-CAM++ weighted activation",
+        # α is derived for post-ReLU activations; where Σ_ab A_kab < 0 its denominator can vanish or change sign.
+        assumes_nonnegative_activations=True,
     )
 
     @staticmethod

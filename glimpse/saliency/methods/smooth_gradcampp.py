@@ -31,6 +31,7 @@ class SmoothGradCAMpp(Method):
         "Deep Convolutional Neural Network Models, arXiv 2019",
         stochastic=True,
         units="Smooth Grad-CAM++ weighted activation",
+        assumes_nonnegative_activations=True,  # Grad-CAM++'s α (see cam.GradCAMpp)
     )
     batchable = False
 

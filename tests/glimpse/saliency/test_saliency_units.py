@@ -1,5 +1,5 @@
-"""What a map measures, so the page can share a colour scale only among comparable maps; declared by the
-methods and read from the registry."""
+"""What a map measures, so the page can share a colour scale only among comparable maps; and which methods
+assume non-negative activations at their layer. Both are declared by the methods and read from the registry."""
 
 from __future__ import annotations
 
@@ -94,3 +94,11 @@ def test_an_undeclared_unit_is_the_methods_own(monkeypatch):
     monkeypatch.setitem(REGISTRY, "bare_b", _bare("bare_b"))
     assert method_units("bare_a") != method_units("bare_b")
     assert method_units("bare_a") not in {method_units(n) for n in REGISTRY if not n.startswith("bare_")}
+
+
+def test_methods_that_assume_nonnegative_activations_say_so():
+    flagged = {name for name, m in REGISTRY.items() if m.info.assumes_nonnegative_activations}
+    # α = g² / (2g² + ΣA·g³) (Grad-CAM++ and its smooth form); w = Σ g·A / ΣA (XGrad-CAM)
+    assert flagged == {"gradcampp", "smooth_gradcampp", "xgradcam"}
+    for name in flagged:
+        assert REGISTRY[name].info.needs_layer, f"{name}: the flag is about the chosen layer's activations"
