@@ -60,6 +60,8 @@ def register(subparsers) -> None:
 
 
 def _method_dict(info) -> dict:
+    from glimpse.saliency import method_units
+
     return {
         "name": info.name,
         "label": info.label,
@@ -69,6 +71,9 @@ def _method_dict(info) -> dict:
         "choices": info.choices,
         "slow": info.slow,
         "has_completeness": info.has_completeness,
+        "stochastic": info.stochastic,  # some setting draws random numbers: the map depends on --seed
+        "units": method_units(info.name),  # what the map measures, at the default parameters
+        "assumes_nonnegative_activations": info.assumes_nonnegative_activations,
         "explanation": info.explanation,
         "citation": info.citation,
     }
@@ -84,7 +89,9 @@ def run_methods(args: argparse.Namespace) -> int:
     width = max(len(i.name) for i in infos)
     for i in infos:
         params = ", ".join(f"{k}={v}" for k, v in i.params.items()) or "-"
-        flags = ("layer " if i.needs_layer else "") + ("slow" if i.slow else "")
+        flags = " ".join(
+            flag for flag, on in (("layer", i.needs_layer), ("slow", i.slow), ("random", i.stochastic)) if on
+        )
         print(f"{i.name:<{width}}  {i.family:<12} {params:<48} {flags}".rstrip())
     return 0
 

@@ -42,6 +42,26 @@ def test_methods_lists_every_method(capsys):
     assert "occlusion" in capsys.readouterr().out
 
 
+def test_methods_list_randomness_units_and_the_activation_assumption(capsys):
+    from glimpse.saliency import REGISTRY, method_units
+
+    assert main(["methods", "--json"]) == 0
+    infos = {i["name"]: i for i in json.loads(capsys.readouterr().out)}
+    assert infos.keys() == REGISTRY.keys()
+    for name, method in REGISTRY.items():
+        info = infos[name]
+        assert info["stochastic"] is method.info.stochastic
+        assert info["units"] == method_units(name) and info["units"]
+        assert info["assumes_nonnegative_activations"] is method.info.assumes_nonnegative_activations
+    assert infos["gradient"]["units"] == "∂S/∂x" and infos["rise"]["stochastic"]
+    assert infos["gradcampp"]["assumes_nonnegative_activations"]
+    assert main(["methods"]) == 0
+    lines = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()}
+    for name, method in REGISTRY.items():
+        assert ("random" in lines[name]) is method.info.stochastic, name
+    assert lines["gradcam"][-1] == "layer" and lines["rise"][-2:] == ["slow", "random"]
+
+
 def test_saliency_writes_maps_at_image_size_and_a_summary(tiny_model, image_file, tmp_path, capsys):
     out = tmp_path / "maps.npz"
     argv = [
