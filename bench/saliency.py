@@ -35,7 +35,7 @@ from captum.attr import (
 
 from glimpse.images import sample_images
 from glimpse.saliency import Target, explain
-from glimpse.saliency.engine import DEFAULT_BATCH
+from glimpse.saliency.batching import batch_size_for
 from models.registry import load_classifier
 
 PANEL = ["gradient", "input_x_gradient", "gradcam", "hirescam", "xgradcam", "layercam", "gradcampp", "normgrad"]
@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         best_bs = min(cap, key=cap.get)
         results[kind] = {
             "ours_s": t2[f"ours_{kind}"],
-            "ours_batch": DEFAULT_BATCH.get(bundle.device.type, 16),
+            "ours_batch": batch_size_for(bundle),
             "captum_per_batch_s": cap,
             "captum_best_batch": best_bs,
             "captum_best_s": cap[best_bs],

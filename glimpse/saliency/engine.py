@@ -40,16 +40,13 @@ from glimpse.saliency.base import (
     Target,
     tunnel_units,
 )
+from glimpse.saliency.batching import batch_size_for
 from glimpse.token_grid import tokens_to_grid
 
 log = logging.getLogger(__name__)
 
 NOISE_KINDS = ("smoothgrad", "smoothgrad_sq", "vargrad")
 NOISE_DEFAULTS = {"kind": "smoothgrad", "samples": 25, "noise": 0.15}
-
-#: Samples per batched pass (noise tunnel, path and perturbation methods). Bounded for memory; on CPU the
-#: embedded model's throughput is flat from ~8 images per batch (see bench/saliency.py).
-DEFAULT_BATCH = {"cpu": 16, "cuda": 64, "mps": 32}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -682,7 +679,7 @@ def measure_pass_time(bundle, batch_size: int | None = None, *, repeats: int = 2
     """
     if repeats < 1:
         raise ValueError(f"repeats: must be >= 1, got {repeats}")
-    bs = int(batch_size or DEFAULT_BATCH.get(bundle.device.type, 16))
+    bs = int(batch_size or batch_size_for(bundle))
     if bs < 1:
         raise ValueError(f"batch_size: must be >= 1, got {bs}")
     h, w = bundle.input_size
@@ -789,7 +786,8 @@ def explain(
     progress : callable(fraction, message) or None
         Called as work proceeds (fraction in [0, 1]).
     batch_size : int or None
-        Samples per batched pass; None picks a device default.
+        Samples per batched pass; None uses the size measured for this model on this device
+        (:func:`glimpse.saliency.batching.batch_size_for`, measured once and remembered).
 
     Returns
     -------
@@ -805,6 +803,11 @@ def explain(
     layer = _layer(bundle, items, layer)
 
     report = progress or (lambda f, m: None)
+    if batch_size is None:
+        # measured once per model and device (before the lock: a first measurement takes it); a panel of
+        # one-pass methods never batches, so it does not wait for a measurement
+        batched = any(not it.method.shared or it.noise_tunnel is not None for it in items)
+        batch_size = batch_size_for(bundle) if batched else 1
     with bundle.lock:
         x = bundle.preprocess(image)
         if target is None:
@@ -817,7 +820,7 @@ def explain(
         for idx in (target.index, target.contrast):
             if idx is not None and not 0 <= idx < bundle.num_classes:
                 raise ValueError(f"target: class index {idx} outside 0..{bundle.num_classes - 1}")
-        bs = batch_size or DEFAULT_BATCH.get(bundle.device.type, 16)
+        bs = batch_size
         ctx = Context(
             bundle=bundle,
             target=target,

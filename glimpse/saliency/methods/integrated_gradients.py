@@ -34,6 +34,8 @@ BASELINES = ["black", "blurred", "uniform"]
 RULES = ["adaptive", "gausslegendre", "riemann_trapezoid", "riemann_middle", "riemann_left", "riemann_right"]
 #: nodes of the adaptive rule's first, uniform grid (at least); later nodes go where the error is
 FIRST_GRID = 17
+#: Nodes added per refinement round (evaluated in batches of the device's size).
+ROUND = 16
 
 
 class IntegratedGradients(Method):
@@ -98,8 +100,9 @@ def adaptive_path_integral(ctx, x, x0, steps: int, tolerance: float, max_steps: 
     """IG of one image by adaptive composite trapezoid quadrature (see the module docstring).
 
     Returns ``(map (1, H, W), Σ attribution, S(x) − S(x0), nodes used)``. Each node costs one forward and
-    backward pass, batched ``ctx.batch_size`` at a time; the first grid is sized so that the refinement
-    rounds fill whole batches.
+    backward pass, batched ``ctx.batch_size`` at a time. Nodes are added ``ROUND`` at a time whatever the
+    batch size, so where they go (and the map) does not depend on the device; the first grid is sized so
+    that the rounds fill the budget.
     """
     d = (x - x0).detach()
     alphas: list[float] = []
@@ -132,15 +135,15 @@ def adaptive_path_integral(ctx, x, x0, steps: int, tolerance: float, max_steps: 
         return order, a, h, error, s[-1] - s[0]
 
     bs = max(1, int(ctx.batch_size))
-    rounds = max(0, (steps - FIRST_GRID) // bs)
-    first = steps - rounds * bs
+    rounds = max(0, (steps - FIRST_GRID) // ROUND)
+    first = steps - rounds * ROUND
     evaluate(np.linspace(0.0, 1.0, first).tolist())
     while True:
         order, a, h, error, expected = intervals()
         n = len(alphas)
         if n >= steps and (tolerance <= 0 or abs(error.sum()) <= tolerance * abs(expected) or n >= max_steps):
             break
-        k = min(bs, (steps if n < steps else max_steps) - n)
+        k = min(ROUND, (steps if n < steps else max_steps) - n)
         evaluate(_split_points(a, error, k))
 
     weights = np.zeros(len(a))

@@ -15,6 +15,7 @@ import torch
 
 from glimpse.saliency import REGISTRY, explain
 from glimpse.saliency.base import Cost, CostInput, Method, MethodInfo
+from glimpse.saliency.batching import batch_size_for
 from glimpse.saliency.engine import GroupCost, PanelCost, PassTime, estimate_cost, measure_pass_time
 from tests.glimpse.saliency.saliency_models import FAST_PARAMS, cnn_bundle, global_rng_state, hook_count, image
 
@@ -256,7 +257,7 @@ def test_measure_pass_time_times_explains_passes_and_leaves_the_model_alone(cnn)
     assert counter.seen == 1 + 4 + 4 + 1 + 1 and counter.backward == 1 + 4 + 1  # warm-up, then each once
     assert global_rng_state() == before and torch.is_grad_enabled() == grad_mode
     assert hook_count(cnn.model) == 0
-    assert measure_pass_time(cnn, repeats=1).batch_size == 16  # the engine's CPU batch
+    assert measure_pass_time(cnn, repeats=1).batch_size == batch_size_for(cnn)  # the engine's measured batch
     low, high = estimate_cost(cnn, ["gradient", ("rise", {"masks": 50})]).seconds(pt)
     assert 0 < low == high
     with pytest.raises(ValueError, match="repeats"):
