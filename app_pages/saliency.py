@@ -36,9 +36,13 @@ with right:
     target = saliency_ui.target_controls(bundle, top)
 selected = saliency_ui.method_picker(list(infos.values()))
 
-with st.form("saliency_form", border=False):
-    methods = saliency_ui.method_controls(bundle, selected, infos)
-    compute = st.form_submit_button("Compute", type="primary", icon=":material/play_arrow:")
+# No form: a parameter change reruns the page (cheap: maps are computed only on Compute), so the cost below
+# and the layer check always describe the panel as it stands.
+methods = saliency_ui.method_controls(bundle, selected, infos)
+if selected:
+    saliency_ui.activation_warning(choice.model_id, choice.device, image.digest, methods, infos)
+    saliency_ui.cost_view(choice.model_id, choice.device, methods, infos)
+compute = st.button("Compute", type="primary", icon=":material/play_arrow:")
 
 saliency_ui.cancelled_notice()
 if compute:
@@ -68,6 +72,7 @@ def results() -> None:
     how = "computed" if record.computed else "from cache"
     st.markdown(f"**Target:** {target_label} · {len(record.maps)} maps {how} in {record.seconds:.2f} s")
     options = saliency_ui.display_controls()
+    saliency_views.shared_scale_note(record, options, infos)
     faithful = st.toggle(
         "Faithfulness on demand",
         key="sal_faithful",

@@ -1,7 +1,8 @@
 """Benchmark: cost of cross-attention tracing, in one run, as ratios against untraced generation.
 
 1. The embedded shapes model (``shapes-t2i``, 32x32, DDIM, CFG): ``pipe(prompt)`` vs
-   ``generate_with_attention`` (recording every attn2 layer, heads averaged, float16 on the CPU).
+   ``generate_with_attention`` with its defaults (DAAM's layer set: the down- and up-block attn2 layers, heads
+   averaged per step as float16 on the CPU, plus each head's float32 sum over the steps).
 2. Small PixArt and SD3 transformer configs (random weights, no download) driven through a CFG denoising
    loop: the denoiser alone vs inside :class:`AttentionTracer` (SD3: the image→text block of joint
    attention via the chunked log-sum-exp, never the full matrix).

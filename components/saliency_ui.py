@@ -20,6 +20,8 @@ from torch import nn
 from components import loaders, saliency_views
 from components.image_input import IMAGE_KEY
 from components.views import ONE_MATCH_ON_ENTER
+from glimpse.saliency import REGISTRY, PanelCost, PassTime, estimate_cost, measure_pass_time
+from glimpse.saliency.layers import LayerActivations, layer_activations
 from models.registry import ClassifierBundle
 
 #: Counts real (not cached) service runs per session; the page test reads it to prove that display
@@ -35,7 +37,6 @@ SANITY_KEY = "saliency_sanity"
 
 #: Shown when the page opens: all four share ONE forward+backward pass (well under a second on CPU).
 DEFAULT_METHODS = ("gradient", "input_x_gradient", "gradcam", "gradcampp")
-FAMILY_TITLES = {"gradient": "gradient", "cam": "cam", "perturbation": "perturbation"}
 NOISE_KINDS = {"smoothgrad": "SmoothGrad", "smoothgrad_sq": "SmoothGrad²", "vargrad": "VarGrad"}
 
 SIGNED_SCALES = ("RdBu_r", "PiYG", "PuOr_r", "BrBG")
@@ -213,6 +214,29 @@ def sanity(
         bar.empty()
 
 
+@st.cache_data(max_entries=8, show_spinner="Timing this machine's passes (once per model and device)…")
+def pass_time(model_id: str, device: str) -> PassTime:
+    """Seconds per image of a forward and a forward+backward pass, measured once per model and device."""
+    return measure_pass_time(loaders.classifier(model_id, device))
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def panel_cost(model_id: str, device: str, methods: tuple, layer: str | None, noise_tunnel: tuple | None) -> PanelCost:
+    """The images ``explain`` will push through the model for this panel (counted, not run)."""
+    return estimate_cost(
+        loaders.classifier(model_id, device),
+        [(name, dict(params)) for name, params in methods],
+        layer=layer,
+        noise_tunnel=dict(noise_tunnel) if noise_tunnel else None,
+    )
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def layer_summary(model_id: str, device: str, digest: str, layer: str) -> LayerActivations:
+    """Whether ``layer``'s activations for the current image go negative (one forward pass)."""
+    return layer_activations(loaders.classifier(model_id, device), _pixels(digest), layer)
+
+
 def compute(model_id: str, device: str, image, target: TargetChoice, choice: MethodChoice) -> RunRecord:
     """Run (or fetch from cache) the panel and wrap it for the display fragment."""
     t0 = time.perf_counter()
@@ -341,7 +365,8 @@ def method_picker(infos: list) -> list[str]:
 
     def label(n: str) -> str:
         info = by_name[n]
-        return f"{info.label} ({FAMILY_TITLES.get(info.family, info.family)})" + (" · slow" if info.slow else "")
+        marks = (" · slow" if info.slow else "") + (" · random" if REGISTRY[n].uses_seed(info.params) else "")
+        return f"{info.label} ({info.family}){marks}"
 
     return st.multiselect(
         "Methods",
@@ -350,7 +375,8 @@ def method_picker(infos: list) -> list[str]:
         format_func=label,
         key="sal_methods",
         **ONE_MATCH_ON_ENTER,
-        help="Ordered by family: gradient, cam, perturbation; 'slow' marks methods that take seconds (a progress bar shows). "
+        help="Ordered by family: gradient, cam, perturbation; 'slow' marks methods that take seconds (a progress bar "
+        "shows), 'random' those whose map depends on the seed. "
         "Gradient methods and the gradient CAMs at one layer share a single forward+backward pass. "
         "Preselect with ?methods=gradient,gradcam in the URL.",
     )
@@ -395,11 +421,14 @@ def _hashable(value):
 
 
 def method_controls(bundle: ClassifierBundle, selected: list[str], infos: dict) -> MethodChoice:
-    """Per-method parameters, the CAM layer, the noise tunnel and the seed (inside the Compute form)."""
+    """Per-method parameters, the CAM layer, the noise tunnel and the seed."""
     layer = None
     if any(infos[n].needs_layer for n in selected):
         layer = st.selectbox(
-            "CAM layer", layer_options(bundle), key="sal_layer", help="The first entry is the model's suggestion."
+            "CAM layer",
+            layer_options(bundle),
+            key="sal_layer",
+            help="The model's suggestions come first: post-activation maps (never negative), then block outputs.",
         )
     methods = []
     with st.expander("Method parameters", expanded=False):
@@ -429,8 +458,75 @@ def method_controls(bundle: ClassifierBundle, selected: list[str], infos: dict) 
         sigma = st.slider("Noise σ (fraction of the input range)", 0.0, 0.5, 0.15, 0.01, key="sal_nt_noise")
         if kind is not None:
             noise = tuple(sorted({"kind": kind, "samples": samples, "noise": sigma}.items()))
-    seed = int(st.number_input("Seed", value=0, step=1, min_value=0, key="sal_seed"))
+    drawn = [infos[n].label for n, p in methods if REGISTRY[n].uses_seed({**infos[n].params, **dict(p)})]
+    seed_help = "Seeds every random draw: the same seed gives the same maps, bit for bit. " + (
+        f"Used here by: {', '.join(drawn)}" + (" and the noise tunnel." if noise else ".")
+        if drawn or noise
+        else "None of the chosen methods draws at random."
+    )
+    seed = int(st.number_input("Seed", value=0, step=1, min_value=0, key="sal_seed", help=seed_help))
     return MethodChoice(methods=tuple(methods), layer=layer, noise_tunnel=noise, seed=seed)
+
+
+def activation_warning(model_id: str, device: str, digest: str, choice: MethodChoice, infos: dict) -> None:
+    """Warn when a chosen method assumes non-negative activations and the chosen layer has negative ones."""
+    assuming = [infos[n].label for n, _ in choice.methods if infos[n].assumes_nonnegative_activations]
+    if not assuming or choice.layer is None:
+        return
+    acts = layer_summary(model_id, device, digest, choice.layer)
+    if acts.nonnegative:
+        return
+    bundle = loaders.classifier(model_id, device)
+    better = next((layer for layer in bundle.target_layers if layer != choice.layer), None)
+    st.warning(
+        f"{', '.join(assuming)} assume{'s' if len(assuming) == 1 else ''} non-negative activations (the output of "
+        f"a ReLU), but `{choice.layer}` has negative values (minimum {acts.min_value:.3g}; {acts.negative_channels} "
+        f"of {acts.channels} channels sum below zero), so the weights leave the range the paper derives. "
+        + (f"Pick a layer after an activation, such as `{better}`." if better else "Pick a layer after an activation.")
+    )
+
+
+def cost_view(model_id: str, device: str, choice: MethodChoice, infos: dict) -> None:
+    """What Compute will cost: images through the model per group of methods, and seconds on this machine."""
+    try:
+        cost = panel_cost(model_id, device, choice.methods, choice.layer, choice.noise_tunnel)
+    except ValueError as err:
+        st.warning(f"{err}.")
+        return
+    times = pass_time(model_id, device)
+    low, high = cost.seconds(times)
+    seconds = f"≈ {_span(low, high, '{:.1f}')} s"
+    unknown = f"; not counted: {', '.join(infos[n].label for n in cost.unknown)}" if cost.unknown else ""
+    with st.expander(f"**Cost:** {_images(cost.total)} through the model, {seconds} on this {device}{unknown}"):
+        rows = [
+            {
+                "methods (one pass shared)" if len(g.methods) > 1 else "method": ", ".join(
+                    infos[n].label for n in g.methods
+                ),
+                "forward+backward images": _span(g.cost.backward, g.cost.most[1]) if g.cost else "?",
+                "forward-only images": _span(g.cost.forward, g.cost.most[0]) if g.cost else "?",
+                "seconds": _span(*g.seconds(times), "{:.2f}") if g.cost else "?",
+            }
+            for g in cost.groups
+        ]
+        st.dataframe(rows, hide_index=True, width="stretch")
+        st.caption(
+            f"Measured on this machine: {times.backward_s * 1e3:.0f} ms per image forward+backward and "
+            f"{times.forward_s * 1e3:.0f} ms forward only, in batches of {times.batch_size} "
+            f"({times.single_backward_s * 1e3:.0f} ms for a single image)."
+        )
+
+
+def _span(low, high, fmt: str = "{}") -> str:
+    return fmt.format(low) if high is None or high == low else f"{fmt.format(low)}–{fmt.format(high)}"
+
+
+def _images(c) -> str:
+    backward = _span(c.backward, c.most[1])
+    forward = _span(c.forward, c.most[0])
+    parts = [f"{backward} image{'s' * (c.most[1] != 1)} forward+backward"] if c.most[1] else []
+    parts += [f"{forward} forward only"] if c.most[0] else []
+    return " and ".join(parts) or "nothing"
 
 
 def display_controls(signed_default: bool = True) -> DisplayOptions:
@@ -446,7 +542,13 @@ def display_controls(signed_default: bool = True) -> DisplayOptions:
             help="The raw map is kept. min–max stretches each map to its own range (for maps such as RISE whose "
             "values all sit far from zero).",
         )
-        shared = st.toggle("Shared colour scale", key="sal_shared", help="Off: each map uses its own range.")
+        shared = st.toggle(
+            "Shared colour scale",
+            key="sal_shared",
+            help="On: maps in the same units (e.g. the gradient and SmoothGrad; Input×Gradient, IG, DeepLIFT and "
+            "GradientSHAP) share one range, so their magnitudes compare; other maps keep their own. Off: each map "
+            "uses its own range.",
+        )
     with c2:
         scales = SIGNED_SCALES if mode in saliency_views.SIGNED_MODES else MAGNITUDE_SCALES
         colorscale = st.selectbox("Colour map", scales, key=f"sal_cmap_{mode}")

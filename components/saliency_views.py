@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from components.views import heatmap_figure, resize_map
+from glimpse.saliency import map_units
 
 MODE_TITLES = {
     "signed": "raw value",
@@ -60,13 +61,35 @@ def colour_range(values: np.ndarray, mode: str, clip: float) -> tuple[float, flo
 
 
 def ranges(maps, options) -> list[tuple[float, float, float | None]]:
-    """Per-map colour ranges, or one shared range (the widest of the per-map ones)."""
+    """Per-map colour ranges, or with ``shared_scale`` one range per group of maps in the same units (the
+    widest of the group's ranges). Maps in different units (a gradient, a CAM, a probability) never share:
+    one range over all of them drew every map but the largest as a blank."""
     per_map = [colour_range(shown_values(m.values, options.mode), options.mode, options.clip) for m in maps]
-    if not options.shared_scale or not per_map:
+    if not options.shared_scale or not per_map or options.mode == "minmax":
         return per_map
-    top = max(r[1] for r in per_map)
-    shared = (-top, top, 0.0) if options.mode == "signed" else (0.0, top, None)
-    return [shared] * len(per_map)
+    groups = [map_units(m) for m in maps]
+    top = {g: max(r[1] for r, h in zip(per_map, groups) if h == g) for g in set(groups)}
+    return [(-top[g], top[g], 0.0) if options.mode == "signed" else (0.0, top[g], None) for g in groups]
+
+
+def scale_groups(maps) -> list[list[str]]:
+    """Methods of ``maps`` grouped by units, in order: who shares a colour scale when it is shared."""
+    groups: dict[str, list[str]] = {}
+    for m in maps:
+        groups.setdefault(map_units(m), []).append(m.method)
+    return list(groups.values())
+
+
+def shared_scale_note(record, options, infos: dict) -> None:
+    """Say which maps share a colour scale (only maps in the same units do)."""
+    if not options.shared_scale or options.mode == "minmax":
+        return
+    groups = scale_groups(record.maps)
+    shared = [" = ".join(infos[n].label if n in infos else n for n in g) for g in groups if len(g) > 1]
+    alone = [infos[g[0]].label if g[0] in infos else g[0] for g in groups if len(g) == 1]
+    parts = [f"shared by {'; '.join(shared)}"] if shared else []
+    parts += [f"own scale (no other map in its units): {', '.join(alone)}"] if alone else []
+    st.caption("Colour scale " + " · ".join(parts) + ". Only maps in the same units share a scale.")
 
 
 def _display_size(thumb: np.ndarray) -> tuple[int, int]:

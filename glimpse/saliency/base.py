@@ -248,3 +248,16 @@ class Attribution:
     total: Any = None
     expected: Any = None
     extras: dict = field(default_factory=dict)
+
+
+def even_chunks(n: int, batch_size: int) -> list[slice]:
+    """Slices of ``range(n)`` in ``ceil(n / batch_size)`` batches whose sizes differ by at most one.
+
+    >>> [s.stop - s.start for s in even_chunks(50, 16)]
+    [12, 13, 13, 12]
+    """
+    if n <= 0:
+        return []
+    k = -(-n // max(1, int(batch_size)))
+    bounds = [round(i * n / k) for i in range(k + 1)]
+    return [slice(bounds[i], bounds[i + 1]) for i in range(k)]

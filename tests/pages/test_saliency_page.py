@@ -190,3 +190,50 @@ def test_score_every_map_shows_progress_and_scores_all(page):
     scored = {key[1] for key in page.session_state["saliency_scores"] if key[0] == record.key and key[2] == 5}
     assert scored == {m.method for m in record.maps}
     assert page.session_state[CALLS_KEY] <= calls + len(record.maps)
+
+
+def _map(method: str, values, params=()):
+    from glimpse.saliency import SaliencyMap, Target
+
+    return SaliencyMap(method, np.asarray(values, np.float32), tuple(params), "m", Target(0), "t", None, 0, None, 0.0)
+
+
+def test_a_shared_scale_is_shared_only_among_maps_in_the_same_units():
+    maps = [_map("gradient", [[0.1, -0.2]]), _map("smoothgrad", [[0.4, 0.0]]), _map("scorecam", [[100.0, -3.0]])]
+    shared = saliency_views.ranges(maps, DisplayOptions(shared_scale=True, clip=100.0))
+    assert shared[0] == shared[1] == pytest.approx((-0.4, 0.4, 0.0))  # ∂S/∂x, both
+    assert shared[2] == pytest.approx((-100.0, 100.0, 0.0))  # Score-CAM's ±100 no longer blanks the gradients
+    assert saliency_views.scale_groups(maps) == [["gradient", "smoothgrad"], ["scorecam"]]
+
+
+def test_the_cost_is_shown_before_compute():
+    at = saliency_page()
+    label = next(e.label for e in at.expander if e.label.startswith("**Cost:**"))
+    assert "1 image forward+backward" in label and " s on this cpu" in label  # the default panel: one shared pass
+    at.multiselect(key="sal_methods").set_value(["gradient", "smoothgrad", "rise"])
+    at.run()
+    label = next(e.label for e in at.expander if e.label.startswith("**Cost:**"))
+    assert "26 images forward+backward" in label and "500 forward only" in label  # 1 + 25 samples; 500 masks
+    assert CALLS_KEY not in at.session_state  # counting computed nothing
+
+
+def test_a_layer_with_negative_activations_is_flagged_for_grad_cam_pp():
+    at = saliency_page()
+    at.multiselect(key="sal_methods").set_value(["gradcampp"])
+    at.run()
+    assert not [w for w in at.warning if "non-negative" in w.value]  # head_act: after ReLU6
+    at.selectbox(key="sal_layer").set_value("blocks.8")
+    at.run()
+    (warning,) = [w.value for w in at.warning if "non-negative" in w.value]
+    assert "`blocks.8`" in warning and "of 112 channels" in warning and "`head_act`" in warning
+
+
+def test_random_methods_are_marked_and_the_seed_says_who_uses_it():
+    at = saliency_page()
+    options = at.multiselect(key="sal_methods").options
+    assert any(o.startswith("LIME") and "random" in o for o in options)
+    assert not any(o.startswith("Grad-CAM (cam)") and "random" in o for o in options)
+    assert "None of the chosen methods" in at.number_input(key="sal_seed").help
+    at.multiselect(key="sal_methods").set_value(["gradient", "lime"])
+    at.run()
+    assert "Used here by: LIME." in at.number_input(key="sal_seed").help

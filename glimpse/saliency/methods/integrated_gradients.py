@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from captum.attr import IntegratedGradients as CaptumIG
 
-from glimpse.saliency.base import Attribution, Cost, Method, MethodInfo
+from glimpse.saliency.base import Attribution, Cost, Method, MethodInfo, even_chunks
 from glimpse.saliency.methods._common import quiet_captum, score_of
 
 BASELINES = ["black", "blurred", "uniform"]
@@ -112,7 +112,7 @@ def adaptive_path_integral(ctx, x, x0, steps: int, tolerance: float, max_steps: 
 
     def evaluate(new: list[float]) -> None:
         a = torch.tensor(new, dtype=x.dtype, device=x.device).view(-1, 1, 1, 1)
-        for sl in _even_chunks(len(new), bs):
+        for sl in even_chunks(len(new), bs):
             xi = (x0 + a[sl] * d).requires_grad_(True)
             s = ctx.score(xi)[:, 0]
             (grad,) = torch.autograd.grad(s.sum(), xi)
@@ -167,10 +167,3 @@ def _split_points(a: np.ndarray, error: np.ndarray, k: int) -> list[float]:
     for j in np.flatnonzero(parts > 1):
         points.extend(np.linspace(a[j], a[j + 1], parts[j] + 1)[1:-1].tolist())
     return points
-
-
-def _even_chunks(n: int, bs: int) -> list[slice]:
-    """``n`` items in ``ceil(n / bs)`` batches of nearly equal size (18 at 16 → 9 + 9, not 16 + 2)."""
-    k = -(-n // bs)
-    bounds = [round(i * n / k) for i in range(k + 1)]
-    return [slice(bounds[i], bounds[i + 1]) for i in range(k)]

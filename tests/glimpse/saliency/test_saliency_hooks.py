@@ -98,6 +98,6 @@ def test_noisy_samples_run_batched():
         explain(bundle, image(), [("integrated_gradients", {"steps": 16})], target=0, batch_size=8)
     finally:
         h.remove()
-    assert sizes[:3] == [8, 8, 4]  # smoothgrad: 20 samples in 3 batched passes
+    assert sizes[:3] == [7, 6, 7]  # smoothgrad: 20 samples in 3 batched passes of nearly equal size
     assert sizes[3:5] == [8, 8]  # integrated gradients: 16 path points in 2 batched passes
     assert torch.is_grad_enabled()
