@@ -34,3 +34,11 @@ def resolve_device(name: str = "auto") -> torch.device:
         return torch.device(name)
     except RuntimeError as err:
         raise ValueError(f"device: unknown device {name!r}; use 'auto', 'cpu', 'cuda' or 'mps'") from err
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for ``device``'s queued work (CUDA and MPS run asynchronously), so a timer measures the work."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()

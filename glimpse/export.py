@@ -52,6 +52,8 @@ from typing import IO, Any
 import numpy as np
 from PIL import Image, ImageDraw
 
+from glimpse.jsonable import json_ready
+
 logger = logging.getLogger(__name__)
 
 FORMAT = "glimpse-run"
@@ -187,21 +189,6 @@ def _png(arr: np.ndarray) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(arr).save(buf, format="PNG")
     return buf.getvalue()
-
-
-def _json_ready(value: Any, where: str) -> Any:
-    """Plain JSON types only (tuples become lists); anything else is a writer's bug, said loudly."""
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value)
-    if isinstance(value, Mapping):
-        return {str(k): _json_ready(v, f"{where}.{k}") for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_ready(v, f"{where}[{i}]") for i, v in enumerate(value)]
-    raise BundleError(f"{where}: {type(value).__name__} is not JSON-serialisable; store plain values")
 
 
 #: Colour maps of the overlays: signed maps diverge from white at 0 (blue below, red above, as on the pages);
@@ -376,7 +363,7 @@ def write_bundle(run: RunRecord, target: str | os.PathLike | IO[bytes]) -> None:
             saliency.append(m)
             values, file, key, meta = m.values, SALIENCY_NPZ, m.method, map_meta(m)
         else:
-            file, key, meta = "maps.npz", _map_id(i), _json_ready(entry.meta, f"{where}.meta")
+            file, key, meta = "maps.npz", _map_id(i), json_ready(entry.meta, f"{where}.meta", BundleError)
             arrays[key] = values
         entries.append(
             {
@@ -396,7 +383,7 @@ def write_bundle(run: RunRecord, target: str | os.PathLike | IO[bytes]) -> None:
             saliency_npz = write_npz(saliency, image=ImageRef(run.image_name, _sha1(image), image.shape[:2]))
         except NpzFormatError as err:
             raise BundleError(f"{SALIENCY_NPZ}: {err}") from err
-    tables = {str(k): _json_ready(list(rows), f"tables[{k!r}]") for k, rows in run.tables.items()}
+    tables = {str(k): json_ready(list(rows), f"tables[{k!r}]", BundleError) for k, rows in run.tables.items()}
     table_files = {}
     for name in tables:
         fname = f"metrics/{_safe_name(name)}.csv"
@@ -409,10 +396,10 @@ def write_bundle(run: RunRecord, target: str | os.PathLike | IO[bytes]) -> None:
         "created": run.created or now(),
         "image": {"name": run.image_name, "file": "input.png", "shape": list(image.shape), "sha1": _sha1(image)},
         "prompt": run.prompt,
-        "models": _json_ready(dict(run.models), "models"),
-        "seeds": _json_ready(dict(run.seeds), "seeds"),
-        "params": _json_ready(dict(run.params), "params"),
-        "versions": _json_ready(dict(run.versions) or library_versions(), "versions"),
+        "models": json_ready(dict(run.models), "models", BundleError),
+        "seeds": json_ready(dict(run.seeds), "seeds", BundleError),
+        "params": json_ready(dict(run.params), "params", BundleError),
+        "versions": json_ready(dict(run.versions) or library_versions(), "versions", BundleError),
         "maps": entries,
         "tables": tables,
         "table_files": table_files,

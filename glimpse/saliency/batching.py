@@ -25,6 +25,8 @@ from pathlib import Path
 
 import torch
 
+from glimpse.devices import synchronize
+
 #: Batch sizes tried, by device type.
 CANDIDATES: dict[str, tuple[int, ...]] = {
     "cpu": (1, 2, 4, 8, 12, 16, 24, 32),
@@ -102,18 +104,12 @@ def measure_batch_times(bundle, candidates: tuple[int, ...]) -> dict[int, float]
     images = (lo + (hi - lo) * torch.rand((max(candidates), 3, h, w), generator=g)).to(bundle.device)
     score = ScoreModel(bundle.model, Target(0))
 
-    def sync() -> None:
-        if bundle.device.type == "cuda":
-            torch.cuda.synchronize(bundle.device)
-        elif bundle.device.type == "mps":
-            torch.mps.synchronize()
-
     def pass_of(b: int) -> float:
         x = images[:b].detach().requires_grad_(True)
         start = time.perf_counter()
         with torch.enable_grad():
             torch.autograd.grad(score(x).sum(), x)
-        sync()
+        synchronize(bundle.device)
         return time.perf_counter() - start
 
     times: dict[int, float] = {}

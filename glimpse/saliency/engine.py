@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from glimpse.devices import synchronize
 from glimpse.saliency.base import (
     NO_COST,
     SHARED_PASS,
@@ -690,12 +691,6 @@ def measure_pass_time(bundle, batch_size: int | None = None, *, repeats: int = 2
     xs = (lo + (hi - lo) * torch.rand((bs, 3, h, w), generator=g)).to(bundle.device)
     score = ScoreModel(bundle.model, Target(0))
 
-    def sync() -> None:
-        if bundle.device.type == "cuda":
-            torch.cuda.synchronize(bundle.device)
-        elif bundle.device.type == "mps":
-            torch.mps.synchronize()
-
     def forward(x: torch.Tensor) -> None:
         with torch.no_grad():
             score(x)
@@ -708,10 +703,10 @@ def measure_pass_time(bundle, batch_size: int | None = None, *, repeats: int = 2
     def best(run: Callable[[torch.Tensor], None], x: torch.Tensor) -> float:
         times = []
         for _ in range(repeats):
-            sync()
+            synchronize(bundle.device)
             t0 = time.perf_counter()
             run(x)
-            sync()
+            synchronize(bundle.device)
             times.append(time.perf_counter() - t0)
         return min(times) / x.shape[0]
 

@@ -76,6 +76,7 @@ from typing import IO, Any
 
 import numpy as np
 
+from glimpse.jsonable import json_ready
 from glimpse.saliency.base import SaliencyMap, Target
 
 FORMAT = "glimpse-saliency"
@@ -155,18 +156,6 @@ class SaliencyNpz:
 
 
 # ------------------------------------------------------------------------------------ per-map metadata
-def _plain(value: Any, where: str) -> Any:
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value)
-    if isinstance(value, (list, tuple)):
-        return [_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
-    raise NpzFormatError(f"{where}: {type(value).__name__} is not a JSON value; parameters must be plain values")
-
-
 def _tupled(value: Any) -> Any:
     """JSON lists back to the tuples the engine uses, so a read map's params equal the written ones."""
     return tuple(_tupled(v) for v in value) if isinstance(value, list) else value
@@ -181,7 +170,7 @@ def map_meta(m: SaliencyMap) -> dict[str, Any]:
     gap = m.completeness_gap
     return {
         "method": str(m.method),
-        "params": {str(k): _plain(v, f"{where}.params.{k}") for k, v in m.params},
+        "params": {str(k): json_ready(v, f"{where}.params.{k}", NpzFormatError) for k, v in m.params},
         "model_id": str(m.model_id),
         "target": int(m.target.index),
         "contrast": None if m.target.contrast is None else int(m.target.contrast),
