@@ -30,7 +30,6 @@ import base64
 import copy
 import csv
 import datetime as _dt
-import functools
 import hashlib
 import html
 import io
@@ -52,6 +51,7 @@ from typing import IO, Any
 import numpy as np
 from PIL import Image, ImageDraw
 
+from glimpse.display import DIVERGING, auto_scale, display_size, lut, overlay, resize_image
 from glimpse.jsonable import json_ready
 
 logger = logging.getLogger(__name__)
@@ -191,35 +191,14 @@ def _png(arr: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-#: Colour maps of the overlays: signed maps diverge from white at 0 (blue below, red above, as on the pages);
-#: unsigned ones (|gradient|, probabilities, counts, attention) run from dark at 0 to bright at their maximum.
-DIVERGING, SEQUENTIAL = "RdBu_r", "Viridis"
-
-
-@functools.lru_cache(maxsize=4)
-def _lut(name: str) -> np.ndarray:
-    """(256, 3) uint8 colours of a plotly colour scale (a constant, computed once per name)."""
-    from plotly.colors import get_colorscale, sample_colorscale
-
-    rgb = sample_colorscale(get_colorscale(name), [i / 255 for i in range(256)])
-    return np.array([[int(float(c)) for c in s[4:-1].split(",")] for s in rgb], dtype=np.uint8)
-
-
 def colour_scale(values: np.ndarray) -> tuple[str, float, float]:
-    """(colour map, low, high) with which the overlays draw one raw map.
+    """(colour map, low, high) with which the overlays draw one raw map (:func:`glimpse.display.auto_scale`).
 
-    A map with any negative value is signed (gradients, Integrated Gradients, contrasts): the diverging
-    :data:`DIVERGING` over the symmetric range ±max|v|, so 0 is the neutral middle colour and equal magnitudes
-    of either sign get equally strong colours. Otherwise the map is unsigned: the sequential :data:`SEQUENTIAL`
-    from 0 to its maximum, so 0 means none. Non-finite values are left out of the range.
+    A map with any negative value is signed: diverging ``RdBu_r`` over ±max|v|, so 0 is the neutral middle
+    colour. Otherwise sequential ``Viridis`` from 0 to its maximum, so 0 means none. Non-finite values are
+    left out of the range. The Compare page colours its raw panels by the same rule.
     """
-    v = np.asarray(values, dtype=np.float64)
-    v = v[np.isfinite(v)]
-    lo, hi = (float(v.min()), float(v.max())) if v.size else (0.0, 0.0)
-    if lo < 0:
-        bound = max(abs(lo), abs(hi))
-        return DIVERGING, -bound, bound
-    return SEQUENTIAL, 0.0, hi
+    return auto_scale(values)
 
 
 def _scale_note(name: str, lo: float, hi: float) -> str:
@@ -234,23 +213,14 @@ def overlay_png(image: np.ndarray, values: np.ndarray, *, title: str = "", alpha
     Drawn at most ``OVERLAY_SIDE`` pixels on the longer side (small images are enlarged to it, nearest
     neighbour, so a 32×32 generated image stays legible); the raw maps are in the bundle's NPZ files.
     """
-    h, w = image.shape[:2]
-    scale = OVERLAY_SIDE / max(h, w)
-    h, w = max(1, round(h * scale)), max(1, round(w * scale))
-    resample = Image.NEAREST if scale > 1 else Image.BILINEAR
-    image = np.asarray(Image.fromarray(image).resize((w, h), resample))
+    h, w = display_size(image.shape, OVERLAY_SIDE)
+    image = resize_image(image, (h, w))
     name, lo, hi = colour_scale(values)
-    v = np.asarray(values, dtype=np.float32)
-    small = Image.fromarray(v, mode="F").resize((w, h), Image.BILINEAR)
-    v = np.nan_to_num(np.asarray(small, dtype=np.float32), nan=lo)
-    scaled = (v - lo) / (hi - lo) if hi > lo else np.zeros_like(v)
-    lut = _lut(name)
-    colour = lut[np.clip(np.round(scaled * 255), 0, 255).astype(np.uint8)]
-    blended = (alpha * colour + (1 - alpha) * image.astype(np.float32)).round().astype(np.uint8)
+    blended = overlay(image, values, lo, hi, name, alpha=alpha)
     bar_w, pad, text_w, top = max(8, w // 30), 6, 70, 18
     canvas = Image.new("RGB", (w + pad + bar_w + text_w, h + top), "white")
     canvas.paste(Image.fromarray(blended), (0, top))
-    ramp = lut[np.linspace(255, 0, h).astype(np.uint8)][:, None, :].repeat(bar_w, axis=1)
+    ramp = lut(name)[np.linspace(255, 0, h).astype(np.uint8)][:, None, :].repeat(bar_w, axis=1)
     canvas.paste(Image.fromarray(ramp), (w + pad, top))
     draw = ImageDraw.Draw(canvas)
     draw.text((2, 2), title[:80], fill="black")
