@@ -15,33 +15,9 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
-#: viridis at 9 evenly spaced stops (matplotlib's table), linearly interpolated: no matplotlib needed
-_VIRIDIS = np.array(
-    [
-        [68, 1, 84],
-        [71, 44, 122],
-        [59, 81, 139],
-        [44, 113, 142],
-        [33, 144, 141],
-        [39, 173, 129],
-        [92, 200, 99],
-        [170, 220, 50],
-        [253, 231, 37],
-    ],
-    dtype=np.float64,
-)
+from glimpse.display import overlay, resize_image, resize_map, shown_values, to_rgb
+
 NORMALISATIONS: tuple[str, ...] = ("frame", "shared")
-
-
-def colorize(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """Map a float array to viridis RGB uint8, with ``lo`` -> dark purple and ``hi`` -> yellow."""
-    values = np.asarray(values, dtype=np.float64)
-    span = hi - lo
-    norm = np.clip((values - lo) / span, 0.0, 1.0) if span > 0 else np.zeros_like(values)
-    pos = norm * (len(_VIRIDIS) - 1)
-    i = np.minimum(pos.astype(int), len(_VIRIDIS) - 2)
-    frac = (pos - i)[..., None]
-    return np.round(_VIRIDIS[i] * (1 - frac) + _VIRIDIS[i + 1] * frac).astype(np.uint8)
 
 
 def _meta_default(obj: Any) -> Any:
@@ -186,23 +162,18 @@ def scrubber_gif(
     if not 0.0 <= opacity <= 1.0:
         raise ValueError(f"opacity: {opacity} is outside [0, 1]")
     size = int(size)
-    background = None
-    if image is not None:
-        pic = Image.fromarray(np.asarray(image, dtype=np.uint8))
-        resample = Image.NEAREST if size >= max(pic.size) else Image.BILINEAR
-        background = np.asarray(pic.resize((size, size), resample))
-        background = background.astype(np.float64)
-    shared = (float(frames.min()), float(frames.max()))
+    # nearest when enlarging (glimpse.display's "auto"): a 32x32 image or map stays honest pixels and the GIF
+    # palette stays small
+    background = None if image is None else resize_image(np.asarray(image, dtype=np.uint8), (size, size))
+    if normalise == "shared":
+        scaled = shown_values(frames, "minmax")
+    else:
+        scaled = np.stack([shown_values(frame, "minmax") for frame in frames])
     pictures = []
-    for k, frame in enumerate(frames):
-        lo, hi = shared if normalise == "shared" else (float(frame.min()), float(frame.max()))
-        # nearest when enlarging: a 32x32 map stays honest pixels and the GIF palette stays small
-        resample = Image.NEAREST if size >= max(frame.shape) else Image.BILINEAR
-        up = np.asarray(Image.fromarray(frame.astype(np.float32), mode="F").resize((size, size), resample))
-        rgb = colorize(up, lo, hi).astype(np.float64)
-        if background is not None:
-            rgb = opacity * rgb + (1 - opacity) * background
-        picture = Image.fromarray(np.round(rgb).astype(np.uint8))
+    for k, frame in enumerate(scaled):
+        up = resize_map(frame, (size, size), resample="auto")
+        rgb = to_rgb(up, 0.0, 1.0) if background is None else overlay(background, up, 0.0, 1.0, alpha=opacity)
+        picture = Image.fromarray(rgb)
         if labels is not None:
             draw = ImageDraw.Draw(picture)
             draw.rectangle((0, 0, size, 12), fill=(0, 0, 0))

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from glimpse.attention.export import attention_npz_bytes, colorize, load_attention_npz, scrubber_gif
+from glimpse.attention.export import attention_npz_bytes, load_attention_npz, scrubber_gif
+from glimpse.display import to_rgb as colorize
 
 from .tracefixture import small_trace
 
