@@ -3,25 +3,33 @@
 Record with :func:`generate_with_attention` (or :class:`AttentionTracer` around any denoiser call),
 aggregate with :func:`word_maps`, :func:`token_maps` and :func:`word_mass_over_time`. By default the
 recorded layers and the aggregation grid are DAAM's (:mod:`glimpse.attention.daam`, :data:`LAYER_SETS`).
+What differs between denoiser architectures is one adapter per kind (:data:`KINDS`, :mod:`glimpse.attention.kinds`)
+and one recorder (:mod:`glimpse.attention.recorders`).
 """
 
 from glimpse.attention.aggregate import token_maps, word_maps, word_mass_over_time
 from glimpse.attention.daam import LAYER_SETS
-from glimpse.attention.generate import PromptTokens, generate_with_attention, prompt_tokens
+from glimpse.attention.generate import PromptTokens, generate_with_attention, prompt_tokens, word_spans
+from glimpse.attention.kinds import KINDS, Kind, detect, kind_of
+from glimpse.attention.recorders.common import joint_text_block
 from glimpse.attention.trace import AttentionTrace, GenerationResult
-from glimpse.attention.tracer import RECORDERS, AttentionTracer, joint_text_block
+from glimpse.attention.tracer import AttentionTracer
 
 __all__ = [
+    "KINDS",
     "LAYER_SETS",
-    "RECORDERS",
     "AttentionTrace",
     "AttentionTracer",
     "GenerationResult",
+    "Kind",
     "PromptTokens",
+    "detect",
     "generate_with_attention",
     "joint_text_block",
+    "kind_of",
     "prompt_tokens",
     "token_maps",
     "word_mass_over_time",
     "word_maps",
+    "word_spans",
 ]

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from glimpse.attention import AttentionTracer, joint_text_block
-from glimpse.attention.tracer import CrossAttentionRecorder
+from glimpse.attention.recorders.cross import CrossAttentionRecorder
 from tests.glimpse.attention.tiny_denoisers import (
     TEXT_LEN,
     call,
