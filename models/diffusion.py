@@ -8,10 +8,9 @@ Ids:
   weights in the local cache or a reachable hub, and a GPU (``allow_cpu=True`` overrides for tiny test
   pipelines).
 
-The kind of denoiser decides how cross-attention is traced (see :mod:`glimpse.attention.tracer`):
-``unet`` (a UNet2DConditionModel: ``attn2`` layers), ``pixart`` (PixArtTransformer2DModel: ``attn2``),
-``sd3`` (SD3Transformer2DModel: joint attention, [image, text]) and ``flux`` (FluxTransformer2DModel:
-joint attention, [text, image]).
+This module loads; what differs between denoiser kinds (``unet``, ``pixart``, ``sd3``, ``flux``: where the
+denoiser is, its tokenizer and text limit, its default size, steps and guidance) is the kind's adapter in
+:data:`glimpse.attention.kinds.KINDS`, which also says how its cross-attention is traced.
 """
 
 from __future__ import annotations
@@ -27,6 +26,8 @@ from typing import Any
 
 import torch
 
+from glimpse.attention.kinds import KINDS as ADAPTERS
+from glimpse.attention.kinds import detect, kind_of
 from glimpse.devices import resolve_device
 from models.registry import ModelLoadError
 
@@ -35,21 +36,8 @@ logger = logging.getLogger(__name__)
 EMBEDDED_T2I = "shapes-t2i"
 EMBEDDED_DIR = Path(__file__).resolve().parent / "embedded" / "shapes_t2i"
 
-#: denoiser class name -> kind
-TRANSFORMER_KINDS: dict[str, str] = {
-    "PixArtTransformer2DModel": "pixart",
-    "SD3Transformer2DModel": "sd3",
-    "FluxTransformer2DModel": "flux",
-}
-KINDS: tuple[str, ...] = ("unet", "pixart", "sd3", "flux")
-
-#: kind -> (default steps, default guidance), the values the model cards recommend
-_DEFAULTS: dict[str, tuple[int, float]] = {
-    "unet": (30, 7.5),
-    "pixart": (20, 4.5),
-    "sd3": (28, 7.0),
-    "flux": (28, 3.5),
-}
+#: the denoiser kinds that can be traced (:data:`glimpse.attention.kinds.KINDS`)
+KINDS: tuple[str, ...] = tuple(ADAPTERS)
 
 
 @dataclass(frozen=True, eq=False)
@@ -74,50 +62,23 @@ class DiffusionBundle:
     @property
     def denoiser(self) -> torch.nn.Module:
         """The UNet or transformer whose attention processors are traced."""
-        return self.pipe.unet if self.kind == "unet" else self.pipe.transformer
+        return ADAPTERS[self.kind].denoiser(self.pipe)
 
 
 def detect_kind(pipe: Any) -> str:
     """``unet`` / ``pixart`` / ``sd3`` / ``flux`` from the pipeline's denoiser class."""
-    unet = getattr(pipe, "unet", None)
-    if unet is not None:
-        return "unet"
-    transformer = getattr(pipe, "transformer", None)
-    name = type(transformer).__name__ if transformer is not None else "none"
-    if name not in TRANSFORMER_KINDS:
-        raise ModelLoadError(
-            f"model: denoiser {name!r} is not supported for attention tracing; supported: UNet2DConditionModel, "
-            + ", ".join(TRANSFORMER_KINDS)
-        )
-    return TRANSFORMER_KINDS[name]
-
-
-def _max_tokens(pipe: Any, kind: str) -> int:
-    if hasattr(pipe, "max_prompt_words") and hasattr(pipe, "tokenize_words"):
-        return int(pipe.tokenizer.model_max_length)
-    if kind == "pixart":
-        # PixArt-α pipelines default to 120 T5 tokens, PixArt-Σ to 300
-        return 300 if "Sigma" in type(pipe).__name__ else 120
-    if kind == "flux":
-        return 512
-    # SD 1.x/2.x/XL and SD3: the maps come from the CLIP tokens
-    return int(pipe.tokenizer.model_max_length)
-
-
-def _resolution(pipe: Any, kind: str) -> int:
-    scale = int(getattr(pipe, "vae_scale_factor", 1) or 1)
-    if kind == "unet":
-        return int(pipe.unet.config.sample_size) * scale
-    if kind == "flux":
-        return int(getattr(pipe, "default_sample_size", 128)) * scale
-    return int(pipe.transformer.config.sample_size) * scale
+    adapter = detect(pipe)
+    if adapter is None:
+        transformer = getattr(pipe, "transformer", None)
+        name = type(transformer).__name__ if transformer is not None else "none"
+        supported = ", ".join(c for a in ADAPTERS.values() for c in a.denoiser_classes)
+        raise ModelLoadError(f"model: denoiser {name!r} is not supported for attention tracing; supported: {supported}")
+    return adapter.name
 
 
 def bundle_from_pipeline(pipe: Any, model_id: str, device: torch.device, *, kind: str | None = None) -> DiffusionBundle:
     """Wrap an already built pipeline (e.g. a tiny one from configs) in a :class:`DiffusionBundle`."""
-    kind = kind or detect_kind(pipe)
-    if kind not in KINDS:
-        raise ValueError(f"kind: unknown {kind!r}; known: {', '.join(KINDS)}")
+    adapter = kind_of(kind or detect_kind(pipe))
     for module in pipe.components.values():
         if isinstance(module, torch.nn.Module):
             module.eval().requires_grad_(False)
@@ -129,17 +90,17 @@ def bundle_from_pipeline(pipe: Any, model_id: str, device: torch.device, *, kind
 
         steps, guidance = 25, DEFAULT_GUIDANCE_SCALE
     else:
-        steps, guidance = _DEFAULTS[kind]
+        steps, guidance = adapter.default_steps, adapter.default_guidance
     return DiffusionBundle(
         model_id=model_id,
         pipe=pipe,
-        kind=kind,
-        max_tokens=_max_tokens(pipe, kind),
+        kind=adapter.name,
+        max_tokens=adapter.max_tokens(pipe),
         vocabulary=tuple(pipe.vocabulary) if embedded else None,
         device=device,
         default_steps=steps,
         default_guidance=guidance,
-        resolution=_resolution(pipe, kind),
+        resolution=adapter.resolution(pipe),
     )
 
 

@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from glimpse.attention.daam import DAAM_BLOCKS, check_layer_set, daam_grid, daam_skipped_sides
+from glimpse.attention.daam import check_layer_set
+from glimpse.attention.kinds import kind_of
 from glimpse.attention.trace import AttentionTrace, GenerationResult
 from glimpse.attention.tracer import AttentionTracer
 
@@ -31,11 +32,6 @@ def _check_prompt(prompt: Any, max_tokens: int) -> str:
     if not isinstance(prompt, str) or not prompt.strip():
         raise ValueError(f"prompt: empty; type at least one word (the text encoder takes at most {max_tokens} tokens)")
     return prompt.strip()
-
-
-def _hub_tokenizer(bundle: Any) -> Any:
-    # Flux conditions its joint attention on T5 only; SD 1.x/2.x/XL and SD3 maps use the (first) CLIP tokens
-    return bundle.pipe.tokenizer_2 if bundle.kind == "flux" else bundle.pipe.tokenizer
 
 
 def _is_punctuation(ch: str) -> bool:
@@ -90,7 +86,8 @@ def prompt_tokens(bundle: Any, prompt: str) -> PromptTokens:
         words = tuple(pipe.validate_prompt(prompt))
         tokens = tuple(pipe.tokenize_words(prompt)[: len(words) + 2])
         return PromptTokens(tokens, tuple(range(len(tokens))), words, tuple((k + 1,) for k in range(len(words))))
-    tokenizer = _hub_tokenizer(bundle)
+    kind = kind_of(bundle.kind)
+    tokenizer = kind.tokenizer(pipe)
     ids = tokenizer(prompt, add_special_tokens=True, truncation=False)["input_ids"]
     if len(ids) > bundle.max_tokens:
         raise ValueError(
@@ -100,17 +97,8 @@ def prompt_tokens(bundle: Any, prompt: str) -> PromptTokens:
     if not getattr(tokenizer, "is_fast", False):
         raise ValueError("prompt: word grouping needs a fast tokenizer (with offsets); this pipeline has a slow one")
     words, word_tokens = _group_words(prompt, tokenizer, ids)
-    text_len = bundle.max_tokens if bundle.kind == "flux" else None
     tokens = tuple(tokenizer.convert_ids_to_tokens(ids))
-    return PromptTokens(tokens, tuple(range(len(ids))), words, word_tokens, text_len)
-
-
-def _pipeline_kwargs(bundle: Any) -> dict[str, Any]:
-    if bundle.kind == "pixart":
-        return {"clean_caption": False}  # caption cleaning needs bs4/ftfy and changes the tokens
-    if bundle.kind == "flux":
-        return {"max_sequence_length": bundle.max_tokens}
-    return {}
+    return PromptTokens(tokens, tuple(range(len(ids))), words, word_tokens, kind.text_len(bundle.max_tokens))
 
 
 def generate_with_attention(
@@ -165,13 +153,12 @@ def generate_with_attention(
         resolutions the model does not have.
     """
     check_layer_set(layers)
+    kind = kind_of(bundle.kind)
     tokens = prompt_tokens(bundle, prompt)
     steps = bundle.default_steps if steps is None else int(steps)
     if steps < 1:
         raise ValueError(f"steps: {steps} must be >= 1")
     guidance = bundle.default_guidance if guidance is None else float(guidance)
-    # the batch is [uncond, cond] when guidance is on; Flux is guidance-distilled (one branch)
-    cfg = bundle.kind != "flux" and guidance > 1.0
     seen: list[int] = []
 
     def on_step(pipe: Any, i: int, t: Any, kwargs: dict) -> dict:
@@ -181,28 +168,21 @@ def generate_with_attention(
         return kwargs
 
     side = bundle.resolution
-    unet = bundle.kind == "unet"
-    hub_unet = unet and bundle.vocabulary is None
-    # the embedded model is pixel-space: its "latent" grid is the image itself
-    grid = daam_grid(side) if hub_unet else (side if unet else None)
-    blocks = DAAM_BLOCKS if unet and layers == "daam" else None
-    exclude: tuple[int, ...] = ()
-    if hub_unet and layers == "daam" and resolutions is None:
-        exclude = daam_skipped_sides(grid)
+    plan = kind.layer_plan(bundle.pipe, side, layers, resolutions)
     with bundle.lock:
         generator = torch.Generator(device="cpu").manual_seed(int(seed))
         tracer = AttentionTracer(
             bundle.denoiser,
-            bundle.kind,
+            kind,
             lock=bundle.lock,
             token_positions=tokens.positions,
             image_hw=(side, side),
-            cfg=cfg,
+            cfg=kind.cfg(guidance),
             heads=heads,
             resolutions=resolutions,
-            exclude_resolutions=exclude,
-            blocks=blocks,
-            head_sums=unet and not heads,
+            exclude_resolutions=plan.exclude,
+            blocks=plan.blocks,
+            head_sums=kind.head_sums and not heads,
             text_len=tokens.text_len,
         )
         with tracer:
@@ -213,7 +193,7 @@ def generate_with_attention(
                 generator=generator,
                 output_type="np",
                 callback_on_step_end=on_step,
-                **_pipeline_kwargs(bundle),
+                **kind.call_kwargs(bundle.max_tokens),
             )
         names, maps = tracer.result()
         sums = tracer.sums()
@@ -240,7 +220,7 @@ def generate_with_attention(
         image_shape=(int(image.shape[0]), int(image.shape[1])),
         heads=heads,
         head_sums=sums,
-        grid=grid,
+        grid=plan.grid,
         layer_set=layers,
     )
     return GenerationResult(image=image, trace=trace)
