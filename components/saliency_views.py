@@ -9,67 +9,23 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from components.views import heatmap_figure, resize_map
+from components.views import heatmap_figure
+from glimpse.display import MODE_TITLES, colour_range, lut, resize_map, shared_ranges, shown_values
+from glimpse.display import SIGNED_MODES as SIGNED_MODES  # re-exported: the saliency controls pick scales by it
 from glimpse.saliency import map_units
 
-MODE_TITLES = {
-    "signed": "raw value",
-    "absolute": "|value|",
-    "positive": "max(value, 0)",
-    "minmax": "(value − min) / (max − min)",
-}
-#: Modes drawn with a diverging colour map centred at zero; the others are magnitudes.
-SIGNED_MODES = ("signed",)
-
 
 # --------------------------------------------------------------------------------------------------
-# display preparation (pure: values + options -> what the colour bar spans)
+# display preparation (pure: values + options -> what the colour bar spans; the rules are glimpse.display's)
 # --------------------------------------------------------------------------------------------------
-def shown_values(values: np.ndarray, mode: str) -> np.ndarray:
-    """The map as displayed: signed, absolute, positive part, or min–max scaled per map to [0, 1].
-
-    ``minmax`` is for maps whose values all sit in a narrow band away from zero (RISE: probabilities around
-    0.6–0.7), which a scale from zero draws as one flat colour. A constant map shows as zeros.
-    The raw map is kept elsewhere.
-    """
-    if mode == "signed":
-        return values
-    if mode == "absolute":
-        return np.abs(values)
-    if mode == "positive":
-        return np.clip(values, 0.0, None)
-    if mode == "minmax":
-        lo, hi = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
-        if not hi > lo:
-            return np.zeros_like(values)
-        return (values - lo) / (hi - lo)
-    raise ValueError(f"mode: unknown {mode!r}; known: {', '.join(MODE_TITLES)}")
-
-
-def colour_range(values: np.ndarray, mode: str, clip: float) -> tuple[float, float, float | None]:
-    """(zmin, zmax, zmid) for one map: symmetric around 0 for signed maps, from 0 otherwise; the end of
-    the bar is the ``clip`` percentile of the magnitude, so a few extreme pixels do not wash it out."""
-    if mode == "minmax":
-        return 0.0, 1.0, None
-    top = float(np.percentile(np.abs(values), clip)) if values.size else 0.0
-    if top <= 0.0 or not np.isfinite(top):
-        top = float(np.max(np.abs(values))) if values.size else 0.0
-    top = top if top > 0.0 else 1e-12
-    if mode == "signed":
-        return -top, top, 0.0
-    return 0.0, top, None
-
-
 def ranges(maps, options) -> list[tuple[float, float, float | None]]:
     """Per-map colour ranges, or with ``shared_scale`` one range per group of maps in the same units (the
     widest of the group's ranges). Maps in different units (a gradient, a CAM, a probability) never share:
     one range over all of them drew every map but the largest as a blank."""
     per_map = [colour_range(shown_values(m.values, options.mode), options.mode, options.clip) for m in maps]
-    if not options.shared_scale or not per_map or options.mode == "minmax":
+    if not options.shared_scale:
         return per_map
-    groups = [map_units(m) for m in maps]
-    top = {g: max(r[1] for r, h in zip(per_map, groups) if h == g) for g in set(groups)}
-    return [(-top[g], top[g], 0.0) if options.mode == "signed" else (0.0, top[g], None) for g in groups]
+    return shared_ranges(per_map, [map_units(m) for m in maps])
 
 
 def scale_groups(maps) -> list[list[str]]:
@@ -90,10 +46,6 @@ def shared_scale_note(record, options, infos: dict) -> None:
     parts = [f"shared by {'; '.join(shared)}"] if shared else []
     parts += [f"own scale (no other map in its units): {', '.join(alone)}"] if alone else []
     st.caption("Colour scale " + " · ".join(parts) + ". Only maps in the same units share a scale.")
-
-
-def _display_size(thumb: np.ndarray) -> tuple[int, int]:
-    return thumb.shape[0], thumb.shape[1]
 
 
 def _title(m, info) -> str:
@@ -143,8 +95,8 @@ def map_figure(
 ) -> go.Figure:
     """One overlay: the map (display mode applied) on the image, with colour bar and hover values."""
     zmin, zmax, zmid = zrange
-    h, w = _display_size(thumb)
-    values = resize_map(shown_values(m.values, options.mode).astype(np.float32), (h, w))
+    h, w = thumb.shape[:2]
+    values = resize_map(shown_values(m.values, options.mode), (h, w))
     fig = heatmap_figure(
         values,
         title=_title(m, info),
@@ -235,25 +187,21 @@ def grid_png(record, options, infos: dict) -> bytes:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
 
     maps = record.maps
     cols = min(options.columns, len(maps))
     rows = -(-len(maps) // cols)
-    h, w = _display_size(record.thumbnail)
+    h, w = record.thumbnail.shape[:2]
     fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 3.4 * rows * h / w + 0.4 * rows), squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
-    cmap = options.colorscale
+    # the page's own colour table (plotly's scale), so the PNG has the colours shown on screen
+    cmap = ListedColormap(lut(options.colorscale) / 255.0, name=options.colorscale)
     for ax, m, (zmin, zmax, _) in zip(axes.ravel(), maps, ranges(maps, options)):
-        values = resize_map(shown_values(m.values, options.mode).astype(np.float32), (h, w))
+        values = resize_map(shown_values(m.values, options.mode), (h, w))
         ax.imshow(record.thumbnail)
-        im = ax.imshow(
-            values,
-            cmap=cmap.lower() if cmap.lower() in plt.colormaps() else cmap,
-            vmin=zmin,
-            vmax=zmax,
-            alpha=options.opacity,
-        )
+        im = ax.imshow(values, cmap=cmap, vmin=zmin, vmax=zmax, alpha=options.opacity)
         info = infos.get(m.method)
         ax.set_title(info.label if info is not None else m.method, fontsize=10)
         fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02).ax.tick_params(labelsize=7)
