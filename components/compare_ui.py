@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from components import loaders
-from components.views import ONE_MATCH_ON_ENTER, heatmap_figure, resize_map
+from components.views import ONE_MATCH_ON_ENTER, heatmap_figure
 from glimpse.compare.run import (
     AGREEMENT,
     DEFAULT_METHODS,
@@ -26,6 +26,16 @@ from glimpse.compare.run import (
     CompareSpec,
     matrix_from_rows,
     run_compare,
+)
+from glimpse.display import (
+    DIVERGING,
+    SIGNED_MODES,
+    auto_mode,
+    colour_range,
+    display_size,
+    resize_image,
+    resize_map,
+    shown_values,
 )
 from glimpse.export import BundleError, RunRecord, bundle_bytes, read_bundle
 from glimpse.saliency import get_method, list_methods
@@ -286,12 +296,6 @@ def _remember(record: RunRecord) -> None:
     }
 
 
-def _display_grid(image: np.ndarray) -> tuple[int, int]:
-    h, w = image.shape[:2]
-    scale = DISPLAY_SIDE / max(h, w)
-    return max(1, round(h * scale)), max(1, round(w * scale))
-
-
 def _display_state() -> dict:
     return {name: st.session_state.get(key, default) for key, (name, default) in _DISPLAY_WIDGETS.items()}
 
@@ -300,26 +304,35 @@ def _token(record: RunRecord) -> str:
     return hashlib.sha1(f"{record.created}|{record.image_name}|{record.map_names}".encode()).hexdigest()
 
 
-def _shown(values: np.ndarray, norm: str) -> tuple[np.ndarray, dict]:
-    """Display transform (the raw map stays in the record) and the colour-axis options that go with it."""
-    v = np.asarray(values, dtype=np.float32)
-    if norm == "|map|":
-        return np.abs(v), {}
-    if norm == "min-max per panel":
-        lo, hi = float(v.min()), float(v.max())
-        return (v - lo) / (hi - lo) if hi > lo else np.zeros_like(v), {"zmin": 0.0, "zmax": 1.0}
-    if float(v.min()) < 0 < float(v.max()):
-        bound = float(np.abs(v).max())
-        return v, {"zmid": 0.0, "zmin": -bound, "zmax": bound, "colorscale": "RdBu_r"}
-    return v, {}
+#: The Values control's choices as glimpse.display value modes; "auto" is the run report's rule (signed if any
+#: value is negative), so a raw panel has the colours of the same map in the bundle's report.
+_NORM_MODES = {"raw": "auto", "|map|": "absolute", "min-max per panel": "minmax"}
+
+
+def _shown(values: np.ndarray, norm: str, colorscale: str) -> tuple[np.ndarray, dict]:
+    """Display transform (the raw map stays in the record) and the colour-axis options that go with it.
+
+    One rule with the report (:func:`glimpse.export.colour_scale`): a raw map with any negative value is signed,
+    drawn in the diverging RdBu_r over ±max|v|; any other map runs from 0 (min-max: [0, 1]) to its maximum in
+    the chosen colour scale. The range comes from the raw map, not from its resized copy.
+    """
+    mode = _NORM_MODES[norm]
+    if mode == "auto":
+        mode = auto_mode(values)
+    shown = shown_values(np.asarray(values, dtype=np.float64), mode)
+    zmin, zmax, zmid = colour_range(shown, mode)
+    return shown, {
+        "zmin": zmin,
+        "zmax": zmax,
+        "zmid": zmid,
+        "colorscale": DIVERGING if mode in SIGNED_MODES else colorscale,
+    }
 
 
 def panel(record: RunRecord, name: str, display: dict, grid: tuple[int, int], image_small: np.ndarray) -> go.Figure:
-    entry = record.map(name)
-    values, extra = _shown(resize_map(np.asarray(entry.values, np.float32), grid), display["norm"])
-    options = {"colorscale": display["colorscale"], **extra}
+    values, options = _shown(record.map(name).values, display["norm"], display["colorscale"])
     return heatmap_figure(
-        values,
+        resize_map(values, grid),
         image=image_small,
         title=name,
         opacity=float(display["opacity"]),
@@ -336,10 +349,8 @@ def results_view() -> None:
     record = stored()
     if record is None:
         return
-    grid = _display_grid(record.image)
-    from PIL import Image
-
-    image_small = np.asarray(Image.fromarray(record.image).resize((grid[1], grid[0]), Image.BILINEAR))
+    grid = display_size(record.image.shape, DISPLAY_SIDE)
+    image_small = resize_image(record.image, grid)
     names = list(record.map_names)
     spec = CompareSpec.from_params(record.params)
 
