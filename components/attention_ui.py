@@ -21,6 +21,7 @@ from components.views import heatmap_figure
 from glimpse.attention import LAYER_SETS, GenerationResult, generate_with_attention, word_maps, word_mass_over_time
 from glimpse.attention.export import attention_npz_bytes, scrubber_gif
 from glimpse.attention.metrics import DEFAULT_THRESHOLD, MODES, binarize, content_style_separation
+from glimpse.display import colour_range, resize_image, resize_map, shown_values
 from models.diffusion import EMBEDDED_T2I, DiffusionBundle, load_pipeline
 from models.registry import ModelLoadError
 
@@ -248,12 +249,11 @@ def _default_pair(words: tuple[str, ...]) -> tuple[int, int]:
 
 # ---------------------------------------------------------------------------------------------- views
 def _pixels(image: np.ndarray, side: int = 256) -> np.ndarray:
-    """Nearest-neighbour upscaling so a 32×32 generation stays crisp on screen."""
+    """Whole-number upscaling (nearest neighbour, :func:`glimpse.display.resize_image`) so a 32×32 generation
+    stays crisp on screen."""
     h, w = image.shape[:2]
-    if max(h, w) >= side:
-        return image
     k = max(1, side // max(h, w))
-    return np.asarray(Image.fromarray(image).resize((w * k, h * k), Image.NEAREST))
+    return resize_image(image, (h * k, w * k))
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -271,9 +271,7 @@ def png_bytes(image: np.ndarray) -> bytes:
 def mask_overlay(image: np.ndarray, mask_a: np.ndarray, mask_b: np.ndarray) -> np.ndarray:
     """The image dimmed, with A-only pixels orange, B-only cyan and shared pixels white (masks at image size)."""
     if mask_a.shape != image.shape[:2]:
-        size = (image.shape[1], image.shape[0])
-        mask_a = np.asarray(Image.fromarray(mask_a).resize(size, Image.NEAREST))
-        mask_b = np.asarray(Image.fromarray(mask_b).resize(size, Image.NEAREST))
+        mask_a, mask_b = (resize_map(m, image.shape[:2], resample="nearest") > 0.5 for m in (mask_a, mask_b))
     out = image.astype(np.float32) * 0.35 + 255 * 0.15
     out[mask_a & ~mask_b] = (255, 140, 0)
     out[mask_b & ~mask_a] = (0, 220, 255)
@@ -282,15 +280,14 @@ def mask_overlay(image: np.ndarray, mask_a: np.ndarray, mask_b: np.ndarray) -> n
 
 
 def strip_figure(maps: np.ndarray, labels: list[str], *, normalise: bool, height: int | None = None) -> go.Figure:
-    """One small heatmap per word with one shared colour bar."""
+    """One small heatmap per word with one shared colour bar: each word min-max scaled to [0, 1], or the raw
+    maps (non-negative attention) from 0 to the largest value of any word (:mod:`glimpse.display`)."""
     n = len(maps)
     # square panels across a ~1100 px wide page: the height follows the number of words
     height = height or int(min(260, max(110, 1050 / max(n, 1))) + 30)
-    shown = maps.astype(np.float32)
-    if normalise:
-        lo = shown.min(axis=(1, 2), keepdims=True)
-        span = shown.max(axis=(1, 2), keepdims=True) - lo
-        shown = np.divide(shown - lo, span, out=np.zeros_like(shown), where=span > 0)
+    mode = "minmax" if normalise else "positive"
+    shown = np.stack([shown_values(np.asarray(m, dtype=np.float32), mode) for m in maps])
+    cmin, cmax, _ = colour_range(shown, mode)  # one colour bar for every word
     fig = make_subplots(rows=1, cols=n, subplot_titles=labels, horizontal_spacing=0.012)
     for k in range(n):
         fig.add_trace(
@@ -309,8 +306,8 @@ def strip_figure(maps: np.ndarray, labels: list[str], *, normalise: bool, height
     fig.update_layout(
         coloraxis=dict(
             colorscale="Viridis",
-            cmin=0.0 if normalise else None,
-            cmax=1.0 if normalise else None,
+            cmin=cmin,
+            cmax=cmax,
             colorbar=dict(title="min-max" if normalise else "attention", thickness=10, len=0.9),
         ),
         height=height,
