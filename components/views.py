@@ -4,20 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
-from PIL import Image
+
+from glimpse.display import display_size, resize_image, resize_map
 
 #: Multiselect options for name lists: Enter takes the first match (not "Select N matches", which added
 #: Smooth Grad-CAM++ to "SmoothGrad"), and matching is on the typed text, not a subsequence.
 ONE_MATCH_ON_ENTER = {"select_all": False, "filter_mode": "contains"}
-
-
-def resize_map(values: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Bilinear resize of a float map to (H, W) for display."""
-    h, w = size
-    if values.shape == (h, w):
-        return values
-    img = Image.fromarray(np.asarray(values, dtype=np.float32), mode="F")
-    return np.asarray(img.resize((w, h), Image.BILINEAR), dtype=np.float32)
 
 
 def heatmap_figure(
@@ -36,17 +28,14 @@ def heatmap_figure(
 ) -> go.Figure:
     """A heatmap of ``values`` (H, W), optionally over ``image`` (uint8 (H', W', 3)), with a colour bar.
 
-    Large inputs are downsampled to ``max_side`` for drawing only; hover reports the map value.
+    Large inputs are downsampled to ``max_side`` for drawing only (:mod:`glimpse.display`); hover reports the
+    map value.
     """
-    values = np.asarray(values, dtype=np.float32)
-    h, w = values.shape
-    scale = min(1.0, max_side / max(h, w))
-    size = (max(1, round(h * scale)), max(1, round(w * scale)))
+    size = display_size(np.shape(values), max_side, enlarge=False)
     shown = resize_map(values, size)
     fig = go.Figure()
     if image is not None:
-        bg = np.asarray(Image.fromarray(image).resize((size[1], size[0]), Image.BILINEAR))
-        fig.add_trace(go.Image(z=bg, hoverinfo="skip"))
+        fig.add_trace(go.Image(z=resize_image(image, size), hoverinfo="skip"))
     fig.add_trace(
         go.Heatmap(
             z=shown,
