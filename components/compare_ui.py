@@ -321,12 +321,7 @@ def _shown(values: np.ndarray, norm: str, colorscale: str) -> tuple[np.ndarray, 
         mode = auto_mode(values)
     shown = shown_values(np.asarray(values, dtype=np.float64), mode)
     zmin, zmax, zmid = colour_range(shown, mode)
-    return shown, {
-        "zmin": zmin,
-        "zmax": zmax,
-        "zmid": zmid,
-        "colorscale": DIVERGING if mode in SIGNED_MODES else colorscale,
-    }
+    return shown, dict(zmin=zmin, zmax=zmax, zmid=zmid, colorscale=DIVERGING if mode in SIGNED_MODES else colorscale)
 
 
 def panel(record: RunRecord, name: str, display: dict, grid: tuple[int, int], image_small: np.ndarray) -> go.Figure:
