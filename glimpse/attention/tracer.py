@@ -21,7 +21,8 @@ recorder that stands in for each traced layer's processor computes the probabili
   with the image part of the normaliser accumulated in query chunks (:func:`.recorders.common.joint_text_block`).
 
 Heads are averaged on the fly unless ``heads=True``; only the kept text positions and the requested map
-resolutions are stored, as float16. Memory is therefore T × K × Σ h·w × 2 bytes. With
+resolutions are stored, as float16, on the recording device until :meth:`AttentionTracer.result` (at most
+``_DEVICE_BYTES`` of them wait on an accelerator). Memory is therefore T × K × Σ h·w × 2 bytes. With
 ``head_sums=True`` the tracer also keeps, per layer, every head's probabilities summed over all calls,
 Σ_t P^{ℓ,η}_t (float32, H × K × h·w per layer, whatever T): what DAAM's clamp per (layer, head) needs
 without keeping the heads of every step.
@@ -41,6 +42,9 @@ import torch
 
 from glimpse.attention.kinds import Kind, kind_of
 from glimpse.attention.recorders.common import grid_shape
+
+#: per-step maps wait on an accelerator up to this many bytes before they are moved to the CPU together
+_DEVICE_BYTES = 256 * 2**20
 
 
 class AttentionTracer:
@@ -94,9 +98,14 @@ class AttentionTracer:
         self.blocks = None if blocks is None else tuple(blocks)
         self.head_sums = head_sums
         self.text_len = text_len
-        self.records: dict[str, list[torch.Tensor]] = {}
+        self._steps: dict[str, list[torch.Tensor]] = {}  # per layer, each call's maps on the device
+        self._host: dict[str, list[torch.Tensor]] = {}  # per layer, stacked maps on the CPU
+        self._waiting = 0  # bytes of maps waiting on an accelerator
         self._sums: dict[str, torch.Tensor] = {}
         self._grids: dict[str, tuple[int, int]] = {}
+        self._hw: dict[int, tuple[int, int]] = {}  # image tokens -> grid
+        self._kept: dict[Any, torch.Tensor] = {}
+        self.probes: dict[Any, torch.Tensor] = {}
         self.seen_resolutions: set[int] = set()
         self._saved: dict[str, Any] | None = None
 
@@ -113,10 +122,10 @@ class AttentionTracer:
                 layer = name.removesuffix(".processor")
                 if adapter.traces(self.denoiser.get_submodule(layer), layer) and self._in_blocks(layer):
                     new[name] = adapter.recorder(self, layer, processor)
-                    self.records[layer] = []
+                    self._steps[layer], self._host[layer] = [], []
                 else:
                     new[name] = processor
-            if not self.records:
+            if not self._steps:
                 where = "" if self.blocks is None else f" in blocks {list(self.blocks)}"
                 raise ValueError(f"denoiser: no cross-attention layers found{where} for kind {self.kind!r}")
             self.denoiser.set_attn_processor(new)
@@ -130,6 +139,8 @@ class AttentionTracer:
             if self._saved is not None:
                 self.denoiser.set_attn_processor(dict(self._saved))
         finally:
+            self._kept.clear()
+            self.probes.clear()
             self._release()
         return False
 
@@ -146,41 +157,70 @@ class AttentionTracer:
 
     def wants(self, n_image_tokens: int) -> tuple[int, int] | None:
         """Grid (h, w) of a layer with this many image tokens, or None when its resolution is not wanted."""
-        h, w = grid_shape(n_image_tokens, self.image_hw)
+        hw = self._hw.get(n_image_tokens)
+        if hw is None:
+            hw = self._hw[n_image_tokens] = grid_shape(n_image_tokens, self.image_hw)
+        h, w = hw
         self.seen_resolutions.add(h)
         if (self.resolutions is not None and h not in self.resolutions) or h in self.exclude_resolutions:
             return None
         return h, w
 
-    def kept(self, text_len: int, device: torch.device) -> torch.Tensor:
-        """Positions of the kept text tokens among ``text_len`` text keys."""
-        if self.token_positions is None:
-            return torch.arange(text_len, device=device)
-        return self.token_positions.to(device)
+    def kept(self, text_len: int, device: torch.device, start: int = 0) -> torch.Tensor:
+        """Positions of the kept text tokens among ``text_len`` text keys that begin at ``start``."""
+        slot = (text_len, device, start)
+        kept = self._kept.get(slot)
+        if kept is None:
+            base = torch.arange(text_len) if self.token_positions is None else self.token_positions
+            kept = self._kept[slot] = (base + start).to(device)
+        return kept
 
     def store(self, layer: str, probs: torch.Tensor, hw: tuple[int, int], *, restricted: bool = False) -> None:
-        """probs (heads, N, L) -> kept tokens (unless ``restricted``), heads averaged unless asked, fp16 CPU."""
+        """probs (heads, N, L) -> kept tokens (unless ``restricted``), heads averaged unless asked, float16.
+
+        The maps stay on the recording device (an accelerator is synchronised once, in :meth:`result`, or
+        whenever more than ``_DEVICE_BYTES`` wait there); ``probs`` may be a view into the layer's SDPA
+        output, so what is kept is always a copy.
+        """
         if not restricted and self.token_positions is not None:
-            probs = probs[..., self.token_positions.to(probs.device)]
+            probs = probs.index_select(-1, self.kept(probs.shape[-1], probs.device))
         if self.head_sums:
-            # float32 on the recording device: one add per call, moved to the CPU once in sums()
             total = self._sums.get(layer)
-            # (a copy: probs may be a view into the layer's SDPA output, which must not be kept alive)
-            self._sums[layer] = probs.to(torch.float32, copy=True) if total is None else total + probs.float()
+            if total is None:
+                self._sums[layer] = probs.to(torch.float32, copy=True)
+            else:
+                total.add_(probs)
             self._grids[layer] = hw
         if not self.heads:
             probs = probs.mean(0)
-        probs = probs.transpose(-1, -2)  # (..., K, N)
-        self.records[layer].append(probs.reshape(*probs.shape[:-1], *hw).to("cpu", torch.float16))
+        maps = probs.transpose(-1, -2).to(torch.float16, memory_format=torch.contiguous_format, copy=True)
+        self._steps[layer].append(maps.view(*maps.shape[:-1], *hw))
+        if maps.device.type != "cpu":
+            self._waiting += maps.nbytes
+            if self._waiting > _DEVICE_BYTES:
+                self._to_host()
+
+    def _to_host(self) -> None:
+        """Move the maps waiting on the device to the CPU, one transfer per layer."""
+        for layer, steps in self._steps.items():
+            if steps:
+                self._host[layer].append(torch.stack(steps).to("cpu"))
+                steps.clear()
+        self._waiting = 0
+
+    def _recorded(self) -> tuple[str, ...]:
+        """The layers that recorded anything; RuntimeError when they were called unequally often."""
+        self._to_host()
+        counts = {name: sum(len(chunk) for chunk in chunks) for name, chunks in self._host.items()}
+        layers = tuple(name for name, count in counts.items() if count)
+        if len({counts[name] for name in layers}) > 1:
+            raise RuntimeError(f"tracer: layers were called unequally often ({sorted(set(counts.values()))} calls)")
+        return layers
 
     def result(self) -> tuple[tuple[str, ...], tuple[np.ndarray, ...]]:
         """Recorded layers and their maps, (T, K, h, w) or (T, heads, K, h, w) float16 each."""
-        layers = tuple(name for name, rec in self.records.items() if rec)
-        counts = {len(self.records[name]) for name in layers}
-        if len(counts) > 1:
-            raise RuntimeError(f"tracer: layers were called unequally often ({sorted(counts)} calls)")
-        maps = tuple(torch.stack(self.records[name]).numpy() for name in layers)
-        return layers, maps
+        layers = self._recorded()
+        return layers, tuple(torch.cat(self._host[name]).numpy() for name in layers)
 
     def sums(self) -> tuple[np.ndarray, ...] | None:
         """Per recorded layer (order of :meth:`result`): Σ over calls of each head's map, (H, K, h, w) float32.
@@ -190,7 +230,7 @@ class AttentionTracer:
         if not self.head_sums:
             return None
         out = []
-        for name in self.result()[0]:
+        for name in self._recorded():
             total = self._sums[name].transpose(-1, -2)  # (H, K, N)
             out.append(total.reshape(*total.shape[:-1], *self._grids[name]).to("cpu").numpy())
         return tuple(out)

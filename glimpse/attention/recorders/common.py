@@ -2,19 +2,29 @@
 
 The recorded block of a layer is P[i, t] = softmax(Q Kᵀ / √d + mask)[i, t] for the image queries i and the
 kept text keys t (Vaswani et al. 2017; DAAM, Tang et al. 2023), normalised over the layer's full key set
-(for joint attention: image and text keys). Neither way forms the attention matrix:
+(for joint attention: image and text keys). No way of getting it forms the attention matrix:
 
-* :func:`probe_values` makes the layer's own fused SDPA call return it beside the output;
-* :func:`joint_text_block` recomputes it from Q and K with a log-sum-exp accumulated in query chunks.
+* :func:`attend` runs a layer's own fused SDPA call and returns the block beside the output. On the CPU the
+  fused kernel (the one ``F.scaled_dot_product_attention`` runs there, so the output is bit-identical) also
+  returns every query's log-normaliser lse_i = log Σ_j exp(s_ij), s_ij = q_i·k_j/√d + mask_ij, and the block
+  is one small matmul on the kept text keys of the conditional sample only:
+  P_it = exp(s_it − lse_i). Elsewhere one-hot probe columns on V (:func:`probe_values`) make the SDPA
+  output carry the block.
+* :func:`joint_text_block` recomputes it from Q and K with a log-sum-exp accumulated in query chunks
+  (for processors the recorders do not replicate).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
+import torch.nn.functional as F
+
+#: the CPU's fused SDPA kernel with its log-sum-exp (what F.scaled_dot_product_attention calls on the CPU)
+_CPU_FLASH = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
 
 #: queries per chunk are chosen so one chunk of image-key scores stays under this many float32 values
 CHUNK_VALUES = 8 * 1024 * 1024
@@ -83,7 +93,12 @@ def joint_text_block(
 
 
 def probe_values(
-    query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, start: int, positions: torch.Tensor
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    start: int,
+    positions: torch.Tensor,
+    cache: dict[Any, torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Append one-hot "probe" columns to V so that fused attention also returns probabilities.
 
@@ -93,29 +108,91 @@ def probe_values(
     the attention matrix and without recomputing any projection. Q and K get as many zero columns
     (which add exactly nothing to QKᵀ), so all three share one head size, a multiple of 8: the fused
     kernels (flash) need that, and without it PyTorch falls back to the slow, matrix-forming path.
-    Call SDPA with ``scale=d ** -0.5`` (d = the original head size).
+    Call SDPA with ``scale=d ** -0.5`` (d = the original head size). ``cache`` keeps E between calls,
+    keyed by the identity of ``positions`` (so the cache must not outlive that tensor), ``start``, its
+    shape, device and dtype.
 
     query, key, value : (B, H, S, d); returns them widened to (B, H, S, d + K + pad).
     """
     batch, heads, seq, d = value.shape
     k = positions.numel()
     width = -(-(d + k) // 8) * 8 - d
-    probe = torch.zeros(seq, width, dtype=value.dtype, device=value.device)
-    probe[start + positions, torch.arange(k, device=value.device)] = 1
+    slot = (id(positions), start, seq, width, value.device, value.dtype)
+    probe = None if cache is None else cache.get(slot)
+    if probe is None:
+        probe = torch.zeros(seq, width, dtype=value.dtype, device=value.device)
+        probe[start + positions, torch.arange(k, device=value.device)] = 1
+        if cache is not None:
+            cache[slot] = probe
     value = torch.cat([value, probe.expand(batch, heads, seq, width)], dim=-1)
     query = torch.cat([query, query.new_zeros(*query.shape[:-1], width)], dim=-1)
     key = torch.cat([key, key.new_zeros(*key.shape[:-1], width)], dim=-1)
     return query, key, value
 
 
+def lse_kernel(query: torch.Tensor) -> bool:
+    """Whether :func:`attend` takes the log-sum-exp path for this query (CPU tensors)."""
+    return _CPU_FLASH is not None and query.device.type == "cpu"
+
+
+def attend(
+    tracer: Tracer,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    *,
+    mask: torch.Tensor | None,
+    rows: slice,
+    text: tuple[int, int],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One layer's fused attention, and the recorded block of its conditional sample (module docstring).
+
+    Parameters
+    ----------
+    query, key, value : (B, H, S, d); the scale is 1/√d, as in diffusers' processors.
+    mask : additive or boolean, broadcastable to (B, H, S_q, S_k), or None.
+    rows : the image queries among the S_q.
+    text : (first text key, number of text keys); ``tracer.kept`` picks the recorded ones among them.
+
+    Returns
+    -------
+    out : (B, H, S, d) softmax(QKᵀ/√d + mask) V, as the layer's SDPA call gives it.
+    probs : (H, N, K) P[b, :, rows, kept text keys] of the conditional sample b (``tracer.cond_index``).
+    """
+    start, text_len = text
+    kept = tracer.kept(text_len, value.device, start)
+    b = tracer.cond_index(query.shape[0])
+    scale = query.shape[-1] ** -0.5
+    if not lse_kernel(query):
+        q, k, v = probe_values(query, key, value, 0, kept, tracer.probes)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=0.0, is_causal=False, scale=scale)
+        d = value.shape[-1]
+        return out[..., :d], out[b, :, rows, d : d + kept.numel()]
+    if mask is not None and mask.dtype == torch.bool:  # as F.scaled_dot_product_attention converts it
+        mask = torch.zeros(mask.shape, dtype=query.dtype, device=mask.device).masked_fill_(~mask, -math.inf)
+    if mask is not None and mask.ndim < 4:
+        mask = mask.reshape((1,) * (4 - mask.ndim) + tuple(mask.shape))
+    out, lse = _CPU_FLASH(query, key, value, 0.0, False, attn_mask=mask, scale=scale)
+    dtype = torch.promote_types(query.dtype, torch.float32)
+    q = query[b, :, rows].to(dtype)
+    k = key[b].index_select(1, kept).to(dtype)
+    # s_it − lse_i in one fused op: −lse_i + scale · q_i·k_t
+    scores = torch.baddbmm(lse[b, :, rows].unsqueeze(-1).to(dtype).neg(), q, k.transpose(-1, -2), alpha=scale)
+    if mask is not None:
+        m = mask[b if mask.shape[0] > 1 else 0]
+        scores.add_((m[:, rows] if m.shape[1] > 1 else m).index_select(-1, kept))
+    return out, scores.exp_()
+
+
 class Tracer(Protocol):
     """What a recorder asks of the tracer (:class:`glimpse.attention.tracer.AttentionTracer`)."""
 
     text_len: int | None
+    probes: dict[Any, torch.Tensor]  # probe columns by shape (:func:`probe_values`), for this installation
 
     def wants(self, n_image_tokens: int) -> tuple[int, int] | None: ...
     def cond_index(self, batch: int) -> int: ...
-    def kept(self, text_len: int, device: torch.device) -> torch.Tensor: ...
+    def kept(self, text_len: int, device: torch.device, start: int = 0) -> torch.Tensor: ...
     def store(self, layer: str, probs: torch.Tensor, hw: tuple[int, int], *, restricted: bool = False) -> None: ...
 
 

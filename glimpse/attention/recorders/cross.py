@@ -9,10 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from diffusers.models.attention_processor import AttnProcessor2_0
 
-from glimpse.attention.recorders.common import Recorder, heads_view, norm_qk, probe_values
+from glimpse.attention.recorders.common import Recorder, attend, heads_view, norm_qk
 
 
 def is_cross(module: torch.nn.Module, layer: str) -> bool:
@@ -51,7 +50,7 @@ class CrossAttentionRecorder(Recorder):
         return out
 
     def _fused(self, attn, hidden_states, encoder_hidden_states, attention_mask, temb, hw) -> torch.Tensor:
-        """diffusers' AttnProcessor2_0, step for step, with probe columns on V (see :func:`probe_values`)."""
+        """diffusers' AttnProcessor2_0, step for step, its SDPA call also giving the block (:func:`attend`)."""
         residual = hidden_states
         if attn.spatial_norm is not None:
             hidden_states = attn.spatial_norm(hidden_states, temb)
@@ -73,14 +72,11 @@ class CrossAttentionRecorder(Recorder):
         query, key, value = (heads_view(t, attn.heads) for t in (query, key, value))
         head_dim = query.shape[-1]
         query, key = norm_qk(attn, query, key)
-        kept = self.tracer.kept(sequence_length, value.device)
-        q, k, v = probe_values(query, key, value, 0, kept)
-        out = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=attention_mask, dropout_p=0.0, is_causal=False, scale=head_dim**-0.5
+        out, probs = attend(
+            self.tracer, query, key, value, mask=attention_mask, rows=slice(None), text=(0, sequence_length)
         )
-        b = self.tracer.cond_index(batch_size)
-        self.tracer.store(self.layer, out[b, :, :, head_dim : head_dim + kept.numel()], hw, restricted=True)
-        hidden_states = out[..., :head_dim].transpose(1, 2).reshape(batch_size, -1, attn.heads * head_dim)
+        self.tracer.store(self.layer, probs, hw, restricted=True)
+        hidden_states = out.transpose(1, 2).reshape(batch_size, -1, attn.heads * head_dim)
         hidden_states = hidden_states.to(query.dtype)
         hidden_states = attn.to_out[0](hidden_states)
         hidden_states = attn.to_out[1](hidden_states)

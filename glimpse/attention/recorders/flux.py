@@ -10,9 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
-from glimpse.attention.recorders.common import Recorder, joint_text_block, probe_values
+from glimpse.attention.recorders.common import Recorder, attend, joint_text_block
 
 
 def is_flux_attn(module: torch.nn.Module, layer: str) -> bool:
@@ -54,7 +53,7 @@ class FluxJointRecorder(Recorder):
         return out
 
     def _fused(self, attn, hidden_states, encoder_hidden_states, attention_mask, image_rotary_emb, text_len, hw):
-        """diffusers' FluxAttnProcessor (native backend), step for step, with probe columns on V ([text, image])."""
+        """diffusers' FluxAttnProcessor (native backend), step for step ([text, image]); SDPA also gives the block."""
         from diffusers.models.embeddings import apply_rotary_emb
         from diffusers.models.transformers.transformer_flux import _get_qkv_projections
 
@@ -72,16 +71,13 @@ class FluxJointRecorder(Recorder):
         if image_rotary_emb is not None:
             query = apply_rotary_emb(query, image_rotary_emb, sequence_dim=1)
             key = apply_rotary_emb(key, image_rotary_emb, sequence_dim=1)
-        d = attn.head_dim
         q, k, v = (t.permute(0, 2, 1, 3) for t in (query, key, value))  # (B, H, S, d), as the native backend does
-        kept = self.tracer.kept(text_len, v.device)
-        q, k, v = probe_values(q, k, v, 0, kept)
-        out = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=attention_mask, dropout_p=0.0, is_causal=False, scale=d**-0.5
-        )
-        b = self.tracer.cond_index(out.shape[0])
-        self.tracer.store(self.layer, out[b, :, text_len:, d : d + kept.numel()], hw, restricted=True)
-        hidden_states = out[..., :d].permute(0, 2, 1, 3).flatten(2, 3).to(query.dtype)
+        mask = attention_mask
+        if mask is not None and mask.ndim == 2:  # the native backend's (B, S_k) -> (B, 1, 1, S_k)
+            mask = mask[:, None, None]
+        out, probs = attend(self.tracer, q, k, v, mask=mask, rows=slice(text_len, None), text=(0, text_len))
+        self.tracer.store(self.layer, probs, hw, restricted=True)
+        hidden_states = out.permute(0, 2, 1, 3).flatten(2, 3).to(query.dtype)
         if encoder_hidden_states is not None:
             encoder_hidden_states, hidden_states = hidden_states.split_with_sizes(
                 [encoder_hidden_states.shape[1], hidden_states.shape[1] - encoder_hidden_states.shape[1]], dim=1

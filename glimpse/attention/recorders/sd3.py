@@ -9,10 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from diffusers.models.attention_processor import JointAttnProcessor2_0
 
-from glimpse.attention.recorders.common import Recorder, heads_view, joint_text_block, norm_qk, probe_values
+from glimpse.attention.recorders.common import Recorder, attend, heads_view, joint_text_block, norm_qk
 
 
 def is_sd3_joint(module: torch.nn.Module, layer: str) -> bool:
@@ -49,7 +48,7 @@ class SD3JointRecorder(Recorder):
         return out
 
     def _fused(self, attn, hidden_states, encoder_hidden_states, hw) -> tuple[torch.Tensor, torch.Tensor]:
-        """diffusers' JointAttnProcessor2_0, step for step, with probe columns on V ([image, text] order)."""
+        """diffusers' JointAttnProcessor2_0, step for step ([image, text]), its SDPA call also giving the block."""
         residual = hidden_states
         batch_size = hidden_states.shape[0]
         query, key, value = (heads_view(p(hidden_states), attn.heads) for p in (attn.to_q, attn.to_k, attn.to_v))
@@ -66,12 +65,9 @@ class SD3JointRecorder(Recorder):
         n_img = residual.shape[1]
         query, key = torch.cat([query, eq], dim=2), torch.cat([key, ek], dim=2)
         value = torch.cat([value, ev], dim=2)
-        kept = self.tracer.kept(ev.shape[2], value.device)
-        q, k, v = probe_values(query, key, value, n_img, kept)
-        out = F.scaled_dot_product_attention(q, k, v, dropout_p=0.0, is_causal=False, scale=head_dim**-0.5)
-        b = self.tracer.cond_index(batch_size)
-        self.tracer.store(self.layer, out[b, :, :n_img, head_dim : head_dim + kept.numel()], hw, restricted=True)
-        hidden_states = out[..., :head_dim].transpose(1, 2).reshape(batch_size, -1, attn.heads * head_dim)
+        out, probs = attend(self.tracer, query, key, value, mask=None, rows=slice(0, n_img), text=(n_img, ev.shape[2]))
+        self.tracer.store(self.layer, probs, hw, restricted=True)
+        hidden_states = out.transpose(1, 2).reshape(batch_size, -1, attn.heads * head_dim)
         hidden_states = hidden_states.to(query.dtype)
         hidden_states, encoder_hidden_states = hidden_states[:, :n_img], hidden_states[:, n_img:]
         if not attn.context_pre_only:

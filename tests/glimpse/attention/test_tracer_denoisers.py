@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from glimpse.attention import AttentionTracer, joint_text_block
+from glimpse.attention.recorders import common
 from glimpse.attention.recorders.cross import CrossAttentionRecorder
 from tests.glimpse.attention.tiny_denoisers import (
     TEXT_LEN,
@@ -168,11 +169,15 @@ def _explicit(attn, kind: str, args: dict, b: int) -> tuple[torch.Tensor, torch.
 
 
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("path", ["fused", "wrapped"])
-def test_recorded_block_equals_explicit_full_softmax(models, kind, path):
-    """Both recording paths: fused (stock processor replaced by SDPA with probe columns on V) and wrapped
-    (any other processor runs untouched; the probabilities are recomputed from its projections)."""
+@pytest.mark.parametrize("path", ["fused", "probe", "wrapped"])
+def test_recorded_block_equals_explicit_full_softmax(models, kind, path, monkeypatch):
+    """Every recording path: fused (the stock processor's steps; its SDPA call also returns the log-sum-exp,
+    and the block is exp(q·k/√d − lse) on the kept text keys), probe (fused, with probe columns on V: the
+    path off the CPU) and wrapped (any other processor runs untouched; the probabilities are recomputed
+    from its projections)."""
     model, kw = models[kind], inputs(kind)
+    if path == "probe":
+        monkeypatch.setattr(common, "lse_kernel", lambda query: False)
     saved = dict(model.attn_processors)
     if path == "wrapped":
         model.set_attn_processor({name: _Passthrough(proc) for name, proc in saved.items()})
@@ -299,3 +304,47 @@ def test_blocks_restrict_the_recorded_layers(models):
     with pytest.raises(ValueError, match="blocks: 'down_blocks.' must be a non-empty sequence"):
         AttentionTracer(model, "unet", blocks="down_blocks.")
     assert all(not isinstance(p, CrossAttentionRecorder) for p in model.attn_processors.values())
+
+
+@pytest.mark.parametrize("lse", [True, False], ids=["lse", "probe"])
+@pytest.mark.parametrize("mask", [None, "additive", "boolean"])
+def test_attend_returns_the_sdpa_output_and_the_explicit_softmax_block(monkeypatch, lse, mask):
+    """attend(): the layer's output as SDPA gives it, and the kept text columns of the conditional sample's
+    softmax over all keys, for image rows [2, 9) and text keys [9, 14) of a joint sequence."""
+    if not lse:
+        monkeypatch.setattr(common, "lse_kernel", lambda query: False)
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(2, 3, 14, 8, generator=g) * 2 for _ in range(3))
+    bias = None
+    if mask == "additive":
+        bias = torch.randn(2, 1, 1, 14, generator=g)
+    elif mask == "boolean":
+        bias = torch.ones(2, 1, 14, 14, dtype=torch.bool)
+        bias[1, :, :, 12] = False  # a kept text key nobody may attend to
+    tracer = AttentionTracer(torch.nn.Module(), "sd3", token_positions=[0, 2, 3], cfg=True)
+    out, block = common.attend(tracer, q, k, v, mask=bias, rows=slice(2, 9), text=(9, 5))
+    expected = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+    torch.testing.assert_close(out, expected, atol=1e-6, rtol=1e-5)
+    scores = q[1] @ k[1].transpose(-1, -2) / 8**0.5
+    if mask == "additive":
+        scores = scores + bias[1]
+    elif mask == "boolean":
+        scores = scores.masked_fill(~bias[1], float("-inf"))
+    explicit = scores.softmax(-1)[:, 2:9][..., [9, 11, 12]]
+    assert block.shape == (3, 7, 3)
+    torch.testing.assert_close(block, explicit, atol=1e-6, rtol=1e-5)
+    if mask == "boolean":
+        assert float(block[..., 2].abs().max()) == 0.0
+
+
+def test_probe_columns_are_built_once_per_installation(models, monkeypatch):
+    monkeypatch.setattr(common, "lse_kernel", lambda query: False)
+    built = []
+    zeros = torch.zeros
+    monkeypatch.setattr(common.torch, "zeros", lambda *a, **kw: built.append(a) or zeros(*a, **kw))
+    model, kw = models["sd3"], inputs("sd3")
+    with AttentionTracer(model, "sd3", image_hw=(1, 1), cfg=True) as tracer:
+        for _ in range(3):
+            call(model, "sd3", kw)
+        assert len(tracer.probes) == len(built) == 1  # every layer has one shape: one probe for 2 layers x 3 calls
+    assert not tracer.probes  # dropped on exit with the positions they were keyed by
