@@ -3,16 +3,17 @@
 1. The embedded shapes model (``shapes-t2i``, 32x32, DDIM, CFG): ``pipe(prompt)`` vs
    ``generate_with_attention`` with its defaults (DAAM's layer set: the down- and up-block attn2 layers, heads
    averaged per step as float16 on the CPU, plus each head's float32 sum over the steps).
-2. Small PixArt and SD3 transformer configs (random weights, no download) driven through a CFG denoising
-   loop: the denoiser alone vs inside :class:`AttentionTracer` (SD3: the image→text block of joint
-   attention via the chunked log-sum-exp, never the full matrix).
+2. Small PixArt, SD3 and Flux transformer configs (random weights, no download) driven through a denoising
+   loop (CFG batches; Flux: one guidance-distilled branch): the denoiser alone vs inside
+   :class:`AttentionTracer` (on the CPU the image→text block comes from the log-sum-exp of the layer's own
+   fused SDPA call, never the full matrix; :mod:`glimpse.attention.recorders.common`).
 
 Runs alternate (untraced, traced); the median per side is reported, as process CPU time (single thread,
 so other processes on a shared machine do not distort it) and as wall time.
 Memory: bytes of the trace vs the attention matrices a naive recorder would keep (all attention layers,
-both CFG halves, all heads, float32).
+every sample of the batch, all heads, float32).
 
-    .venv/bin/python -m bench.attention [--repeat 7] [--steps 25] [--threads 1]
+    .venv/bin/python -m bench.attention [--repeat 7] [--steps 25] [--threads 1] [--only embedded,pixart,sd3,flux]
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from glimpse.attention import AttentionTracer, generate_with_attention
 from models.diffusion import load_pipeline
 
 PROMPT = "a red circle to the left of a blue square"
+ROWS = ("embedded", "pixart", "sd3", "flux")
 
 
 def _alternate(plain, traced, repeat: int) -> dict[str, float]:
@@ -51,9 +53,9 @@ def _alternate(plain, traced, repeat: int) -> dict[str, float]:
     return out
 
 
-def _full_matrices_bytes(model: torch.nn.Module, calls: list[tuple[int, int, int]], steps: int) -> int:
-    """float32 bytes of every attention matrix of one CFG step (batch 2), times steps; calls: (heads, q, k)."""
-    return sum(2 * h * q * k * 4 for h, q, k in calls) * steps
+def _full_matrices_bytes(calls: list[tuple[int, int, int]], steps: int, batch: int = 2) -> int:
+    """float32 bytes of every attention matrix of one step (a CFG batch: 2), times steps; calls: (heads, q, k)."""
+    return sum(batch * h * q * k * 4 for h, q, k in calls) * steps
 
 
 def _attention_shapes(model: torch.nn.Module, run) -> list[tuple[int, int, int]]:
@@ -100,7 +102,7 @@ def bench_embedded(steps: int, repeat: int) -> dict:
         pipe.unet,
         lambda: pipe(PROMPT, num_inference_steps=1, guidance_scale=4.0, generator=torch.Generator().manual_seed(0)),
     )
-    full = _full_matrices_bytes(pipe.unet, shapes, steps)
+    full = _full_matrices_bytes(shapes, steps)
     return {
         "model": "shapes-t2i (embedded UNet, 32x32)",
         "steps": steps,
@@ -116,6 +118,20 @@ def bench_embedded(steps: int, repeat: int) -> dict:
 
 def _tiny_transformer(kind: str) -> torch.nn.Module:
     torch.manual_seed(0)
+    if kind == "flux":
+        from diffusers import FluxTransformer2DModel
+
+        return FluxTransformer2DModel(
+            patch_size=1,
+            in_channels=16,
+            num_layers=2,
+            num_single_layers=2,
+            attention_head_dim=32,
+            num_attention_heads=4,
+            joint_attention_dim=64,
+            pooled_projection_dim=32,
+            axes_dims_rope=(8, 12, 12),
+        ).eval()
     if kind == "pixart":
         from diffusers import PixArtTransformer2DModel
 
@@ -151,47 +167,49 @@ def _tiny_transformer(kind: str) -> torch.nn.Module:
 def bench_transformer(kind: str, steps: int, repeat: int, text_len: int = 77, kept: int = 12) -> dict:
     model = _tiny_transformer(kind)
     g = torch.Generator().manual_seed(0)
-    text = torch.randn(2, text_len, 64, generator=g)
+    flux = kind == "flux"
+    batch = 1 if flux else 2  # Flux is guidance-distilled: one branch, no CFG halves
+    text = torch.randn(batch, text_len, 64, generator=g)
     latents = torch.randn(1, 4, 32, 32, generator=g)
-    extra = (
-        {"added_cond_kwargs": {"resolution": None, "aspect_ratio": None}}
-        if kind == "pixart"
-        else {"pooled_projections": torch.randn(2, 32, generator=g)}
-    )
+    if kind == "pixart":
+        extra = {"added_cond_kwargs": {"resolution": None, "aspect_ratio": None}}
+    elif flux:
+        ids = torch.zeros(16, 16, 3)
+        ids[..., 1], ids[..., 2] = torch.arange(16)[:, None], torch.arange(16)[None, :]
+        extra = {"pooled_projections": torch.randn(1, 32, generator=g), "img_ids": ids.reshape(-1, 3)}
+        extra["txt_ids"] = torch.zeros(text_len, 3)
+    else:
+        extra = {"pooled_projections": torch.randn(2, 32, generator=g)}
     timesteps = torch.linspace(999, 0, steps).long()
+
+    def denoise(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        if flux:  # 2x2-packed latents: 16x16 tokens of 16 channels
+            packed = x.reshape(1, 4, 16, 2, 16, 2).permute(0, 2, 4, 1, 3, 5).reshape(1, 256, 16)
+            out = model(packed, encoder_hidden_states=text, timestep=t.float()[None] / 1000, return_dict=False, **extra)
+            return out[0].reshape(1, 16, 16, 4, 2, 2).permute(0, 3, 1, 4, 2, 5).reshape(1, 4, 32, 32)
+        out = model(torch.cat([x, x]), encoder_hidden_states=text, timestep=t.repeat(2), return_dict=False, **extra)
+        u, c = out[0][:, :4].chunk(2)
+        return u + 4.0 * (c - u)
 
     @torch.no_grad()
     def loop():
         x = latents
         for t in timesteps:
-            out = model(
-                torch.cat([x, x]), encoder_hidden_states=text, timestep=t.repeat(2), return_dict=False, **extra
-            )[0]
-            out = out[:, :4]
-            u, c = out.chunk(2)
-            x = x - 0.02 * (u + 4.0 * (c - u))
+            x = x - 0.02 * denoise(x, t)
         return x
 
     holder = {}
 
     def traced():
-        with AttentionTracer(model, kind, token_positions=range(kept), image_hw=(1, 1), cfg=True) as tracer:
+        options = {"token_positions": range(kept), "image_hw": (1, 1), "cfg": not flux, "text_len": text_len}
+        with AttentionTracer(model, kind, **options) as tracer:
             loop()
         holder["maps"] = tracer.result()[1]
 
     timing = _alternate(loop, traced, repeat)
     trace_bytes = sum(m.nbytes for m in holder["maps"])
-    shapes = _attention_shapes(
-        model,
-        lambda: model(
-            torch.cat([latents, latents]),
-            encoder_hidden_states=text,
-            timestep=timesteps[:1].repeat(2),
-            return_dict=False,
-            **extra,
-        ),
-    )
-    full = _full_matrices_bytes(model, shapes, steps)
+    shapes = _attention_shapes(model, torch.no_grad()(lambda: denoise(latents, timesteps[0])))
+    full = _full_matrices_bytes(shapes, steps, batch)
     return {
         "model": f"tiny {kind} (4 layers, 4x32 heads, 16x16 tokens, {text_len} text tokens, {kept} kept)",
         "steps": steps,
@@ -208,13 +226,19 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--only", default=",".join(ROWS), help=f"comma-separated rows among {', '.join(ROWS)}")
     args = parser.parse_args()
+    only = [r.strip() for r in args.only.split(",") if r.strip()]
+    unknown = sorted(set(only) - set(ROWS))
+    if unknown:
+        parser.error(f"--only: unknown {unknown}; known: {', '.join(ROWS)}")
     torch.set_num_threads(args.threads)
     torch.set_num_interop_threads(1)
     rows = [
-        bench_embedded(args.steps, args.repeat),
-        bench_transformer("pixart", min(args.steps, 10), args.repeat),
-        bench_transformer("sd3", min(args.steps, 10), args.repeat),
+        bench_embedded(args.steps, args.repeat)
+        if row == "embedded"
+        else bench_transformer(row, min(args.steps, 10), args.repeat)
+        for row in only
     ]
     for r in rows:
         print(
