@@ -177,7 +177,7 @@ def attend(
     q = query[b, :, rows].to(dtype)
     k = key[b].index_select(1, kept).to(dtype)
     # s_it − lse_i in one fused op: −lse_i + scale · q_i·k_t
-    scores = torch.baddbmm(lse[b, :, rows].unsqueeze(-1).to(dtype).neg(), q, k.transpose(-1, -2), alpha=scale)
+    scores = torch.baddbmm(lse[b, :, rows].unsqueeze(-1).to(dtype), q, k.transpose(-1, -2), beta=-1, alpha=scale)
     if mask is not None:
         m = mask[b if mask.shape[0] > 1 else 0]
         scores.add_((m[:, rows] if m.shape[1] > 1 else m).index_select(-1, kept))
