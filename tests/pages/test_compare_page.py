@@ -175,3 +175,16 @@ def test_name_pickers_take_one_match_on_enter():
         proto = at.multiselect(key=key).proto
         modes = type(proto).DESCRIPTOR.fields_by_name["filter_mode"].enum_type
         assert proto.select_all == 0 and modes.values_by_number[proto.filter_mode].name == "FILTER_MODE_CONTAINS"
+
+
+@pytest.mark.parametrize(
+    "values",
+    [np.array([[-1.0, 0.5], [2.0, 0.0]]), np.array([[0.0, 0.5], [2.0, 0.1]]), np.array([[-3.0, -0.5], [-2.0, -0.1]])],
+    ids=["signed", "unsigned", "all-negative"],
+)
+def test_compare_panels_colour_raw_maps_as_the_report_does(values):
+    from glimpse.export import colour_scale
+
+    _, options = ui._shown(values, "raw", "Viridis")
+    name, lo, hi = colour_scale(values)
+    assert (options["colorscale"], options["zmin"], options["zmax"]) == (name, pytest.approx(lo), pytest.approx(hi))
