@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from glimpse.saliency.engine import gaussian_blur
+from glimpse.saliency.contract import gaussian_blur
 
 FILLS = ("black", "blur", "mean")
 RANKS = ("value", "abs")

@@ -7,23 +7,25 @@ Before computing, :func:`estimate_cost` says what a panel will push through the 
 :func:`measure_pass_time`, how long that takes here; :func:`map_units` says what a map's values measure (maps in
 equal units may share a colour scale).
 
-See ``engine`` for how passes are shared and ``methods/`` for the formulas and citations.
+The modules, each importing only those above it in this list (``tests/test_import_graph.py``):
+
+- ``base``: plain values (:class:`MethodInfo`, :class:`Cost`, :class:`Target`, :class:`SaliencyMap`);
+  ``npz``: the one file format of saliency maps;
+- ``contract``: what a method receives and returns (``Method``, ``Context``, ``Pass``, ``ScoreModel``, hooks);
+  ``layers``: a layer's activations for one image; ``batching``: the batch size measured on this device;
+- ``methods/``: one file per method family, with the formulas and citations;
+- ``registry``: one line per method;
+- ``targets``: targets from class names;
+- ``panel``: a list of methods checked and grouped as :func:`explain` runs them, and their units;
+- ``engine``: :func:`explain` (shared passes, the noise tunnel); ``cost``: :func:`estimate_cost`.
 """
 
 from glimpse.saliency.base import Cost, MethodInfo, SaliencyMap, Target
-from glimpse.saliency.engine import (
-    GroupCost,
-    PanelCost,
-    PassTime,
-    estimate_cost,
-    explain,
-    make_target,
-    map_units,
-    measure_pass_time,
-    method_units,
-    target_label,
-)
+from glimpse.saliency.cost import GroupCost, PanelCost, PassTime, estimate_cost, measure_pass_time
+from glimpse.saliency.engine import explain
+from glimpse.saliency.panel import map_units, method_units
 from glimpse.saliency.registry import REGISTRY, SHARED, get_method, list_methods
+from glimpse.saliency.targets import make_target, target_label
 
 __all__ = [
     "Cost",

@@ -1,16 +1,9 @@
-"""The saliency contract: method descriptions, targets, results, and the method base class.
+"""Plain values of the saliency package: method descriptions, costs, targets and results.
 
-A method is one small class with a :class:`MethodInfo` and either
-
-- ``from_pass(ctx, p, params)``: it only needs the activations and gradients of the one shared
-  forward+backward pass (gradient, Input×Gradient, the gradient CAMs, NormGrad), so a panel of such
-  methods pays for one pass; or
-- ``attribute(ctx, x, params)``: it runs its own passes (Captum methods, path and perturbation methods),
-  and says what they cost with ``cost(params, where)`` (images through the model, shown before Compute).
-
-``MethodInfo.units`` says what its maps measure (maps in equal units may share a colour scale).
-
-Maps are returned at the model-input resolution; the engine upsamples coarser maps bilinearly.
+:class:`MethodInfo` describes a method (``units`` says what its maps measure: maps in equal units may share a
+colour scale); :class:`Cost` counts the images it pushes through the model; :class:`Target` is the explained
+score; :class:`SaliencyMap` is a result. No torch here: the method base class and what it receives at run
+time are in :mod:`glimpse.saliency.contract`.
 """
 
 from __future__ import annotations
@@ -18,14 +11,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
-
-if TYPE_CHECKING:
-    import torch
-
-    from glimpse.saliency.engine import Context, Pass
 
 
 @dataclass(frozen=True)
@@ -188,66 +175,6 @@ class SaliencyMap:
         """Gradient evaluations an adaptive path method actually spent (None for other methods)."""
         used = self.extras.get("steps_used")
         return None if used is None else int(np.asarray(used).ravel()[0])
-
-
-class Method:
-    """Base class of a registered method. Subclasses set ``info`` and override one hook."""
-
-    info: MethodInfo
-    #: Uses the shared forward+backward pass (override ``from_pass``).
-    shared: bool = False
-    #: ``attribute`` accepts a batch of inputs (noise tunnel batches its samples through it).
-    batchable: bool = True
-
-    # --- shared-pass methods -------------------------------------------------------------------
-    def needs_input_grad(self, params: dict) -> bool:
-        return False
-
-    def layers(self, ctx: Context, params: dict) -> list[str]:
-        return [ctx.layer] if self.info.needs_layer else []
-
-    def from_pass(self, ctx: Context, p: Pass, params: dict) -> torch.Tensor:
-        """(B, h, w) maps from the shared pass."""
-        raise NotImplementedError
-
-    # --- self-contained methods ----------------------------------------------------------------
-    def attribute(self, ctx: Context, x: torch.Tensor, params: dict) -> Attribution:
-        """Maps for a batch ``x`` (B, 3, H, W) of model inputs."""
-        raise NotImplementedError
-
-    # --- randomness ------------------------------------------------------------------------------
-    def uses_seed(self, params: dict) -> bool:
-        """Whether the map for ``params`` depends on the seed (a noise tunnel always makes it depend).
-
-        Every draw comes from generators seeded from ``explain``'s seed (``Context.generator``), never from
-        a global one, so the same seed gives the same map bit for bit."""
-        return self.info.stochastic
-
-    # --- noise tunnel given by the method's own parameters (SmoothGrad entry) -----------------------
-    def own_noise_tunnel(self, params: dict) -> dict | None:
-        return None
-
-    # --- what a map measures and what it costs ------------------------------------------------------
-    def units(self, params: dict) -> str:
-        """What the map for ``params`` measures: ``info.units``, or a unit of the method's own when it
-        declares none (so an undeclared method never shares a colour scale with another)."""
-        return self.info.units or f"[{self.info.name}]"
-
-    def cost(self, params: dict, where: CostInput) -> Cost | None:
-        """Images pushed through the model to explain one image with ``params`` (no noise tunnel; the engine
-        multiplies by its samples). A shared-pass method costs the one shared pass (paid once per group);
-        a self-contained method that does not override this has an unknown cost (None)."""
-        return SHARED_PASS if self.shared else None
-
-
-@dataclass
-class Attribution:
-    """What a method returns: maps (B, h, w) and, for completeness, Σ attribution and S(x) − S(baseline)."""
-
-    maps: Any
-    total: Any = None
-    expected: Any = None
-    extras: dict = field(default_factory=dict)
 
 
 def even_chunks(n: int, batch_size: int) -> list[slice]:

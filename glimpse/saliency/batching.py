@@ -26,6 +26,8 @@ from pathlib import Path
 import torch
 
 from glimpse.devices import synchronize
+from glimpse.saliency.base import Target
+from glimpse.saliency.contract import ScoreModel
 
 #: Batch sizes tried, by device type.
 CANDIDATES: dict[str, tuple[int, ...]] = {
@@ -95,9 +97,6 @@ def measure_batch_times(bundle, candidates: tuple[int, ...]) -> dict[int, float]
 
     Holds the bundle's lock; draws its inputs from a private generator.
     """
-    from glimpse.saliency.base import Target
-    from glimpse.saliency.engine import ScoreModel
-
     h, w = bundle.input_size
     lo, hi = bundle.input_range
     g = torch.Generator().manual_seed(0)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from glimpse.saliency.engine import capture, to_grid
+from glimpse.saliency.contract import capture, to_grid
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from glimpse.saliency.base import Method, MethodInfo
+from glimpse.saliency.base import MethodInfo
+from glimpse.saliency.contract import Method
 from glimpse.saliency.methods.backprop_rules import DeconvNet, GuidedBackprop
 from glimpse.saliency.methods.cam import GradCAM, GradCAMpp, HiResCAM, LayerCAM, XGradCAM
 from glimpse.saliency.methods.deeplift import DeepLift

@@ -12,7 +12,8 @@ from __future__ import annotations
 from captum.attr import Deconvolution
 from captum.attr import GuidedBackprop as CaptumGuidedBackprop
 
-from glimpse.saliency.base import Attribution, Cost, Method, MethodInfo
+from glimpse.saliency.base import Cost, MethodInfo
+from glimpse.saliency.contract import Attribution, Method
 from glimpse.saliency.methods._common import quiet_captum
 
 

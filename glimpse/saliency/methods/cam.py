@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import torch
 
-from glimpse.saliency.base import Method, MethodInfo
+from glimpse.saliency.base import MethodInfo
+from glimpse.saliency.contract import Method
 
 EPS = 1e-7
 

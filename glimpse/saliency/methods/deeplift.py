@@ -10,7 +10,8 @@ from __future__ import annotations
 from captum.attr import DeepLift as CaptumDeepLift
 from captum.attr._core import deep_lift as _captum_deep_lift
 
-from glimpse.saliency.base import Attribution, Cost, Method, MethodInfo
+from glimpse.saliency.base import Cost, MethodInfo
+from glimpse.saliency.contract import Attribution, Method
 from glimpse.saliency.methods._common import quiet_captum, score_of
 
 

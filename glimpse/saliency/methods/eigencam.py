@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import torch
 
-from glimpse.saliency.base import Attribution, Cost, Method, MethodInfo
-from glimpse.saliency.engine import capture, to_grid
+from glimpse.saliency.base import Cost, MethodInfo
+from glimpse.saliency.contract import Attribution, Method, capture, to_grid
 
 
 def first_component(a: torch.Tensor) -> torch.Tensor:

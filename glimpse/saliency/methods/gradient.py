@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from glimpse.saliency.base import Method, MethodInfo, tunnel_units
+from glimpse.saliency.base import MethodInfo, tunnel_units
+from glimpse.saliency.contract import Method
 
 
 class Gradient(Method):

@@ -26,7 +26,8 @@ from collections.abc import Callable
 
 import torch
 
-from glimpse.saliency.base import Attribution, Cost, Method, MethodInfo
+from glimpse.saliency.base import Cost, MethodInfo
+from glimpse.saliency.contract import Attribution, Method
 from glimpse.saliency.methods._common import score_of
 
 #: ``ctx.generator`` salts of the three kinds of draw (each its own stream).

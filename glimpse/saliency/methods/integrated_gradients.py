@@ -27,7 +27,8 @@ import numpy as np
 import torch
 from captum.attr import IntegratedGradients as CaptumIG
 
-from glimpse.saliency.base import Attribution, Cost, Method, MethodInfo, even_chunks
+from glimpse.saliency.base import Cost, MethodInfo, even_chunks
+from glimpse.saliency.contract import Attribution, Method
 from glimpse.saliency.methods._common import quiet_captum, score_of
 
 BASELINES = ["black", "blurred", "uniform"]

@@ -11,7 +11,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from glimpse.saliency.base import Method, MethodInfo
+from glimpse.saliency.base import MethodInfo
+from glimpse.saliency.contract import Method
 
 CITATION = "Rebuffi et al., There and Back Again: Revisiting Backpropagation Saliency Methods, CVPR 2020"
 

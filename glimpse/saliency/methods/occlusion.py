@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from captum.attr import Occlusion as CaptumOcclusion
 
-from glimpse.saliency.base import Attribution, Cost, Method, MethodInfo, windows
+from glimpse.saliency.base import Cost, MethodInfo, windows
+from glimpse.saliency.contract import Attribution, Method
 from glimpse.saliency.methods._common import quiet_captum
 
 

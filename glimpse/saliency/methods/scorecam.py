@@ -19,8 +19,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from glimpse.saliency.base import Attribution, Cost, Method, MethodInfo
-from glimpse.saliency.engine import capture, to_grid
+from glimpse.saliency.base import Cost, MethodInfo
+from glimpse.saliency.contract import Attribution, Method, capture, to_grid
 from glimpse.saliency.methods.normgrad import minmax
 
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import torch
 
-from glimpse.saliency.base import Attribution, Cost, Method, MethodInfo
-from glimpse.saliency.engine import run_pass
+from glimpse.saliency.base import Cost, MethodInfo
+from glimpse.saliency.contract import Attribution, Method, run_pass
 from glimpse.saliency.methods.cam import GradCAMpp
 
 

@@ -30,7 +30,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from glimpse.saliency.base import Attribution, Cost, Method, MethodInfo
+from glimpse.saliency.base import Cost, MethodInfo
+from glimpse.saliency.contract import Attribution, Method
 from glimpse.saliency.methods._common import score_of
 
 

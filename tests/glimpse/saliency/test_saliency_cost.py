@@ -14,9 +14,10 @@ import pytest
 import torch
 
 from glimpse.saliency import REGISTRY, explain
-from glimpse.saliency.base import Cost, CostInput, Method, MethodInfo
+from glimpse.saliency.base import Cost, CostInput, MethodInfo
 from glimpse.saliency.batching import batch_size_for
-from glimpse.saliency.engine import GroupCost, PanelCost, PassTime, estimate_cost, measure_pass_time
+from glimpse.saliency.contract import Method
+from glimpse.saliency.cost import GroupCost, PanelCost, PassTime, estimate_cost, measure_pass_time
 from tests.glimpse.saliency.saliency_models import FAST_PARAMS, cnn_bundle, global_rng_state, hook_count, image
 
 #: Light noise, so that SLIC still splits each noisy copy into several superpixels (KernelSHAP skips its

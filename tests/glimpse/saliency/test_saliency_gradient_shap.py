@@ -8,7 +8,7 @@ import torch
 from captum.attr import GradientShap as CaptumGradientShap
 
 from glimpse.saliency import Target, explain
-from glimpse.saliency.engine import Context, ScoreModel
+from glimpse.saliency.contract import Context, ScoreModel
 from glimpse.saliency.methods._common import quiet_captum
 from glimpse.saliency.methods.gradient_shap import SALT_ALPHA, SALT_NOISE, SALT_PICK, expected_gradients
 from tests.glimpse.saliency.saliency_models import cnn_bundle, image, linear_bundle

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from glimpse.saliency import REGISTRY, explain, map_units, method_units
-from glimpse.saliency.base import Method, MethodInfo
+from glimpse.saliency.base import MethodInfo
+from glimpse.saliency.contract import Method
 from glimpse.saliency.npz import ImageRef, read_npz, write_npz
 from tests.glimpse.saliency.saliency_models import cnn_bundle, image
 
