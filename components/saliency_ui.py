@@ -592,20 +592,17 @@ def score_all(record: RunRecord, steps: int) -> None:
 
 def sanity_check(record: RunRecord, m, stages: int):
     """Cascading randomisation check of one map's method (cached), kept in st.session_state."""
-    prefix = "noise_tunnel."
-    params = tuple((k, v) for k, v in m.params if not k.startswith(prefix))
-    noise = tuple((k[len(prefix) :], v) for k, v in m.params if k.startswith(prefix)) or None
     res = sanity(
         record.model_id,
         record.device,
         record.digest,
         m.method,
-        params,
+        m.params,
         m.target.index,
         m.target.contrast,
         m.layer,
         m.seed,
-        noise,
+        m.noise_tunnel,
         stages,
     )
     st.session_state.setdefault(SANITY_KEY, {})[(record.key, m.method)] = res

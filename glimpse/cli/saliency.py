@@ -6,7 +6,7 @@
 
 ``saliency`` writes the raw maps in Glimpse's saliency NPZ format (:mod:`glimpse.saliency.npz`: one float32
 array per method at the model-input resolution, plus ``meta``, a JSON string with the image's name, digest and
-size and each map's method, parameters, model, target, layer and seed) — the same file the saliency page
+size and each map's method, parameters, noise tunnel, model, target, layer and seed) — the same file the saliency page
 downloads and a run bundle holds as ``saliency.npz`` — and prints a JSON summary to stdout.
 """
 
@@ -177,6 +177,7 @@ def run_saliency(args: argparse.Namespace) -> int:
                 "steps_used": m.steps_used,
                 "seconds": round(m.seconds, 4),
                 "params": dict(m.params),
+                "noise_tunnel": None if m.noise_tunnel is None else dict(m.noise_tunnel),
             }
         )
     report = {

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -139,8 +140,11 @@ class SaliencyMap:
     """One raw, signed saliency map with the metadata needed to reproduce it.
 
     ``values`` is float32 (h, w) at the model-input resolution (CAMs upsampled bilinearly to it).
+    ``params`` are the method's own parameters, every one (defaults filled in), as sorted (name, value) pairs.
     ``completeness_gap`` is ``|Σ attr − (S(x) − S(baseline))| / |S(x) − S(baseline)|`` for methods
-    with a completeness property, else None.
+    with a completeness property, else None. ``noise_tunnel`` is the noise tunnel the method ran in, as sorted
+    (name, value) pairs (``kind``, ``noise``, ``samples``), or None: a method whose own parameters are its
+    tunnel (SmoothGrad) has None, the tunnel being in its ``params``.
     """
 
     method: str
@@ -153,6 +157,7 @@ class SaliencyMap:
     seed: int
     completeness_gap: float | None
     seconds: float
+    noise_tunnel: tuple[tuple[str, Any], ...] | None = None
     extras: dict = field(default_factory=dict, compare=False)  # small method-specific outputs (e.g. superpixels)
 
     def at_size(self, height: int, width: int) -> np.ndarray:

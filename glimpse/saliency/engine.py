@@ -130,7 +130,8 @@ def explain(
         Seeds every random draw (noise, masks, samples).
     noise_tunnel : dict or None
         ``{"kind": "smoothgrad"|"smoothgrad_sq"|"vargrad", "samples": 25, "noise": 0.15}`` applied to every
-        method; ``noise`` is σ as a fraction of the input range.
+        method (but SmoothGrad, whose parameters are its own tunnel); ``noise`` is σ as a fraction of the input
+        range. Each map records the tunnel it ran in, completed with the defaults, as ``SaliencyMap.noise_tunnel``.
     progress : callable(fraction, message) or None
         Called as work proceeds (fraction in [0, 1]).
     batch_size : int or None
@@ -196,13 +197,11 @@ def explain(
                     total = float(a.total[0])
                     expected = float(a.expected[0])
                     gap = abs(total - expected) / max(abs(expected), 1e-12)
-                used = dict(it.params)
-                if nt and it.method.own_noise_tunnel(it.params) is None:  # SmoothGrad's tunnel is its own params
-                    used.update({f"noise_tunnel.{k}": v for k, v in nt.items()})
+                wrapping = panel.wrapping_tunnel(it)
                 results[it.name] = SaliencyMap(
                     method=it.name,
                     values=values,
-                    params=tuple(sorted(used.items())),
+                    params=tuple(sorted(it.params.items())),
                     model_id=bundle.model_id,
                     target=target,
                     target_label=label,
@@ -210,6 +209,7 @@ def explain(
                     seed=int(seed),
                     completeness_gap=gap,
                     seconds=seconds,
+                    noise_tunnel=None if wrapping is None else tuple(sorted(wrapping.items())),
                     extras=dict(a.extras),
                 )
         report(1.0, "done")

@@ -9,7 +9,7 @@ writes and a Compare run bundle holds as ``saliency.npz``.
 >>> back.at_image_size()["gradcam"].shape                             # doctest: +SKIP
 (480, 640)
 
-Format ``glimpse-saliency``, version 1
+Format ``glimpse-saliency``, version 2
 --------------------------------------
 A NumPy ``.npz`` archive (``numpy.savez_compressed``) with these members, all readable with
 ``numpy.load(path, allow_pickle=False)``:
@@ -26,7 +26,7 @@ A NumPy ``.npz`` archive (``numpy.savez_compressed``) with these members, all re
 
         {
           "format": "glimpse-saliency",              # always this string
-          "version": 1,                              # this format's version (an int)
+          "version": 2,                              # this format's version (an int)
           "image": {
             "name": str,                             # file or sample name of the explained image
             "digest": str,                           # sha1 hex of the image's uint8 RGB pixels, C order
@@ -39,8 +39,11 @@ A NumPy ``.npz`` archive (``numpy.savez_compressed``) with these members, all re
               "shape": [h, w],                       # the member's shape
               "dtype": "float32",
               "method": str,                         # registry key of the method
-              "params": {name: value, ...},          # every parameter used (noise tunnel ones as
-                                                     #   "noise_tunnel.<name>"); tuples become lists
+              "params": {name: value, ...},          # every parameter of the method; tuples become lists
+              "noise_tunnel": {                      # the noise tunnel the method ran in, or null
+                "kind": str, "samples": int,         #   (SmoothGrad's tunnel is its own params)
+                "noise": float
+              } | null,
               "model_id": str,                       # the classifier explained
               "target": int,                         # class index of the explained score S_target ...
               "contrast": int | null,                # ... minus S_contrast when set
@@ -54,8 +57,10 @@ A NumPy ``.npz`` archive (``numpy.savez_compressed``) with these members, all re
           ]
         }
 
-Nothing else is stored (method-specific extras such as superpixel labels are not). :func:`read_npz` checks
-all of it — format and version, one member per ``maps`` entry with the stated shape and dtype, no other
+Nothing else is stored (method-specific extras such as superpixel labels are not). Version 1 differs only
+in the maps' noise tunnel: it had no ``noise_tunnel`` entry and put the tunnel's options among the ``params``
+as ``"noise_tunnel.<name>"``; :func:`read_npz` reads both versions into the same :class:`SaliencyMap`.
+:func:`read_npz` checks all of it — format and version, one member per ``maps`` entry with the stated shape and dtype, no other
 members, no pickles, a size cap counted while decompressing — and raises :class:`NpzFormatError` (a
 ValueError) naming what is wrong.
 """
@@ -80,7 +85,11 @@ from glimpse.jsonable import json_ready
 from glimpse.saliency.base import SaliencyMap, Target
 
 FORMAT = "glimpse-saliency"
-VERSION = 1
+VERSION = 2
+#: Versions :func:`read_npz` reads (version 1: the noise tunnel among the params, see the module docstring).
+READABLE_VERSIONS = (1, 2)
+#: Version 1's prefix of the noise tunnel's options among a map's params.
+LEGACY_TUNNEL_PREFIX = "noise_tunnel."
 META_KEY = "meta"
 #: Default cap on the uncompressed size of everything read from one file.
 MAX_BYTES = 256 * 2**20
@@ -99,7 +108,10 @@ _MAP_FIELDS = (
     "completeness_gap",
     "steps_used",
     "seconds",
+    "noise_tunnel",
 )
+#: Fields a map's metadata may lack: version-1 files and run bundles had no steps_used and no noise_tunnel.
+_OPTIONAL_FIELDS = ("steps_used", "noise_tunnel")
 
 
 class NpzFormatError(ValueError):
@@ -167,7 +179,7 @@ def map_meta(m: SaliencyMap) -> dict[str, Any]:
     Compare runs keep this as a saliency map's ``meta``, so a run bundle and this format share one schema.
     """
     where = f"maps[{m.method!r}]"
-    gap = m.completeness_gap
+    gap, nt = m.completeness_gap, m.noise_tunnel
     return {
         "method": str(m.method),
         "params": {str(k): json_ready(v, f"{where}.params.{k}", NpzFormatError) for k, v in m.params},
@@ -180,17 +192,45 @@ def map_meta(m: SaliencyMap) -> dict[str, Any]:
         "completeness_gap": None if gap is None else float(gap),
         "steps_used": m.steps_used,
         "seconds": float(m.seconds),
+        "noise_tunnel": None if nt is None else json_ready(dict(nt), f"{where}.noise_tunnel", NpzFormatError),
     }
+
+
+def _split_tunnel(params: Mapping[str, Any], meta: Mapping[str, Any], where: str) -> tuple[dict, tuple | None]:
+    """(the method's own params, the noise tunnel as sorted pairs or None), from either version's metadata."""
+    own = {str(k): v for k, v in params.items() if not str(k).startswith(LEGACY_TUNNEL_PREFIX)}
+    legacy = {
+        str(k)[len(LEGACY_TUNNEL_PREFIX) :]: v for k, v in params.items() if str(k).startswith(LEGACY_TUNNEL_PREFIX)
+    }
+    tunnel = meta.get("noise_tunnel")
+    if legacy and tunnel is not None:
+        raise NpzFormatError(f"{where}: a noise tunnel both in noise_tunnel and among the params ({sorted(legacy)})")
+    tunnel = tunnel if tunnel is not None else legacy or None
+    if tunnel is None:
+        return own, None
+    kinds = {"kind": (str,), "samples": (int,), "noise": (int, float)}
+    if (
+        not isinstance(tunnel, Mapping)
+        or set(tunnel) != set(kinds)
+        or any(isinstance(tunnel[k], bool) or not isinstance(tunnel[k], t) for k, t in kinds.items())
+    ):
+        raise NpzFormatError(
+            f"{where}.noise_tunnel: expected an object with kind (str), samples (int) and noise (number), "
+            f"got {tunnel!r}"
+        )
+    return own, (("kind", tunnel["kind"]), ("noise", float(tunnel["noise"])), ("samples", tunnel["samples"]))
 
 
 def map_from_meta(values: np.ndarray, meta: Mapping[str, Any], *, where: str = "map") -> SaliencyMap:
     """Rebuild a :class:`SaliencyMap` from its values and :func:`map_meta`'s object (checked field by field).
 
-    ``params`` may also be a list of ``[name, value]`` pairs (how version-1 run bundles stored them).
+    ``params`` may also be a list of ``[name, value]`` pairs (how version-1 run bundles stored them). Metadata
+    without ``noise_tunnel`` (version-1 files and bundles) may hold the tunnel's options among its ``params``
+    as ``"noise_tunnel.<name>"``: they become the map's ``noise_tunnel``.
     """
     if not isinstance(meta, Mapping):
         raise NpzFormatError(f"{where}: metadata must be a JSON object, got {type(meta).__name__}")
-    missing = [f for f in _MAP_FIELDS if f not in meta and f != "steps_used"]
+    missing = [f for f in _MAP_FIELDS if f not in meta and f not in _OPTIONAL_FIELDS]
     if missing:
         raise NpzFormatError(f"{where}: metadata lacks {missing}; a saliency map records {', '.join(_MAP_FIELDS)}")
 
@@ -208,6 +248,7 @@ def map_from_meta(values: np.ndarray, meta: Mapping[str, Any], *, where: str = "
         params = dict(params)
     if not isinstance(params, Mapping):
         raise NpzFormatError(f"{where}.params: expected an object of parameter values, got {params!r}")
+    params, tunnel = _split_tunnel(params, meta, where)
     try:
         target = Target(check("target", (int,)), check("contrast", (int,), optional=True))
     except ValueError as err:
@@ -228,6 +269,7 @@ def map_from_meta(values: np.ndarray, meta: Mapping[str, Any], *, where: str = "
         seed=check("seed", (int,)),
         completeness_gap=None if gap is None else float(gap),
         seconds=float(check("seconds", (int, float))),
+        noise_tunnel=tunnel,
         extras={} if steps is None else {"steps_used": int(steps)},
     )
 
@@ -364,8 +406,10 @@ def read_npz(source: str | os.PathLike | bytes | IO[bytes], *, max_bytes: int = 
         raise NpzFormatError(
             f"meta.format: expected {FORMAT!r}, got {meta.get('format') if isinstance(meta, dict) else meta!r}"
         )
-    if meta.get("version") != VERSION:
-        raise NpzFormatError(f"meta.version: this Glimpse reads version {VERSION}, got {meta.get('version')!r}")
+    version = meta.get("version")
+    if isinstance(version, bool) or version not in READABLE_VERSIONS:
+        readable = ", ".join(map(str, READABLE_VERSIONS))
+        raise NpzFormatError(f"meta.version: this Glimpse reads versions {readable}, got {version!r}")
     info = meta.get("image")
     if not isinstance(info, dict):
         raise NpzFormatError("meta.image: expected an object with name, digest, height, width")

@@ -162,11 +162,8 @@ def method_units(method: str, params: dict | None = None, *, noise_tunnel: dict 
 
 
 def map_units(saliency_map: SaliencyMap) -> str:
-    """What ``saliency_map``'s values measure (see :func:`method_units`), from its method and parameters
-    (a global noise tunnel is among them as ``noise_tunnel.*``); a layer method's units are per cell of its
-    layer, so the layer is part of them."""
-    params = saliency_map.param_dict
-    nt = {k.removeprefix("noise_tunnel."): v for k, v in params.items() if k.startswith("noise_tunnel.")}
-    own = {k: v for k, v in params.items() if not k.startswith("noise_tunnel.")}
-    units = method_units(saliency_map.method, own, noise_tunnel=nt or None)
+    """What ``saliency_map``'s values measure (see :func:`method_units`), from its method, parameters and noise
+    tunnel; a layer method's units are per cell of its layer, so the layer is part of them."""
+    nt = saliency_map.noise_tunnel
+    units = method_units(saliency_map.method, saliency_map.param_dict, noise_tunnel=None if nt is None else dict(nt))
     return units if saliency_map.layer is None else f"{units} @ {saliency_map.layer}"

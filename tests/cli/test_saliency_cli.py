@@ -90,6 +90,15 @@ def test_saliency_writes_maps_at_image_size_and_a_summary(tiny_model, image_file
         assert npz["gradcam"].dtype == np.float32 and json.loads(str(npz["meta"]))["format"] == "glimpse-saliency"
 
 
+def test_a_noise_tunnel_is_reported_apart_from_the_params(tiny_model, image_file, tmp_path, capsys):
+    out = tmp_path / "maps.npz"
+    argv = ["saliency", str(image_file), "-m", "gradient", "--model", tiny_model, "--target", "banana"]
+    assert main([*argv, "--noise-tunnel", "vargrad:2:0.1", "--out", str(out)]) == 0
+    (m,) = json.loads(capsys.readouterr().out)["maps"]
+    assert m["params"] == {} and m["noise_tunnel"] == {"kind": "vargrad", "noise": 0.1, "samples": 2}
+    assert read_npz(out).maps[0].noise_tunnel == (("kind", "vargrad"), ("noise", 0.1), ("samples", 2))
+
+
 def test_cli_file_and_bundle_saliency_npz_are_one_format(tiny_model, image_file, tmp_path, capsys):
     """`saliency --out` and `report` (its bundle's saliency.npz) write the same format and the same maps."""
     out, bundle = tmp_path / "maps.npz", tmp_path / "run.zip"

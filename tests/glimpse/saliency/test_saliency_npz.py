@@ -9,9 +9,10 @@ import zipfile
 import numpy as np
 import pytest
 
-from glimpse.saliency import SaliencyMap, Target, explain
+from glimpse.saliency import SaliencyMap, Target, explain, map_units
 from glimpse.saliency.npz import (
     FORMAT,
+    VERSION,
     ImageRef,
     NpzFormatError,
     map_from_meta,
@@ -37,7 +38,7 @@ def maps(pixels):
 def assert_same(a: SaliencyMap, b: SaliencyMap) -> None:
     np.testing.assert_array_equal(a.values, b.values)
     assert b.values.dtype == np.float32
-    for name in ("method", "params", "model_id", "target", "target_label", "layer", "seed", "seconds"):
+    for name in ("method", "params", "model_id", "target", "target_label", "layer", "seed", "seconds", "noise_tunnel"):
         assert getattr(b, name) == getattr(a, name), name
     assert b.completeness_gap == a.completeness_gap and b.steps_used == a.steps_used
 
@@ -68,16 +69,16 @@ def test_plain_numpy_reads_the_documented_layout(maps, pixels):
         assert sorted(npz.files) == sorted(["meta", "gradient", "gradcam", "integrated_gradients", "occlusion"])
         meta = json.loads(str(npz["meta"]))
         assert npz["gradcam"].dtype == np.float32 and npz["gradcam"].shape == maps[1].values.shape
-    assert meta["format"] == FORMAT and meta["version"] == 1
+    assert meta["format"] == FORMAT and meta["version"] == VERSION == 2
     assert meta["image"] == {"name": "img.png", "digest": "0123456789abcdef", "height": 40, "width": 48}
     entry = meta["maps"][1]
     assert set(entry) == {
         "key", "shape", "dtype", "method", "params", "model_id", "target", "contrast", "target_label", "layer",
-        "seed", "completeness_gap", "steps_used", "seconds",
+        "seed", "completeness_gap", "steps_used", "seconds", "noise_tunnel",
     }  # fmt: skip
     assert entry["key"] == entry["method"] == "gradcam" and entry["layer"] == "act2"
     assert entry["target"] == 1 and entry["contrast"] == 2 and entry["target_label"] == "banana − cherry"
-    assert entry["seed"] == 3 and isinstance(entry["params"], dict)
+    assert entry["seed"] == 3 and isinstance(entry["params"], dict) and entry["noise_tunnel"] is None
 
 
 def test_meta_round_trips_on_its_own(maps):
@@ -87,6 +88,59 @@ def test_meta_round_trips_on_its_own(maps):
     old = {**map_meta(maps[3]), "params": [list(p) for p in maps[3].params]}
     del old["steps_used"]
     assert map_from_meta(maps[3].values, old).params == maps[3].params
+
+
+@pytest.fixture(scope="module")
+def tunnelled(pixels):
+    nt = {"kind": "vargrad", "samples": 2, "noise": 0.1}
+    return explain(cnn_bundle(), pixels, ["gradient", ("smoothgrad", {"samples": 2})], target=1, noise_tunnel=nt)
+
+
+def test_the_noise_tunnel_is_its_own_entry_and_round_trips(tunnelled, pixels):
+    data = write_npz(tunnelled, image=ImageRef.of(pixels, "img.png"))
+    entries = json.loads(str(np.load(io.BytesIO(data))["meta"]))["maps"]
+    assert entries[0]["noise_tunnel"] == {"kind": "vargrad", "noise": 0.1, "samples": 2} and entries[0]["params"] == {}
+    assert entries[1]["noise_tunnel"] is None and entries[1]["params"]["samples"] == 2  # SmoothGrad's own tunnel
+    back = read_npz(data)
+    for a, b in zip(tunnelled, back.maps):
+        assert_same(a, b)
+    assert map_units(back.maps[0]) == map_units(tunnelled[0]) == "(∂S/∂x)²"
+
+
+def version_1(data: bytes) -> bytes:
+    """``data`` as version 1 wrote it: no noise_tunnel entry, its options among the params."""
+    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    meta = json.loads(str(arrays["meta"]))
+    meta["version"] = 1
+    for entry in meta["maps"]:
+        tunnel = entry.pop("noise_tunnel")
+        entry["params"].update({f"noise_tunnel.{k}": v for k, v in (tunnel or {}).items()})
+    arrays["meta"] = np.array(json.dumps(meta))
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    return buf.getvalue()
+
+
+def test_version_1_files_still_read_their_noise_tunnel_from_the_params(tunnelled, pixels):
+    old = version_1(write_npz(tunnelled, image=ImageRef.of(pixels, "img.png")))
+    assert json.loads(str(np.load(io.BytesIO(old))["meta"]))["maps"][0]["params"]["noise_tunnel.kind"] == "vargrad"
+    back = read_npz(old)
+    for a, b in zip(tunnelled, back.maps):
+        assert_same(a, b)  # the same maps as the version-2 file: the tunnel out of the params, into its field
+    assert map_units(back.maps[0]) == "(∂S/∂x)²"
+    # and they are written again as version 2
+    assert json.loads(str(np.load(io.BytesIO(write_npz(back.maps, image=back.image)))["meta"]))["version"] == 2
+
+
+def test_a_noise_tunnel_must_be_complete_and_given_once(tunnelled):
+    meta = map_meta(tunnelled[0])
+    with pytest.raises(NpzFormatError, match="both in noise_tunnel and among the params"):
+        map_from_meta(tunnelled[0].values, {**meta, "params": {"noise_tunnel.kind": "vargrad"}})
+    with pytest.raises(NpzFormatError, match="noise_tunnel: expected an object with kind"):
+        map_from_meta(tunnelled[0].values, {**meta, "noise_tunnel": {"kind": "vargrad"}})
+    with pytest.raises(NpzFormatError, match="noise_tunnel: expected an object with kind"):
+        map_from_meta(tunnelled[0].values, {**meta, "noise_tunnel": {"kind": "vargrad", "samples": "2", "noise": 0}})
 
 
 def _rebuild(data: bytes, replace: dict[str, np.ndarray] | None = None, drop: tuple = ()) -> bytes:

@@ -184,6 +184,7 @@ def test_noisy_copies_of_a_sampling_method_do_not_share_draws():
 
 def test_smoothgrad_lists_its_samples_once(cnn):
     (m,) = explain(cnn, image(), [("smoothgrad", {"samples": 2})], target=1)
-    assert not any(k.startswith("noise_tunnel.") for k, _ in m.params)  # its tunnel is its own parameters
+    assert not any(k.startswith("noise_tunnel") for k, _ in m.params)  # its tunnel is its own parameters
+    assert m.noise_tunnel is None and dict(m.params)["samples"] == 2
     (g,) = explain(cnn, image(), ["gradient"], target=1, noise_tunnel=TUNNEL)
-    assert dict(g.params)["noise_tunnel.samples"] == 2
+    assert dict(g.noise_tunnel)["samples"] == 2 and g.params == ()  # params: the method's own only
