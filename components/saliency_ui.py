@@ -124,12 +124,12 @@ def saliency_maps(
     noise_tunnel: tuple | None,
 ) -> tuple:
     """One ``glimpse.saliency.explain`` call for the whole panel (shared passes are shared)."""
-    from glimpse.saliency import Target, explain
+    from glimpse.saliency import Target, explain, top1
 
     _count_call()
     bundle = loaders.classifier(model_id, device)
     pixels = _pixels(digest)
-    index = bundle.predict(pixels, top=1)[0][0] if target is None else target
+    index = top1(bundle, pixels) if target is None else target
     # Created inside the cached function so that a cache hit replays (and removes) it harmlessly.
     bar = st.progress(0.0, text="Computing saliency maps…")
 

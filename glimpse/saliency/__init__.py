@@ -15,7 +15,7 @@ The modules, each importing only those above it in this list (``tests/test_impor
   ``layers``: a layer's activations for one image; ``batching``: the batch size measured on this device;
 - ``methods/``: one file per method family, with the formulas and citations;
 - ``registry``: one line per method;
-- ``targets``: targets from class names;
+- ``targets``: the top-1 class (:func:`top1`) and targets from class names;
 - ``panel``: a list of methods checked and grouped as :func:`explain` runs them, and their units;
 - ``engine``: :func:`explain` (shared passes, the noise tunnel); ``cost``: :func:`estimate_cost`.
 """
@@ -25,7 +25,7 @@ from glimpse.saliency.cost import GroupCost, PanelCost, PassTime, estimate_cost,
 from glimpse.saliency.engine import explain
 from glimpse.saliency.panel import map_units, method_units
 from glimpse.saliency.registry import REGISTRY, SHARED, get_method, list_methods
-from glimpse.saliency.targets import make_target, target_label
+from glimpse.saliency.targets import make_target, target_label, top1
 
 __all__ = [
     "Cost",
@@ -46,4 +46,5 @@ __all__ = [
     "measure_pass_time",
     "method_units",
     "target_label",
+    "top1",
 ]

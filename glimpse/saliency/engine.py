@@ -27,7 +27,7 @@ from glimpse.saliency.base import SaliencyMap, Target
 from glimpse.saliency.batching import batch_size_for
 from glimpse.saliency.contract import Attribution, Context, ScoreModel, run_pass
 from glimpse.saliency.panel import Item
-from glimpse.saliency.targets import target_label
+from glimpse.saliency.targets import target_label, top1
 
 
 def _upsample(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -160,10 +160,7 @@ def explain(
     with bundle.lock:
         x = bundle.preprocess(image)
         if target is None:
-            with torch.no_grad():
-                logits = bundle.model(x)
-                logits = logits if isinstance(logits, torch.Tensor) else logits.logits
-            target = Target(int(logits[0].argmax()))
+            target = Target(top1(bundle, x))
         elif not isinstance(target, Target):
             target = Target(int(target))
         for idx in (target.index, target.contrast):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from glimpse.saliency import Target, explain, make_target, target_label
+from glimpse.saliency import Target, explain, make_target, target_label, top1
 from tests.glimpse.saliency.saliency_models import cnn_bundle, image
 
 
@@ -21,6 +21,17 @@ def test_default_target_is_top1(bundle):
     with torch.no_grad():
         top = int(bundle.model(bundle.preprocess(img)).argmax())
     assert m.target == Target(top) and m.target_label == bundle.labels[top]
+
+
+def test_top1_is_one_class_for_explain_make_target_and_predict(bundle):
+    for seed in range(5):
+        img = image(seed=seed)
+        index = top1(bundle, img)
+        assert index == bundle.predict(img, top=1)[0][0] == top1(bundle, bundle.preprocess(img))
+        assert make_target(bundle, None, image=img) == Target(index)
+        assert explain(bundle, img, ["gradient"])[0].target == Target(index)
+    with pytest.raises(ValueError, match="image: expected one image"):
+        top1(bundle, bundle.preprocess_batch([image(), image()]))
 
 
 def test_target_by_name_and_index(bundle):
