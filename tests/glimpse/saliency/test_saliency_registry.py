@@ -25,13 +25,15 @@ def vit():
 
 
 def test_registry_lists_every_method_of_the_issue():
+    # the issue's methods are all there; a new method is one file and one registry line, and every test that
+    # means "all methods" reads the registry (METHODS, CAMS), so none needs editing for it
     expected = {
         "gradient", "gradient_abs", "input_x_gradient", "integrated_gradients", "guided_backprop", "deconvnet",
         "deeplift", "gradient_shap", "smoothgrad", "gradcam", "hirescam", "xgradcam", "layercam", "gradcampp",
         "smooth_gradcampp", "scorecam", "eigencam", "normgrad", "normgrad_selective", "normgrad_multilayer",
         "occlusion", "rise", "lime", "kernel_shap",
     }  # fmt: skip
-    assert set(METHODS) == expected
+    assert set(METHODS) >= expected and METHODS == list(REGISTRY)
     for info in list_methods():
         assert info.family in ("gradient", "cam", "perturbation")
         assert info.needs_layer == (info.family == "cam")
