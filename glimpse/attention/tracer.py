@@ -175,15 +175,26 @@ class AttentionTracer:
             kept = self._kept[slot] = (base + start).to(device)
         return kept
 
+    def kept_index(self, text_len: int, device: torch.device, start: int = 0) -> slice | torch.Tensor:
+        """:meth:`kept` as a slice when the positions are consecutive (a prompt's tokens), so indexing is a view."""
+        slot = (text_len, device, start, "index")
+        index = self._kept.get(slot)
+        if index is None:
+            kept = self.kept(text_len, device, start)
+            first = int(kept[0]) if len(kept) else start
+            consecutive = torch.equal(kept.cpu(), torch.arange(first, first + len(kept)))
+            index = self._kept[slot] = slice(first, first + len(kept)) if consecutive else kept
+        return index
+
     def store(self, layer: str, probs: torch.Tensor, hw: tuple[int, int], *, restricted: bool = False) -> None:
-        """probs (heads, N, L) -> kept tokens (unless ``restricted``), heads averaged unless asked, float16.
+        """probs (heads, L, N) -> kept tokens (unless ``restricted``), heads averaged unless asked, float16.
 
         The maps stay on the recording device (an accelerator is synchronised once, in :meth:`result`, or
         whenever more than ``_DEVICE_BYTES`` wait there); ``probs`` may be a view into the layer's SDPA
         output, so what is kept is always a copy.
         """
         if not restricted and self.token_positions is not None:
-            probs = probs.index_select(-1, self.kept(probs.shape[-1], probs.device))
+            probs = probs.index_select(-2, self.kept(probs.shape[-2], probs.device))
         if self.head_sums:
             total = self._sums.get(layer)
             if total is None:
@@ -193,7 +204,7 @@ class AttentionTracer:
             self._grids[layer] = hw
         if not self.heads:
             probs = probs.mean(0)
-        maps = probs.transpose(-1, -2).to(torch.float16, memory_format=torch.contiguous_format, copy=True)
+        maps = probs.to(torch.float16, memory_format=torch.contiguous_format, copy=True)
         self._steps[layer].append(maps.view(*maps.shape[:-1], *hw))
         if maps.device.type != "cpu":
             self._waiting += maps.nbytes
@@ -231,6 +242,6 @@ class AttentionTracer:
             return None
         out = []
         for name in self._recorded():
-            total = self._sums[name].transpose(-1, -2)  # (H, K, N)
+            total = self._sums[name]  # (H, K, N)
             out.append(total.reshape(*total.shape[:-1], *self._grids[name]).to("cpu").numpy())
         return tuple(out)

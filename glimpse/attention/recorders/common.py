@@ -152,35 +152,36 @@ def attend(
     query, key, value : (B, H, S, d); the scale is 1/√d, as in diffusers' processors.
     mask : additive or boolean, broadcastable to (B, H, S_q, S_k), or None.
     rows : the image queries among the S_q.
-    text : (first text key, number of text keys); ``tracer.kept`` picks the recorded ones among them.
+    text : (first text key, number of text keys); the tracer picks the recorded ones among them.
 
     Returns
     -------
     out : (B, H, S, d) softmax(QKᵀ/√d + mask) V, as the layer's SDPA call gives it.
-    probs : (H, N, K) P[b, :, rows, kept text keys] of the conditional sample b (``tracer.cond_index``).
+    probs : (H, K, N) P[b, :, rows, kept text keys]ᵀ of the conditional sample b (``tracer.cond_index``),
+        text-major.
     """
     start, text_len = text
-    kept = tracer.kept(text_len, value.device, start)
     b = tracer.cond_index(query.shape[0])
     scale = query.shape[-1] ** -0.5
     if not lse_kernel(query):
+        kept = tracer.kept(text_len, value.device, start)
         q, k, v = probe_values(query, key, value, 0, kept, tracer.probes)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=0.0, is_causal=False, scale=scale)
         d = value.shape[-1]
-        return out[..., :d], out[b, :, rows, d : d + kept.numel()]
+        return out[..., :d], out[b, :, rows, d : d + kept.numel()].transpose(-1, -2)
     if mask is not None and mask.dtype == torch.bool:  # as F.scaled_dot_product_attention converts it
         mask = torch.zeros(mask.shape, dtype=query.dtype, device=mask.device).masked_fill_(~mask, -math.inf)
     if mask is not None and mask.ndim < 4:
         mask = mask.reshape((1,) * (4 - mask.ndim) + tuple(mask.shape))
     out, lse = _CPU_FLASH(query, key, value, 0.0, False, attn_mask=mask, scale=scale)
-    dtype = torch.promote_types(query.dtype, torch.float32)
-    q = query[b, :, rows].to(dtype)
-    k = key[b].index_select(1, kept).to(dtype)
-    # s_it − lse_i in one fused op: −lse_i + scale · q_i·k_t
-    scores = torch.baddbmm(lse[b, :, rows].unsqueeze(-1).to(dtype), q, k.transpose(-1, -2), beta=-1, alpha=scale)
+    kept = tracer.kept_index(text_len, value.device, start)
+    bias = lse[b, :, rows].unsqueeze(-2)  # (H, 1, N), float32 (float64 for float64 inputs)
+    q, k = query[b, :, rows].to(bias.dtype), key[b, :, kept].to(bias.dtype)
+    # text-major, so that the head mean is contiguous: s_ti − lse_i = −lse_i + scale · k_t·q_i in one op
+    scores = torch.baddbmm(bias, k, q.transpose(-1, -2), beta=-1, alpha=scale)
     if mask is not None:
         m = mask[b if mask.shape[0] > 1 else 0]
-        scores.add_((m[:, rows] if m.shape[1] > 1 else m).index_select(-1, kept))
+        scores.add_((m[:, rows] if m.shape[1] > 1 else m)[..., kept].transpose(-1, -2))
     return out, scores.exp_()
 
 
@@ -193,6 +194,7 @@ class Tracer(Protocol):
     def wants(self, n_image_tokens: int) -> tuple[int, int] | None: ...
     def cond_index(self, batch: int) -> int: ...
     def kept(self, text_len: int, device: torch.device, start: int = 0) -> torch.Tensor: ...
+    def kept_index(self, text_len: int, device: torch.device, start: int = 0) -> slice | torch.Tensor: ...
     def store(self, layer: str, probs: torch.Tensor, hw: tuple[int, int], *, restricted: bool = False) -> None: ...
 
 

@@ -106,4 +106,4 @@ class CrossAttentionRecorder(Recorder):
         if mask is not None:
             # UNet/PixArt pass the text mask as an additive bias (B, 1, L)
             scores = scores + mask[b : b + 1].float().reshape(1, 1, 1, -1)
-        self.tracer.store(self.layer, scores.softmax(-1)[0], hw)
+        self.tracer.store(self.layer, scores.softmax(-1)[0].transpose(-1, -2), hw)

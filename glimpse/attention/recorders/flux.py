@@ -128,7 +128,7 @@ class FluxJointRecorder(Recorder):
             k = apply_rotary_emb(k, rotary, sequence_dim=1)
         q, k = q[0].transpose(0, 1), k[0].transpose(0, 1)  # (H, S, d)
         probs = joint_text_block(q[:, text_len:], k[:, text_len:], k[:, :text_len], q.shape[-1] ** -0.5)
-        self.tracer.store(self.layer, probs, hw)
+        self.tracer.store(self.layer, probs.transpose(-1, -2), hw)
 
 
 def _fast_flux(processor: Any) -> bool:

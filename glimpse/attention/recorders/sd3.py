@@ -88,4 +88,4 @@ class SD3JointRecorder(Recorder):
         if attn.norm_added_k is not None:
             kt = attn.norm_added_k(kt)
         probs = joint_text_block(q[0], k[0], kt[0], q.shape[-1] ** -0.5)
-        self.tracer.store(self.layer, probs, hw)
+        self.tracer.store(self.layer, probs.transpose(-1, -2), hw)

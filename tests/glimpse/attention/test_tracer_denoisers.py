@@ -308,9 +308,11 @@ def test_blocks_restrict_the_recorded_layers(models):
 
 @pytest.mark.parametrize("lse", [True, False], ids=["lse", "probe"])
 @pytest.mark.parametrize("mask", [None, "additive", "boolean"])
-def test_attend_returns_the_sdpa_output_and_the_explicit_softmax_block(monkeypatch, lse, mask):
+@pytest.mark.parametrize("positions", [(0, 2, 3), (1, 2, 3)], ids=["gather", "slice"])
+def test_attend_returns_the_sdpa_output_and_the_explicit_softmax_block(monkeypatch, lse, mask, positions):
     """attend(): the layer's output as SDPA gives it, and the kept text columns of the conditional sample's
-    softmax over all keys, for image rows [2, 9) and text keys [9, 14) of a joint sequence."""
+    softmax over all keys, for image rows [2, 9) and text keys [9, 14) of a joint sequence (kept positions
+    gathered, or sliced when they are consecutive)."""
     if not lse:
         monkeypatch.setattr(common, "lse_kernel", lambda query: False)
     g = torch.Generator().manual_seed(0)
@@ -321,8 +323,9 @@ def test_attend_returns_the_sdpa_output_and_the_explicit_softmax_block(monkeypat
     elif mask == "boolean":
         bias = torch.ones(2, 1, 14, 14, dtype=torch.bool)
         bias[1, :, :, 12] = False  # a kept text key nobody may attend to
-    tracer = AttentionTracer(torch.nn.Module(), "sd3", token_positions=[0, 2, 3], cfg=True)
+    tracer = AttentionTracer(torch.nn.Module(), "sd3", token_positions=positions, cfg=True)
     out, block = common.attend(tracer, q, k, v, mask=bias, rows=slice(2, 9), text=(9, 5))
+    block = block.transpose(-1, -2)  # text-major (H, K, N) -> (H, N, K)
     expected = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=bias)
     torch.testing.assert_close(out, expected, atol=1e-6, rtol=1e-5)
     scores = q[1] @ k[1].transpose(-1, -2) / 8**0.5
@@ -330,7 +333,7 @@ def test_attend_returns_the_sdpa_output_and_the_explicit_softmax_block(monkeypat
         scores = scores + bias[1]
     elif mask == "boolean":
         scores = scores.masked_fill(~bias[1], float("-inf"))
-    explicit = scores.softmax(-1)[:, 2:9][..., [9, 11, 12]]
+    explicit = scores.softmax(-1)[:, 2:9][..., [9 + p for p in positions]]
     assert block.shape == (3, 7, 3)
     torch.testing.assert_close(block, explicit, atol=1e-6, rtol=1e-5)
     if mask == "boolean":
