@@ -9,7 +9,9 @@
    fused SDPA call, never the full matrix; :mod:`glimpse.attention.recorders.common`).
 
 Runs alternate (untraced, traced); the median per side is reported, as process CPU time (single thread,
-so other processes on a shared machine do not distort it) and as wall time.
+so other processes on a shared machine distort it less) and as wall time, and the median of the paired
+ratios (each traced run against the untraced run just before it, so that slow drifts in a shared machine's
+load cancel).
 Memory: bytes of the trace vs the attention matrices a naive recorder would keep (all attention layers,
 every sample of the batch, all heads, float32).
 
@@ -50,6 +52,8 @@ def _alternate(plain, traced, repeat: int) -> dict[str, float]:
     out.update({f"{k}_wall_s": round(statistics.median(v), 4) for k, v in wall.items()})
     out["overhead"] = round(out["traced_cpu_s"] / out["plain_cpu_s"] - 1, 4)
     out["overhead_wall"] = round(out["traced_wall_s"] / out["plain_wall_s"] - 1, 4)
+    # each traced run against the plain run just before it: slow drifts of a shared machine's load cancel
+    out["overhead_paired"] = round(statistics.median(t / p for p, t in zip(cpu["plain"], cpu["traced"])) - 1, 4)
     return out
 
 
@@ -243,7 +247,7 @@ def main() -> None:
     for r in rows:
         print(
             f"{r['model']}: CPU time plain {r['plain_cpu_s']:.3f}s, traced {r['traced_cpu_s']:.3f}s, "
-            f"overhead {r['overhead']:+.1%} (wall {r['overhead_wall']:+.1%}); "
+            f"overhead {r['overhead']:+.1%} (paired {r['overhead_paired']:+.1%}, wall {r['overhead_wall']:+.1%}); "
             f"trace {r['trace_bytes'] / 1024:.1f} KiB (formula {r['formula_bytes'] / 1024:.1f} KiB) vs full attention "
             f"{r['full_attention_bytes'] / 2**20:.1f} MiB (ratio {r['memory_ratio']:.2e})"
         )
