@@ -1,7 +1,14 @@
 """Classifier saliency: a registry of methods and one verb, :func:`explain`.
 
->>> from glimpse.saliency import explain, list_methods            # doctest: +SKIP
->>> maps = explain(bundle, image, ["gradient", "gradcam", "integrated_gradients"])  # doctest: +SKIP
+>>> from glimpse.images import sample_images
+>>> from glimpse.saliency import explain, map_units, top1
+>>> from models.registry import load_classifier  # the embedded EfficientNet-Lite0; any classifier bundle will do
+>>> bundle, image = load_classifier(), sample_images()["chelsea"]
+>>> bundle.labels[top1(bundle, image)]  # explained when no target is given
+'Egyptian cat'
+>>> maps = explain(bundle, image, ["gradient", "gradcam"])  # one forward and one backward pass for both
+>>> [(m.method, m.values.shape, map_units(m)) for m in maps]
+[('gradient', (224, 224), '∂S/∂x'), ('gradcam', (224, 224), 'ΔS per layer cell @ head_act')]
 
 Before computing, :func:`estimate_cost` says what a panel will push through the model and, with
 :func:`measure_pass_time`, how long that takes here; :func:`map_units` says what a map's values measure (maps in

@@ -42,16 +42,15 @@ class ScoreModel(nn.Module):
     several times faster for convolutions on CPU and gives the same values.
     """
 
-    def __init__(self, model: nn.Module, target: Target, *, probs: bool = False, channels_last: bool = True) -> None:
+    def __init__(self, model: nn.Module, target: Target, *, probs: bool = False) -> None:
         super().__init__()
         self.model = model
         self.index = int(target.index)
         self.contrast = None if target.contrast is None else int(target.contrast)
         self.probs = probs
-        self.channels_last = channels_last
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.channels_last and x.ndim == 4 and x.shape[0] > 1:
+        if x.ndim == 4 and x.shape[0] > 1:
             x = x.contiguous(memory_format=torch.channels_last)
         out = self.model(x)
         if not isinstance(out, torch.Tensor):  # Hugging Face ModelOutput when not already unwrapped
@@ -80,10 +79,6 @@ class Context:
     score: ScoreModel
     prob_score: ScoreModel
     progress: Callable[[float], None] = field(default=lambda f: None)
-
-    @property
-    def device(self) -> torch.device:
-        return self.bundle.device
 
     @property
     def input_range(self) -> tuple[float, float]:

@@ -1,12 +1,17 @@
 """One NPZ format for saliency maps: what the saliency page downloads, ``python -m glimpse saliency --out``
 writes and a Compare run bundle holds as ``saliency.npz``.
 
->>> from glimpse.saliency.npz import ImageRef, read_npz, write_npz     # doctest: +SKIP
->>> data = write_npz(maps, image=ImageRef.of(pixels, "photo.jpg"))     # doctest: +SKIP
->>> back = read_npz(data)                                             # doctest: +SKIP
->>> back.maps[0].values.shape, back.image.size                        # doctest: +SKIP
-((224, 224), (480, 640))
->>> back.at_image_size()["gradcam"].shape                             # doctest: +SKIP
+>>> import numpy as np
+>>> from glimpse.saliency import SaliencyMap, Target
+>>> from glimpse.saliency.npz import ImageRef, read_npz, write_npz
+>>> pixels = np.zeros((480, 640, 3), np.uint8)  # the explained image
+>>> gradcam = SaliencyMap("gradcam", np.ones((224, 224), np.float32), (), "efficientnet-lite0", Target(285),
+...                       "Egyptian cat", "head_act", 0, None, 0.1)  # as explain(...) returns it
+>>> data = write_npz([gradcam], image=ImageRef.of(pixels, "photo.jpg"))
+>>> back = read_npz(data)
+>>> back.maps[0].target_label, back.maps[0].values.shape, back.image.size
+('Egyptian cat', (224, 224), (480, 640))
+>>> back.at_image_size()["gradcam"].shape
 (480, 640)
 
 Format ``glimpse-saliency``, version 2

@@ -1,5 +1,5 @@
 """Correctness on the embedded EfficientNet-Lite0 (the model users see): completeness, the ReLU6 trap, and
-Grad-CAM against Captum's LayerGradCam. Kept to a handful of passes (~55 ms each on 2 threads)."""
+Grad-CAM against Captum's LayerGradCam. Kept to a handful of passes."""
 
 from __future__ import annotations
 
