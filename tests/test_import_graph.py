@@ -1,9 +1,8 @@
 """The library's modules import each other in one direction: no cycle, and methods below the engine.
 
-Every import that runs counts — absolute and relative, at module level and inside functions — since a cycle
-deferred into a function still ties the modules together (neither can be understood, tested or moved without
-the other). Imports under ``if TYPE_CHECKING:`` never run; they count where a test says so (the saliency
-package keeps even its annotations one-way). Importing ``a.b.c`` also runs ``a/__init__`` and
+Every import counts — absolute and relative, at module level, inside functions and under ``TYPE_CHECKING`` —
+since a cycle deferred into a function or an annotation still ties the modules together (neither can be
+understood, tested or moved without the other). Importing ``a.b.c`` also runs ``a/__init__`` and
 ``a/b/__init__``; those implicit parent imports are not edges (every package imports its own modules), only
 the modules an import statement names.
 """
@@ -18,8 +17,6 @@ PACKAGE = "glimpse"
 METHODS = "glimpse.saliency.methods"
 #: What a saliency method may import from glimpse: the contract, and its sibling method files.
 METHOD_CONTRACT = ("glimpse.saliency.base", "glimpse.saliency.contract")
-#: Packages whose annotations, too, import one way.
-OWN = ("glimpse.saliency", "glimpse.evaluation")
 
 
 def module_files() -> dict[str, Path]:
@@ -35,25 +32,10 @@ def module_files() -> dict[str, Path]:
     return out
 
 
-def _type_checking_nodes(tree: ast.AST) -> set[int]:
-    """ids of the nodes inside ``if TYPE_CHECKING:`` blocks (imports there are for annotations only)."""
-    inside: set[int] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If):
-            test = node.test
-            name = test.id if isinstance(test, ast.Name) else test.attr if isinstance(test, ast.Attribute) else None
-            if name == "TYPE_CHECKING":
-                inside.update(id(n) for stmt in node.body for n in ast.walk(stmt))
-    return inside
-
-
-def imports_of(name: str, path: Path, modules: set[str], *, type_checking: bool = False) -> dict[str, int]:
-    """The package's modules that ``name`` (at ``path``) imports, each with the line of its first import
-    (with ``type_checking``, also those imported only for annotations)."""
+def imports_of(name: str, path: Path, modules: set[str]) -> dict[str, int]:
+    """The package's modules that ``name`` (at ``path``) imports, each with the line of its first import."""
     is_package = path.name == "__init__.py"
     found: dict[str, int] = {}
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    skip = set() if type_checking else _type_checking_nodes(tree)
 
     def add(target: str, line: int) -> None:
         # ``import a.b.c`` names a.b.c; a name that is no module of ours (an attribute) means its module
@@ -62,9 +44,7 @@ def imports_of(name: str, path: Path, modules: set[str], *, type_checking: bool 
         if target and target != name:
             found.setdefault(target, line)
 
-    for node in ast.walk(tree):
-        if id(node) in skip:
-            continue
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 add(alias.name, node.lineno)
@@ -82,10 +62,10 @@ def imports_of(name: str, path: Path, modules: set[str], *, type_checking: bool 
     return found
 
 
-def import_graph(*, type_checking: bool = False) -> dict[str, dict[str, int]]:
+def import_graph() -> dict[str, dict[str, int]]:
     files = module_files()
     names = set(files)
-    return {name: imports_of(name, path, names, type_checking=type_checking) for name, path in files.items()}
+    return {name: imports_of(name, path, names) for name, path in files.items()}
 
 
 def find_cycle(graph: dict[str, dict[str, int]]) -> list[str] | None:
@@ -166,11 +146,12 @@ def test_relative_imports_resolve_against_the_importing_module(tmp_path):
     assert imports_of("p.q", tmp_path / "__init__.py", modules) == {"p.q.r": 1}
 
 
-def test_type_checking_imports_count_only_when_asked(tmp_path):
-    modules = {"p", "p.a", "p.b"}
-    (tmp_path / "a.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from p.b import B\n")
-    assert imports_of("p.a", tmp_path / "a.py", modules) == {}
-    assert imports_of("p.a", tmp_path / "a.py", modules, type_checking=True) == {"p.b": 3}
+def test_imports_for_annotations_and_inside_functions_count(tmp_path):
+    modules = {"p", "p.a", "p.b", "p.c"}
+    (tmp_path / "a.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from p.b import B\ndef f():\n    import p.c\n"
+    )
+    assert imports_of("p.a", tmp_path / "a.py", modules) == {"p.b": 3, "p.c": 5}
 
 
 def test_the_library_has_no_import_cycle():
@@ -179,22 +160,11 @@ def test_the_library_has_no_import_cycle():
     assert cycle is None, describe(graph)
 
 
-def test_saliency_and_evaluation_annotations_import_no_cycle_either():
-    """The method contract sits below the engine also for type checkers: no TYPE_CHECKING import back up."""
-    graph = {
-        a: {b: n for b, n in targets.items() if b.startswith(OWN)}
-        for a, targets in import_graph(type_checking=True).items()
-        if a.startswith(OWN)
-    }
-    cycle = find_cycle(graph)
-    assert cycle is None, describe(graph)
-
-
 def test_saliency_methods_import_only_the_contract():
     """A method needs the contract (``base``, ``contract``), never the engine or the registry that run it."""
     offenders = [
         f"{name} imports {target} (line {line})"
-        for name, targets in import_graph(type_checking=True).items()
+        for name, targets in import_graph().items()
         if name.startswith(METHODS + ".")
         for target, line in targets.items()
         if target.startswith(PACKAGE + ".") and target not in METHOD_CONTRACT and not target.startswith(METHODS + ".")
