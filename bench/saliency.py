@@ -34,7 +34,7 @@ from captum.attr import (
 )
 
 from glimpse.images import sample_images
-from glimpse.saliency import Target, explain
+from glimpse.saliency import Target, explain, top1
 from glimpse.saliency.batching import batch_size_for
 from models.registry import load_classifier
 
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     model = bundle.model
     img = sample_images()["chelsea"]
     x = bundle.preprocess(img)
-    c = bundle.predict(img, top=1)[0][0]
+    c = top1(bundle, img)
     target = Target(c)
     layer = bundle.target_layers[0]
     lo, hi = bundle.input_range

@@ -63,6 +63,8 @@ def facts(m) -> str:
         parts.append(f"{m.steps_used} path steps")
     if m.params:
         parts.append(", ".join(f"{k}={v}" for k, v in m.params))
+    if m.noise_tunnel:
+        parts.append("noise tunnel " + ", ".join(f"{k}={v}" for k, v in m.noise_tunnel))
     return " · ".join(parts)
 
 

@@ -297,7 +297,7 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return "nan" if math.isnan(value) else f"{value:.4g}"
     if isinstance(value, dict):
-        return ", ".join(f"{k}={_fmt(v)}" for k, v in value.items())
+        return ", ".join(f"{k}={_fmt(v)}" for k, v in value.items() if v is not None)  # unset fields say nothing
     return str(value)
 
 
