@@ -27,8 +27,9 @@ resolutions are stored, as float16, on the recording device until :meth:`Attenti
 Σ_t P^{ℓ,η}_t (float32, H × K × h·w per layer, whatever T): what DAAM's clamp per (layer, head) needs
 without keeping the heads of every step.
 
-Processors are swapped inside one ``with`` under the pipeline's lock and restored in ``finally``
-(diffusers' ``set_attn_processor`` pops from the dict it is given, so a copy is passed).
+Only the traced layers' processors are swapped (``module.set_processor``, what diffusers'
+``set_attn_processor`` calls for every layer), inside one ``with`` under the pipeline's lock, and restored
+in ``finally``, also when installing fails halfway.
 """
 
 from __future__ import annotations
@@ -107,42 +108,44 @@ class AttentionTracer:
         self._kept: dict[Any, torch.Tensor] = {}
         self.probes: dict[Any, torch.Tensor] = {}
         self.seen_resolutions: set[int] = set()
-        self._saved: dict[str, Any] | None = None
+        self._saved: dict[str, tuple[torch.nn.Module, Any]] = {}  # layer -> (attention module, its processor)
 
     # ------------------------------------------------------------------ install / restore
     def __enter__(self) -> AttentionTracer:
         if self.lock is not None:
             self.lock.acquire()
         try:
-            self._saved = dict(self.denoiser.attn_processors)
             self._sums.clear()
-            adapter = self.adapter
-            new: dict[str, Any] = {}
-            for name, processor in self._saved.items():
+            for name, processor in self.denoiser.attn_processors.items():
                 layer = name.removesuffix(".processor")
-                if adapter.traces(self.denoiser.get_submodule(layer), layer) and self._in_blocks(layer):
-                    new[name] = adapter.recorder(self, layer, processor)
+                module = self.denoiser.get_submodule(layer)
+                if self.adapter.traces(module, layer) and self._in_blocks(layer):
+                    self._saved[layer] = (module, processor)
                     self._steps[layer], self._host[layer] = [], []
-                else:
-                    new[name] = processor
             if not self._steps:
                 where = "" if self.blocks is None else f" in blocks {list(self.blocks)}"
                 raise ValueError(f"denoiser: no cross-attention layers found{where} for kind {self.kind!r}")
-            self.denoiser.set_attn_processor(new)
+            for layer, (module, processor) in self._saved.items():
+                module.set_processor(self.adapter.recorder(self, layer, processor))
         except BaseException:
-            self._release()
+            self._restore()
             raise
         return self
 
     def __exit__(self, *exc: object) -> bool:
+        self._restore()
+        return False
+
+    def _restore(self) -> None:
+        """Put every swapped processor back and release the lock, whatever fails on the way."""
         try:
-            if self._saved is not None:
-                self.denoiser.set_attn_processor(dict(self._saved))
+            for module, processor in self._saved.values():
+                module.set_processor(processor)
         finally:
+            self._saved.clear()
             self._kept.clear()
             self.probes.clear()
             self._release()
-        return False
 
     def _release(self) -> None:
         if self.lock is not None:

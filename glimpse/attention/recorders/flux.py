@@ -7,11 +7,12 @@ of the softmax over the full key set.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
 
-from glimpse.attention.recorders.common import Recorder, attend, joint_text_block
+from glimpse.attention.recorders.common import Recorder, Tracer, attend, joint_text_block
 
 
 def is_flux_attn(module: torch.nn.Module, layer: str) -> bool:
@@ -29,6 +30,10 @@ def _text_len(tracer, encoder_hidden_states: torch.Tensor | None) -> int:
 class FluxJointRecorder(Recorder):
     """Wraps FluxAttnProcessor ([text, image], RoPE); records the image→text block of the joint softmax."""
 
+    def __init__(self, tracer: Tracer, layer: str, original: Callable) -> None:
+        super().__init__(tracer, layer, original)
+        self.fast = _fast_flux(original)  # the processor stays the same while the recorder is installed
+
     def __call__(
         self,
         attn: torch.nn.Module,
@@ -38,7 +43,7 @@ class FluxJointRecorder(Recorder):
         image_rotary_emb: Any = None,
         **kwargs: Any,
     ) -> Any:
-        if _fast_flux(self.original) and not kwargs:
+        if self.fast and not kwargs:
             text_len = _text_len(self.tracer, encoder_hidden_states)
             n_img = hidden_states.shape[1] - (0 if encoder_hidden_states is not None else text_len)
             hw = self.tracer.wants(n_img)

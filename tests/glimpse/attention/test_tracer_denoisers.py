@@ -89,6 +89,33 @@ def test_processors_restored_and_lock_released_when_the_model_raises(models, kin
     assert free == [True]
 
 
+def test_a_failure_while_installing_restores_what_was_swapped_and_the_lock(models, monkeypatch):
+    from glimpse.attention.kinds import UNet
+
+    model = models["unet"]
+    before = dict(model.attn_processors)
+    built = []
+
+    class FailsOnSecond(CrossAttentionRecorder):
+        def __init__(self, tracer, layer, original):
+            built.append(layer)
+            if len(built) == 2:
+                raise RuntimeError("install failed")
+            super().__init__(tracer, layer, original)
+
+    monkeypatch.setattr(UNet, "recorder", FailsOnSecond)
+    lock = threading.RLock()
+    with pytest.raises(RuntimeError, match="install failed"):
+        with AttentionTracer(model, "unet", lock=lock):
+            pass
+    assert len(built) == 2 and all(model.attn_processors[n] is p for n, p in before.items())
+    free = []
+    worker = threading.Thread(target=lambda: free.append(lock.acquire(blocking=False)))
+    worker.start()
+    worker.join()
+    assert free == [True]
+
+
 def test_repeated_install_leaves_no_wrapper(models):
     model = models["unet"]
     before = dict(model.attn_processors)
