@@ -27,7 +27,7 @@ with single_tab:
         st.info("Pick a sample image or upload one to begin.")
     else:
         try:
-            feats = ui.single(image.digest, image.pixels, standins)
+            feats = ui.single(image, standins)
         except ValueError as err:
             st.error(f"{err}. Pick a larger image (at least 8×8 pixels).")
             feats = None
@@ -56,7 +56,7 @@ with single_tab:
                 window = c2.select_slider("Colour tile (px)", [4, 8, 16, 32], value=8, key="cx_window")
                 overlay = c3.toggle("Over the image", value=False, key="cx_overlay")
                 colorscale = c4.selectbox("Colour scale", ["Viridis", "Inferno", "Magma", "Greys"], key="cx_cmap")
-                m = ui.maps(image.digest, image.pixels, bits, window)
+                m = ui.maps(image, bits, window)
                 backdrop = image.pixels if overlay else None
                 if kind == "edges":
                     st.plotly_chart(ui.map_figure(m, kind, 0, backdrop, colorscale), width="stretch", key="cx_edges")

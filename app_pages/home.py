@@ -84,7 +84,7 @@ with right:
         st.info("Pick a sample or upload a photo to classify it.")
     else:
         try:
-            preds = loaders.predictions(choice.model_id, choice.device, image.key, image.pixels)
+            preds = loaders.predictions(choice.model_id, choice.device, image)
         except (ModelLoadError, ValueError) as err:
             st.error(f"Could not classify with {choice.model_id!r}: {err}. Pick another model in the sidebar.")
         else:

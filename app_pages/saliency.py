@@ -27,7 +27,7 @@ with left:
 if image is None:
     st.info("Pick a sample image or upload one to begin.")
     st.stop()
-top = saliency_ui.predictions(choice.model_id, choice.device, image.digest)
+top = loaders.predictions(choice.model_id, choice.device, image)
 with left:
     size_warning(image, bundle.input_size)
 with right:
@@ -40,7 +40,7 @@ selected = saliency_ui.method_picker(list(infos.values()))
 # and the layer check always describe the panel as it stands.
 methods = saliency_ui.method_controls(bundle, selected, infos)
 if selected:
-    saliency_ui.activation_warning(choice.model_id, choice.device, image.digest, methods, infos)
+    saliency_ui.activation_warning(choice.model_id, choice.device, image, methods, infos)
     saliency_ui.cost_view(choice.model_id, choice.device, methods, infos)
 compute = st.button("Compute", type="primary", icon=":material/play_arrow:")
 

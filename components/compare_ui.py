@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from components import loaders
+from components.image_input import BY_DIGEST, ImageChoice, image_picker
 from components.views import ONE_MATCH_ON_ENTER, heatmap_figure
 from glimpse.compare.run import (
     AGREEMENT,
@@ -71,12 +72,10 @@ _RUN_WIDGETS = ("cmp_panels", "cmp_word", "cmp_partner")
 
 
 # ------------------------------------------------------------------------------------------- services
-@st.cache_data(max_entries=8, show_spinner=False)
-def compare(model_id: str, device: str, image_key: str, _pixels, spec_json: str) -> RunRecord:
-    """One Compare run, keyed by (model, device, image name + pixel digest, canonical spec JSON).
-
-    ``_pixels`` is not hashed: ``image_key`` names it uniquely (as in ``loaders.predictions``).
-    """
+@st.cache_data(max_entries=8, show_spinner=False, hash_funcs=BY_DIGEST)
+def compare(model_id: str, device: str, image: ImageChoice | None, spec_json: str) -> RunRecord:
+    """One Compare run, keyed by (model, device, the image's digest, canonical spec JSON); ``image`` is None when
+    the spec generates one from a prompt."""
     spec = CompareSpec.from_params(json.loads(spec_json))
     classifier = loaders.classifier(model_id, device)
     pipeline = None
@@ -84,9 +83,9 @@ def compare(model_id: str, device: str, image_key: str, _pixels, spec_json: str)
         from components.attention_ui import pipeline as load_pipeline
 
         pipeline = load_pipeline(spec.t2i_model, device)
-    name = image_key.split(":", 1)[0]
+    pixels, name = (None, "generated") if image is None else (image.pixels, image.name)
     with st.spinner("Running the three lenses…"):
-        return run_compare(classifier, _pixels, spec, image_name=name, pipeline=pipeline)
+        return run_compare(classifier, pixels, spec, image_name=name, pipeline=pipeline)
 
 
 def stored() -> RunRecord | None:
@@ -147,10 +146,8 @@ def _restore_controls(spec: CompareSpec, display: dict) -> None:
             state.pop(key, None)
 
 
-def controls(model_id: str, device: str) -> tuple[CompareSpec, str, np.ndarray | None] | None:
-    """The run's controls; (spec, image key, pixels) when Compute was pressed, else None."""
-    from components.image_input import image_picker
-
+def controls(model_id: str, device: str) -> tuple[CompareSpec, ImageChoice | None] | None:
+    """The run's controls; (spec, the picked image or None for a prompt) when Compute was pressed, else None."""
     classifier = loaders.classifier(model_id, device)
     source = st.radio("Source", SOURCES, horizontal=True, key="cmp_mode")
     choice = None
@@ -219,15 +216,13 @@ def controls(model_id: str, device: str) -> tuple[CompareSpec, str, np.ndarray |
     except ValueError as err:
         st.error(f"{err}.")
         return None
-    if spec.prompt is not None:
-        return spec, "generated", None
-    return spec, choice.key, choice.pixels
+    return spec, None if spec.prompt is not None else choice
 
 
-def run(model_id: str, device: str, spec: CompareSpec, image_key: str, pixels) -> RunRecord | None:
+def run(model_id: str, device: str, spec: CompareSpec, image: ImageChoice | None) -> RunRecord | None:
     """Compute (or fetch) the run and store it; st.error with what to do on a user error."""
     try:
-        record = compare(model_id, device, image_key, pixels, spec.to_json())
+        record = compare(model_id, device, image, spec.to_json())
     except ModelLoadError as err:
         st.error(f"Could not load a model: {err}")
         return None

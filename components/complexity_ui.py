@@ -19,6 +19,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from PIL import Image
 
+from components.image_input import BY_DIGEST, ImageChoice
 from components.views import heatmap_figure
 from glimpse.complexity import BITS, SCALES, STANDINS, WEIGHTS, ComplexityFeatures, complexity_batch
 from glimpse.complexity.fit import (
@@ -59,21 +60,30 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".g
 
 
 # ------------------------------------------------------------------------------------------- services
-@st.cache_data(max_entries=16, show_spinner="Measuring complexity…")
-def single(digest: str, pixels: np.ndarray, standins: bool) -> ComplexityFeatures:
-    """Features of the picked image (``digest`` keys the cache together with the hashed pixels)."""
-    return complexity_batch([pixels], standins=tuple(STANDINS) if standins else ())[0]
+@st.cache_data(max_entries=16, show_spinner="Measuring complexity…", hash_funcs=BY_DIGEST)
+def single(image: ImageChoice, standins: bool) -> ComplexityFeatures:
+    """Features of the picked image (keyed by its digest)."""
+    return complexity_batch([image.pixels], standins=tuple(STANDINS) if standins else ())[0]
 
 
-@st.cache_data(max_entries=32, show_spinner="Drawing the complexity maps…")
-def maps(digest: str, pixels: np.ndarray, bits: int, window: int) -> ComplexityMaps:
-    return complexity_maps(pixels, bits=bits, window=window)
+@st.cache_data(max_entries=32, show_spinner="Drawing the complexity maps…", hash_funcs=BY_DIGEST)
+def maps(image: ImageChoice, bits: int, window: int) -> ComplexityMaps:
+    return complexity_maps(image.pixels, bits=bits, window=window)
 
 
 @dataclass(frozen=True)
 class Upload:
     name: str
     data: bytes
+
+    @property
+    def digest(self) -> str:
+        """sha1 of the file's bytes: what the batch cache keys a file on (see ``image_input.BY_DIGEST``)."""
+        return hashlib.sha1(self.data).hexdigest()
+
+
+#: Cached services key an upload on its digest, as they key the picked image.
+_BY_DIGEST = {**BY_DIGEST, Upload: lambda up: up.digest}
 
 
 def expand_uploads(files: list) -> tuple[list[Upload], list[str]]:
@@ -147,10 +157,10 @@ def thumbnail_url(pixels: np.ndarray, side: int = 64) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-@st.cache_data(max_entries=1024, show_spinner=False)
-def score_upload(digest: str, data: bytes, standins: bool) -> tuple[dict[str, float], str]:
+@st.cache_data(max_entries=1024, show_spinner=False, hash_funcs=_BY_DIGEST)
+def score_upload(upload: Upload, standins: bool) -> tuple[dict[str, float], str]:
     """(feature record, thumbnail URL) of one uploaded image; ImageLoadError propagates."""
-    pixels = load_image(data, max_pixels=MAX_PIXELS)
+    pixels = load_image(upload.data, max_pixels=MAX_PIXELS)
     feats = complexity_batch([pixels], standins=tuple(STANDINS) if standins else ())[0]
     return feats.record(), thumbnail_url(pixels)
 
@@ -159,9 +169,8 @@ def score_uploads(uploads: list[Upload], standins: bool, progress) -> tuple[pd.D
     """Score every upload (cached per image), reporting ``progress(fraction, text)``; bad files are listed."""
     rows, errors = [], []
     for i, up in enumerate(uploads):
-        digest = hashlib.sha1(up.data).hexdigest()
         try:
-            record, thumb = score_upload(digest, up.data, standins)
+            record, thumb = score_upload(up, standins)
         except (ImageLoadError, ValueError) as err:
             errors.append(f"{up.name}: {err}")
         else:

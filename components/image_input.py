@@ -27,6 +27,11 @@ class ImageChoice:
         return f"{self.name}:{self.digest}"
 
 
+#: How every cached service keys work on an image: it takes the picked :class:`ImageChoice` itself and
+#: Streamlit hashes it by its digest (``@st.cache_data(hash_funcs=BY_DIGEST)``), not by its pixels again.
+BY_DIGEST = {ImageChoice: lambda image: image.digest}
+
+
 @st.cache_data(max_entries=1, show_spinner=False)
 def _samples() -> dict[str, np.ndarray]:
     return sample_images()

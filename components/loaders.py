@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from components.image_input import BY_DIGEST, ImageChoice
 from models.registry import ClassifierBundle, load_classifier
 
 
@@ -13,14 +14,10 @@ def classifier(model_id: str, device: str) -> ClassifierBundle:
     return load_classifier(model_id, device=device)
 
 
-@st.cache_data(max_entries=64, show_spinner="Classifying…")
-def predictions(model_id: str, device: str, image_key: str, _pixels) -> list[tuple[int, str, float]]:
-    """Top-5 (index, label, probability) for an image; keyed by ``image_key`` (name + pixel digest).
-
-    The pixels are not hashed (an underscore argument): ``image_key`` already names them uniquely, and
-    hashing a large photo on every rerun would cost more than the lookup saves.
-    """
-    return classifier(model_id, device).predict(_pixels, top=5)
+@st.cache_data(max_entries=64, show_spinner="Classifying…", hash_funcs=BY_DIGEST)
+def predictions(model_id: str, device: str, image: ImageChoice) -> list[tuple[int, str, float]]:
+    """Top-5 (index, label, probability) of the image (keyed by its digest: ``image_input.BY_DIGEST``)."""
+    return classifier(model_id, device).predict(image.pixels, top=5)
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)

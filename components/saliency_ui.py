@@ -1,9 +1,9 @@
 """The saliency page's Streamlit layer: widget groups that return frozen dataclasses, and the cached,
 bounded service calls (saliency maps, predictions, faithfulness scores).
 
-Cache keys are plain values: model id, device, the image digest, the methods with their parameters as
-sorted tuples, the target, the layer, the seed. The pixels themselves are looked up in st.session_state
-by digest (the digest determines them), so no underscore argument can serve a stale result.
+Cache keys are plain values: model id, device, the methods with their parameters as sorted tuples, the
+target, the layer, the seed; the image is passed itself and hashed by its digest (``image_input.BY_DIGEST``),
+the one convention of every cached service.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import streamlit as st
 from torch import nn
 
 from components import loaders, saliency_views
-from components.image_input import IMAGE_KEY
+from components.image_input import BY_DIGEST, ImageChoice
 from components.views import ONE_MATCH_ON_ENTER
 from glimpse.saliency import REGISTRY, PanelCost, PassTime, estimate_cost, measure_pass_time
 from glimpse.saliency.layers import LayerActivations, layer_activations
@@ -79,43 +79,41 @@ class RunRecord:
 
     key: tuple
     maps: tuple  # of glimpse.saliency.SaliencyMap
-    image_name: str
+    image: ImageChoice  # the explained image (faithfulness scores run on it even after the picker changed)
     thumbnail: np.ndarray  # uint8, the image downscaled for display
     model_id: str
     device: str
-    digest: str
     target_index: int
-    image_size: tuple[int, int]  # (height, width) of the explained image; the NPZ records it
     seconds: float
     computed: bool = field(default=True)
     thumbnail_uri: str = ""  # the thumbnail as a PNG data URI, encoded once for every redraw
+
+    @property
+    def image_name(self) -> str:
+        return self.image.name
+
+    @property
+    def digest(self) -> str:
+        return self.image.digest
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """(height, width) of the explained image; the NPZ records it."""
+        return tuple(self.image.pixels.shape[:2])
 
 
 # --------------------------------------------------------------------------------------------------
 # services (cached, bounded)
 # --------------------------------------------------------------------------------------------------
-def _pixels(digest: str) -> np.ndarray:
-    chosen = st.session_state.get(IMAGE_KEY)
-    if chosen is None or chosen.digest != digest:
-        raise ValueError("image: the picked image changed while computing; pick it again and press Compute")
-    return chosen.pixels
-
-
 def _count_call() -> None:
     st.session_state[CALLS_KEY] = st.session_state.get(CALLS_KEY, 0) + 1
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
-def predictions(model_id: str, device: str, digest: str, top: int = 5) -> list[tuple[int, str, float]]:
-    """Top-``top`` (index, label, probability) of the current image."""
-    return loaders.classifier(model_id, device).predict(_pixels(digest), top=top)
-
-
-@st.cache_data(max_entries=16, show_spinner=False)
+@st.cache_data(max_entries=16, show_spinner=False, hash_funcs=BY_DIGEST)
 def saliency_maps(
     model_id: str,
     device: str,
-    digest: str,
+    image: ImageChoice,
     methods: tuple[tuple[str, tuple], ...],
     target: int | None,
     contrast: int | None,
@@ -128,7 +126,7 @@ def saliency_maps(
 
     _count_call()
     bundle = loaders.classifier(model_id, device)
-    pixels = _pixels(digest)
+    pixels = image.pixels
     index = top1(bundle, pixels) if target is None else target
     # Created inside the cached function so that a cache hit replays (and removes) it harmlessly.
     bar = st.progress(0.0, text="Computing saliency maps…")
@@ -152,22 +150,24 @@ def saliency_maps(
     return tuple(maps)
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
-def curves(model_id: str, device: str, digest: str, values: bytes, shape: tuple[int, int], target: int, steps: int):
+@st.cache_data(max_entries=64, show_spinner=False, hash_funcs=BY_DIGEST)
+def curves(
+    model_id: str, device: str, image: ImageChoice, values: bytes, shape: tuple[int, int], target: int, steps: int
+):
     """Deletion/insertion curves of one map (the raw map's bytes are part of the key)."""
     from glimpse.evaluation import deletion_insertion
 
     _count_call()
     bundle = loaders.classifier(model_id, device)
     arr = np.frombuffer(values, dtype=np.float32).reshape(shape)
-    return deletion_insertion(bundle, _pixels(digest), arr, target=target, steps=steps)
+    return deletion_insertion(bundle, image.pixels, arr, target=target, steps=steps)
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
+@st.cache_data(max_entries=16, show_spinner=False, hash_funcs=BY_DIGEST)
 def sanity(
     model_id: str,
     device: str,
-    digest: str,
+    image: ImageChoice,
     method: str,
     params: tuple,
     target: int,
@@ -185,10 +185,10 @@ def sanity(
     bundle = loaders.classifier(model_id, device)
     bar = st.progress(0.0, text=f"Sanity check of {method}…")
 
-    def run(work, image, index):
+    def run(work, pixels, index):
         maps = explain(
             work,
-            image,
+            pixels,
             [(method, dict(params))],
             target=Target(index, contrast),
             layer=layer,
@@ -200,7 +200,7 @@ def sanity(
     try:
         return randomisation_check(
             bundle,
-            _pixels(digest),
+            image.pixels,
             method,
             target=target,
             layer=layer,
@@ -231,13 +231,13 @@ def panel_cost(model_id: str, device: str, methods: tuple, layer: str | None, no
     )
 
 
-@st.cache_data(max_entries=32, show_spinner=False)
-def layer_summary(model_id: str, device: str, digest: str, layer: str) -> LayerActivations:
-    """Whether ``layer``'s activations for the current image go negative (one forward pass)."""
-    return layer_activations(loaders.classifier(model_id, device), _pixels(digest), layer)
+@st.cache_data(max_entries=32, show_spinner=False, hash_funcs=BY_DIGEST)
+def layer_summary(model_id: str, device: str, image: ImageChoice, layer: str) -> LayerActivations:
+    """Whether ``layer``'s activations for the image go negative (one forward pass)."""
+    return layer_activations(loaders.classifier(model_id, device), image.pixels, layer)
 
 
-def compute(model_id: str, device: str, image, target: TargetChoice, choice: MethodChoice) -> RunRecord:
+def compute(model_id: str, device: str, image: ImageChoice, target: TargetChoice, choice: MethodChoice) -> RunRecord:
     """Run (or fetch from cache) the panel and wrap it for the display fragment."""
     t0 = time.perf_counter()
     calls = st.session_state.get(CALLS_KEY, 0)
@@ -246,7 +246,7 @@ def compute(model_id: str, device: str, image, target: TargetChoice, choice: Met
     maps = saliency_maps(
         model_id,
         device,
-        image.digest,
+        image,
         choice.methods,
         target.index,
         target.contrast,
@@ -257,14 +257,12 @@ def compute(model_id: str, device: str, image, target: TargetChoice, choice: Met
     return RunRecord(
         key=key + (choice.noise_tunnel,),
         maps=maps,
-        image_name=image.name,
+        image=image,
         thumbnail=thumb,
         thumbnail_uri=saliency_views.image_uri(thumb),
         model_id=model_id,
         device=device,
-        digest=image.digest,
         target_index=maps[0].target.index,
-        image_size=tuple(image.pixels.shape[:2]),
         seconds=time.perf_counter() - t0,
         computed=st.session_state.get(CALLS_KEY, 0) > calls,
     )
@@ -468,12 +466,12 @@ def method_controls(bundle: ClassifierBundle, selected: list[str], infos: dict) 
     return MethodChoice(methods=tuple(methods), layer=layer, noise_tunnel=noise, seed=seed)
 
 
-def activation_warning(model_id: str, device: str, digest: str, choice: MethodChoice, infos: dict) -> None:
+def activation_warning(model_id: str, device: str, image: ImageChoice, choice: MethodChoice, infos: dict) -> None:
     """Warn when a chosen method assumes non-negative activations and the chosen layer has negative ones."""
     assuming = [infos[n].label for n, _ in choice.methods if infos[n].assumes_nonnegative_activations]
     if not assuming or choice.layer is None:
         return
-    acts = layer_summary(model_id, device, digest, choice.layer)
+    acts = layer_summary(model_id, device, image, choice.layer)
     if acts.nonnegative:
         return
     bundle = loaders.classifier(model_id, device)
@@ -572,7 +570,7 @@ def display_controls(signed_default: bool = True) -> DisplayOptions:
 def score(record: RunRecord, m, steps: int):
     """Deletion/insertion curves of one map of ``record`` (cached), kept in st.session_state."""
     values = np.ascontiguousarray(m.values, dtype=np.float32)
-    res = curves(record.model_id, record.device, record.digest, values.tobytes(), values.shape, m.target.index, steps)
+    res = curves(record.model_id, record.device, record.image, values.tobytes(), values.shape, m.target.index, steps)
     st.session_state.setdefault(SCORES_KEY, {})[(record.key, m.method, steps)] = res
     return res
 
@@ -595,7 +593,7 @@ def sanity_check(record: RunRecord, m, stages: int):
     res = sanity(
         record.model_id,
         record.device,
-        record.digest,
+        record.image,
         m.method,
         m.params,
         m.target.index,
