@@ -19,7 +19,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from PIL import Image
 
-from components.image_input import BY_DIGEST, ImageChoice
+from components.image_input import BY_DIGEST, ImageChoice, image_picker
 from components.views import heatmap_figure
 from glimpse.complexity import BITS, SCALES, STANDINS, WEIGHTS, ComplexityFeatures, complexity_batch
 from glimpse.complexity.fit import (
@@ -336,3 +336,189 @@ def predicted_figure(r: FormulaScore) -> go.Figure:
 
 def headline_formulas() -> dict[str, str]:
     return dict(HEADLINE_FORMULAS)
+
+
+# ------------------------------------------------------------------------------------------- the page's tabs
+def single_image_tab() -> None:
+    """One image: its features, the per-scale breakdown and the maps of where the complexity is."""
+    left, right = st.columns([1, 2])
+    with left:
+        image = image_picker(key="complexity")
+        standins = st.toggle(
+            "Segment-count stand-ins", key="cx_standins", help=EXPLAIN["standin"] + " Adds about a second."
+        )
+    if image is None:
+        st.info("Pick a sample image or upload one to begin.")
+    else:
+        try:
+            feats = single(image, standins)
+        except ValueError as err:
+            st.error(f"{err}. Pick a larger image (at least 8×8 pixels).")
+            feats = None
+        if feats is not None:
+            with right:
+                feature_panel(feats)
+
+            @st.fragment
+            def breakdown() -> None:
+                st.subheader("Per scale")
+                bits = st.select_slider("MUC bits per channel", options=list(BITS), value=4, key="cx_bits")
+                g, c = per_scale_figures(feats, bits)
+                a, b = st.columns(2)
+                a.plotly_chart(g, width="stretch", key="cx_msg_scales")
+                b.plotly_chart(c, width="stretch", key="cx_muc_scales")
+
+                st.subheader("Where is the complexity?")
+                c1, c2, c3, c4 = st.columns([1.6, 1, 1, 1])
+                kind = c1.radio(
+                    "Map",
+                    ["gradient", "colour", "edges"],
+                    horizontal=True,
+                    key="cx_map_kind",
+                    help="gradient: Sobel magnitude; colour: distinct colours per tile; edges: the Canny map",
+                )
+                window = c2.select_slider("Colour tile (px)", [4, 8, 16, 32], value=8, key="cx_window")
+                overlay = c3.toggle("Over the image", value=False, key="cx_overlay")
+                colorscale = c4.selectbox("Colour scale", ["Viridis", "Inferno", "Magma", "Greys"], key="cx_cmap")
+                m = maps(image, bits, window)
+                backdrop = image.pixels if overlay else None
+                if kind == "edges":
+                    st.plotly_chart(map_figure(m, kind, 0, backdrop, colorscale), width="stretch", key="cx_edges")
+                else:
+                    cols = st.columns(2)
+                    for i in range(len(SCALES)):
+                        fig = map_figure(m, kind, i, backdrop, colorscale)
+                        cols[i % 2].plotly_chart(fig, width="stretch", key=f"cx_map_{i}")
+                st.caption(
+                    "Raw values, one colour bar per map. The mean of each gradient map is that scale's MSG term; "
+                    "colour maps count distinct colours inside each tile of the area-resized image."
+                )
+
+            breakdown()
+
+
+def batch_tab() -> None:
+    """Many images or zips scored into a sortable, downloadable table with a scatter of any two features."""
+    st.markdown(
+        "Upload many images or a zip. Each image gets MSG, MUC1…MUC8 and the edge density; the CSV joins with "
+        "your ratings for the model tab (add a `complexity` column)."
+    )
+    with st.form("cx_batch_form", border=False):
+        files = st.file_uploader(
+            "Images or .zip archives",
+            accept_multiple_files=True,
+            type=[s.lstrip(".") for s in IMAGE_SUFFIXES] + ["zip"],
+            key="cx_batch_files",
+        )
+        batch_standins = st.checkbox("Add segment-count stand-ins (slower)", key="cx_batch_standins")
+        go_batch = st.form_submit_button("Score images", type="primary", icon=":material/play_arrow:")
+    if go_batch:
+        if not files:
+            st.warning("Add at least one image or zip first.")
+        else:
+            uploads, skipped = expand_uploads(files)
+            bar = st.progress(0.0, text="Scoring…")
+            table, errors = score_uploads(uploads, batch_standins, lambda f, t: bar.progress(f, text=t))
+            st.session_state[BATCH_KEY] = (table, skipped + errors)
+
+    @st.fragment
+    def batch_results() -> None:
+        stored = st.session_state.get(BATCH_KEY)
+        if stored is None:
+            return
+        table, problems = stored
+        if problems:
+            with st.expander(f"{len(problems)} file(s) skipped", expanded=table.empty):
+                st.markdown("\n".join(f"- {p}" for p in problems))
+        if table.empty:
+            st.error("No image could be scored. Upload PNG/JPEG/WebP/TIFF/GIF files or a zip of them.")
+            return
+        st.dataframe(
+            table,
+            hide_index=True,
+            width="stretch",
+            column_config={"thumbnail": st.column_config.ImageColumn("image", width="small")},
+            key="cx_batch_table",
+        )
+        st.download_button(
+            "Download CSV", table_csv(table), file_name="complexity.csv", mime="text/csv", key="cx_batch_csv"
+        )
+        numeric = [c for c in table.columns if c not in ("thumbnail", "image_id")]
+        a, b = st.columns(2)
+        x = a.selectbox("x", numeric, index=0, key="cx_scatter_x")
+        y = b.selectbox("y", numeric, index=min(4, len(numeric) - 1), key="cx_scatter_y")
+        st.plotly_chart(scatter_figure(table, x, y), width="stretch", key="cx_scatter")
+
+    batch_results()
+
+
+def paper_model_tab() -> None:
+    """The paper's cross-validated OLS formulas on its tables or the user's CSV."""
+    st.markdown(
+        "Ordinary least squares on human ratings with the paper's protocol: 3-fold cross-validation repeated M times "
+        "(seeds 1…M), scored by the mean Spearman ρ on the test folds. Base regressors: √(SAM masks) and "
+        "√(FC-CLIP classes) from the shipped tables; add MSG, MUC4 and the Gemini surprise score."
+    )
+    tables = shipped()
+    sources = (["Shipped table"] if tables else []) + ["Upload CSV"]
+    source = st.radio("Ratings table", sources, horizontal=True, key="cx_fit_source")
+    name, csv = None, None
+    if source == "Shipped table":
+        default = list(tables).index("RSIVL") if "RSIVL" in tables else 0
+        name = st.selectbox("Dataset", list(tables), index=default, key="cx_fit_dataset")
+        csv = tables[name]
+    else:
+        up = st.file_uploader(
+            "CSV with image_id, complexity (rating) and feature columns", type=["csv"], key="cx_fit_upload"
+        )
+        if up is not None:
+            name, csv = up.name.rsplit(".", 1)[0], up.getvalue()
+    with st.form("cx_fit_form", border=False):
+        headline = headline_formulas()
+        chosen = st.multiselect("Formulas", list(headline), default=list(headline), key="cx_fit_formulas")
+        custom = st.text_input(
+            "Extra formula (optional)",
+            placeholder="complexity ~ MSG + MUC4",
+            key="cx_fit_custom",
+            help="Any statsmodels formula over the table's columns; a right-hand side alone is fine.",
+        )
+        repeats = st.number_input(
+            "Repeats M (0 = the paper's for this dataset)", min_value=0, max_value=50, value=0, key="cx_fit_repeats"
+        )
+        go_fit = st.form_submit_button("Fit", type="primary", icon=":material/play_arrow:")
+    if go_fit:
+        formulas = {k: headline[k] for k in chosen}
+        if custom.strip():
+            formulas[custom.strip()] = custom.strip()
+        if csv is None:
+            st.warning("Upload a CSV first.")
+        elif not formulas:
+            st.warning("Choose at least one formula.")
+        else:
+            m = int(repeats) or repeats_for(name)
+            try:
+                st.session_state[FIT_KEY] = (name, m, fit(name, csv, tuple(formulas.items()), m))
+            except ValueError as err:
+                st.error(f"{err}. Pick formulas whose columns the table has, or add the columns to your CSV.")
+
+    @st.fragment
+    def fit_results() -> None:
+        stored = st.session_state.get(FIT_KEY)
+        if stored is None:
+            return
+        dataset, m, results = stored
+        st.markdown(f"**{dataset}** · {results[0].n} images · M = {m} repeats × 3 folds")
+        st.dataframe(fit_table(results), hide_index=True, width="stretch", key="cx_fit_table")
+        st.plotly_chart(fit_bar(results), width="stretch", key="cx_fit_bar")
+        pick = st.selectbox("Predicted vs rated for", [r.name for r in results], key="cx_fit_pick")
+        chosen_result = next(r for r in results if r.name == pick)
+        st.plotly_chart(predicted_figure(chosen_result), width="stretch", key="cx_fit_scatter")
+        st.download_button(
+            "Download scores (CSV)",
+            pd.DataFrame(fit_table(results)).to_csv(index=False).encode(),
+            file_name=f"{dataset}-fit.csv",
+            mime="text/csv",
+            key="cx_fit_csv",
+        )
+
+    fit_results()

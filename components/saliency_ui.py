@@ -22,7 +22,7 @@ from components.image_input import BY_DIGEST, ImageChoice
 from components.views import ONE_MATCH_ON_ENTER
 from glimpse.saliency import REGISTRY, PanelCost, PassTime, estimate_cost, measure_pass_time
 from glimpse.saliency.layers import LayerActivations, layer_activations
-from models.registry import ClassifierBundle
+from models.registry import ClassifierBundle, ModelLoadError
 
 #: Counts real (not cached) service runs per session; the page test reads it to prove that display
 #: changes never recompute.
@@ -605,3 +605,86 @@ def sanity_check(record: RunRecord, m, stages: int):
     )
     st.session_state.setdefault(SANITY_KEY, {})[(record.key, m.method)] = res
     return res
+
+
+def run(model_id: str, device: str, image: ImageChoice, target: TargetChoice, choice: MethodChoice) -> None:
+    """Compute (or fetch) the panel with a Cancel button and store it; st.error saying what to change."""
+    if not choice.methods:
+        st.warning("Choose at least one method.")
+        return
+    try:
+        with cancellable("Computation cancelled; the previous maps are kept."):
+            st.session_state[RESULT_KEY] = compute(model_id, device, image, target, choice)
+    except (ValueError, ModelLoadError) as err:
+        st.error(f"{err}. Change the parameter it names and press Compute again.")
+    except RuntimeError as err:  # e.g. out of GPU memory
+        st.error(f"The computation failed: {err}. Try fewer methods, fewer samples, or the CPU device.")
+
+
+@st.fragment
+def results_view(image: ImageChoice, model_id: str, infos: dict) -> None:
+    """The maps of the last Compute with their display options and faithfulness scores (a fragment: a display
+    change reruns only this)."""
+    record = st.session_state.get(RESULT_KEY)
+    if record is None:
+        return
+    st.divider()
+    if record.digest != image.digest or record.model_id != model_id:
+        st.info(f"These maps are for {record.image_name} on {record.model_id}; press Compute to update them.")
+    target_label = record.maps[0].target_label
+    how = "computed" if record.computed else "from cache"
+    st.markdown(f"**Target:** {target_label} · {len(record.maps)} maps {how} in {record.seconds:.2f} s")
+    options = display_controls()
+    saliency_views.shared_scale_note(record, options, infos)
+    faithful = st.toggle(
+        "Faithfulness on demand",
+        key="sal_faithful",
+        help="Deletion/insertion curves (Petsiuk et al. 2018) and the randomisation sanity check "
+        "(Adebayo et al. 2018), per map.",
+    )
+    steps = 20
+    if faithful:
+        c1, c2, c3 = st.columns(3)
+        steps = c1.slider("Deletion/insertion steps", 5, 50, 20, key="sal_steps")
+        stages = c2.slider("Sanity-check stages", 2, 10, 7, key="sal_stages")
+        if c3.button("Score every map", key="sal_score_all"):
+            score_all(record, steps)
+
+    def extra(m) -> None:
+        if not faithful:
+            return
+        b1, b2 = st.columns(2)
+        if b1.button("Deletion / insertion", key=f"sal_curve_btn_{m.method}"):
+            with st.spinner("Deletion and insertion curves…"):
+                score(record, m, steps)
+        if b2.button("Sanity check", key=f"sal_sanity_btn_{m.method}"):
+            try:
+                with cancellable("Sanity check cancelled."):
+                    sanity_check(record, m, stages)
+            except (ValueError, RuntimeError) as err:
+                st.error(f"Sanity check failed: {err}")
+        curves = st.session_state.get(SCORES_KEY, {}).get((record.key, m.method, steps))
+        if curves is not None:
+            st.plotly_chart(saliency_views.curves_figure(curves), width="stretch", key=f"sal_curve_{m.method}")
+        check = st.session_state.get(SANITY_KEY, {}).get((record.key, m.method))
+        if check is not None:
+            st.plotly_chart(saliency_views.sanity_figure(check), width="stretch", key=f"sal_sanity_{m.method}")
+
+    saliency_views.map_grid(record, options, infos, extra=extra)
+    d1, d2, _ = st.columns([1, 1, 2])
+    d1.download_button(
+        "PNG of the grid",
+        data=lambda: saliency_views.grid_png(record, options, infos),
+        file_name=f"saliency_{record.image_name.rsplit('.', 1)[0]}.png",
+        mime="image/png",
+        icon=":material/image:",
+        on_click="ignore",
+    )
+    d2.download_button(
+        "NPZ of the raw maps",
+        data=lambda: saliency_views.maps_npz(record),
+        file_name=f"saliency_{record.image_name.rsplit('.', 1)[0]}.npz",
+        mime="application/octet-stream",
+        icon=":material/download:",
+        on_click="ignore",
+    )
