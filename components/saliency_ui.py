@@ -74,7 +74,7 @@ class DisplayOptions:
 
 
 @dataclass(frozen=True)
-class RunRecord:
+class SaliencyRun:
     """What a Compute click produced, kept in st.session_state for the display fragment."""
 
     key: tuple
@@ -237,7 +237,7 @@ def layer_summary(model_id: str, device: str, image: ImageChoice, layer: str) ->
     return layer_activations(loaders.classifier(model_id, device), image.pixels, layer)
 
 
-def compute(model_id: str, device: str, image: ImageChoice, target: TargetChoice, choice: MethodChoice) -> RunRecord:
+def compute(model_id: str, device: str, image: ImageChoice, target: TargetChoice, choice: MethodChoice) -> SaliencyRun:
     """Run (or fetch from cache) the panel and wrap it for the display fragment."""
     t0 = time.perf_counter()
     calls = st.session_state.get(CALLS_KEY, 0)
@@ -254,7 +254,7 @@ def compute(model_id: str, device: str, image: ImageChoice, target: TargetChoice
         choice.seed,
         choice.noise_tunnel,
     )
-    return RunRecord(
+    return SaliencyRun(
         key=key + (choice.noise_tunnel,),
         maps=maps,
         image=image,
@@ -567,7 +567,7 @@ def display_controls(signed_default: bool = True) -> DisplayOptions:
     )
 
 
-def score(record: RunRecord, m, steps: int):
+def score(record: SaliencyRun, m, steps: int):
     """Deletion/insertion curves of one map of ``record`` (cached), kept in st.session_state."""
     values = np.ascontiguousarray(m.values, dtype=np.float32)
     res = curves(record.model_id, record.device, record.image, values.tobytes(), values.shape, m.target.index, steps)
@@ -575,7 +575,7 @@ def score(record: RunRecord, m, steps: int):
     return res
 
 
-def score_all(record: RunRecord, steps: int) -> None:
+def score_all(record: SaliencyRun, steps: int) -> None:
     """Deletion/insertion curves of every map, with a progress bar and a Cancel button."""
     bar = st.progress(0.0, text="Deletion and insertion curves…")
     with cancellable("Scoring stopped: the maps scored so far are kept."):
@@ -588,7 +588,7 @@ def score_all(record: RunRecord, steps: int) -> None:
     bar.empty()
 
 
-def sanity_check(record: RunRecord, m, stages: int):
+def sanity_check(record: SaliencyRun, m, stages: int):
     """Cascading randomisation check of one map's method (cached), kept in st.session_state."""
     res = sanity(
         record.model_id,
