@@ -378,3 +378,22 @@ def test_probe_columns_are_built_once_per_installation(models, monkeypatch):
             call(model, "sd3", kw)
         assert len(tracer.probes) == len(built) == 1  # every layer has one shape: one probe for 2 layers x 3 calls
     assert not tracer.probes  # dropped on exit with the positions they were keyed by
+
+
+def test_maps_moved_to_the_host_in_chunks_equal_maps_moved_once(models):
+    """On an accelerator the per-step maps wait on the device and move to the CPU in chunks when too many
+    wait; the chunks join into the same (T, K, h, w) maps (shown on the CPU by moving after every call)."""
+    model = models["unet"]
+
+    def trace(chunked: bool):
+        with AttentionTracer(model, "unet", image_hw=(1, 1)) as tracer:
+            for seed in range(3):
+                call(model, "unet", inputs("unet", seed=seed))
+                if chunked:
+                    tracer._to_host()
+        return tracer.result()
+
+    (layers, once), (same, chunks) = trace(False), trace(True)
+    assert layers == same and all(m.shape[0] == 3 for m in chunks)
+    for a, b in zip(once, chunks):
+        np.testing.assert_array_equal(a, b)
