@@ -105,7 +105,7 @@ class AttentionTracer:
         self._sums: dict[str, torch.Tensor] = {}
         self._grids: dict[str, tuple[int, int]] = {}
         self._hw: dict[int, tuple[int, int]] = {}  # image tokens -> grid
-        self._kept: dict[Any, torch.Tensor] = {}
+        self._kept: dict[Any, Any] = {}  # kept positions (tensors, slices) by text length, device, offset
         self.probes: dict[Any, torch.Tensor] = {}
         self.seen_resolutions: set[int] = set()
         self._saved: dict[str, tuple[torch.nn.Module, Any]] = {}  # layer -> (attention module, its processor)
@@ -190,7 +190,8 @@ class AttentionTracer:
         return index
 
     def store(self, layer: str, probs: torch.Tensor, hw: tuple[int, int], *, restricted: bool = False) -> None:
-        """probs (heads, L, N) -> kept tokens (unless ``restricted``), heads averaged unless asked, float16.
+        """probs (heads, L, N), text-major -> the kept tokens (all L when ``restricted``: the recorder kept
+        them), heads averaged unless asked, float16.
 
         The maps stay on the recording device (an accelerator is synchronised once, in :meth:`result`, or
         whenever more than ``_DEVICE_BYTES`` wait there); ``probs`` may be a view into the layer's SDPA
@@ -227,14 +228,16 @@ class AttentionTracer:
         self._to_host()
         counts = {name: sum(len(chunk) for chunk in chunks) for name, chunks in self._host.items()}
         layers = tuple(name for name, count in counts.items() if count)
-        if len({counts[name] for name in layers}) > 1:
-            raise RuntimeError(f"tracer: layers were called unequally often ({sorted(set(counts.values()))} calls)")
+        calls = {counts[name] for name in layers}
+        if len(calls) > 1:
+            raise RuntimeError(f"tracer: layers were called unequally often ({sorted(calls)} calls)")
         return layers
 
     def result(self) -> tuple[tuple[str, ...], tuple[np.ndarray, ...]]:
         """Recorded layers and their maps, (T, K, h, w) or (T, heads, K, h, w) float16 each."""
         layers = self._recorded()
-        return layers, tuple(torch.cat(self._host[name]).numpy() for name in layers)
+        chunks = (self._host[name] for name in layers)
+        return layers, tuple((c[0] if len(c) == 1 else torch.cat(c)).numpy() for c in chunks)
 
     def sums(self) -> tuple[np.ndarray, ...] | None:
         """Per recorded layer (order of :meth:`result`): Σ over calls of each head's map, (H, K, h, w) float32.

@@ -5,7 +5,7 @@ kept text keys t (Vaswani et al. 2017; DAAM, Tang et al. 2023), normalised over 
 (for joint attention: image and text keys). No way of getting it forms the attention matrix:
 
 * :func:`attend` runs a layer's own fused SDPA call and returns the block beside the output. On the CPU the
-  fused kernel (the one ``F.scaled_dot_product_attention`` runs there, so the output is bit-identical) also
+  fused kernel (the one ``F.scaled_dot_product_attention`` picks there, so the output does not change) also
   returns every query's log-normaliser lse_i = log Σ_j exp(s_ij), s_ij = q_i·k_j/√d + mask_ij, and the block
   is one small matmul on the kept text keys of the conditional sample only:
   P_it = exp(s_it − lse_i). Elsewhere one-hot probe columns on V (:func:`probe_values`) make the SDPA
