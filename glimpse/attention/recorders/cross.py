@@ -39,8 +39,9 @@ class CrossAttentionRecorder(Recorder):
         if encoder_hidden_states is not None and type(self.original) is AttnProcessor2_0 and not args and not kwargs:
             n = hidden_states.shape[1] if hidden_states.ndim == 3 else hidden_states.shape[2] * hidden_states.shape[3]
             hw = self.tracer.wants(n)
-            if hw is not None:
-                return self._fused(attn, hidden_states, encoder_hidden_states, attention_mask, temb, hw)
+            if hw is None:  # a resolution that is not recorded: the stock processor, nothing else
+                return self.original(attn, hidden_states, encoder_hidden_states, attention_mask, temb)
+            return self._fused(attn, hidden_states, encoder_hidden_states, attention_mask, temb, hw)
         if temb is not None:  # not every processor takes temb; pass it only when it is used
             kwargs["temb"] = temb
         out = self.original(attn, hidden_states, encoder_hidden_states, attention_mask, *args, **kwargs)
