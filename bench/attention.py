@@ -8,10 +8,12 @@
    :class:`AttentionTracer` (on the CPU the image→text block comes from the log-sum-exp of the layer's own
    fused SDPA call, never the full matrix; :mod:`glimpse.attention.recorders.common`).
 
-Runs alternate (untraced, traced); the median per side is reported, as process CPU time (single thread,
-so other processes on a shared machine distort it less) and as wall time, and the median of the paired
-ratios (each traced run against the untraced run just before it, so that slow drifts in a shared machine's
-load cancel).
+Runs alternate, untraced and traced, in an order that flips every repeat so that neither side always runs
+second (on a shared VM the two slots of a pair differ even when both run the same code); the median per
+side is reported, as process
+CPU time (single thread, so other processes on a shared machine distort it less) and as wall time, and
+the median of the paired ratios (each traced run against the untraced run of its repeat, so that slow
+drifts in a shared machine's load cancel).
 Memory: bytes of the trace vs the attention matrices a naive recorder would keep (all attention layers,
 every sample of the batch, all heads, float32).
 
@@ -42,8 +44,10 @@ def _alternate(plain, traced, repeat: int) -> dict[str, float]:
     plain(), traced()  # warm-up
     cpu: dict[str, list[float]] = {"plain": [], "traced": []}
     wall: dict[str, list[float]] = {"plain": [], "traced": []}
-    for _ in range(repeat):
-        for name, fn in (("plain", plain), ("traced", traced)):
+    pair = (("plain", plain), ("traced", traced))
+    for i in range(repeat):
+        # the order flips every repeat, so that the slot a run has in its pair does not bias one side
+        for name, fn in pair if i % 2 == 0 else pair[::-1]:
             c0, w0 = time.process_time(), time.perf_counter()
             fn()
             cpu[name].append(time.process_time() - c0)
@@ -52,7 +56,7 @@ def _alternate(plain, traced, repeat: int) -> dict[str, float]:
     out.update({f"{k}_wall_s": round(statistics.median(v), 4) for k, v in wall.items()})
     out["overhead"] = round(out["traced_cpu_s"] / out["plain_cpu_s"] - 1, 4)
     out["overhead_wall"] = round(out["traced_wall_s"] / out["plain_wall_s"] - 1, 4)
-    # each traced run against the plain run just before it: slow drifts of a shared machine's load cancel
+    # each traced run against the plain run of the same repeat: slow drifts of a shared machine's load cancel
     out["overhead_paired"] = round(statistics.median(t / p for p, t in zip(cpu["plain"], cpu["traced"])) - 1, 4)
     return out
 

@@ -16,6 +16,7 @@ A new architecture is one adapter class here, one recorder file and one line in 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -88,7 +89,7 @@ class Kind:
         """Side of the default image in pixels."""
         return int(self.denoiser(pipe).config.sample_size) * _vae_scale(pipe)
 
-    def layer_plan(self, pipe: Any, side: int, layers: str, resolutions: Any = None) -> LayerPlan:
+    def layer_plan(self, pipe: Any, side: int, layers: str, resolutions: Sequence[int] | None = None) -> LayerPlan:
         """DAAM's layer set (``layers="daam"``) or every traced layer (``"all"``); see :mod:`.daam`."""
         return LayerPlan()
 
@@ -115,7 +116,7 @@ class UNet(Kind):
     def traces(self, module: torch.nn.Module, layer: str) -> bool:
         return is_cross(module, layer)
 
-    def layer_plan(self, pipe: Any, side: int, layers: str, resolutions: Any = None) -> LayerPlan:
+    def layer_plan(self, pipe: Any, side: int, layers: str, resolutions: Sequence[int] | None = None) -> LayerPlan:
         """DAAM 0.2.0: down- and up-block layers, aggregated on its grid, without the factor-8 maps.
 
         A pixel-space model (the embedded one: no VAE) is aggregated on its image grid, every resolution kept.
