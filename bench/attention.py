@@ -10,10 +10,9 @@
 
 Runs alternate, untraced and traced, in an order that flips every repeat so that neither side always runs
 second (on a shared VM the two slots of a pair differ even when both run the same code); the median per
-side is reported, as process
-CPU time (single thread, so other processes on a shared machine distort it less) and as wall time, and
-the median of the paired ratios (each traced run against the untraced run of its repeat, so that slow
-drifts in a shared machine's load cancel).
+side is reported, as process CPU time (single thread, so other processes on a shared machine distort it
+less) and as wall time, and the median of the paired ratios (each traced run against the untraced run of
+its repeat, so that slow drifts in a shared machine's load cancel).
 Memory: bytes of the trace vs the attention matrices a naive recorder would keep (all attention layers,
 every sample of the batch, all heads, float32).
 
