@@ -361,33 +361,80 @@ def iou_matrix_figure(matrix: np.ndarray, labels: list[str]) -> go.Figure:
 
 
 @st.fragment
-def results_view() -> None:
-    """Everything shown after Generate; each control re-slices the stored trace (no regeneration)."""
-    found = stored()
-    if found is None:
-        return
-    request, result = found
-    trace = result.trace
-    words = tuple(trace.words)
-    labels = word_labels(words)
-    T = len(trace.timesteps)
-    steps_all = list(range(T))
-    # widget keys carry the result's id: a new result (other T, words, layers) starts with fresh controls
-    sfx = hashlib.sha1(request.key.encode()).hexdigest()[:8]
+@dataclass(frozen=True)
+class Slice:
+    """Which part of a trace the views show: steps ``lo..hi`` (inclusive), resolutions, layers, heads, grid."""
 
-    st.subheader("What each word attends to")
+    lo: int
+    hi: int
+    resolutions: tuple[int, ...]
+    layers: tuple[str, ...] | None  # None: all layers at the chosen resolutions
+    heads: tuple[int, ...] | None  # None: all heads
+    size: int  # side of the grid the maps are aggregated on
+
+    def select(self) -> dict:
+        return dict(
+            layers=None if self.layers is None else list(self.layers),
+            resolutions=list(self.resolutions),
+            heads=None if self.heads is None else list(self.heads),
+        )
+
+    def meta(self) -> dict:
+        """How the downloaded maps were sliced (the NPZ's ``slices``)."""
+        return {
+            "timesteps": [self.lo, self.hi + 1],
+            "layers": list(self.layers) if self.layers else "all",
+            "resolutions": list(self.resolutions),
+            "heads": list(self.heads) if self.heads else "all",
+            "size": self.size,
+        }
+
+
+def _result_key(result: GenerationResult) -> tuple:
+    """What determines a generation (it is deterministic): the key its re-sliced views are cached on."""
+    t = result.trace
+    return (t.model_id, t.prompt, t.seed, t.steps, t.guidance, t.heads, getattr(t, "layer_set", None))
+
+
+_BY_RESULT = {GenerationResult: _result_key}
+
+
+@st.cache_data(max_entries=64, show_spinner=False, hash_funcs=_BY_RESULT)
+def sliced_maps(result: GenerationResult, sl: Slice) -> np.ndarray:
+    """Every word's map over the slice's steps, (words, size, size)."""
+    return word_maps(result.trace, size=sl.size, timesteps=slice(sl.lo, sl.hi + 1), **sl.select())
+
+
+@st.cache_data(max_entries=16, show_spinner=False, hash_funcs=_BY_RESULT)
+def step_maps(result: GenerationResult, sl: Slice) -> np.ndarray:
+    """Every word's map at each single step, (steps, words, size, size): the scrubber and the GIF re-slice it."""
+    trace = result.trace
+    return np.stack(
+        [word_maps(trace, size=sl.size, timesteps=slice(i, i + 1), **sl.select()) for i in range(len(trace.timesteps))]
+    )
+
+
+@st.cache_data(max_entries=64, show_spinner=False, hash_funcs=_BY_RESULT)
+def mass_over_time(result: GenerationResult, sl: Slice) -> np.ndarray:
+    return word_mass_over_time(result.trace, **sl.select())
+
+
+def slice_controls(result: GenerationResult, sfx: str) -> Slice | None:
+    """Timestep range, resolutions, layer and head; None (with a warning) when no resolution is picked."""
+    trace = result.trace
+    T = len(trace.timesteps)
     c1, c2, c3 = st.columns([2, 1, 1])
     if T > 1:
-        span = c1.select_slider(
+        lo, hi = c1.select_slider(
             "Timestep range",
-            options=steps_all,
+            options=list(range(T)),
             value=(0, T - 1),
             format_func=lambda i: f"{i + 1} (t={int(trace.timesteps[i])})",
             key=f"attention_span_{sfx}",
             help="Denoising steps whose attention is summed (DAAM sums over all of them).",
         )
     else:
-        span = (0, 0)
+        lo, hi = 0, 0
         c1.caption(f"One denoising step (t={int(trace.timesteps[0])}): no timestep range to choose.")
     resolutions = list(trace.resolutions())
     chosen_res = c2.multiselect(
@@ -395,32 +442,26 @@ def results_view() -> None:
     )
     if not chosen_res:
         st.warning("Pick at least one resolution.")
-        return
+        return None
     layers_at = [name for name in trace.layers if trace.resolution_of(name) in chosen_res]
     layer = c3.selectbox("Layer", ["all layers", *layers_at], key=f"attention_layer_{sfx}")
-    layers = None if layer == "all layers" else [layer]
+    layers = None if layer == "all layers" else (layer,)
     heads = None
     if trace.heads:
         n_heads = min(int(trace.layer_maps[trace.layers.index(name)].shape[1]) for name in (layers or layers_at))
         head = st.selectbox("Head", ["all heads", *range(n_heads)], key=f"attention_head_{sfx}")
-        heads = None if head == "all heads" else [int(head)]
-    lo, hi = span
+        heads = None if head == "all heads" else (int(head),)
     # big hub images: aggregate on a display grid (DAAM itself aggregates at 64×64), not at 512+ pixels
-    select = dict(layers=layers, resolutions=chosen_res, heads=heads)
     size = min(int(result.image.shape[0]), DISPLAY_GRID)
-    maps = word_maps(trace, size=size, timesteps=slice(lo, hi + 1), **select)
-    normalise = st.toggle("Normalise each word (min-max)", value=True, key="attention_norm")
+    return Slice(int(lo), int(hi), tuple(int(r) for r in chosen_res), layers, heads, size)
 
-    st.plotly_chart(strip_figure(maps, labels, normalise=normalise), key="attention_strip")
 
-    w = st.selectbox(
-        "Word to overlay",
-        range(len(words)),
-        index=_default_word(words),
-        format_func=lambda i: labels[i],
-        key=f"attention_word_{sfx}",
-    )
-    frames = np.stack([word_maps(trace, size=size, timesteps=slice(i, i + 1), **select)[w] for i in steps_all])
+def overlay_row(
+    result: GenerationResult, maps: np.ndarray, frames: np.ndarray, w: int, label: str, sl: Slice, sfx: str
+):
+    """The image with the GIF, the word's overlay over the slice, and the scrubber over single steps."""
+    trace = result.trace
+    T = len(trace.timesteps)
     o1, o2, o3 = st.columns(3)
     with o1:
         st.image(_pixels(result.image), caption=f"“{trace.prompt}” · seed {trace.seed} · {trace.steps} steps")
@@ -428,51 +469,23 @@ def results_view() -> None:
             frames, result.image, tuple(f"{i + 1}: t={int(t)}" for i, t in enumerate(trace.timesteps))
         )
         with st.expander("Animation over timesteps (GIF)"):
-            st.image(gif, caption=f"“{labels[w]}”, one frame per denoising step, each frame min-max scaled")
+            st.image(gif, caption=f"“{label}”, one frame per denoising step, each frame min-max scaled")
     with o2:
-        st.plotly_chart(
-            heatmap_figure(
-                maps[w],
-                image=result.image,
-                title=f"“{labels[w]}”, steps {lo + 1}–{hi + 1}",
-                colorbar_title="attention",
-                height=330,
-            ),
-            key="attention_overlay",
-        )
+        title = f"“{label}”, steps {sl.lo + 1}–{sl.hi + 1}"
+        fig = heatmap_figure(maps[w], image=result.image, title=title, colorbar_title="attention", height=330)
+        st.plotly_chart(fig, key="attention_overlay")
     with o3:
-        i = (
-            st.slider(
-                "Scrub timesteps", 1, T, T, key=f"attention_scrub_{sfx}", help="The selected word's map at one step."
-            )
-            if T > 1
-            else 1
-        )
-        st.plotly_chart(
-            heatmap_figure(
-                frames[i - 1],
-                image=result.image,
-                title=f"“{labels[w]}” at step {i} (t={int(trace.timesteps[i - 1])})",
-                colorbar_title="attention",
-                height=260,
-            ),
-            key="attention_scrub_fig",
-        )
+        help_ = "The selected word's map at one step."
+        i = st.slider("Scrub timesteps", 1, T, T, key=f"attention_scrub_{sfx}", help=help_) if T > 1 else 1
+        title = f"“{label}” at step {i} (t={int(trace.timesteps[i - 1])})"
+        fig = heatmap_figure(frames[i - 1], image=result.image, title=title, colorbar_title="attention", height=260)
+        st.plotly_chart(fig, key="attention_scrub_fig")
+    return gif
 
-    st.subheader("Attention mass over time")
-    mass = word_mass_over_time(trace, **select)
-    st.plotly_chart(mass_figure(mass, labels, trace.timesteps, span), key="attention_mass")
 
-    separation_panel(maps, words, labels, sfx, result.image)
-
+def downloads(result: GenerationResult, maps, mass, frames, gif: bytes, word: str, sl: Slice) -> None:
     st.subheader("Downloads")
-    slices = {
-        "timesteps": [lo, hi + 1],
-        "layers": layers or "all",
-        "resolutions": chosen_res,
-        "heads": heads or "all",
-        "size": size,
-    }
+    trace = result.trace
     d1, d2, d3 = st.columns(3)
     stem = "_".join(trace.prompt.split())[:60] or "attention"
     d1.download_button(
@@ -481,15 +494,47 @@ def results_view() -> None:
     d2.download_button(
         "Maps (NPZ)",
         # built only when clicked: the NPZ is the largest download and most reruns never need it
-        lambda: attention_npz_bytes(trace, maps, image=result.image, slices=slices, mass=mass, frames=frames),
+        lambda: attention_npz_bytes(trace, maps, image=result.image, slices=sl.meta(), mass=mass, frames=frames),
         f"{stem}_attention.npz",
         "application/octet-stream",
         key="attention_dl_npz",
         on_click="ignore",
     )
     d3.download_button(
-        "Scrubber (GIF)", gif, f"{stem}_{words[w]}.gif", "image/gif", key="attention_dl_gif", on_click="ignore"
+        "Scrubber (GIF)", gif, f"{stem}_{word}.gif", "image/gif", key="attention_dl_gif", on_click="ignore"
     )
+
+
+def results_view() -> None:
+    """Everything shown after Generate; each control re-slices the stored trace (cached; no regeneration)."""
+    found = stored()
+    if found is None:
+        return
+    request, result = found
+    words = tuple(result.trace.words)
+    labels = word_labels(words)
+    # widget keys carry the result's id: a new result (other T, words, layers) starts with fresh controls
+    sfx = hashlib.sha1(request.key.encode()).hexdigest()[:8]
+
+    st.subheader("What each word attends to")
+    sl = slice_controls(result, sfx)
+    if sl is None:
+        return
+    maps = sliced_maps(result, sl)
+    normalise = st.toggle("Normalise each word (min-max)", value=True, key="attention_norm")
+    st.plotly_chart(strip_figure(maps, labels, normalise=normalise), key="attention_strip")
+    w = st.selectbox(
+        "Word to overlay", range(len(words)), index=_default_word(words), format_func=lambda i: labels[i],
+        key=f"attention_word_{sfx}",
+    )  # fmt: skip
+    frames = step_maps(result, sl)[:, w]
+    gif = overlay_row(result, maps, frames, w, labels[w], sl, sfx)
+
+    st.subheader("Attention mass over time")
+    mass = mass_over_time(result, sl)
+    st.plotly_chart(mass_figure(mass, labels, result.trace.timesteps, (sl.lo, sl.hi)), key="attention_mass")
+    separation_panel(maps, words, labels, sfx, result.image)
+    downloads(result, maps, mass, frames, gif, words[w], sl)
 
 
 def separation_panel(maps: np.ndarray, words: tuple[str, ...], labels: list[str], sfx: str, image: np.ndarray) -> None:

@@ -151,3 +151,27 @@ def test_the_layer_set_is_an_option_and_part_of_the_request(calls):
     assert request.layers == "all" and calls == [2, 2]
     assert not any("mid_block" in name for name in daam.layers)
     assert any("mid_block" in name for name in result.trace.layers)
+
+
+def test_display_changes_reslice_cached_maps(calls, monkeypatch):
+    """Word maps per step were recomputed on every rerun; they are cached on the generation and the slice."""
+    made = []
+    real = ui.word_maps
+
+    def counting(*args, **kwargs):
+        made.append(kwargs.get("timesteps"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ui, "word_maps", counting)
+    for cached in (ui.sliced_maps, ui.step_maps):
+        cached.clear()
+    at = _page()
+    _generate(at, "a red circle above a blue square", steps=3)
+    assert not at.exception, at.exception
+    first = len(made)
+    assert first == 1 + 3  # the strip's slice, then each of the 3 steps once
+    next(s for s in at.slider if s.label == "Scrub timesteps").set_value(2).run()
+    next(s for s in at.selectbox if s.label == "Word to overlay").set_value(2).run()
+    at.toggle(key="attention_norm").set_value(False).run()
+    assert not at.exception, at.exception
+    assert len(made) == first  # nothing recomputed: the word is an index into the cached per-step maps
