@@ -341,9 +341,18 @@ def results_view() -> None:
         return
     grid = display_size(record.image.shape, DISPLAY_SIDE)
     image_small = resize_image(record.image, grid)
-    names = list(record.map_names)
     spec = CompareSpec.from_params(record.params)
+    header_view(record)
+    display = grid_view(record, grid, image_small)
+    agreement_view(record, spec)
+    pair_view(record, spec, display, grid, image_small)
+    _remember(record)
+    region_view(record, spec)
+    export_view(record, display)
 
+
+def header_view(record: RunRecord) -> None:
+    """The image's name and what the saliency maps explain."""
     st.subheader(f"{record.image_name}")
     preds = record.tables.get(PREDICTIONS, ())
     saliency = [e for e in record.maps if e.kind == "saliency"]
@@ -355,12 +364,14 @@ def results_view() -> None:
             f"{top}. Seeds: {dict(record.seeds)}. Created {record.created}."
         )
 
-    # ---- display controls (re-slice the stored run; nothing is recomputed)
+
+def grid_view(record: RunRecord, grid: tuple[int, int], image_small: np.ndarray) -> dict:
+    """Display controls (they re-slice the stored run; nothing is recomputed) and the grid of panels."""
     selection = st.session_state.get(SELECTION_KEY) or {}
     if selection.get("token") != _token(record) or "cmp_panels" not in st.session_state:
         _select_for(record)  # a new run (or widget state dropped by a page switch): before its widgets are drawn
     c1, c2, c3, c4, c5 = st.columns([4, 2, 2, 2, 1])
-    chosen = c1.multiselect("Panels", names, key="cmp_panels", **ONE_MATCH_ON_ENTER)
+    chosen = c1.multiselect("Panels", list(record.map_names), key="cmp_panels", **ONE_MATCH_ON_ENTER)
     c2.radio("Values", NORMS, key="cmp_norm", help="A display choice; raw signed maps are kept and exported")
     c3.selectbox("Colour scale", COLORSCALES, key="cmp_colorscale", help="Signed raw maps use RdBu around 0")
     c4.slider("Overlay opacity", 0.0, 1.0, step=0.05, key="cmp_opacity", **_v("cmp_opacity", value=0.6))
@@ -376,8 +387,12 @@ def results_view() -> None:
         f"All panels share one {grid[1]}×{grid[0]} grid: hover x, y name the same pixel in every panel. "
         "Saliency maps are at the model input and stretched back to the image's shape; MSG maps at 1/s of it."
     )
+    return display
 
-    # ---- agreement matrix
+
+def agreement_view(record: RunRecord, spec: CompareSpec) -> None:
+    """How far any two maps agree, as a matrix and a table."""
+    names = list(record.map_names)
     st.subheader("Agreement between maps")
     metric = st.radio("Metric", list(METRICS), format_func=METRICS.get, horizontal=True, key="cmp_metric")
     rows = record.tables.get(AGREEMENT, ())
@@ -406,44 +421,49 @@ def results_view() -> None:
     with st.expander("All pairs as a table"):
         st.dataframe(pd.DataFrame(rows), hide_index=True)
 
-    # ---- generate -> classify -> explain
+
+def pair_view(record: RunRecord, spec: CompareSpec, display: dict, grid, image_small) -> None:
+    """Generate → classify → explain: a prompt word's attention beside a classifier map of the generated image."""
     words = [e for e in record.maps if e.kind == "attention"]
-    if words and saliency:
-        st.subheader("Generate → classify → explain")
-        st.caption(f"Prompt: “{record.prompt}”. The classifier sees the generated image; its top classes:")
-        st.dataframe(pd.DataFrame(preds), hide_index=True)
-        word_names = [e.name for e in words]
-        sal_names = [e.name for e in saliency]
-        c1, c2 = st.columns(2)
-        word = c1.selectbox("Word", word_names, key="cmp_word")
-        partner = c2.selectbox("Classifier map", sal_names, key="cmp_partner")
-        c1.plotly_chart(panel(record, word, display, grid, image_small), key="cmp_pair_word")
-        c2.plotly_chart(panel(record, partner, display, grid, image_small), key="cmp_pair_sal")
-        pair = {(r["map_a"], r["map_b"]): r for r in rows}
-        ab, ba = pair.get((word, partner)), pair.get((partner, word))
-        if ab and ba:
-            iou_col = next(c for c in ab if c.endswith("pct_iou"))
-            m1, m2, m3, m4 = st.columns(4)
-            m1.metric("Spearman ρ", f"{ab['spearman']:.3f}")
-            m2.metric(f"Top-{spec.k:g} % IoU", f"{ab[iou_col]:.3f}")
-            m3.metric("Word peak in class region", "hit" if ab["pointing_a_in_b"] else "miss")
-            m4.metric("Class peak in word region", "hit" if ba["pointing_a_in_b"] else "miss")
+    saliency = [e for e in record.maps if e.kind == "saliency"]
+    if not (words and saliency):
+        return
+    preds = record.tables.get(PREDICTIONS, ())
+    st.subheader("Generate → classify → explain")
+    st.caption(f"Prompt: “{record.prompt}”. The classifier sees the generated image; its top classes:")
+    st.dataframe(pd.DataFrame(preds), hide_index=True)
+    c1, c2 = st.columns(2)
+    word = c1.selectbox("Word", [e.name for e in words], key="cmp_word")
+    partner = c2.selectbox("Classifier map", [e.name for e in saliency], key="cmp_partner")
+    c1.plotly_chart(panel(record, word, display, grid, image_small), key="cmp_pair_word")
+    c2.plotly_chart(panel(record, partner, display, grid, image_small), key="cmp_pair_sal")
+    pair = {(r["map_a"], r["map_b"]): r for r in record.tables.get(AGREEMENT, ())}
+    ab, ba = pair.get((word, partner)), pair.get((partner, word))
+    if ab and ba:
+        iou_col = next(c for c in ab if c.endswith("pct_iou"))
+        m1, m2, m3, m4 = st.columns(4)
+        m1.metric("Spearman ρ", f"{ab['spearman']:.3f}")
+        m2.metric(f"Top-{spec.k:g} % IoU", f"{ab[iou_col]:.3f}")
+        m3.metric("Word peak in class region", "hit" if ab["pointing_a_in_b"] else "miss")
+        m4.metric("Class peak in word region", "hit" if ba["pointing_a_in_b"] else "miss")
 
-    _remember(record)
 
-    # ---- complexity of the salient region
+def region_view(record: RunRecord, spec: CompareSpec) -> None:
+    """Complexity inside vs outside the salient region."""
     region = record.tables.get(REGION, ())
-    if region:
-        st.subheader("Complexity inside vs outside the salient region")
-        st.caption(
-            f"Region: the top {spec.k:g} % pixels of **{region[0]['region_map']}**. MSG: weighted mean Sobel "
-            "magnitude over scales 1, 2, 4, 8 inside vs outside; MUC: distinct colours at "
-            f"{spec.bits} bits per channel (counts grow with area, so compare the per-1000-pixel row)."
-        )
-        table = pd.DataFrame(region)[["feature", "inside", "outside"]]
-        st.dataframe(table, hide_index=True)
+    if not region:
+        return
+    st.subheader("Complexity inside vs outside the salient region")
+    st.caption(
+        f"Region: the top {spec.k:g} % pixels of **{region[0]['region_map']}**. MSG: weighted mean Sobel "
+        "magnitude over scales 1, 2, 4, 8 inside vs outside; MUC: distinct colours at "
+        f"{spec.bits} bits per channel (counts grow with area, so compare the per-1000-pixel row)."
+    )
+    st.dataframe(pd.DataFrame(region)[["feature", "inside", "outside"]], hide_index=True)
 
-    # ---- export
+
+def export_view(record: RunRecord, display: dict) -> None:
+    """Prepare and download the run bundle, with the display settings it was prepared with."""
     st.subheader("Export")
     token = _token(record) + hashlib.sha1(json.dumps(display, sort_keys=True, default=str).encode()).hexdigest()
     if st.button("Prepare bundle", key="cmp_prepare", help="Zip: inputs, parameters, raw maps, overlays, CSV, report"):
