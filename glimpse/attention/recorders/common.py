@@ -176,7 +176,9 @@ def attend(
     out, lse = _CPU_FLASH(query, key, value, 0.0, False, attn_mask=mask, scale=scale)
     kept = tracer.kept_index(text_len, value.device, start)
     bias = lse[b, :, rows].unsqueeze(-2)  # (H, 1, N), float32 (float64 for float64 inputs)
-    q, k = query[b, :, rows].to(bias.dtype), key[b, :, kept].to(bias.dtype)
+    q, k = query[b, :, rows], key[b, :, kept]
+    if q.dtype != bias.dtype:  # half precision: the block in float32, like the kernel's normaliser
+        q, k = q.to(bias.dtype), k.to(bias.dtype)
     # text-major, so that the head mean is contiguous: s_ti − lse_i = −lse_i + scale · k_t·q_i in one op
     scores = torch.baddbmm(bias, k, q.transpose(-1, -2), beta=-1, alpha=scale)
     if mask is not None:

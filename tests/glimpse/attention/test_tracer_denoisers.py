@@ -397,3 +397,14 @@ def test_maps_moved_to_the_host_in_chunks_equal_maps_moved_once(models):
     assert layers == same and all(m.shape[0] == 3 for m in chunks)
     for a, b in zip(once, chunks):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_attend_in_half_precision_computes_the_block_in_float32(dtype):
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(2, 3, 14, 8, generator=g).to(dtype) for _ in range(3))
+    tracer = AttentionTracer(torch.nn.Module(), "sd3", cfg=True)
+    out, block = common.attend(tracer, q, k, v, mask=None, rows=slice(0, 9), text=(9, 5))
+    assert out.dtype == dtype and block.dtype == torch.float32 and block.shape == (3, 5, 9)
+    explicit = (q[1].float() @ k[1].float().transpose(-1, -2) / 8**0.5).softmax(-1)[:, :9, 9:]
+    torch.testing.assert_close(block.transpose(-1, -2), explicit, atol=5e-3, rtol=2e-2)
