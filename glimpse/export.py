@@ -27,7 +27,6 @@ Version 1 bundles (every map in maps.npz, no ``file``) are still read.
 from __future__ import annotations
 
 import base64
-import copy
 import csv
 import datetime as _dt
 import hashlib
@@ -39,9 +38,7 @@ import math
 import os
 import platform
 import re
-import struct
 import zipfile
-import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -53,6 +50,8 @@ from PIL import Image, ImageDraw
 
 from glimpse.display import DIVERGING, auto_scale, display_size, lut, overlay, resize_image
 from glimpse.jsonable import json_ready
+from glimpse.npzfile import Limits, check_members, open_zip, read_arrays, read_member
+from glimpse.npzfile import write as write_arrays
 
 logger = logging.getLogger(__name__)
 
@@ -97,18 +96,6 @@ _ALLOWED = (
 )
 _PICKLE_LIKE = (".pkl", ".pickle", ".pt", ".pth", ".ckpt", ".joblib", ".npy", ".bin", ".dill")
 _MAP_DTYPES = ("float16", "float32", "float64", "uint8", "bool", "int32", "int64")
-
-
-#: What a damaged or hand-made archive raises while being decompressed (unsupported methods included).
-_CORRUPT = (
-    zipfile.BadZipFile,
-    zipfile.LargeZipFile,
-    zlib.error,
-    struct.error,
-    EOFError,
-    NotImplementedError,
-    RuntimeError,
-)
 
 
 class BundleError(ValueError):
@@ -379,12 +366,11 @@ def write_bundle(run: RunRecord, target: str | os.PathLike | IO[bytes]) -> None:
         _map_id(i): overlay_png(image, np.asarray(entry.values, dtype=np.float32), title=entry.name)
         for i, entry in enumerate(run.maps)
     }
-    npz = io.BytesIO()
-    np.savez_compressed(npz, **arrays)
+    npz = write_arrays(arrays, error=BundleError)
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("manifest.json", json.dumps(manifest, indent=1, allow_nan=True))
         zf.writestr("input.png", _png(image))
-        zf.writestr("maps.npz", npz.getvalue())
+        zf.writestr("maps.npz", npz)
         if saliency_npz is not None:
             zf.writestr(SALIENCY_NPZ, saliency_npz)
         for key, data in overlays.items():
@@ -409,14 +395,8 @@ def bundle_bytes(run: RunRecord) -> bytes:
 # --------------------------------------------------------------------------------------------- reading
 
 
-@dataclass(frozen=True)
-class Limits:
-    """Caps applied to an untrusted bundle."""
-
-    max_members: int = MAX_MEMBERS
-    max_member_bytes: int = MAX_MEMBER_BYTES
-    max_total_bytes: int = MAX_TOTAL_BYTES
-    max_ratio: float = MAX_RATIO
+def _limits(max_members: int, max_member_bytes: int, max_total_bytes: int, max_ratio: float) -> Limits:
+    return Limits(max_members, max_member_bytes, max_total_bytes, max_ratio)
 
 
 def _check_name(name: str) -> None:
@@ -439,115 +419,9 @@ def _check_name(name: str) -> None:
         )
 
 
-def _check_infos(infos: list[zipfile.ZipInfo], limits: Limits, what: str) -> None:
-    if len(infos) > limits.max_members:
-        raise BundleError(f"{what}: {len(infos)} members, above the limit of {limits.max_members}")
-    total = 0
-    for info in infos:
-        if info.flag_bits & 0x1:
-            raise BundleError(f"{what}: member {info.filename!r} is encrypted; refusing it")
-        if info.file_size > limits.max_member_bytes:
-            raise BundleError(
-                f"{what}: member {info.filename!r} is {info.file_size:,} bytes uncompressed, above the per-member "
-                f"limit of {limits.max_member_bytes:,}"
-            )
-        if info.file_size > 2**20 and info.file_size > limits.max_ratio * max(info.compress_size, 1):
-            raise BundleError(
-                f"{what}: member {info.filename!r} expands {info.file_size / max(info.compress_size, 1):,.0f}-fold "
-                f"(limit {limits.max_ratio:g}); looks like a zip bomb"
-            )
-        total += info.file_size
-        if total > limits.max_total_bytes:
-            raise BundleError(f"{what}: more than {limits.max_total_bytes:,} bytes uncompressed in total")
-
-
-def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits, budget: list[int], what: str) -> bytes:
-    """Decompress one member, counting bytes as they come: headers can lie about sizes."""
-    cap = min(limits.max_member_bytes, budget[0])
-    # zipfile stops reading at the header's size; let it run one byte past the cap so that a member whose
-    # header understates its size is caught by the count below instead of passing truncated
-    probe = copy.copy(info)
-    probe.file_size = cap + 1
-    del probe.CRC  # zipfile would check it at the fake size; checked below at the real one
-    chunks, got = [], 0
-    try:
-        with zf.open(probe) as fh:
-            while True:
-                chunk = fh.read(min(1 << 16, cap + 1 - got))
-                if not chunk:
-                    break
-                got += len(chunk)
-                if got > cap:
-                    raise BundleError(
-                        f"{what}: member {info.filename!r} decompresses to more than {cap:,} bytes "
-                        f"(its header claims {info.file_size:,}); refusing it"
-                    )
-                chunks.append(chunk)
-    except _CORRUPT as err:
-        raise BundleError(f"{what}: member {info.filename!r} is corrupt ({err})") from err
-    if got != info.file_size:
-        raise BundleError(
-            f"{what}: member {info.filename!r} holds {got:,} bytes but its header claims {info.file_size:,}; refusing it"
-        )
-    data = b"".join(chunks)
-    if zlib.crc32(data) != info.CRC:
-        raise BundleError(f"{what}: member {info.filename!r} fails its CRC-32 check (damaged or tampered)")
-    budget[0] -= got
-    return data
-
-
-def _open_zip(source: Any, what: str) -> zipfile.ZipFile:
-    try:
-        if isinstance(source, (bytes, bytearray, memoryview)):
-            return zipfile.ZipFile(io.BytesIO(bytes(source)))
-        if isinstance(source, (str, os.PathLike)):
-            path = Path(source)
-            if not path.is_file():
-                raise BundleError(f"{what}: no such file {str(path)!r}")
-            return zipfile.ZipFile(path)
-        return zipfile.ZipFile(source)
-    except (zipfile.BadZipFile, struct.error, EOFError, OSError) as err:
-        raise BundleError(f"{what}: not a zip file ({err})") from err
-
-
-def _read_npz(data: bytes, limits: Limits, budget: list[int]) -> dict[str, np.ndarray]:
-    """maps.npz is itself a zip: apply the same caps, and check each .npy header before reading it."""
-    zf = _open_zip(data, "maps.npz")
-    with zf:
-        infos = zf.infolist()
-        _check_infos(infos, limits, "maps.npz")
-        out = {}
-        for info in infos:
-            if not re.fullmatch(r"m\d{3,5}\.npy", info.filename):
-                raise BundleError(f"maps.npz: unexpected member {info.filename!r}")
-            raw = _read_member(zf, info, limits, budget, "maps.npz")
-            fh = io.BytesIO(raw)
-            try:
-                version = np.lib.format.read_magic(fh)
-                read_header = (
-                    np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-                )
-                shape, _fortran, dtype = read_header(fh)
-            except ValueError as err:
-                raise BundleError(f"maps.npz: {info.filename} has a bad array header ({err})") from err
-            if dtype.hasobject or dtype.name not in _MAP_DTYPES:
-                raise BundleError(
-                    f"maps.npz: {info.filename} has dtype {dtype}; only numeric maps are accepted (object arrays "
-                    "would need pickle)"
-                )
-            if len(shape) != 2 or math.prod(shape) * dtype.itemsize > len(raw):
-                raise BundleError(f"maps.npz: {info.filename} has shape {shape}; expected a 2-D map that fits its file")
-            fh.seek(0)
-            try:
-                out[info.filename[:-4]] = np.lib.format.read_array(fh, allow_pickle=False)
-            except ValueError as err:
-                raise BundleError(f"maps.npz: {info.filename} cannot be read without pickle ({err})") from err
-    return out
-
-
 def _load(source: Any, limits: Limits) -> dict[str, bytes]:
     """Validated member bytes by name."""
-    zf = _open_zip(source, "bundle")
+    zf = open_zip(source, "bundle", BundleError)
     with zf:
         infos = zf.infolist()
         for info in infos:
@@ -555,9 +429,9 @@ def _load(source: Any, limits: Limits) -> dict[str, bytes]:
         names = [i.filename for i in infos]
         if len(set(names)) != len(names):
             raise BundleError("bundle: duplicate member names")
-        _check_infos(infos, limits, "bundle")
+        check_members(infos, limits, "bundle", BundleError)
         budget = [limits.max_total_bytes]
-        return {i.filename: _read_member(zf, i, limits, budget, "bundle") for i in infos if not i.is_dir()}
+        return {i.filename: read_member(zf, i, limits, budget, "bundle", BundleError) for i in infos if not i.is_dir()}
 
 
 def read_bundle(
@@ -580,7 +454,7 @@ def read_bundle(
         the total over its size cap (by header or by actual decompressed size); zip-bomb ratios; object or
         non-2-D arrays; a missing or malformed manifest; checksum mismatches.
     """
-    limits = Limits(max_members, max_member_bytes, max_total_bytes, max_ratio)
+    limits = _limits(max_members, max_member_bytes, max_total_bytes, max_ratio)
     return _decode(_load(source, limits), limits)
 
 
@@ -610,7 +484,12 @@ def _decode(files: dict[str, bytes], limits: Limits) -> RunRecord:
     info = _get(manifest, "image", dict)
     if _sha1(image) != info.get("sha1"):
         raise BundleError("input.png: pixels do not match the manifest's checksum")
-    arrays = _read_npz(files["maps.npz"], limits, [limits.max_total_bytes])
+    arrays = read_arrays(
+        files["maps.npz"], limits=limits, what="maps.npz", error=BundleError, key=re.compile(r"m\d{3,5}"), ndim=2
+    )
+    odd = [k for k, v in arrays.items() if v.dtype.name not in _MAP_DTYPES]
+    if odd:
+        raise BundleError(f"maps.npz: {odd[0]}.npy has dtype {arrays[odd[0]].dtype}; only numeric maps are accepted")
     saliency = _read_saliency(files.get(SALIENCY_NPZ), image, limits)
     maps = []
     for entry in _get(manifest, "maps", list):
@@ -682,7 +561,7 @@ def extract_bundle(
     Each destination's resolved path must lie inside the resolved folder (symlinks in the folder cannot
     redirect a write); nothing is written unless every member passes. Returns the written paths.
     """
-    limits = Limits(max_members, max_member_bytes, max_total_bytes, max_ratio)
+    limits = _limits(max_members, max_member_bytes, max_total_bytes, max_ratio)
     files = _load(source, limits)
     root = Path(folder).resolve()
     planned = []

@@ -16,6 +16,11 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from glimpse.display import overlay, resize_image, resize_map, shown_values, to_rgb
+from glimpse.npzfile import NpzError, meta_of, read_arrays, write
+
+#: The attention NPZ (``meta.format``), written by the page and ``python -m glimpse attention`` alike.
+FORMAT = "glimpse-attention"
+VERSION = 1
 
 NORMALISATIONS: tuple[str, ...] = ("frame", "shared")
 
@@ -74,6 +79,8 @@ def attention_npz_bytes(
     offsets = np.cumsum([0, *(len(t) for t in trace.word_tokens)]).astype(np.int64)
     flat = [i for toks in trace.word_tokens for i in toks]
     meta = {
+        "format": FORMAT,
+        "version": VERSION,
         "prompt": trace.prompt,
         "model_id": trace.model_id,
         "seed": int(trace.seed),
@@ -94,24 +101,25 @@ def attention_npz_bytes(
         "resolutions": np.asarray(trace.resolutions(), dtype=np.int64),
         "word_token_index": np.asarray(flat, dtype=np.int64),
         "word_token_offsets": offsets,
-        "meta": np.array(json.dumps(meta, default=_meta_default)),
     }
     optional = {"image": image, "mass": mass, "token_maps": token_maps, "frames": frames}
     for name, value in optional.items():
         if value is not None:
             arrays[name] = np.asarray(value, dtype=np.uint8 if name == "image" else np.float32)
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
-    return buf.getvalue()
+    return write(arrays, json.loads(json.dumps(meta, default=_meta_default)))
 
 
 def load_attention_npz(source: str | bytes | io.IOBase) -> dict[str, Any]:
-    """Read an NPZ written by :func:`attention_npz_bytes`; ``meta`` comes back as a dict."""
-    if isinstance(source, (bytes, bytearray)):
-        source = io.BytesIO(source)
-    with np.load(source, allow_pickle=False) as data:
-        out: dict[str, Any] = {k: data[k] for k in data.files}
-    out["meta"] = json.loads(str(out["meta"]))
+    """Read an NPZ written by :func:`attention_npz_bytes` (untrusted: :func:`glimpse.npzfile.read`'s checks);
+    ``meta`` comes back as a dict. Files from before the format was named (no ``meta.format``) are read too."""
+    arrays = read_arrays(source, what=FORMAT)
+    meta = meta_of(arrays, what=FORMAT) or {}
+    if meta.get("format", FORMAT) != FORMAT or meta.get("version", VERSION) != VERSION:
+        raise NpzError(
+            f"{FORMAT}: meta says {meta.get('format')!r} version {meta.get('version')!r}; expected {FORMAT!r} 1"
+        )
+    out: dict[str, Any] = dict(arrays)
+    out["meta"] = meta
     return out
 
 

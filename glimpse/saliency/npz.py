@@ -73,12 +73,8 @@ ValueError) naming what is wrong.
 from __future__ import annotations
 
 import hashlib
-import io
-import json
 import os
 import re
-import zipfile
-import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,6 +83,7 @@ from typing import IO, Any
 import numpy as np
 
 from glimpse.jsonable import json_ready
+from glimpse.npzfile import Limits, meta_of, read_arrays, write
 from glimpse.saliency.base import SaliencyMap, Target
 
 FORMAT = "glimpse-saliency"
@@ -325,10 +322,7 @@ def write_npz(maps: Sequence[SaliencyMap], *, image: ImageRef) -> bytes:
         "image": {"name": image.name, "digest": image.digest, "height": image.size[0], "width": image.size[1]},
         "maps": entries,
     }
-    text = json.dumps(meta, ensure_ascii=False, allow_nan=True)
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays, **{META_KEY: np.array(text)})
-    return buf.getvalue()
+    return write(arrays, meta, error=NpzFormatError)
 
 
 def save_npz(path: str | os.PathLike, maps: Sequence[SaliencyMap], *, image: ImageRef) -> Path:
@@ -343,48 +337,6 @@ def save_npz(path: str | os.PathLike, maps: Sequence[SaliencyMap], *, image: Ima
 
 
 # --------------------------------------------------------------------------------------------- reading
-_UNREADABLE = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError, NotImplementedError)
-
-
-def _members(source: Any, max_bytes: int) -> dict[str, np.ndarray]:
-    """Every ``<key>.npy`` member, decompressed under a running byte count and parsed without pickle."""
-    try:
-        if isinstance(source, (bytes, bytearray, memoryview)):
-            zf = zipfile.ZipFile(io.BytesIO(bytes(source)))
-        elif isinstance(source, (str, os.PathLike)):
-            if not Path(source).is_file():
-                raise NpzFormatError(f"npz: no such file {str(source)!r}")
-            zf = zipfile.ZipFile(source)
-        else:
-            zf = zipfile.ZipFile(source)
-    except (zipfile.BadZipFile, OSError, EOFError) as err:
-        raise NpzFormatError(f"npz: not an .npz (zip) file ({err})") from err
-    out: dict[str, np.ndarray] = {}
-    left = max_bytes
-    with zf:
-        for info in zf.infolist():
-            key = info.filename[:-4] if info.filename.endswith(".npy") else None
-            if key is None or not _KEY.fullmatch(key) or key in out:
-                raise NpzFormatError(f"npz: unexpected member {info.filename[:100]!r}")
-            if info.file_size > left:
-                raise NpzFormatError(f"npz: more than {max_bytes:,} bytes uncompressed (limit max_bytes)")
-            try:
-                with zf.open(info) as fh:
-                    raw = fh.read(left + 1)
-            except _UNREADABLE as err:
-                raise NpzFormatError(f"npz: member {info.filename!r} is damaged ({err})") from err
-            if len(raw) > left:
-                raise NpzFormatError(f"npz: more than {max_bytes:,} bytes uncompressed (limit max_bytes)")
-            left -= len(raw)
-            try:
-                out[key] = np.lib.format.read_array(io.BytesIO(raw), allow_pickle=False)
-            except ValueError as err:
-                raise NpzFormatError(
-                    f"npz: {info.filename} cannot be read as a plain array, without pickle ({err})"
-                ) from err
-    return out
-
-
 def read_npz(source: str | os.PathLike | bytes | IO[bytes], *, max_bytes: int = MAX_BYTES) -> SaliencyNpz:
     """Read a file written by :func:`write_npz` (a path, bytes or a binary file object).
 
@@ -397,17 +349,12 @@ def read_npz(source: str | os.PathLike | bytes | IO[bytes], *, max_bytes: int = 
         Not an NPZ, another format or version, over the size cap, a pickled or non-float map, a map missing
         or not described, a shape that differs from the metadata's, or malformed metadata.
     """
-    arrays = _members(source, max_bytes)
-    if META_KEY not in arrays:
+    limits = Limits(max_member_bytes=max_bytes, max_total_bytes=max_bytes, hint=" (limit max_bytes)")
+    arrays = read_arrays(source, limits=limits, error=NpzFormatError)
+    meta = meta_of(arrays, error=NpzFormatError)
+    if meta is None:
         raise NpzFormatError("npz: no 'meta' entry; not a Glimpse saliency NPZ")
-    raw = arrays.pop(META_KEY)
-    if raw.shape != () or raw.dtype.kind != "U":
-        raise NpzFormatError(f"meta: expected a JSON string (0-d unicode array), got {raw.dtype} {raw.shape}")
-    try:
-        meta = json.loads(str(raw))
-    except json.JSONDecodeError as err:
-        raise NpzFormatError(f"meta: not valid JSON ({err})") from err
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+    if meta.get("format") != FORMAT:
         raise NpzFormatError(
             f"meta.format: expected {FORMAT!r}, got {meta.get('format') if isinstance(meta, dict) else meta!r}"
         )
