@@ -36,12 +36,10 @@ import json
 import logging
 import math
 import os
-import platform
 import re
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import IO, Any
 
@@ -52,6 +50,7 @@ from glimpse.display import DIVERGING, auto_scale, display_size, lut, overlay, r
 from glimpse.jsonable import json_ready
 from glimpse.npzfile import Limits, check_members, open_zip, read_arrays, read_member
 from glimpse.npzfile import write as write_arrays
+from glimpse.versions import library_versions
 
 logger = logging.getLogger(__name__)
 
@@ -71,18 +70,6 @@ OVERLAY_SIDE = 256
 
 #: Libraries whose versions are recorded (whichever are installed; looked up by distribution name so
 #: that glimpse never imports streamlit).
-LIBRARIES = (
-    "torch",
-    "diffusers",
-    "transformers",
-    "captum",
-    "numpy",
-    "scipy",
-    "scikit-image",
-    "pillow",
-    "streamlit",
-    "plotly",
-)
 
 _ALLOWED = (
     re.compile(r"manifest\.json"),
@@ -147,17 +134,6 @@ class RunRecord:
     @property
     def map_names(self) -> tuple[str, ...]:
         return tuple(e.name for e in self.maps)
-
-
-def library_versions() -> dict[str, str]:
-    """Installed versions of the libraries that shape a run's numbers (and Python's)."""
-    out = {"python": platform.python_version()}
-    for name in LIBRARIES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return out
 
 
 def now() -> str:

@@ -20,8 +20,9 @@ import numpy as np
 from glimpse.compare.agreement import agreement_matrix
 from glimpse.compare.regions import colour_density_map, msg_scale_maps, region_complexity
 from glimpse.complexity.pyramid import SCALES
-from glimpse.export import MapEntry, RunRecord, library_versions, now
+from glimpse.export import MapEntry, RunRecord, now
 from glimpse.saliency.npz import map_meta
+from glimpse.versions import library_versions
 
 logger = logging.getLogger(__name__)
 

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from glimpse.complexity.pyramid import SCALES, WEIGHTS, area_pyramid, bilinear_pyramid, check_image, to_batch
 from glimpse.devices import resolve_device
+from glimpse.versions import library_versions
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,20 @@ class ComplexityFeatures:
     standins: dict[str, float] = field(default_factory=dict)
     shape: tuple[int, int] = (0, 0)
     method: str = "complexity-in-complexity"
+
+    def meta(self) -> dict:
+        """How the features were made: the method (the paper's reference code), the image's shape, the scales
+        and weights, which stand-ins were added, and the libraries' versions."""
+        return {
+            "lens": "complexity",
+            "method": self.method,
+            "shape": [int(v) for v in self.shape],
+            "scales": list(SCALES),
+            "weights": list(WEIGHTS),
+            "edge_density": self.edge_density is not None,
+            "standins": sorted(self.standins),
+            "versions": library_versions(),
+        }
 
     def record(self) -> dict[str, float]:
         """Flat record with the column names of the paper's tables: MSG, MUC1..MUC8, edge_density, stand-ins."""

@@ -27,6 +27,7 @@ from glimpse.complexity.pyramid import (
     check_image,
     to_batch,
 )
+from glimpse.versions import library_versions
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,20 @@ class ComplexityMaps:
     scales: tuple[int, ...] = SCALES
     weights: tuple[float, ...] = WEIGHTS
     method: str = "complexity-maps"
+
+    def meta(self) -> dict:
+        """How the maps were made: the image's shape, scales and weights, the colour maps' bit depth and tile,
+        and the libraries' versions."""
+        return {
+            "lens": "complexity",
+            "method": self.method,
+            "shape": [int(v) for v in self.shape],
+            "scales": list(self.scales),
+            "weights": list(self.weights),
+            "bits": int(self.bits),
+            "window": int(self.window),
+            "versions": library_versions(),
+        }
 
     @property
     def msg_per_scale(self) -> np.ndarray:

@@ -15,6 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from glimpse.jsonable import json_ready
+from glimpse.versions import library_versions
+
 
 @dataclass(frozen=True)
 class MethodInfo:
@@ -159,6 +162,33 @@ class SaliencyMap:
     seconds: float
     noise_tunnel: tuple[tuple[str, Any], ...] | None = None
     extras: dict = field(default_factory=dict, compare=False)  # small method-specific outputs (e.g. superpixels)
+
+    def meta(self, *, versions: bool = True) -> dict[str, Any]:
+        """How the map was made, as plain JSON values: method, its parameters, the noise tunnel, model, target,
+        layer, seed, completeness and time, and (``versions``) the libraries' versions.
+
+        The saliency NPZ stores this per map without the versions, which it records once per file.
+        """
+        gap, nt = self.completeness_gap, self.noise_tunnel
+        where = f"maps[{self.method!r}]"
+        out = {
+            "lens": "saliency",
+            "method": str(self.method),
+            "params": {str(k): json_ready(v, f"{where}.params.{k}") for k, v in self.params},
+            "noise_tunnel": None if nt is None else json_ready(dict(nt), f"{where}.noise_tunnel"),
+            "model_id": str(self.model_id),
+            "target": int(self.target.index),
+            "contrast": None if self.target.contrast is None else int(self.target.contrast),
+            "target_label": str(self.target_label),
+            "layer": None if self.layer is None else str(self.layer),
+            "seed": int(self.seed),
+            "completeness_gap": None if gap is None else float(gap),
+            "steps_used": self.steps_used,
+            "seconds": float(self.seconds),
+        }
+        if versions:
+            out["versions"] = library_versions()
+        return out
 
     def at_size(self, height: int, width: int) -> np.ndarray:
         """The map resized bilinearly to (height, width), e.g. the input image's size; float32."""

@@ -82,7 +82,6 @@ from typing import IO, Any
 
 import numpy as np
 
-from glimpse.jsonable import json_ready
 from glimpse.npzfile import Limits, meta_of, read_arrays, write
 from glimpse.saliency.base import SaliencyMap, Target
 
@@ -180,22 +179,12 @@ def map_meta(m: SaliencyMap) -> dict[str, Any]:
 
     Compare runs keep this as a saliency map's ``meta``, so a run bundle and this format share one schema.
     """
-    where = f"maps[{m.method!r}]"
-    gap, nt = m.completeness_gap, m.noise_tunnel
-    return {
-        "method": str(m.method),
-        "params": {str(k): json_ready(v, f"{where}.params.{k}", NpzFormatError) for k, v in m.params},
-        "model_id": str(m.model_id),
-        "target": int(m.target.index),
-        "contrast": None if m.target.contrast is None else int(m.target.contrast),
-        "target_label": str(m.target_label),
-        "layer": None if m.layer is None else str(m.layer),
-        "seed": int(m.seed),
-        "completeness_gap": None if gap is None else float(gap),
-        "steps_used": m.steps_used,
-        "seconds": float(m.seconds),
-        "noise_tunnel": None if nt is None else json_ready(dict(nt), f"{where}.noise_tunnel", NpzFormatError),
-    }
+    try:
+        meta = m.meta(versions=False)
+    except ValueError as err:
+        raise NpzFormatError(str(err)) from err
+    meta.pop("lens")
+    return meta
 
 
 def _split_tunnel(params: Mapping[str, Any], meta: Mapping[str, Any], where: str) -> tuple[dict, tuple | None]:
