@@ -33,7 +33,6 @@ import hashlib
 import html
 import io
 import json
-import logging
 import math
 import os
 import re
@@ -51,8 +50,6 @@ from glimpse.jsonable import json_ready
 from glimpse.npzfile import Limits, check_members, open_zip, read_arrays, read_member
 from glimpse.npzfile import write as write_arrays
 from glimpse.versions import library_versions
-
-logger = logging.getLogger(__name__)
 
 FORMAT = "glimpse-run"
 VERSION = 2

@@ -16,7 +16,6 @@ denoiser is, its tokenizer and text limit, its default size, steps and guidance)
 from __future__ import annotations
 
 import json
-import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,8 +29,6 @@ from glimpse.attention.kinds import KINDS as ADAPTERS
 from glimpse.attention.kinds import detect, kind_of
 from glimpse.devices import resolve_device
 from models.registry import ModelLoadError
-
-logger = logging.getLogger(__name__)
 
 EMBEDDED_T2I = "shapes-t2i"
 EMBEDDED_DIR = Path(__file__).resolve().parent / "embedded" / "shapes_t2i"

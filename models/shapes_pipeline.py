@@ -34,7 +34,6 @@ v_hat = v_uncond + w * (v_cond - v_uncond) with ``w = guidance_scale``.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -44,8 +43,6 @@ from diffusers import DDIMScheduler, DiffusionPipeline, ImagePipelineOutput, UNe
 from transformers import BertConfig, BertModel, BertTokenizer
 
 from glimpse.attention.generate import word_spans
-
-logger = logging.getLogger(__name__)
 
 SPECIAL_TOKENS: tuple[str, ...] = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 #: Side of the generated images in pixels.

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
+from glimpse.attention.trace import AttentionTrace
 from glimpse.display import overlay, resize_image, resize_map, shown_values, to_rgb
 from glimpse.npzfile import NpzError, meta_of, read_arrays, write
 
@@ -38,7 +39,7 @@ def _meta_default(obj: Any) -> Any:
 
 
 def attention_npz_bytes(
-    trace: Any,
+    trace: AttentionTrace,
     maps: np.ndarray,
     *,
     image: np.ndarray | None = None,
@@ -81,15 +82,9 @@ def attention_npz_bytes(
     meta = {
         "format": FORMAT,
         "version": VERSION,
-        "prompt": trace.prompt,
-        "model_id": trace.model_id,
-        "seed": int(trace.seed),
-        "steps": int(trace.steps),
-        "guidance": float(trace.guidance),
+        **trace.meta(),
         "aggregation": "DAAM: sum over timesteps per (layer, head), bicubic upsampling to the grid, clamp >= 0, "
         "mean over layers and heads, bicubic to the output size; word = mean of its sub-tokens",
-        "layer_set": getattr(trace, "layer_set", None),
-        "grid": getattr(trace, "grid", None),
         "slices": dict(slices or {}),
     }
     arrays: dict[str, np.ndarray] = {

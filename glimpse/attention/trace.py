@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+
+from glimpse.versions import library_versions
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,26 @@ class AttentionTrace:
     def resolution_of(self, layer: str) -> int:
         """Map height of one recorded layer."""
         return int(self.layer_maps[self.layers.index(layer)].shape[-2])
+
+    def meta(self, *, versions: bool = True) -> dict[str, Any]:
+        """How the trace was made, as plain JSON values: prompt, model, seed, steps, guidance, the recorded
+        layer set, grid and heads, and (``versions``) the libraries' versions."""
+        out: dict[str, Any] = {
+            "lens": "attention",
+            "prompt": str(self.prompt),
+            "model_id": str(self.model_id),
+            "seed": int(self.seed),
+            "steps": int(self.steps),
+            "guidance": float(self.guidance),
+            "image_shape": None if self.image_shape is None else [int(v) for v in self.image_shape],
+            "layer_set": str(self.layer_set),
+            "layers": len(self.layers),
+            "grid": None if self.grid is None else int(self.grid),
+            "heads": bool(self.heads),
+        }
+        if versions:
+            out["versions"] = library_versions()
+        return out
 
     @property
     def nbytes(self) -> int:

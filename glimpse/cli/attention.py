@@ -1,9 +1,10 @@
 """``python -m glimpse attention --prompt TEXT [--model ID] [--seed S] [--steps N] [--guidance G]
 [--layers daam|all] [--heads] --out DIR``.
 
-Generates one image with cross-attention tracing and writes ``DIR/image.png`` and ``DIR/attention.npz``
-(``words``: the prompt's words in order; ``maps``: one DAAM word map per word at the image's resolution,
-float32; plus ``tokens``, ``token_maps``, ``timesteps``, ``mass``), then prints a JSON summary.
+Generates one image with cross-attention tracing and writes ``DIR/image.png`` and ``DIR/attention.npz``, the
+page's download format (:func:`glimpse.attention.export.attention_npz_bytes`: ``words``, the prompt's words
+in order; ``maps``, one DAAM word map per word at the image's resolution, float32; ``tokens``, ``token_maps``,
+``timesteps``, ``mass``, ``image`` and ``meta``, the trace's ``meta()`` as JSON), then prints a JSON summary.
 ``--layers daam`` (default) records DAAM 0.2.0's layers (Stable Diffusion: down and up blocks, no 8×8
 maps); ``--layers all`` adds the UNet mid block and every resolution (:mod:`glimpse.attention.daam`).
 """
@@ -12,14 +13,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 import time
 from pathlib import Path
 
 from glimpse.cli import CliError
-
-logger = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -53,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from PIL import Image
 
     from glimpse.attention import generate_with_attention, token_maps, word_maps, word_mass_over_time
+    from glimpse.attention.export import attention_npz_bytes
     from models.diffusion import EMBEDDED_T2I, load_pipeline
 
     if args.steps is not None and args.steps < 1:
@@ -75,16 +74,22 @@ def run(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     image_path, npz_path = args.out / "image.png", args.out / "attention.npz"
     Image.fromarray(result.image).save(image_path)
-    np.savez_compressed(
-        npz_path,
-        words=np.array(trace.words, dtype=str),
-        maps=maps,
-        tokens=np.array(trace.tokens, dtype=str),
-        token_maps=token_maps(trace).astype(np.float32),
-        timesteps=trace.timesteps,
+    npz = attention_npz_bytes(
+        trace,
+        maps,
+        image=result.image,
+        token_maps=token_maps(trace),
         mass=word_mass_over_time(trace),
-        prompt=np.array(trace.prompt),
+        # the page's slice vocabulary (components.attention_ui.Slice.meta): every step, layer and head
+        slices={
+            "timesteps": [0, len(trace.timesteps)],
+            "layers": "all",
+            "resolutions": list(trace.resolutions()),
+            "heads": "all",
+            "size": int(result.image.shape[0]),
+        },
     )
+    npz_path.write_bytes(npz)
     summary = {
         "prompt": trace.prompt,
         "model": trace.model_id,

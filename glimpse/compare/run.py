@@ -10,7 +10,6 @@ The page and the command line call this one function, so a bundle from either is
 from __future__ import annotations
 
 import json
-import logging
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
@@ -23,8 +22,6 @@ from glimpse.complexity.pyramid import SCALES
 from glimpse.export import MapEntry, RunRecord, now
 from glimpse.saliency.npz import map_meta
 from glimpse.versions import library_versions
-
-logger = logging.getLogger(__name__)
 
 #: Default saliency methods: one CAM and one gradient map (they share one forward+backward pass).
 DEFAULT_METHODS = ("gradcam", "gradient")

@@ -8,7 +8,6 @@ size are scored together as one (B, 3, H, W) batch on the chosen device.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -19,8 +18,6 @@ import torch.nn.functional as F
 from glimpse.complexity.pyramid import SCALES, WEIGHTS, area_pyramid, bilinear_pyramid, check_image, to_batch
 from glimpse.devices import resolve_device
 from glimpse.versions import library_versions
-
-log = logging.getLogger(__name__)
 
 #: Bit depths of MUC in the shipped tables (the paper's models use MUC3..MUC8; the reference default is 5).
 BITS: tuple[int, ...] = tuple(range(1, 9))

@@ -9,6 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
+from glimpse.attention.export import load_attention_npz
 from glimpse.cli import main
 
 
@@ -38,6 +39,19 @@ def test_writes_image_maps_and_summary(tmp_path, capsys):
         assert np.all(maps >= 0) and np.all(np.isfinite(maps))
         assert npz["token_maps"].shape == (9, 32, 32)  # [CLS] + 7 words + [SEP]
         np.testing.assert_allclose(maps[1], npz["token_maps"][2])  # word k is token k + 1
+    # the page's download format, written by the one attention NPZ writer: the reader takes it, meta included
+    saved = load_attention_npz(out / "attention.npz")
+    np.testing.assert_array_equal(saved["image"], image)
+    meta = saved["meta"]
+    assert meta["format"] == "glimpse-attention" and meta["lens"] == "attention"
+    assert (meta["prompt"], meta["model_id"], meta["seed"], meta["steps"]) == (
+        "a red circle above a blue square",
+        "shapes-t2i",
+        1,
+        2,
+    )
+    assert meta["slices"]["timesteps"] == [0, 2] and meta["layer_set"] == "daam" and "torch" in meta["versions"]
+    assert saved["mass"].shape == (7, 2)
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 
+from glimpse.attention.trace import AttentionTrace
 from glimpse.complexity import complexity_features
 from glimpse.complexity.maps import complexity_maps
 from glimpse.images import sample_images
@@ -31,3 +32,27 @@ def test_complexity_results_say_how_they_were_made():
     maps = complexity_maps(pixels, bits=3, window=8)
     assert maps.meta()["bits"] == 3 and maps.meta()["window"] == 8 and maps.meta()["versions"]["numpy"]
     assert np.isclose(sum(maps.meta()["weights"]), 1.0)
+
+
+def test_an_attention_trace_says_how_it_was_made():
+    trace = AttentionTrace(
+        prompt="a red circle",
+        tokens=("[CLS]", "a", "red", "circle", "[SEP]"),
+        words=("a", "red", "circle"),
+        word_tokens=((1,), (2,), (3,)),
+        timesteps=np.array([999, 499]),
+        layers=("down.attn2", "up.attn2"),
+        layer_maps=(np.zeros((2, 5, 4, 4), np.float16), np.zeros((2, 5, 8, 8), np.float16)),
+        model_id="shapes-t2i",
+        seed=3,
+        steps=2,
+        guidance=1.5,
+        image_shape=(32, 32),
+        grid=32,
+        layer_set="daam",
+    )
+    meta = json.loads(json.dumps(trace.meta()))
+    assert meta["lens"] == "attention" and meta["prompt"] == "a red circle" and meta["seed"] == 3
+    assert (meta["steps"], meta["guidance"], meta["layers"], meta["grid"]) == (2, 1.5, 2, 32)
+    assert meta["image_shape"] == [32, 32] and meta["layer_set"] == "daam" and meta["heads"] is False
+    assert meta["versions"] == library_versions() and "versions" not in trace.meta(versions=False)
