@@ -83,7 +83,6 @@ class SaliencyRun:
     thumbnail: np.ndarray  # uint8, the image downscaled for display
     model_id: str
     device: str
-    target_index: int
     seconds: float
     computed: bool = field(default=True)
     thumbnail_uri: str = ""  # the thumbnail as a PNG data URI, encoded once for every redraw
@@ -262,7 +261,6 @@ def compute(model_id: str, device: str, image: ImageChoice, target: TargetChoice
         thumbnail_uri=saliency_views.image_uri(thumb),
         model_id=model_id,
         device=device,
-        target_index=maps[0].target.index,
         seconds=time.perf_counter() - t0,
         computed=st.session_state.get(CALLS_KEY, 0) > calls,
     )
@@ -527,7 +525,7 @@ def _images(c) -> str:
     return " and ".join(parts) or "nothing"
 
 
-def display_controls(signed_default: bool = True) -> DisplayOptions:
+def display_controls() -> DisplayOptions:
     """Display options; they only re-slice the stored result (call inside the fragment)."""
     c1, c2, c3, c4 = st.columns([1.3, 1, 1, 1])
     with c1:

@@ -81,8 +81,8 @@ def predictions_view(top: list[tuple[int, str, float]]) -> None:
 
 
 def image_uri(thumb: np.ndarray) -> str:
-    """The thumbnail as a PNG data URI: plotly draws it as fast as a z-array image but validates and
-    serialises it ~5× faster, which keeps a display change well under 0.2 s."""
+    """The thumbnail as a PNG data URI: plotly validates and serialises it much faster than a z-array image,
+    which keeps a display change quick (bench/saliency_display.py measures it)."""
     import base64
 
     from PIL import Image

@@ -198,7 +198,7 @@ def _hw(size) -> tuple[int, int]:
 
 
 def _hub_reachable(timeout: float = 3.0) -> bool:
-    """A quick TCP probe: without it an offline machine spends ~30 s in the hub client's retries."""
+    """A quick TCP probe: without it an offline machine waits out the hub client's retries."""
     try:
         with socket.create_connection(("huggingface.co", 443), timeout=timeout):
             return True
