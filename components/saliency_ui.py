@@ -20,6 +20,7 @@ from torch import nn
 from components import loaders, saliency_views
 from components.image_input import BY_DIGEST, ImageChoice
 from components.views import ONE_MATCH_ON_ENTER
+from glimpse.display import resize_image
 from glimpse.saliency import REGISTRY, PanelCost, PassTime, estimate_cost, measure_pass_time
 from glimpse.saliency.layers import LayerActivations, layer_activations
 from models.registry import ClassifierBundle, ModelLoadError
@@ -268,14 +269,11 @@ def compute(model_id: str, device: str, image: ImageChoice, target: TargetChoice
 
 def thumbnail(pixels: np.ndarray, max_side: int = 256) -> np.ndarray:
     """The image downscaled once for every overlay (display only)."""
-    from PIL import Image
-
     h, w = pixels.shape[:2]
     scale = min(1.0, max_side / max(h, w))
     if scale == 1.0:
         return pixels
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return np.asarray(Image.fromarray(pixels).resize(size, Image.BILINEAR))
+    return resize_image(pixels, (max(1, round(h * scale)), max(1, round(w * scale))))
 
 
 @contextmanager

@@ -26,9 +26,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from scipy.stats import rankdata
+
+from glimpse.resample import resample
 
 __all__ = [
     "AgreementMatrix",
@@ -58,16 +58,6 @@ def _check_k(k: float) -> float:
     if not 0.0 < k <= 100.0:
         raise ValueError(f"k: the top-k percentage must be in (0, 100], got {k}")
     return k
-
-
-def resample(values: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Bilinear resample of a float map to ``size`` = (H, W) (half-pixel centres, no anti-aliasing)."""
-    arr = np.asarray(values, dtype=np.float64)
-    if arr.shape == tuple(size):
-        return arr
-    t = torch.from_numpy(np.ascontiguousarray(arr))[None, None]
-    out = F.interpolate(t, size=tuple(int(s) for s in size), mode="bilinear", align_corners=False)
-    return out[0, 0].numpy()
 
 
 def common_grid(*maps: np.ndarray, size: tuple[int, int] | None = None) -> tuple[np.ndarray, ...]:

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from glimpse.resample import resample
 from glimpse.saliency.contract import gaussian_blur
 
 FILLS = ("black", "blur", "mean")
@@ -61,18 +61,11 @@ def substrate(bundle, x: torch.Tensor, kind: str) -> torch.Tensor:
     raise ValueError(f"fill: unknown {kind!r}; known: {', '.join(FILLS)}")
 
 
-def _resize(values: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    if values.shape == tuple(size):
-        return values
-    t = torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32))[None, None]
-    return F.interpolate(t, size=size, mode="bilinear", align_corners=False)[0, 0].numpy()
-
-
 def pixel_order(values: np.ndarray, size: tuple[int, int], rank: str = "value") -> np.ndarray:
     """Flat pixel indices at model-input resolution, most important first (stable for ties)."""
     if rank not in RANKS:
         raise ValueError(f"rank: unknown {rank!r}; known: {', '.join(RANKS)}")
-    v = _resize(np.asarray(values, dtype=np.float32), size).ravel()
+    v = resample(values, size, np.float32).ravel()
     if rank == "abs":
         v = np.abs(v)
     if not np.all(np.isfinite(v)):

@@ -196,10 +196,9 @@ class SaliencyMap:
             raise ValueError(f"size: height and width must be positive, got {height}×{width}")
         if self.values.shape == (height, width):
             return self.values.copy()
-        from PIL import Image
+        from glimpse.display import resize_map
 
-        img = Image.fromarray(np.ascontiguousarray(self.values, dtype=np.float32), mode="F")
-        return np.asarray(img.resize((width, height), Image.BILINEAR), dtype=np.float32)
+        return resize_map(self.values, (height, width))
 
     @property
     def param_dict(self) -> dict:
