@@ -160,6 +160,20 @@ FAST_PARAMS = {
 }
 
 
+def param_variants(name: str, params: dict, more: dict | None = None) -> list[dict]:
+    """Method ``name``'s parameters ``params[name]``, then each other value of each categorical parameter, one
+    at a time, then ``more[name]``'s extra settings (each over the base)."""
+    from glimpse.saliency import REGISTRY
+
+    info = REGISTRY[name].info
+    base = dict(params.get(name, {}))
+    out = [base]
+    for key, allowed in info.choices.items():
+        default = base.get(key, info.params[key])
+        out += [{**base, key: value} for value in allowed if value != default]
+    return out + [{**base, **extra} for extra in (more or {}).get(name, [])]
+
+
 def hook_count(model: nn.Module) -> int:
     """Forward/backward hooks (of every kind) on the model and its submodules."""
     n = 0

@@ -18,7 +18,14 @@ from glimpse.saliency.base import Cost, CostInput, MethodInfo
 from glimpse.saliency.batching import batch_size_for
 from glimpse.saliency.contract import Method
 from glimpse.saliency.cost import GroupCost, PanelCost, PassTime, estimate_cost, measure_pass_time
-from tests.glimpse.saliency.saliency_models import FAST_PARAMS, cnn_bundle, global_rng_state, hook_count, image
+from tests.glimpse.saliency.saliency_models import (
+    FAST_PARAMS,
+    cnn_bundle,
+    global_rng_state,
+    hook_count,
+    image,
+    param_variants,
+)
 
 #: Light noise, so that SLIC still splits each noisy copy into several superpixels (KernelSHAP skips its
 #: coalitions for an image of one superpixel).
@@ -65,13 +72,7 @@ class ImageCounter:
 
 def variants(name: str) -> list[dict]:
     """The method's fast parameters, then each other value of each categorical parameter, then MORE."""
-    info = REGISTRY[name].info
-    base = dict(PARAMS.get(name, {}))
-    out = [base]
-    for key, allowed in info.choices.items():
-        default = base.get(key, info.params[key])
-        out += [{**base, key: value} for value in allowed if value != default]
-    return out + [{**base, **extra} for extra in MORE.get(name, [])]
+    return param_variants(name, PARAMS, MORE)
 
 
 def cases():

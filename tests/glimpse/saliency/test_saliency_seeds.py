@@ -14,7 +14,7 @@ import torch
 
 from glimpse.saliency import REGISTRY, explain
 from glimpse.saliency.engine import sample_seed
-from tests.glimpse.saliency.saliency_models import FAST_PARAMS, cnn_bundle, global_rng_state, image
+from tests.glimpse.saliency.saliency_models import FAST_PARAMS, cnn_bundle, global_rng_state, image, param_variants
 
 TUNNEL = {"samples": 2, "noise": 0.1}
 #: FAST_PARAMS with the adaptive IG refinement capped (its default budget is 400 nodes).
@@ -23,13 +23,7 @@ PARAMS = {**FAST_PARAMS, "integrated_gradients": {**FAST_PARAMS["integrated_grad
 
 def variants(name: str) -> list[dict]:
     """The method's fast parameters, then each other value of each categorical parameter, one at a time."""
-    info = REGISTRY[name].info
-    base = dict(PARAMS.get(name, {}))
-    out = [base]
-    for key, allowed in info.choices.items():
-        default = base.get(key, info.params[key])
-        out += [{**base, key: value} for value in allowed if value != default]
-    return out
+    return param_variants(name, PARAMS)
 
 
 def full(name: str, params: dict) -> dict:
