@@ -387,7 +387,7 @@ def test_grounding_loss_is_the_squared_share_of_attention_outside_the_object():
     assert a.grad is not None and float(a.grad[0, :, 2].abs().sum()) > 0 and float(a.grad[0, :, 0].abs().sum()) == 0
     # no grounded word (all captions dropped): zero, still differentiable
     none = grounding_loss([a], torch.full((1, 4), -1), masks)
-    assert float(none) == 0.0 and none.requires_grad
+    assert float(none.detach()) == 0.0 and none.requires_grad
 
 
 def test_grounding_processors_keep_the_unet_output_and_record_every_cross_attention_layer():

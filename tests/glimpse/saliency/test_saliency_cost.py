@@ -85,7 +85,9 @@ def cases():
 
 @pytest.fixture(scope="module")
 def cnn():
-    return cnn_bundle()
+    bundle = cnn_bundle()
+    batch_size_for(bundle)  # measured once per model and device: not part of any explanation's count
+    return bundle
 
 
 def run_counted(bundle, methods, **kw):
