@@ -16,6 +16,7 @@ LIBRARIES = (
     "numpy",
     "scipy",
     "scikit-image",
+    "scikit-learn",
     "pillow",
     "streamlit",
     "plotly",
