@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from glimpse.evaluation.blockdigits import BlockDigits
-from glimpse.evaluation.localisation import relevance_mass
+from glimpse.evaluation.localisation import relevance_mass, top_share
 from glimpse.versions import library_versions
 
 #: the top-k percentages of ``null_topk``
@@ -64,12 +64,7 @@ def null_topk(values: np.ndarray, null_mask: np.ndarray, k: float) -> float:
         raise ValueError(f"k: a percentage in (0, 100], got {k}")
     if not np.isfinite(values).all():
         return float("nan")
-    flat, null = values.ravel(), null_mask.ravel()
-    n = max(1, math.ceil(k / 100 * flat.size - 1e-9))
-    threshold = np.partition(flat, flat.size - n)[flat.size - n]
-    above, at = flat > threshold, flat == threshold
-    share_at = (at & null).sum() / at.sum()
-    return float(((above & null).sum() + (n - above.sum()) * share_at) / n)
+    return top_share(values, null_mask, max(1, math.ceil(k / 100 * values.size - 1e-9)))
 
 
 @dataclass(frozen=True)

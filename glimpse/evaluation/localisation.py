@@ -4,9 +4,17 @@
   if the map's maximum falls inside the mask (optionally within a tolerance of ``tolerance`` pixels).
 - Relevance mass (Arras, Osman & Samek, "CLEVR-XAI", Information Fusion 2022): the share of the
   positive attribution inside the mask, ``Σ_{u∈mask} max(M_u, 0) / Σ_u max(M_u, 0)``.
+- Relevance rank (same paper): with K the mask's pixel count, the share of the map's K highest pixels that
+  lie inside the mask.
+- Top-k IoU: intersection over union of the map's top-k % pixels and the mask.
+
+Rankings count ties at the cut in proportion (:func:`top_share`: the expectation over breaking them at random),
+so a constant map scores what chance would, not an artefact of pixel order.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from scipy.ndimage import binary_dilation
@@ -22,6 +30,21 @@ def _check(values: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray
     if not mask.any():
         raise ValueError("mask: empty (no pixel inside)")
     return values, mask
+
+
+def top_share(scores: np.ndarray, mask: np.ndarray, n: int) -> float:
+    """Share of the ``n`` highest ``scores`` that lie in ``mask``, ties at the n-th value counted in proportion.
+
+    >>> top_share(np.array([3.0, 1.0, 1.0, 0.0]), np.array([False, True, False, False]), 2)
+    0.25
+    """
+    flat, inside = np.asarray(scores, dtype=np.float64).ravel(), np.asarray(mask, dtype=bool).ravel()
+    if not 1 <= n <= flat.size:
+        raise ValueError(f"n: between 1 and {flat.size}, got {n}")
+    threshold = np.partition(flat, flat.size - n)[flat.size - n]
+    above, at = flat > threshold, flat == threshold
+    share_at = (at & inside).sum() / at.sum()
+    return float(((above & inside).sum() + (n - above.sum()) * share_at) / n)
 
 
 def pointing_game(values: np.ndarray, mask: np.ndarray, *, tolerance: int = 0) -> bool:
@@ -42,3 +65,27 @@ def relevance_mass(values: np.ndarray, mask: np.ndarray) -> float:
     if total == 0:
         return float("nan")
     return float(pos[mask].sum() / total)
+
+
+def relevance_rank(values: np.ndarray, mask: np.ndarray) -> float:
+    """Share of the map's K highest pixels inside ``mask`` (K = the mask's pixel count), in [0, 1].
+
+    >>> relevance_rank(np.array([[5.0, 1.0], [0.0, 2.0]]), np.array([[True, False], [False, True]]))
+    1.0
+    """
+    values, mask = _check(values, mask)
+    return top_share(values, mask, int(mask.sum()))
+
+
+def topk_iou(values: np.ndarray, mask: np.ndarray, k: float = 10.0) -> float:
+    """Intersection over union of the map's top-``k`` % pixels (by value) and ``mask``, in [0, 1].
+
+    >>> topk_iou(np.array([[5.0, 1.0], [0.0, 2.0]]), np.array([[True, False], [False, False]]), 25)
+    1.0
+    """
+    values, mask = _check(values, mask)
+    if not 0 < k <= 100:
+        raise ValueError(f"k: a percentage in (0, 100], got {k}")
+    n = max(1, math.ceil(k / 100 * values.size - 1e-9))
+    inter = top_share(values, mask, n) * n
+    return float(inter / (n + mask.sum() - inter))

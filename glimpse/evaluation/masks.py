@@ -1,0 +1,141 @@
+"""Ground-truth masks from the user: does each method's map land on the region a person marked?
+
+The domain-validation step the X-ray and neuroimaging saliency papers ask for: per (image, mask) pair and
+method, the pointing game, relevance mass, relevance rank and top-k % IoU of
+:mod:`glimpse.evaluation.localisation`, with each map scored at the image's own size (as
+``python -m glimpse saliency`` writes it: :meth:`~glimpse.saliency.SaliencyMap.at_size`).
+
+A mask is an image of the same size as its image, white inside and black outside (grey levels other than
+black and white are refused: a soft or anti-aliased mask has no single answer).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from glimpse.evaluation.localisation import pointing_game, relevance_mass, relevance_rank, topk_iou
+from glimpse.versions import library_versions
+
+#: the metrics, named as the command line and the JSON name them
+METRICS = ("pointing_game", "relevance_mass", "relevance_rank", "topk_iou")
+
+
+def load_mask(source: bytes | str | os.PathLike, shape: tuple[int, int] | None = None) -> np.ndarray:
+    """A binary mask from an image file or bytes: bool (H, W), True where the image is white.
+
+    Raises
+    ------
+    ValueError
+        Not binary (grey levels besides black and white), empty, the whole image, or (``shape``) another size.
+    glimpse.images.ImageLoadError
+        Not a readable image.
+    """
+    from glimpse.images import load_image
+
+    grey = load_image(source).mean(axis=2)
+    name = os.fspath(source) if isinstance(source, (str, os.PathLike)) else "mask"
+    levels = np.unique(grey)
+    if not set(levels.tolist()) <= {0.0, 255.0}:
+        raise ValueError(
+            f"mask: {name} is not binary ({len(levels)} grey levels); use white (255) inside and black (0) outside"
+        )
+    mask = grey == 255.0
+    if shape is not None and mask.shape != tuple(shape):
+        raise ValueError(
+            f"mask: {name} is {mask.shape[1]}×{mask.shape[0]}, its image is {shape[1]}×{shape[0]}; "
+            "draw the mask at the image's size"
+        )
+    if not mask.any():
+        raise ValueError(f"mask: {name} is all black (nothing inside)")
+    if mask.all():
+        raise ValueError(f"mask: {name} is all white (the whole image: every map would score perfectly)")
+    return mask
+
+
+@dataclass(frozen=True)
+class MaskResult:
+    """``scores[metric][j, i]``: method j on pair i; ``targets[i]``: the class explained (top-1)."""
+
+    model_id: str
+    methods: tuple[str, ...]
+    params: tuple[dict[str, Any], ...]
+    names: tuple[str, ...]
+    targets: tuple[int, ...]
+    k: float
+    scores: dict[str, np.ndarray]
+    seed: int
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Per method: each metric's mean and standard deviation over the pairs (NaN pairs left out)."""
+        out = []
+        for j, name in enumerate(self.methods):
+            row: dict[str, Any] = {"method": name}
+            for metric in METRICS:
+                v = self.scores[metric][j]
+                v = v[np.isfinite(v)]
+                row[metric] = float(v.mean()) if v.size else float("nan")
+                row[f"{metric}_sd"] = float(v.std()) if v.size else float("nan")
+            out.append(row)
+        return out
+
+    def meta(self, *, versions: bool = True) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "lens": "evaluation",
+            "benchmark": "masks",
+            "model_id": self.model_id,
+            "pairs": list(self.names),
+            "targets": list(self.targets),
+            "topk_iou_k": self.k,
+            "seed": self.seed,
+            "methods": [{"method": m, "params": p} for m, p in zip(self.methods, self.params)],
+        }
+        if versions:
+            out["versions"] = library_versions()
+        return out
+
+
+def mask_scores(
+    bundle,
+    images: Sequence[np.ndarray],
+    masks: Sequence[np.ndarray],
+    methods: Sequence[str | tuple[str, dict]],
+    *,
+    names: Sequence[str] | None = None,
+    k: float = 10.0,
+    seed: int = 0,
+    progress: Callable[[float, str], None] | None = None,
+) -> MaskResult:
+    """Score every method's map of the top-1 class against each image's mask (pairs in order)."""
+    from glimpse.saliency import explain
+
+    if not images:
+        raise ValueError("images: give at least one image and its mask")
+    if len(images) != len(masks):
+        raise ValueError(f"masks: {len(masks)} masks for {len(images)} images; give one mask per image, in order")
+    names = tuple(names) if names is not None else tuple(f"pair {i}" for i in range(len(images)))
+    for name, image, mask in zip(names, images, masks):
+        if np.shape(mask) != image.shape[:2]:
+            raise ValueError(f"mask: the mask of {name} is {np.shape(mask)}, its image {image.shape[:2]}")
+    report = progress or (lambda f, m: None)
+    scores = {m: np.full((len(methods), len(images)), np.nan) for m in METRICS}
+    params: list[dict] = [{} for _ in methods]
+    targets = []
+    for i, (image, mask) in enumerate(zip(images, masks)):
+        report(i / len(images), f"{names[i]} ({i + 1} of {len(images)})")
+        maps = explain(bundle, image, methods, seed=seed)
+        targets.append(int(maps[0].target.index))
+        for j, m in enumerate(maps):
+            values = m.at_size(*image.shape[:2])
+            scores["pointing_game"][j, i] = float(pointing_game(values, mask))
+            scores["relevance_mass"][j, i] = relevance_mass(values, mask)
+            scores["relevance_rank"][j, i] = relevance_rank(values, mask)
+            scores["topk_iou"][j, i] = topk_iou(values, mask, k)
+            params[j] = dict(m.params)
+    report(1.0, "done")
+    keys = tuple(m if isinstance(m, str) else m[0] for m in methods)
+    return MaskResult(bundle.model_id, keys, tuple(params), names, tuple(targets), float(k), scores, seed)
