@@ -1,4 +1,4 @@
-"""The image picker shared by every page: upload, or one of scikit-image's sample photographs.
+"""The image picker shared by every page: upload, or a sample (scikit-image's photographs, BlockDigits images).
 
 The chosen image lives in st.session_state so every page works on the same picture.
 """
@@ -34,7 +34,9 @@ BY_DIGEST = {ImageChoice: lambda image: image.digest}
 
 @st.cache_data(max_entries=1, show_spinner=False)
 def _samples() -> dict[str, np.ndarray]:
-    return sample_images()
+    from glimpse.evaluation.blockdigits import sample_images as blockdigits_samples
+
+    return {**sample_images(), **blockdigits_samples()}
 
 
 def _choice(name: str, pixels: np.ndarray) -> ImageChoice:
@@ -77,7 +79,14 @@ def image_picker(*, key: str = "image", show: bool = True) -> ImageChoice | None
         names = list(samples)
         current = st.session_state.get(IMAGE_KEY)
         default = names.index(current.name) if current is not None and current.name in names else 0
-        name = st.selectbox("Sample image (scikit-image)", names, index=default, key=f"{key}_sample")
+        name = st.selectbox(
+            "Sample image",
+            names,
+            index=default,
+            key=f"{key}_sample",
+            help="Photographs from scikit-image (for ImageNet classifiers) and BlockDigits test images (for the "
+            "blockdigits classifiers: a digit and a fixed null patch, stacked).",
+        )
         if current is None or current.name != name:
             st.session_state[IMAGE_KEY] = _choice(name, samples[name])
     chosen = st.session_state.get(IMAGE_KEY)

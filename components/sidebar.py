@@ -8,10 +8,11 @@ import streamlit as st
 import torch
 
 from glimpse.devices import resolve_device
-from models.registry import DEFAULT_CLASSIFIER, ModelLoadError
+from models.registry import DEFAULT_CLASSIFIER, EMBEDDED_CLASSIFIERS, ModelLoadError
 
 DEVICE_KEY = "glimpse_device"
 MODEL_KEY = "glimpse_model_id"
+PICK_KEY = "glimpse_embedded_pick"
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,20 @@ def sidebar() -> Choice:
         choice = current()
         st.caption(_memory_line(choice.device))
         st.session_state.setdefault(MODEL_KEY, DEFAULT_CLASSIFIER)
-        st.markdown(f"**Classifier:** `{st.session_state[MODEL_KEY]}`")
+        current_id = st.session_state[MODEL_KEY]
+        # the picker follows the model in use (a hub model loaded below shows as no embedded pick)
+        st.session_state[PICK_KEY] = current_id if current_id in EMBEDDED_CLASSIFIERS else None
+        st.selectbox(
+            "Classifier",
+            list(EMBEDDED_CLASSIFIERS),
+            format_func=lambda k: f"{k} · {EMBEDDED_CLASSIFIERS[k]}",
+            key=PICK_KEY,
+            placeholder="a hub model (loaded below)",
+            on_change=_pick_embedded,
+            help="The classifiers that ship with Glimpse and run offline; any other (Hugging Face, torchvision, "
+            "timm) loads by id below.",
+        )
+        st.markdown(f"**Classifier:** `{current_id}`")
         with st.expander("Use another classifier"):
             with st.form("model_form", border=False):
                 typed = st.text_input(
@@ -73,6 +87,12 @@ def sidebar() -> Choice:
                 st.session_state[MODEL_KEY] = DEFAULT_CLASSIFIER
                 st.rerun()
     return current()
+
+
+def _pick_embedded() -> None:
+    picked = st.session_state.get(PICK_KEY)
+    if picked is not None:
+        st.session_state[MODEL_KEY] = picked
 
 
 def _extras_line() -> str:

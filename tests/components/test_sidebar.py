@@ -73,3 +73,14 @@ def test_loading_a_local_hf_model_switches_the_home_page(app, tiny_vit_dir):
     next(b for b in app.sidebar.button if b.label == "Back to the embedded model").click().run()
     assert app.session_state["glimpse_model_id"] == "efficientnet-lite0"
     assert len(app.dataframe[0].value) == 5
+
+
+def test_the_embedded_classifiers_are_in_the_picker(app):
+    pick = app.sidebar.selectbox(key="glimpse_embedded_pick")
+    assert pick.options[0].startswith("efficientnet-lite0") and len(pick.options) == 3
+    assert any(o.startswith("blockdigits-robust") for o in pick.options)
+    pick.select("blockdigits-robust").run()
+    assert not app.exception
+    assert app.session_state["glimpse_model_id"] == "blockdigits-robust"
+    assert set(app.dataframe[0].value["label"]) <= {str(d) for d in range(10)}  # home top-5 are digits
+    assert app.sidebar.selectbox(key="glimpse_embedded_pick").value == "blockdigits-robust"

@@ -1,0 +1,1 @@
+"""Training of the BlockDigits classifiers (``python -m training.blockdigits.train``)."""
