@@ -1,0 +1,241 @@
+"""``python -m glimpse evaluate``: score saliency methods against known truth.
+
+    python -m glimpse evaluate blockdigits [--model ID,ID] [--method M,M] [--param METHOD.NAME=VALUE ...]
+        [--images N] [--seed S] [--json] [--out DIR]
+    python -m glimpse evaluate class-sensitivity [IMAGE ...] [--model ID] [--method M,M] [--json]
+    python -m glimpse evaluate masks IMAGE ... --masks MASK ... [--model ID] [--method M,M] [--k 10] [--json]
+
+``blockdigits``: feature leakage on BlockDigits (:mod:`glimpse.evaluation.leakage`). For each model (default:
+the shipped ``blockdigits-standard`` and ``blockdigits-robust``) and each method (default: every method in
+the registry, with :data:`glimpse.evaluation.leakage.BENCHMARK_PARAMS` for the ones whose defaults assume a
+224-px image), the map of the true class on the first N test images: ``signal_mass`` (share of positive
+attribution on the digit) and ``null_topk`` (share of the top-k % pixels on the null block, k = 2.5 … 30).
+Prints a table, or with ``--json`` one object per model and method; ``--out DIR`` writes ``leakage.csv``
+(one row per model and method) and ``leakage.json`` (the rows and each model's ``meta()``).
+
+``class-sensitivity``: Rebuffi et al.'s class sensitivity (:mod:`glimpse.evaluation.sensitivity`): per image,
+the Spearman correlation between the map of the most likely and of the least likely class; the mean over the
+images, per method (lower is better). Images default to the scikit-image samples, methods to the registry's
+quick ones (not marked slow), the model to the embedded classifier.
+
+``masks``: each image with its ground-truth mask (in order; white = inside, the image's size;
+:mod:`glimpse.evaluation.masks`): per method, the mean over the pairs of ``pointing_game``, ``relevance_mass``,
+``relevance_rank`` and ``topk_iou`` (top ``--k`` % pixels), for the map of the top-1 class at the image's size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import sys
+from pathlib import Path
+
+from glimpse.cli import CliError
+
+log = logging.getLogger(__name__)
+
+BLOCKDIGITS_MODELS = ("blockdigits-standard", "blockdigits-robust")
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "evaluate",
+        help="score saliency methods against known truth: blockdigits, class-sensitivity, masks",
+        description="Score saliency methods against ground truth.",
+    )
+    sub = p.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
+    b = sub.add_parser(
+        "blockdigits",
+        help="feature leakage on BlockDigits: attribution on the digit vs on the null block",
+        description="Feature leakage of every method on BlockDigits (signal_mass, null_topk), per model.",
+    )
+    b.add_argument("--model", default=",".join(BLOCKDIGITS_MODELS), help="classifier id(s), comma-separated")
+    b.add_argument("--method", "-m", default=None, help="method name(s), comma-separated (default: all)")
+    b.add_argument(
+        "--param", "-p", action="append", default=[], metavar="METHOD.NAME=VALUE", help="override a parameter"
+    )
+    b.add_argument("--images", type=int, default=100, help="test images scored per model (default 100, max 359)")
+    b.add_argument("--seed", type=int, default=0, help="seed of the methods' random draws")
+    b.add_argument("--device", default="auto", help="auto, cpu, cuda, mps (default auto)")
+    b.add_argument("--json", action="store_true", help="one JSON object per model and method on stdout")
+    b.add_argument("--out", type=Path, default=None, help="folder for leakage.csv and leakage.json")
+    b.set_defaults(func=run_blockdigits)
+
+    c = sub.add_parser(
+        "class-sensitivity",
+        help="does the map change with the class? (Rebuffi et al. 2020; lower is better)",
+        description="Class sensitivity: Spearman ρ between the maps of the most and the least likely class.",
+    )
+    c.add_argument("images", nargs="*", help="image files (default: the scikit-image samples)")
+    c.add_argument("--model", default=None, help="classifier id (default: the embedded efficientnet-lite0)")
+    c.add_argument("--method", "-m", default=None, help="method name(s), comma-separated (default: the quick ones)")
+    c.add_argument(
+        "--param", "-p", action="append", default=[], metavar="METHOD.NAME=VALUE", help="override a parameter"
+    )
+    c.add_argument("--seed", type=int, default=0, help="seed of the methods' random draws")
+    c.add_argument("--device", default="auto", help="auto, cpu, cuda, mps (default auto)")
+    c.add_argument("--json", action="store_true", help="one JSON object per method on stdout")
+    c.set_defaults(func=run_class_sensitivity)
+
+    m = sub.add_parser(
+        "masks",
+        help="score maps against ground-truth masks (pointing game, relevance mass and rank, top-k IoU)",
+        description="Score each method's map of the top-1 class against each image's mask (white = inside).",
+    )
+    m.add_argument("images", nargs="+", help="image files")
+    m.add_argument("--masks", nargs="+", required=True, help="one mask per image, in the same order")
+    m.add_argument("--model", default=None, help="classifier id (default: the embedded efficientnet-lite0)")
+    m.add_argument("--method", "-m", default=None, help="method name(s), comma-separated (default: the quick ones)")
+    m.add_argument(
+        "--param", "-p", action="append", default=[], metavar="METHOD.NAME=VALUE", help="override a parameter"
+    )
+    m.add_argument("--k", type=float, default=10.0, help="top-k %% of pixels for topk_iou (default 10)")
+    m.add_argument("--seed", type=int, default=0, help="seed of the methods' random draws")
+    m.add_argument("--device", default="auto", help="auto, cpu, cuda, mps (default auto)")
+    m.add_argument("--json", action="store_true", help="one JSON object per method on stdout")
+    m.set_defaults(func=run_masks)
+
+
+def _methods(text: str | None, *, quick: bool = False) -> list[str]:
+    from glimpse.saliency import REGISTRY, get_method
+
+    if text is None:
+        return [n for n, m in REGISTRY.items() if not (quick and m.info.slow)]
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise CliError("--method: give at least one method name")
+    for n in names:
+        get_method(n)
+    return names
+
+
+def run_blockdigits(args: argparse.Namespace) -> int:
+    from glimpse.cli.saliency import _parse_params
+    from glimpse.evaluation.blockdigits import blockdigits
+    from glimpse.evaluation.leakage import BENCHMARK_PARAMS, leakage_benchmark
+    from models.registry import load_classifier
+
+    names = _methods(args.method)
+    overrides = _parse_params(args.param, names)
+    methods = [(n, {**BENCHMARK_PARAMS.get(n, {}), **overrides[n]}) for n in names]
+    model_ids = [m.strip() for m in args.model.split(",") if m.strip()]
+    if not model_ids:
+        raise CliError("--model: give at least one classifier id")
+    data = blockdigits("test", seed=0)
+    if not 1 <= args.images <= len(data):
+        raise CliError(f"--images: between 1 and {len(data)} (the BlockDigits test images), got {args.images}")
+    results = []
+    for model_id in model_ids:
+        bundle = load_classifier(model_id, device=args.device)
+
+        def progress(fraction: float, message: str, model_id: str = model_id) -> None:
+            log.info("%s %3.0f%% %s", model_id, 100 * fraction, message)
+
+        results.append(leakage_benchmark(bundle, data, methods, images=args.images, seed=args.seed, progress=progress))
+    rows = [{"model": r.model_id, "accuracy": r.accuracy, **row} for r in results for row in r.rows()]
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        _write_csv(args.out / "leakage.csv", rows)
+        doc = {"rows": rows, "runs": [r.meta() for r in results]}
+        (args.out / "leakage.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    if args.json:
+        for row in rows:
+            print(json.dumps(row))
+    else:
+        _print_table(rows, results[0].ks)
+    return 0
+
+
+def run_class_sensitivity(args: argparse.Namespace) -> int:
+    from glimpse.cli.saliency import _parse_params
+    from glimpse.evaluation.sensitivity import class_sensitivity
+    from glimpse.images import load_image, sample_images
+    from models.registry import DEFAULT_CLASSIFIER, load_classifier
+
+    names = _methods(args.method, quick=True)
+    params = _parse_params(args.param, names)
+    if args.images:
+        images = {Path(p).name: load_image(p) for p in args.images}
+    else:
+        images = sample_images()
+    bundle = load_classifier(args.model or DEFAULT_CLASSIFIER, device=args.device)
+
+    def progress(fraction: float, message: str) -> None:
+        log.info("%3.0f%% %s", 100 * fraction, message)
+
+    result = class_sensitivity(
+        bundle,
+        list(images.values()),
+        [(n, params[n]) for n in names],
+        names=list(images),
+        seed=args.seed,
+        progress=progress,
+    )
+    rows = [{"model": result.model_id, **row} for row in result.rows()]
+    if args.json:
+        for row in rows:
+            print(json.dumps(row))
+        return 0
+    out = [f"{'method':<22} {'class sensitivity':>17} {'sd':>6}  (Spearman ρ, {len(images)} images; lower is better)"]
+    out += [f"{r['method']:<22} {r['class_sensitivity']:17.3f} {r['class_sensitivity_sd']:6.3f}" for r in rows]
+    sys.stdout.write("\n".join(out) + "\n")
+    return 0
+
+
+def run_masks(args: argparse.Namespace) -> int:
+    from glimpse.cli.saliency import _parse_params
+    from glimpse.evaluation.masks import METRICS, load_mask, mask_scores
+    from glimpse.images import load_image
+    from models.registry import DEFAULT_CLASSIFIER, load_classifier
+
+    if len(args.masks) != len(args.images):
+        raise CliError(f"--masks: {len(args.masks)} masks for {len(args.images)} images; give one per image, in order")
+    names = _methods(args.method, quick=True)
+    params = _parse_params(args.param, names)
+    images = [load_image(p) for p in args.images]
+    masks = [load_mask(p, image.shape[:2]) for p, image in zip(args.masks, images)]
+    bundle = load_classifier(args.model or DEFAULT_CLASSIFIER, device=args.device)
+    result = mask_scores(
+        bundle,
+        images,
+        masks,
+        [(n, params[n]) for n in names],
+        names=[Path(p).name for p in args.images],
+        k=args.k,
+        seed=args.seed,
+    )
+    rows = [{"model": result.model_id, **row} for row in result.rows()]
+    if args.json:
+        for row in rows:
+            print(json.dumps(row))
+        return 0
+    out = [f"{'method':<22} " + " ".join(f"{m:>15}" for m in METRICS) + f"  ({len(images)} pairs, k = {args.k:g} %)"]
+    out += [f"{r['method']:<22} " + " ".join(f"{r[m]:15.3f}" for m in METRICS) for r in rows]
+    sys.stdout.write("\n".join(out) + "\n")
+    return 0
+
+
+def _write_csv(path: Path, rows: list[dict]) -> None:
+    ks = list(rows[0]["null_topk"]) if rows else []
+    fields = ["model", "accuracy", "method", "label", "signal_mass", "signal_mass_sd"]
+    fields += [f"null_top{k}" for k in ks] + [f"null_top{k}_sd" for k in ks] + ["seconds"]
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        for row in rows:
+            flat = {k: row[k] for k in ("model", "accuracy", "method", "label", "signal_mass", "signal_mass_sd")}
+            flat.update({f"null_top{k}": v for k, v in row["null_topk"].items()})
+            flat.update({f"null_top{k}_sd": v for k, v in row["null_topk_sd"].items()})
+            flat["seconds"] = row["seconds"]
+            writer.writerow(flat)
+
+
+def _print_table(rows: list[dict], ks: tuple[float, ...]) -> None:
+    head = f"{'model':<22} {'method':<22} {'signal mass':>11}  " + "  ".join(f"null@{k:g}%".rjust(9) for k in ks)
+    out = [head, "-" * len(head)]
+    for row in rows:
+        tops = "  ".join(f"{100 * v:8.1f}%" for v in row["null_topk"].values())
+        out.append(f"{row['model']:<22} {row['method']:<22} {100 * row['signal_mass']:10.1f}%  {tops}")
+    sys.stdout.write("\n".join(out) + "\n")

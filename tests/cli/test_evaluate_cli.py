@@ -1,0 +1,95 @@
+"""``python -m glimpse evaluate blockdigits``: the leakage table as text, JSON lines, CSV and JSON files."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from glimpse.cli import main
+
+
+def test_json_lines_csv_and_meta(tmp_path, capsys):
+    args = ["evaluate", "blockdigits", "--method", "gradient,gradcam", "--images", "3", "--json"]
+    assert main([*args, "--out", str(tmp_path)]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["model"], r["method"]) for r in rows] == [
+        ("blockdigits-standard", "gradient"),
+        ("blockdigits-standard", "gradcam"),
+        ("blockdigits-robust", "gradient"),
+        ("blockdigits-robust", "gradcam"),
+    ]
+    for row in rows:
+        assert 0 <= row["signal_mass"] <= 1 and list(row["null_topk"]) == ["2.5", "5", "10", "20", "30"]
+        assert all(0 <= v <= 1 for v in row["null_topk"].values())
+    with (tmp_path / "leakage.csv").open() as f:
+        table = list(csv.DictReader(f))
+    assert len(table) == 4 and float(table[0]["null_top5"]) == pytest.approx(rows[0]["null_topk"]["5"])
+    doc = json.loads((tmp_path / "leakage.json").read_text())
+    assert [run["model_id"] for run in doc["runs"]] == ["blockdigits-standard", "blockdigits-robust"]
+    assert doc["runs"][0]["images"] == 3 and doc["runs"][0]["methods"][0]["method"] == "gradient"
+
+
+def test_text_table_and_parameter_overrides(capsys):
+    args = ["evaluate", "blockdigits", "--model", "blockdigits-robust", "--method", "occlusion", "--images", "2"]
+    assert main([*args, "--param", "occlusion.window=16", "--param", "occlusion.stride=16"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split()[:4] == ["model", "method", "signal", "mass"] and "null@2.5%" in out[0]
+    assert out[2].split()[:2] == ["blockdigits-robust", "occlusion"] and len(out) == 3
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--method", "nope"], "nope"),
+        (["--images", "0"], "--images: between 1 and 359"),
+        (["--model", "efficientnet-lite0", "--method", "gradient"], "takes 224x224"),
+        (["--method", "gradient", "--param", "gradcam.x=1"], "--param: method 'gradcam'"),
+    ],
+)
+def test_bad_options_are_one_line_and_exit_2(capsys, extra, message):
+    assert main(["evaluate", "blockdigits", "--images", "1", *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and message in err and "\n" not in err
+
+
+def test_class_sensitivity_of_chosen_images(tmp_path, capsys):
+    from PIL import Image
+
+    from glimpse.evaluation.blockdigits import sample_images
+
+    paths = []
+    for i, pixels in enumerate(list(sample_images(2).values())):
+        paths.append(tmp_path / f"digit{i}.png")
+        Image.fromarray(pixels).save(paths[-1])
+    args = ["evaluate", "class-sensitivity", *map(str, paths), "--model", "blockdigits-standard"]
+    assert main([*args, "--method", "gradient,gradcam", "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["method"] for r in rows] == ["gradient", "gradcam"]
+    assert all(-1 <= r["class_sensitivity"] <= 1 and r["images"] == 2 for r in rows)
+    assert main([*args, "--method", "gradient"]) == 0
+    assert "lower is better" in capsys.readouterr().out
+
+
+def test_masks_scores_each_image_against_its_mask(tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    from glimpse.evaluation.blockdigits import blockdigits
+
+    data = blockdigits("test", seed=0)
+    images, masks = [], []
+    for i in range(2):
+        images.append(tmp_path / f"digit{i}.png")
+        masks.append(tmp_path / f"mask{i}.png")
+        Image.fromarray(data.rgb(i)).save(images[-1])
+        Image.fromarray(np.where(data.signal_masks()[i], 255, 0).astype(np.uint8)).save(masks[-1])
+    args = ["evaluate", "masks", *map(str, images), "--masks", *map(str, masks), "--model", "blockdigits-standard"]
+    assert main([*args, "--method", "gradient,occlusion", "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["method"] for r in rows] == ["gradient", "occlusion"]
+    for row in rows:
+        assert 0 <= row["relevance_mass"] <= 1 and 0 <= row["topk_iou"] <= 1 and row["pointing_game"] in (0, 0.5, 1)
+    assert main([*args[:-2], "--masks", str(masks[0])]) == 2
+    assert "1 masks for 2 images" in capsys.readouterr().err
