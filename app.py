@@ -17,7 +17,10 @@ SECTIONS = {
         st.Page("app_pages/attention.py", title="Cross-attention", icon=":material/text_fields:"),
         st.Page("app_pages/complexity.py", title="Visual complexity", icon=":material/texture:"),
     ],
-    "Together": [st.Page("app_pages/compare.py", title="Compare", icon=":material/compare:")],
+    "Together": [
+        st.Page("app_pages/compare.py", title="Compare", icon=":material/compare:"),
+        st.Page("app_pages/evaluate.py", title="Evaluate", icon=":material/fact_check:"),
+    ],
 }
 
 nav = st.navigation({name: pages for name, pages in SECTIONS.items() if pages})

@@ -21,6 +21,7 @@ from components import loaders, saliency_views
 from components.image_input import BY_DIGEST, ImageChoice
 from components.views import ONE_MATCH_ON_ENTER
 from glimpse.display import resize_image
+from glimpse.evaluation.sensitivity import class_sensitivity
 from glimpse.saliency import REGISTRY, PanelCost, PassTime, estimate_cost, measure_pass_time
 from glimpse.saliency.layers import LayerActivations, layer_activations
 from models.registry import ClassifierBundle, ModelLoadError
@@ -35,6 +36,7 @@ CANCELLED_KEY = "saliency_cancelled"
 TOP1 = -1
 SCORES_KEY = "saliency_scores"
 SANITY_KEY = "saliency_sanity"
+SENSITIVITY_KEY = "saliency_class_sensitivity"
 
 #: Shown when the page opens: all four share ONE forward+backward pass (well under a second on CPU).
 DEFAULT_METHODS = ("gradient", "input_x_gradient", "gradcam", "gradcampp")
@@ -581,6 +583,8 @@ def score_all(record: SaliencyRun, steps: int) -> None:
                 k / len(record.maps), text=f"Deletion and insertion curves: {label} ({k + 1}/{len(record.maps)})"
             )
             score(record, m, steps)
+            bar.progress((k + 0.5) / len(record.maps), text=f"Class sensitivity: {label} ({k + 1}/{len(record.maps)})")
+            sensitivity(record, m)
     bar.empty()
 
 
@@ -601,6 +605,38 @@ def sanity_check(record: SaliencyRun, m, stages: int):
     )
     st.session_state.setdefault(SANITY_KEY, {})[(record.key, m.method)] = res
     return res
+
+
+@st.cache_data(max_entries=256, show_spinner=False, hash_funcs=BY_DIGEST)
+def class_rho(
+    model_id: str,
+    device: str,
+    image: ImageChoice,
+    method: str,
+    params: tuple,
+    layer: str | None,
+    seed: int,
+    noise_tunnel: tuple | None,
+) -> float:
+    """Class sensitivity of one method on the image: Spearman ρ of its maps for the most and least likely class."""
+    _count_call()
+    result = class_sensitivity(
+        loaders.classifier(model_id, device),
+        [image.pixels],
+        [(method, dict(params))],
+        seed=seed,
+        layer=layer,
+        noise_tunnel=None if noise_tunnel is None else dict(noise_tunnel),
+    )
+    return float(result.rho[0, 0])
+
+
+def sensitivity(record: SaliencyRun, m) -> float:
+    """Class sensitivity of one map's method (cached), kept in st.session_state."""
+    nt = None if m.noise_tunnel is None else tuple(sorted(dict(m.noise_tunnel).items()))
+    rho = class_rho(record.model_id, record.device, record.image, m.method, tuple(m.params), m.layer, m.seed, nt)
+    st.session_state.setdefault(SENSITIVITY_KEY, {})[(record.key, m.method)] = rho
+    return rho
 
 
 def run(model_id: str, device: str, image: ImageChoice, target: TargetChoice, choice: MethodChoice) -> None:
@@ -635,8 +671,8 @@ def results_view(image: ImageChoice, model_id: str, infos: dict) -> None:
     faithful = st.toggle(
         "Faithfulness on demand",
         key="sal_faithful",
-        help="Deletion/insertion curves (Petsiuk et al. 2018) and the randomisation sanity check "
-        "(Adebayo et al. 2018), per map.",
+        help="Deletion/insertion curves (Petsiuk et al. 2018), the randomisation sanity check "
+        "(Adebayo et al. 2018) and class sensitivity (Rebuffi et al. 2020), per map.",
     )
     steps = 20
     if faithful:
@@ -649,7 +685,15 @@ def results_view(image: ImageChoice, model_id: str, infos: dict) -> None:
     def extra(m) -> None:
         if not faithful:
             return
-        b1, b2 = st.columns(2)
+        b1, b2, b3 = st.columns(3)
+        if b3.button(
+            "Class sensitivity",
+            key=f"sal_class_btn_{m.method}",
+            help="Spearman ρ between this method's maps for the most and the least likely class (Rebuffi et "
+            "al., CVPR 2020): near 1, the map hardly depends on the class it explains; lower is better.",
+        ):
+            with st.spinner("Maps of the most and the least likely class…"):
+                sensitivity(record, m)
         if b1.button("Deletion / insertion", key=f"sal_curve_btn_{m.method}"):
             with st.spinner("Deletion and insertion curves…"):
                 score(record, m, steps)
@@ -659,6 +703,9 @@ def results_view(image: ImageChoice, model_id: str, infos: dict) -> None:
                     sanity_check(record, m, stages)
             except (ValueError, RuntimeError) as err:
                 st.error(f"Sanity check failed: {err}")
+        rho = st.session_state.get(SENSITIVITY_KEY, {}).get((record.key, m.method))
+        if rho is not None:
+            saliency_views.sensitivity_badge(rho)
         curves = st.session_state.get(SCORES_KEY, {}).get((record.key, m.method, steps))
         if curves is not None:
             st.plotly_chart(saliency_views.curves_figure(curves), width="stretch", key=f"sal_curve_{m.method}")

@@ -140,6 +140,15 @@ def map_grid(record, options, infos: dict, extra=None) -> None:
                     extra(m)
 
 
+def sensitivity_badge(rho: float) -> None:
+    """Class sensitivity as a badge: green when the map clearly depends on the class, orange when barely."""
+    if not np.isfinite(rho):
+        st.badge("class sensitivity: undefined (a constant map)", color="gray")
+        return
+    colour = "green" if rho < 0.5 else "orange" if rho < 0.9 else "red"
+    st.badge(f"class sensitivity ρ = {rho:.2f}", color=colour, help="lower is better; 1 = the same map for any class")
+
+
 def curves_figure(res) -> go.Figure:
     """Deletion and insertion curves of one map (small), AUCs in the legend."""
     fig = go.Figure()

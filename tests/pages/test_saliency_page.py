@@ -81,6 +81,11 @@ def test_faithfulness_on_demand(page):
     titles = [json.loads(c.proto.spec)["layout"].get("title", {}).get("text", "") for c in page.get("plotly_chart")]
     assert any(t.startswith("Randomisation cascade") for t in titles)
     assert page.session_state[CALLS_KEY] == 3
+    next(b for b in page.button if b.key == "sal_class_btn_gradcam").click()
+    page.run()
+    assert not page.exception and not page.error
+    badges = [m.value for m in page.markdown if "class sensitivity ρ" in m.value]
+    assert len(badges) == 1 and page.session_state[CALLS_KEY] == 4
 
 
 def test_link_preselects_methods():
@@ -189,7 +194,10 @@ def test_score_every_map_shows_progress_and_scores_all(page):
     record = page.session_state[RESULT_KEY]
     scored = {key[1] for key in page.session_state["saliency_scores"] if key[0] == record.key and key[2] == 5}
     assert scored == {m.method for m in record.maps}
-    assert page.session_state[CALLS_KEY] <= calls + len(record.maps)
+    # each map once: its deletion/insertion curves and its class sensitivity
+    rhos = {k[1]: v for k, v in page.session_state["saliency_class_sensitivity"].items() if k[0] == record.key}
+    assert set(rhos) == {m.method for m in record.maps} and all(-1 <= v <= 1 for v in rhos.values())
+    assert page.session_state[CALLS_KEY] <= calls + 2 * len(record.maps)
 
 
 def _map(method: str, values, params=()):

@@ -1,0 +1,198 @@
+"""The Evaluate page: which saliency map is right, tested where the evidence is known.
+
+BlockDigits (:mod:`glimpse.evaluation.blockdigits`): every image holds a digit (the signal) and a fixed patch
+that carries nothing about the label (the null block). A faithful map puts its evidence on the digit; the
+leakage benchmark (:mod:`glimpse.evaluation.leakage`) measures, per method and model, how much does not.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from components import loaders
+from components.views import ONE_MATCH_ON_ENTER
+from glimpse.display import colour_range, overlay, resize_image
+from glimpse.evaluation.blockdigits import blockdigits
+from glimpse.evaluation.leakage import BENCHMARK_PARAMS, TOPK, LeakageResult, leakage_benchmark
+from glimpse.saliency import REGISTRY, explain
+from models.registry import ModelLoadError
+
+CITATION = 'Shah, Jain & Netrapalli, "Do Input Gradients Highlight Discriminative Features?", NeurIPS 2021'
+MODELS = ("blockdigits-standard", "blockdigits-robust")
+#: methods selected at first: one per family, quick on 64×32 images
+DEFAULT_METHODS = ("gradient", "input_x_gradient", "integrated_gradients", "smoothgrad", "gradcam", "occlusion")
+RESULT_KEY = "evaluate_blockdigits"
+TEST_IMAGES = 359
+
+
+@dataclass(frozen=True)
+class Request:
+    models: tuple[str, ...]
+    methods: tuple[str, ...]
+    images: int
+    seed: int
+    device: str
+
+
+def controls(device: str) -> Request | None:
+    """Models, methods and image count; a Request when Run is pressed."""
+    c1, c2 = st.columns([1, 2])
+    with c1:
+        models = st.multiselect("Models", MODELS, default=list(MODELS), key="eval_models")
+        images = st.slider(
+            "Test images", 10, TEST_IMAGES, 50, step=10, key="eval_images", help="Scored per model; more is slower."
+        )
+        seed = st.number_input("Seed", 0, 2**31 - 1, 0, key="eval_seed", help="Seeds the methods' random draws.")
+    with c2:
+        methods = st.multiselect(
+            "Methods",
+            list(REGISTRY),
+            default=list(DEFAULT_METHODS),
+            format_func=lambda n: f"{REGISTRY[n].info.label} ({REGISTRY[n].info.family})",
+            key="eval_methods",
+            help="Every method in the registry can be scored.",
+            **ONE_MATCH_ON_ENTER,
+        )
+        st.caption(
+            "Settings for 64×32 images: "
+            + "; ".join(f"{n} {', '.join(f'{k}={v}' for k, v in p.items())}" for n, p in BENCHMARK_PARAMS.items())
+            + ". Every other method runs at its defaults."
+        )
+    if not st.button("Run", type="primary", icon=":material/play_arrow:", disabled=not (models and methods)):
+        return None
+    return Request(tuple(models), tuple(methods), int(images), int(seed), device)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def leakage(model_id: str, device: str, methods: tuple[str, ...], images: int, seed: int) -> LeakageResult:
+    """The leakage of ``methods`` on ``model_id`` (cached across sessions: the same request is one run)."""
+    bundle = loaders.classifier(model_id, device)
+    bar = st.progress(0.0, text=f"{model_id}…")
+    try:
+        return leakage_benchmark(
+            bundle,
+            blockdigits("test", seed=0),
+            [(n, BENCHMARK_PARAMS.get(n, {})) for n in methods],
+            images=images,
+            seed=seed,
+            progress=lambda f, m: bar.progress(min(1.0, f), text=f"{model_id}: {m}"),
+        )
+    finally:
+        bar.empty()
+
+
+def run(request: Request) -> None:
+    """Score every model; store the results for this session (an error is shown and nothing is kept)."""
+    try:
+        results = [leakage(m, request.device, request.methods, request.images, request.seed) for m in request.models]
+    except (ModelLoadError, ValueError) as err:
+        st.session_state.pop(RESULT_KEY, None)
+        st.error(f"Could not run the benchmark: {err}")
+        return
+    st.session_state[RESULT_KEY] = (request, tuple(results))
+
+
+def stored() -> tuple[Request, tuple[LeakageResult, ...]] | None:
+    return st.session_state.get(RESULT_KEY)
+
+
+def table(results: tuple[LeakageResult, ...]) -> pd.DataFrame:
+    """One row per model and method: accuracy, signal mass and the null share of the top-k % pixels, in %."""
+    rows = []
+    for r in results:
+        for row in r.rows():
+            out = {"model": r.model_id, "method": row["label"], "signal mass %": 100 * row["signal_mass"]}
+            out.update({f"null top {k} %": 100 * v for k, v in row["null_topk"].items()})
+            rows.append(out)
+    return pd.DataFrame(rows)
+
+
+def results_view() -> None:
+    request, results = stored()
+    accuracy = ", ".join(f"`{r.model_id}` {100 * r.accuracy:.0f} %" for r in results)
+    st.subheader("Leakage into the null block")
+    st.caption(
+        f"{results[0].images} test images per model (accuracy on them: {accuracy}); the map of the true class. "
+        "**Null top-k %**: of the map's k % strongest pixels, the share on the null block (0 = no leak, 50 = as "
+        "if the map could not tell the blocks apart). **Signal mass**: share of the positive attribution on "
+        "the digit. BlockMNIST's finding: a standard model's input gradients leak, a robust model's do not."
+    )
+    chart(results)
+    frame = table(results)
+    st.dataframe(frame.style.format(precision=1), hide_index=True, width="stretch")
+    downloads(frame, results)
+    example_view(request)
+
+
+def chart(results: tuple[LeakageResult, ...]) -> None:
+    k = st.select_slider("k (top-k % pixels)", [f"{k:g}" for k in TOPK], value="5", key="eval_k")
+    fig = go.Figure()
+    for r in results:
+        rows = r.rows()
+        fig.add_bar(
+            name=r.model_id,
+            x=[row["label"] for row in rows],
+            y=[100 * row["null_topk"][k] for row in rows],
+            error_y={"type": "data", "array": [100 * row["null_topk_sd"][k] for row in rows], "thickness": 1},
+        )
+    fig.add_hline(y=50, line_dash="dash", line_color="grey", annotation_text="chance")
+    fig.update_layout(
+        barmode="group",
+        yaxis_title=f"null share of top {k} % pixels (%)",
+        yaxis_range=[0, 100],
+        height=380,
+        margin={"t": 20, "b": 10},
+        legend={"orientation": "h", "y": 1.08},
+    )
+    st.plotly_chart(fig, width="stretch", config={"displayModeBar": False}, key="eval_chart")
+
+
+def downloads(frame: pd.DataFrame, results: tuple[LeakageResult, ...]) -> None:
+    c1, c2 = st.columns(2)
+    c1.download_button("CSV of the table", frame.to_csv(index=False), "blockdigits_leakage.csv", "text/csv")
+    doc = {
+        "rows": [{"model": r.model_id, **row} for r in results for row in r.rows()],
+        "runs": [r.meta() for r in results],
+    }
+    buf = io.StringIO()
+    json.dump(doc, buf, indent=2)
+    c2.download_button("JSON with how it was made", buf.getvalue(), "blockdigits_leakage.json", "application/json")
+
+
+@st.cache_data(max_entries=32, show_spinner="Computing the maps…")
+def example_maps(model_id: str, device: str, methods: tuple[str, ...], index: int, seed: int) -> list[np.ndarray]:
+    data = blockdigits("test", seed=0)
+    bundle = loaders.classifier(model_id, device)
+    maps = explain(
+        bundle,
+        data.rgb(index),
+        [(n, BENCHMARK_PARAMS.get(n, {})) for n in methods],
+        target=int(data.labels[index]),
+        seed=seed,
+    )
+    return [m.values for m in maps]
+
+
+def example_view(request: Request) -> None:
+    """The maps of one test image, per model: where each method puts its evidence."""
+    st.subheader("One image, every map")
+    data = blockdigits("test", seed=0)
+    index = st.number_input("Test image", 0, len(data) - 1, 0, key="eval_example", help="Index into the test set.")
+    where = "top" if data.signal_top[index] else "bottom"
+    st.caption(f"Digit {data.labels[index]}, on the {where}; red = evidence for the digit, blue = against.")
+    image = resize_image(data.rgb(index), (128, 64))
+    for model_id in request.models:
+        maps = example_maps(model_id, request.device, request.methods, int(index), request.seed)
+        st.markdown(f"`{model_id}`")
+        cols = st.columns(len(maps) + 1)
+        cols[0].image(image, caption="image")
+        for col, name, values in zip(cols[1:], request.methods, maps):
+            lo, hi, _ = colour_range(values, "signed", 99.5)
+            col.image(overlay(image, values, lo, hi, "RdBu_r", alpha=0.75), caption=REGISTRY[name].info.label)
