@@ -192,7 +192,8 @@ def example_view(request: Request) -> None:
         maps = example_maps(model_id, request.device, request.methods, int(index), request.seed)
         st.markdown(f"`{model_id}`")
         cols = st.columns(len(maps) + 1)
-        cols[0].image(image, caption="image")
+        cols[0].image(image, caption="image", width=96)
         for col, name, values in zip(cols[1:], request.methods, maps):
             lo, hi, _ = colour_range(values, "signed", 99.5)
-            col.image(overlay(image, values, lo, hi, "RdBu_r", alpha=0.75), caption=REGISTRY[name].info.label)
+            picture = overlay(image, values, lo, hi, "RdBu_r", alpha=0.75)
+            col.image(picture, caption=REGISTRY[name].info.label, width=96)
