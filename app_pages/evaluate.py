@@ -1,4 +1,4 @@
-"""Evaluate: which saliency map is right, tested where the evidence is known (BlockDigits leakage)."""
+"""Evaluate: which saliency map is right, tested where the evidence is known (BlockDigits) or marked (masks)."""
 
 import streamlit as st
 
@@ -12,10 +12,20 @@ st.caption(
     f"({ui.CITATION}). Two small CNNs ship with Glimpse, trained normally and adversarially."
 )
 
-request = ui.controls(current().device)
-if request is not None:
-    ui.run(request)
-if ui.stored() is None:
-    st.info("Pick models and methods and press **Run**.")
-else:
-    ui.results_view()
+choice = current()
+leakage_tab, roar_tab, masks_tab = st.tabs(["Leakage (BlockDigits)", "DiffROAR (BlockDigits)", "Your masks"])
+with leakage_tab:
+    request = ui.controls(choice.device)
+    if request is not None:
+        ui.run(request)
+    if ui.stored() is None:
+        st.info("Pick models and methods and press **Run**.")
+    else:
+        ui.results_view()
+with roar_tab:
+    roar = ui.diffroar_controls(choice.device)
+    if roar is not None:
+        ui.diffroar_run(roar)
+    ui.diffroar_view()
+with masks_tab:
+    ui.masks_tab(choice.model_id, choice.device)

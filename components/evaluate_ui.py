@@ -17,11 +17,14 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from components import loaders
+from components.saliency_ui import cancellable
 from components.views import ONE_MATCH_ON_ENTER
 from glimpse.display import colour_range, overlay, resize_image
 from glimpse.evaluation.blockdigits import blockdigits
+from glimpse.evaluation.diffroar import LEVELS, DiffRoarResult, blockdigits_diffroar
 from glimpse.evaluation.leakage import BENCHMARK_PARAMS, TOPK, LeakageResult, leakage_benchmark
 from glimpse.saliency import REGISTRY, explain
+from glimpse.saliency.batching import cache_dir
 from models.registry import ModelLoadError
 
 CITATION = 'Shah, Jain & Netrapalli, "Do Input Gradients Highlight Discriminative Features?", NeurIPS 2021'
@@ -197,3 +200,212 @@ def example_view(request: Request) -> None:
             lo, hi, _ = colour_range(values, "signed", 99.5)
             picture = overlay(image, values, lo, hi, "RdBu_r", alpha=0.75)
             col.image(picture, caption=REGISTRY[name].info.label, width=96)
+
+
+# --------------------------------------------------------------------------------------------------
+# DiffROAR
+# --------------------------------------------------------------------------------------------------
+ROAR_KEY = "evaluate_diffroar"
+
+
+@dataclass(frozen=True)
+class RoarRequest:
+    models: tuple[str, ...]
+    methods: tuple[str, ...]
+    levels: tuple[float, ...]
+    seeds: int
+    epochs: int
+    device: str
+
+
+def diffroar_controls(device: str) -> RoarRequest | None:
+    """Models, methods, levels and retrainings; a RoarRequest when Run is pressed."""
+    c1, c2 = st.columns([1, 2])
+    with c1:
+        models = st.multiselect("Models", MODELS, default=list(MODELS), key="roar_models")
+        seeds = st.slider("Retrainings per level and side", 1, 3, 2, key="roar_seeds")
+        epochs = st.slider("Epochs per retraining", 2, 20, 10, key="roar_epochs")
+    with c2:
+        methods = st.multiselect(
+            "Methods",
+            list(REGISTRY),
+            default=["gradient"],
+            format_func=lambda n: f"{REGISTRY[n].info.label} ({REGISTRY[n].info.family})",
+            key="roar_methods",
+            **ONE_MATCH_ON_ENTER,
+        )
+        levels = st.multiselect(
+            "Pixels kept (k)",
+            list(LEVELS),
+            default=list(LEVELS),
+            format_func=lambda k: f"{100 * k:g} %",
+            key="roar_levels",
+        )
+    cells = len(models) * len(methods) * len(levels) * 2 * seeds
+    st.caption(
+        f"**{cells} retrainings** of a BlockDigits CNN from scratch ({epochs} epochs on 1,438 masked images each; "
+        "about 10 s each on two CPU cores at 10 epochs). Finished retrainings are kept in the user cache, so a "
+        "stopped run resumes where it stopped."
+    )
+    if not st.button("Run DiffROAR", type="primary", icon=":material/play_arrow:", disabled=cells == 0):
+        return None
+    return RoarRequest(tuple(models), tuple(methods), tuple(sorted(levels)), int(seeds), int(epochs), device)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def diffroar_curve(model_id: str, device: str, method: str, levels: tuple, seeds: int, epochs: int) -> DiffRoarResult:
+    """One DiffROAR curve (cached across sessions; its retrainings also in the user cache)."""
+    from models.blockdigits import MEAN, STD, BlockDigitsCNN
+
+    bar = st.progress(0.0, text=f"{model_id}, {method}…")
+    try:
+        return blockdigits_diffroar(
+            loaders.classifier(model_id, device),
+            method,
+            BENCHMARK_PARAMS.get(method, {}),
+            BlockDigitsCNN,
+            lambda x: (x - MEAN) / STD,
+            levels=levels,
+            seeds=range(seeds),
+            epochs=epochs,
+            cache_dir=cache_dir() / "diffroar",
+            progress=lambda f, m: bar.progress(min(1.0, f), text=f"{model_id}, {method}: {m}"),
+        )
+    finally:
+        bar.empty()
+
+
+def diffroar_run(request: RoarRequest) -> None:
+    results = []
+    with cancellable("DiffROAR stopped: the finished retrainings are kept, Run resumes from them."):
+        for model_id in request.models:
+            for method in request.methods:
+                results.append(
+                    diffroar_curve(model_id, request.device, method, request.levels, request.seeds, request.epochs)
+                )
+        st.session_state[ROAR_KEY] = tuple(results)
+
+
+def diffroar_view() -> None:
+    results = st.session_state.get(ROAR_KEY)
+    if not results:
+        st.info("Pick models, methods and levels and press **Run DiffROAR**.")
+        return
+    fig = go.Figure()
+    for r in results:
+        d = r.diffroar
+        fig.add_scatter(
+            x=[100 * k for k in r.levels],
+            y=d.mean(1),
+            error_y={"type": "data", "array": d.std(1), "thickness": 1},
+            mode="lines+markers",
+            name=f"{r.model_id}: {REGISTRY[r.method].info.label}",
+        )
+    fig.add_hline(y=0, line_dash="dash", line_color="grey")
+    fig.update_layout(
+        xaxis_title="pixels kept, k (%)",
+        yaxis_title="DiffROAR = acc(top-k) − acc(bottom-k)",
+        height=420,
+        margin={"t": 20},
+        legend={"orientation": "h", "y": 1.1},
+    )
+    st.plotly_chart(fig, width="stretch", config={"displayModeBar": False}, key="roar_chart")
+    st.caption(
+        "Above 0: the map ranks the pixels that decide the class first. Below 0: it ranks them last (the paper's "
+        '"feature inversion"). Bars: the spread over retrainings.'
+    )
+    frame = pd.DataFrame([row for r in results for row in r.rows()])
+    st.dataframe(frame.style.format(precision=3), hide_index=True, width="stretch")
+    doc = json.dumps({"rows": frame.to_dict("records"), "runs": [r.meta() for r in results]}, indent=2)
+    c1, c2 = st.columns(2)
+    c1.download_button("CSV of the curves", frame.to_csv(index=False), "diffroar.csv", "text/csv")
+    c2.download_button("JSON with how they were made", doc, "diffroar.json", "application/json")
+
+
+# --------------------------------------------------------------------------------------------------
+# the user's masks
+# --------------------------------------------------------------------------------------------------
+MASKS_KEY = "evaluate_masks"
+
+
+def masks_tab(model_id: str, device: str) -> None:
+    """Upload images and their masks (paired in file-name order), pick methods, score."""
+    st.caption(
+        "Upload images and one mask per image (the same size; white inside the region that should matter, black "
+        "outside). Images and masks pair in the order of their file names. Each method's map of the top-1 class of "
+        f"the sidebar's classifier (`{model_id}`) is scored at the image's size."
+    )
+    c1, c2 = st.columns(2)
+    images = c1.file_uploader("Images", accept_multiple_files=True, key="mask_images")
+    masks = c2.file_uploader("Masks", accept_multiple_files=True, key="mask_masks")
+    methods = st.multiselect(
+        "Methods",
+        list(REGISTRY),
+        default=["gradient", "gradcam", "smoothgrad"],
+        format_func=lambda n: f"{REGISTRY[n].info.label} ({REGISTRY[n].info.family})",
+        key="mask_methods",
+        **ONE_MATCH_ON_ENTER,
+    )
+    k = st.slider("k for the top-k % IoU", 1, 50, 10, key="mask_k")
+    if st.button("Score against the masks", type="primary", disabled=not (images and masks and methods)):
+        _score_masks(model_id, device, images, masks, methods, float(k))
+    result = st.session_state.get(MASKS_KEY)
+    if result is not None:
+        masks_view(result)
+
+
+def _score_masks(model_id: str, device: str, images, masks, methods, k: float) -> None:
+    from glimpse.evaluation.masks import load_mask, mask_scores
+    from glimpse.images import ImageLoadError, load_image
+
+    images, masks = sorted(images, key=lambda f: f.name), sorted(masks, key=lambda f: f.name)
+    if len(images) != len(masks):
+        st.error(f"{len(images)} images but {len(masks)} masks: upload one mask per image (they pair by file name).")
+        return
+    try:
+        pixels = [load_image(f.getvalue()) for f in images]
+        binary = []
+        for f, image in zip(masks, pixels):
+            try:
+                binary.append(load_mask(f.getvalue(), image.shape[:2]))
+            except ValueError as err:
+                raise ValueError(
+                    f"{f.name} (for {images[len(binary)].name}): {str(err).removeprefix('mask: mask ')}"
+                ) from err
+        bar = st.progress(0.0, text="Scoring…")
+        result = mask_scores(
+            loaders.classifier(model_id, device),
+            pixels,
+            binary,
+            list(methods),
+            names=[f.name for f in images],
+            k=k,
+            progress=lambda f, m: bar.progress(min(1.0, f), text=m),
+        )
+        bar.empty()
+    except (ImageLoadError, ValueError, ModelLoadError) as err:
+        st.session_state.pop(MASKS_KEY, None)
+        st.error(f"Cannot score: {err}")
+        return
+    st.session_state[MASKS_KEY] = result
+
+
+def masks_view(result) -> None:
+    from glimpse.evaluation.masks import METRICS
+
+    rows = result.rows()
+    frame = pd.DataFrame([{"method": REGISTRY[r["method"]].info.label, **{m: r[m] for m in METRICS}} for r in rows])
+    st.markdown(f"**{len(result.names)} image{'s' * (len(result.names) != 1)}** on `{result.model_id}`")
+    st.dataframe(frame.style.format(precision=3), hide_index=True, width="stretch")
+    fig = go.Figure()
+    for metric in METRICS[1:]:
+        fig.add_bar(
+            name=metric,
+            x=frame["method"],
+            y=frame[metric],
+            error_y={"type": "data", "array": [r[f"{metric}_sd"] for r in rows]},
+        )
+    fig.update_layout(barmode="group", yaxis_range=[0, 1], height=340, margin={"t": 20}, legend={"orientation": "h"})
+    st.plotly_chart(fig, width="stretch", config={"displayModeBar": False}, key="mask_chart")
+    doc = json.dumps({"rows": rows, "run": result.meta()}, indent=2)
+    st.download_button("JSON of the scores and how they were made", doc, "mask_scores.json", "application/json")

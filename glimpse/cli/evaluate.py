@@ -4,6 +4,8 @@
         [--images N] [--seed S] [--json] [--out DIR]
     python -m glimpse evaluate class-sensitivity [IMAGE ...] [--model ID] [--method M,M] [--json]
     python -m glimpse evaluate masks IMAGE ... --masks MASK ... [--model ID] [--method M,M] [--k 10] [--json]
+    python -m glimpse evaluate diffroar [--model ID,ID] [--method M,M] [--levels K,K] [--seeds 2] [--epochs 10]
+        [--no-cache] [--json] [--out DIR]
 
 ``blockdigits``: feature leakage on BlockDigits (:mod:`glimpse.evaluation.leakage`). For each model (default:
 the shipped ``blockdigits-standard`` and ``blockdigits-robust``) and each method (default: every method in
@@ -21,6 +23,12 @@ quick ones (not marked slow), the model to the embedded classifier.
 ``masks``: each image with its ground-truth mask (in order; white = inside, the image's size;
 :mod:`glimpse.evaluation.masks`): per method, the mean over the pairs of ``pointing_game``, ``relevance_mass``,
 ``relevance_rank`` and ``topk_iou`` (top ``--k`` % pixels), for the map of the top-1 class at the image's size.
+
+``diffroar``: DiffROAR on BlockDigits (:mod:`glimpse.evaluation.diffroar`): for each model (default: both
+BlockDigits CNNs) and method (default: gradient), per level k the accuracy of a CNN retrained from scratch on
+the images with only the top-k pixels of their map kept, minus the same with the bottom-k kept, over
+``--seeds`` retrainings. Retrainings are cached under the user cache (``GLIMPSE_CACHE_DIR``), so a stopped run
+resumes; ``--out DIR`` writes ``diffroar.csv``, ``diffroar.json`` and ``diffroar.png``.
 """
 
 from __future__ import annotations
@@ -42,7 +50,7 @@ BLOCKDIGITS_MODELS = ("blockdigits-standard", "blockdigits-robust")
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "evaluate",
-        help="score saliency methods against known truth: blockdigits, class-sensitivity, masks",
+        help="score saliency methods against known truth: blockdigits, class-sensitivity, masks, diffroar",
         description="Score saliency methods against ground truth.",
     )
     sub = p.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
@@ -96,6 +104,29 @@ def register(subparsers) -> None:
     m.add_argument("--device", default="auto", help="auto, cpu, cuda, mps (default auto)")
     m.add_argument("--json", action="store_true", help="one JSON object per method on stdout")
     m.set_defaults(func=run_masks)
+
+    d = sub.add_parser(
+        "diffroar",
+        help="DiffROAR on BlockDigits: retrain on the top-k vs the bottom-k pixels of each map",
+        description="DiffROAR(k) = accuracy(top-k pixels kept) − accuracy(bottom-k kept), retrained from scratch.",
+    )
+    d.add_argument(
+        "--model", default=",".join(BLOCKDIGITS_MODELS), help="BlockDigits classifier id(s), comma-separated"
+    )
+    d.add_argument("--method", "-m", default="gradient", help="method name(s), comma-separated (default gradient)")
+    d.add_argument(
+        "--param", "-p", action="append", default=[], metavar="METHOD.NAME=VALUE", help="override a parameter"
+    )
+    d.add_argument(
+        "--levels", default=None, help="fractions kept, comma-separated (default 0.05,0.1,0.2,0.3,0.5,0.7,0.9)"
+    )
+    d.add_argument("--seeds", type=int, default=2, help="retrainings per level and side (default 2)")
+    d.add_argument("--epochs", type=int, default=10, help="epochs per retraining (default 10)")
+    d.add_argument("--no-cache", action="store_true", help="retrain every cell (default: reuse finished ones)")
+    d.add_argument("--device", default="cpu", help="device of the maps (default cpu)")
+    d.add_argument("--json", action="store_true", help="one JSON object per model, method and level")
+    d.add_argument("--out", type=Path, default=None, help="folder for diffroar.csv, diffroar.json, diffroar.png")
+    d.set_defaults(func=run_diffroar)
 
 
 def _methods(text: str | None, *, quick: bool = False) -> list[str]:
@@ -213,6 +244,84 @@ def run_masks(args: argparse.Namespace) -> int:
         return 0
     out = [f"{'method':<22} " + " ".join(f"{m:>15}" for m in METRICS) + f"  ({len(images)} pairs, k = {args.k:g} %)"]
     out += [f"{r['method']:<22} " + " ".join(f"{r[m]:15.3f}" for m in METRICS) for r in rows]
+    sys.stdout.write("\n".join(out) + "\n")
+    return 0
+
+
+def _levels(text: str | None) -> tuple[float, ...]:
+    from glimpse.evaluation.diffroar import LEVELS
+
+    if text is None:
+        return LEVELS
+    try:
+        levels = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError as err:
+        raise CliError(f"--levels: fractions such as 0.1,0.5, got {text!r}") from err
+    if not levels or not all(0 < k <= 1 for k in levels):
+        raise CliError(f"--levels: each a fraction in (0, 1], got {text!r}")
+    return levels
+
+
+def run_diffroar(args: argparse.Namespace) -> int:
+    from glimpse.cli.saliency import _parse_params
+    from glimpse.evaluation.diffroar import blockdigits_diffroar, plot_png
+    from glimpse.evaluation.leakage import BENCHMARK_PARAMS
+    from glimpse.saliency.batching import cache_dir
+    from models.blockdigits import CHECKPOINTS, MEAN, STD, BlockDigitsCNN
+    from models.registry import load_classifier
+
+    names = _methods(args.method)
+    overrides = _parse_params(args.param, names)
+    levels = _levels(args.levels)
+    if args.seeds < 1 or args.epochs < 1:
+        raise CliError("--seeds and --epochs: at least 1")
+    model_ids = [m.strip() for m in args.model.split(",") if m.strip()]
+    for model_id in model_ids:
+        if model_id not in CHECKPOINTS:
+            raise CliError(
+                f"--model: DiffROAR retrains BlockDigits CNNs; {model_id!r} is not one of {', '.join(CHECKPOINTS)}"
+            )
+    results = []
+    for model_id in model_ids:
+        bundle = load_classifier(model_id, device=args.device)
+        for name in names:
+
+            def progress(fraction: float, message: str, tag: str = f"{model_id} {name}") -> None:
+                log.info("%s %3.0f%% %s", tag, 100 * fraction, message)
+
+            results.append(
+                blockdigits_diffroar(
+                    bundle,
+                    name,
+                    {**BENCHMARK_PARAMS.get(name, {}), **overrides[name]},
+                    BlockDigitsCNN,
+                    lambda x: (x - MEAN) / STD,
+                    levels=levels,
+                    seeds=range(args.seeds),
+                    epochs=args.epochs,
+                    cache_dir=None if args.no_cache else cache_dir() / "diffroar",
+                    progress=progress,
+                )
+            )
+    rows = [row for r in results for row in r.rows()]
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        with (args.out / "diffroar.csv").open("w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        doc = {"rows": rows, "runs": [r.meta() for r in results]}
+        (args.out / "diffroar.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+        (args.out / "diffroar.png").write_bytes(plot_png(results))
+    if args.json:
+        for row in rows:
+            print(json.dumps(row))
+        return 0
+    ks = "  ".join(f"{100 * k:>6g}%" for k in levels)
+    out = [f"{'model':<22} {'method':<22} DiffROAR at k = {ks}"]
+    for r in results:
+        d = r.diffroar.mean(1)
+        out.append(f"{r.model_id:<22} {r.method:<22} {'':16}" + "  ".join(f"{v:+7.3f}" for v in d))
     sys.stdout.write("\n".join(out) + "\n")
     return 0
 

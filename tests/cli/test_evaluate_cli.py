@@ -93,3 +93,26 @@ def test_masks_scores_each_image_against_its_mask(tmp_path, capsys):
         assert 0 <= row["relevance_mass"] <= 1 and 0 <= row["topk_iou"] <= 1 and row["pointing_game"] in (0, 0.5, 1)
     assert main([*args[:-2], "--masks", str(masks[0])]) == 2
     assert "1 masks for 2 images" in capsys.readouterr().err
+
+
+def test_diffroar_writes_its_curve_table_and_plot(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("GLIMPSE_CACHE_DIR", str(tmp_path / "cache"))
+    args = ["evaluate", "diffroar", "--model", "blockdigits-robust", "--levels", "0.3", "--seeds", "1"]
+    assert main([*args, "--epochs", "1", "--json", "--out", str(tmp_path / "out")]) == 0
+    (row,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert (row["model"], row["method"], row["k"]) == ("blockdigits-robust", "gradient", 0.3)
+    assert row["diffroar"] == pytest.approx(row["accuracy_top"] - row["accuracy_bottom"])
+    assert (tmp_path / "out" / "diffroar.png").read_bytes()[:4] == b"\x89PNG"
+    assert list((tmp_path / "cache" / "diffroar").glob("diffroar-*.json"))  # the retrainings are kept
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--model", "efficientnet-lite0"], "retrains BlockDigits CNNs"),
+        (["--levels", "2"], "--levels: each a fraction"),
+    ],
+)
+def test_diffroar_refuses_what_it_cannot_do(capsys, extra, message):
+    assert main(["evaluate", "diffroar", *extra]) == 2
+    assert message in capsys.readouterr().err

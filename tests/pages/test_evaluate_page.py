@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
 import components.evaluate_ui as ui
 from tests.apptest_support import open_page
 
@@ -27,3 +33,56 @@ def test_run_scores_every_model_and_method_and_shows_the_maps():
     # a display change (k) re-draws without recomputing
     at.select_slider(key="eval_k").set_value("20").run()
     assert not at.exception and at.session_state[ui.RESULT_KEY][1] is results
+
+
+def test_diffroar_tab_draws_the_curve_of_a_small_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("GLIMPSE_CACHE_DIR", str(tmp_path))
+    ui.diffroar_curve.clear()
+    at = open_page("app_pages/evaluate.py")
+    at.multiselect(key="roar_models").set_value(["blockdigits-robust"])
+    at.multiselect(key="roar_levels").set_value([0.3])
+    at.slider(key="roar_seeds").set_value(1)
+    at.slider(key="roar_epochs").set_value(2)
+    at.run()
+    assert any("**2 retrainings**" in c.value for c in at.caption)
+    next(b for b in at.button if b.label == "Run DiffROAR").click()
+    at.run()
+    assert not at.exception, at.exception
+    (result,) = at.session_state[ui.ROAR_KEY]
+    assert (
+        result.model_id == "blockdigits-robust" and result.levels == (0.3,) and result.accuracy["top"].shape == (1, 1)
+    )
+    frame = next(d.value for d in at.dataframe if "diffroar" in d.value.columns)
+    assert frame["diffroar"].iloc[0] == pytest.approx(result.diffroar[0, 0])
+
+
+def _png(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_masks_tab_scores_uploaded_pairs_and_explains_a_mismatch():
+    from glimpse.evaluation.blockdigits import blockdigits
+
+    data = blockdigits("test", seed=0)
+    at = open_page("app_pages/evaluate.py")
+    at.sidebar.selectbox(key="glimpse_embedded_pick").select("blockdigits-standard").run()
+    images = [(f"d{i}.png", _png(data.rgb(i)), "image/png") for i in range(2)]
+    masks = [
+        (f"m{i}.png", _png(np.where(data.signal_masks()[i], 255, 0).astype(np.uint8)), "image/png") for i in range(2)
+    ]
+    at.file_uploader(key="mask_images").set_value(images)
+    at.file_uploader(key="mask_masks").set_value(masks)
+    at.multiselect(key="mask_methods").set_value(["gradient", "gradcam"])
+    at.run()
+    next(b for b in at.button if b.label == "Score against the masks").click()
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    frame = next(d.value for d in at.dataframe if "relevance_mass" in d.value.columns)
+    assert list(frame["method"]) == ["Gradient", "Grad-CAM"] and frame["relevance_mass"].between(0, 1).all()
+    at.file_uploader(key="mask_masks").set_value([("m0.png", _png(np.zeros((8, 8), np.uint8)), "image/png")])
+    at.run()
+    next(b for b in at.button if b.label == "Score against the masks").click()
+    at.run()
+    assert any("2 images but 1 masks" in e.value for e in at.error)

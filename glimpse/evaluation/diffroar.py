@@ -1,0 +1,338 @@
+"""DiffROAR (Shah, Jain & Netrapalli, "Do Input Gradients Highlight Discriminative Features?", NeurIPS 2021).
+
+Does a method rank the discriminative pixels first? For a level k (the fraction of pixels kept), every image
+of a data set keeps only the top-k pixels of its own map (by magnitude; the others are set to the training
+set's mean image), a model is trained from scratch on the masked training set and tested on the equally
+masked test set; the same with the bottom-k pixels kept. Then
+
+    DiffROAR(k) = accuracy(top-k kept) − accuracy(bottom-k kept)
+
+> 0: the map ranks the discriminative pixels first; ≈ 0: no better than a random order; < 0: it ranks them
+last ("feature inversion"). The paper: standard models' input gradients give DiffROAR < 0 at small k on
+BlockMNIST, adversarially trained models' give DiffROAR > 0. Each level and side is retrained for several
+seeds; the spread over seeds is reported.
+
+Every retraining is one cell of a cache (a JSON file per curve under ``cache_dir``), so an interrupted run
+resumes where it stopped and a finished one is read back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from glimpse.versions import library_versions
+
+#: the fractions of pixels kept
+LEVELS: tuple[float, ...] = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9)
+SIDES = ("top", "bottom")
+
+
+def keep_masks(maps: np.ndarray, k: float, side: str, *, seed: int = 0) -> np.ndarray:
+    """bool (N, H, W): per image, the ``k`` fraction of pixels with the largest (``"top"``) or smallest
+    (``"bottom"``) ``|map|``; ties are broken at random (from ``seed``), so a flat map keeps a random subset.
+
+    >>> m = np.array([[[3.0, -4.0], [1.0, 0.0]]])
+    >>> keep_masks(m, 0.5, "top")[0].astype(int).tolist(), keep_masks(m, 0.5, "bottom")[0].astype(int).tolist()
+    ([[1, 1], [0, 0]], [[0, 0], [1, 1]])
+    """
+    if side not in SIDES:
+        raise ValueError(f"side: 'top' or 'bottom', got {side!r}")
+    if not 0 < k <= 1:
+        raise ValueError(f"k: a fraction in (0, 1], got {k}")
+    maps = np.abs(np.asarray(maps, dtype=np.float64))
+    n, h, w = maps.shape
+    flat = maps.reshape(n, -1)
+    keep = max(1, round(k * h * w))
+    tie = np.random.default_rng(seed).random(flat.shape)
+    key = -flat if side == "top" else flat
+    order = np.lexsort((tie, key), axis=1)[:, :keep]  # primary key last
+    out = np.zeros_like(flat, dtype=bool)
+    np.put_along_axis(out, order, True, axis=1)
+    return out.reshape(n, h, w)
+
+
+def fit_and_score(
+    make_model: Callable[[], torch.nn.Module],
+    train: tuple[torch.Tensor, torch.Tensor],
+    test: tuple[torch.Tensor, torch.Tensor],
+    *,
+    seed: int,
+    epochs: int = 10,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+) -> float:
+    """Train ``make_model()`` from scratch (Adam, cosine decay, cross-entropy) and return its test accuracy.
+
+    Inputs are model-ready tensors (already normalised); deterministic from ``seed`` on a given machine.
+    """
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    model = make_model()
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs))
+    x, y = train
+    model.train()
+    for _ in range(epochs):
+        order = torch.randperm(len(x), generator=generator)
+        for i in range(0, len(x), batch_size):
+            idx = order[i : i + batch_size]
+            loss = F.cross_entropy(model(x[idx]), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        sched.step()
+    model.eval()
+    tx, ty = test
+    with torch.no_grad():
+        correct = sum(int((model(tx[i : i + 256]).argmax(1) == ty[i : i + 256]).sum()) for i in range(0, len(tx), 256))
+    return correct / len(tx)
+
+
+@dataclass(frozen=True)
+class DiffRoarResult:
+    """``accuracy[side][level, seed]`` of a retrained model, and the curve DiffROAR(k) = top − bottom."""
+
+    model_id: str
+    method: str
+    params: dict[str, Any]
+    levels: tuple[float, ...]
+    seeds: tuple[int, ...]
+    accuracy: dict[str, np.ndarray]
+    epochs: int
+
+    @property
+    def diffroar(self) -> np.ndarray:
+        """(levels, seeds): accuracy with the top-k kept minus accuracy with the bottom-k kept."""
+        return self.accuracy["top"] - self.accuracy["bottom"]
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per level: DiffROAR's mean and sd over seeds, and the two accuracies' means."""
+        d = self.diffroar
+        return [
+            {
+                "model": self.model_id,
+                "method": self.method,
+                "k": k,
+                "diffroar": float(d[i].mean()),
+                "diffroar_sd": float(d[i].std()),
+                "accuracy_top": float(self.accuracy["top"][i].mean()),
+                "accuracy_bottom": float(self.accuracy["bottom"][i].mean()),
+            }
+            for i, k in enumerate(self.levels)
+        ]
+
+    def meta(self, *, versions: bool = True) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "lens": "evaluation",
+            "benchmark": "diffroar",
+            "model_id": self.model_id,
+            "method": self.method,
+            "params": self.params,
+            "levels": list(self.levels),
+            "seeds": list(self.seeds),
+            "epochs": self.epochs,
+            "masked_with": "the training set's mean image",
+        }
+        if versions:
+            out["versions"] = library_versions()
+        return out
+
+
+def _cache_file(cache_dir: Path | None, key: dict) -> Path | None:
+    if cache_dir is None:
+        return None
+    digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    return Path(cache_dir) / f"diffroar-{digest}.json"
+
+
+def diffroar(
+    make_model: Callable[[], torch.nn.Module],
+    train_images: np.ndarray,
+    train_labels: np.ndarray,
+    test_images: np.ndarray,
+    test_labels: np.ndarray,
+    train_maps: np.ndarray,
+    test_maps: np.ndarray,
+    *,
+    normalise: Callable[[torch.Tensor], torch.Tensor],
+    model_id: str = "",
+    method: str = "",
+    params: dict | None = None,
+    levels: Sequence[float] = LEVELS,
+    seeds: Sequence[int] = (0, 1),
+    epochs: int = 10,
+    lr: float = 1e-3,
+    cache_dir: str | os.PathLike | None = None,
+    progress: Callable[[float, str], None] | None = None,
+) -> DiffRoarResult:
+    """The DiffROAR curve of one method's maps (module docstring).
+
+    Parameters
+    ----------
+    make_model : a fresh, untrained model of images shaped like ``normalise(images)``.
+    train_images, test_images : float (N, C, H, W) in [0, 1] (what ``normalise`` turns into model input).
+    train_labels, test_labels : int (N,).
+    train_maps, test_maps : (N, H, W), each image's map (any sign; ranked by magnitude).
+    normalise : pixels in [0, 1] -> model input.
+    model_id, method, params : what the maps are of (recorded, and part of the cache key).
+    levels, seeds, epochs, lr : the fractions kept, the retraining seeds, their epochs and Adam's learning rate.
+    cache_dir : where finished retrainings are kept (one JSON file per curve); None keeps nothing.
+    progress : called with (fraction done, message) before each retraining.
+    """
+    levels, seeds = tuple(float(k) for k in levels), tuple(int(s) for s in seeds)
+    train_x = torch.as_tensor(np.asarray(train_images, np.float32))
+    test_x = torch.as_tensor(np.asarray(test_images, np.float32))
+    if train_x.ndim != 4 or train_maps.shape != (train_x.shape[0], *train_x.shape[2:]):
+        raise ValueError(f"train_maps: shape {train_maps.shape} does not match the images {tuple(train_x.shape)}")
+    if test_maps.shape != (test_x.shape[0], *test_x.shape[2:]):
+        raise ValueError(f"test_maps: shape {test_maps.shape} does not match the images {tuple(test_x.shape)}")
+    train_y, test_y = torch.as_tensor(train_labels).long(), torch.as_tensor(test_labels).long()
+    mean = train_x.mean(0, keepdim=True)  # the training set's mean image
+    key = {
+        "model": model_id,
+        "method": method,
+        "params": params or {},
+        "epochs": epochs,
+        "lr": lr,
+        "maps": hashlib.sha1(np.ascontiguousarray(train_maps, np.float32).tobytes()).hexdigest()[:16],
+        "images": hashlib.sha1(train_x.numpy().tobytes()).hexdigest()[:16],
+    }
+    path = _cache_file(Path(cache_dir) if cache_dir is not None else None, key)
+    done: dict[str, float] = json.loads(path.read_text())["cells"] if path is not None and path.exists() else {}
+    report = progress or (lambda f, m: None)
+    total = len(levels) * len(SIDES) * len(seeds)
+    accuracy = {side: np.full((len(levels), len(seeds)), np.nan) for side in SIDES}
+    step = 0
+    for i, k in enumerate(levels):
+        for side in SIDES:
+            keep_train = torch.from_numpy(keep_masks(train_maps, k, side))[:, None]
+            keep_test = torch.from_numpy(keep_masks(test_maps, k, side, seed=1))[:, None]
+            masked_train = normalise(torch.where(keep_train, train_x, mean))
+            masked_test = normalise(torch.where(keep_test, test_x, mean))
+            for j, seed in enumerate(seeds):
+                cell = f"{k:g}/{side}/{seed}"
+                report(step / total, f"k = {k:g}, {side} kept, seed {seed} ({step + 1} of {total})")
+                if cell not in done:
+                    done[cell] = fit_and_score(
+                        make_model, (masked_train, train_y), (masked_test, test_y), seed=seed, epochs=epochs, lr=lr
+                    )
+                    if path is not None:  # after every retraining: an interrupted run resumes here
+                        path.parent.mkdir(parents=True, exist_ok=True)
+                        tmp = path.with_suffix(".tmp")
+                        tmp.write_text(json.dumps({"key": key, "cells": done}))
+                        tmp.replace(path)
+                accuracy[side][i, j] = done[cell]
+                step += 1
+    report(1.0, "done")
+    if not all(math.isfinite(v) for a in accuracy.values() for v in a.ravel()):
+        raise RuntimeError("diffroar: a retraining gave no accuracy")
+    return DiffRoarResult(model_id, method, dict(params or {}), levels, seeds, accuracy, epochs)
+
+
+def explain_all(
+    bundle,
+    images: Sequence[np.ndarray],
+    labels: Sequence[int],
+    method: str,
+    params: dict | None = None,
+    *,
+    seed: int = 0,
+    progress: Callable[[float, str], None] | None = None,
+) -> np.ndarray:
+    """(N, H, W) float32: ``method``'s map of each image's own label, at the model's input resolution."""
+    from glimpse.saliency import explain
+
+    report = progress or (lambda f, m: None)
+    out = []
+    for i, (image, label) in enumerate(zip(images, labels)):
+        if i % 64 == 0:
+            report(i / len(images), f"{method} maps: {i} of {len(images)}")
+        (m,) = explain(bundle, image, [(method, dict(params or {}))], target=int(label), seed=seed)
+        out.append(m.values)
+    return np.stack(out).astype(np.float32)
+
+
+def blockdigits_diffroar(
+    bundle,
+    method: str,
+    params: dict | None,
+    make_model: Callable[[], torch.nn.Module],
+    normalise: Callable[[torch.Tensor], torch.Tensor],
+    **options: Any,
+) -> DiffRoarResult:
+    """DiffROAR of ``method``'s maps of ``bundle`` (a BlockDigits classifier) on BlockDigits: the training part
+    (placements of seed 0) to retrain on, the test part to score; ``options`` as for :func:`diffroar`."""
+    from glimpse.evaluation.blockdigits import blockdigits
+
+    train, test = blockdigits("train", seed=0), blockdigits("test", seed=0)
+    report = options.get("progress") or (lambda f, m: None)
+    maps = []
+    for part in (train, test):
+        maps.append(
+            explain_all(
+                bundle,
+                [part.rgb(i) for i in range(len(part))],
+                part.labels,
+                method,
+                params,
+                progress=lambda f, m, part=part: report(0.0, f"{part.split}: {m}"),
+            )
+        )
+    (train_x, train_y), (test_x, test_y) = train.tensors(), test.tensors()
+    return diffroar(
+        make_model,
+        train_x.numpy(),
+        train_y.numpy(),
+        test_x.numpy(),
+        test_y.numpy(),
+        maps[0],
+        maps[1],
+        normalise=normalise,
+        model_id=bundle.model_id,
+        method=method,
+        params=params,
+        **options,
+    )
+
+
+def plot_png(results: Sequence[DiffRoarResult], *, title: str = "DiffROAR on BlockDigits") -> bytes:
+    """The curves as a PNG: DiffROAR(k) against k, one line per (model, method), the spread over seeds as bars."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=120)
+    for r in results:
+        d = r.diffroar
+        ax.errorbar(
+            [100 * k for k in r.levels],
+            d.mean(1),
+            yerr=d.std(1),
+            marker="o",
+            capsize=3,
+            label=f"{r.model_id}: {r.method}",
+        )
+    ax.axhline(0, color="grey", lw=0.8, ls="--")
+    ax.set_xlabel("pixels kept, k (%)")
+    ax.set_ylabel("DiffROAR = acc(top-k) − acc(bottom-k)")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
