@@ -63,14 +63,15 @@ def sidebar() -> Choice:
         st.selectbox(
             "Classifier",
             list(EMBEDDED_CLASSIFIERS),
-            format_func=lambda k: f"{k} · {EMBEDDED_CLASSIFIERS[k]}",
             key=PICK_KEY,
             placeholder="a hub model (loaded below)",
             on_change=_pick_embedded,
-            help="The classifiers that ship with Glimpse and run offline; any other (Hugging Face, torchvision, "
-            "timm) loads by id below.",
+            help="The classifiers that ship with Glimpse and run offline: "
+            + "; ".join(f"`{k}`: {v}" for k, v in EMBEDDED_CLASSIFIERS.items())
+            + ". Any other (Hugging Face, torchvision, timm) loads by id below.",
         )
-        st.markdown(f"**Classifier:** `{current_id}`")
+        if current_id not in EMBEDDED_CLASSIFIERS:  # the picker shows an embedded one; a hub id is named here
+            st.markdown(f"**Classifier:** `{current_id}`")
         with st.expander("Use another classifier"):
             with st.form("model_form", border=False):
                 typed = st.text_input(

@@ -45,7 +45,7 @@ def test_device_picker_and_memory_line(app):
 
 
 def test_default_classifier_is_shown(app):
-    assert any("efficientnet-lite0" in m.value for m in app.sidebar.markdown)
+    assert app.sidebar.selectbox(key="glimpse_embedded_pick").value == "efficientnet-lite0"
 
 
 def test_unknown_model_gives_an_error_and_keeps_the_default(app):
@@ -69,6 +69,8 @@ def test_loading_a_local_hf_model_switches_the_home_page(app, tiny_vit_dir):
     load_model(app, f"hf:{tiny_vit_dir}")
     assert not app.exception and not app.error
     assert app.session_state["glimpse_model_id"] == f"hf:{tiny_vit_dir}"
+    assert any(f"hf:{tiny_vit_dir}" in m.value for m in app.sidebar.markdown)  # a hub model is named
+    assert app.sidebar.selectbox(key="glimpse_embedded_pick").value is None
     assert sorted(app.dataframe[0].value["label"]) == ["left", "right"]  # home top-5 from the tiny ViT
     next(b for b in app.sidebar.button if b.label == "Back to the embedded model").click().run()
     assert app.session_state["glimpse_model_id"] == "efficientnet-lite0"
