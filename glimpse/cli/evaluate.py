@@ -4,6 +4,8 @@
         [--images N] [--seed S] [--json] [--out DIR]
     python -m glimpse evaluate class-sensitivity [IMAGE ...] [--model ID] [--method M,M] [--json]
     python -m glimpse evaluate masks IMAGE ... --masks MASK ... [--model ID] [--method M,M] [--k 10] [--json]
+    python -m glimpse evaluate pgi [IMAGE ...] [--model ID] [--method M,M] [--k 0.1,0.25,0.5]
+        [--perturbation gaussian|baseline] [--draws 50] [--segments 50] [--json]
     python -m glimpse evaluate diffroar [--model ID,ID] [--method M,M] [--levels K,K] [--seeds 2] [--epochs 10]
         [--no-cache] [--json] [--out DIR]
 
@@ -23,6 +25,10 @@ quick ones (not marked slow), the model to the embedded classifier.
 ``masks``: each image with its ground-truth mask (in order; white = inside, the image's size;
 :mod:`glimpse.evaluation.masks`): per method, the mean over the pairs of ``pointing_game``, ``relevance_mass``,
 ``relevance_rank`` and ``topk_iou`` (top ``--k`` % pixels), for the map of the top-1 class at the image's size.
+
+``pgi``: PGI and PGU (Han et al. 2022, OpenXAI) on superpixels (:mod:`glimpse.evaluation.pgi`): the mean change
+of the top-1 class's probability when the top-k superpixels of a map are perturbed (PGI, higher is better) or
+all the others are (PGU, lower is better), per method and k. Images default to the scikit-image samples.
 
 ``diffroar``: DiffROAR on BlockDigits (:mod:`glimpse.evaluation.diffroar`): for each model (default: both
 BlockDigits CNNs) and method (default: gradient), per level k the accuracy of a CNN retrained from scratch on
@@ -50,7 +56,7 @@ BLOCKDIGITS_MODELS = ("blockdigits-standard", "blockdigits-robust")
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "evaluate",
-        help="score saliency methods against known truth: blockdigits, class-sensitivity, masks, diffroar",
+        help="score saliency methods against known truth: blockdigits, class-sensitivity, masks, pgi, diffroar",
         description="Score saliency methods against ground truth.",
     )
     sub = p.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
@@ -104,6 +110,27 @@ def register(subparsers) -> None:
     m.add_argument("--device", default="auto", help="auto, cpu, cuda, mps (default auto)")
     m.add_argument("--json", action="store_true", help="one JSON object per method on stdout")
     m.set_defaults(func=run_masks)
+
+    g = sub.add_parser(
+        "pgi",
+        help="PGI / PGU on superpixels: perturb the top-k regions of a map, or all the others",
+        description="Prediction gaps on important (PGI, higher is better) and unimportant (PGU, lower) superpixels.",
+    )
+    g.add_argument("images", nargs="*", help="image files (default: the scikit-image samples)")
+    g.add_argument("--model", default=None, help="classifier id (default: the embedded efficientnet-lite0)")
+    g.add_argument("--method", "-m", default=None, help="method name(s), comma-separated (default: the quick ones)")
+    g.add_argument(
+        "--param", "-p", action="append", default=[], metavar="METHOD.NAME=VALUE", help="override a parameter"
+    )
+    g.add_argument("--k", default="0.1,0.25,0.5", help="fractions of superpixels, comma-separated")
+    g.add_argument("--perturbation", choices=("gaussian", "baseline"), default="gaussian")
+    g.add_argument("--sigma", type=float, default=0.1, help="noise σ as a fraction of the input range (default 0.1)")
+    g.add_argument("--draws", type=int, default=50, help="noise draws per image (default 50)")
+    g.add_argument("--segments", type=int, default=50, help="SLIC superpixels asked for (default 50)")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--device", default="auto", help="auto, cpu, cuda, mps (default auto)")
+    g.add_argument("--json", action="store_true", help="one JSON object per method and k on stdout")
+    g.set_defaults(func=run_pgi)
 
     d = sub.add_parser(
         "diffroar",
@@ -248,7 +275,42 @@ def run_masks(args: argparse.Namespace) -> int:
     return 0
 
 
-def _levels(text: str | None) -> tuple[float, ...]:
+def run_pgi(args: argparse.Namespace) -> int:
+    from glimpse.cli.saliency import _parse_params
+    from glimpse.evaluation.pgi import pgi_pgu
+    from glimpse.images import load_image, sample_images
+    from models.registry import DEFAULT_CLASSIFIER, load_classifier
+
+    names = _methods(args.method, quick=True)
+    params = _parse_params(args.param, names)
+    ks = _levels(args.k, what="--k")
+    images = {Path(p).name: load_image(p) for p in args.images} if args.images else sample_images()
+    bundle = load_classifier(args.model or DEFAULT_CLASSIFIER, device=args.device)
+    result = pgi_pgu(
+        bundle,
+        list(images.values()),
+        [(n, params[n]) for n in names],
+        names=list(images),
+        ks=ks,
+        perturbation=args.perturbation,
+        sigma=args.sigma,
+        draws=args.draws,
+        segments=args.segments,
+        seed=args.seed,
+        progress=lambda f, m: log.info("%3.0f%% %s", 100 * f, m),
+    )
+    rows = [{"model": result.model_id, **row} for row in result.rows()]
+    if args.json:
+        for row in rows:
+            print(json.dumps(row))
+        return 0
+    out = [f"{'method':<22} {'k':>5} {'PGI ↑':>8} {'PGU ↓':>8}  ({len(images)} images, {args.perturbation})"]
+    out += [f"{r['method']:<22} {r['k']:5.2f} {r['pgi']:8.4f} {r['pgu']:8.4f}" for r in rows]
+    sys.stdout.write("\n".join(out) + "\n")
+    return 0
+
+
+def _levels(text: str | None, what: str = "--levels") -> tuple[float, ...]:
     from glimpse.evaluation.diffroar import LEVELS
 
     if text is None:
@@ -256,9 +318,9 @@ def _levels(text: str | None) -> tuple[float, ...]:
     try:
         levels = tuple(float(v) for v in text.split(",") if v.strip())
     except ValueError as err:
-        raise CliError(f"--levels: fractions such as 0.1,0.5, got {text!r}") from err
+        raise CliError(f"{what}: fractions such as 0.1,0.5, got {text!r}") from err
     if not levels or not all(0 < k <= 1 for k in levels):
-        raise CliError(f"--levels: each a fraction in (0, 1], got {text!r}")
+        raise CliError(f"{what}: each a fraction in (0, 1], got {text!r}")
     return levels
 
 

@@ -116,3 +116,18 @@ def test_diffroar_writes_its_curve_table_and_plot(tmp_path, capsys, monkeypatch)
 def test_diffroar_refuses_what_it_cannot_do(capsys, extra, message):
     assert main(["evaluate", "diffroar", *extra]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_pgi_prints_one_row_per_method_and_k(tmp_path, capsys):
+    from PIL import Image
+
+    from glimpse.evaluation.blockdigits import sample_images
+
+    path = tmp_path / "digit.png"
+    Image.fromarray(next(iter(sample_images(1).values()))).save(path)
+    args = ["evaluate", "pgi", str(path), "--model", "blockdigits-robust", "--method", "gradient,gradcam"]
+    assert main([*args, "--k", "0.25", "--draws", "4", "--segments", "12", "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["method"], r["k"]) for r in rows] == [("gradient", 0.25), ("gradcam", 0.25)]
+    assert all(0 <= r["pgi"] <= 1 and 0 <= r["pgu"] <= 1 for r in rows)
+    assert main([*args, "--k", "1.5"]) == 2 and "--k: each a fraction" in capsys.readouterr().err

@@ -37,10 +37,15 @@ from glimpse.saliency.methods._common import score_of
 
 def superpixels(ctx, x: torch.Tensor, segments: int) -> np.ndarray:
     """SLIC labels (H, W), 0..d−1, on the model input mapped back to [0, 1] RGB."""
+    return superpixels_of(ctx.bundle, x, segments)
+
+
+def superpixels_of(bundle, x: torch.Tensor, segments: int) -> np.ndarray:
+    """SLIC labels (H, W), 0..d−1, of the model input ``x`` (1, 3, H, W) of ``bundle``, mapped back to RGB."""
     from skimage.segmentation import slic
 
-    mean = torch.tensor(ctx.bundle.mean, device=x.device).view(3, 1, 1)
-    std = torch.tensor(ctx.bundle.std, device=x.device).view(3, 1, 1)
+    mean = torch.tensor(bundle.mean, device=x.device).view(3, 1, 1)
+    std = torch.tensor(bundle.std, device=x.device).view(3, 1, 1)
     rgb = (x[0] * std + mean).clamp(0, 1).permute(1, 2, 0).cpu().numpy().astype(np.float64)
     labels = slic(rgb, n_segments=segments, compactness=10.0, start_label=0)
     _, labels = np.unique(labels, return_inverse=True)
