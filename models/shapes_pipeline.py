@@ -1,7 +1,7 @@
 """ShapesPipeline: the embedded, offline text-to-image diffusion model of Glimpse.
 
 A small pixel-space (32x32 RGB) text-conditional diffusion model trained on synthetic scenes of one or
-two flat-coloured shapes on white (see ``training/shapes_t2i/data.py``), shipped in the repository under
+two flat-coloured shapes on white (see ``models/shapes_scenes.py``), shipped in the repository under
 ``models/embedded/shapes_t2i`` and loaded with ``ShapesPipeline.from_pretrained`` exactly like a hub
 pipeline.
 
@@ -47,7 +47,7 @@ from glimpse.attention.generate import word_spans
 SPECIAL_TOKENS: tuple[str, ...] = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 #: Side of the generated images in pixels.
 IMAGE_SIZE = 32
-#: Every word a caption may use, in tokenizer order (the scenes that use them: ``training/shapes_t2i/data.py``).
+#: Every word a caption may use, in tokenizer order (the scenes that use them: ``models/shapes_scenes.py``).
 VOCABULARY: tuple[str, ...] = (
     "a",
     *("red", "green", "blue", "yellow"),

@@ -4,6 +4,7 @@
         [--images N] [--seed S] [--json] [--out DIR]
     python -m glimpse evaluate class-sensitivity [IMAGE ...] [--model ID] [--method M,M] [--json]
     python -m glimpse evaluate masks IMAGE ... --masks MASK ... [--model ID] [--method M,M] [--k 10] [--json]
+    python -m glimpse evaluate shapes [--method M,M] [--scenes 40] [--k 10] [--json]
     python -m glimpse evaluate pgi [IMAGE ...] [--model ID] [--method M,M] [--k 0.1,0.25,0.5]
         [--perturbation gaussian|baseline] [--draws 50] [--segments 50] [--json]
     python -m glimpse evaluate diffroar [--model ID,ID] [--method M,M] [--levels K,K] [--seeds 2] [--epochs 10]
@@ -25,6 +26,10 @@ quick ones (not marked slow), the model to the embedded classifier.
 ``masks``: each image with its ground-truth mask (in order; white = inside, the image's size;
 :mod:`glimpse.evaluation.masks`): per method, the mean over the pairs of ``pointing_game``, ``relevance_mass``,
 ``relevance_rank`` and ``topk_iou`` (top ``--k`` % pixels), for the map of the top-1 class at the image's size.
+
+``shapes``: the embedded shapes classifier on fresh shapes scenes with exact object masks
+(:func:`models.shapes_classifier.mask_benchmark`): every object's class explained and scored against its own
+mask (pointing game, relevance mass, relevance rank, top-k IoU), per method.
 
 ``pgi``: PGI and PGU (Han et al. 2022, OpenXAI) on superpixels (:mod:`glimpse.evaluation.pgi`): the mean change
 of the top-1 class's probability when the top-k superpixels of a map are perturbed (PGI, higher is better) or
@@ -56,7 +61,7 @@ BLOCKDIGITS_MODELS = ("blockdigits-standard", "blockdigits-robust")
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "evaluate",
-        help="score saliency methods against known truth: blockdigits, class-sensitivity, masks, pgi, diffroar",
+        help="score saliency methods against known truth: blockdigits, shapes, class-sensitivity, masks, pgi, diffroar",
         description="Score saliency methods against ground truth.",
     )
     sub = p.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
@@ -110,6 +115,22 @@ def register(subparsers) -> None:
     m.add_argument("--device", default="auto", help="auto, cpu, cuda, mps (default auto)")
     m.add_argument("--json", action="store_true", help="one JSON object per method on stdout")
     m.set_defaults(func=run_masks)
+
+    h = sub.add_parser(
+        "shapes",
+        help="the shapes classifier's maps against exact object masks (pointing game, relevance mass, ...)",
+        description="Explain each object's class in fresh shapes scenes and score the map against the object's mask.",
+    )
+    h.add_argument("--method", "-m", default=None, help="method name(s), comma-separated (default: the quick ones)")
+    h.add_argument(
+        "--param", "-p", action="append", default=[], metavar="METHOD.NAME=VALUE", help="override a parameter"
+    )
+    h.add_argument("--scenes", type=int, default=40, help="scenes rendered (one or two objects each; default 40)")
+    h.add_argument("--k", type=float, default=10.0, help="top-k %% of pixels for topk_iou (default 10)")
+    h.add_argument("--seed", type=int, default=0, help="seed of the scenes and of the methods' draws")
+    h.add_argument("--device", default="auto", help="auto, cpu, cuda, mps (default auto)")
+    h.add_argument("--json", action="store_true", help="one JSON object per method on stdout")
+    h.set_defaults(func=run_shapes)
 
     g = sub.add_parser(
         "pgi",
@@ -244,7 +265,7 @@ def run_class_sensitivity(args: argparse.Namespace) -> int:
 
 def run_masks(args: argparse.Namespace) -> int:
     from glimpse.cli.saliency import _parse_params
-    from glimpse.evaluation.masks import METRICS, load_mask, mask_scores
+    from glimpse.evaluation.masks import load_mask, mask_scores
     from glimpse.images import load_image
     from models.registry import DEFAULT_CLASSIFIER, load_classifier
 
@@ -269,9 +290,35 @@ def run_masks(args: argparse.Namespace) -> int:
         for row in rows:
             print(json.dumps(row))
         return 0
-    out = [f"{'method':<22} " + " ".join(f"{m:>15}" for m in METRICS) + f"  ({len(images)} pairs, k = {args.k:g} %)"]
+    _print_mask_rows(rows, len(images), args.k)
+    return 0
+
+
+def _print_mask_rows(rows: list[dict], pairs: int, k: float) -> None:
+    from glimpse.evaluation.masks import METRICS
+
+    out = [f"{'method':<22} " + " ".join(f"{m:>15}" for m in METRICS) + f"  ({pairs} pairs, k = {k:g} %)"]
     out += [f"{r['method']:<22} " + " ".join(f"{r[m]:15.3f}" for m in METRICS) for r in rows]
     sys.stdout.write("\n".join(out) + "\n")
+
+
+def run_shapes(args: argparse.Namespace) -> int:
+    from glimpse.cli.saliency import _parse_params
+    from models.registry import load_classifier
+    from models.shapes_classifier import MODEL_ID, mask_benchmark
+
+    names = _methods(args.method, quick=True)
+    params = _parse_params(args.param, names)
+    if not 1 <= args.scenes <= 1000:
+        raise CliError(f"--scenes: between 1 and 1000, got {args.scenes}")
+    bundle = load_classifier(MODEL_ID, device=args.device)
+    result = mask_benchmark(bundle, [(n, params[n]) for n in names], scenes=args.scenes, seed=args.seed, k=args.k)
+    rows = [{"model": result.model_id, **row} for row in result.rows()]
+    if args.json:
+        for row in rows:
+            print(json.dumps(row))
+        return 0
+    _print_mask_rows(rows, len(result.names), args.k)
     return 0
 
 

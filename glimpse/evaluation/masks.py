@@ -59,7 +59,7 @@ def load_mask(source: bytes | str | os.PathLike, shape: tuple[int, int] | None =
 
 @dataclass(frozen=True)
 class MaskResult:
-    """``scores[metric][j, i]``: method j on pair i; ``targets[i]``: the class explained (top-1)."""
+    """``scores[metric][j, i]``: method j on pair i; ``targets[i]``: the class explained."""
 
     model_id: str
     methods: tuple[str, ...]
@@ -106,11 +106,13 @@ def mask_scores(
     methods: Sequence[str | tuple[str, dict]],
     *,
     names: Sequence[str] | None = None,
+    targets: Sequence[int] | None = None,
     k: float = 10.0,
     seed: int = 0,
     progress: Callable[[float, str], None] | None = None,
 ) -> MaskResult:
-    """Score every method's map of the top-1 class against each image's mask (pairs in order)."""
+    """Score every method's map against each image's mask (pairs in order): the map of ``targets[i]`` when
+    given (e.g. the class of the object the mask covers), else of the top-1 class."""
     from glimpse.saliency import explain
 
     if not images:
@@ -118,17 +120,20 @@ def mask_scores(
     if len(images) != len(masks):
         raise ValueError(f"masks: {len(masks)} masks for {len(images)} images; give one mask per image, in order")
     names = tuple(names) if names is not None else tuple(f"pair {i}" for i in range(len(images)))
+    if targets is not None and len(targets) != len(images):
+        raise ValueError(f"targets: {len(targets)} targets for {len(images)} images")
     for name, image, mask in zip(names, images, masks):
         if np.shape(mask) != image.shape[:2]:
             raise ValueError(f"mask: the mask of {name} is {np.shape(mask)}, its image {image.shape[:2]}")
     report = progress or (lambda f, m: None)
     scores = {m: np.full((len(methods), len(images)), np.nan) for m in METRICS}
     params: list[dict] = [{} for _ in methods]
-    targets = []
+    explained = []
     for i, (image, mask) in enumerate(zip(images, masks)):
         report(i / len(images), f"{names[i]} ({i + 1} of {len(images)})")
-        maps = explain(bundle, image, methods, seed=seed)
-        targets.append(int(maps[0].target.index))
+        target = None if targets is None else int(targets[i])
+        maps = explain(bundle, image, methods, target=target, seed=seed)
+        explained.append(int(maps[0].target.index))
         for j, m in enumerate(maps):
             values = m.at_size(*image.shape[:2])
             scores["pointing_game"][j, i] = float(pointing_game(values, mask))
@@ -138,4 +143,4 @@ def mask_scores(
             params[j] = dict(m.params)
     report(1.0, "done")
     keys = tuple(m if isinstance(m, str) else m[0] for m in methods)
-    return MaskResult(bundle.model_id, keys, tuple(params), names, tuple(targets), float(k), scores, seed)
+    return MaskResult(bundle.model_id, keys, tuple(params), names, tuple(explained), float(k), scores, seed)

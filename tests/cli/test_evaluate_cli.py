@@ -131,3 +131,14 @@ def test_pgi_prints_one_row_per_method_and_k(tmp_path, capsys):
     assert [(r["method"], r["k"]) for r in rows] == [("gradient", 0.25), ("gradcam", 0.25)]
     assert all(0 <= r["pgi"] <= 1 and 0 <= r["pgu"] <= 1 for r in rows)
     assert main([*args, "--k", "1.5"]) == 2 and "--k: each a fraction" in capsys.readouterr().err
+
+
+def test_shapes_scores_each_object_against_its_mask(capsys):
+    assert main(["evaluate", "shapes", "--method", "gradcam,gradient", "--scenes", "4", "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["model"], r["method"]) for r in rows] == [
+        ("shapes-classifier", "gradcam"),
+        ("shapes-classifier", "gradient"),
+    ]
+    assert all(0 <= r["relevance_mass"] <= 1 and 0 <= r["pointing_game"] <= 1 for r in rows)
+    assert main(["evaluate", "shapes", "--scenes", "0"]) == 2 and "--scenes" in capsys.readouterr().err

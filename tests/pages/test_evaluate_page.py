@@ -86,3 +86,17 @@ def test_masks_tab_scores_uploaded_pairs_and_explains_a_mismatch():
     next(b for b in at.button if b.label == "Score against the masks").click()
     at.run()
     assert any("2 images but 1 masks" in e.value for e in at.error)
+
+
+def test_shapes_tab_scores_the_shapes_classifier_against_object_masks():
+    ui.shapes_scores.clear()
+    at = open_page("app_pages/evaluate.py")
+    at.multiselect(key="shape_methods").set_value(["gradcam"])
+    at.slider(key="shape_scenes").set_value(5)
+    next(b for b in at.button if b.label == "Score the shapes classifier").click()
+    at.run()
+    assert not at.exception and not at.error
+    result = at.session_state[ui.SHAPES_KEY]
+    assert result.model_id == "shapes-classifier" and len(result.names) >= 5
+    frame = next(d.value for d in at.dataframe if "pointing_game" in d.value.columns)
+    assert list(frame["method"]) == ["Grad-CAM"] and 0 <= frame["pointing_game"].iloc[0] <= 1

@@ -66,7 +66,7 @@ import torch
 import torch.nn.functional as F
 
 from models.shapes_pipeline import ShapesPipeline
-from training.shapes_t2i.data import (
+from models.shapes_scenes import (
     HELD_OUT_CAPTIONS,
     IMAGE_SIZE,
     RELATIONS,

@@ -1,4 +1,4 @@
-"""Synthetic captioned scenes for the embedded shapes text-to-image model.
+"""Synthetic scenes of coloured shapes with exact masks: the data of the embedded shapes models (text-to-image and classifier).
 
 A scene is one or two flat-coloured shapes (circle, square, triangle) on a white 32x32 canvas,
 captioned from a closed vocabulary:

@@ -1,0 +1,1 @@
+"""Training of the embedded shapes classifier (``python -m training.shapes_classifier.train``)."""
