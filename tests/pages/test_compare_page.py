@@ -188,3 +188,18 @@ def test_compare_panels_colour_raw_maps_as_the_report_does(values):
     _, options = ui._shown(values, "raw", "Viridis")
     name, lo, hi = colour_scale(values)
     assert (options["colorscale"], options["zmin"], options["zmax"]) == (name, pytest.approx(lo), pytest.approx(hi))
+
+
+def test_generate_classify_explain_stays_in_one_domain_with_the_shapes_classifier():
+    """The embedded shapes classifier reads what the embedded text-to-image model draws (offline, one domain)."""
+    at = compare_page()
+    at.sidebar.selectbox(key="glimpse_embedded_pick").select("shapes-classifier").run()
+    at.radio(key="cmp_mode").set_value("Generate from a prompt")
+    at.run()
+    at.text_input(key="cmp_prompt").set_value("a red circle to the left of a blue square")
+    at.multiselect(key="cmp_methods").set_value(["gradcam"])
+    press(at, "Compute")
+    assert not at.error, [e.value for e in at.error]
+    assert at.session_state[ui.RUN_KEY].models["classifier"] == "shapes-classifier"
+    assert any("explains **red circle**" in c.value and "top-1: **red circle**" in c.value for c in at.caption)
+    assert {m.label: m.value for m in at.metric}["Word peak in class region"] == "hit"
