@@ -7,6 +7,7 @@
     python -m glimpse evaluate shapes [--method M,M] [--scenes 40] [--k 10] [--json]
     python -m glimpse evaluate pgi [IMAGE ...] [--model ID] [--method M,M] [--k 0.1,0.25,0.5]
         [--perturbation gaussian|baseline] [--draws 50] [--segments 50] [--json]
+    python -m glimpse evaluate baselines [IMAGE ...] [--model ID] [--method M,M] [--steps 10] [--json]
     python -m glimpse evaluate diffroar [--model ID,ID] [--method M,M] [--levels K,K] [--seeds 2] [--epochs 10]
         [--no-cache] [--json] [--out DIR]
 
@@ -35,6 +36,10 @@ mask (pointing game, relevance mass, relevance rank, top-k IoU), per method.
 of the top-1 class's probability when the top-k superpixels of a map are perturbed (PGI, higher is better) or
 all the others are (PGU, lower is better), per method and k. Images default to the scikit-image samples.
 
+``baselines``: after BEE, each baseline of the path methods (Integrated Gradients, DeepLIFT, GradientSHAP:
+black, blurred, uniform noise, mean colour) scored by the deletion and insertion AUC of its map, and the
+baseline each metric prefers (:mod:`glimpse.evaluation.baselines`).
+
 ``diffroar``: DiffROAR on BlockDigits (:mod:`glimpse.evaluation.diffroar`): for each model (default: both
 BlockDigits CNNs) and method (default: gradient), per level k the accuracy of a CNN retrained from scratch on
 the images with only the top-k pixels of their map kept, minus the same with the bottom-k kept, over
@@ -61,7 +66,8 @@ BLOCKDIGITS_MODELS = ("blockdigits-standard", "blockdigits-robust")
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "evaluate",
-        help="score saliency methods against known truth: blockdigits, shapes, class-sensitivity, masks, pgi, diffroar",
+        help="score saliency maps against known truth: blockdigits, shapes, class-sensitivity, masks, pgi, baselines, "
+        "diffroar",
         description="Score saliency methods against ground truth.",
     )
     sub = p.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
@@ -152,6 +158,25 @@ def register(subparsers) -> None:
     g.add_argument("--device", default="auto", help="auto, cpu, cuda, mps (default auto)")
     g.add_argument("--json", action="store_true", help="one JSON object per method and k on stdout")
     g.set_defaults(func=run_pgi)
+
+    e = sub.add_parser(
+        "baselines",
+        help="which baseline should IG / DeepLIFT / GradientSHAP use? (deletion and insertion AUC per baseline)",
+        description="Score each baseline of the path methods by the deletion and insertion AUC of its maps.",
+    )
+    e.add_argument("images", nargs="*", help="image files (default: the scikit-image samples)")
+    e.add_argument("--model", default=None, help="classifier id (default: the embedded efficientnet-lite0)")
+    e.add_argument(
+        "--method", "-m", default="integrated_gradients,deeplift,gradient_shap", help="path methods, comma-separated"
+    )
+    e.add_argument(
+        "--param", "-p", action="append", default=[], metavar="METHOD.NAME=VALUE", help="override a parameter"
+    )
+    e.add_argument("--steps", type=int, default=10, help="deletion/insertion steps (default 10)")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--device", default="auto", help="auto, cpu, cuda, mps (default auto)")
+    e.add_argument("--json", action="store_true", help="one JSON object per method and baseline on stdout")
+    e.set_defaults(func=run_baselines)
 
     d = sub.add_parser(
         "diffroar",
@@ -353,6 +378,47 @@ def run_pgi(args: argparse.Namespace) -> int:
         return 0
     out = [f"{'method':<22} {'k':>5} {'PGI ↑':>8} {'PGU ↓':>8}  ({len(images)} images, {args.perturbation})"]
     out += [f"{r['method']:<22} {r['k']:5.2f} {r['pgi']:8.4f} {r['pgu']:8.4f}" for r in rows]
+    sys.stdout.write("\n".join(out) + "\n")
+    return 0
+
+
+def run_baselines(args: argparse.Namespace) -> int:
+    from glimpse.cli.saliency import _parse_params
+    from glimpse.evaluation.baselines import PATH_METHODS, baseline_scores
+    from glimpse.images import load_image, sample_images
+    from models.registry import DEFAULT_CLASSIFIER, load_classifier
+
+    names = _methods(args.method)
+    for n in names:
+        if n not in PATH_METHODS:
+            raise CliError(f"--method: {n!r} takes no baseline; path methods: {', '.join(PATH_METHODS)}")
+    if not 2 <= args.steps <= 100:
+        raise CliError(f"--steps: between 2 and 100, got {args.steps}")
+    params = _parse_params(args.param, names)
+    images = {Path(p).name: load_image(p) for p in args.images} if args.images else sample_images()
+    bundle = load_classifier(args.model or DEFAULT_CLASSIFIER, device=args.device)
+    result = baseline_scores(
+        bundle,
+        list(images.values()),
+        methods=names,
+        params=params,
+        names=list(images),
+        steps=args.steps,
+        seed=args.seed,
+        progress=lambda f, m: log.info("%3.0f%% %s", 100 * f, m),
+    )
+    preferred = result.preferred()
+    rows = [{"model": result.model_id, **row} for row in result.rows()]
+    for row in rows:
+        row["preferred_by"] = [m for m, b in preferred[row["method"]].items() if b == row["baseline"]]
+    if args.json:
+        for row in rows:
+            print(json.dumps(row))
+        return 0
+    out = [f"{'method':<22} {'baseline':<9} {'deletion AUC ↓':>15} {'insertion AUC ↑':>16}  ({len(images)} images)"]
+    for r in rows:
+        mark = "  best: " + ", ".join(r["preferred_by"]) if r["preferred_by"] else ""
+        out.append(f"{r['method']:<22} {r['baseline']:<9} {r['deletion_auc']:15.3f} {r['insertion_auc']:16.3f}{mark}")
     sys.stdout.write("\n".join(out) + "\n")
     return 0
 

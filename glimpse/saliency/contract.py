@@ -29,6 +29,9 @@ from torch import nn
 from glimpse.saliency.base import SHARED_PASS, Cost, CostInput, MethodInfo, Target, even_chunks
 from glimpse.token_grid import tokens_to_grid
 
+#: the baselines of the path methods (Integrated Gradients, DeepLIFT, GradientSHAP); only ``uniform`` is drawn
+BASELINES: list[str] = ["black", "blurred", "uniform", "mean"]
+
 
 # --------------------------------------------------------------------------------------------------
 # the explained score
@@ -104,10 +107,13 @@ class Context:
         return ((0.0 - mean) / std).expand_as(x).contiguous()
 
     def baseline(self, kind: str, x: torch.Tensor, count: int = 1) -> torch.Tensor:
-        """Baseline(s) for path methods: ``black``, ``blurred`` (Gaussian σ = 1/20 of the side) or
-        ``uniform`` noise over the input range. Returns (count·B, 3, H, W)."""
+        """Baseline(s) for path methods (:data:`BASELINES`): ``black``, ``blurred`` (Gaussian σ = 1/20 of the
+        side), ``uniform`` noise over the input range or ``mean`` (the image's mean colour everywhere).
+        Returns (count·B, 3, H, W)."""
         if kind == "black":
             b = self.black(x)
+        elif kind == "mean":
+            b = x.mean(dim=(2, 3), keepdim=True).expand_as(x).contiguous()
         elif kind == "blurred":
             b = gaussian_blur(x, sigma=max(x.shape[-2:]) / 20.0)
         elif kind == "uniform":
@@ -116,7 +122,7 @@ class Context:
             u = torch.rand(shape, generator=self.generator(17), dtype=torch.float32)
             return (lo + (hi - lo) * u).to(x.device, x.dtype)
         else:
-            raise ValueError(f"baseline: unknown {kind!r}; known: black, blurred, uniform")
+            raise ValueError(f"baseline: unknown {kind!r}; known: {', '.join(BASELINES)}")
         return b.repeat(count, 1, 1, 1) if count > 1 else b
 
     def chunks(self, n: int) -> list[slice]:

@@ -142,3 +142,18 @@ def test_shapes_scores_each_object_against_its_mask(capsys):
     ]
     assert all(0 <= r["relevance_mass"] <= 1 and 0 <= r["pointing_game"] <= 1 for r in rows)
     assert main(["evaluate", "shapes", "--scenes", "0"]) == 2 and "--scenes" in capsys.readouterr().err
+
+
+def test_baselines_marks_the_baseline_each_metric_prefers(tmp_path, capsys):
+    from PIL import Image
+
+    from glimpse.evaluation.blockdigits import sample_images
+
+    path = tmp_path / "digit.png"
+    Image.fromarray(next(iter(sample_images(1).values()))).save(path)
+    args = ["evaluate", "baselines", str(path), "--model", "blockdigits-standard", "--method", "deeplift"]
+    assert main([*args, "--steps", "4", "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["baseline"] for r in rows] == ["black", "blurred", "uniform", "mean"]
+    assert sorted(m for r in rows for m in r["preferred_by"]) == ["deletion_auc", "insertion_auc"]
+    assert main([*args[:-2], "--method", "gradcam"]) == 2 and "takes no baseline" in capsys.readouterr().err

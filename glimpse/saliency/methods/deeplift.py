@@ -11,7 +11,7 @@ from captum.attr import DeepLift as CaptumDeepLift
 from captum.attr._core import deep_lift as _captum_deep_lift
 
 from glimpse.saliency.base import Cost, MethodInfo
-from glimpse.saliency.contract import Attribution, Method
+from glimpse.saliency.contract import BASELINES, Attribution, Method
 from glimpse.saliency.methods._common import quiet_captum, score_of
 
 
@@ -41,7 +41,7 @@ class DeepLift(Method):
         family="gradient",
         needs_layer=False,
         params={"baseline": "black"},
-        choices={"baseline": ["black", "blurred", "uniform"]},
+        choices={"baseline": BASELINES},
         explanation="Compares the image with a baseline and passes back, at every nonlinearity, the ratio of\n"
         "output change to input change (rescale rule); attributions add up to S(x) − S(baseline).",
         citation="Shrikumar, Greenside & Kundaje, Learning Important Features Through Propagating Activation "

@@ -27,7 +27,7 @@ from collections.abc import Callable
 import torch
 
 from glimpse.saliency.base import Cost, MethodInfo
-from glimpse.saliency.contract import Attribution, Method
+from glimpse.saliency.contract import BASELINES, Attribution, Method
 from glimpse.saliency.methods._common import score_of
 
 #: ``ctx.generator`` salts of the three kinds of draw (each its own stream).
@@ -86,7 +86,7 @@ class GradientShap(Method):
         family="gradient",
         needs_layer=False,
         params={"samples": 25, "noise": 0.05, "baseline": "uniform", "baselines": 8},
-        choices={"baseline": ["black", "blurred", "uniform"]},
+        choices={"baseline": BASELINES},
         explanation="Integrated Gradients with random path points, random baselines and input noise, averaged:\n"
         "an estimate of Shapley values (attributions add up to S(x) − mean S(baseline) in expectation).",
         citation="Lundberg & Lee, A Unified Approach to Interpreting Model Predictions, NeurIPS 2017",

@@ -26,10 +26,9 @@ import torch
 from captum.attr import IntegratedGradients as CaptumIG
 
 from glimpse.saliency.base import Cost, MethodInfo, even_chunks
-from glimpse.saliency.contract import Attribution, Method
+from glimpse.saliency.contract import BASELINES, Attribution, Method
 from glimpse.saliency.methods._common import quiet_captum, score_of
 
-BASELINES = ["black", "blurred", "uniform"]
 RULES = ["adaptive", "gausslegendre", "riemann_trapezoid", "riemann_middle", "riemann_left", "riemann_right"]
 #: nodes of the adaptive rule's first, uniform grid (at least); later nodes go where the error is
 FIRST_GRID = 17
@@ -45,7 +44,7 @@ class IntegratedGradients(Method):
         needs_layer=False,
         params={"steps": 50, "baseline": "black", "rule": "adaptive", "tolerance": 0.01, "max_steps": 400},
         choices={"baseline": BASELINES, "rule": RULES},
-        explanation="Averages the gradient along a straight path from a baseline (black, blurred or noise) to the\n"
+        explanation="Averages the gradient along a straight path from a baseline (black, blurred, noise or mean colour) to the\n"
         "image and multiplies by (x − baseline); the attributions add up to S(x) − S(baseline).",
         citation="Sundararajan, Taly & Yan, Axiomatic Attribution for Deep Networks, ICML 2017",
         slow=True,
