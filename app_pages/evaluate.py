@@ -13,8 +13,8 @@ st.caption(
 )
 
 choice = current()
-leakage_tab, roar_tab, shapes_tab, masks_tab = st.tabs(
-    ["Leakage (BlockDigits)", "DiffROAR (BlockDigits)", "Shapes (exact masks)", "Your masks"]
+leakage_tab, roar_tab, shapes_tab, masks_tab, sensitivity_tab = st.tabs(
+    ["Leakage (BlockDigits)", "DiffROAR (BlockDigits)", "Shapes (exact masks)", "Your masks", "Class sensitivity"]
 )
 with leakage_tab:
     request = ui.controls(choice.device)
@@ -33,3 +33,5 @@ with shapes_tab:
     ui.shapes_tab(choice.device)
 with masks_tab:
     ui.masks_tab(choice.model_id, choice.device)
+with sensitivity_tab:
+    ui.sensitivity_tab(choice.model_id, choice.device)

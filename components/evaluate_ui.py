@@ -463,3 +463,72 @@ def shapes_tab(device: str) -> None:
     result = st.session_state.get(SHAPES_KEY)
     if result is not None:
         masks_view(result, key="shape")
+
+
+# --------------------------------------------------------------------------------------------------
+# class sensitivity over a set of images
+# --------------------------------------------------------------------------------------------------
+SENSITIVITY_KEY = "evaluate_class_sensitivity"
+
+
+def sensitivity_tab(model_id: str, device: str) -> None:
+    """Class sensitivity (Rebuffi et al. 2020) of each method over uploaded images or the samples."""
+    st.caption(
+        "Does a method's map change with the class it explains? Per image, the Spearman correlation between "
+        "its map of the most likely and of the least likely class of the sidebar's classifier "
+        f"(`{model_id}`); the mean over the images. 1 = the same map for any class; lower is better."
+    )
+    uploads = st.file_uploader("Images (none: the sample photographs)", accept_multiple_files=True, key="sens_images")
+    methods = st.multiselect(
+        "Methods",
+        list(REGISTRY),
+        default=["gradient", "guided_backprop", "gradcam", "smoothgrad"],
+        format_func=lambda n: f"{REGISTRY[n].info.label} ({REGISTRY[n].info.family})",
+        key="sens_methods",
+        **ONE_MATCH_ON_ENTER,
+    )
+    if st.button("Measure class sensitivity", type="primary", disabled=not methods):
+        _measure_sensitivity(model_id, device, uploads, methods)
+    result = st.session_state.get(SENSITIVITY_KEY)
+    if result is not None:
+        rows = result.rows()
+        frame = pd.DataFrame(
+            [
+                {
+                    "method": REGISTRY[r["method"]].info.label,
+                    "class sensitivity (ρ)": r["class_sensitivity"],
+                    "sd": r["class_sensitivity_sd"],
+                    "images": r["images"],
+                }
+                for r in rows
+            ]
+        )
+        st.markdown(f"**{len(result.image_names)} images** on `{result.model_id}`")
+        st.dataframe(frame.style.format(precision=3), hide_index=True, width="stretch")
+        doc = json.dumps({"rows": rows, "run": result.meta()}, indent=2)
+        st.download_button("JSON of the table and how it was made", doc, "class_sensitivity.json", "application/json")
+
+
+def _measure_sensitivity(model_id: str, device: str, uploads, methods) -> None:
+    from glimpse.evaluation.sensitivity import class_sensitivity
+    from glimpse.images import ImageLoadError, load_image, sample_images
+
+    try:
+        if uploads:
+            images = {f.name: load_image(f.getvalue()) for f in uploads}
+        else:
+            images = sample_images()
+        bar = st.progress(0.0, text="Maps of the most and the least likely class…")
+        result = class_sensitivity(
+            loaders.classifier(model_id, device),
+            list(images.values()),
+            list(methods),
+            names=list(images),
+            progress=lambda f, m: bar.progress(min(1.0, f), text=m),
+        )
+        bar.empty()
+    except (ImageLoadError, ValueError, ModelLoadError) as err:
+        st.session_state.pop(SENSITIVITY_KEY, None)
+        st.error(f"Cannot measure: {err}")
+        return
+    st.session_state[SENSITIVITY_KEY] = result

@@ -100,3 +100,20 @@ def test_shapes_tab_scores_the_shapes_classifier_against_object_masks():
     assert result.model_id == "shapes-classifier" and len(result.names) >= 5
     frame = next(d.value for d in at.dataframe if "pointing_game" in d.value.columns)
     assert list(frame["method"]) == ["Grad-CAM"] and 0 <= frame["pointing_game"].iloc[0] <= 1
+
+
+def test_class_sensitivity_tab_over_uploaded_images():
+    from glimpse.evaluation.blockdigits import sample_images
+
+    at = open_page("app_pages/evaluate.py")
+    at.sidebar.selectbox(key="glimpse_embedded_pick").select("blockdigits-robust").run()
+    uploads = [(f"{i}.png", _png(p), "image/png") for i, p in enumerate(sample_images(3).values())]
+    at.file_uploader(key="sens_images").set_value(uploads)
+    at.multiselect(key="sens_methods").set_value(["gradient", "gradcam"])
+    at.run()
+    next(b for b in at.button if b.label == "Measure class sensitivity").click()
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    frame = next(d.value for d in at.dataframe if "class sensitivity (ρ)" in d.value.columns)
+    assert list(frame["method"]) == ["Gradient", "Grad-CAM"] and list(frame["images"]) == [3, 3]
+    assert frame["class sensitivity (ρ)"].between(-1, 1).all()
