@@ -332,12 +332,13 @@ def masks_tab(model_id: str, device: str) -> None:
     """Upload images and their masks (paired in file-name order), pick methods, score."""
     st.caption(
         "Upload images and one mask per image (the same size; white inside the region that should matter, black "
-        "outside). Images and masks pair in the order of their file names. Each method's map of the top-1 class of "
+        "outside), as files or zips. Images and masks pair in the order of their names (inside a zip: their paths). "
+        "Each method's map of the top-1 class of "
         f"the sidebar's classifier (`{model_id}`) is scored at the image's size."
     )
     c1, c2 = st.columns(2)
-    images = c1.file_uploader("Images", accept_multiple_files=True, key="mask_images")
-    masks = c2.file_uploader("Masks", accept_multiple_files=True, key="mask_masks")
+    images = c1.file_uploader("Images (files or a zip)", accept_multiple_files=True, key="mask_images")
+    masks = c2.file_uploader("Masks (files or a zip)", accept_multiple_files=True, key="mask_masks")
     methods = st.multiselect(
         "Methods",
         list(REGISTRY),
@@ -355,19 +356,23 @@ def masks_tab(model_id: str, device: str) -> None:
 
 
 def _score_masks(model_id: str, device: str, images, masks, methods, k: float) -> None:
+    from components.complexity_ui import expand_uploads
     from glimpse.evaluation.masks import load_mask, mask_scores
     from glimpse.images import ImageLoadError, load_image
 
+    (images, skipped_images), (masks, skipped_masks) = expand_uploads(images), expand_uploads(masks)
+    for message in (*skipped_images, *skipped_masks):
+        st.warning(f"Skipped {message}")
     images, masks = sorted(images, key=lambda f: f.name), sorted(masks, key=lambda f: f.name)
     if len(images) != len(masks):
         st.error(f"{len(images)} images but {len(masks)} masks: upload one mask per image (they pair by file name).")
         return
     try:
-        pixels = [load_image(f.getvalue()) for f in images]
+        pixels = [load_image(f.data) for f in images]
         binary = []
         for f, image in zip(masks, pixels):
             try:
-                binary.append(load_mask(f.getvalue(), image.shape[:2]))
+                binary.append(load_mask(f.data, image.shape[:2]))
             except ValueError as err:
                 raise ValueError(
                     f"{f.name} (for {images[len(binary)].name}): {str(err).removeprefix('mask: mask ')}"

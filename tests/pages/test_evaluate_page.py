@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import zipfile
 
 import numpy as np
 import pytest
@@ -81,6 +82,18 @@ def test_masks_tab_scores_uploaded_pairs_and_explains_a_mismatch():
     assert not at.exception and not at.error, [e.value for e in at.error]
     frame = next(d.value for d in at.dataframe if "relevance_mass" in d.value.columns)
     assert list(frame["method"]) == ["Gradient", "Grad-CAM"] and frame["relevance_mass"].between(0, 1).all()
+    # masks in one zip pair the same way (by their paths inside it)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, data, _ in masks:
+            zf.writestr(f"masks/{name}", data)
+    at.file_uploader(key="mask_masks").set_value([("masks.zip", buf.getvalue(), "application/zip")])
+    at.run()
+    next(b for b in at.button if b.label == "Score against the masks").click()
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    zipped = next(d.value for d in at.dataframe if "relevance_mass" in d.value.columns)
+    assert zipped.equals(frame)
     at.file_uploader(key="mask_masks").set_value([("m0.png", _png(np.zeros((8, 8), np.uint8)), "image/png")])
     at.run()
     next(b for b in at.button if b.label == "Score against the masks").click()
