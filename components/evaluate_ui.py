@@ -44,6 +44,19 @@ class Request:
     device: str
 
 
+def method_picker(default, *, key: str, help: str | None = None, where=st) -> list[str]:
+    """The registry's methods, by label and family, ``default`` selected; typing then Enter picks one match."""
+    return where.multiselect(
+        "Methods",
+        list(REGISTRY),
+        default=list(default),
+        format_func=lambda n: f"{REGISTRY[n].info.label} ({REGISTRY[n].info.family})",
+        key=key,
+        help=help,
+        **ONE_MATCH_ON_ENTER,
+    )
+
+
 def controls(device: str) -> Request | None:
     """Models, methods and image count; a Request when Run is pressed."""
     c1, c2 = st.columns([1, 2])
@@ -54,15 +67,7 @@ def controls(device: str) -> Request | None:
         )
         seed = st.number_input("Seed", 0, 2**31 - 1, 0, key="eval_seed", help="Seeds the methods' random draws.")
     with c2:
-        methods = st.multiselect(
-            "Methods",
-            list(REGISTRY),
-            default=list(DEFAULT_METHODS),
-            format_func=lambda n: f"{REGISTRY[n].info.label} ({REGISTRY[n].info.family})",
-            key="eval_methods",
-            help="Every method in the registry can be scored.",
-            **ONE_MATCH_ON_ENTER,
-        )
+        methods = method_picker(DEFAULT_METHODS, key="eval_methods", help="Every method in the registry can be scored.")
         st.caption(
             "Settings for 64×32 images: "
             + "; ".join(f"{n} {', '.join(f'{k}={v}' for k, v in p.items())}" for n, p in BENCHMARK_PARAMS.items())
@@ -226,14 +231,7 @@ def diffroar_controls(device: str) -> RoarRequest | None:
         seeds = st.slider("Retrainings per level and side", 1, 3, 2, key="roar_seeds")
         epochs = st.slider("Epochs per retraining", 2, 20, 10, key="roar_epochs")
     with c2:
-        methods = st.multiselect(
-            "Methods",
-            list(REGISTRY),
-            default=["gradient"],
-            format_func=lambda n: f"{REGISTRY[n].info.label} ({REGISTRY[n].info.family})",
-            key="roar_methods",
-            **ONE_MATCH_ON_ENTER,
-        )
+        methods = method_picker(["gradient"], key="roar_methods")
         levels = st.multiselect(
             "Pixels kept (k)",
             list(LEVELS),
@@ -339,14 +337,7 @@ def masks_tab(model_id: str, device: str) -> None:
     c1, c2 = st.columns(2)
     images = c1.file_uploader("Images (files or a zip)", accept_multiple_files=True, key="mask_images")
     masks = c2.file_uploader("Masks (files or a zip)", accept_multiple_files=True, key="mask_masks")
-    methods = st.multiselect(
-        "Methods",
-        list(REGISTRY),
-        default=["gradient", "gradcam", "smoothgrad"],
-        format_func=lambda n: f"{REGISTRY[n].info.label} ({REGISTRY[n].info.family})",
-        key="mask_methods",
-        **ONE_MATCH_ON_ENTER,
-    )
+    methods = method_picker(["gradient", "gradcam", "smoothgrad"], key="mask_methods")
     k = st.slider("k for the top-k % IoU", 1, 50, 10, key="mask_k")
     if st.button("Score against the masks", type="primary", disabled=not (images and masks and methods)):
         _score_masks(model_id, device, images, masks, methods, float(k))
@@ -450,14 +441,7 @@ def shapes_tab(device: str) -> None:
         "class is explained and its map scored against that object's mask."
     )
     c1, c2 = st.columns([2, 1])
-    methods = c1.multiselect(
-        "Methods",
-        list(REGISTRY),
-        default=list(DEFAULT_METHODS),
-        format_func=lambda n: f"{REGISTRY[n].info.label} ({REGISTRY[n].info.family})",
-        key="shape_methods",
-        **ONE_MATCH_ON_ENTER,
-    )
+    methods = method_picker(DEFAULT_METHODS, key="shape_methods", where=c1)
     scenes = c2.slider("Scenes", 5, 100, 20, step=5, key="shape_scenes", help="One or two objects each.")
     if st.button("Score the shapes classifier", type="primary", disabled=not methods):
         try:
@@ -484,14 +468,7 @@ def sensitivity_tab(model_id: str, device: str) -> None:
         f"(`{model_id}`); the mean over the images. 1 = the same map for any class; lower is better."
     )
     uploads = st.file_uploader("Images (none: the sample photographs)", accept_multiple_files=True, key="sens_images")
-    methods = st.multiselect(
-        "Methods",
-        list(REGISTRY),
-        default=["gradient", "guided_backprop", "gradcam", "smoothgrad"],
-        format_func=lambda n: f"{REGISTRY[n].info.label} ({REGISTRY[n].info.family})",
-        key="sens_methods",
-        **ONE_MATCH_ON_ENTER,
-    )
+    methods = method_picker(["gradient", "guided_backprop", "gradcam", "smoothgrad"], key="sens_methods")
     if st.button("Measure class sensitivity", type="primary", disabled=not methods):
         _measure_sensitivity(model_id, device, uploads, methods)
     result = st.session_state.get(SENSITIVITY_KEY)

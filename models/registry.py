@@ -170,7 +170,8 @@ def _load_efficientnet_lite0(model_id: str, device: torch.device) -> ClassifierB
 
 def _load_blockdigits(model_id: str, device: torch.device) -> ClassifierBundle:
     from glimpse.evaluation.blockdigits import IMAGE_SHAPE, LABELS
-    from models.blockdigits import MEAN, STD, TARGET_LAYERS, load_blockdigits_cnn
+    from models.blockdigits import MEAN, STD, load_blockdigits_cnn
+    from models.small_cnn import TARGET_LAYERS
 
     return ClassifierBundle(
         model_id=model_id,
@@ -185,8 +186,9 @@ def _load_blockdigits(model_id: str, device: torch.device) -> ClassifierBundle:
 
 
 def _load_shapes_classifier(model_id: str, device: torch.device) -> ClassifierBundle:
-    from models.shapes_classifier import LABELS, MEAN, STD, TARGET_LAYERS, load_shapes_classifier
+    from models.shapes_classifier import LABELS, MEAN, STD, load_shapes_classifier
     from models.shapes_pipeline import IMAGE_SIZE
+    from models.small_cnn import TARGET_LAYERS
 
     return ClassifierBundle(
         model_id=model_id,

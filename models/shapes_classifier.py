@@ -10,48 +10,25 @@ explains (``python -m glimpse evaluate shapes``, the Evaluate page). Weights: ``
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from models.shapes_scenes import COLOURS, SHAPES
+from models.small_cnn import SmallCNN
 
 MODEL_ID = "shapes-classifier"
 WEIGHTS = Path(__file__).parent / "embedded" / "shapes_classifier" / "model.safetensors"
 #: the classes, "colour shape", colour-major
 LABELS: tuple[str, ...] = tuple(f"{c} {s}" for c in COLOURS for s in SHAPES)
 MEAN, STD = 0.5, 0.5
-TARGET_LAYERS = ("features.act3", "features.act2", "features.act1")
 
 
-class ShapesCNN(nn.Module):
-    """Three 3×3 conv + ReLU stages (32, 64, 64 channels; max-pool after each), then 1024 → 128 → 12 logits."""
+class ShapesCNN(SmallCNN):
+    """32, 64, 64 channels, then 1024 → 128 → 12 logits: (B, 3, 32, 32) -> (B, 12)."""
 
     def __init__(self, classes: int = len(LABELS)) -> None:
-        super().__init__()
-        self.features = nn.Sequential(
-            OrderedDict(
-                conv1=nn.Conv2d(3, 32, 3, padding=1),
-                act1=nn.ReLU(),
-                pool1=nn.MaxPool2d(2),
-                conv2=nn.Conv2d(32, 64, 3, padding=1),
-                act2=nn.ReLU(),
-                pool2=nn.MaxPool2d(2),
-                conv3=nn.Conv2d(64, 64, 3, padding=1),
-                act3=nn.ReLU(),
-                pool3=nn.MaxPool2d(2),
-            )
-        )
-        self.head = nn.Sequential(
-            OrderedDict(
-                flatten=nn.Flatten(), fc1=nn.Linear(64 * 4 * 4, 128), act=nn.ReLU(), fc2=nn.Linear(128, classes)
-            )
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
+        super().__init__((32, 32), (32, 64, 64), 128, classes)
 
 
 def targets(spec) -> torch.Tensor:

@@ -63,6 +63,46 @@ log = logging.getLogger(__name__)
 BLOCKDIGITS_MODELS = ("blockdigits-standard", "blockdigits-robust")
 
 
+def _add(
+    sub,
+    name: str,
+    help: str,
+    description: str,
+    *,
+    images: str | None,
+    model: str | None,
+    method: str | None,
+    json_help: str,
+    device: str = "auto",
+    func,
+) -> argparse.ArgumentParser:
+    """A subcommand with the options every benchmark shares: images (``"*"``, ``"+"`` or None), --model (None:
+    the embedded classifier, "": no --model), --method (None: the quick ones, "all": every method), --param,
+    --seed, --device, --json."""
+    p = sub.add_parser(name, help=help, description=description)
+    if images is not None:
+        what = "image files" + (" (default: the scikit-image samples)" if images == "*" else "")
+        p.add_argument("images", nargs=images, help=what)
+    if model is None:
+        p.add_argument("--model", default=None, help="classifier id (default: the embedded efficientnet-lite0)")
+    elif model:
+        p.add_argument("--model", default=model, help="classifier id(s), comma-separated")
+    if method is None:
+        p.add_argument("--method", "-m", default=None, help="method name(s), comma-separated (default: the quick ones)")
+    elif method == "all":
+        p.add_argument("--method", "-m", default=None, help="method name(s), comma-separated (default: all)")
+    else:
+        p.add_argument("--method", "-m", default=method, help=f"method name(s), comma-separated (default {method})")
+    p.add_argument(
+        "--param", "-p", action="append", default=[], metavar="METHOD.NAME=VALUE", help="override a parameter"
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the methods' random draws (default 0)")
+    p.add_argument("--device", default=device, help=f"auto, cpu, cuda, mps (default {device})")
+    p.add_argument("--json", action="store_true", help=json_help)
+    p.set_defaults(func=func)
+    return p
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "evaluate",
@@ -71,124 +111,101 @@ def register(subparsers) -> None:
         description="Score saliency methods against ground truth.",
     )
     sub = p.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
-    b = sub.add_parser(
+    b = _add(
+        sub,
         "blockdigits",
-        help="feature leakage on BlockDigits: attribution on the digit vs on the null block",
-        description="Feature leakage of every method on BlockDigits (signal_mass, null_topk), per model.",
-    )
-    b.add_argument("--model", default=",".join(BLOCKDIGITS_MODELS), help="classifier id(s), comma-separated")
-    b.add_argument("--method", "-m", default=None, help="method name(s), comma-separated (default: all)")
-    b.add_argument(
-        "--param", "-p", action="append", default=[], metavar="METHOD.NAME=VALUE", help="override a parameter"
+        "feature leakage on BlockDigits: attribution on the digit vs on the null block",
+        "Feature leakage of every method on BlockDigits (signal_mass, null_topk), per model.",
+        images=None,
+        model=",".join(BLOCKDIGITS_MODELS),
+        method="all",
+        json_help="one JSON object per model and method on stdout",
+        func=run_blockdigits,
     )
     b.add_argument("--images", type=int, default=100, help="test images scored per model (default 100, max 359)")
-    b.add_argument("--seed", type=int, default=0, help="seed of the methods' random draws")
-    b.add_argument("--device", default="auto", help="auto, cpu, cuda, mps (default auto)")
-    b.add_argument("--json", action="store_true", help="one JSON object per model and method on stdout")
     b.add_argument("--out", type=Path, default=None, help="folder for leakage.csv and leakage.json")
-    b.set_defaults(func=run_blockdigits)
 
-    c = sub.add_parser(
+    _add(
+        sub,
         "class-sensitivity",
-        help="does the map change with the class? (Rebuffi et al. 2020; lower is better)",
-        description="Class sensitivity: Spearman ρ between the maps of the most and the least likely class.",
+        "does the map change with the class? (Rebuffi et al. 2020; lower is better)",
+        "Class sensitivity: Spearman ρ between the maps of the most and the least likely class.",
+        images="*",
+        model=None,
+        method=None,
+        json_help="one JSON object per method on stdout",
+        func=run_class_sensitivity,
     )
-    c.add_argument("images", nargs="*", help="image files (default: the scikit-image samples)")
-    c.add_argument("--model", default=None, help="classifier id (default: the embedded efficientnet-lite0)")
-    c.add_argument("--method", "-m", default=None, help="method name(s), comma-separated (default: the quick ones)")
-    c.add_argument(
-        "--param", "-p", action="append", default=[], metavar="METHOD.NAME=VALUE", help="override a parameter"
-    )
-    c.add_argument("--seed", type=int, default=0, help="seed of the methods' random draws")
-    c.add_argument("--device", default="auto", help="auto, cpu, cuda, mps (default auto)")
-    c.add_argument("--json", action="store_true", help="one JSON object per method on stdout")
-    c.set_defaults(func=run_class_sensitivity)
 
-    m = sub.add_parser(
+    m = _add(
+        sub,
         "masks",
-        help="score maps against ground-truth masks (pointing game, relevance mass and rank, top-k IoU)",
-        description="Score each method's map of the top-1 class against each image's mask (white = inside).",
+        "score maps against ground-truth masks (pointing game, relevance mass and rank, top-k IoU)",
+        "Score each method's map of the top-1 class against each image's mask (white = inside).",
+        images="+",
+        model=None,
+        method=None,
+        json_help="one JSON object per method on stdout",
+        func=run_masks,
     )
-    m.add_argument("images", nargs="+", help="image files")
     m.add_argument("--masks", nargs="+", required=True, help="one mask per image, in the same order")
-    m.add_argument("--model", default=None, help="classifier id (default: the embedded efficientnet-lite0)")
-    m.add_argument("--method", "-m", default=None, help="method name(s), comma-separated (default: the quick ones)")
-    m.add_argument(
-        "--param", "-p", action="append", default=[], metavar="METHOD.NAME=VALUE", help="override a parameter"
-    )
     m.add_argument("--k", type=float, default=10.0, help="top-k %% of pixels for topk_iou (default 10)")
-    m.add_argument("--seed", type=int, default=0, help="seed of the methods' random draws")
-    m.add_argument("--device", default="auto", help="auto, cpu, cuda, mps (default auto)")
-    m.add_argument("--json", action="store_true", help="one JSON object per method on stdout")
-    m.set_defaults(func=run_masks)
 
-    h = sub.add_parser(
+    h = _add(
+        sub,
         "shapes",
-        help="the shapes classifier's maps against exact object masks (pointing game, relevance mass, ...)",
-        description="Explain each object's class in fresh shapes scenes and score the map against the object's mask.",
-    )
-    h.add_argument("--method", "-m", default=None, help="method name(s), comma-separated (default: the quick ones)")
-    h.add_argument(
-        "--param", "-p", action="append", default=[], metavar="METHOD.NAME=VALUE", help="override a parameter"
+        "the shapes classifier's maps against exact object masks (pointing game, relevance mass, ...)",
+        "Explain each object's class in fresh shapes scenes and score the map against the object's mask.",
+        images=None,
+        model="",
+        method=None,
+        json_help="one JSON object per method on stdout",
+        func=run_shapes,
     )
     h.add_argument("--scenes", type=int, default=40, help="scenes rendered (one or two objects each; default 40)")
     h.add_argument("--k", type=float, default=10.0, help="top-k %% of pixels for topk_iou (default 10)")
-    h.add_argument("--seed", type=int, default=0, help="seed of the scenes and of the methods' draws")
-    h.add_argument("--device", default="auto", help="auto, cpu, cuda, mps (default auto)")
-    h.add_argument("--json", action="store_true", help="one JSON object per method on stdout")
-    h.set_defaults(func=run_shapes)
 
-    g = sub.add_parser(
+    g = _add(
+        sub,
         "pgi",
-        help="PGI / PGU on superpixels: perturb the top-k regions of a map, or all the others",
-        description="Prediction gaps on important (PGI, higher is better) and unimportant (PGU, lower) superpixels.",
-    )
-    g.add_argument("images", nargs="*", help="image files (default: the scikit-image samples)")
-    g.add_argument("--model", default=None, help="classifier id (default: the embedded efficientnet-lite0)")
-    g.add_argument("--method", "-m", default=None, help="method name(s), comma-separated (default: the quick ones)")
-    g.add_argument(
-        "--param", "-p", action="append", default=[], metavar="METHOD.NAME=VALUE", help="override a parameter"
+        "PGI / PGU on superpixels: perturb the top-k regions of a map, or all the others",
+        "Prediction gaps on important (PGI, higher is better) and unimportant (PGU, lower) superpixels.",
+        images="*",
+        model=None,
+        method=None,
+        json_help="one JSON object per method and k on stdout",
+        func=run_pgi,
     )
     g.add_argument("--k", default="0.1,0.25,0.5", help="fractions of superpixels, comma-separated")
     g.add_argument("--perturbation", choices=("gaussian", "baseline"), default="gaussian")
     g.add_argument("--sigma", type=float, default=0.1, help="noise σ as a fraction of the input range (default 0.1)")
     g.add_argument("--draws", type=int, default=50, help="noise draws per image (default 50)")
     g.add_argument("--segments", type=int, default=50, help="SLIC superpixels asked for (default 50)")
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--device", default="auto", help="auto, cpu, cuda, mps (default auto)")
-    g.add_argument("--json", action="store_true", help="one JSON object per method and k on stdout")
-    g.set_defaults(func=run_pgi)
 
-    e = sub.add_parser(
+    e = _add(
+        sub,
         "baselines",
-        help="which baseline should IG / DeepLIFT / GradientSHAP use? (deletion and insertion AUC per baseline)",
-        description="Score each baseline of the path methods by the deletion and insertion AUC of its maps.",
-    )
-    e.add_argument("images", nargs="*", help="image files (default: the scikit-image samples)")
-    e.add_argument("--model", default=None, help="classifier id (default: the embedded efficientnet-lite0)")
-    e.add_argument(
-        "--method", "-m", default="integrated_gradients,deeplift,gradient_shap", help="path methods, comma-separated"
-    )
-    e.add_argument(
-        "--param", "-p", action="append", default=[], metavar="METHOD.NAME=VALUE", help="override a parameter"
+        "which baseline should IG / DeepLIFT / GradientSHAP use? (deletion and insertion AUC per baseline)",
+        "Score each baseline of the path methods by the deletion and insertion AUC of its maps.",
+        images="*",
+        model=None,
+        method="integrated_gradients,deeplift,gradient_shap",
+        json_help="one JSON object per method and baseline on stdout",
+        func=run_baselines,
     )
     e.add_argument("--steps", type=int, default=10, help="deletion/insertion steps (default 10)")
-    e.add_argument("--seed", type=int, default=0)
-    e.add_argument("--device", default="auto", help="auto, cpu, cuda, mps (default auto)")
-    e.add_argument("--json", action="store_true", help="one JSON object per method and baseline on stdout")
-    e.set_defaults(func=run_baselines)
 
-    d = sub.add_parser(
+    d = _add(
+        sub,
         "diffroar",
-        help="DiffROAR on BlockDigits: retrain on the top-k vs the bottom-k pixels of each map",
-        description="DiffROAR(k) = accuracy(top-k pixels kept) − accuracy(bottom-k kept), retrained from scratch.",
-    )
-    d.add_argument(
-        "--model", default=",".join(BLOCKDIGITS_MODELS), help="BlockDigits classifier id(s), comma-separated"
-    )
-    d.add_argument("--method", "-m", default="gradient", help="method name(s), comma-separated (default gradient)")
-    d.add_argument(
-        "--param", "-p", action="append", default=[], metavar="METHOD.NAME=VALUE", help="override a parameter"
+        "DiffROAR on BlockDigits: retrain on the top-k vs the bottom-k pixels of each map",
+        "DiffROAR(k) = accuracy(top-k pixels kept) − accuracy(bottom-k kept), retrained from scratch.",
+        images=None,
+        model=",".join(BLOCKDIGITS_MODELS),
+        method="gradient",
+        json_help="one JSON object per model, method and level",
+        device="cpu",
+        func=run_diffroar,
     )
     d.add_argument(
         "--levels", default=None, help="fractions kept, comma-separated (default 0.05,0.1,0.2,0.3,0.5,0.7,0.9)"
@@ -196,10 +213,24 @@ def register(subparsers) -> None:
     d.add_argument("--seeds", type=int, default=2, help="retrainings per level and side (default 2)")
     d.add_argument("--epochs", type=int, default=10, help="epochs per retraining (default 10)")
     d.add_argument("--no-cache", action="store_true", help="retrain every cell (default: reuse finished ones)")
-    d.add_argument("--device", default="cpu", help="device of the maps (default cpu)")
-    d.add_argument("--json", action="store_true", help="one JSON object per model, method and level")
     d.add_argument("--out", type=Path, default=None, help="folder for diffroar.csv, diffroar.json, diffroar.png")
-    d.set_defaults(func=run_diffroar)
+
+
+def _emit(as_json: bool, rows: list[dict], table) -> int:
+    """JSON lines of ``rows``, or the text lines ``table()`` returns; exit status 0."""
+    if as_json:
+        for row in rows:
+            print(json.dumps(row))
+    else:
+        sys.stdout.write("\n".join(table()) + "\n")
+    return 0
+
+
+def _images(paths: list[str]) -> dict:
+    """Images by file name, or the scikit-image samples when no path is given."""
+    from glimpse.images import load_image, sample_images
+
+    return {Path(p).name: load_image(p) for p in paths} if paths else sample_images()
 
 
 def _methods(text: str | None, *, quick: bool = False) -> list[str]:
@@ -255,15 +286,11 @@ def run_blockdigits(args: argparse.Namespace) -> int:
 def run_class_sensitivity(args: argparse.Namespace) -> int:
     from glimpse.cli.saliency import _parse_params
     from glimpse.evaluation.sensitivity import class_sensitivity
-    from glimpse.images import load_image, sample_images
     from models.registry import DEFAULT_CLASSIFIER, load_classifier
 
     names = _methods(args.method, quick=True)
     params = _parse_params(args.param, names)
-    if args.images:
-        images = {Path(p).name: load_image(p) for p in args.images}
-    else:
-        images = sample_images()
+    images = _images(args.images)
     bundle = load_classifier(args.model or DEFAULT_CLASSIFIER, device=args.device)
 
     def progress(fraction: float, message: str) -> None:
@@ -278,14 +305,14 @@ def run_class_sensitivity(args: argparse.Namespace) -> int:
         progress=progress,
     )
     rows = [{"model": result.model_id, **row} for row in result.rows()]
-    if args.json:
-        for row in rows:
-            print(json.dumps(row))
-        return 0
-    out = [f"{'method':<22} {'class sensitivity':>17} {'sd':>6}  (Spearman ρ, {len(images)} images; lower is better)"]
-    out += [f"{r['method']:<22} {r['class_sensitivity']:17.3f} {r['class_sensitivity_sd']:6.3f}" for r in rows]
-    sys.stdout.write("\n".join(out) + "\n")
-    return 0
+    return _emit(
+        args.json,
+        rows,
+        lambda: (
+            [f"{'method':<22} {'class sensitivity':>17} {'sd':>6}  (Spearman ρ, {len(images)} images; lower is better)"]
+            + [f"{r['method']:<22} {r['class_sensitivity']:17.3f} {r['class_sensitivity_sd']:6.3f}" for r in rows]
+        ),
+    )
 
 
 def run_masks(args: argparse.Namespace) -> int:
@@ -311,20 +338,14 @@ def run_masks(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     rows = [{"model": result.model_id, **row} for row in result.rows()]
-    if args.json:
-        for row in rows:
-            print(json.dumps(row))
-        return 0
-    _print_mask_rows(rows, len(images), args.k)
-    return 0
+    return _emit(args.json, rows, lambda: _mask_table(rows, len(images), args.k))
 
 
-def _print_mask_rows(rows: list[dict], pairs: int, k: float) -> None:
+def _mask_table(rows: list[dict], pairs: int, k: float) -> list[str]:
     from glimpse.evaluation.masks import METRICS
 
     out = [f"{'method':<22} " + " ".join(f"{m:>15}" for m in METRICS) + f"  ({pairs} pairs, k = {k:g} %)"]
-    out += [f"{r['method']:<22} " + " ".join(f"{r[m]:15.3f}" for m in METRICS) for r in rows]
-    sys.stdout.write("\n".join(out) + "\n")
+    return out + [f"{r['method']:<22} " + " ".join(f"{r[m]:15.3f}" for m in METRICS) for r in rows]
 
 
 def run_shapes(args: argparse.Namespace) -> int:
@@ -339,24 +360,18 @@ def run_shapes(args: argparse.Namespace) -> int:
     bundle = load_classifier(MODEL_ID, device=args.device)
     result = mask_benchmark(bundle, [(n, params[n]) for n in names], scenes=args.scenes, seed=args.seed, k=args.k)
     rows = [{"model": result.model_id, **row} for row in result.rows()]
-    if args.json:
-        for row in rows:
-            print(json.dumps(row))
-        return 0
-    _print_mask_rows(rows, len(result.names), args.k)
-    return 0
+    return _emit(args.json, rows, lambda: _mask_table(rows, len(result.names), args.k))
 
 
 def run_pgi(args: argparse.Namespace) -> int:
     from glimpse.cli.saliency import _parse_params
     from glimpse.evaluation.pgi import pgi_pgu
-    from glimpse.images import load_image, sample_images
     from models.registry import DEFAULT_CLASSIFIER, load_classifier
 
     names = _methods(args.method, quick=True)
     params = _parse_params(args.param, names)
     ks = _levels(args.k, what="--k")
-    images = {Path(p).name: load_image(p) for p in args.images} if args.images else sample_images()
+    images = _images(args.images)
     bundle = load_classifier(args.model or DEFAULT_CLASSIFIER, device=args.device)
     result = pgi_pgu(
         bundle,
@@ -372,20 +387,19 @@ def run_pgi(args: argparse.Namespace) -> int:
         progress=lambda f, m: log.info("%3.0f%% %s", 100 * f, m),
     )
     rows = [{"model": result.model_id, **row} for row in result.rows()]
-    if args.json:
-        for row in rows:
-            print(json.dumps(row))
-        return 0
-    out = [f"{'method':<22} {'k':>5} {'PGI ↑':>8} {'PGU ↓':>8}  ({len(images)} images, {args.perturbation})"]
-    out += [f"{r['method']:<22} {r['k']:5.2f} {r['pgi']:8.4f} {r['pgu']:8.4f}" for r in rows]
-    sys.stdout.write("\n".join(out) + "\n")
-    return 0
+    return _emit(
+        args.json,
+        rows,
+        lambda: (
+            [f"{'method':<22} {'k':>5} {'PGI ↑':>8} {'PGU ↓':>8}  ({len(images)} images, {args.perturbation})"]
+            + [f"{r['method']:<22} {r['k']:5.2f} {r['pgi']:8.4f} {r['pgu']:8.4f}" for r in rows]
+        ),
+    )
 
 
 def run_baselines(args: argparse.Namespace) -> int:
     from glimpse.cli.saliency import _parse_params
     from glimpse.evaluation.baselines import PATH_METHODS, baseline_scores
-    from glimpse.images import load_image, sample_images
     from models.registry import DEFAULT_CLASSIFIER, load_classifier
 
     names = _methods(args.method)
@@ -395,7 +409,7 @@ def run_baselines(args: argparse.Namespace) -> int:
     if not 2 <= args.steps <= 100:
         raise CliError(f"--steps: between 2 and 100, got {args.steps}")
     params = _parse_params(args.param, names)
-    images = {Path(p).name: load_image(p) for p in args.images} if args.images else sample_images()
+    images = _images(args.images)
     bundle = load_classifier(args.model or DEFAULT_CLASSIFIER, device=args.device)
     result = baseline_scores(
         bundle,
