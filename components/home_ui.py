@@ -35,10 +35,17 @@ LENSES = [
     ),
     (
         "app_pages/compare.py",
-        "Compare and measure",
+        "Compare",
         ":material/balance:",
-        "Which map is right? Deletion/insertion curves, sanity checks (randomised weights), agreement "
-        "between methods, side by side, exportable.",
+        "Every lens on one image, side by side: agreement between methods, complexity inside the salient "
+        "region, generate → classify → explain, exportable as a bundle.",
+    ),
+    (
+        "app_pages/evaluate.py",
+        "Evaluate",
+        ":material/fact_check:",
+        "Which map is right? Tested where the evidence is known: leakage onto a null patch (BlockDigits, "
+        "standard vs robust model), DiffROAR, exact object masks, your own masks, class sensitivity.",
     ),
 ]
 
