@@ -107,6 +107,14 @@ def import_box() -> None:
             return
         try:
             record = read_bundle(data)
+            if "evaluation" in record.params:  # a bundle of the Evaluate page: its report is the way to read it
+                benchmark = record.params["evaluation"].get("benchmark", "evaluation")
+                st.info(
+                    f"{up.name} holds Evaluate results ({benchmark}), not a Compare run: open its report.html, "
+                    "or read it with glimpse.export.read_bundle."
+                )
+                st.session_state[IMPORTED_KEY] = digest
+                return
             spec = CompareSpec.from_params(record.params)
         except (BundleError, ValueError, TypeError) as err:
             st.error(f"Could not import {up.name}: {err}. Only bundles written by Glimpse can be imported.")

@@ -11,7 +11,6 @@ import io
 import json
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
@@ -23,6 +22,7 @@ from glimpse.display import colour_range, overlay, resize_image
 from glimpse.evaluation.blockdigits import blockdigits
 from glimpse.evaluation.diffroar import LEVELS, DiffRoarResult, blockdigits_diffroar
 from glimpse.evaluation.leakage import BENCHMARK_PARAMS, TOPK, LeakageResult, leakage_benchmark
+from glimpse.export import MapEntry, RunRecord, bundle_bytes
 from glimpse.saliency import REGISTRY, explain
 from glimpse.saliency.batching import cache_dir
 from models.registry import ModelLoadError
@@ -162,8 +162,47 @@ def chart(results: tuple[LeakageResult, ...]) -> None:
     st.plotly_chart(fig, width="stretch", config={"displayModeBar": False}, key="eval_chart")
 
 
+def leakage_bundle(request: Request, results: tuple[LeakageResult, ...], index: int) -> bytes:
+    """A run bundle of the leakage run: test image ``index`` and every model's maps of it, the table as
+    ``metrics/leakage.csv``, and an ``evaluation`` section in the params (the request and each run's meta)."""
+    data = blockdigits("test", seed=0)
+    entries = []
+    for model_id in request.models:
+        for m in example_maps(model_id, request.device, request.methods, index, request.seed):
+            label = REGISTRY[m.method].info.label
+            entries.append(MapEntry(f"{model_id}: {label}", "evaluation", m.values, m.meta(versions=False)))
+    rows = []
+    for r in results:
+        for row in r.rows():
+            flat = {"model": r.model_id, "accuracy": r.accuracy, "method": row["method"], "label": row["label"]}
+            flat["signal_mass"], flat["signal_mass_sd"] = row["signal_mass"], row["signal_mass_sd"]
+            flat.update({f"null_top{k}": v for k, v in row["null_topk"].items()})
+            flat.update({f"null_top{k}_sd": v for k, v in row["null_topk_sd"].items()})
+            rows.append(flat)
+    run = RunRecord(
+        image=data.rgb(index),
+        image_name=f"blockdigits test #{index} (digit {data.labels[index]})",
+        maps=tuple(entries),
+        params={"evaluation": {"benchmark": "blockdigits-leakage", "runs": [r.meta(versions=False) for r in results]}},
+        models={f"classifier {i + 1}": m for i, m in enumerate(request.models)},
+        seeds={"saliency": request.seed, "blockdigits": 0},
+        tables={"leakage": tuple(rows)},
+    )
+    return bundle_bytes(run)
+
+
 def downloads(frame: pd.DataFrame, results: tuple[LeakageResult, ...]) -> None:
-    c1, c2 = st.columns(2)
+    c1, c2, c3 = st.columns(3)
+    request = stored()[0]
+    index = int(st.session_state.get("eval_example", 0))
+    c3.download_button(
+        "Run bundle (zip, with a report)",
+        data=lambda: leakage_bundle(request, results, index),
+        file_name="blockdigits_leakage_bundle.zip",
+        mime="application/zip",
+        on_click="ignore",
+        help="The table, the example image's maps of every model (raw, NPZ) and an offline HTML report.",
+    )
     c1.download_button("CSV of the table", frame.to_csv(index=False), "blockdigits_leakage.csv", "text/csv")
     doc = {
         "rows": [{"model": r.model_id, **row} for r in results for row in r.rows()],
@@ -175,7 +214,8 @@ def downloads(frame: pd.DataFrame, results: tuple[LeakageResult, ...]) -> None:
 
 
 @st.cache_data(max_entries=32, show_spinner="Computing the maps…")
-def example_maps(model_id: str, device: str, methods: tuple[str, ...], index: int, seed: int) -> list[np.ndarray]:
+def example_maps(model_id: str, device: str, methods: tuple[str, ...], index: int, seed: int) -> list:
+    """The SaliencyMaps of test image ``index`` (its true class) for each method (cached)."""
     data = blockdigits("test", seed=0)
     bundle = loaders.classifier(model_id, device)
     maps = explain(
@@ -185,7 +225,7 @@ def example_maps(model_id: str, device: str, methods: tuple[str, ...], index: in
         target=int(data.labels[index]),
         seed=seed,
     )
-    return [m.values for m in maps]
+    return list(maps)
 
 
 def example_view(request: Request) -> None:
@@ -201,9 +241,9 @@ def example_view(request: Request) -> None:
         st.markdown(f"`{model_id}`")
         cols = st.columns(len(maps) + 1)
         cols[0].image(image, caption="image", width=96)
-        for col, name, values in zip(cols[1:], request.methods, maps):
-            lo, hi, _ = colour_range(values, "signed", 99.5)
-            picture = overlay(image, values, lo, hi, "RdBu_r", alpha=0.75)
+        for col, name, m in zip(cols[1:], request.methods, maps):
+            lo, hi, _ = colour_range(m.values, "signed", 99.5)
+            picture = overlay(image, m.values, lo, hi, "RdBu_r", alpha=0.75)
             col.image(picture, caption=REGISTRY[name].info.label, width=96)
 
 

@@ -28,7 +28,7 @@ def test_run_scores_every_model_and_method_and_shows_the_maps():
     assert table["null top 5 %"].between(0, 100).all() and table["signal mass %"].between(0, 100).all()
     request, results = at.session_state[ui.RESULT_KEY]
     assert request.images == 10 and [r.images for r in results] == [10, 10]
-    assert len(at.get("download_button")) == 2  # CSV of the table, JSON with each run's meta()
+    assert len(at.get("download_button")) == 3  # CSV of the table, JSON with each run's meta(), the run bundle
     # one image, every map: the image and one overlay per method, for each model
     assert len(at.get("image")) == 2 * (1 + 2)
     # a display change (k) re-draws without recomputing
@@ -130,3 +130,31 @@ def test_class_sensitivity_tab_over_uploaded_images():
     frame = next(d.value for d in at.dataframe if "class sensitivity (ρ)" in d.value.columns)
     assert list(frame["method"]) == ["Gradient", "Grad-CAM"] and list(frame["images"]) == [3, 3]
     assert frame["class sensitivity (ρ)"].between(-1, 1).all()
+
+
+def test_the_run_bundle_holds_the_table_the_maps_and_how_they_were_made():
+    from glimpse.export import read_bundle
+
+    request = ui.Request(("blockdigits-standard", "blockdigits-robust"), ("gradient", "gradcam"), 10, 0, "cpu")
+    results = tuple(ui.leakage(m, "cpu", request.methods, request.images, request.seed) for m in request.models)
+    data = ui.leakage_bundle(request, results, 3)
+    record = read_bundle(data)
+    assert record.image.shape == (64, 32, 3) and record.image_name.startswith("blockdigits test #3")
+    assert record.map_names == (
+        "blockdigits-standard: Gradient",
+        "blockdigits-standard: Grad-CAM",
+        "blockdigits-robust: Gradient",
+        "blockdigits-robust: Grad-CAM",
+    )
+    rows = record.tables["leakage"]
+    assert len(rows) == 4 and rows[0]["model"] == "blockdigits-standard" and 0 <= rows[0]["null_top5"] <= 1
+    section = record.params["evaluation"]
+    assert section["benchmark"] == "blockdigits-leakage" and [r["images"] for r in section["runs"]] == [10, 10]
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        assert "report.html" in zf.namelist() and "metrics/leakage.csv" in zf.namelist()
+    # Compare does not mistake it for one of its runs
+    at = open_page("app_pages/compare.py")
+    at.file_uploader(key="cmp_import").set_value(("leakage.zip", data, "application/zip"))
+    at.run()
+    assert not at.exception and not at.error
+    assert any("holds Evaluate results (blockdigits-leakage)" in i.value for i in at.info)
