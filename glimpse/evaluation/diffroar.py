@@ -62,17 +62,16 @@ def keep_masks(maps: np.ndarray, k: float, side: str, *, seed: int = 0) -> np.nd
     return out.reshape(n, h, w)
 
 
-def fit_and_score(
+def fit(
     make_model: Callable[[], torch.nn.Module],
     train: tuple[torch.Tensor, torch.Tensor],
-    test: tuple[torch.Tensor, torch.Tensor],
     *,
     seed: int,
     epochs: int = 10,
     batch_size: int = 64,
     lr: float = 1e-3,
-) -> float:
-    """Train ``make_model()`` from scratch (Adam, cosine decay, cross-entropy) and return its test accuracy.
+) -> torch.nn.Module:
+    """Train ``make_model()`` from scratch (Adam, cosine decay, cross-entropy); returned in eval mode.
 
     Inputs are model-ready tensors (already normalised); deterministic from ``seed`` on a given machine.
     """
@@ -92,11 +91,29 @@ def fit_and_score(
             loss.backward()
             opt.step()
         sched.step()
-    model.eval()
+    return model.eval()
+
+
+def accuracy(model: torch.nn.Module, test: tuple[torch.Tensor, torch.Tensor]) -> float:
+    """Share of ``test`` the model classifies right."""
     tx, ty = test
     with torch.no_grad():
         correct = sum(int((model(tx[i : i + 256]).argmax(1) == ty[i : i + 256]).sum()) for i in range(0, len(tx), 256))
     return correct / len(tx)
+
+
+def fit_and_score(
+    make_model: Callable[[], torch.nn.Module],
+    train: tuple[torch.Tensor, torch.Tensor],
+    test: tuple[torch.Tensor, torch.Tensor],
+    *,
+    seed: int,
+    epochs: int = 10,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+) -> float:
+    """Train ``make_model()`` from scratch (:func:`fit`) and return its accuracy on ``test``."""
+    return accuracy(fit(make_model, train, seed=seed, epochs=epochs, batch_size=batch_size, lr=lr), test)
 
 
 @dataclass(frozen=True)
