@@ -13,8 +13,15 @@ st.caption(
 )
 
 choice = current()
-leakage_tab, roar_tab, shapes_tab, masks_tab, sensitivity_tab = st.tabs(
-    ["Leakage (BlockDigits)", "DiffROAR (BlockDigits)", "Shapes (exact masks)", "Your masks", "Class sensitivity"]
+leakage_tab, roar_tab, shapes_tab, masks_tab, sensitivity_tab, pgi_tab = st.tabs(
+    [
+        "Leakage (BlockDigits)",
+        "DiffROAR (BlockDigits)",
+        "Shapes (exact masks)",
+        "Your masks",
+        "Class sensitivity",
+        "PGI / PGU",
+    ]
 )
 with leakage_tab:
     request = ui.controls(choice.device)
@@ -35,3 +42,5 @@ with masks_tab:
     ui.masks_tab(choice.model_id, choice.device)
 with sensitivity_tab:
     ui.sensitivity_tab(choice.model_id, choice.device)
+with pgi_tab:
+    ui.pgi_tab(choice.model_id, choice.device)

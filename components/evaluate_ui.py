@@ -554,3 +554,64 @@ def _measure_sensitivity(model_id: str, device: str, uploads, methods) -> None:
         st.error(f"Cannot measure: {err}")
         return
     st.session_state[SENSITIVITY_KEY] = result
+
+
+# --------------------------------------------------------------------------------------------------
+# PGI / PGU over a set of images
+# --------------------------------------------------------------------------------------------------
+PGI_KEY = "evaluate_pgi"
+
+
+def pgi_tab(model_id: str, device: str) -> None:
+    """PGI and PGU (Han et al. 2022) of each method on uploaded images or the samples."""
+    st.caption(
+        "Perturb the superpixels a map ranks highest (PGI: the prediction should move, higher is better) or all "
+        f"the others (PGU: it should not, lower is better), on the sidebar's classifier (`{model_id}`). No method "
+        "wins every neighbourhood, so each k is shown."
+    )
+    uploads = st.file_uploader("Images (none: the sample photographs)", accept_multiple_files=True, key="pgi_images")
+    methods = method_picker(["gradient", "gradcam", "occlusion"], key="pgi_methods")
+    c1, c2, c3 = st.columns(3)
+    ks = c1.multiselect("k (share of superpixels)", [0.1, 0.25, 0.5], default=[0.25], key="pgi_ks")
+    perturbation = c2.radio("Perturbation", ["gaussian", "baseline"], horizontal=True, key="pgi_perturbation")
+    draws = c3.slider("Noise draws", 5, 100, 20, step=5, key="pgi_draws", disabled=perturbation == "baseline")
+    if st.button("Measure PGI / PGU", type="primary", disabled=not (methods and ks)):
+        _measure_pgi(model_id, device, uploads, methods, tuple(sorted(ks)), perturbation, int(draws))
+    result = st.session_state.get(PGI_KEY)
+    if result is not None:
+        rows = result.rows()
+        frame = pd.DataFrame(
+            [
+                {"method": REGISTRY[r["method"]].info.label, "k": r["k"], "PGI ↑": r["pgi"], "PGU ↓": r["pgu"]}
+                for r in rows
+            ]
+        )
+        st.markdown(f"**{len(result.names)} images** on `{result.model_id}` · {result.perturbation} perturbation")
+        st.dataframe(frame.style.format(precision=4), hide_index=True, width="stretch")
+        doc = json.dumps({"rows": rows, "run": result.meta()}, indent=2)
+        st.download_button("JSON of the table and how it was made", doc, "pgi_pgu.json", "application/json")
+
+
+def _measure_pgi(model_id: str, device: str, uploads, methods, ks, perturbation: str, draws: int) -> None:
+    from glimpse.evaluation.pgi import pgi_pgu
+    from glimpse.images import ImageLoadError, load_image, sample_images
+
+    try:
+        images = {f.name: load_image(f.getvalue()) for f in uploads} if uploads else sample_images()
+        bar = st.progress(0.0, text="Maps and perturbations…")
+        result = pgi_pgu(
+            loaders.classifier(model_id, device),
+            list(images.values()),
+            list(methods),
+            names=list(images),
+            ks=ks,
+            perturbation=perturbation,
+            draws=draws,
+            progress=lambda f, m: bar.progress(min(1.0, f), text=m),
+        )
+        bar.empty()
+    except (ImageLoadError, ValueError, ModelLoadError) as err:
+        st.session_state.pop(PGI_KEY, None)
+        st.error(f"Cannot measure: {err}")
+        return
+    st.session_state[PGI_KEY] = result

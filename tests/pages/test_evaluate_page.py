@@ -158,3 +158,22 @@ def test_the_run_bundle_holds_the_table_the_maps_and_how_they_were_made():
     at.run()
     assert not at.exception and not at.error
     assert any("holds Evaluate results (blockdigits-leakage)" in i.value for i in at.info)
+
+
+def test_pgi_tab_over_uploaded_images():
+    from glimpse.evaluation.blockdigits import sample_images
+
+    at = open_page("app_pages/evaluate.py")
+    at.sidebar.selectbox(key="glimpse_embedded_pick").select("blockdigits-standard").run()
+    uploads = [(f"{i}.png", _png(p), "image/png") for i, p in enumerate(sample_images(2).values())]
+    at.file_uploader(key="pgi_images").set_value(uploads)
+    at.multiselect(key="pgi_methods").set_value(["gradient", "gradcam"])
+    at.radio(key="pgi_perturbation").set_value("baseline")
+    at.run()
+    next(b for b in at.button if b.label == "Measure PGI / PGU").click()
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    frame = next(d.value for d in at.dataframe if "PGI ↑" in d.value.columns)
+    assert list(frame["method"]) == ["Gradient", "Grad-CAM"] and list(frame["k"]) == [0.25, 0.25]
+    assert frame["PGI ↑"].between(0, 1).all() and frame["PGU ↓"].between(0, 1).all()
+    assert at.session_state[ui.PGI_KEY].perturbation == "baseline"
