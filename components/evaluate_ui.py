@@ -171,14 +171,7 @@ def leakage_bundle(request: Request, results: tuple[LeakageResult, ...], index: 
         for m in example_maps(model_id, request.device, request.methods, index, request.seed):
             label = REGISTRY[m.method].info.label
             entries.append(MapEntry(f"{model_id}: {label}", "evaluation", m.values, m.meta(versions=False)))
-    rows = []
-    for r in results:
-        for row in r.rows():
-            flat = {"model": r.model_id, "accuracy": r.accuracy, "method": row["method"], "label": row["label"]}
-            flat["signal_mass"], flat["signal_mass_sd"] = row["signal_mass"], row["signal_mass_sd"]
-            flat.update({f"null_top{k}": v for k, v in row["null_topk"].items()})
-            flat.update({f"null_top{k}_sd": v for k, v in row["null_topk_sd"].items()})
-            rows.append(flat)
+    rows = [flat for r in results for flat in r.flat_rows()]
     run = RunRecord(
         image=data.rgb(index),
         image_name=f"blockdigits test #{index} (digit {data.labels[index]})",

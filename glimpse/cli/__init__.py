@@ -18,6 +18,35 @@ class CliError(Exception):
     """A user-facing error: printed as one line, exit status 2."""
 
 
+def parse_methods(text: str | None, *, quick: bool = False) -> list[str]:
+    """``--method``'s comma-separated registry names, each checked; None: every method (``quick``: only those
+    not marked slow)."""
+    from glimpse.saliency import REGISTRY, get_method
+
+    if text is None:
+        return [n for n, m in REGISTRY.items() if not (quick and m.info.slow)]
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise CliError("--method: give at least one method name")
+    for n in names:
+        get_method(n)
+    return names
+
+
+def parse_params(items: list[str], names: list[str]) -> dict[str, dict]:
+    """``--param METHOD.NAME=VALUE`` items as one parameter dict per method of ``names``."""
+    out: dict[str, dict] = {n: {} for n in names}
+    for item in items:
+        key, sep, value = item.partition("=")
+        method, dot, name = key.partition(".")
+        if not sep or not dot or not name:
+            raise CliError(f"--param: expected METHOD.NAME=VALUE, got {item!r}")
+        if method not in out:
+            raise CliError(f"--param: method {method!r} is not among --method ({', '.join(names)})")
+        out[method][name] = value
+    return out
+
+
 #: Exceptions that mean "the input or option is wrong", reported without a traceback.
 def _user_errors() -> tuple[type[BaseException], ...]:
     from models.registry import ModelLoadError

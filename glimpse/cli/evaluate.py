@@ -58,7 +58,7 @@ import logging
 import sys
 from pathlib import Path
 
-from glimpse.cli import CliError
+from glimpse.cli import CliError, parse_methods, parse_params
 
 log = logging.getLogger(__name__)
 
@@ -245,27 +245,25 @@ def _images(paths: list[str]) -> dict:
     return {Path(p).name: load_image(p) for p in paths} if paths else sample_images()
 
 
-def _methods(text: str | None, *, quick: bool = False) -> list[str]:
-    from glimpse.saliency import REGISTRY, get_method
+def _classifier(args: argparse.Namespace):
+    """``--model`` (default: the embedded classifier) on ``--device``."""
+    from models.registry import DEFAULT_CLASSIFIER, load_classifier
 
-    if text is None:
-        return [n for n, m in REGISTRY.items() if not (quick and m.info.slow)]
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    if not names:
-        raise CliError("--method: give at least one method name")
-    for n in names:
-        get_method(n)
-    return names
+    return load_classifier(args.model or DEFAULT_CLASSIFIER, device=args.device)
+
+
+def _progress(tag: str = ""):
+    """A progress callback that logs ``tag``, the percentage and the message (shown with ``-v``)."""
+    return lambda fraction, message: log.info("%s%3.0f%% %s", f"{tag} " if tag else "", 100 * fraction, message)
 
 
 def run_blockdigits(args: argparse.Namespace) -> int:
-    from glimpse.cli.saliency import _parse_params
     from glimpse.evaluation.blockdigits import blockdigits
     from glimpse.evaluation.leakage import BENCHMARK_PARAMS, leakage_benchmark
     from models.registry import load_classifier
 
-    names = _methods(args.method)
-    overrides = _parse_params(args.param, names)
+    names = parse_methods(args.method)
+    overrides = parse_params(args.param, names)
     methods = [(n, {**BENCHMARK_PARAMS.get(n, {}), **overrides[n]}) for n in names]
     model_ids = [m.strip() for m in args.model.split(",") if m.strip()]
     if not model_ids:
@@ -276,37 +274,25 @@ def run_blockdigits(args: argparse.Namespace) -> int:
     results = []
     for model_id in model_ids:
         bundle = load_classifier(model_id, device=args.device)
-
-        def progress(fraction: float, message: str, model_id: str = model_id) -> None:
-            log.info("%s %3.0f%% %s", model_id, 100 * fraction, message)
-
+        progress = _progress(model_id)
         results.append(leakage_benchmark(bundle, data, methods, images=args.images, seed=args.seed, progress=progress))
     rows = [{"model": r.model_id, "accuracy": r.accuracy, **row} for r in results for row in r.rows()]
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
-        _write_csv(args.out / "leakage.csv", rows)
+        _write_csv(args.out / "leakage.csv", [flat for r in results for flat in r.flat_rows()])
         doc = {"rows": rows, "runs": [r.meta() for r in results]}
         (args.out / "leakage.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
-    if args.json:
-        for row in rows:
-            print(json.dumps(row))
-    else:
-        _print_table(rows, results[0].ks)
-    return 0
+    return _emit(args.json, rows, lambda: _leakage_table(rows, results[0].ks))
 
 
 def run_class_sensitivity(args: argparse.Namespace) -> int:
-    from glimpse.cli.saliency import _parse_params
     from glimpse.evaluation.sensitivity import class_sensitivity
-    from models.registry import DEFAULT_CLASSIFIER, load_classifier
 
-    names = _methods(args.method, quick=True)
-    params = _parse_params(args.param, names)
+    names = parse_methods(args.method, quick=True)
+    params = parse_params(args.param, names)
     images = _images(args.images)
-    bundle = load_classifier(args.model or DEFAULT_CLASSIFIER, device=args.device)
-
-    def progress(fraction: float, message: str) -> None:
-        log.info("%3.0f%% %s", 100 * fraction, message)
+    bundle = _classifier(args)
+    progress = _progress()
 
     result = class_sensitivity(
         bundle,
@@ -328,18 +314,16 @@ def run_class_sensitivity(args: argparse.Namespace) -> int:
 
 
 def run_masks(args: argparse.Namespace) -> int:
-    from glimpse.cli.saliency import _parse_params
     from glimpse.evaluation.masks import load_mask, mask_scores
     from glimpse.images import load_image
-    from models.registry import DEFAULT_CLASSIFIER, load_classifier
 
     if len(args.masks) != len(args.images):
         raise CliError(f"--masks: {len(args.masks)} masks for {len(args.images)} images; give one per image, in order")
-    names = _methods(args.method, quick=True)
-    params = _parse_params(args.param, names)
+    names = parse_methods(args.method, quick=True)
+    params = parse_params(args.param, names)
     images = [load_image(p) for p in args.images]
     masks = [load_mask(p, image.shape[:2]) for p, image in zip(args.masks, images)]
-    bundle = load_classifier(args.model or DEFAULT_CLASSIFIER, device=args.device)
+    bundle = _classifier(args)
     result = mask_scores(
         bundle,
         images,
@@ -361,12 +345,11 @@ def _mask_table(rows: list[dict], pairs: int, k: float) -> list[str]:
 
 
 def run_shapes(args: argparse.Namespace) -> int:
-    from glimpse.cli.saliency import _parse_params
     from models.registry import load_classifier
     from models.shapes_classifier import MODEL_ID, mask_benchmark
 
-    names = _methods(args.method, quick=True)
-    params = _parse_params(args.param, names)
+    names = parse_methods(args.method, quick=True)
+    params = parse_params(args.param, names)
     if not 1 <= args.scenes <= 1000:
         raise CliError(f"--scenes: between 1 and 1000, got {args.scenes}")
     bundle = load_classifier(MODEL_ID, device=args.device)
@@ -376,15 +359,13 @@ def run_shapes(args: argparse.Namespace) -> int:
 
 
 def run_pgi(args: argparse.Namespace) -> int:
-    from glimpse.cli.saliency import _parse_params
     from glimpse.evaluation.pgi import pgi_pgu
-    from models.registry import DEFAULT_CLASSIFIER, load_classifier
 
-    names = _methods(args.method, quick=True)
-    params = _parse_params(args.param, names)
+    names = parse_methods(args.method, quick=True)
+    params = parse_params(args.param, names)
     ks = _levels(args.k, what="--k")
     images = _images(args.images)
-    bundle = load_classifier(args.model or DEFAULT_CLASSIFIER, device=args.device)
+    bundle = _classifier(args)
     result = pgi_pgu(
         bundle,
         list(images.values()),
@@ -396,7 +377,7 @@ def run_pgi(args: argparse.Namespace) -> int:
         draws=args.draws,
         segments=args.segments,
         seed=args.seed,
-        progress=lambda f, m: log.info("%3.0f%% %s", 100 * f, m),
+        progress=_progress(),
     )
     rows = [{"model": result.model_id, **row} for row in result.rows()]
     return _emit(
@@ -410,19 +391,17 @@ def run_pgi(args: argparse.Namespace) -> int:
 
 
 def run_baselines(args: argparse.Namespace) -> int:
-    from glimpse.cli.saliency import _parse_params
     from glimpse.evaluation.baselines import PATH_METHODS, baseline_scores
-    from models.registry import DEFAULT_CLASSIFIER, load_classifier
 
-    names = _methods(args.method)
+    names = parse_methods(args.method)
     for n in names:
         if n not in PATH_METHODS:
             raise CliError(f"--method: {n!r} takes no baseline; path methods: {', '.join(PATH_METHODS)}")
     if not 2 <= args.steps <= 100:
         raise CliError(f"--steps: between 2 and 100, got {args.steps}")
-    params = _parse_params(args.param, names)
+    params = parse_params(args.param, names)
     images = _images(args.images)
-    bundle = load_classifier(args.model or DEFAULT_CLASSIFIER, device=args.device)
+    bundle = _classifier(args)
     result = baseline_scores(
         bundle,
         list(images.values()),
@@ -431,22 +410,23 @@ def run_baselines(args: argparse.Namespace) -> int:
         names=list(images),
         steps=args.steps,
         seed=args.seed,
-        progress=lambda f, m: log.info("%3.0f%% %s", 100 * f, m),
+        progress=_progress(),
     )
     preferred = result.preferred()
     rows = [{"model": result.model_id, **row} for row in result.rows()]
     for row in rows:
         row["preferred_by"] = [m for m, b in preferred[row["method"]].items() if b == row["baseline"]]
-    if args.json:
-        for row in rows:
-            print(json.dumps(row))
-        return 0
-    out = [f"{'method':<22} {'baseline':<9} {'deletion AUC ↓':>15} {'insertion AUC ↑':>16}  ({len(images)} images)"]
-    for r in rows:
-        mark = "  best: " + ", ".join(r["preferred_by"]) if r["preferred_by"] else ""
-        out.append(f"{r['method']:<22} {r['baseline']:<9} {r['deletion_auc']:15.3f} {r['insertion_auc']:16.3f}{mark}")
-    sys.stdout.write("\n".join(out) + "\n")
-    return 0
+
+    def table() -> list[str]:
+        out = [f"{'method':<22} {'baseline':<9} {'deletion AUC ↓':>15} {'insertion AUC ↑':>16}  ({len(images)} images)"]
+        for r in rows:
+            mark = "  best: " + ", ".join(r["preferred_by"]) if r["preferred_by"] else ""
+            out.append(
+                f"{r['method']:<22} {r['baseline']:<9} {r['deletion_auc']:15.3f} {r['insertion_auc']:16.3f}{mark}"
+            )
+        return out
+
+    return _emit(args.json, rows, table)
 
 
 def _levels(text: str | None, what: str = "--levels") -> tuple[float, ...]:
@@ -529,22 +509,21 @@ def _folder_diffroar(args: argparse.Namespace, names: list[str], overrides: dict
                 seeds=range(args.seeds),
                 epochs=args.epochs,
                 cache_dir=None if args.no_cache else cache_dir() / "diffroar",
-                progress=lambda f, m, tag=f"{model_id} {name}": log.info("%s %3.0f%% %s", tag, 100 * f, m),
+                progress=_progress(f"{model_id} {name}"),
             )
         )
     return results
 
 
 def run_diffroar(args: argparse.Namespace) -> int:
-    from glimpse.cli.saliency import _parse_params
     from glimpse.evaluation.diffroar import blockdigits_diffroar, plot_png
     from glimpse.evaluation.leakage import BENCHMARK_PARAMS
     from glimpse.saliency.batching import cache_dir
     from models.blockdigits import CHECKPOINTS, MEAN, STD, BlockDigitsCNN
     from models.registry import load_classifier
 
-    names = _methods(args.method)
-    overrides = _parse_params(args.param, names)
+    names = parse_methods(args.method)
+    overrides = parse_params(args.param, names)
     levels = _levels(args.levels)
     if args.seeds < 1 or args.epochs < 1:
         raise CliError("--seeds and --epochs: at least 1")
@@ -562,10 +541,7 @@ def run_diffroar(args: argparse.Namespace) -> int:
     for model_id in model_ids:
         bundle = load_classifier(model_id, device=args.device)
         for name in names:
-
-            def progress(fraction: float, message: str, tag: str = f"{model_id} {name}") -> None:
-                log.info("%s %3.0f%% %s", tag, 100 * fraction, message)
-
+            progress = _progress(f"{model_id} {name}")
             results.append(
                 blockdigits_diffroar(
                     bundle,
@@ -583,45 +559,34 @@ def run_diffroar(args: argparse.Namespace) -> int:
     rows = [row for r in results for row in r.rows()]
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
-        with (args.out / "diffroar.csv").open("w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+        _write_csv(args.out / "diffroar.csv", rows)
         doc = {"rows": rows, "runs": [r.meta() for r in results]}
         (args.out / "diffroar.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
         (args.out / "diffroar.png").write_bytes(plot_png(results))
-    if args.json:
-        for row in rows:
-            print(json.dumps(row))
-        return 0
-    ks = "  ".join(f"{100 * k:>6g}%" for k in levels)
-    out = [f"{'model':<22} {'method':<22} DiffROAR at k = {ks}"]
-    for r in results:
-        d = r.diffroar.mean(1)
-        out.append(f"{r.model_id:<22} {r.method:<22} {'':16}" + "  ".join(f"{v:+7.3f}" for v in d))
-    sys.stdout.write("\n".join(out) + "\n")
-    return 0
+
+    def table() -> list[str]:
+        ks = "  ".join(f"{100 * k:>6g}%" for k in levels)
+        out = [f"{'model':<22} {'method':<22} DiffROAR at k = {ks}"]
+        for r in results:
+            d = r.diffroar.mean(1)
+            out.append(f"{r.model_id:<22} {r.method:<22} {'':16}" + "  ".join(f"{v:+7.3f}" for v in d))
+        return out
+
+    return _emit(args.json, rows, table)
 
 
 def _write_csv(path: Path, rows: list[dict]) -> None:
-    ks = list(rows[0]["null_topk"]) if rows else []
-    fields = ["model", "accuracy", "method", "label", "signal_mass", "signal_mass_sd"]
-    fields += [f"null_top{k}" for k in ks] + [f"null_top{k}_sd" for k in ks] + ["seconds"]
+    """One CSV of flat rows (their keys, in the first row's order, are the columns)."""
     with path.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
-        for row in rows:
-            flat = {k: row[k] for k in ("model", "accuracy", "method", "label", "signal_mass", "signal_mass_sd")}
-            flat.update({f"null_top{k}": v for k, v in row["null_topk"].items()})
-            flat.update({f"null_top{k}_sd": v for k, v in row["null_topk_sd"].items()})
-            flat["seconds"] = row["seconds"]
-            writer.writerow(flat)
+        writer.writerows(rows)
 
 
-def _print_table(rows: list[dict], ks: tuple[float, ...]) -> None:
+def _leakage_table(rows: list[dict], ks: tuple[float, ...]) -> list[str]:
     head = f"{'model':<22} {'method':<22} {'signal mass':>11}  " + "  ".join(f"null@{k:g}%".rjust(9) for k in ks)
     out = [head, "-" * len(head)]
     for row in rows:
         tops = "  ".join(f"{100 * v:8.1f}%" for v in row["null_topk"].values())
         out.append(f"{row['model']:<22} {row['method']:<22} {100 * row['signal_mass']:10.1f}%  {tops}")
-    sys.stdout.write("\n".join(out) + "\n")
+    return out

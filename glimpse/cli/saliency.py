@@ -18,7 +18,7 @@ import logging
 import sys
 from pathlib import Path
 
-from glimpse.cli import CliError
+from glimpse.cli import CliError, parse_methods, parse_params
 
 log = logging.getLogger(__name__)
 
@@ -96,19 +96,6 @@ def run_methods(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parse_params(items: list[str], names: list[str]) -> dict[str, dict]:
-    out: dict[str, dict] = {n: {} for n in names}
-    for item in items:
-        key, sep, value = item.partition("=")
-        method, dot, name = key.partition(".")
-        if not sep or not dot or not name:
-            raise CliError(f"--param: expected METHOD.NAME=VALUE, got {item!r}")
-        if method not in out:
-            raise CliError(f"--param: method {method!r} is not among --method ({', '.join(names)})")
-        out[method][name] = value
-    return out
-
-
 def _parse_noise_tunnel(text: str | None) -> dict | None:
     if not text:
         return None
@@ -128,15 +115,11 @@ def _parse_noise_tunnel(text: str | None) -> dict | None:
 
 def run_saliency(args: argparse.Namespace) -> int:
     from glimpse.images import load_image
-    from glimpse.saliency import explain, get_method, make_target
+    from glimpse.saliency import explain, make_target
     from models.registry import DEFAULT_CLASSIFIER, load_classifier
 
-    names = [n.strip() for n in args.method.split(",") if n.strip()]
-    if not names:
-        raise CliError("--method: give at least one method name")
-    for n in names:
-        get_method(n)
-    params = _parse_params(args.param, names)
+    names = parse_methods(args.method)
+    params = parse_params(args.param, names)
     nt = _parse_noise_tunnel(args.noise_tunnel)
     if args.out and Path(args.out).suffix.lower() != ".npz":
         raise CliError(f"--out: expected a .npz file name, got {args.out!r}")

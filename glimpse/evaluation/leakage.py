@@ -111,6 +111,19 @@ class LeakageResult:
         """One summary per method (:meth:`MethodLeakage.summary`), in the order run."""
         return [m.summary(self.ks) for m in self.methods]
 
+    def flat_rows(self) -> list[dict[str, Any]]:
+        """:meth:`rows` as flat tables want them (a CSV, a bundle's metrics): model, accuracy, method, label,
+        signal mass and its sd, ``null_top{k}`` and ``null_top{k}_sd`` per k, seconds."""
+        out = []
+        for row in self.rows():
+            flat = {"model": self.model_id, "accuracy": self.accuracy, "method": row["method"], "label": row["label"]}
+            flat["signal_mass"], flat["signal_mass_sd"] = row["signal_mass"], row["signal_mass_sd"]
+            flat.update({f"null_top{k}": v for k, v in row["null_topk"].items()})
+            flat.update({f"null_top{k}_sd": v for k, v in row["null_topk_sd"].items()})
+            flat["seconds"] = row["seconds"]
+            out.append(flat)
+        return out
+
     def meta(self, *, versions: bool = True) -> dict[str, Any]:
         """How the result was made, as plain JSON values."""
         out: dict[str, Any] = {
