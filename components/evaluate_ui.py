@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
@@ -57,6 +61,36 @@ def method_picker(default, *, key: str, help: str | None = None, where=st) -> li
     )
 
 
+@contextmanager
+def progress_bar(text: str, prefix: str = "") -> Iterator[Callable[[float, str], None]]:
+    """A progress bar for the block; yields the ``progress(fraction, message)`` callback the benchmarks take.
+    Create it inside a cached service, so that a cache hit replays it finished, not another run's bar."""
+    bar = st.progress(0.0, text=text)
+    try:
+        yield lambda fraction, message: bar.progress(min(1.0, fraction), text=f"{prefix}{message}")
+    finally:
+        bar.empty()
+
+
+def store(key: str, failure: str, work: Callable[[], Any]) -> None:
+    """Keep ``work()``'s result under ``key``; a user error (bad image or mask, model that fails to load) is
+    shown as ``failure: why`` and the previous result goes, so it is not read as the answer to this run."""
+    try:
+        result = work()
+    except (ValueError, ModelLoadError) as err:  # ImageLoadError is a ValueError
+        st.session_state.pop(key, None)
+        st.error(f"{failure}: {err}")
+        return
+    st.session_state[key] = result
+
+
+def images_or_samples(uploads) -> dict[str, np.ndarray]:
+    """Uploaded images by file name, or the sample photographs when nothing is uploaded."""
+    from glimpse.images import load_image, sample_images
+
+    return {f.name: load_image(f.getvalue()) for f in uploads} if uploads else sample_images()
+
+
 def controls(device: str) -> Request | None:
     """Models, methods and image count; a Request when Run is pressed."""
     c1, c2 = st.columns([1, 2])
@@ -82,29 +116,27 @@ def controls(device: str) -> Request | None:
 def leakage(model_id: str, device: str, methods: tuple[str, ...], images: int, seed: int) -> LeakageResult:
     """The leakage of ``methods`` on ``model_id`` (cached across sessions: the same request is one run)."""
     bundle = loaders.classifier(model_id, device)
-    bar = st.progress(0.0, text=f"{model_id}…")
-    try:
+    with progress_bar(f"{model_id}…", prefix=f"{model_id}: ") as progress:
         return leakage_benchmark(
             bundle,
             blockdigits("test", seed=0),
             [(n, BENCHMARK_PARAMS.get(n, {})) for n in methods],
             images=images,
             seed=seed,
-            progress=lambda f, m: bar.progress(min(1.0, f), text=f"{model_id}: {m}"),
+            progress=progress,
         )
-    finally:
-        bar.empty()
 
 
 def run(request: Request) -> None:
     """Score every model; store the results for this session (an error is shown and nothing is kept)."""
-    try:
-        results = [leakage(m, request.device, request.methods, request.images, request.seed) for m in request.models]
-    except (ModelLoadError, ValueError) as err:
-        st.session_state.pop(RESULT_KEY, None)
-        st.error(f"Could not run the benchmark: {err}")
-        return
-    st.session_state[RESULT_KEY] = (request, tuple(results))
+    store(
+        RESULT_KEY,
+        "Could not run the benchmark",
+        lambda: (
+            request,
+            tuple(leakage(m, request.device, request.methods, request.images, request.seed) for m in request.models),
+        ),
+    )
 
 
 def stored() -> tuple[Request, tuple[LeakageResult, ...]] | None:
@@ -288,8 +320,7 @@ def diffroar_curve(model_id: str, device: str, method: str, levels: tuple, seeds
     """One DiffROAR curve (cached across sessions; its retrainings also in the user cache)."""
     from models.blockdigits import MEAN, STD, BlockDigitsCNN
 
-    bar = st.progress(0.0, text=f"{model_id}, {method}…")
-    try:
+    with progress_bar(f"{model_id}, {method}…", prefix=f"{model_id}, {method}: ") as progress:
         return blockdigits_diffroar(
             loaders.classifier(model_id, device),
             method,
@@ -300,10 +331,8 @@ def diffroar_curve(model_id: str, device: str, method: str, levels: tuple, seeds
             seeds=range(seeds),
             epochs=epochs,
             cache_dir=cache_dir() / "diffroar",
-            progress=lambda f, m: bar.progress(min(1.0, f), text=f"{model_id}, {method}: {m}"),
+            progress=progress,
         )
-    finally:
-        bar.empty()
 
 
 def diffroar_run(request: RoarRequest) -> None:
@@ -382,7 +411,7 @@ def masks_tab(model_id: str, device: str) -> None:
 def _score_masks(model_id: str, device: str, images, masks, methods, k: float) -> None:
     from components.complexity_ui import expand_uploads
     from glimpse.evaluation.masks import load_mask, mask_scores
-    from glimpse.images import ImageLoadError, load_image
+    from glimpse.images import load_image
 
     (images, skipped_images), (masks, skipped_masks) = expand_uploads(images), expand_uploads(masks)
     for message in (*skipped_images, *skipped_masks):
@@ -391,7 +420,8 @@ def _score_masks(model_id: str, device: str, images, masks, methods, k: float) -
     if len(images) != len(masks):
         st.error(f"{len(images)} images but {len(masks)} masks: upload one mask per image (they pair by file name).")
         return
-    try:
+
+    def work():
         pixels = [load_image(f.data) for f in images]
         binary = []
         for f, image in zip(masks, pixels):
@@ -401,22 +431,18 @@ def _score_masks(model_id: str, device: str, images, masks, methods, k: float) -
                 raise ValueError(
                     f"{f.name} (for {images[len(binary)].name}): {str(err).removeprefix('mask: mask ')}"
                 ) from err
-        bar = st.progress(0.0, text="Scoring…")
-        result = mask_scores(
-            loaders.classifier(model_id, device),
-            pixels,
-            binary,
-            list(methods),
-            names=[f.name for f in images],
-            k=k,
-            progress=lambda f, m: bar.progress(min(1.0, f), text=m),
-        )
-        bar.empty()
-    except (ImageLoadError, ValueError, ModelLoadError) as err:
-        st.session_state.pop(MASKS_KEY, None)
-        st.error(f"Cannot score: {err}")
-        return
-    st.session_state[MASKS_KEY] = result
+        with progress_bar("Scoring…") as progress:
+            return mask_scores(
+                loaders.classifier(model_id, device),
+                pixels,
+                binary,
+                list(methods),
+                names=[f.name for f in images],
+                k=k,
+                progress=progress,
+            )
+
+    store(MASKS_KEY, "Cannot score", work)
 
 
 def masks_view(result, key: str = "mask") -> None:
@@ -453,17 +479,10 @@ def shapes_scores(device: str, methods: tuple[str, ...], scenes: int, seed: int)
     """The shapes classifier's maps against exact object masks (cached across sessions)."""
     from models.shapes_classifier import MODEL_ID, mask_benchmark
 
-    bar = st.progress(0.0, text="Scenes…")
-    try:
+    with progress_bar("Scenes…") as progress:
         return mask_benchmark(
-            loaders.classifier(MODEL_ID, device),
-            list(methods),
-            scenes=scenes,
-            seed=seed,
-            progress=lambda f, m: bar.progress(min(1.0, f), text=m),
+            loaders.classifier(MODEL_ID, device), list(methods), scenes=scenes, seed=seed, progress=progress
         )
-    finally:
-        bar.empty()
 
 
 def shapes_tab(device: str) -> None:
@@ -477,11 +496,7 @@ def shapes_tab(device: str) -> None:
     methods = method_picker(DEFAULT_METHODS, key="shape_methods", where=c1)
     scenes = c2.slider("Scenes", 5, 100, 20, step=5, key="shape_scenes", help="One or two objects each.")
     if st.button("Score the shapes classifier", type="primary", disabled=not methods):
-        try:
-            st.session_state[SHAPES_KEY] = shapes_scores(device, tuple(methods), int(scenes), 0)
-        except (ModelLoadError, ValueError) as err:
-            st.session_state.pop(SHAPES_KEY, None)
-            st.error(f"Cannot score: {err}")
+        store(SHAPES_KEY, "Cannot score", lambda: shapes_scores(device, tuple(methods), int(scenes), 0))
     result = st.session_state.get(SHAPES_KEY)
     if result is not None:
         masks_view(result, key="shape")
@@ -526,27 +541,19 @@ def sensitivity_tab(model_id: str, device: str) -> None:
 
 def _measure_sensitivity(model_id: str, device: str, uploads, methods) -> None:
     from glimpse.evaluation.sensitivity import class_sensitivity
-    from glimpse.images import ImageLoadError, load_image, sample_images
 
-    try:
-        if uploads:
-            images = {f.name: load_image(f.getvalue()) for f in uploads}
-        else:
-            images = sample_images()
-        bar = st.progress(0.0, text="Maps of the most and the least likely class…")
-        result = class_sensitivity(
-            loaders.classifier(model_id, device),
-            list(images.values()),
-            list(methods),
-            names=list(images),
-            progress=lambda f, m: bar.progress(min(1.0, f), text=m),
-        )
-        bar.empty()
-    except (ImageLoadError, ValueError, ModelLoadError) as err:
-        st.session_state.pop(SENSITIVITY_KEY, None)
-        st.error(f"Cannot measure: {err}")
-        return
-    st.session_state[SENSITIVITY_KEY] = result
+    def work():
+        images = images_or_samples(uploads)
+        with progress_bar("Maps of the most and the least likely class…") as progress:
+            return class_sensitivity(
+                loaders.classifier(model_id, device),
+                list(images.values()),
+                list(methods),
+                names=list(images),
+                progress=progress,
+            )
+
+    store(SENSITIVITY_KEY, "Cannot measure", work)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -587,24 +594,19 @@ def pgi_tab(model_id: str, device: str) -> None:
 
 def _measure_pgi(model_id: str, device: str, uploads, methods, ks, perturbation: str, draws: int) -> None:
     from glimpse.evaluation.pgi import pgi_pgu
-    from glimpse.images import ImageLoadError, load_image, sample_images
 
-    try:
-        images = {f.name: load_image(f.getvalue()) for f in uploads} if uploads else sample_images()
-        bar = st.progress(0.0, text="Maps and perturbations…")
-        result = pgi_pgu(
-            loaders.classifier(model_id, device),
-            list(images.values()),
-            list(methods),
-            names=list(images),
-            ks=ks,
-            perturbation=perturbation,
-            draws=draws,
-            progress=lambda f, m: bar.progress(min(1.0, f), text=m),
-        )
-        bar.empty()
-    except (ImageLoadError, ValueError, ModelLoadError) as err:
-        st.session_state.pop(PGI_KEY, None)
-        st.error(f"Cannot measure: {err}")
-        return
-    st.session_state[PGI_KEY] = result
+    def work():
+        images = images_or_samples(uploads)
+        with progress_bar("Maps and perturbations…") as progress:
+            return pgi_pgu(
+                loaders.classifier(model_id, device),
+                list(images.values()),
+                list(methods),
+                names=list(images),
+                ks=ks,
+                perturbation=perturbation,
+                draws=draws,
+                progress=progress,
+            )
+
+    store(PGI_KEY, "Cannot measure", work)
