@@ -26,6 +26,7 @@ import torch
 
 from glimpse.evaluation.blockdigits import BlockDigits
 from glimpse.evaluation.localisation import relevance_mass, top_share
+from glimpse.evaluation.stats import mean_sd
 from glimpse.versions import library_versions
 
 #: the top-k percentages of ``null_topk``
@@ -81,16 +82,11 @@ class MethodLeakage:
 
     def summary(self, ks: Sequence[float]) -> dict[str, Any]:
         """Means and standard deviations over the images (NaN images left out), as plain JSON values."""
-
-        def stat(a: np.ndarray) -> tuple[float, float]:
-            a = a[np.isfinite(a)]
-            return (float(a.mean()), float(a.std())) if a.size else (float("nan"), float("nan"))
-
-        mass, mass_sd = stat(self.signal_mass)
+        mass, mass_sd, _ = mean_sd(self.signal_mass)
         out: dict[str, Any] = {"method": self.method, "label": self.label, "signal_mass": mass}
         out["signal_mass_sd"] = mass_sd
-        out["null_topk"] = {f"{k:g}": stat(self.null_topk[:, i])[0] for i, k in enumerate(ks)}
-        out["null_topk_sd"] = {f"{k:g}": stat(self.null_topk[:, i])[1] for i, k in enumerate(ks)}
+        out["null_topk"] = {f"{k:g}": mean_sd(self.null_topk[:, i])[0] for i, k in enumerate(ks)}
+        out["null_topk_sd"] = {f"{k:g}": mean_sd(self.null_topk[:, i])[1] for i, k in enumerate(ks)}
         out["seconds"] = round(self.seconds, 3)
         return out
 

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from glimpse.evaluation.localisation import pointing_game, relevance_mass, relevance_rank, topk_iou
+from glimpse.evaluation.stats import mean_sd
 from glimpse.versions import library_versions
 
 #: the metrics, named as the command line and the JSON name them
@@ -76,10 +77,7 @@ class MaskResult:
         for j, name in enumerate(self.methods):
             row: dict[str, Any] = {"method": name}
             for metric in METRICS:
-                v = self.scores[metric][j]
-                v = v[np.isfinite(v)]
-                row[metric] = float(v.mean()) if v.size else float("nan")
-                row[f"{metric}_sd"] = float(v.std()) if v.size else float("nan")
+                row[metric], row[f"{metric}_sd"], _ = mean_sd(self.scores[metric][j])
             out.append(row)
         return out
 

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from glimpse.compare.agreement import spearman
+from glimpse.evaluation.stats import mean_sd
 from glimpse.versions import library_versions
 
 
@@ -35,9 +36,8 @@ class SensitivityResult:
         """Per method: ``class_sensitivity`` (mean ρ over the images with a defined ρ), its sd and the count."""
         out = []
         for j, name in enumerate(self.methods):
-            r = self.rho[j][np.isfinite(self.rho[j])]
-            mean, sd = (float(r.mean()), float(r.std())) if r.size else (float("nan"), float("nan"))
-            out.append({"method": name, "class_sensitivity": mean, "class_sensitivity_sd": sd, "images": int(r.size)})
+            mean, sd, count = mean_sd(self.rho[j])
+            out.append({"method": name, "class_sensitivity": mean, "class_sensitivity_sd": sd, "images": count})
         return out
 
     def meta(self, *, versions: bool = True) -> dict[str, Any]:

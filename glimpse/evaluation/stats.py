@@ -1,0 +1,19 @@
+"""How the benchmarks summarise per-image scores: the mean and standard deviation over the defined ones."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def mean_sd(values: np.ndarray) -> tuple[float, float, int]:
+    """Mean, standard deviation and count of the finite ``values`` (an undefined score, NaN, is left out);
+    (NaN, NaN, 0) when none is finite.
+
+    >>> mean_sd(np.array([1.0, np.nan, 3.0]))
+    (2.0, 1.0, 2)
+    """
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    if not v.size:
+        return float("nan"), float("nan"), 0
+    return float(v.mean()), float(v.std()), int(v.size)
