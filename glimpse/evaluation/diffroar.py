@@ -233,17 +233,19 @@ def diffroar(
     step = 0
     for i, k in enumerate(levels):
         for side in SIDES:
-            keep_train = torch.from_numpy(keep_masks(train_maps, k, side))[:, None]
-            keep_test = torch.from_numpy(keep_masks(test_maps, k, side, seed=1))[:, None]
-            masked_train = normalise(torch.where(keep_train, train_x, mean))
-            masked_test = normalise(torch.where(keep_test, test_x, mean))
+            masked = None  # built only when a cell of this level and side is not in the cache
             for j, seed in enumerate(seeds):
                 cell = f"{k:g}/{side}/{seed}"
                 report(step / total, f"k = {k:g}, {side} kept, seed {seed} ({step + 1} of {total})")
                 if cell not in done:
-                    done[cell] = fit_and_score(
-                        make_model, (masked_train, train_y), (masked_test, test_y), seed=seed, epochs=epochs, lr=lr
-                    )
+                    if masked is None:
+                        keep_train = torch.from_numpy(keep_masks(train_maps, k, side))[:, None]
+                        keep_test = torch.from_numpy(keep_masks(test_maps, k, side, seed=1))[:, None]
+                        masked = (
+                            (normalise(torch.where(keep_train, train_x, mean)), train_y),
+                            (normalise(torch.where(keep_test, test_x, mean)), test_y),
+                        )
+                    done[cell] = fit_and_score(make_model, *masked, seed=seed, epochs=epochs, lr=lr)
                     if path is not None:  # after every retraining: an interrupted run resumes here
                         path.parent.mkdir(parents=True, exist_ok=True)
                         tmp = path.with_suffix(".tmp")
