@@ -36,6 +36,8 @@ with roar_tab:
     if roar is not None:
         ui.diffroar_run(roar)
     ui.diffroar_view()
+    st.divider()
+    ui.inversion_section()
 with shapes_tab:
     ui.shapes_tab(choice.device)
 with masks_tab:

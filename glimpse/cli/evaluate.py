@@ -10,6 +10,8 @@
     python -m glimpse evaluate baselines [IMAGE ...] [--model ID] [--method M,M] [--steps 10] [--json]
     python -m glimpse evaluate diffroar [--model ID,ID] [--method M,M] [--levels K,K] [--seeds 2] [--epochs 10]
         [--no-cache] [--json] [--out DIR] [--folder DIR [--size 32]]
+    python -m glimpse evaluate inversion [--width 500] [--epochs 40] [--eps 0.3] [--levels K,K] [--seeds 2]
+        [--retrain-epochs 5] [--no-cache] [--json] [--out DIR]
 
 ``blockdigits``: feature leakage on BlockDigits (:mod:`glimpse.evaluation.leakage`). For each model (default:
 the shipped ``blockdigits-standard`` and ``blockdigits-robust``) and each method (default: every method in
@@ -39,6 +41,11 @@ all the others are (PGU, lower is better), per method and k. Images default to t
 ``baselines``: after BEE, each baseline of the path methods (Integrated Gradients, DeepLIFT, GradientSHAP:
 black, blurred, uniform noise, mean colour) scored by the deletion and insertion AUC of its map, and the
 baseline each metric prefers (:mod:`glimpse.evaluation.baselines`).
+
+``inversion``: the paper's own check of "feature inversion in gradients" (:mod:`glimpse.evaluation.inversion`):
+a standard and an adversarially trained one-hidden-layer network on its synthetic data (x = ±e_j); how often
+each one's largest and smallest |gradient| coordinate is the signal, and DiffROAR by retraining (negative for
+the standard model, positive for the robust one). ``--out DIR`` writes ``inversion.json`` and ``inversion.png``.
 
 ``diffroar``: DiffROAR on BlockDigits (:mod:`glimpse.evaluation.diffroar`): for each model (default: both
 BlockDigits CNNs) and method (default: gradient), per level k the accuracy of a CNN retrained from scratch on
@@ -109,7 +116,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "evaluate",
         help="score saliency maps against known truth: blockdigits, shapes, class-sensitivity, masks, pgi, baselines, "
-        "diffroar",
+        "diffroar, inversion",
         description="Score saliency methods against ground truth.",
     )
     sub = p.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
@@ -226,6 +233,25 @@ def register(subparsers) -> None:
     d.add_argument(
         "--size", type=int, default=32, help="with --folder: images resized to this square side (default 32)"
     )
+
+    v = sub.add_parser(
+        "inversion",
+        help="feature inversion on the paper's synthetic data: standard vs robust gradients, with DiffROAR",
+        description="Train a standard and an adversarially trained one-hidden-layer network on Shah et al.'s "
+        "synthetic data (x = ±e_j) and test whether their input gradients' top coordinate is the signal; "
+        "then DiffROAR by retraining (negative for the standard model, positive for the robust one).",
+    )
+    v.add_argument("--width", type=int, default=500, help="hidden units (default 500; the paper 25,000)")
+    v.add_argument("--epochs", type=int, default=40, help="training epochs (default 40; the paper 500)")
+    v.add_argument("--eps", type=float, default=0.3, help="l-inf radius of adversarial training (default 0.3)")
+    v.add_argument("--levels", default=None, help="fractions of the 10 coordinates kept (default 0.1,0.2,…,0.9)")
+    v.add_argument("--seeds", type=int, default=2, help="retrainings per level and side (default 2; 0: no DiffROAR)")
+    v.add_argument("--retrain-epochs", type=int, default=5, help="epochs per retraining (default 5)")
+    v.add_argument("--seed", type=int, default=0, help="seed of the data and the two models (default 0)")
+    v.add_argument("--no-cache", action="store_true", help="retrain every cell (default: reuse finished ones)")
+    v.add_argument("--json", action="store_true", help="one JSON object per model on stdout")
+    v.add_argument("--out", type=Path, default=None, help="folder for inversion.json and inversion.png")
+    v.set_defaults(func=run_inversion)
 
 
 def _emit(as_json: bool, rows: list[dict], table) -> int:
@@ -570,6 +596,52 @@ def run_diffroar(args: argparse.Namespace) -> int:
         for r in results:
             d = r.diffroar.mean(1)
             out.append(f"{r.model_id:<22} {r.method:<22} {'':16}" + "  ".join(f"{v:+7.3f}" for v in d))
+        return out
+
+    return _emit(args.json, rows, table)
+
+
+def run_inversion(args: argparse.Namespace) -> int:
+    from glimpse.evaluation.diffroar import plot_png
+    from glimpse.evaluation.inversion import LEVELS, PAPER, feature_inversion
+    from glimpse.saliency.batching import cache_dir
+
+    if args.width < 1 or args.epochs < 1 or args.retrain_epochs < 1 or args.seeds < 0:
+        raise CliError("--width, --epochs, --retrain-epochs: at least 1; --seeds: at least 0")
+    if not 0 < args.eps <= 1:
+        raise CliError(f"--eps: a radius in (0, 1] (the data lie in [-1, 1]), got {args.eps}")
+    levels = _levels(args.levels) if args.levels is not None else LEVELS
+    result = feature_inversion(
+        width=args.width,
+        epochs=args.epochs,
+        eps=args.eps,
+        seed=args.seed,
+        levels=levels if args.seeds else None,
+        seeds=range(args.seeds),
+        retrain_epochs=args.retrain_epochs,
+        cache_dir=None if args.no_cache else cache_dir() / "diffroar",
+        progress=_progress("inversion"),
+    )
+    rows = result.rows()
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        doc = {"rows": rows, "meta": result.meta(), "runs": [c.meta() for c in result.curves()]}
+        (args.out / "inversion.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+        if result.curves():
+            png = plot_png(result.curves(), title="DiffROAR on the synthetic data (x = ±e_j)")
+            (args.out / "inversion.png").write_bytes(png)
+
+    def table() -> list[str]:
+        out = [f"{'model':<10} {'accuracy':>8} {'P[top = signal]':>16} {'P[bottom = signal]':>19} {'AQ':>7}  paper AQ"]
+        for i, row in enumerate(rows):
+            out.append(
+                f"{row['model']:<10} {row['test_accuracy']:8.3f} {row['p_top_signal']:16.3f} "
+                f"{row['p_bottom_signal']:19.3f} {row['attribution_quality']:+7.3f}  {PAPER['attribution_quality'][i]:+.3f}"
+            )
+        for row in rows:
+            if "diffroar" in row:
+                cells = "  ".join(f"{float(k) * 100:g}%: {v:+.3f}" for k, v in row["diffroar"].items())
+                out.append(f"DiffROAR {row['model']:<9} {cells}")
         return out
 
     return _emit(args.json, rows, table)

@@ -157,3 +157,18 @@ def test_baselines_marks_the_baseline_each_metric_prefers(tmp_path, capsys):
     assert [r["baseline"] for r in rows] == ["black", "blurred", "uniform", "mean"]
     assert sorted(m for r in rows for m in r["preferred_by"]) == ["deletion_auc", "insertion_auc"]
     assert main([*args[:-2], "--method", "gradcam"]) == 2 and "takes no baseline" in capsys.readouterr().err
+
+
+def test_inversion_prints_both_models_and_writes_the_plot(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("GLIMPSE_CACHE_DIR", str(tmp_path / "cache"))
+    args = ["evaluate", "inversion", "--levels", "0.1", "--seeds", "1", "--retrain-epochs", "2"]
+    assert main([*args, "--json", "--out", str(tmp_path / "out")]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["model"], r["method"]) for r in rows] == [("standard", "gradient"), ("robust", "gradient")]
+    assert rows[0]["diffroar"]["0.1"] < 0 < rows[1]["diffroar"]["0.1"]
+    assert rows[0]["p_top_signal"] < rows[1]["p_top_signal"]
+    assert (tmp_path / "out" / "inversion.png").read_bytes()[:4] == b"\x89PNG"
+    doc = json.loads((tmp_path / "out" / "inversion.json").read_text())
+    assert doc["meta"]["benchmark"] == "feature-inversion" and len(doc["runs"]) == 2
+    assert main(["evaluate", "inversion", "--eps", "3"]) == 2
+    assert "--eps: a radius in (0, 1]" in capsys.readouterr().err
