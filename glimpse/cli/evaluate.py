@@ -9,9 +9,9 @@
         [--perturbation gaussian|baseline] [--draws 50] [--segments 50] [--json]
     python -m glimpse evaluate baselines [IMAGE ...] [--model ID] [--method M,M] [--steps 10] [--json]
     python -m glimpse evaluate diffroar [--model ID,ID] [--method M,M] [--levels K,K] [--seeds 2] [--epochs 10]
-        [--no-cache] [--json] [--out DIR] [--folder DIR [--size 32]]
+        [--workers 1] [--no-cache] [--json] [--out DIR] [--folder DIR [--size 32]]
     python -m glimpse evaluate inversion [--width 500] [--epochs 40] [--eps 0.3] [--levels K,K] [--seeds 2]
-        [--retrain-epochs 5] [--no-cache] [--json] [--out DIR]
+        [--retrain-epochs 5] [--workers 1] [--no-cache] [--json] [--out DIR]
 
 ``blockdigits``: feature leakage on BlockDigits (:mod:`glimpse.evaluation.leakage`). For each model (default:
 the shipped ``blockdigits-standard`` and ``blockdigits-robust``) and each method (default: every method in
@@ -51,7 +51,8 @@ the standard model, positive for the robust one). ``--out DIR`` writes ``inversi
 BlockDigits CNNs) and method (default: gradient), per level k the accuracy of a CNN retrained from scratch on
 the images with only the top-k pixels of their map kept, minus the same with the bottom-k kept, over
 ``--seeds`` retrainings. Retrainings are cached under the user cache (``GLIMPSE_CACHE_DIR``), so a stopped run
-resumes; ``--out DIR`` writes ``diffroar.csv``, ``diffroar.json`` and ``diffroar.png``. ``--folder DIR`` runs it
+resumes; ``--workers N`` runs N retrainings at once, each in its own process; ``--out DIR`` writes
+``diffroar.csv``, ``diffroar.json`` and ``diffroar.png``. ``--folder DIR`` runs it
 on your own small data set (one sub-folder per class, :mod:`glimpse.evaluation.folders`): a small CNN trained on
 80 % of it is the model explained, and the retrainings use the same architecture.
 """
@@ -222,6 +223,9 @@ def register(subparsers) -> None:
     d.add_argument("--seeds", type=int, default=2, help="retrainings per level and side (default 2)")
     d.add_argument("--epochs", type=int, default=10, help="epochs per retraining (default 10)")
     d.add_argument("--no-cache", action="store_true", help="retrain every cell (default: reuse finished ones)")
+    d.add_argument(
+        "--workers", type=int, default=1, help="retrainings at once, one process each (default 1: in this process)"
+    )
     d.add_argument("--out", type=Path, default=None, help="folder for diffroar.csv, diffroar.json, diffroar.png")
     d.add_argument(
         "--folder",
@@ -249,6 +253,7 @@ def register(subparsers) -> None:
     v.add_argument("--retrain-epochs", type=int, default=5, help="epochs per retraining (default 5)")
     v.add_argument("--seed", type=int, default=0, help="seed of the data and the two models (default 0)")
     v.add_argument("--no-cache", action="store_true", help="retrain every cell (default: reuse finished ones)")
+    v.add_argument("--workers", type=int, default=1, help="retrainings at once, one process each (default 1)")
     v.add_argument("--json", action="store_true", help="one JSON object per model on stdout")
     v.add_argument("--out", type=Path, default=None, help="folder for inversion.json and inversion.png")
     v.set_defaults(func=run_inversion)
@@ -472,6 +477,8 @@ def _levels(text: str | None, what: str = "--levels") -> tuple[float, ...]:
 def _folder_diffroar(args: argparse.Namespace, names: list[str], overrides: dict, levels: tuple) -> list:
     """DiffROAR on the user's folder: a SmallCNN trained on its training part is the model explained; the
     retrainings use the same architecture."""
+    import functools
+
     import torch
 
     from glimpse.evaluation.diffroar import accuracy, diffroar, explain_all, fit
@@ -492,8 +499,7 @@ def _folder_diffroar(args: argparse.Namespace, names: list[str], overrides: dict
     def normalise(t: torch.Tensor) -> torch.Tensor:
         return (t - 0.5) / 0.5
 
-    def make_model() -> torch.nn.Module:
-        return SmallCNN((args.size, args.size), (16, 32, 64), 128, len(data.classes))
+    make_model = functools.partial(SmallCNN, (args.size, args.size), (16, 32, 64), 128, len(data.classes))
 
     model = fit(make_model, (normalise(x[train]), y[train]), seed=0, epochs=args.epochs)
     model_id = f"folder:{Path(args.folder).name}"
@@ -536,6 +542,7 @@ def _folder_diffroar(args: argparse.Namespace, names: list[str], overrides: dict
                 epochs=args.epochs,
                 cache_dir=None if args.no_cache else cache_dir() / "diffroar",
                 progress=_progress(f"{model_id} {name}"),
+                workers=args.workers,
             )
         )
     return results
@@ -551,8 +558,8 @@ def run_diffroar(args: argparse.Namespace) -> int:
     names = parse_methods(args.method)
     overrides = parse_params(args.param, names)
     levels = _levels(args.levels)
-    if args.seeds < 1 or args.epochs < 1:
-        raise CliError("--seeds and --epochs: at least 1")
+    if args.seeds < 1 or args.epochs < 1 or args.workers < 1:
+        raise CliError("--seeds, --epochs and --workers: at least 1")
     if args.folder is not None:
         results = _folder_diffroar(args, names, overrides, levels)
         model_ids = []
@@ -580,6 +587,7 @@ def run_diffroar(args: argparse.Namespace) -> int:
                     epochs=args.epochs,
                     cache_dir=None if args.no_cache else cache_dir() / "diffroar",
                     progress=progress,
+                    workers=args.workers,
                 )
             )
     rows = [row for r in results for row in r.rows()]
@@ -606,8 +614,8 @@ def run_inversion(args: argparse.Namespace) -> int:
     from glimpse.evaluation.inversion import LEVELS, PAPER, feature_inversion
     from glimpse.saliency.batching import cache_dir
 
-    if args.width < 1 or args.epochs < 1 or args.retrain_epochs < 1 or args.seeds < 0:
-        raise CliError("--width, --epochs, --retrain-epochs: at least 1; --seeds: at least 0")
+    if args.width < 1 or args.epochs < 1 or args.retrain_epochs < 1 or args.workers < 1 or args.seeds < 0:
+        raise CliError("--width, --epochs, --retrain-epochs, --workers: at least 1; --seeds: at least 0")
     if not 0 < args.eps <= 1:
         raise CliError(f"--eps: a radius in (0, 1] (the data lie in [-1, 1]), got {args.eps}")
     levels = _levels(args.levels) if args.levels is not None else LEVELS
@@ -621,6 +629,7 @@ def run_inversion(args: argparse.Namespace) -> int:
         retrain_epochs=args.retrain_epochs,
         cache_dir=None if args.no_cache else cache_dir() / "diffroar",
         progress=_progress("inversion"),
+        workers=args.workers,
     )
     rows = result.rows()
     if args.out is not None:

@@ -192,6 +192,7 @@ def diffroar(
     lr: float = 1e-3,
     cache_dir: str | os.PathLike | None = None,
     progress: Callable[[float, str], None] | None = None,
+    workers: int = 1,
 ) -> DiffRoarResult:
     """The DiffROAR curve of one method's maps (module docstring).
 
@@ -205,7 +206,10 @@ def diffroar(
     model_id, method, params : what the maps are of (recorded, and part of the cache key).
     levels, seeds, epochs, lr : the fractions kept, the retraining seeds, their epochs and Adam's learning rate.
     cache_dir : where finished retrainings are kept (one JSON file per curve); None keeps nothing.
-    progress : called with (fraction done, message) before each retraining.
+    progress : called with (fraction done, message) before each retraining (with ``workers``: after each).
+    workers : retrainings run at once, each in its own process with an equal share of the CPU threads
+        (``make_model`` must then be picklable: a class or a ``functools.partial``, not a lambda). 1: in this
+        process, one after the other.
     """
     levels, seeds = tuple(float(k) for k in levels), tuple(int(s) for s in seeds)
     train_x = torch.as_tensor(np.asarray(train_images, np.float32))
@@ -230,33 +234,82 @@ def diffroar(
     report = progress or (lambda f, m: None)
     total = len(levels) * len(SIDES) * len(seeds)
     accuracy = {side: np.full((len(levels), len(seeds)), np.nan) for side in SIDES}
-    step = 0
+
+    def masked(k: float, side: str):
+        keep_train = torch.from_numpy(keep_masks(train_maps, k, side))[:, None]
+        keep_test = torch.from_numpy(keep_masks(test_maps, k, side, seed=1))[:, None]
+        return (
+            (normalise(torch.where(keep_train, train_x, mean)), train_y),
+            (normalise(torch.where(keep_test, test_x, mean)), test_y),
+        )
+
+    def save() -> None:  # after every retraining: an interrupted run resumes here
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"key": key, "cells": done}))
+            tmp.replace(path)
+
+    todo = [(k, side, seed) for k in levels for side in SIDES for seed in seeds if f"{k:g}/{side}/{seed}" not in done]
+    finished = total - len(todo)
+    options = {"epochs": epochs, "lr": lr}
+    if workers > 1 and len(todo) > 1:
+        finished = _retrain_in_parallel(make_model, todo, masked, options, workers, done, save, report, finished, total)
+    else:
+        data = {}
+        for k, side, seed in todo:
+            report(finished / total, f"k = {k:g}, {side} kept, seed {seed} ({finished + 1} of {total})")
+            if (k, side) not in data:  # built only for a level and side with a cell not in the cache
+                data = {(k, side): masked(k, side)}
+            done[f"{k:g}/{side}/{seed}"] = fit_and_score(make_model, *data[k, side], seed=seed, **options)
+            save()
+            finished += 1
     for i, k in enumerate(levels):
         for side in SIDES:
-            masked = None  # built only when a cell of this level and side is not in the cache
             for j, seed in enumerate(seeds):
-                cell = f"{k:g}/{side}/{seed}"
-                report(step / total, f"k = {k:g}, {side} kept, seed {seed} ({step + 1} of {total})")
-                if cell not in done:
-                    if masked is None:
-                        keep_train = torch.from_numpy(keep_masks(train_maps, k, side))[:, None]
-                        keep_test = torch.from_numpy(keep_masks(test_maps, k, side, seed=1))[:, None]
-                        masked = (
-                            (normalise(torch.where(keep_train, train_x, mean)), train_y),
-                            (normalise(torch.where(keep_test, test_x, mean)), test_y),
-                        )
-                    done[cell] = fit_and_score(make_model, *masked, seed=seed, epochs=epochs, lr=lr)
-                    if path is not None:  # after every retraining: an interrupted run resumes here
-                        path.parent.mkdir(parents=True, exist_ok=True)
-                        tmp = path.with_suffix(".tmp")
-                        tmp.write_text(json.dumps({"key": key, "cells": done}))
-                        tmp.replace(path)
-                accuracy[side][i, j] = done[cell]
-                step += 1
+                accuracy[side][i, j] = done[f"{k:g}/{side}/{seed}"]
     report(1.0, "done")
     if not all(math.isfinite(v) for a in accuracy.values() for v in a.ravel()):
         raise RuntimeError("diffroar: a retraining gave no accuracy")
     return DiffRoarResult(model_id, method, dict(params or {}), levels, seeds, accuracy, epochs)
+
+
+def _retrain(make_model, train, test, seed: int, options: dict, threads: int) -> float:
+    """One retraining in a worker process (:func:`fit_and_score` on ``threads`` CPU threads)."""
+    torch.set_num_threads(threads)
+    return fit_and_score(make_model, train, test, seed=seed, **options)
+
+
+def _retrain_in_parallel(make_model, todo, masked, options, workers, done, save, report, finished, total) -> int:
+    """Run the ``todo`` cells (level, side, seed) on ``workers`` processes; record each in ``done`` as it ends."""
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    import torch.multiprocessing as tmp
+
+    workers = min(workers, len(todo))
+    threads = max(1, torch.get_num_threads() // workers)
+    report(finished / total, f"{len(todo)} retrainings on {workers} processes")
+    with ProcessPoolExecutor(workers, mp_context=tmp.get_context("spawn")) as pool:
+        running = {}
+        pending = list(todo)
+        data: dict = {}
+        while pending or running:
+            while pending and len(running) < 2 * workers:  # a bounded queue: masked sets are built as needed
+                k, side, seed = pending.pop(0)
+                if (k, side) not in data:
+                    data = {key: v for key, v in data.items() if any(key == (c[0], c[1]) for c in pending)}
+                    data[k, side] = masked(k, side)
+                future = pool.submit(_retrain, make_model, *data[k, side], seed, options, threads)
+                running[future] = f"{k:g}/{side}/{seed}"
+            ended, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in ended:
+                cell = running.pop(future)
+                done[cell] = future.result()
+                save()
+                finished += 1
+                k, side, seed = cell.split("/")
+                report(finished / total, f"k = {k}, {side} kept, seed {seed} done ({finished} of {total})")
+    return finished
 
 
 def explain_all(

@@ -220,10 +220,12 @@ def feature_inversion(
     retrain_epochs: int = 5,
     cache_dir: str | os.PathLike | None = None,
     progress: Callable[[float, str], None] | None = None,
+    workers: int = 1,
 ) -> InversionResult:
     """Train a standard and an ℓ∞-robust (``eps``) FCN on the synthetic data, score their input gradients
     (:func:`inversion_scores`) on the test points, and, unless ``levels`` is None, run DiffROAR on each model's
-    gradients (retraining an FCN of the same width for ``retrain_epochs`` epochs per level, side and seed).
+    gradients (retraining an FCN of the same width for ``retrain_epochs`` epochs per level, side and seed;
+    ``workers`` of them at once, as in :func:`~glimpse.evaluation.diffroar.diffroar`).
     """
     report = progress or (lambda f, m: None)
     train = signal_coordinates(n_train, d=d, seed=seed)
@@ -259,6 +261,7 @@ def feature_inversion(
                 seeds=seeds,
                 epochs=retrain_epochs,
                 cache_dir=cache_dir,
+                workers=workers,
                 progress=lambda f, m, i=i, name=name: report((i + 0.5 + 0.5 * f) / 2, f"{name}: {m}"),
             )
         scores = inversion_scores(grads, test.signal.numpy())

@@ -106,3 +106,37 @@ def test_maps_must_match_the_images():
     (x, y), (tx, ty) = _toy(10, 0), _toy(10, 1)
     with pytest.raises(ValueError, match="^train_maps"):
         diffroar(_linear, x, y, tx, ty, np.zeros((10, 3, 3)), np.zeros((10, 4, 4)), normalise=torch.nn.Identity())
+
+
+def test_retrainings_in_worker_processes_give_the_same_curve_and_cache(tmp_path):
+    (x, y), (tx, ty) = _toy(400, 0), _toy(200, 1)
+    maps = np.random.default_rng(3).random((600, 4, 4)).astype(np.float32)
+    maps[:, 0, 0] += 0.5
+
+    def curve(**options):
+        return diffroar(
+            _linear,  # a module-level function: the worker processes import it
+            x,
+            y,
+            tx,
+            ty,
+            maps[:400],
+            maps[400:],
+            normalise=lambda t: t - 0.5,
+            levels=(0.125, 0.5),
+            seeds=(0, 1),
+            epochs=5,
+            lr=0.05,
+            **options,
+        )
+
+    messages = []
+    parallel = curve(workers=2, cache_dir=tmp_path, progress=lambda f, m: messages.append((f, m)))
+    serial = curve()
+    for side in ("top", "bottom"):
+        np.testing.assert_allclose(parallel.accuracy[side], serial.accuracy[side])
+    assert sum(" done (" in m for _, m in messages) == 8 and messages[-1] == (1.0, "done")
+    again = []
+    cached = curve(workers=2, cache_dir=tmp_path, progress=lambda f, m: again.append(m))
+    assert again == ["done"]  # nothing retrained, no worker started
+    np.testing.assert_array_equal(cached.diffroar, parallel.diffroar)
