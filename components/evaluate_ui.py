@@ -28,6 +28,7 @@ from glimpse.evaluation.diffroar import LEVELS, DiffRoarResult, blockdigits_diff
 from glimpse.evaluation.inversion import LEVELS as INVERSION_LEVELS
 from glimpse.evaluation.inversion import PAPER, InversionResult, feature_inversion
 from glimpse.evaluation.leakage import BENCHMARK_PARAMS, TOPK, LeakageResult, leakage_benchmark
+from glimpse.evaluation.npz import evaluation_npz_bytes
 from glimpse.export import MapEntry, RunRecord, bundle_bytes
 from glimpse.saliency import REGISTRY, explain
 from glimpse.saliency.batching import cache_dir
@@ -219,10 +220,18 @@ def leakage_bundle(request: Request, results: tuple[LeakageResult, ...], index: 
 
 
 def downloads(frame: pd.DataFrame, results: tuple[LeakageResult, ...]) -> None:
-    c1, c2, c3 = st.columns(3)
+    c1, c2, c3, c4 = st.columns(4)
     request = stored()[0]
     index = int(st.session_state.get("eval_example", 0))
     c3.download_button(
+        "NPZ of every image's scores",
+        data=lambda: evaluation_npz_bytes(results),
+        file_name="blockdigits_leakage.npz",
+        mime="application/octet-stream",
+        on_click="ignore",
+        help="Per model and method: signal_mass (images,) and null_topk (images, k); meta holds how it was made.",
+    )
+    c4.download_button(
         "Run bundle (zip, with a report)",
         data=lambda: leakage_bundle(request, results, index),
         file_name="blockdigits_leakage_bundle.zip",
@@ -384,9 +393,16 @@ def diffroar_view() -> None:
     frame = pd.DataFrame([row for r in results for row in r.rows()])
     st.dataframe(frame.style.format(precision=3), hide_index=True, width="stretch")
     doc = json.dumps({"rows": frame.to_dict("records"), "runs": [r.meta() for r in results]}, indent=2)
-    c1, c2 = st.columns(2)
+    c1, c2, c3 = st.columns(3)
     c1.download_button("CSV of the curves", frame.to_csv(index=False), "diffroar.csv", "text/csv")
     c2.download_button("JSON with how they were made", doc, "diffroar.json", "application/json")
+    c3.download_button(
+        "NPZ of every retraining",
+        data=lambda: evaluation_npz_bytes(results),
+        file_name="diffroar.npz",
+        mime="application/octet-stream",
+        on_click="ignore",
+    )
 
 
 # --------------------------------------------------------------------------------------------------

@@ -19,7 +19,8 @@ the registry, with :data:`glimpse.evaluation.leakage.BENCHMARK_PARAMS` for the o
 224-px image), the map of the true class on the first N test images: ``signal_mass`` (share of positive
 attribution on the digit) and ``null_topk`` (share of the top-k % pixels on the null block, k = 2.5 … 30).
 Prints a table, or with ``--json`` one object per model and method; ``--out DIR`` writes ``leakage.csv``
-(one row per model and method) and ``leakage.json`` (the rows and each model's ``meta()``).
+(one row per model and method), ``leakage.json`` (the rows and each model's ``meta()``) and ``leakage.npz``
+(every image's scores, :mod:`glimpse.evaluation.npz`).
 
 ``class-sensitivity``: Rebuffi et al.'s class sensitivity (:mod:`glimpse.evaluation.sensitivity`): per image,
 the Spearman correlation between the map of the most likely and of the least likely class; the mean over the
@@ -52,7 +53,7 @@ BlockDigits CNNs) and method (default: gradient), per level k the accuracy of a 
 the images with only the top-k pixels of their map kept, minus the same with the bottom-k kept, over
 ``--seeds`` retrainings. Retrainings are cached under the user cache (``GLIMPSE_CACHE_DIR``), so a stopped run
 resumes; ``--workers N`` runs N retrainings at once, each in its own process; ``--out DIR`` writes
-``diffroar.csv``, ``diffroar.json`` and ``diffroar.png``. ``--folder DIR`` runs it
+``diffroar.csv``, ``diffroar.json``, ``diffroar.npz`` (every retraining's accuracy) and ``diffroar.png``. ``--folder DIR`` runs it
 on your own small data set (one sub-folder per class, :mod:`glimpse.evaluation.folders`): a small CNN trained on
 80 % of it is the model explained, and the retrainings use the same architecture.
 """
@@ -67,6 +68,7 @@ import sys
 from pathlib import Path
 
 from glimpse.cli import CliError, parse_methods, parse_params
+from glimpse.evaluation.npz import evaluation_npz_bytes
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +135,7 @@ def register(subparsers) -> None:
         func=run_blockdigits,
     )
     b.add_argument("--images", type=int, default=100, help="test images scored per model (default 100, max 359)")
-    b.add_argument("--out", type=Path, default=None, help="folder for leakage.csv and leakage.json")
+    b.add_argument("--out", type=Path, default=None, help="folder for leakage.csv, .json and .npz")
 
     _add(
         sub,
@@ -226,7 +228,7 @@ def register(subparsers) -> None:
     d.add_argument(
         "--workers", type=int, default=1, help="retrainings at once, one process each (default 1: in this process)"
     )
-    d.add_argument("--out", type=Path, default=None, help="folder for diffroar.csv, diffroar.json, diffroar.png")
+    d.add_argument("--out", type=Path, default=None, help="folder for diffroar.csv, .json, .npz and .png")
     d.add_argument(
         "--folder",
         type=Path,
@@ -313,6 +315,7 @@ def run_blockdigits(args: argparse.Namespace) -> int:
         _write_csv(args.out / "leakage.csv", [flat for r in results for flat in r.flat_rows()])
         doc = {"rows": rows, "runs": [r.meta() for r in results]}
         (args.out / "leakage.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+        (args.out / "leakage.npz").write_bytes(evaluation_npz_bytes(results))
     return _emit(args.json, rows, lambda: _leakage_table(rows, results[0].ks))
 
 
@@ -597,6 +600,7 @@ def run_diffroar(args: argparse.Namespace) -> int:
         doc = {"rows": rows, "runs": [r.meta() for r in results]}
         (args.out / "diffroar.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
         (args.out / "diffroar.png").write_bytes(plot_png(results))
+        (args.out / "diffroar.npz").write_bytes(evaluation_npz_bytes(results))
 
     def table() -> list[str]:
         ks = "  ".join(f"{100 * k:>6g}%" for k in levels)
@@ -637,7 +641,11 @@ def run_inversion(args: argparse.Namespace) -> int:
         doc = {"rows": rows, "meta": result.meta(), "runs": [c.meta() for c in result.curves()]}
         (args.out / "inversion.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
         if result.curves():
-            png = plot_png(result.curves(), title="DiffROAR on the synthetic data (x = ±e_j)")
+            png = plot_png(
+                result.curves(),
+                title="DiffROAR on the synthetic data (x = ±e_j)",
+                xlabel="coordinates kept, k (% of 10)",
+            )
             (args.out / "inversion.png").write_bytes(png)
 
     def table() -> list[str]:

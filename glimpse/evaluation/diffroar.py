@@ -149,6 +149,16 @@ class DiffRoarResult:
             for i, k in enumerate(self.levels)
         ]
 
+    def arrays(self) -> dict[str, np.ndarray]:
+        """For an NPZ: ``<model>.<method>.accuracy_top`` and ``….accuracy_bottom`` (levels, seeds), and
+        ``….levels``."""
+        stem = f"{self.model_id}.{self.method}"
+        return {
+            f"{stem}.levels": np.asarray(self.levels, np.float64),
+            f"{stem}.accuracy_top": self.accuracy["top"],
+            f"{stem}.accuracy_bottom": self.accuracy["bottom"],
+        }
+
     def meta(self, *, versions: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {
             "lens": "evaluation",
@@ -378,7 +388,9 @@ def blockdigits_diffroar(
     )
 
 
-def plot_png(results: Sequence[DiffRoarResult], *, title: str = "DiffROAR on BlockDigits") -> bytes:
+def plot_png(
+    results: Sequence[DiffRoarResult], *, title: str = "DiffROAR on BlockDigits", xlabel: str = "pixels kept, k (%)"
+) -> bytes:
     """The curves as a PNG: DiffROAR(k) against k, one line per (model, method), the spread over seeds as bars."""
     import io
 
@@ -399,7 +411,7 @@ def plot_png(results: Sequence[DiffRoarResult], *, title: str = "DiffROAR on Blo
             label=f"{r.model_id}: {r.method}",
         )
     ax.axhline(0, color="grey", lw=0.8, ls="--")
-    ax.set_xlabel("pixels kept, k (%)")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("DiffROAR = acc(top-k) − acc(bottom-k)")
     ax.set_title(title)
     ax.legend(fontsize=8)

@@ -121,6 +121,15 @@ class LeakageResult:
             out.append(flat)
         return out
 
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The per-image scores, for an NPZ: ``<model>.<method>.signal_mass`` (N,) and ``….null_topk``
+        (N, len(ks)), and ``<model>.ks``."""
+        out: dict[str, np.ndarray] = {f"{self.model_id}.ks": np.asarray(self.ks, np.float64)}
+        for m in self.methods:
+            out[f"{self.model_id}.{m.method}.signal_mass"] = np.asarray(m.signal_mass, np.float64)
+            out[f"{self.model_id}.{m.method}.null_topk"] = np.asarray(m.null_topk, np.float64)
+        return out
+
     def meta(self, *, versions: bool = True) -> dict[str, Any]:
         """How the result was made, as plain JSON values."""
         out: dict[str, Any] = {

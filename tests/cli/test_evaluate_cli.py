@@ -5,9 +5,11 @@ from __future__ import annotations
 import csv
 import json
 
+import numpy as np
 import pytest
 
 from glimpse.cli import main
+from glimpse.evaluation.npz import load_evaluation_npz
 
 
 def test_json_lines_csv_and_meta(tmp_path, capsys):
@@ -28,6 +30,11 @@ def test_json_lines_csv_and_meta(tmp_path, capsys):
     assert len(table) == 4 and float(table[0]["null_top5"]) == pytest.approx(rows[0]["null_topk"]["5"])
     doc = json.loads((tmp_path / "leakage.json").read_text())
     assert [run["model_id"] for run in doc["runs"]] == ["blockdigits-standard", "blockdigits-robust"]
+    arrays, meta = load_evaluation_npz((tmp_path / "leakage.npz").read_bytes())
+    mass = arrays["blockdigits-standard.gradient.signal_mass"]
+    assert mass.shape == (3,) and np.nanmean(mass) == pytest.approx(rows[0]["signal_mass"])
+    assert arrays["blockdigits-robust.gradcam.null_topk"].shape == (3, 5)
+    assert [run["model_id"] for run in meta["runs"]] == ["blockdigits-standard", "blockdigits-robust"]
     assert doc["runs"][0]["images"] == 3 and doc["runs"][0]["methods"][0]["method"] == "gradient"
 
 
@@ -103,6 +110,9 @@ def test_diffroar_writes_its_curve_table_and_plot(tmp_path, capsys, monkeypatch)
     assert (row["model"], row["method"], row["k"]) == ("blockdigits-robust", "gradient", 0.3)
     assert row["diffroar"] == pytest.approx(row["accuracy_top"] - row["accuracy_bottom"])
     assert (tmp_path / "out" / "diffroar.png").read_bytes()[:4] == b"\x89PNG"
+    arrays, _ = load_evaluation_npz((tmp_path / "out" / "diffroar.npz").read_bytes())
+    top = arrays["blockdigits-robust.gradient.accuracy_top"]
+    assert top.shape == (1, 1) and top[0, 0] == pytest.approx(row["accuracy_top"])
     assert list((tmp_path / "cache" / "diffroar").glob("diffroar-*.json"))  # the retrainings are kept
 
 

@@ -28,7 +28,8 @@ def test_run_scores_every_model_and_method_and_shows_the_maps():
     assert table["null top 5 %"].between(0, 100).all() and table["signal mass %"].between(0, 100).all()
     request, results = at.session_state[ui.RESULT_KEY]
     assert request.images == 10 and [r.images for r in results] == [10, 10]
-    assert len(at.get("download_button")) == 3  # CSV of the table, JSON with each run's meta(), the run bundle
+    # CSV of the table, JSON with each run's meta(), NPZ of every image's scores, the run bundle
+    assert len(at.get("download_button")) == 4
     # one image, every map: the image and one overlay per method, for each model
     assert len(at.get("image")) == 2 * (1 + 2)
     # a display change (k) re-draws without recomputing
