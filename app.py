@@ -16,6 +16,7 @@ SECTIONS = {
         st.Page("app_pages/saliency.py", title="Saliency", icon=":material/center_focus_strong:"),
         st.Page("app_pages/attention.py", title="Cross-attention", icon=":material/text_fields:"),
         st.Page("app_pages/complexity.py", title="Visual complexity", icon=":material/texture:"),
+        st.Page("app_pages/diffusion_classifier.py", title="Diffusion classifier", icon=":material/psychology:"),
     ],
     "Together": [
         st.Page("app_pages/compare.py", title="Compare", icon=":material/compare:"),

@@ -34,6 +34,14 @@ LENSES = [
         "maps over layers and time steps, from the embedded shapes model or a Hugging Face pipeline.",
     ),
     (
+        "app_pages/diffusion_classifier.py",
+        "Diffusion classifier",
+        ":material/psychology:",
+        "A text-to-image model as a zero-shot classifier: which prompt does it find most likely for an image? "
+        "Error curves over timesteps, where the top two prompts differ, and hard negatives that test colour, "
+        "shape and place.",
+    ),
+    (
         "app_pages/compare.py",
         "Compare",
         ":material/balance:",

@@ -1,0 +1,69 @@
+"""The Diffusion classifier page: a drawn scene against its caption and hard negatives, views, bad prompts."""
+
+from __future__ import annotations
+
+import json
+
+import components.diffusion_classifier_ui as ui
+from tests.apptest_support import open_page
+
+
+def test_a_drawn_scene_is_classified_as_its_caption_with_every_view():
+    ui.scores.clear()
+    at = open_page("app_pages/diffusion_classifier.py")
+    assert at.info and "Classify" in at.info[-1].value
+    caption = at.selectbox(key="dc_scene").value
+    assert at.text_area(key="dc_prompts").value == caption  # the scene's caption is the first candidate
+    at.slider(key="dc_samples").set_value(6)
+    at.run()
+    next(b for b in at.button if b.label == "Classify").click()
+    at.run()
+    assert not at.exception, at.exception
+    request, result = at.session_state[ui.RESULT_KEY]
+    assert request.prompts[0] == caption and len(request.prompts) == 6  # the caption and 5 hard negatives
+    assert result.prompts[result.prediction] == caption
+    assert any(caption in s.value for s in at.success)
+    table = next(d.value for d in at.dataframe if "mean_error" in d.value.columns)
+    assert table["prompt"].iloc[0] == caption and table["mean_error"].is_monotonic_increasing
+    assert len(at.get("plotly_chart")) == 1
+    # difference map, the winner's attention for a word, the shapes classifier's Grad-CAM (and the scene)
+    assert len(at.get("image")) == 4
+    assert len(at.get("download_button")) == 2
+
+
+def test_pruning_spends_fewer_evaluations_and_keeps_the_answer():
+    at = open_page("app_pages/diffusion_classifier.py")
+    at.slider(key="dc_samples").set_value(8)
+    at.toggle(key="dc_prune").set_value(True)
+    at.run()
+    at.slider(key="dc_first").set_value(2)
+    at.slider(key="dc_keep").set_value(1)
+    next(b for b in at.button if b.label == "Classify").click()
+    at.run()
+    assert not at.exception, at.exception
+    request, result = at.session_state[ui.RESULT_KEY]
+    assert request.samples == (2, 8) and request.keep == (1, 1)
+    assert result.denoiser_evaluations == 6 * 2 + 6 and result.prompts[result.prediction] == request.prompts[0]
+
+
+def test_unknown_words_and_a_single_candidate_are_explained():
+    at = open_page("app_pages/diffusion_classifier.py")
+    at.checkbox(key="dc_negatives").uncheck()
+    at.text_area(key="dc_prompts").set_value("a red circle").run()
+    assert next(b for b in at.button if b.label == "Classify").disabled
+    assert any("at least two" in c.value for c in at.caption)
+    at.text_area(key="dc_prompts").set_value("a red circle\na purple hexagon").run()
+    next(b for b in at.button if b.label == "Classify").click()
+    at.run()
+    assert not at.exception and ui.RESULT_KEY not in at.session_state
+    assert "unknown words" in at.error[0].value and "hexagon" in at.error[0].value
+
+
+def test_the_json_download_names_the_prediction():
+    at = open_page("app_pages/diffusion_classifier.py")
+    at.slider(key="dc_samples").set_value(4)
+    next(b for b in at.button if b.label == "Classify").click()
+    at.run()
+    request, result = at.session_state[ui.RESULT_KEY]
+    doc = {"image": request.image_name, "model": request.model_id, **result.summary(), "meta": result.meta()}
+    assert json.loads(json.dumps(doc))["prediction"] == request.prompts[0]
