@@ -245,7 +245,9 @@ def results_view() -> None:
     prob = result.probabilities
     st.success(f"**{winner}** (probability {prob[ranking[0]]:.3f})")
     rows = result.rows()
-    frame = pd.DataFrame([rows[p] for p in ranking])
+    frame = pd.DataFrame([rows[p] for p in ranking]).rename(
+        columns={"mean_error": "mean error", "timesteps": "timesteps scored", "stage_reached": "stage reached"}
+    )
     st.dataframe(frame.style.format(precision=4), hide_index=True, width="stretch")
     st.caption(
         "Probability: softmax of minus the summed error (the diffusion ELBO's estimate of log p(image | prompt) up "

@@ -23,8 +23,8 @@ def test_a_drawn_scene_is_classified_as_its_caption_with_every_view():
     assert request.prompts[0] == caption and len(request.prompts) == 6  # the caption and 5 hard negatives
     assert result.prompts[result.prediction] == caption
     assert any(caption in s.value for s in at.success)
-    table = next(d.value for d in at.dataframe if "mean_error" in d.value.columns)
-    assert table["prompt"].iloc[0] == caption and table["mean_error"].is_monotonic_increasing
+    table = next(d.value for d in at.dataframe if "mean error" in d.value.columns)
+    assert table["prompt"].iloc[0] == caption and table["mean error"].is_monotonic_increasing
     assert len(at.get("plotly_chart")) == 1
     # difference map, the winner's attention for a word, the shapes classifier's Grad-CAM (and the scene)
     assert len(at.get("image")) == 4
