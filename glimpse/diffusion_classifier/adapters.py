@@ -75,7 +75,14 @@ class _Adapter:
 
     def _latents(self, pixels: torch.Tensor) -> torch.Tensor:
         vae = self.pipe.vae
-        posterior = vae.encode(pixels.to(vae.dtype)).latent_dist
+        upcast = bool(getattr(vae.config, "force_upcast", False)) and vae.dtype == torch.float16
+        if upcast:  # as diffusers' own pipelines do: an fp16 SDXL VAE can encode to inf/NaN
+            vae.to(torch.float32)
+        try:
+            posterior = vae.encode(pixels.to(vae.dtype)).latent_dist
+        finally:
+            if upcast:
+                vae.to(torch.float16)
         shift = getattr(vae.config, "shift_factor", None) or 0.0
         return ((posterior.mean - shift) * vae.config.scaling_factor).to(self.dtype)
 
@@ -109,9 +116,8 @@ class NoisePrediction(_Adapter):
 
     def check_prompt(self, prompt: str) -> str:
         if self.embedded:  # word-level vocabulary: unknown words and long prompts are refused, not truncated
-            text = _check_text(prompt)
-            self.pipe.validate_prompt(text)
-            return text
+            # the words it encodes (lower case, no edge punctuation), so equal encodings are caught as repeats
+            return " ".join(self.pipe.validate_prompt(_check_text(prompt)))
         return super().check_prompt(prompt)
 
     def encode_image(self, image: np.ndarray) -> torch.Tensor:

@@ -72,6 +72,8 @@ def stage_timesteps(grid: Sequence[int], samples: int) -> list[int]:
     >>> stage_timesteps(timestep_grid(8), 2), stage_timesteps(timestep_grid(8), 8)[:3]
     ([312, 812], [62, 187, 312])
     """
+    if samples < 1:
+        raise ValueError(f"samples: at least 1 timestep per stage, got {samples}")
     stride = max(1, len(grid) // samples)
     return list(grid[stride // 2 :: stride][:samples])
 
@@ -141,10 +143,14 @@ class DiffusionClassification:
 
     @property
     def mean_error(self) -> np.ndarray:
-        """(P,) each prompt's weighted mean error over the timesteps it was evaluated at."""
-        done = np.isfinite(self.errors)
+        """(P,) each prompt's weighted mean error over the timesteps it was evaluated at; +inf for a prompt with a
+        non-finite error (a numerical failure loses instead of being left out)."""
+        done = ~np.isnan(self.errors)
         w = np.where(done, self.weights[None, :], 0.0)
-        return (np.where(done, self.errors, 0.0) * w).sum(1) / np.maximum(w.sum(1), 1e-300)
+        bad = (np.isinf(self.errors) & (w > 0)).any(1)
+        finite = np.where(done & np.isfinite(self.errors), self.errors, 0.0)
+        mean = (finite * w).sum(1) / np.maximum(w.sum(1), 1e-300)
+        return np.where(bad, np.inf, mean)
 
     def ranking(self) -> list[int]:
         """Prompt indices, best first: those that reached a later stage first, then by mean error."""
@@ -160,6 +166,8 @@ class DiffusionClassification:
         """(P,) softmax of −(mean error × elements) over the prompts of the last stage; 0 for pruned ones."""
         last = list(self.survivors[-1])
         logits = -self.mean_error[last] * self.elements
+        if not np.isfinite(logits).any():  # every survivor failed numerically: nothing to prefer
+            logits = np.zeros(len(last))
         p = np.exp(logits - logits.max())
         out = np.zeros(len(self.prompts))
         out[last] = p / p.sum()
@@ -180,7 +188,7 @@ class DiffusionClassification:
     def rows(self) -> list[dict[str, Any]]:
         """One row per prompt, in the order given: its text, mean error, probability, timesteps evaluated."""
         err, prob, reached = self.mean_error, self.probabilities, self.reached
-        counts = np.isfinite(self.errors).sum(1)
+        counts = (~np.isnan(self.errors)).sum(1)
         return [
             {
                 "prompt": text,
@@ -249,7 +257,7 @@ def classify(
     if len(set(texts)) < len(texts):
         raise ValueError(f"prompts: each candidate once; repeated: {sorted({p for p in texts if texts.count(p) > 1})}")
     stages_n = (samples,) if isinstance(samples, int) else tuple(int(n) for n in samples)
-    if not stages_n or any(b <= a for a, b in zip(stages_n, stages_n[1:])):
+    if not stages_n or any(n < 1 for n in stages_n) or any(b <= a for a, b in zip(stages_n, stages_n[1:])):
         raise ValueError(f"samples: increasing timestep counts per stage, got {samples}")
     keep_n = tuple(int(k) for k in keep) if keep is not None else (len(texts),) * len(stages_n)
     if len(keep_n) != len(stages_n) or any(k < 1 for k in keep_n):
@@ -285,7 +293,8 @@ def classify(
                     chunk = alive[lo : lo + batch_size]
                     pred = model.predict(x_t.expand(len(chunk), *x_t.shape[1:]), t, model.select(conditions, chunk))
                     err = _errors(pred, target.expand_as(pred), loss)
-                    errors[chunk, i] = err.flatten(1).mean(1).to("cpu", torch.float64).numpy()
+                    values = err.flatten(1).mean(1).to("cpu", torch.float64).numpy()
+                    errors[chunk, i] = np.where(np.isfinite(values), values, np.inf)  # NaN means "not scored"
                     maps[s, chunk] += float(weights[i]) * err.mean(1).cpu().numpy()
                     calls += 1
                     evaluations += len(chunk)

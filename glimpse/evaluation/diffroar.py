@@ -238,6 +238,8 @@ def diffroar(
         "lr": lr,
         "maps": hashlib.sha1(np.ascontiguousarray(train_maps, np.float32).tobytes()).hexdigest()[:16],
         "images": hashlib.sha1(train_x.numpy().tobytes()).hexdigest()[:16],
+        "test_maps": hashlib.sha1(np.ascontiguousarray(test_maps, np.float32).tobytes()).hexdigest()[:16],
+        "test_images": hashlib.sha1(test_x.numpy().tobytes()).hexdigest()[:16],
     }
     path = _cache_file(Path(cache_dir) if cache_dir is not None else None, key)
     done: dict[str, float] = json.loads(path.read_text())["cells"] if path is not None and path.exists() else {}
@@ -299,7 +301,8 @@ def _retrain_in_parallel(make_model, todo, masked, options, workers, done, save,
     workers = min(workers, len(todo))
     threads = max(1, torch.get_num_threads() // workers)
     report(finished / total, f"{len(todo)} retrainings on {workers} processes")
-    with ProcessPoolExecutor(workers, mp_context=tmp.get_context("spawn")) as pool:
+    pool = ProcessPoolExecutor(workers, mp_context=tmp.get_context("spawn"))
+    try:
         running = {}
         pending = list(todo)
         data: dict = {}
@@ -319,6 +322,10 @@ def _retrain_in_parallel(make_model, todo, masked, options, workers, done, save,
                 finished += 1
                 k, side, seed = cell.split("/")
                 report(finished / total, f"k = {k}, {side} kept, seed {seed} done ({finished} of {total})")
+    except BaseException:  # a failed retraining or a stop: queued ones are dropped, finished ones were saved
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
     return finished
 
 

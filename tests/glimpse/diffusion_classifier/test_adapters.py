@@ -147,6 +147,9 @@ def test_the_embedded_model_is_scored_in_v_and_its_words_are_checked(embedded):
     torch.testing.assert_close(a**0.5 * x_t - (1 - a) ** 0.5 * v, x0, atol=1e-5, rtol=1e-5)
     with pytest.raises(ValueError, match="unknown words"):
         model.check_prompt("a purple hexagon")
+    assert model.check_prompt(" A red Circle. ") == "a red circle"  # what it encodes, so repeats are caught
+    with pytest.raises(ValueError, match="each candidate once"):
+        classify(model, _image(32), ["a red circle", "A red circle."], samples=2)
     with pytest.raises(ValueError, match="empty"):
         model.check_prompt("   ")
 

@@ -128,3 +128,27 @@ def test_weights_losses_and_bad_settings():
         classify(model, images["prompt 0"], ["prompt 0", "prompt 1"], loss="l3")
     with pytest.raises(ValueError, match="weighting"):
         classify(model, images["prompt 0"], ["prompt 0", "prompt 1"], samples=4, weighting=[1, 2])
+
+
+class Broken(Templates):
+    """Predicts NaN for the prompt whose template is all zeros (a numerical failure, as fp16 can give)."""
+
+    def predict(self, x_t, t, conditions):
+        out = super().predict(x_t, t, conditions)
+        bad = (conditions == -1).flatten(1).all(1)
+        out[bad] = float("nan")
+        return out
+
+
+def test_a_numerical_failure_loses_instead_of_being_left_out():
+    images = _images()
+    images["broken"] = np.zeros((4, 4, 3), np.uint8)  # its template encodes to all −1: predicted NaN
+    model = Broken(images)
+    result = classify(model, images["prompt 2"], ["prompt 0", "broken", "prompt 2"], samples=4)
+    assert np.isinf(result.errors[1]).all() and result.mean_error[1] == np.inf
+    assert result.prediction == 2 and result.probabilities[1] == 0.0
+    assert [r["timesteps"] for r in result.rows()] == [4, 4, 4]
+    # even on the image it 'matches', the broken prompt cannot win
+    assert classify(model, images["broken"], ["prompt 0", "broken"], samples=4).prediction == 0
+    with pytest.raises(ValueError, match="samples"):
+        classify(model, images["prompt 0"], ["prompt 0", "prompt 1"], samples=(0, 4))
