@@ -163,9 +163,26 @@ def tiny_clip_tokenizer(max_length: int = 12):
     return CLIPTokenizer(vocab=vocab, merges=[("r", "e"), ("re", "d</w>")], model_max_length=max_length)
 
 
+def tiny_vae(**overrides):
+    """A 2-level AutoencoderKL from a tiny config: 16x16 images to 4-channel 8x8 latents."""
+    from diffusers import AutoencoderKL
+
+    config = {
+        "in_channels": 3,
+        "out_channels": 3,
+        "down_block_types": ("DownEncoderBlock2D", "DownEncoderBlock2D"),
+        "up_block_types": ("UpDecoderBlock2D", "UpDecoderBlock2D"),
+        "block_out_channels": (4, 8),
+        "latent_channels": 4,
+        "norm_num_groups": 4,
+        "sample_size": 16,
+    }
+    return AutoencoderKL(**{**config, **overrides})
+
+
 def tiny_sd_pipeline():
     """A Stable-Diffusion pipeline (UNet, VAE, CLIP text encoder) from tiny configs: 16x16 images."""
-    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline
+    from diffusers import DDIMScheduler, StableDiffusionPipeline
     from transformers import CLIPTextConfig, CLIPTextModel
 
     tokenizer = tiny_clip_tokenizer()
@@ -183,16 +200,7 @@ def tiny_sd_pipeline():
             pad_token_id=1,
         )
     )
-    vae = AutoencoderKL(
-        in_channels=3,
-        out_channels=3,
-        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
-        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
-        block_out_channels=(4, 8),
-        latent_channels=4,
-        norm_num_groups=4,
-        sample_size=16,
-    )
+    vae = tiny_vae()
     pipe = StableDiffusionPipeline(
         vae=vae,
         text_encoder=text_encoder,
@@ -209,7 +217,7 @@ def tiny_sd_pipeline():
 
 def tiny_flux_pipeline():
     """A FluxPipeline (CLIP + T5 text encoders, VAE, transformer) from tiny configs: 32x32 images."""
-    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxPipeline
+    from diffusers import FlowMatchEulerDiscreteScheduler, FluxPipeline
     from transformers import CLIPTextConfig, CLIPTextModel, T5Config, T5EncoderModel, T5Tokenizer
 
     tokenizer = tiny_clip_tokenizer()
@@ -234,19 +242,7 @@ def tiny_flux_pipeline():
     text_encoder_2 = T5EncoderModel(
         T5Config(vocab_size=len(tokenizer_2.get_vocab()), d_model=16, d_kv=8, d_ff=32, num_layers=1, num_heads=2)
     )
-    vae = AutoencoderKL(
-        in_channels=3,
-        out_channels=3,
-        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
-        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
-        block_out_channels=(4, 8),
-        latent_channels=4,
-        norm_num_groups=4,
-        sample_size=16,
-        use_quant_conv=False,
-        use_post_quant_conv=False,
-        shift_factor=0.0,
-    )
+    vae = tiny_vae(use_quant_conv=False, use_post_quant_conv=False, shift_factor=0.0)
     pipe = FluxPipeline(
         scheduler=FlowMatchEulerDiscreteScheduler(),
         vae=vae,

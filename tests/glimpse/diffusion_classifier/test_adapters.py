@@ -8,14 +8,14 @@ import pytest
 import torch
 
 from glimpse.diffusion_classifier import FlowMatching, NoisePrediction, adapter_for, classify
-from tests.glimpse.attention.tiny_denoisers import one_thread, tiny_clip_tokenizer, tiny_sd3, tiny_sd_pipeline
+from tests.glimpse.attention.tiny_denoisers import one_thread, tiny_clip_tokenizer, tiny_sd3, tiny_sd_pipeline, tiny_vae
 
 _threads = pytest.fixture(autouse=True, scope="module")(one_thread)
 
 
 def tiny_sd3_pipeline():
     """SD3 from tiny configs: the transformer of the attention tests, two CLIP text encoders, no T5."""
-    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, StableDiffusion3Pipeline
+    from diffusers import FlowMatchEulerDiscreteScheduler, StableDiffusion3Pipeline
     from transformers import CLIPTextConfig, CLIPTextModelWithProjection
 
     tokenizer = tiny_clip_tokenizer()
@@ -37,18 +37,7 @@ def tiny_sd3_pipeline():
             )
         )
 
-    vae = AutoencoderKL(
-        in_channels=3,
-        out_channels=3,
-        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
-        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
-        block_out_channels=(4, 8),
-        latent_channels=4,
-        norm_num_groups=4,
-        sample_size=16,
-        shift_factor=0.1,
-        scaling_factor=1.5,
-    )
+    vae = tiny_vae(shift_factor=0.1, scaling_factor=1.5)
     pipe = StableDiffusion3Pipeline(
         transformer=tiny_sd3(),
         scheduler=FlowMatchEulerDiscreteScheduler(),
@@ -67,7 +56,7 @@ def tiny_sd3_pipeline():
 def tiny_sdxl_pipeline():
     """SDXL from tiny configs: two CLIP text encoders (the second with a projection), a UNet with SDXL's added
     text-and-time embedding."""
-    from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
+    from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
     tokenizer = tiny_clip_tokenizer()
@@ -98,16 +87,7 @@ def tiny_sdxl_pipeline():
         addition_time_embed_dim=4,
         projection_class_embeddings_input_dim=6 * 4 + 4,  # six time ids of 4 + the pooled projection
     ).eval()
-    vae = AutoencoderKL(
-        in_channels=3,
-        out_channels=3,
-        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
-        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
-        block_out_channels=(4, 8),
-        latent_channels=4,
-        norm_num_groups=4,
-        sample_size=16,
-    )
+    vae = tiny_vae()
     pipe = StableDiffusionXLPipeline(
         vae=vae,
         text_encoder=CLIPTextModel(CLIPTextConfig(**config)),
