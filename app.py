@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from components.jobs import cancelled_notice
 from components.loaders import import_model_libraries
 from components.sidebar import sidebar
 
@@ -27,4 +28,5 @@ SECTIONS = {
 nav = st.navigation({name: pages for name, pages in SECTIONS.items() if pages})
 sidebar()
 import_model_libraries()
+cancelled_notice()  # work cancelled in the previous run, on any page (components/jobs.py)
 nav.run()

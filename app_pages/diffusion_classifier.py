@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from components import attention_ui
+from components import attention_ui, session_results
 from components import diffusion_classifier_ui as ui
 from components.sidebar import current
 from glimpse.display import resize_image
@@ -32,7 +32,7 @@ with right:
         st.caption("Give at least two candidate prompts.")
 if go:
     ui.run(ui.Request(bundle.model_id, device, image, name, tuple(prompts), samples, keep, loss, weighting, seed))
-if ui.RESULT_KEY in st.session_state:
+if session_results.has(ui.RESULT_KEY):
     ui.results_view()
 else:
     st.info("Pick an image and candidates and press **Classify**.")

@@ -43,7 +43,6 @@ if selected:
     saliency_ui.activation_warning(choice.model_id, choice.device, image, methods, infos)
     saliency_ui.cost_view(choice.model_id, choice.device, methods, infos)
 compute = st.button("Compute", type="primary", icon=":material/play_arrow:")
-saliency_ui.cancelled_notice()
 if compute:
     saliency_ui.run(choice.model_id, choice.device, image, target, methods)
 saliency_ui.results_view(image, choice.model_id, infos)

@@ -17,12 +17,13 @@ import streamlit as st
 from PIL import Image
 from plotly.subplots import make_subplots
 
+from components import jobs, loaders, session_results
 from components.views import heatmap_figure
 from glimpse.attention import LAYER_SETS, GenerationResult, generate_with_attention, word_maps, word_mass_over_time
 from glimpse.attention.export import attention_npz_bytes, scrubber_gif
 from glimpse.attention.metrics import DEFAULT_THRESHOLD, MODES, binarize, content_style_separation
 from glimpse.display import colour_range, resize_image, resize_map, shown_values
-from models.diffusion import EMBEDDED_T2I, DiffusionBundle, load_pipeline
+from models.diffusion import EMBEDDED_T2I, DiffusionBundle
 from models.registry import ModelLoadError
 
 MODEL_KEY = "attention_model_id"
@@ -46,10 +47,8 @@ CITATION_COW = (
 
 
 # ------------------------------------------------------------------------------------------- services
-@st.cache_resource(max_entries=2, show_spinner="Loading the diffusion pipeline…")
-def pipeline(model_id: str, device: str) -> DiffusionBundle:
-    """The shared pipeline bundle for (model id, device); ModelLoadError propagates to the page."""
-    return load_pipeline(model_id, device=device)
+#: the shared pipeline loader (budgeted and released with the classifiers, components/loaders.py)
+pipeline = loaders.pipeline
 
 
 @dataclass(frozen=True)
@@ -103,32 +102,36 @@ def generation(
 
 def run(request: Request) -> GenerationResult | None:
     """Run (or fetch) the generation and store it; on a user error show st.error and return None."""
+    result = None
     try:
-        result = generation(
-            request.model_id,
-            request.device,
-            request.prompt,
-            request.seed,
-            request.steps,
-            request.guidance,
-            request.heads,
-            request.layers,
-        )
+        with jobs.heavy("generation", cancel_message="Generation cancelled; the previous image is kept."):
+            result = generation(
+                request.model_id,
+                request.device,
+                request.prompt,
+                request.seed,
+                request.steps,
+                request.guidance,
+                request.heads,
+                request.layers,
+            )
     except ModelLoadError as err:
-        st.session_state.pop(RESULT_KEY, None)  # maps of another prompt under the error would read as its answer
+        session_results.pop(RESULT_KEY)  # maps of another prompt under the error would read as its answer
         st.error(f"Could not load the model: {err}")
         return None
     except ValueError as err:
-        st.session_state.pop(RESULT_KEY, None)  # (the previous generation stays cached: Generate brings it back)
+        session_results.pop(RESULT_KEY)  # (the previous generation stays cached: Generate brings it back)
         st.error(f"**Cannot generate:** {err}.  \n{prompt_advice(request.model_id, request.device, str(err))}")
         return None
-    st.session_state[RESULT_KEY] = (request, result)
+    if result is None:  # out of memory or unloaded: jobs.heavy said so
+        return None
+    session_results.put(RESULT_KEY, (request, result))
     return result
 
 
 def stored() -> tuple[Request, GenerationResult] | None:
     """The last generated (request, result) of this session, or None."""
-    return st.session_state.get(RESULT_KEY)
+    return session_results.get(RESULT_KEY)
 
 
 def prompt_advice(model_id: str, device: str, message: str = "") -> str:
@@ -170,7 +173,7 @@ def model_picker(device: str) -> DiffusionBundle | None:
                 st.error(f"Could not load {typed.strip()!r}: {err}")
             else:
                 st.session_state[MODEL_KEY] = typed.strip()
-                st.session_state.pop(RESULT_KEY, None)
+                session_results.pop(RESULT_KEY)
                 st.rerun()
         if st.session_state[MODEL_KEY] != EMBEDDED_T2I and st.button("Back to the embedded model"):
             st.session_state[MODEL_KEY] = EMBEDDED_T2I

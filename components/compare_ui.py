@@ -15,7 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from components import loaders
+from components import jobs, loaders, session_results
 from components.image_input import BY_DIGEST, ImageChoice, image_picker
 from components.views import ONE_MATCH_ON_ENTER, heatmap_figure
 from glimpse.compare.run import (
@@ -80,16 +80,14 @@ def compare(model_id: str, device: str, image: ImageChoice | None, spec_json: st
     classifier = loaders.classifier(model_id, device)
     pipeline = None
     if spec.prompt is not None:
-        from components.attention_ui import pipeline as load_pipeline
-
-        pipeline = load_pipeline(spec.t2i_model, device)
+        pipeline = loaders.pipeline(spec.t2i_model, device)
     pixels, name = (None, "generated") if image is None else (image.pixels, image.name)
     with st.spinner("Running the three lenses…"):
         return run_compare(classifier, pixels, spec, image_name=name, pipeline=pipeline)
 
 
 def stored() -> RunRecord | None:
-    return st.session_state.get(RUN_KEY)
+    return session_results.get(RUN_KEY)
 
 
 # ------------------------------------------------------------------------------------------- controls
@@ -120,8 +118,8 @@ def import_box() -> None:
             st.error(f"Could not import {up.name}: {err}. Only bundles written by Glimpse can be imported.")
             return
         st.session_state[IMPORTED_KEY] = digest
-        st.session_state[RUN_KEY] = record
-        st.session_state[EXPORT_KEY] = ("imported", data)
+        session_results.put(RUN_KEY, record)
+        session_results.put(EXPORT_KEY, ("imported", data))
         display = dict(record.params.get(DISPLAY) or {})
         _restore_controls(spec, display)
         _select_for(record, panels=display.get("panels"), word=display.get("word"), partner=display.get("partner"))
@@ -229,16 +227,20 @@ def controls(model_id: str, device: str) -> tuple[CompareSpec, ImageChoice | Non
 
 def run(model_id: str, device: str, spec: CompareSpec, image: ImageChoice | None) -> RunRecord | None:
     """Compute (or fetch) the run and store it; st.error with what to do on a user error."""
+    record = None
     try:
-        record = compare(model_id, device, image, spec.to_json())
+        with jobs.heavy("compare run", cancel_message="Compare run cancelled; the previous run is kept."):
+            record = compare(model_id, device, image, spec.to_json())
     except ModelLoadError as err:
         st.error(f"Could not load a model: {err}")
         return None
     except ValueError as err:
         st.error(f"{err}. Change the setting named at the start of this message and press Compute again.")
         return None
-    st.session_state[RUN_KEY] = record
-    st.session_state.pop(EXPORT_KEY, None)
+    if record is None:
+        return None
+    session_results.put(RUN_KEY, record)
+    session_results.pop(EXPORT_KEY)
     return record
 
 
@@ -476,8 +478,8 @@ def export_view(record: RunRecord, display: dict) -> None:
     token = _token(record) + hashlib.sha1(json.dumps(display, sort_keys=True, default=str).encode()).hexdigest()
     if st.button("Prepare bundle", key="cmp_prepare", help="Zip: inputs, parameters, raw maps, overlays, CSV, report"):
         with_display = dataclasses.replace(record, params={**record.params, DISPLAY: display})
-        st.session_state[EXPORT_KEY] = (token, bundle_bytes(with_display))
-    prepared = st.session_state.get(EXPORT_KEY)
+        session_results.put(EXPORT_KEY, (token, bundle_bytes(with_display)))
+    prepared = session_results.get(EXPORT_KEY)
     if prepared is not None:
         st.download_button(
             "Download run bundle (.zip)",

@@ -19,6 +19,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from PIL import Image
 
+from components import session_results
 from components.image_input import BY_DIGEST, ImageChoice, image_picker
 from components.views import heatmap_figure
 from glimpse.complexity import BITS, SCALES, STANDINS, WEIGHTS, ComplexityFeatures, complexity_batch
@@ -419,11 +420,11 @@ def batch_tab() -> None:
             uploads, skipped = expand_uploads(files)
             bar = st.progress(0.0, text="Scoring…")
             table, errors = score_uploads(uploads, batch_standins, lambda f, t: bar.progress(f, text=t))
-            st.session_state[BATCH_KEY] = (table, skipped + errors)
+            session_results.put(BATCH_KEY, (table, skipped + errors))
 
     @st.fragment
     def batch_results() -> None:
-        stored = st.session_state.get(BATCH_KEY)
+        stored = session_results.get(BATCH_KEY)
         if stored is None:
             return
         table, problems = stored
@@ -497,13 +498,13 @@ def paper_model_tab() -> None:
         else:
             m = int(repeats) or repeats_for(name)
             try:
-                st.session_state[FIT_KEY] = (name, m, fit(name, csv, tuple(formulas.items()), m))
+                session_results.put(FIT_KEY, (name, m, fit(name, csv, tuple(formulas.items()), m)))
             except ValueError as err:
                 st.error(f"{err}. Pick formulas whose columns the table has, or add the columns to your CSV.")
 
     @st.fragment
     def fit_results() -> None:
-        stored = st.session_state.get(FIT_KEY)
+        stored = session_results.get(FIT_KEY)
         if stored is None:
             return
         dataset, m, results = stored

@@ -15,7 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from components import loaders
+from components import jobs, loaders, session_results
 from components.attention_ui import RESULT_KEY as ATTENTION_RESULT
 from components.attention_ui import pipeline
 from glimpse import npzfile
@@ -125,7 +125,7 @@ def image_picker() -> tuple[str, np.ndarray] | None:
         except ValueError as err:
             st.error(f"Cannot read {upload.name!r}: {err}")
             return None
-    stored = st.session_state.get(ATTENTION_RESULT)
+    stored = session_results.get(ATTENTION_RESULT)
     if stored is None:
         st.info("Generate an image on the **Cross-attention** page first; it appears here.")
         return None
@@ -192,23 +192,26 @@ def settings() -> tuple[tuple[int, ...], tuple[int, ...] | None, str, str, int]:
 
 
 def run(request: Request) -> None:
+    result = None
     try:
-        result = scores(
-            request.model_id,
-            request.device,
-            request.image,
-            request.prompts,
-            request.samples,
-            request.keep,
-            request.loss,
-            request.weighting,
-            request.seed,
-        )
+        with jobs.heavy("diffusion classification", cancel_message="Classification cancelled."):
+            result = scores(
+                request.model_id,
+                request.device,
+                request.image,
+                request.prompts,
+                request.samples,
+                request.keep,
+                request.loss,
+                request.weighting,
+                request.seed,
+            )
     except (ValueError, ModelLoadError) as err:
-        st.session_state.pop(RESULT_KEY, None)
+        session_results.pop(RESULT_KEY)
         st.error(f"**Cannot classify:** {err}")
         return
-    st.session_state[RESULT_KEY] = (request, result)
+    if result is not None:
+        session_results.put(RESULT_KEY, (request, result))
 
 
 # ----------------------------------------------------------------------------------------------- views
@@ -239,7 +242,7 @@ def _big(image: np.ndarray) -> np.ndarray:
 
 
 def results_view() -> None:
-    request, result = st.session_state[RESULT_KEY]
+    request, result = session_results.get(RESULT_KEY)
     ranking = result.ranking()
     winner = result.prompts[ranking[0]]
     prob = result.probabilities

@@ -19,8 +19,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from components import loaders
-from components.saliency_ui import cancellable
+from components import jobs, loaders, session_results
 from components.views import ONE_MATCH_ON_ENTER
 from glimpse.display import colour_range, overlay, resize_image
 from glimpse.evaluation.blockdigits import blockdigits
@@ -75,16 +74,16 @@ def progress_bar(text: str, prefix: str = "") -> Iterator[Callable[[float, str],
         bar.empty()
 
 
-def store(key: str, failure: str, work: Callable[[], Any]) -> None:
-    """Keep ``work()``'s result under ``key``; a user error (bad image or mask, model that fails to load) is
-    shown as ``failure: why`` and the previous result goes, so it is not read as the answer to this run."""
+def store(key: str, failure: str, work: Callable[[], Any], cancel_message: str = "Cancelled.") -> None:
+    """Run ``work()`` as one job (its place in the model's line, Cancel: components/jobs.py) and keep its result
+    under ``key``; a user error (bad image or mask, model that fails to load) is shown as ``failure: why`` and
+    the previous result goes, so it is not read as the answer to this run."""
     try:
-        result = work()
+        with jobs.heavy(key.removeprefix("evaluate_").replace("_", " "), cancel_message=cancel_message):
+            session_results.put(key, work())
     except (ValueError, ModelLoadError) as err:  # ImageLoadError is a ValueError
-        st.session_state.pop(key, None)
+        session_results.pop(key)
         st.error(f"{failure}: {err}")
-        return
-    st.session_state[key] = result
 
 
 def images_or_samples(uploads) -> dict[str, np.ndarray]:
@@ -143,7 +142,7 @@ def run(request: Request) -> None:
 
 
 def stored() -> tuple[Request, tuple[LeakageResult, ...]] | None:
-    return st.session_state.get(RESULT_KEY)
+    return session_results.get(RESULT_KEY)
 
 
 def table(results: tuple[LeakageResult, ...]) -> pd.DataFrame:
@@ -348,13 +347,15 @@ def diffroar_curve(model_id: str, device: str, method: str, levels: tuple, seeds
 
 def diffroar_run(request: RoarRequest) -> None:
     results = []
-    with cancellable("DiffROAR stopped: the finished retrainings are kept, Run resumes from them."):
+    with jobs.heavy(
+        "DiffROAR", cancel_message="DiffROAR stopped: the finished retrainings are kept, Run resumes from them."
+    ):
         for model_id in request.models:
             for method in request.methods:
                 results.append(
                     diffroar_curve(model_id, request.device, method, request.levels, request.seeds, request.epochs)
                 )
-        st.session_state[ROAR_KEY] = tuple(results)
+        session_results.put(ROAR_KEY, tuple(results))
 
 
 def curve_chart(results, *, key: str, label: Callable[[DiffRoarResult], str]) -> None:
@@ -381,7 +382,7 @@ def curve_chart(results, *, key: str, label: Callable[[DiffRoarResult], str]) ->
 
 
 def diffroar_view() -> None:
-    results = st.session_state.get(ROAR_KEY)
+    results = session_results.get(ROAR_KEY)
     if not results:
         st.info("Pick models, methods and levels and press **Run DiffROAR**.")
         return
@@ -450,13 +451,13 @@ def inversion_section() -> None:
     )
     if st.button("Run the synthetic check", icon=":material/play_arrow:", key="inv_run", disabled=not levels):
         levels = tuple(sorted(levels))
-        with cancellable("Stopped: the finished retrainings are kept, Run resumes from them."):
-            store(
-                INVERSION_KEY,
-                "The synthetic check failed",
-                lambda: inversion_result(width, epochs, eps, levels, seeds),
-            )
-    result = st.session_state.get(INVERSION_KEY)
+        store(
+            INVERSION_KEY,
+            "The synthetic check failed",
+            lambda: inversion_result(width, epochs, eps, levels, seeds),
+            cancel_message="Stopped: the finished retrainings are kept, Run resumes from them.",
+        )
+    result = session_results.get(INVERSION_KEY)
     if result is None:
         return
     frame = pd.DataFrame(
@@ -500,7 +501,7 @@ def masks_tab(model_id: str, device: str) -> None:
     k = st.slider("k for the top-k % IoU", 1, 50, 10, key="mask_k")
     if st.button("Score against the masks", type="primary", disabled=not (images and masks and methods)):
         _score_masks(model_id, device, images, masks, methods, float(k))
-    result = st.session_state.get(MASKS_KEY)
+    result = session_results.get(MASKS_KEY)
     if result is not None:
         masks_view(result)
 
@@ -594,7 +595,7 @@ def shapes_tab(device: str) -> None:
     scenes = c2.slider("Scenes", 5, 100, 20, step=5, key="shape_scenes", help="One or two objects each.")
     if st.button("Score the shapes classifier", type="primary", disabled=not methods):
         store(SHAPES_KEY, "Cannot score", lambda: shapes_scores(device, tuple(methods), int(scenes), 0))
-    result = st.session_state.get(SHAPES_KEY)
+    result = session_results.get(SHAPES_KEY)
     if result is not None:
         masks_view(result, key="shape")
 
@@ -616,7 +617,7 @@ def sensitivity_tab(model_id: str, device: str) -> None:
     methods = method_picker(["gradient", "guided_backprop", "gradcam", "smoothgrad"], key="sens_methods")
     if st.button("Measure class sensitivity", type="primary", disabled=not methods):
         _measure_sensitivity(model_id, device, uploads, methods)
-    result = st.session_state.get(SENSITIVITY_KEY)
+    result = session_results.get(SENSITIVITY_KEY)
     if result is not None:
         rows = result.rows()
         frame = pd.DataFrame(
@@ -674,7 +675,7 @@ def pgi_tab(model_id: str, device: str) -> None:
     draws = c3.slider("Noise draws", 5, 100, 20, step=5, key="pgi_draws", disabled=perturbation == "baseline")
     if st.button("Measure PGI / PGU", type="primary", disabled=not (methods and ks)):
         _measure_pgi(model_id, device, uploads, methods, tuple(sorted(ks)), perturbation, int(draws))
-    result = st.session_state.get(PGI_KEY)
+    result = session_results.get(PGI_KEY)
     if result is not None:
         rows = result.rows()
         frame = pd.DataFrame(

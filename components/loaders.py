@@ -1,17 +1,66 @@
-"""Cached, bounded loaders for shared models (one object per process, read-only outside its lock)."""
+"""Cached, bounded loaders for shared models (one object per process, read-only outside its lock).
+
+Every loaded model is recorded in one process-wide :class:`models.memory.ModelLedger` (its bytes, its last
+use): a model that would take its memory pool over the budget evicts the least recently used ones first, and
+a model that leaves a cache (evicted, unloaded, or pushed out by ``max_entries``) is released through
+``on_release``: its line is closed and its tensors are freed once the work on it is done.
+"""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from components.image_input import BY_DIGEST, ImageChoice
+from models.diffusion import DiffusionBundle, load_pipeline
+from models.memory import ModelLedger, release
 from models.registry import ClassifierBundle, load_classifier
 
 
-@st.cache_resource(max_entries=3, show_spinner="Loading the classifier…")
-def classifier(model_id: str, device: str) -> ClassifierBundle:
-    """The classifier bundle for (model id, device); errors propagate so the page can explain them."""
+@st.cache_resource(show_spinner=False)
+def ledger() -> ModelLedger:
+    """The process-wide record of loaded models and the memory budgets (``GLIMPSE_*_BUDGET_MB``)."""
+    return ModelLedger()
+
+
+def _released(bundle) -> None:
+    """on_release of the model caches: forget the model and free it once its work is done."""
+    ledger().forget(bundle)
+    release(bundle, "it left the model cache")
+
+
+@st.cache_resource(max_entries=6, show_spinner="Loading the classifier…", on_release=_released)
+def _classifier(model_id: str, device: str) -> ClassifierBundle:
     return load_classifier(model_id, device=device)
+
+
+@st.cache_resource(max_entries=3, show_spinner="Loading the diffusion pipeline…", on_release=_released)
+def _pipeline(model_id: str, device: str) -> DiffusionBundle:
+    return load_pipeline(model_id, device=device)
+
+
+def _shared(loader, model_id: str, device: str):
+    bundle = loader(model_id, device)
+    if bundle.lock.closed:  # unloaded since: drop the stale entry and load it again
+        loader.clear(model_id, device)
+        bundle = loader(model_id, device)
+    ledger().admit(f"{model_id}|{device}", bundle, lambda: loader.clear(model_id, device))
+    return bundle
+
+
+def classifier(model_id: str, device: str) -> ClassifierBundle:
+    """The shared classifier bundle for (model id, device); ModelLoadError and ModelMemoryError propagate so
+    the page can explain them."""
+    return _shared(_classifier, model_id, device)
+
+
+def pipeline(model_id: str, device: str) -> DiffusionBundle:
+    """The shared pipeline bundle for (model id, device); ModelLoadError and ModelMemoryError propagate."""
+    return _shared(_pipeline, model_id, device)
+
+
+def unload(model_id: str, device: str) -> bool:
+    """Drop one model from the caches and free it once its current work is done (the Unload button)."""
+    return ledger().unload(f"{model_id}|{device}")
 
 
 @st.cache_data(max_entries=64, show_spinner="Classifying…", hash_funcs=BY_DIGEST)

@@ -9,15 +9,13 @@ the one convention of every cached service.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 import streamlit as st
 from torch import nn
 
-from components import loaders, saliency_views
+from components import jobs, loaders, saliency_views, session_results
 from components.image_input import BY_DIGEST, ImageChoice
 from components.views import ONE_MATCH_ON_ENTER
 from glimpse.display import resize_image
@@ -30,8 +28,6 @@ from models.registry import ClassifierBundle, ModelLoadError
 #: changes never recompute.
 CALLS_KEY = "saliency_service_calls"
 RESULT_KEY = "saliency_result"
-CANCEL_KEY = "sal_cancel"
-CANCELLED_KEY = "saliency_cancelled"
 #: The "Explain class" value meaning "the current image's top-1 prediction".
 TOP1 = -1
 SCORES_KEY = "saliency_scores"
@@ -276,33 +272,6 @@ def thumbnail(pixels: np.ndarray, max_side: int = 256) -> np.ndarray:
     if scale == 1.0:
         return pixels
     return resize_image(pixels, (max(1, round(h * scale)), max(1, round(w * scale))))
-
-
-@contextmanager
-def cancellable(message: str) -> Iterator[None]:
-    """A Cancel button shown while the block runs.
-
-    Streamlit stops a running script at its next element call when a widget is used, so clicking Cancel ends
-    the work at its next progress update: hooks and the model lock are released by their own ``with``/
-    ``finally``, a cached service stores nothing, and the rerun that follows shows ``message`` once.
-    """
-    slot = st.empty()
-    slot.button("Cancel", key=CANCEL_KEY, icon=":material/stop:", on_click=_mark_cancelled, args=(message,))
-    try:
-        yield
-    finally:
-        slot.empty()
-
-
-def _mark_cancelled(message: str) -> None:
-    st.session_state[CANCELLED_KEY] = message
-
-
-def cancelled_notice() -> None:
-    """The message of a computation the user cancelled in the previous run (shown once)."""
-    message = st.session_state.pop(CANCELLED_KEY, None)
-    if message:
-        st.info(message)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -569,14 +538,14 @@ def score(record: SaliencyRun, m, steps: int):
     """Deletion/insertion curves of one map of ``record`` (cached), kept in st.session_state."""
     values = np.ascontiguousarray(m.values, dtype=np.float32)
     res = curves(record.model_id, record.device, record.image, values.tobytes(), values.shape, m.target.index, steps)
-    st.session_state.setdefault(SCORES_KEY, {})[(record.key, m.method, steps)] = res
+    session_results.put((SCORES_KEY, record.key, m.method, steps), res)
     return res
 
 
 def score_all(record: SaliencyRun, steps: int) -> None:
     """Deletion/insertion curves of every map, with a progress bar and a Cancel button."""
     bar = st.progress(0.0, text="Deletion and insertion curves…")
-    with cancellable("Scoring stopped: the maps scored so far are kept."):
+    with jobs.heavy("deletion/insertion curves", cancel_message="Scoring stopped: the maps scored so far are kept."):
         for k, m in enumerate(record.maps):
             label = m.method
             bar.progress(
@@ -603,7 +572,7 @@ def sanity_check(record: SaliencyRun, m, stages: int):
         m.noise_tunnel,
         stages,
     )
-    st.session_state.setdefault(SANITY_KEY, {})[(record.key, m.method)] = res
+    session_results.put((SANITY_KEY, record.key, m.method), res)
     return res
 
 
@@ -635,7 +604,7 @@ def sensitivity(record: SaliencyRun, m) -> float:
     """Class sensitivity of one map's method (cached), kept in st.session_state."""
     nt = None if m.noise_tunnel is None else tuple(sorted(dict(m.noise_tunnel).items()))
     rho = class_rho(record.model_id, record.device, record.image, m.method, tuple(m.params), m.layer, m.seed, nt)
-    st.session_state.setdefault(SENSITIVITY_KEY, {})[(record.key, m.method)] = rho
+    session_results.put((SENSITIVITY_KEY, record.key, m.method), rho)
     return rho
 
 
@@ -645,8 +614,8 @@ def run(model_id: str, device: str, image: ImageChoice, target: TargetChoice, ch
         st.warning("Choose at least one method.")
         return
     try:
-        with cancellable("Computation cancelled; the previous maps are kept."):
-            st.session_state[RESULT_KEY] = compute(model_id, device, image, target, choice)
+        with jobs.heavy("saliency maps", cancel_message="Computation cancelled; the previous maps are kept."):
+            session_results.put(RESULT_KEY, compute(model_id, device, image, target, choice))
     except (ValueError, ModelLoadError) as err:
         st.error(f"{err}. Change the parameter it names and press Compute again.")
     except RuntimeError as err:  # e.g. out of GPU memory
@@ -657,7 +626,7 @@ def run(model_id: str, device: str, image: ImageChoice, target: TargetChoice, ch
 def results_view(image: ImageChoice, model_id: str, infos: dict) -> None:
     """The maps of the last Compute with their display options and faithfulness scores (a fragment: a display
     change reruns only this)."""
-    record = st.session_state.get(RESULT_KEY)
+    record = session_results.get(RESULT_KEY)
     if record is None:
         return
     st.divider()
@@ -699,17 +668,17 @@ def results_view(image: ImageChoice, model_id: str, infos: dict) -> None:
                 score(record, m, steps)
         if b2.button("Sanity check", key=f"sal_sanity_btn_{m.method}"):
             try:
-                with cancellable("Sanity check cancelled."):
+                with jobs.heavy("sanity check", cancel_message="Sanity check cancelled."):
                     sanity_check(record, m, stages)
             except (ValueError, RuntimeError) as err:
                 st.error(f"Sanity check failed: {err}")
-        rho = st.session_state.get(SENSITIVITY_KEY, {}).get((record.key, m.method))
+        rho = session_results.get((SENSITIVITY_KEY, record.key, m.method))
         if rho is not None:
             saliency_views.sensitivity_badge(rho)
-        curves = st.session_state.get(SCORES_KEY, {}).get((record.key, m.method, steps))
+        curves = session_results.get((SCORES_KEY, record.key, m.method, steps))
         if curves is not None:
             st.plotly_chart(saliency_views.curves_figure(curves), width="stretch", key=f"sal_curve_{m.method}")
-        check = st.session_state.get(SANITY_KEY, {}).get((record.key, m.method))
+        check = session_results.get((SANITY_KEY, record.key, m.method))
         if check is not None:
             st.plotly_chart(saliency_views.sanity_figure(check), width="stretch", key=f"sal_sanity_{m.method}")
 

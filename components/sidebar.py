@@ -87,7 +87,46 @@ def sidebar() -> Choice:
             if st.session_state[MODEL_KEY] != DEFAULT_CLASSIFIER and st.button("Back to the embedded model"):
                 st.session_state[MODEL_KEY] = DEFAULT_CLASSIFIER
                 st.rerun()
+        memory_panel()
     return current()
+
+
+def memory_panel() -> None:
+    """The models every session shares: memory per model against the budget, each model's line, Unload."""
+    from components import loaders
+    from models.memory import MiB
+
+    ledger = loaders.ledger()
+    entries = ledger.entries()
+    with st.expander(f"Models in memory ({len(entries)})", icon=":material/memory:"):
+        for pool, name in (("ram", "RAM"), ("vram", "GPU memory")):
+            budget = ledger.budgets.get(pool, 0)
+            if not budget:
+                continue
+            used = ledger.used(pool)
+            st.progress(
+                min(1.0, used / budget), text=f"{name}: {used / MiB:,.0f} of {budget / MiB:,.0f} MiB budget for models"
+            )
+        if not entries:
+            st.caption("None loaded yet: a page loads its model on first use.")
+        for e in entries:
+            status = e.bundle.lock.status()
+            line = "idle" if status.running is None else f"running {status.running.label}"
+            if status.waiting:
+                line += f", {len(status.waiting)} waiting"
+            c1, c2 = st.columns([3, 1], vertical_alignment="center")
+            c1.markdown(f"`{e.model_id}` · {e.device} · {e.bytes / MiB:,.1f} MiB  \n{line}")
+            c2.button(
+                "Unload",
+                key=f"unload_{e.key}",
+                on_click=loaders.unload,
+                args=(e.model_id, e.device),
+                help="Free its memory once the work on it is done; the next page that needs it loads it again.",
+            )
+        st.caption(
+            "Shared by every session of this app. When a model would exceed the budget, the least recently "
+            "used ones are unloaded first (budgets: GLIMPSE_RAM_BUDGET_MB, GLIMPSE_VRAM_BUDGET_MB)."
+        )
 
 
 def _pick_embedded() -> None:

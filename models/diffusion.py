@@ -16,7 +16,6 @@ denoiser is, its tokenizer and text limit, its default size, steps and guidance)
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ import torch
 from glimpse.attention.kinds import KINDS as ADAPTERS
 from glimpse.attention.kinds import detect, kind_of
 from glimpse.devices import resolve_device
+from glimpse.work_queue import ModelQueue
 from models.registry import ModelLoadError
 
 EMBEDDED_T2I = "shapes-t2i"
@@ -51,10 +51,15 @@ class DiffusionBundle:
     max_tokens: int  # text encoder limit (tokens, special tokens included), stated in errors
     vocabulary: tuple[str, ...] | None  # word-level vocabulary of the embedded model, else None
     device: torch.device
-    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    #: first come, first served line for the model (glimpse.work_queue); reentrant like an RLock
+    lock: ModelQueue = field(default_factory=ModelQueue, repr=False)
     default_steps: int = 25
     default_guidance: float = 4.0
     resolution: int = 32  # generated image side in pixels
+
+    def __post_init__(self) -> None:
+        if isinstance(self.lock, ModelQueue) and self.lock.name == "model":
+            self.lock.name = self.model_id
 
     @property
     def denoiser(self) -> torch.nn.Module:

@@ -12,7 +12,6 @@ Ids:
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -22,6 +21,7 @@ from torch import nn
 
 from glimpse.devices import resolve_device
 from glimpse.token_grid import TokenGrid
+from glimpse.work_queue import ModelQueue
 
 DEFAULT_CLASSIFIER = "efficientnet-lite0"
 
@@ -51,7 +51,12 @@ class ClassifierBundle:
     token_grid: TokenGrid | None = None
     multilabel: bool = False  # classes scored independently (sigmoid), not one softmax over all
 
-    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    #: first come, first served line for the model (glimpse.work_queue); reentrant like an RLock
+    lock: ModelQueue = field(default_factory=ModelQueue, repr=False)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.lock, ModelQueue) and self.lock.name == "model":
+            self.lock.name = self.model_id
 
     @property
     def num_classes(self) -> int:

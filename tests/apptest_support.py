@@ -23,3 +23,31 @@ def open_page(page: str, timeout: float = 120) -> AppTest:
     at.run()
     assert not at.exception, at.exception
     return at
+
+
+def stored(at: AppTest, key):
+    """What the page keeps under ``key`` in its session's result store (components/session_results.py)."""
+    from components import session_results
+
+    if session_results.STATE_KEY not in at.session_state:
+        return None
+    return at.session_state[session_results.STATE_KEY].get(key)
+
+
+def stored_under(at: AppTest, prefix: str) -> dict:
+    """The result store's entries whose tuple key starts with ``prefix``, by the rest of the key."""
+    from components import session_results
+
+    if session_results.STATE_KEY not in at.session_state:
+        return {}
+    results = at.session_state[session_results.STATE_KEY]
+    return {k[1:]: results.get(k) for k in results.keys() if isinstance(k, tuple) and k[0] == prefix}
+
+
+def put_result(at: AppTest, key, value) -> None:
+    """Put ``value`` in the session's result store as the page's button would."""
+    from components import session_results
+
+    if session_results.STATE_KEY not in at.session_state:
+        at.session_state[session_results.STATE_KEY] = session_results.BoundedResults(32, 256 * 2**20, 7200)
+    at.session_state[session_results.STATE_KEY].put(key, value)

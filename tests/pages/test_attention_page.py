@@ -4,7 +4,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import components.attention_ui as ui
-from tests.apptest_support import open_page
+from tests.apptest_support import open_page, stored
 
 
 @pytest.fixture
@@ -40,7 +40,7 @@ def test_generate_then_reslice_without_regenerating(calls):
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
     assert calls == [4]
-    request, result = at.session_state[ui.RESULT_KEY]
+    request, result = stored(at, ui.RESULT_KEY)
     assert request.prompt == "a red circle to the left of a blue square"
     assert result.trace.words == tuple(request.prompt.split())
     assert len(result.trace.timesteps) == 4
@@ -60,7 +60,7 @@ def test_generate_then_reslice_without_regenerating(calls):
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
     assert calls == [4]
-    assert at.session_state[ui.RESULT_KEY][1] is result
+    assert stored(at, ui.RESULT_KEY)[1] is result
 
     # the same request again is a cache hit: the recorded progress bar replays, nothing regenerates
     next(b for b in at.button if b.label == "Generate").click().run()
@@ -78,7 +78,7 @@ def test_bad_prompts_show_an_error_and_the_page_keeps_running(calls, prompt, exp
     assert not at.exception, at.exception
     assert at.error and expected in at.error[0].value
     assert "circle" in at.error[0].value  # says what to use: the vocabulary / an example
-    assert ui.RESULT_KEY not in at.session_state
+    assert stored(at, ui.RESULT_KEY) is None
     assert any(b.label == "Generate" for b in at.button)
 
 
@@ -99,7 +99,7 @@ def test_heads_kept_on_request_and_sliced_by_head_with_a_single_step(calls):
     at.checkbox(key="attention_heads").check()
     _generate(at, "a green triangle above a red square", steps=1)
     assert not at.exception, at.exception
-    request, result = at.session_state[ui.RESULT_KEY]
+    request, result = stored(at, ui.RESULT_KEY)
     assert request.heads and result.trace.heads
     head = next(s for s in at.selectbox if s.label == "Head")
     head.set_value(1).run()
@@ -114,7 +114,7 @@ def test_a_one_word_prompt_draws_its_map(calls):
     _generate(at, "red", steps=2)
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
-    assert at.session_state[ui.RESULT_KEY][1].trace.words == ("red",)
+    assert stored(at, ui.RESULT_KEY)[1].trace.words == ("red",)
     assert next(s for s in at.selectbox if s.label == "Word to overlay").value == 0
     assert any("at least 3 words" in i.value for i in at.info)  # content vs style says why it is absent
 
@@ -122,11 +122,11 @@ def test_a_one_word_prompt_draws_its_map(calls):
 def test_a_failed_generation_does_not_leave_the_previous_maps_under_the_error(calls):
     at = _page()
     _generate(at, "a red circle", steps=2)
-    assert at.get("plotly_chart") and ui.RESULT_KEY in at.session_state
+    assert at.get("plotly_chart") and stored(at, ui.RESULT_KEY) is not None
     _generate(at, "a purple circle", steps=2)
     assert not at.exception, at.exception
     assert at.error and "vocabulary" in at.error[0].value
-    assert ui.RESULT_KEY not in at.session_state and not at.get("plotly_chart")
+    assert stored(at, ui.RESULT_KEY) is None and not at.get("plotly_chart")
     _generate(at, "a red circle", steps=2)  # the earlier generation comes back from the cache
     assert calls == [2, 2] and at.get("plotly_chart")  # the refused prompt was one call; nothing regenerated
 
@@ -136,18 +136,18 @@ def test_a_full_stop_and_capitals_are_accepted(calls):
     _generate(at, "A red circle.", steps=2)
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
-    assert at.session_state[ui.RESULT_KEY][1].trace.words == ("a", "red", "circle")
+    assert stored(at, ui.RESULT_KEY)[1].trace.words == ("a", "red", "circle")
 
 
 def test_the_layer_set_is_an_option_and_part_of_the_request(calls):
     at = _page()
     assert at.selectbox(key="attention_layers").value == "daam"
     _generate(at, "a red circle", steps=2)
-    daam = at.session_state[ui.RESULT_KEY][1].trace
+    daam = stored(at, ui.RESULT_KEY)[1].trace
     at.selectbox(key="attention_layers").set_value("all")
     _generate(at, "a red circle", steps=2)
     assert not at.exception, at.exception
-    request, result = at.session_state[ui.RESULT_KEY]
+    request, result = stored(at, ui.RESULT_KEY)
     assert request.layers == "all" and calls == [2, 2]
     assert not any("mid_block" in name for name in daam.layers)
     assert any("mid_block" in name for name in result.trace.layers)

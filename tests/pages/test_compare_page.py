@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 import components.compare_ui as ui
 from glimpse.export import read_bundle
-from tests.apptest_support import open_page
+from tests.apptest_support import open_page, stored
 
 
 @pytest.fixture
@@ -47,7 +47,7 @@ def test_compute_reslice_export_import(calls):
     press(at, "Compute")
     assert not at.error, [e.value for e in at.error]
     assert len(calls) == 1
-    run = at.session_state[ui.RUN_KEY]
+    run = stored(at, ui.RUN_KEY)
     assert "saliency: Grad-CAM" in run.map_names and run.params["k"] == 10.0
     charts = at.get("plotly_chart")
     assert len(charts) == len(run.map_names) + 1  # every panel + the agreement matrix
@@ -62,7 +62,7 @@ def test_compute_reslice_export_import(calls):
 
     press(at, "Prepare bundle")
     assert at.get("download_button")
-    data = at.session_state[ui.EXPORT_KEY][1]
+    data = stored(at, ui.EXPORT_KEY)[1]
 
     # a fresh session imports it: same maps, same controls, nothing recomputed
     fresh = compare_page()
@@ -70,7 +70,7 @@ def test_compute_reslice_export_import(calls):
     fresh.run()
     assert not fresh.exception, fresh.exception
     assert not fresh.error, [e.value for e in fresh.error]
-    back = fresh.session_state[ui.RUN_KEY]
+    back = stored(fresh, ui.RUN_KEY)
     assert back.map_names == run.map_names
     for a, b in zip(run.maps, back.maps):
         np.testing.assert_array_equal(a.values, b.values)
@@ -94,7 +94,7 @@ def test_hostile_bundle_is_refused_with_a_message():
     at.run()
     assert not at.exception, at.exception
     assert at.error and "path traversal" in at.error[0].value
-    assert ui.RUN_KEY not in at.session_state
+    assert stored(at, ui.RUN_KEY) is None
 
 
 def test_generate_classify_explain(calls):
@@ -106,7 +106,7 @@ def test_generate_classify_explain(calls):
     at.multiselect(key="cmp_methods").set_value(["gradcam"])
     press(at, "Compute")
     assert not at.error, [e.value for e in at.error]
-    run = at.session_state[ui.RUN_KEY]
+    run = stored(at, ui.RUN_KEY)
     assert run.prompt == "a red circle" and run.params["steps"] == 3
     assert at.selectbox(key="cmp_word").value == "attention: circle (#3)"
     assert {m.label for m in at.metric} >= {"Spearman ρ", "Word peak in class region"}
@@ -123,7 +123,7 @@ def test_panel_selection_follows_the_run(calls):
     at = compare_page()
     at.multiselect(key="cmp_methods").set_value(["gradcam"])
     press(at, "Compute")
-    image_run = at.session_state[ui.RUN_KEY]
+    image_run = stored(at, ui.RUN_KEY)
     assert at.multiselect(key="cmp_panels").value == list(image_run.map_names)
     hidden = "complexity: MSG s=1"  # a panel the user turns off stays off in later runs
     at.multiselect(key="cmp_panels").unselect(hidden)
@@ -134,14 +134,14 @@ def test_panel_selection_follows_the_run(calls):
     at.text_input(key="cmp_prompt").set_value("a red circle")
     at.slider(key="cmp_steps").set_value(1)
     press(at, "Compute")
-    prompt_run = at.session_state[ui.RUN_KEY]
+    prompt_run = stored(at, ui.RUN_KEY)
     words = [n for n in prompt_run.map_names if n.startswith("attention: ")]
     assert words and prompt_run.prompt == "a red circle"
     expected = [n for n in prompt_run.map_names if n != hidden]
     assert at.multiselect(key="cmp_panels").value == expected
     assert _grid_panels(at) == set(expected) >= set(words)
     press(at, "Prepare bundle")
-    exported = read_bundle(at.session_state[ui.EXPORT_KEY][1])
+    exported = read_bundle(stored(at, ui.EXPORT_KEY)[1])
     assert exported.params["display"]["panels"] == expected
     at.selectbox(key="cmp_word").set_value(words[1])
     at.run()
@@ -155,7 +155,7 @@ def test_panel_selection_follows_the_run(calls):
     at.radio(key="cmp_mode").set_value("Image")
     at.run()
     press(at, "Compute")
-    back = at.session_state[ui.RUN_KEY]
+    back = stored(at, ui.RUN_KEY)
     assert back.prompt is None
     expected = [n for n in back.map_names if n != hidden]
     panels = at.multiselect(key="cmp_panels")
@@ -165,7 +165,7 @@ def test_panel_selection_follows_the_run(calls):
     assert panels.proto.set_value and list(panels.proto.raw_values) == expected
     assert _grid_panels(at) == set(expected)
     press(at, "Prepare bundle")
-    exported = read_bundle(at.session_state[ui.EXPORT_KEY][1])
+    exported = read_bundle(stored(at, ui.EXPORT_KEY)[1])
     assert exported.params["display"]["panels"] == expected
 
 
@@ -200,6 +200,6 @@ def test_generate_classify_explain_stays_in_one_domain_with_the_shapes_classifie
     at.multiselect(key="cmp_methods").set_value(["gradcam"])
     press(at, "Compute")
     assert not at.error, [e.value for e in at.error]
-    assert at.session_state[ui.RUN_KEY].models["classifier"] == "shapes-classifier"
+    assert stored(at, ui.RUN_KEY).models["classifier"] == "shapes-classifier"
     assert any("explains **red circle**" in c.value and "top-1: **red circle**" in c.value for c in at.caption)
     assert {m.label: m.value for m in at.metric}["Word peak in class region"] == "hit"

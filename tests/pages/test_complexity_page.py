@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from components import complexity_ui as ui
 from glimpse.complexity.fit import DATA_DIR
 from glimpse.images import sample_images
-from tests.apptest_support import open_page
+from tests.apptest_support import open_page, put_result, stored
 
 DATA = DATA_DIR
 
@@ -135,7 +135,7 @@ def test_batch_tab_table_after_scoring(page):
     # the stored result is what the Score button writes
     uploads = [ui.Upload(n, _png(a[::8, ::8])) for n, a in list(sample_images().items())[:3]]
     table, errors = ui.score_uploads(uploads, False, lambda f, t: None)
-    page.session_state[ui.BATCH_KEY] = (table, errors)
+    put_result(page, ui.BATCH_KEY, (table, errors))
     page.run()
     assert not page.exception, page.exception
     assert page.selectbox(key="cx_scatter_x").value == "MSG"
@@ -149,6 +149,6 @@ def test_model_tab_fits_the_shipped_rsivl(page):
     page.run()
     assert not page.exception, page.exception
     assert not page.error, [e.value for e in page.error]
-    dataset, m, results = page.session_state[ui.FIT_KEY]
+    dataset, m, results = stored(page, ui.FIT_KEY)
     assert dataset == "RSIVL" and m == 20
     assert round(results[0].mean_rho, 2) == 0.83

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import components.diffusion_classifier_ui as ui
-from tests.apptest_support import open_page
+from tests.apptest_support import open_page, stored
 
 
 def test_a_drawn_scene_is_classified_as_its_caption_with_every_view():
@@ -19,7 +19,7 @@ def test_a_drawn_scene_is_classified_as_its_caption_with_every_view():
     next(b for b in at.button if b.label == "Classify").click()
     at.run()
     assert not at.exception, at.exception
-    request, result = at.session_state[ui.RESULT_KEY]
+    request, result = stored(at, ui.RESULT_KEY)
     assert request.prompts[0] == caption and len(request.prompts) == 6  # the caption and 5 hard negatives
     assert result.prompts[result.prediction] == caption
     assert any(caption in s.value for s in at.success)
@@ -41,7 +41,7 @@ def test_pruning_spends_fewer_evaluations_and_keeps_the_answer():
     next(b for b in at.button if b.label == "Classify").click()
     at.run()
     assert not at.exception, at.exception
-    request, result = at.session_state[ui.RESULT_KEY]
+    request, result = stored(at, ui.RESULT_KEY)
     assert request.samples == (2, 8) and request.keep == (1, 1)
     assert result.denoiser_evaluations == 6 * 2 + 6 and result.prompts[result.prediction] == request.prompts[0]
 
@@ -55,7 +55,7 @@ def test_unknown_words_and_a_single_candidate_are_explained():
     at.text_area(key="dc_prompts").set_value("a red circle\na purple hexagon").run()
     next(b for b in at.button if b.label == "Classify").click()
     at.run()
-    assert not at.exception and ui.RESULT_KEY not in at.session_state
+    assert not at.exception and stored(at, ui.RESULT_KEY) is None
     assert "unknown words" in at.error[0].value and "hexagon" in at.error[0].value
 
 
@@ -64,6 +64,6 @@ def test_the_json_download_names_the_prediction():
     at.slider(key="dc_samples").set_value(4)
     next(b for b in at.button if b.label == "Classify").click()
     at.run()
-    request, result = at.session_state[ui.RESULT_KEY]
+    request, result = stored(at, ui.RESULT_KEY)
     doc = {"image": request.image_name, "model": request.model_id, **result.summary(), "meta": result.meta()}
     assert json.loads(json.dumps(doc))["prediction"] == request.prompts[0]

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 import components.evaluate_ui as ui
-from tests.apptest_support import open_page
+from tests.apptest_support import open_page, stored
 
 
 def test_run_scores_every_model_and_method_and_shows_the_maps():
@@ -26,7 +26,7 @@ def test_run_scores_every_model_and_method_and_shows_the_maps():
     assert list(table["model"]) == ["blockdigits-standard"] * 2 + ["blockdigits-robust"] * 2
     assert list(table["method"]) == ["Gradient", "Grad-CAM"] * 2
     assert table["null top 5 %"].between(0, 100).all() and table["signal mass %"].between(0, 100).all()
-    request, results = at.session_state[ui.RESULT_KEY]
+    request, results = stored(at, ui.RESULT_KEY)
     assert request.images == 10 and [r.images for r in results] == [10, 10]
     # CSV of the table, JSON with each run's meta(), NPZ of every image's scores, the run bundle
     assert len(at.get("download_button")) == 4
@@ -34,7 +34,7 @@ def test_run_scores_every_model_and_method_and_shows_the_maps():
     assert len(at.get("image")) == 2 * (1 + 2)
     # a display change (k) re-draws without recomputing
     at.select_slider(key="eval_k").set_value("20").run()
-    assert not at.exception and at.session_state[ui.RESULT_KEY][1] is results
+    assert not at.exception and stored(at, ui.RESULT_KEY)[1] is results
 
 
 def test_diffroar_tab_draws_the_curve_of_a_small_run(tmp_path, monkeypatch):
@@ -50,7 +50,7 @@ def test_diffroar_tab_draws_the_curve_of_a_small_run(tmp_path, monkeypatch):
     next(b for b in at.button if b.label == "Run DiffROAR").click()
     at.run()
     assert not at.exception, at.exception
-    (result,) = at.session_state[ui.ROAR_KEY]
+    (result,) = stored(at, ui.ROAR_KEY)
     assert (
         result.model_id == "blockdigits-robust" and result.levels == (0.3,) and result.accuracy["top"].shape == (1, 1)
     )
@@ -68,7 +68,7 @@ def test_the_synthetic_check_shows_the_papers_sign(tmp_path, monkeypatch):
     next(b for b in at.button if b.label == "Run the synthetic check").click()
     at.run(timeout=120)
     assert not at.exception, at.exception
-    result = at.session_state[ui.INVERSION_KEY]
+    result = stored(at, ui.INVERSION_KEY)
     standard, robust = result.models
     assert standard.curve.levels == (0.1,) and standard.curve.diffroar[0, 0] < 0 < robust.curve.diffroar[0, 0]
     frame = next(d.value for d in at.dataframe if "P[top = signal]" in d.value.columns)
@@ -129,7 +129,7 @@ def test_shapes_tab_scores_the_shapes_classifier_against_object_masks():
     next(b for b in at.button if b.label == "Score the shapes classifier").click()
     at.run()
     assert not at.exception and not at.error
-    result = at.session_state[ui.SHAPES_KEY]
+    result = stored(at, ui.SHAPES_KEY)
     assert result.model_id == "shapes-classifier" and len(result.names) >= 5
     frame = next(d.value for d in at.dataframe if "pointing_game" in d.value.columns)
     assert list(frame["method"]) == ["Grad-CAM"] and 0 <= frame["pointing_game"].iloc[0] <= 1
@@ -196,4 +196,4 @@ def test_pgi_tab_over_uploaded_images():
     frame = next(d.value for d in at.dataframe if "PGI ↑" in d.value.columns)
     assert list(frame["method"]) == ["Gradient", "Grad-CAM"] and list(frame["k"]) == [0.25, 0.25]
     assert frame["PGI ↑"].between(0, 1).all() and frame["PGU ↓"].between(0, 1).all()
-    assert at.session_state[ui.PGI_KEY].perturbation == "baseline"
+    assert stored(at, ui.PGI_KEY).perturbation == "baseline"

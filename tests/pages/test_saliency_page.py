@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 from components import saliency_views
 from components.saliency_ui import CALLS_KEY, RESULT_KEY, TOP1, DisplayOptions
 from glimpse.saliency.npz import read_npz
-from tests.apptest_support import APP, open_page
+from tests.apptest_support import APP, open_page, stored, stored_under
 
 
 def saliency_page() -> AppTest:
@@ -35,7 +35,7 @@ def page() -> AppTest:
 
 
 def test_compute_shows_maps(page):
-    record = page.session_state[RESULT_KEY]
+    record = stored(page, RESULT_KEY)
     assert [m.method for m in record.maps] == ["gradient", "gradcam"]
     assert all(m.values.shape == (224, 224) and np.isfinite(m.values).all() for m in record.maps)
     assert page.session_state[CALLS_KEY] == 1
@@ -110,7 +110,7 @@ def test_bad_upload_shows_error():
 
 
 def test_downloads_roundtrip(page):
-    record = page.session_state[RESULT_KEY]
+    record = stored(page, RESULT_KEY)
     saved = read_npz(saliency_views.maps_npz(record))  # the one format the CLI and the bundles write too
     np.testing.assert_array_equal(saved.maps[1].values, record.maps[1].values)
     m = saved.maps[1]
@@ -191,11 +191,11 @@ def test_score_every_map_shows_progress_and_scores_all(page):
     next(b for b in page.button if b.key == "sal_score_all").click()
     page.run()
     assert not page.exception and not page.error
-    record = page.session_state[RESULT_KEY]
-    scored = {key[1] for key in page.session_state["saliency_scores"] if key[0] == record.key and key[2] == 5}
+    record = stored(page, RESULT_KEY)
+    scored = {key[1] for key in stored_under(page, "saliency_scores") if key[0] == record.key and key[2] == 5}
     assert scored == {m.method for m in record.maps}
     # each map once: its deletion/insertion curves and its class sensitivity
-    rhos = {k[1]: v for k, v in page.session_state["saliency_class_sensitivity"].items() if k[0] == record.key}
+    rhos = {k[1]: v for k, v in stored_under(page, "saliency_class_sensitivity").items() if k[0] == record.key}
     assert set(rhos) == {m.method for m in record.maps} and all(-1 <= v <= 1 for v in rhos.values())
     assert page.session_state[CALLS_KEY] <= calls + 2 * len(record.maps)
 
