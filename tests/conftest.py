@@ -2,11 +2,24 @@ import os
 import tempfile
 
 import torch
+from hypothesis import HealthCheck, settings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 # batch sizes measured during the tests are remembered in a throw-away folder, not the user's cache
 os.environ.setdefault("GLIMPSE_CACHE_DIR", tempfile.mkdtemp(prefix="glimpse-test-cache-"))
+# Property-based tests (tests/test_untrusted_inputs.py): a fixed, bounded set of examples in the suite; more with
+# HYPOTHESIS_PROFILE=thorough.
+settings.register_profile(
+    "ci",
+    max_examples=60,
+    derandomize=True,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("thorough", max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 # Reference scripts run in their own environments (DAAM pins old diffusers); they are not test modules.

@@ -230,6 +230,7 @@ def cross_validate(
         A formula names a column the table lacks, or too few complete rows.
     """
     import statsmodels.formula.api as smf
+    from patsy import PatsyError
     from scipy.stats import spearmanr
 
     if repeats < 1:
@@ -247,10 +248,21 @@ def cross_validate(
                 f"formula: {dataset} lacks column(s) {', '.join(missing)} needed by {formula!r}; "
                 f"available: {', '.join(map(str, table.columns))}"
             )
-        used = table.dropna(subset=formula_columns(formula)).reset_index(drop=True)
+        needed = formula_columns(formula)
+        numeric = table.assign(**{c: pd.to_numeric(table[c], errors="coerce") for c in needed})  # text cells: NaN
+        used = numeric.replace([np.inf, -np.inf], np.nan).dropna(subset=needed).reset_index(drop=True)
+        if len(used) < n_splits:
+            raise ValueError(
+                f"table: {dataset} has {len(used)} rows with numbers in every column of {formula!r}; "
+                f"at least {n_splits} are needed"
+            )
         # The formula API builds the design matrix once; each fold's OLS is the same estimate statsmodels would
         # get from the fold's rows alone (the formulas hold no data-dependent transforms).
-        model = smf.ols(formula, data=used)
+        try:
+            model = smf.ols(formula, data=used)
+        except (PatsyError, ValueError, TypeError) as err:  # a formula the table cannot feed
+            first = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise ValueError(f"formula: {formula!r} cannot be fitted on {dataset} ({first})") from err
         y, x = np.asarray(model.endog, dtype=np.float64), np.asarray(model.exog, dtype=np.float64)
         n = len(y)
         rhos, pred_sum, pred_count = [], np.zeros(n), np.zeros(n)
