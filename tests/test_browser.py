@@ -16,6 +16,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -194,5 +195,118 @@ def test_a_deep_link_as_a_fresh_servers_first_visit_keeps_the_apps_navigation():
             sidebar = page.locator('[data-testid="stSidebar"]').inner_text()
             assert "Device" in sidebar and "Cross-attention" in sidebar and "Visual complexity" in sidebar, sidebar
             assert "\napp\n" not in f"\n{sidebar}\n"
+        finally:
+            browser.close()
+
+
+def _serial_saliency(npz_bytes: bytes, image_name: str):
+    """The maps a serial run in this process gives for what a browser session downloaded."""
+    import torch
+
+    from glimpse.images import sample_images
+    from glimpse.saliency import explain
+    from glimpse.saliency.npz import read_npz
+    from models.registry import load_classifier
+
+    got = read_npz(npz_bytes)
+    bundle = load_classifier("efficientnet-lite0", device="cpu")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the server (OMP_NUM_THREADS=1): the same summation order
+    try:
+        pairs = []
+        for m in got.maps:
+            (ref,) = explain(bundle, sample_images()[image_name], [(m.method, dict(m.params))], target=m.target,
+                             layer=m.layer, seed=m.seed)  # fmt: skip
+            pairs.append((m, ref))
+        return pairs
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _serial_generation(npz_bytes: bytes):
+    import torch
+
+    from glimpse.attention import generate_with_attention, word_mass_over_time
+    from glimpse.attention.export import load_attention_npz
+    from models.diffusion import load_pipeline
+
+    got = load_attention_npz(npz_bytes)
+    meta = got["meta"]
+    bundle = load_pipeline("shapes-t2i", device="cpu")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        ref = generate_with_attention(
+            bundle, meta["prompt"], seed=meta["seed"], steps=meta["steps"], guidance=meta["guidance"]
+        )
+    finally:
+        torch.set_num_threads(threads)
+    sl = meta["slices"]
+    mass = word_mass_over_time(
+        ref.trace,
+        layers=None if sl["layers"] == "all" else sl["layers"],
+        resolutions=sl["resolutions"],
+        heads=None if sl["heads"] == "all" else sl["heads"],
+    )
+    return got, ref, mass
+
+
+def test_eight_browser_sessions_at_once_get_the_serial_maps(server_url):
+    """Eight sessions (four saliency panels, four generations) press their button at the same moment. Each gets
+    the maps a serial run gives; a session waiting for the shared model sees its place in the line; afterwards
+    every model's line is idle."""
+    from playwright.sync_api import sync_playwright
+
+    saliency = [("gradient", "chelsea"), ("gradcam", "coffee"), ("input_x_gradient", "astronaut"),
+                ("gradcampp", "chelsea")]  # fmt: skip
+    prompts = ["a red circle", "a blue square to the left of a green triangle", "a yellow triangle",
+               "a green circle above a red square"]  # fmt: skip
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            pages = []
+            for method, image in saliency:
+                page = open_settled(browser, f"{server_url}/saliency?methods={method}", "Saliency")
+                if image != "chelsea":
+                    box = page.locator('[data-testid="stSelectbox"]', has_text="Sample image")
+                    box.locator("input").click()
+                    page.keyboard.type(image)
+                    page.keyboard.press("Enter")
+                    page.wait_for_selector(f"text={image} ·", timeout=RUN_TIMEOUT_MS)
+                    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=RUN_TIMEOUT_MS)
+                pages.append(("saliency", page, image))
+            for prompt in prompts:
+                page = open_settled(browser, f"{server_url}/attention", "Cross-attention")
+                page.get_by_role("textbox", name="Prompt").fill(prompt)
+                pages.append(("generate", page, prompt))
+            for kind, page, _ in pages:  # all at once
+                page.get_by_role("button", name="Compute" if kind == "saliency" else "Generate").click()
+            # the last generation waits for three others on the same model: it shows its place in the line
+            pages[-1][1].wait_for_selector("text=Waiting for shapes-t2i: position", timeout=RUN_TIMEOUT_MS)
+            for kind, page, what in pages:
+                done = "maps computed in" if kind == "saliency" else "Downloads"
+                page.wait_for_selector(f"text={done}", timeout=RUN_TIMEOUT_MS)
+                page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=RUN_TIMEOUT_MS)
+                assert page.locator('[data-testid="stException"]').count() == 0
+                name = "NPZ of the raw maps" if kind == "saliency" else "Maps (NPZ)"
+                with page.expect_download(timeout=RUN_TIMEOUT_MS) as download:
+                    page.get_by_role("button", name=name).click()
+                data = Path(download.value.path()).read_bytes()
+                if kind == "saliency":
+                    for got, ref in _serial_saliency(data, what):
+                        assert np.array_equal(got.values, ref.values), (got.method, what)
+                else:
+                    got, ref, mass = _serial_generation(data)
+                    assert got["meta"]["prompt"] == what
+                    assert np.array_equal(got["image"], ref.image), what
+                    assert np.array_equal(got["mass"], mass), what
+            # the sidebar's gauge: both shared models loaded, nothing running or waiting
+            page = pages[0][1]
+            page.reload()
+            page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=RUN_TIMEOUT_MS)
+            page.get_by_text("Models in memory").click()
+            gauge = page.locator('[data-testid="stSidebar"]').inner_text()
+            assert "efficientnet-lite0" in gauge and "shapes-t2i" in gauge, gauge
+            assert "running" not in gauge and "waiting" not in gauge, gauge
         finally:
             browser.close()
