@@ -114,10 +114,11 @@ def memory_panel() -> None:
             line = "idle" if status.running is None else f"running {status.running.label}"
             if status.waiting:
                 line += f", {len(status.waiting)} waiting"
-            c1, c2 = st.columns([3, 1], vertical_alignment="center")
-            c1.markdown(f"`{e.model_id}` · {e.device} · {e.bytes / MiB:,.1f} MiB  \n{line}")
-            c2.button(
+            st.markdown(f"`{e.model_id}` · {e.device} · {e.bytes / MiB:,.1f} MiB  \n{line}")
+            st.button(
                 "Unload",
+                icon=":material/eject:",
+                type="tertiary",
                 key=f"unload_{e.key}",
                 on_click=loaders.unload,
                 args=(e.model_id, e.device),
