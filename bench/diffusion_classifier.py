@@ -9,8 +9,9 @@
    source for the diffusion classifier (full: 30 timesteps; pruned: 1 timestep for every candidate, then 29
    more for the best 2), the shapes classifier and chance, mean ± sd over ``--seeds``.
    On the 12-way object task and over all tasks: the pruned classifier's accuracy against the full one's.
-3. Pruning at the schedule of ``--pruning FIRST,TOTAL,KEEP`` (default 2,50,2: 2 timesteps for each of the 12
-   candidates, then 48 more for the best 2) against all TOTAL timesteps for every candidate, on the 12-way
+3. Pruning at the schedule of ``--pruning-samples`` / ``--pruning-keep`` (default 2,10,100 / 4,2,1: 2
+   timesteps for each of the 12 candidates, 8 more for the best 4, 90 more for the best 2; the reference
+   code's stage lists have the same shape) against all 100 timesteps for every candidate, on the 12-way
    object task (drawn and generated images, ``--items`` × ``--seeds``): accuracy (target: within 1 point) and
    the ratio of denoiser evaluations (target ≥ 5×). ``--no-table`` skips part 2.
 """
@@ -111,7 +112,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", default=None, help="also write every number to this file")
     parser.add_argument("--no-table", action="store_true", help="skip the compositional table")
-    parser.add_argument("--pruning", default="2,50,2", help="FIRST,TOTAL,KEEP of the pruning check")
+    parser.add_argument(
+        "--pruning-samples", default="2,10,100", help="cumulative timesteps at the end of each pruning stage"
+    )
+    parser.add_argument("--pruning-keep", default="4,2,1", help="prompts kept after each pruning stage")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     from models.compositional import run_benchmark
@@ -128,21 +132,25 @@ def main() -> None:
     progress = lambda f, m: print(f"  {100 * f:3.0f}% {m}", file=sys.stderr)  # noqa: E731
     if not args.no_table:
         table_part(report, args, seeds, progress)
-    first, total, keep = (int(v) for v in args.pruning.split(","))
+    samples = tuple(int(v) for v in args.pruning_samples.split(","))
+    keep = tuple(int(v) for v in args.pruning_keep.split(","))
+    if len(samples) != len(keep) or len(samples) < 2:
+        parser.error("--pruning-samples and --pruning-keep need the same number (≥ 2) of stages")
+    total = samples[-1]
     start = time.perf_counter()
     rows = run_benchmark(
         ("object",),
         items=args.items,
         seeds=seeds,
         full={"samples": total},
-        pruned={"samples": (first, total), "keep": (keep, 1)},
+        pruned={"samples": samples, "keep": keep},
         progress=progress,
     )
     by = {name: [r for r in rows if r["scorer"] == name] for name in ("diffusion", "diffusion (pruned)")}
     acc = {name: float(np.mean([r["accuracy"] for r in group])) for name, group in by.items()}
     spent = {name: float(np.mean([r["evaluations_per_image"] for r in group])) for name, group in by.items()}
     report["pruning"] = {
-        "schedule": {"first": first, "total": total, "keep": keep},
+        "schedule": {"samples": samples, "keep": keep},
         "accuracy_full": acc["diffusion"],
         "accuracy_pruned": acc["diffusion (pruned)"],
         "evaluation_ratio": spent["diffusion"] / spent["diffusion (pruned)"],
@@ -150,8 +158,12 @@ def main() -> None:
         "minutes": (time.perf_counter() - start) / 60,
     }
     p = report["pruning"]
+    stages = ", ".join(
+        f"{n - (samples[i - 1] if i else 0)} timesteps for " + (f"the best {keep[i - 1]}" if i else "all 12")
+        for i, n in enumerate(samples)
+    )
     print(
-        f"\npruning ({first} timesteps for all 12, then {total - first} more for the best {keep}; 12-way object task, "
+        f"\npruning ({stages}; 12-way object task, "
         f"drawn and generated, {len(seeds)} seeds × {args.items} items each): accuracy {p['accuracy_pruned']:.3f} pruned "
         f"vs {p['accuracy_full']:.3f} with all {total} timesteps (target: within 0.01), {p['evaluation_ratio']:.2f}× "
         f"fewer denoiser evaluations (target ≥ 5); {p['minutes']:.1f} min"
