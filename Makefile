@@ -24,7 +24,7 @@ $(VENV)/.installed-app: requirements.txt pyproject.toml | $(PY)
 	$(PIP) install --no-deps -e .
 	touch $@
 
-$(VENV)/.installed-dev: requirements.txt requirements-dev.txt pyproject.toml | $(PY)
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt requirements-ray.txt pyproject.toml | $(PY)
 	$(PIP) install -r requirements-dev.txt
 	$(PIP) install --no-deps -e .
 	touch $(VENV)/.installed-app $@

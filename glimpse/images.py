@@ -18,7 +18,9 @@ class ImageLoadError(ValueError):
     """The input is not an image we can read; the message says why."""
 
 
-def load_image(source: bytes | str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+def load_image(
+    source: bytes | str | os.PathLike, *, max_pixels: int = MAX_PIXELS, name: str | None = None
+) -> np.ndarray:
     """Decode an image into a uint8 RGB array of shape (H, W, 3).
 
     Handles 16-bit, palette, RGBA/LA (composited on white), CMYK, greyscale, animated images (first
@@ -34,10 +36,10 @@ def load_image(source: bytes | str | os.PathLike, *, max_pixels: int = MAX_PIXEL
         if not path.is_file():
             raise ImageLoadError(f"image: no such file {str(path)!r}")
         data = path.read_bytes()
-        name = path.name
+        name = name or path.name
     else:
         data = bytes(source)
-        name = "upload"
+        name = name or "upload"
     if not data:
         raise ImageLoadError(f"image: {name} is empty (0 bytes)")
     try:
