@@ -30,7 +30,7 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt requirements-ray.t
 	touch $(VENV)/.installed-app $@
 
 run: $(VENV)/.installed-app
-	$(VENV)/bin/streamlit run app.py --server.port $(PORT) --browser.gatherUsageStats false
+	GLIMPSE_SERVER_PATHS=1 $(VENV)/bin/streamlit run app.py --server.port $(PORT) --browser.gatherUsageStats false
 
 test: $(VENV)/.installed-dev
 	$(PY) -m pytest -q

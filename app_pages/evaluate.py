@@ -13,7 +13,7 @@ st.caption(
 )
 
 choice = current()
-leakage_tab, roar_tab, shapes_tab, masks_tab, sensitivity_tab, pgi_tab = st.tabs(
+leakage_tab, roar_tab, shapes_tab, masks_tab, sensitivity_tab, pgi_tab, dataset_tab = st.tabs(
     [
         "Leakage (BlockDigits)",
         "DiffROAR (BlockDigits)",
@@ -21,6 +21,7 @@ leakage_tab, roar_tab, shapes_tab, masks_tab, sensitivity_tab, pgi_tab = st.tabs
         "Your masks",
         "Class sensitivity",
         "PGI / PGU",
+        "A data set",
     ]
 )
 with leakage_tab:
@@ -46,3 +47,5 @@ with sensitivity_tab:
     ui.sensitivity_tab(choice.model_id, choice.device)
 with pgi_tab:
     ui.pgi_tab(choice.model_id, choice.device)
+with dataset_tab:
+    ui.dataset_tab(choice.model_id, choice.device)

@@ -422,6 +422,11 @@ def batch_tab() -> None:
             table, errors = score_uploads(uploads, batch_standins, lambda f, t: bar.progress(f, text=t))
             session_results.put(BATCH_KEY, (table, skipped + errors))
 
+    from components.batch_ui import dataset_runner
+    from glimpse.batch import ComplexityTask
+
+    dataset_runner("complexity", lambda out, threads: ComplexityTask(threads=threads), key="cx_dataset")
+
     @st.fragment
     def batch_results() -> None:
         stored = session_results.get(BATCH_KEY)

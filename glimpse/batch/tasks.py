@@ -176,3 +176,36 @@ class SaliencyTask(Task):
                 row.update({f"{m.method}_{s}": v for s, v in _stats(m.values).items()})
             out.append(row)
         return out
+
+
+class EvaluateTask(SaliencyTask):
+    """Faithfulness per image: for each method's map, the deletion and insertion AUCs of the target's
+    probability (Petsiuk et al. 2018, :func:`glimpse.evaluation.deletion.deletion_insertion`, ``steps`` steps)."""
+
+    name = "evaluate"
+
+    def __init__(self, *, steps: int = 20, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.steps = steps
+
+    def constructor_kwargs(self) -> dict:
+        return {**super().constructor_kwargs(), "steps": self.steps}
+
+    def columns(self) -> list[tuple[str, pa.DataType]]:
+        cols = [("target", pa.int64()), ("target_label", pa.string())]
+        return cols + [(f"{m}_{c}", pa.float64()) for m in self.methods for c in ("deletion_auc", "insertion_auc")]
+
+    def values(self, keys, images) -> list[dict]:
+        from glimpse.evaluation.deletion import deletion_insertion
+        from glimpse.saliency import explain
+
+        out = []
+        for image in images:
+            maps = explain(self.bundle, image, list(self.methods), seed=self.seed)
+            row = {"target": maps[0].target.index, "target_label": maps[0].target_label}
+            for m in maps:
+                curve = deletion_insertion(self.bundle, image, m.values, target=m.target.index, steps=self.steps)
+                row[f"{m.method}_deletion_auc"] = curve.deletion_auc
+                row[f"{m.method}_insertion_auc"] = curve.insertion_auc
+            out.append(row)
+        return out

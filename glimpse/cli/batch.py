@@ -1,4 +1,4 @@
-"""``python -m glimpse batch complexity|saliency INPUT --out OUT [--ray ADDRESS|local] [--resume] ...``.
+"""``python -m glimpse batch complexity|saliency|evaluate INPUT --out OUT [--ray ADDRESS|local] [--resume] ...``.
 
 Whole data sets: one Parquet row per image under ``OUT/rows/`` (and, for saliency, one NPZ of maps per image
 under ``OUT/maps/``), in this process or on a Ray cluster (:mod:`glimpse.batch`). A corrupt image is a row with
@@ -20,7 +20,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="One row per image (path, width, height, error, then the task's values) in OUT/rows/*.parquet; "
         "the same columns in-process and with --ray.",
     )
-    p.add_argument("task", choices=("complexity", "saliency"))
+    p.add_argument(
+        "task",
+        choices=("complexity", "saliency", "evaluate"),
+        help="complexity: MSG, MUC1..8, edges; saliency: map statistics and NPZ maps; evaluate: deletion and "
+        "insertion AUC of each method's map",
+    )
     p.add_argument("input", metavar="INPUT", help="a folder (recursive), a glob, a .zip, or a .csv/.parquet of paths")
     p.add_argument("--out", required=True, help="output folder (rows/ and maps/ go inside)")
     p.add_argument("--column", default="path", help="the paths' column of a CSV/Parquet INPUT (default: path)")
@@ -35,6 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--method", default="gradient,gradcam", help="saliency methods, comma-separated")
     p.add_argument("--no-edges", action="store_true", help="complexity: skip the Canny edge density")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, mps or auto")
+    p.add_argument("--steps", type=int, default=20, help="evaluate: deletion/insertion steps (default 20)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--threads", type=int, default=None, help="torch CPU threads per worker (same count: bit-identical maps)"
@@ -43,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from glimpse.batch import ComplexityTask, SaliencyTask, list_inputs, run_batch
+    from glimpse.batch import ComplexityTask, EvaluateTask, SaliencyTask, list_inputs, run_batch
 
     items = list_inputs(args.input, column=args.column)
     if args.task == "complexity":
@@ -52,7 +58,9 @@ def run(args: argparse.Namespace) -> int:
         from models.registry import load_classifier
 
         methods = parse_methods(args.method)
-        task = SaliencyTask(
+        kind, extra = (SaliencyTask, {}) if args.task == "saliency" else (EvaluateTask, {"steps": args.steps})
+        task = kind(
+            **extra,
             model_id=args.model,
             methods=methods,
             out=args.out,

@@ -1,0 +1,62 @@
+"""Whole data sets from the pages: the complexity batch tab and the Evaluate page's data-set tab."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from glimpse.batch import read_rows
+from glimpse.images import sample_images
+from tests.apptest_support import open_page
+
+
+@pytest.fixture
+def folder(tmp_path) -> Path:
+    root = tmp_path / "in"
+    root.mkdir()
+    for name in ("chelsea", "coffee"):
+        Image.fromarray(sample_images()[name][::4, ::4]).save(root / f"{name}.png")
+    (root / "bad.png").write_bytes(b"not a png")
+    return root
+
+
+def test_server_paths_are_not_offered_unless_the_app_runs_for_its_own_user(monkeypatch):
+    monkeypatch.delenv("GLIMPSE_SERVER_PATHS", raising=False)
+    at = open_page("app_pages/complexity.py")
+    assert not [t for t in at.text_input if t.key == "cx_dataset_in"]
+    assert any(
+        "GLIMPSE_SERVER_PATHS=1" in c.value and "python -m glimpse batch complexity" in c.value for c in at.caption
+    )
+
+
+def test_the_complexity_tab_runs_a_folder_in_process(monkeypatch, folder, tmp_path):
+    monkeypatch.setenv("GLIMPSE_SERVER_PATHS", "1")
+    at = open_page("app_pages/complexity.py")
+    at.text_input(key="cx_dataset_in").input(str(folder))
+    at.text_input(key="cx_dataset_out").input(str(tmp_path / "out"))
+    next(b for b in at.button if b.label == "Run the data set").click().run()
+    assert not at.exception and not at.error
+    assert any("3 rows written (1 with an error, 0 already there)" in s.value for s in at.success)
+    rows = read_rows(tmp_path / "out")
+    assert rows["path"].tolist() == ["bad.png", "chelsea.png", "coffee.png"] and rows["MSG"].notna().sum() == 2
+    # the same folder again without Resume: refused with the reason, nothing lost
+    next(b for b in at.button if b.label == "Run the data set").click().run()
+    assert any("already holds rows; pass --resume" in e.value for e in at.error)
+    assert len(read_rows(tmp_path / "out")) == 3
+
+
+def test_the_evaluate_tab_scores_faithfulness_over_a_folder(monkeypatch, folder, tmp_path):
+    monkeypatch.setenv("GLIMPSE_SERVER_PATHS", "1")
+    at = open_page("app_pages/evaluate.py")
+    at.sidebar.selectbox(key="glimpse_embedded_pick").set_value("blockdigits-standard").run()
+    at.multiselect(key="eval_ds_methods").set_value(["gradient"]).run()
+    at.slider(key="eval_ds_steps").set_value(5).run()
+    at.text_input(key="eval_dataset_in").input(str(folder))
+    at.text_input(key="eval_dataset_out").input(str(tmp_path / "eval"))
+    next(b for b in at.button if b.label == "Run the data set").click().run()
+    assert not at.exception and not at.error
+    rows = read_rows(tmp_path / "eval")
+    assert {"gradient_deletion_auc", "gradient_insertion_auc"} <= set(rows.columns)
+    assert rows["gradient_insertion_auc"].notna().sum() == 2
