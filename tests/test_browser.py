@@ -257,8 +257,9 @@ def test_eight_browser_sessions_at_once_get_the_serial_maps(server_url):
     every model's line is idle."""
     from playwright.sync_api import sync_playwright
 
-    saliency = [("gradient", "chelsea"), ("gradcam", "coffee"), ("input_x_gradient", "astronaut"),
-                ("gradcampp", "chelsea")]  # fmt: skip
+    # (method, image) pairs no earlier test computed: each must be computed here, not served from the cache
+    saliency = [("gradient", "coffee"), ("gradcam", "astronaut"), ("input_x_gradient", "chelsea"),
+                ("gradcampp", "rocket")]  # fmt: skip
     prompts = ["a red circle", "a blue square to the left of a green triangle", "a yellow triangle",
                "a green circle above a red square"]  # fmt: skip
     with sync_playwright() as p:
@@ -283,9 +284,13 @@ def test_eight_browser_sessions_at_once_get_the_serial_maps(server_url):
                 page.get_by_role("button", name="Compute" if kind == "saliency" else "Generate").click()
             # the last generation waits for three others on the same model: it shows its place in the line
             pages[-1][1].wait_for_selector("text=Waiting for shapes-t2i: position", timeout=RUN_TIMEOUT_MS)
-            for kind, page, what in pages:
+            for n, (kind, page, what) in enumerate(pages):
                 done = "maps computed in" if kind == "saliency" else "Downloads"
-                page.wait_for_selector(f"text={done}", timeout=RUN_TIMEOUT_MS)
+                try:
+                    page.wait_for_selector(f"text={done}", timeout=RUN_TIMEOUT_MS)
+                except Exception:
+                    page.screenshot(path=str(ARTIFACTS / f"eight-sessions-{n}.png"), full_page=True)
+                    raise
                 page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=RUN_TIMEOUT_MS)
                 assert page.locator('[data-testid="stException"]').count() == 0
                 name = "NPZ of the raw maps" if kind == "saliency" else "Maps (NPZ)"
