@@ -3,7 +3,7 @@
 import streamlit as st
 
 from components.jobs import cancelled_notice
-from components.loaders import import_model_libraries
+from components.loaders import import_model_libraries, limit_malloc_arenas
 from components.sidebar import sidebar
 
 st.set_page_config(page_title="Glimpse", page_icon=":material/visibility:", layout="wide")
@@ -25,6 +25,7 @@ SECTIONS = {
     ],
 }
 
+limit_malloc_arenas()  # once per process: each click's new script thread would otherwise start a fresh arena
 nav = st.navigation({name: pages for name, pages in SECTIONS.items() if pages})
 sidebar()
 import_model_libraries()

@@ -168,7 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print every number as JSON")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
+    from components.loaders import limit_malloc_arenas
 
+    print(f"malloc arenas capped as in the app: {limit_malloc_arenas()}")
     work = Workloads(args.steps)
     report: dict = {"threads": args.threads, "steps": args.steps, "rounds": args.rounds}
     for name in ("gradient", "generation"):

@@ -111,3 +111,17 @@ def test_running_out_of_memory_mid_job_is_explained_and_releases_the_model():
     assert at.markdown[-1].value == "page still here"
     at.run()
     assert not at.exception and not at.error
+
+
+def test_malloc_arenas_are_capped_on_glibc(monkeypatch):
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("glibc's mallopt is Linux-only")
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    loaders.limit_malloc_arenas.clear()
+    assert loaders.limit_malloc_arenas() is True
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")  # the operator's own setting wins
+    loaders.limit_malloc_arenas.clear()
+    assert loaders.limit_malloc_arenas() is False
+    loaders.limit_malloc_arenas.clear()
