@@ -6,12 +6,16 @@ interrupted run keeps what it finished and ``resume=True`` computes only the ima
 
 With Ray (``ray="local"`` for a runtime on this machine, or a cluster address such as ``ray://head:10001``):
 read the items → decode them in CPU tasks (``map``) → the task in an actor pool that holds the model
-(``map_batches`` with ``ActorPoolStrategy``, one GPU per actor when ``gpus_per_worker`` is set) →
-``write_parquet``. Ray's own progress bars report the count and an estimate; in-process runs report through
-``progress(done, total)`` (the command line draws a tqdm bar).
+(``map_batches`` with ``ActorPoolStrategy``, one GPU per actor when ``gpus_per_worker`` is set) → the rows stream
+back and are written as Parquet parts batch by batch, as in-process. A task that loads nothing (complexity) runs
+as plain Ray tasks that decode and compute in one step (``TaskPoolStrategy``): task workers start with the runtime,
+where an actor pool starts new processes for each pipeline. Ray's own progress bars report the count and an
+estimate; in-process runs report through ``progress(done, total)`` (the command line draws a tqdm bar).
 """
 
 from __future__ import annotations
+
+import functools
 
 import os
 import time
@@ -96,15 +100,21 @@ def run_batch(
     return BatchReport(len(items), len(items) - len(todo), written, errors, time.perf_counter() - start, engine)
 
 
+def _write_part(table: pa.Table, folder: Path) -> tuple[int, int]:
+    """One batch's rows as a new part file in ``rows/``; returns (rows, error rows)."""
+    pq.write_table(table, folder / f"part-{uuid.uuid4().hex}.parquet")
+    return table.num_rows, table.num_rows - table.column("error").null_count
+
+
 def _in_process(task, todo, folder: Path, batch_size: int, progress) -> tuple[int, int]:
     written = errors = 0
     for start in range(0, len(todo), batch_size):
         chunk = todo[start : start + batch_size]
         decoded = [decode(i) for i in chunk]
-        table = task.table([i.key for i in chunk], [d[0] for d in decoded], [d[1] for d in decoded])
-        pq.write_table(table, folder / f"part-{uuid.uuid4().hex}.parquet")
-        written += table.num_rows
-        errors += table.num_rows - table.column("error").null_count
+        rows, bad = _write_part(
+            task.table([i.key for i in chunk], [d[0] for d in decoded], [d[1] for d in decoded]), folder
+        )
+        written, errors = written + rows, errors + bad
         if progress is not None:
             progress(written, len(todo))
     return written, errors
@@ -113,6 +123,14 @@ def _in_process(task, todo, folder: Path, batch_size: int, progress) -> tuple[in
 def _decode_row(row: dict) -> dict:
     pixels, error = decode(Item.from_row(row))
     return {"path": row["path"], "pixels": pixels, "error": error or ""}
+
+
+def _decode_and_run(task_class, kwargs: dict, rows) -> pa.Table:
+    """A stateless task's Ray batch: decode the rows' images, then compute (one worker step)."""
+    items = [Item.from_row(row) for row in rows.to_dict("records")]
+    decoded = [decode(item) for item in items]
+    task = task_class(**kwargs)
+    return task.table([i.key for i in items], [p for p, _ in decoded], [e for _, e in decoded])
 
 
 def _with_ray(task, todo, folder: Path, batch_size: int, address: str, workers: int, gpus: float) -> tuple[int, int]:
@@ -129,25 +147,31 @@ def _with_ray(task, todo, folder: Path, batch_size: int, address: str, workers: 
         else:
             ray.init(address=address, log_to_driver=False)
     ds = ray.data.from_items([i.as_row() for i in todo])
-    ds = ds.map(_decode_row)  # CPU tasks
-    ds = ds.map_batches(
-        type(task),
-        fn_constructor_kwargs=task.constructor_kwargs(),
-        batch_size=batch_size,
-        batch_format="numpy",
-        compute=ray.data.ActorPoolStrategy(size=workers),
-        num_gpus=gpus or None,
-    )
-    part = folder / f"ray-{uuid.uuid4().hex}"
-    # a plain path: on a cluster it must be storage every node sees (a shared file system); see the README
-    ds.write_parquet(str(part.resolve()))
-    # flatten Ray's files into rows/ so a reader sees one folder of parts
+    if task.stateless and not gpus:
+        # Nothing to load: plain Ray tasks that decode and compute in one step. Ray starts its task workers with
+        # the runtime and reuses them, where an actor pool starts (and imports torch in) new processes for every
+        # pipeline, seconds that a cheap task over a few hundred images cannot hide.
+        ds = ds.map_batches(
+            functools.partial(_decode_and_run, type(task), task.constructor_kwargs()),
+            batch_size=batch_size,
+            batch_format="pandas",
+            compute=ray.data.TaskPoolStrategy(size=workers),
+        )
+    else:
+        ds = ds.map(_decode_row)  # CPU tasks
+        ds = ds.map_batches(
+            type(task),
+            fn_constructor_kwargs=task.constructor_kwargs(),
+            batch_size=batch_size,
+            batch_format="numpy",
+            compute=ray.data.ActorPoolStrategy(size=workers),
+            num_gpus=gpus or None,
+        )
+    # Rows stream back to this process and are written batch by batch, as in-process: a stopped run keeps every
+    # finished batch for --resume, and nothing is written twice. Rows are small (features, per-method statistics);
+    # saliency maps are written by the workers themselves (on a cluster, to storage every node sees).
     written = errors = 0
-    for f in sorted(part.glob("*.parquet")):
-        table = pq.read_table(f).cast(task.schema)
-        pq.write_table(table, folder / f"part-{uuid.uuid4().hex}.parquet")
-        written += table.num_rows
-        errors += table.num_rows - table.column("error").null_count
-        f.unlink()
-    part.rmdir()
+    for table in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
+        rows, bad = _write_part(table.cast(task.schema), folder)
+        written, errors = written + rows, errors + bad
     return written, errors

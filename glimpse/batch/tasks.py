@@ -43,6 +43,8 @@ class Task:
     """Base: ``columns`` (name, arrow type) after the base ones; ``values(images)`` per image."""
 
     name = "task"
+    #: True when the task loads nothing (no model): on Ray it then runs as plain tasks, not an actor pool.
+    stateless = False
 
     def columns(self) -> list[tuple[str, pa.DataType]]:
         raise NotImplementedError
@@ -93,6 +95,7 @@ class ComplexityTask(Task):
     """MSG, MUC1..MUC8 (Sarıtaş et al. 2025, :mod:`glimpse.complexity`) and, optionally, the edge density."""
 
     name = "complexity"
+    stateless = True
 
     def __init__(self, *, edges: bool = True, device: str = "cpu", threads: int | None = None) -> None:
         self.edges, self.device, self.threads = edges, device, threads

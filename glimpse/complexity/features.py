@@ -2,8 +2,9 @@
 
 Sarıtaş, Dayan, Shen & Nath, "Complexity in Complexity: Understanding Visual Complexity Through Structure,
 Color, and Surprise", arXiv:2501.15890 (2025); values equal the reference code (scripts/algorithms.py) on the
-same image. One bilinear pyramid serves MSG, one area pyramid serves every MUC bit depth, and images of the same
-size are scored together as one (B, 3, H, W) batch on the chosen device.
+same image. One bilinear pyramid serves MSG, one area pyramid serves every MUC bit depth. On the CPU each image
+goes through the integer numpy kernel of :mod:`glimpse.complexity.host`; on other devices images of the same size
+are scored together as one (B, 3, H, W) batch.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from glimpse.complexity import host
 from glimpse.complexity.pyramid import SCALES, WEIGHTS, area_pyramid, bilinear_pyramid, check_image, to_batch
 from glimpse.devices import resolve_device
 from glimpse.versions import library_versions
@@ -190,6 +192,15 @@ def _score_group(batch: torch.Tensor, bits: Sequence[int]) -> tuple[np.ndarray, 
     return msg.cpu().numpy(), per_scale.cpu().numpy(), counts.permute(1, 0, 2).cpu().numpy()
 
 
+def _score_on_host(images: Sequence[np.ndarray], bits: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_score_group` on the CPU: one image at a time with the numpy kernel of :mod:`glimpse.complexity.host`
+    (same counts; MSG equal to float32 rounding), which keeps each image's passes in the cache."""
+    scored = [host.score_image(img, bits) for img in images]
+    per_scale = np.stack([p for p, _ in scored])
+    counts = np.stack([c for _, c in scored])
+    return per_scale @ np.asarray(WEIGHTS, dtype=np.float64), per_scale, counts
+
+
 def muc_from_counts(counts: np.ndarray) -> np.ndarray:
     """MUC from per-scale counts (..., 4): ``round(sum_s w_s * count_s, 2)`` (the reference's rounding)."""
     weighted = np.asarray(counts, dtype=np.float64) @ np.asarray(WEIGHTS, dtype=np.float64)
@@ -249,7 +260,10 @@ def complexity_batch(
         for shape, idx in groups.items():
             for start in range(0, len(idx), batch_size):
                 chunk = idx[start : start + batch_size]
-                msg, per_scale, counts = _score_group(to_batch([arrays[i] for i in chunk], dev), BITS)
+                if dev.type == "cpu":
+                    msg, per_scale, counts = _score_on_host([arrays[i] for i in chunk], BITS)
+                else:
+                    msg, per_scale, counts = _score_group(to_batch([arrays[i] for i in chunk], dev), BITS)
                 for k, i in enumerate(chunk):
                     results[i] = ComplexityFeatures(
                         msg=float(msg[k]),

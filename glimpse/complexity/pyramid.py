@@ -142,14 +142,21 @@ def _area_table(src: int, dst: int) -> tuple[np.ndarray, np.ndarray]:
     return index, weight
 
 
-def area_resize(batch: torch.Tensor, s: int, *, transposed: torch.Tensor | None = None) -> torch.Tensor:
+def area_resize(
+    batch: torch.Tensor | None,
+    s: int,
+    *,
+    transposed: torch.Tensor | None = None,
+    size: tuple[int, int] | None = None,
+) -> torch.Tensor:
     """OpenCV INTER_AREA downscale of a uint8 (B, C, H, W) batch to (H // s, W // s), as uint8.
 
-    ``transposed`` may pass ``batch`` as float32 (W, B, C, H), shared by several fractional scales.
+    ``transposed`` may pass ``batch`` as float32 (W, B, C, H), shared by several fractional scales; with it,
+    ``batch`` may be None when ``size`` gives (H, W) and the factor is fractional.
     """
     if s == 1:
         return batch
-    h, w = batch.shape[-2:]
+    h, w = size if size is not None else batch.shape[-2:]
     oh, ow = scale_size(h, w, s)
     if h == oh * s and w == ow * s:
         # Integer factor: OpenCV's 2 x 2 SIMD path rounds halves up ((sum + 2) >> 2), its general path multiplies
@@ -161,10 +168,10 @@ def area_resize(batch: torch.Tensor, s: int, *, transposed: torch.Tensor | None 
         return torch.round(total * (1.0 / (s * s))).to(torch.uint8)
     # Fractional factor: OpenCV accumulates the overlap-weighted taps one by one in float32, first along each
     # row, then over rows; repeating that order (not a float64 sum) reproduces its rounding to uint8.
-    iy, wy = _area_taps(h, oh, batch.device)
-    ix, wx = _area_taps(w, ow, batch.device)
     # Gathers run along the leading axis of a transposed copy, where each tap is a contiguous block copy.
     xt = transposed if transposed is not None else _transposed(batch)  # (W, B, C, H)
+    iy, wy = _area_taps(h, oh, xt.device)
+    ix, wx = _area_taps(w, ow, xt.device)
     rows = torch.zeros((ow, *xt.shape[1:]), dtype=torch.float32, device=xt.device)
     for k in range(ix.shape[1]):
         rows.add_(torch.index_select(xt, 0, ix[:, k]).mul_(wx[:, k, None, None, None]))

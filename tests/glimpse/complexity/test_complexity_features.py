@@ -130,3 +130,38 @@ def test_device_sort_path_counts_like_the_host_path():
         host = _unique_counts(level, BITS, sort_on_host=True)
         device = _unique_counts(level, BITS, sort_on_host=False)
         assert torch.equal(host, device)
+
+
+def _size_classes() -> list[tuple[int, int]]:
+    """(H, W) pairs covering every way the scales can divide the sides: both, one, neither, some scales only."""
+    rng = np.random.default_rng(7)
+    fixed = [(64, 64), (64, 67), (67, 64), (40, 44), (44, 52), (8, 8), (9, 15), (120, 33), (33, 120)]
+    return fixed + [tuple(int(v) for v in rng.integers(8, 97, 2)) for _ in range(25)]
+
+
+@pytest.mark.parametrize(("levels", "step"), [(256, 1), (4, 85), (2, 1)], ids=["noise", "four-levels", "zero-one"])
+def test_cpu_kernel_equals_the_reference_on_every_kind_of_size(levels, step):
+    # Few levels put many area means exactly on .5 (zero-one: every 2 x 2 block summing to 2), where the rounding
+    # rule and OpenCV's order of float32 additions decide; the integer and single-axis shortcuts must agree.
+    rng = np.random.default_rng(levels)
+    for h, w in _size_classes():
+        img = (rng.integers(0, levels, (h, w, 3)) * step).astype(np.uint8)
+        f = complexity_features(img, edges=False)
+        assert f.msg == pytest.approx(ref.msg(img), rel=1e-4, abs=1e-7), (h, w)
+        for b in BITS:
+            assert f.muc_counts[b - 1].tolist() == ref.muc_counts(img, b), (h, w, b)
+
+
+def test_device_batch_path_equals_the_cpu_kernel():
+    # complexity_batch runs the torch batch path on GPUs and the numpy kernel on the CPU; both on the same images.
+    from glimpse.complexity.features import _score_group, _score_on_host
+    from glimpse.complexity.pyramid import to_batch
+
+    for name, img in IMAGES.items():
+        rgb = _rgb(img)
+        pair = [rgb, np.ascontiguousarray(rgb[::-1, ::-1])]
+        msg_t, per_scale_t, counts_t = _score_group(to_batch(pair, torch.device("cpu")), BITS)
+        msg_h, per_scale_h, counts_h = _score_on_host(pair, BITS)
+        np.testing.assert_array_equal(counts_t, counts_h, err_msg=name)
+        np.testing.assert_allclose(per_scale_t, per_scale_h, rtol=1e-5, atol=1e-9, err_msg=name)
+        np.testing.assert_allclose(msg_t, msg_h, rtol=1e-6, err_msg=name)
