@@ -16,7 +16,6 @@ estimate; in-process runs report through ``progress(done, total)`` (the command 
 from __future__ import annotations
 
 import functools
-
 import os
 import time
 import uuid

@@ -23,7 +23,6 @@ import functools
 import warnings
 
 import numpy as np
-
 import torch
 
 from glimpse.complexity.pyramid import SCALES, _area_table, scale_size
