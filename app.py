@@ -22,6 +22,7 @@ SECTIONS = {
     "Together": [
         st.Page("app_pages/compare.py", title="Compare", icon=":material/compare:"),
         st.Page("app_pages/evaluate.py", title="Evaluate", icon=":material/fact_check:"),
+        st.Page("app_pages/model_lab.py", title="Model lab", icon=":material/biotech:"),
     ],
 }
 
