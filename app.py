@@ -24,6 +24,9 @@ SECTIONS = {
         st.Page("app_pages/evaluate.py", title="Evaluate", icon=":material/fact_check:"),
         st.Page("app_pages/model_lab.py", title="Model lab", icon=":material/biotech:"),
     ],
+    "Teaching": [
+        st.Page("app_pages/lessons.py", title="Lessons", icon=":material/school:"),
+    ],
 }
 
 limit_malloc_arenas()  # once per process: each click's new script thread would otherwise start a fresh arena
