@@ -181,6 +181,32 @@ def test_saliency_picker_cancel_and_toolbar_in_chromium(server_url):
             browser.close()
 
 
+def test_lessons_presenter_mode_steps_with_the_arrow_keys(server_url):
+    """A deep link to one lesson in presenter mode: no sidebar, large type; → and ← step through the lessons."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1300})
+            page.goto(f"{server_url}/lessons?lesson=complexity&present=1", timeout=RUN_TIMEOUT_MS)
+            page.wait_for_selector("text=5. What makes a picture look complex", timeout=RUN_TIMEOUT_MS)
+            page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=RUN_TIMEOUT_MS)
+            assert not page.locator('[data-testid="stSidebar"]').is_visible()
+            size = page.locator(".block-container p").first.evaluate("e => getComputedStyle(e).fontSize")
+            assert float(size.removesuffix("px")) >= 20, size
+            page.keyboard.press("ArrowRight")
+            page.wait_for_selector("text=6. What does the word", timeout=RUN_TIMEOUT_MS)
+            assert "lesson=red" in page.url
+            page.keyboard.press("ArrowLeft")
+            page.wait_for_selector("text=5. What makes a picture look complex", timeout=RUN_TIMEOUT_MS)
+            page.get_by_text("Question:").click()  # the answer opens on click
+            page.wait_for_selector("text=A middle depth", timeout=30_000)
+            assert page.locator('[data-testid="stException"]').count() == 0
+        finally:
+            browser.close()
+
+
 def test_a_deep_link_as_a_fresh_servers_first_visit_keeps_the_apps_navigation():
     """With the pages in a folder named pages/, Streamlit started such a session in its legacy multipage mode:
     the sidebar listed file names (app, attention, ...) and lost the device and classifier pickers."""
