@@ -32,7 +32,7 @@ with vis_tab:
         objective = Objective("class", ui.class_picker(bundle, "lab_vis_class", default_class))
     else:
         a, b = st.columns(2)
-        layer = a.selectbox("Layer", bundle.target_layers, key="lab_vis_layer")
+        layer = ui.layer_picker(bundle, "lab_vis_layer", a)
         objective = Objective("channel", int(b.number_input("Channel", 0, 4095, 0, key="lab_vis_channel")), layer)
     steps, side, seed = ui.steps_and_size(bundle, "lab_vis")
     if st.button("Visualise", type="primary", icon=":material/play_arrow:", key="lab_vis_go"):
@@ -62,7 +62,7 @@ with facets_tab:
 with examples_tab:
     st.caption("The images, and the patch around the strongest position, that excite one channel most.")
     a, b, c = st.columns(3)
-    layer = a.selectbox("Layer", bundle.target_layers, key="lab_ex_layer")
+    layer = ui.layer_picker(bundle, "lab_ex_layer", a)
     channel = int(b.number_input("Channel", 0, 4095, 0, key="lab_ex_channel"))
     top = int(c.slider("Top", 4, 16, 8, key="lab_ex_top"))
     pool = ui.pool_picker(bundle, None, "lab_ex")

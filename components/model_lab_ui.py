@@ -116,6 +116,14 @@ def run(kind: str, label: str, fn) -> None:
 
 
 # ------------------------------------------------------------------------------------------- controls
+def layer_picker(bundle, key: str, column=st) -> str:
+    """A layer for channel objectives; the default is the first suggested layer that is not an activation (a
+    ReLU's channel is often exactly 0 on a grey start, so its gradient is 0 and nothing happens)."""
+    layers = list(bundle.target_layers)
+    default = next((k for k, n in enumerate(layers) if "act" not in n.rsplit(".", 1)[-1]), 0)
+    return column.selectbox("Layer", layers, index=default, key=key)
+
+
 def class_picker(bundle, key: str, default: int) -> int:
     labels = list(bundle.labels)
     index = st.selectbox("Class", range(len(labels)), index=default, key=key,
@@ -209,7 +217,7 @@ def examples_view(found, pool: Pool) -> None:
     if not found:
         st.info("No images.")
         return
-    cols = st.columns(min(4, len(found)))
+    cols = st.columns(4)
     for k, ex in enumerate(found):
         with cols[k % len(cols)]:
             st.image(resize_image(ex.patch, (128, 128)), caption=f"{pool.names[ex.index]} · {ex.score:.2f}",
@@ -220,13 +228,15 @@ def traversal_view(tr: Traversal, coords: np.ndarray, conf: np.ndarray, bundle) 
     src, tgt = bundle.labels[tr.source_class], bundle.labels[tr.target_class]
     a, b, c, d = st.columns(4)
     a.metric(f"Confidence in “{src}”", f"{tr.end_confidence:.3f}", f"{tr.end_confidence - tr.start_confidence:+.3f}")
-    b.metric("SSIM to the target", f"{tr.distances['ssim']:.3f}", f"from {tr.distances['source_ssim']:.3f}",
-             delta_color="off")  # fmt: skip
-    c.metric(
-        "L2 to the target", f"{tr.distances['l2']:.2f}", f"from {tr.distances['source_l2']:.1f}", delta_color="off"
+    b.metric(
+        "SSIM to the target", f"{tr.distances['ssim']:.3f}", help=f"the source's: {tr.distances['source_ssim']:.3f}"
     )
-    d.metric("L∞ to the target", f"{tr.distances['linf']:.3f}", f"from {tr.distances['source_linf']:.3f}",
-             delta_color="off")  # fmt: skip
+    c.metric("L2 to the target", f"{tr.distances['l2']:.2f}", help=f"the source's: {tr.distances['source_l2']:.1f}")
+    d.metric("L∞ to the target", f"{tr.distances['linf']:.3f}", help=f"the source's: {tr.distances['source_linf']:.3f}")
+    st.caption(
+        f"From the source image: SSIM {tr.distances['source_ssim']:.3f}, L2 {tr.distances['source_l2']:.1f}, "
+        f"L∞ {tr.distances['source_linf']:.3f} (pixels in [0, 1], at the model's input size)."
+    )
     cols = st.columns(len(tr.frames))
     for col, (step, frame) in zip(cols, tr.frames):
         col.image(frame, caption=f"step {step}", width="stretch")
@@ -254,7 +264,7 @@ def target_picker(source: ImageChoice) -> ImageChoice | None:
     names = [n for n in samples if n != source.name] + ["Upload"]
     name = st.selectbox("Target image", names, key="lab_target")
     if name == "Upload":
-        up = st.file_uploader("Target image", key="lab_target_upload")
+        up = st.file_uploader("Upload the target", key="lab_target_upload")
         if up is None:
             return None
         try:

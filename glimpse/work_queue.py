@@ -226,7 +226,9 @@ class ModelQueue:
                 parts += [self._estimate(t.job) for t in line[: position - 1]]
                 if all(p is not None for p in parts):
                     wait = sum(parts) - (now - running.since if running is not None else 0.0)
-                    wait = max(wait, 0.0)
+                    # past the estimate (a job with other settings than the earlier ones of its label), the
+                    # estimate says nothing: no number rather than "about 0 s" for the rest of the wait
+                    wait = wait if wait > 0.5 else None
             return QueueStatus(
                 name=self.name,
                 running=None if running is None else running.job,
