@@ -192,7 +192,8 @@ def test_lessons_presenter_mode_steps_with_the_arrow_keys(server_url):
             page.goto(f"{server_url}/lessons?lesson=complexity&present=1", timeout=RUN_TIMEOUT_MS)
             page.wait_for_selector("text=5. What makes a picture look complex", timeout=RUN_TIMEOUT_MS)
             page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=RUN_TIMEOUT_MS)
-            assert not page.locator('[data-testid="stSidebar"]').is_visible()
+            # the presenter CSS arrives with the page's first elements; wait for it to hide the sidebar
+            page.wait_for_selector('[data-testid="stSidebar"]', state="hidden", timeout=30_000)
             size = page.locator(".block-container p").first.evaluate("e => getComputedStyle(e).fontSize")
             assert float(size.removesuffix("px")) >= 20, size
             page.keyboard.press("ArrowRight")
