@@ -7,7 +7,6 @@ from components import model_lab_ui as ui
 from components.image_input import image_picker
 from glimpse.lab import Objective
 from models.lab import late_layer
-from models.registry import ModelLoadError
 
 st.title("Model lab")
 st.caption(
@@ -17,11 +16,7 @@ st.caption(
 )
 
 choice = sidebar.current()
-try:
-    bundle = loaders.classifier(choice.model_id, choice.device)
-except (ModelLoadError, ValueError) as err:
-    st.error(f"Could not load the classifier {choice.model_id!r}: {err}. Pick another one in the sidebar.")
-    st.stop()
+bundle = loaders.classifier_or_stop(choice.model_id, choice.device)
 default_class = 285 if bundle.num_classes > 285 else 0  # Egyptian cat: the shipped samples have real members
 vis_tab, facets_tab, examples_tab, blind_tab = st.tabs(["Feature visualisation", "Facets", "Top images", "Blind spots"])
 

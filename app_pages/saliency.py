@@ -5,7 +5,6 @@ import streamlit as st
 from components import loaders, saliency_ui, saliency_views, sidebar
 from components.image_input import image_picker, size_warning
 from glimpse.saliency import list_methods
-from models.registry import ModelLoadError
 
 st.title("Saliency")
 st.caption(
@@ -14,11 +13,7 @@ st.caption(
 )
 
 choice = sidebar.current()
-try:
-    bundle = loaders.classifier(choice.model_id, choice.device)
-except (ModelLoadError, ValueError) as err:
-    st.error(f"Could not load the classifier {choice.model_id!r}: {err}. Pick another one in the sidebar.")
-    st.stop()
+bundle = loaders.classifier_or_stop(choice.model_id, choice.device)
 infos = {m.name: m for m in list_methods()}
 
 left, right = st.columns([1, 1.4])

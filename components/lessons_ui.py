@@ -70,11 +70,16 @@ def saliency(model_id: str, device: str, image_key: str, methods: tuple, target:
     return [m.values for m in maps]
 
 
-@st.cache_data(max_entries=4, show_spinner=False)
-def _digit(index: int) -> tuple[np.ndarray, np.ndarray, int]:
+@st.cache_resource(show_spinner=False)
+def _digits():
+    """The BlockDigits test split, built once per process (read-only)."""
     from glimpse.evaluation.blockdigits import blockdigits
 
-    data = blockdigits("test")
+    return blockdigits("test")
+
+
+def _digit(index: int) -> tuple[np.ndarray, np.ndarray, int]:
+    data = _digits()
     return data.rgb(index), data.signal_masks()[index], int(data.labels[index])
 
 

@@ -13,7 +13,7 @@ import streamlit as st
 from components.image_input import BY_DIGEST, ImageChoice
 from models.diffusion import DiffusionBundle, load_pipeline
 from models.memory import ModelLedger, release
-from models.registry import ClassifierBundle, load_classifier
+from models.registry import ClassifierBundle, ModelLoadError, load_classifier
 
 
 @st.cache_resource(show_spinner=False)
@@ -75,6 +75,16 @@ def classifier(model_id: str, device: str) -> ClassifierBundle:
     return _shared(_classifier, model_id, device)
 
 
+def classifier_or_stop(model_id: str, device: str) -> ClassifierBundle:
+    """:func:`classifier` for a page that needs the sidebar's classifier: a model that fails to load is
+    explained with ``st.error`` and the page stops there."""
+    try:
+        return classifier(model_id, device)
+    except (ModelLoadError, ValueError) as err:
+        st.error(f"Could not load the classifier {model_id!r}: {err}. Pick another one in the sidebar.")
+        st.stop()
+
+
 def pipeline(model_id: str, device: str) -> DiffusionBundle:
     """The shared pipeline bundle for (model id, device); ModelLoadError and ModelMemoryError propagate."""
     return _shared(_pipeline, model_id, device)
@@ -95,7 +105,6 @@ def predictions(model_id: str, device: str, image: ImageChoice) -> list[tuple[in
 def extra_status(name: str) -> str | None:
     """None if the optional package ``name`` (torchvision, timm) imports, else why it does not."""
     from models.hub import import_extra
-    from models.registry import ModelLoadError
 
     try:
         import_extra(name)

@@ -48,11 +48,6 @@ class Pool:
 BY_POOL = {Pool: lambda pool: pool.digest}
 
 
-def _input(bundle, side: int | None):
-    inp = model_input(bundle)
-    return inp if not side else type(inp)((side, side), inp.mean, inp.std, inp.multilabel)
-
-
 def _bar(text: str):
     bar = st.progress(0.0, text=text)
     return bar, (lambda done, total: bar.progress(min(1.0, done / max(total, 1)), text=f"{text} {done}/{total}"))
@@ -65,7 +60,9 @@ def visualization(model_id: str, device: str, objective: Objective, steps: int, 
     bar, progress = _bar("Optimising…")
     try:
         with bundle.lock:
-            return visualize(bundle.model, objective, _input(bundle, side), steps=steps, seed=seed, progress=progress)
+            return visualize(
+                bundle.model, objective, model_input(bundle).resized(side), steps=steps, seed=seed, progress=progress
+            )
     finally:
         bar.empty()
 
@@ -76,7 +73,7 @@ def facets(model_id: str, device: str, class_index: int, pool: Pool, k: int, ste
     bar, progress = _bar("Optimising the facets…")
     try:
         with bundle.lock:
-            return multifaceted(bundle.model, class_index, list(pool.images), _input(bundle, side),
+            return multifaceted(bundle.model, class_index, list(pool.images), model_input(bundle).resized(side),
                                 layer=late_layer(bundle), facets=k, steps=steps, seed=seed, progress=progress)  # fmt: skip
     finally:
         bar.empty()

@@ -85,6 +85,24 @@ def to_rgb(img: Image.Image) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
+def as_rgb(image: np.ndarray, *, name: str = "image", min_side: int = 1, why: str = "") -> np.ndarray:
+    """Validate an 8-bit image array and return it as C-contiguous uint8 (H, W, 3): greyscale (H, W) is repeated
+    to 3 channels and an alpha channel dropped. ValueError naming ``name`` otherwise, or when a side is below
+    ``min_side`` (``why`` says what needs it)."""
+    arr = np.asarray(image)
+    if arr.dtype != np.uint8:
+        raise ValueError(f"{name}: expected uint8 pixels (0-255), got dtype {arr.dtype}")
+    if arr.ndim == 2:
+        arr = np.repeat(arr[..., None], 3, axis=2)
+    if arr.ndim != 3 or arr.shape[2] not in (3, 4):
+        raise ValueError(f"{name}: expected shape (H, W), (H, W, 3) or (H, W, 4), got {arr.shape}")
+    arr = arr[..., :3]
+    h, w = arr.shape[:2]
+    if min(h, w) < min_side:
+        raise ValueError(f"{name}: needs at least {min_side}x{min_side} pixels{why}, got {w}x{h}")
+    return np.ascontiguousarray(arr)
+
+
 def sample_images() -> dict[str, np.ndarray]:
     """scikit-image's bundled sample photographs, by name, as uint8 RGB."""
     from skimage import data

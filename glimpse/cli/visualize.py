@@ -71,8 +71,7 @@ def run(args: argparse.Namespace) -> int:
 
     bundle = load_classifier(args.model or DEFAULT_CLASSIFIER, device=args.device)
     inp = model_input(bundle)
-    if args.size:
-        inp = type(inp)((args.size, args.size), inp.mean, inp.std, inp.multilabel)
+    inp = inp.resized(args.size)
     if args.class_ is not None:
         objective = Objective("class", bundle.label_index(int(args.class_) if args.class_.isdigit() else args.class_))
     else:

@@ -19,13 +19,12 @@ integer factors are integer block sums, and the Sobel filter runs on int16 in ro
 
 from __future__ import annotations
 
-import functools
 import warnings
 
 import numpy as np
 import torch
 
-from glimpse.complexity.pyramid import SCALES, _area_table, scale_size
+from glimpse.complexity.pyramid import SCALES, _area_table, _linear_table, scale_size
 
 #: Rows per Sobel strip: 3 int16 channels x ~500 columns x 48 rows keeps a strip's temporaries in L2.
 STRIP_ROWS = 48
@@ -157,20 +156,6 @@ def _weighted_taps(x: np.ndarray, index: np.ndarray, weight: np.ndarray, *, axis
         else:
             out += tmp
     return out
-
-
-@functools.lru_cache(maxsize=64)
-def _linear_table(src: int, dst: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Half-pixel bilinear taps for one axis (left, right, fraction), as in
-    :func:`glimpse.complexity.pyramid._linear_taps`."""
-    pos = (np.arange(dst, dtype=np.float64) + 0.5) * (src / dst) - 0.5
-    pos = np.clip(pos, 0.0, src - 1)
-    left = np.floor(pos).astype(np.intp)
-    right = np.minimum(left + 1, src - 1)
-    frac = (pos - left).astype(np.float32)
-    for a in (left, right, frac):
-        a.flags.writeable = False
-    return left, right, frac
 
 
 def _bilinear_fractional(image: np.ndarray, oh: int, ow: int) -> np.ndarray:

@@ -21,6 +21,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from glimpse.images import as_rgb
+
 #: Scales and weights of the paper's multi-scale features.
 SCALES: tuple[int, ...] = (1, 2, 4, 8)
 WEIGHTS: tuple[float, ...] = (0.4, 0.3, 0.2, 0.1)
@@ -30,19 +32,9 @@ MIN_SIDE = SCALES[-1]
 
 
 def check_image(image: np.ndarray, *, name: str = "image") -> np.ndarray:
-    """Validate an 8-bit image and return it as uint8 (H, W, 3); greyscale (H, W) is repeated to 3 channels."""
-    arr = np.asarray(image)
-    if arr.dtype != np.uint8:
-        raise ValueError(f"{name}: expected uint8 pixels (0-255), got dtype {arr.dtype}")
-    if arr.ndim == 2:
-        arr = np.repeat(arr[..., None], 3, axis=2)
-    if arr.ndim != 3 or arr.shape[2] not in (3, 4):
-        raise ValueError(f"{name}: expected shape (H, W), (H, W, 3) or (H, W, 4), got {arr.shape}")
-    arr = arr[..., :3]
-    h, w = arr.shape[:2]
-    if min(h, w) < MIN_SIDE:
-        raise ValueError(f"{name}: needs at least {MIN_SIDE}x{MIN_SIDE} pixels for the 1/8 scale, got {w}x{h}")
-    return np.ascontiguousarray(arr)
+    """Validate an 8-bit image and return it as uint8 (H, W, 3) (:func:`glimpse.images.as_rgb`), at least
+    :data:`MIN_SIDE` pixels a side for the 1/8 scale."""
+    return as_rgb(image, name=name, min_side=MIN_SIDE, why=" for the 1/8 scale")
 
 
 def scale_size(h: int, w: int, s: int) -> tuple[int, int]:
@@ -88,21 +80,26 @@ def bilinear_pyramid(batch: torch.Tensor) -> list[torch.Tensor]:
 
 
 def _linear_taps(src: int, dst: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`_linear_table` as tensors on ``device``."""
+    return tuple(torch.tensor(a, device=device) for a in _linear_table(src, dst))
+
+
+@functools.lru_cache(maxsize=64)
+def _linear_table(src: int, dst: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Half-pixel bilinear taps for one axis: left index, right index, fraction (clamped at the borders).
 
     ``x = (d + 0.5) * src / dst - 0.5``; the output is written ``a + t * (b - a)`` so a flat region stays exactly
     flat (OpenCV's value 0 for a constant image) while matching ``interpolate(mode="bilinear")`` elsewhere.
+    Read-only (cached).
     """
     pos = (np.arange(dst, dtype=np.float64) + 0.5) * (src / dst) - 0.5
     pos = np.clip(pos, 0.0, src - 1)
     left = np.floor(pos).astype(np.int64)
     right = np.minimum(left + 1, src - 1)
     frac = (pos - left).astype(np.float32)
-    return (
-        torch.from_numpy(left).to(device),
-        torch.from_numpy(right).to(device),
-        torch.from_numpy(frac).to(device),
-    )
+    for a in (left, right, frac):
+        a.flags.writeable = False
+    return left, right, frac
 
 
 def _area_taps(src: int, dst: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:

@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from glimpse.images import as_rgb
+
 
 @dataclass(frozen=True)
 class ModelInput:
@@ -29,6 +31,10 @@ class ModelInput:
         std = torch.tensor(self.std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
         return (x - mean) / std
 
+    def resized(self, side: int | None) -> ModelInput:
+        """The same input at ``side`` x ``side`` (None: unchanged); models that pool globally take any size."""
+        return self if not side else ModelInput((side, side), self.mean, self.std, self.multilabel)
+
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(logits) if self.multilabel else torch.softmax(logits, dim=-1)
 
@@ -41,14 +47,8 @@ def model_device(model: nn.Module) -> torch.device:
 
 def to_tensor(image: np.ndarray, size: tuple[int, int] | None, device: torch.device) -> torch.Tensor:
     """uint8 (H, W, 3) or (H, W) -> float32 (1, 3, h, w) in [0, 1], resized (bilinear, antialiased) to ``size``."""
-    arr = np.asarray(image)
-    if arr.dtype != np.uint8:
-        raise ValueError(f"image: expected uint8 pixels, got {arr.dtype}")
-    if arr.ndim == 2:
-        arr = np.repeat(arr[..., None], 3, axis=2)
-    if arr.ndim != 3 or arr.shape[2] not in (3, 4):
-        raise ValueError(f"image: expected shape (H, W, 3), got {arr.shape}")
-    x = torch.from_numpy(np.array(arr[..., :3])).permute(2, 0, 1)[None].to(device, torch.float32) / 255.0  # a copy
+    arr = as_rgb(image)
+    x = torch.from_numpy(np.array(arr)).permute(2, 0, 1)[None].to(device, torch.float32) / 255.0  # a copy
     if size is not None and tuple(x.shape[-2:]) != tuple(size):
         x = F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False, antialias=True).clamp(0, 1)
     return x
@@ -89,6 +89,19 @@ def capture(module: nn.Module) -> Iterator[list[torch.Tensor]]:
         yield seen
     finally:
         handle.remove()
+
+
+def layer_outputs(
+    model: nn.Module, layer: str, images: Sequence[np.ndarray], inp: ModelInput, batch_size: int
+) -> Iterator[tuple[int, torch.Tensor]]:
+    """``(start, output of layer)`` for each batch of ``images`` (index of its first image), without gradients."""
+    device = model_device(model)
+    module = resolve_module(model, layer)
+    for start in range(0, len(images), batch_size):
+        x = stack_images(list(images[start : start + batch_size]), inp.size, device)
+        with torch.no_grad(), capture(module) as seen:
+            model(inp.normalise(x))
+        yield start, seen[-1]
 
 
 def stack_images(images: Sequence[np.ndarray], size: tuple[int, int], device: torch.device) -> torch.Tensor:

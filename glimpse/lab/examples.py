@@ -11,10 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 from torch import nn
 
-from glimpse.lab.common import ModelInput, capture, model_device, resolve_module, stack_images
+from glimpse.lab.common import ModelInput, layer_outputs
 
 
 @dataclass(frozen=True)
@@ -28,7 +27,6 @@ class ChannelExample:
     patch: np.ndarray
 
 
-@torch.no_grad()
 def top_examples(
     model: nn.Module,
     layer: str,
@@ -45,14 +43,8 @@ def top_examples(
         raise ValueError(f"top: must be at least 1, got {top}")
     if not 0 < patch <= 1:
         raise ValueError(f"patch: a fraction of the image in (0, 1], got {patch}")
-    device = model_device(model)
-    module = resolve_module(model, layer)
     found: list[tuple[float, int, float, float]] = []  # score, index, y, x (fractions of the image)
-    for start in range(0, len(images), batch_size):
-        x = stack_images(list(images[start : start + batch_size]), inp.size, device)
-        with capture(module) as seen:
-            model(inp.normalise(x))
-        act = seen[-1]
+    for start, act in layer_outputs(model, layer, images, inp, batch_size):
         if act.dim() != 4 or channel >= act.shape[1] or channel < 0:
             raise ValueError(f"channel: {channel} is not a channel of {layer} (output {tuple(act.shape)})")
         maps = act[:, channel].float()

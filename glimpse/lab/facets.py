@@ -14,27 +14,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 from torch import nn
 
-from glimpse.lab.common import ModelInput, capture, model_device, resolve_module, stack_images, to_uint8
+from glimpse.lab.common import ModelInput, layer_outputs, model_device, stack_images, to_uint8
 from glimpse.lab.featurevis import Objective, Visualization, visualize
 
 
-@torch.no_grad()
 def activations(
     model: nn.Module, layer: str, images: Sequence[np.ndarray], inp: ModelInput, *, batch_size: int = 16
 ) -> np.ndarray:
     """float32 (N, C): ``layer``'s output for each image, averaged over space (its "penultimate" code)."""
-    device = model_device(model)
-    module = resolve_module(model, layer)
-    rows = []
-    for start in range(0, len(images), batch_size):
-        x = stack_images(list(images[start : start + batch_size]), inp.size, device)
-        with capture(module) as seen:
-            model(inp.normalise(x))
-        act = seen[-1]
-        rows.append(act.reshape(act.shape[0], act.shape[1], -1).mean(dim=-1).float().cpu().numpy())
+    rows = [act.reshape(act.shape[0], act.shape[1], -1).mean(dim=-1).float().cpu().numpy()
+            for _, act in layer_outputs(model, layer, images, inp, batch_size)]  # fmt: skip
     return np.concatenate(rows)
 
 
