@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from components.views import heatmap_figure
-from glimpse.display import MODE_TITLES, colour_range, lut, resize_map, shared_ranges, shown_values
+from glimpse.display import DIVERGING, MODE_TITLES, colour_range, lut, resize_map, shared_ranges, shown_values
 from glimpse.display import SIGNED_MODES as SIGNED_MODES  # re-exported: the saliency controls pick scales by it
 from glimpse.saliency import map_units
 
@@ -26,6 +26,15 @@ def ranges(maps, options) -> list[tuple[float, float, float | None]]:
     if not options.shared_scale:
         return per_map
     return shared_ranges(per_map, [map_units(m) for m in maps])
+
+
+def colour_scale(options, zrange) -> str:
+    """The colour map of one map: the chosen one, except in ``auto`` mode for a map of both signs (its range
+    is centred at 0), which is drawn diverging (:data:`glimpse.display.DIVERGING`) so 0 stays the neutral
+    colour; the chosen (sequential) map then draws the one-signed maps from their low to their high end."""
+    if options.mode not in SIGNED_MODES and zrange[2] == 0.0:
+        return DIVERGING
+    return options.colorscale
 
 
 def scale_groups(maps) -> list[list[str]]:
@@ -102,7 +111,7 @@ def map_figure(
     fig = heatmap_figure(
         values,
         title=_title(m, info),
-        colorscale=options.colorscale,
+        colorscale=colour_scale(options, zrange),
         zmin=zmin,
         zmax=zmax,
         zmid=zmid,
@@ -207,9 +216,11 @@ def grid_png(record, options, infos: dict) -> bytes:
     fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 3.4 * rows * h / w + 0.4 * rows), squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
-    # the page's own colour table (plotly's scale), so the PNG has the colours shown on screen
-    cmap = ListedColormap(lut(options.colorscale) / 255.0, name=options.colorscale)
-    for ax, m, (zmin, zmax, _) in zip(axes.ravel(), maps, ranges(maps, options)):
+    for ax, m, zrange in zip(axes.ravel(), maps, ranges(maps, options)):
+        zmin, zmax, _ = zrange
+        # the page's own colour table (plotly's scale), so the PNG has the colours shown on screen
+        name = colour_scale(options, zrange)
+        cmap = ListedColormap(lut(name) / 255.0, name=name)
         values = resize_map(shown_values(m.values, options.mode), (h, w))
         ax.imshow(record.thumbnail)
         im = ax.imshow(values, cmap=cmap, vmin=zmin, vmax=zmax, alpha=options.opacity)

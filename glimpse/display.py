@@ -4,15 +4,19 @@ Maps are kept raw and signed (house rule 3); everything here is a display option
 page, the run bundle's overlays and report, and the attention GIF draw through these functions, so a map
 gets the same colours wherever it is shown:
 
-* a **value mode** (:data:`MODES`) turns the raw map into the values shown: signed, ``|value|``, the positive
-  part, or min–max scaled per map to [0, 1];
+* a **value mode** (:data:`MODES`) turns the raw map into the values shown: ``auto`` (the raw map, its range
+  chosen per map), signed, ``|value|``, the positive part, or min–max scaled per map to [0, 1];
 * a **colour range** (:func:`colour_range`) is symmetric around 0 for signed values and starts at 0 otherwise,
-  its end at a percentile ``clip`` of the magnitude; :func:`auto_scale` is the rule of the run report (signed
-  if any value is negative); :func:`shared_ranges` widens ranges to one per group of comparable maps;
+  its end at a percentile ``clip`` of the magnitude; in ``auto`` mode a map with both signs gets the signed
+  range and a one-signed map (RISE, Score-CAM, the CAMs) runs from its low to its high percentile, so its
+  structure shows instead of one flat colour; :func:`auto_scale` is the rule of the run report (signed if any
+  value is negative); :func:`shared_ranges` widens ranges to one per group of comparable maps;
 * a **colour map** is a 256-entry RGB table of a plotly colour scale (:func:`lut`), applied by :func:`to_rgb`;
 * **resizing** is bilinear for maps (:func:`resize_map`) and for shrinking images, nearest neighbour when
   enlarging an image (:func:`resize_image`), so a 32×32 generated image stays crisp;
-* :func:`overlay` blends a coloured map over an image.
+* :func:`overlay` blends a coloured map over an image; with ``fade`` a value's colour is as opaque as the value is
+  far from the neutral end of the range (:func:`fade_weights`), so low attention leaves the image visible;
+  :func:`faded_colorscale` is the same rule as a plotly colour scale for the pages' heatmaps.
 
 Framework-free: numpy, Pillow and ``plotly.colors`` (no Streamlit, no figures).
 """
@@ -27,13 +31,15 @@ from PIL import Image
 
 #: Value modes: what a map shows (the raw map is kept elsewhere).
 MODE_TITLES = {
+    "auto": "raw value",
     "signed": "raw value",
     "absolute": "|value|",
     "positive": "max(value, 0)",
     "minmax": "(value − min) / (max − min)",
 }
 MODES: tuple[str, ...] = tuple(MODE_TITLES)
-#: Modes drawn with a diverging colour map centred at zero; the others are magnitudes.
+#: Modes drawn with a diverging colour map centred at zero; the others are magnitudes, except ``auto``, which is
+#: diverging for a map with both signs and sequential for a one-signed map (its range's ``mid`` says which).
 SIGNED_MODES: tuple[str, ...] = ("signed",)
 #: Colour maps of :func:`auto_scale`: signed maps diverge from white at 0 (blue below, red above); unsigned ones
 #: (|gradient|, probabilities, counts, attention) run from dark at 0 to bright at their maximum.
@@ -55,8 +61,8 @@ def shown_values(values: np.ndarray, mode: str) -> np.ndarray:
     ----------
     values : ndarray, shape (H, W)
         The raw map.
-    mode : {"signed", "absolute", "positive", "minmax"}
-        ``signed``: unchanged; ``absolute``: ``|v|``; ``positive``: ``max(v, 0)``; ``minmax``:
+    mode : {"auto", "signed", "absolute", "positive", "minmax"}
+        ``auto`` and ``signed``: unchanged (they differ in their colour range); ``absolute``: ``|v|``; ``positive``: ``max(v, 0)``; ``minmax``:
         ``(v − min) / (max − min)`` per map, for maps whose values sit in a narrow band away from zero
         (RISE: probabilities around 0.6–0.7), which a range from zero draws as one flat colour.
         A constant map shows as zeros in ``minmax``.
@@ -78,7 +84,7 @@ def shown_values(values: np.ndarray, mode: str) -> np.ndarray:
     >>> shown_values(v, "minmax").tolist()
     [[0.0, 0.5], [0.75, 1.0]]
     """
-    if mode == "signed":
+    if mode in ("auto", "signed"):
         return values
     if mode == "absolute":
         return np.abs(values)
@@ -116,6 +122,11 @@ def colour_range(values: np.ndarray, mode: str, clip: float = 100.0) -> Range:
     out; when that percentile is 0 (a sparse map) the maximum is used, and a map with no magnitude at all
     gets the tiny span :data:`TINY`.
 
+    ``auto`` decides per map: a map with values of both signs gets the signed range; a one-signed map (all
+    values ≥ 0 or all ≤ 0: RISE's probabilities around 0.6–0.7, a CAM) runs from the ``100 − clip`` to the
+    ``clip`` percentile of its values, so a map far from zero is not one flat colour. A constant map falls back
+    to the range from zero.
+
     Parameters
     ----------
     values : ndarray, shape (H, W)
@@ -136,6 +147,8 @@ def colour_range(values: np.ndarray, mode: str, clip: float = 100.0) -> Range:
     (-4.0, 4.0, 0.0)
     >>> colour_range(np.array([[0.0, 0.0]]), "positive")
     (0.0, 1e-12, None)
+    >>> colour_range(np.array([[0.6, 0.7]]), "auto"), colour_range(np.array([[-1.0, 0.5]]), "auto")
+    ((0.6, 0.7, None), (-1.0, 1.0, 0.0))
     """
     if mode not in MODES:
         raise ValueError(f"mode: unknown {mode!r}; known: {', '.join(MODES)}")
@@ -143,6 +156,8 @@ def colour_range(values: np.ndarray, mode: str, clip: float = 100.0) -> Range:
         raise ValueError(f"clip: {clip} is outside [0, 100]")
     if mode == "minmax":
         return 0.0, 1.0, None
+    if mode == "auto":
+        return _auto_range(values, clip)
     magnitude = np.abs(_finite(values))
     top = float(np.percentile(magnitude, clip)) if magnitude.size else 0.0
     if top <= 0.0:
@@ -151,6 +166,17 @@ def colour_range(values: np.ndarray, mode: str, clip: float = 100.0) -> Range:
     if mode in SIGNED_MODES:
         return -top, top, 0.0
     return 0.0, top, None
+
+
+def _auto_range(values: np.ndarray, clip: float) -> Range:
+    finite = _finite(values).astype(np.float64)
+    if finite.size and float(finite.min()) < 0.0 < float(finite.max()):
+        return colour_range(values, "signed", clip)
+    lo, hi = (float(np.percentile(finite, 100.0 - clip)), float(np.percentile(finite, clip))) if finite.size else (0, 0)
+    if hi > lo:
+        return lo, hi, None
+    # a constant (or empty) map: the range from zero, as the signed or positive mode draws it
+    return colour_range(values, "signed" if finite.size and float(finite.min()) < 0 else "positive", clip)
 
 
 def auto_scale(values: np.ndarray, *, sequential: str = SEQUENTIAL, clip: float = 100.0) -> tuple[str, float, float]:
@@ -186,7 +212,9 @@ def shared_ranges(ranges: Sequence[Range], groups: Sequence[Hashable]) -> list[R
     -------
     list of (low, high, mid)
         ``mid`` is kept where the whole group has the same one (the union of ranges symmetric around 0
-        is symmetric around 0), else None.
+        is symmetric around 0), else None; a group where some ranges are centred at 0 and others not (``auto``
+        mode: signed and one-signed maps in the same units) gets the symmetric range around 0 that holds them
+        all, so its signed maps keep 0 as their neutral colour.
 
     Examples
     --------
@@ -201,7 +229,11 @@ def shared_ranges(ranges: Sequence[Range], groups: Sequence[Hashable]) -> list[R
             union[g] = (lo, hi, mid)
             continue
         glo, ghi, gmid = union[g]
-        union[g] = (min(glo, lo), max(ghi, hi), gmid if gmid == mid else None)
+        if (gmid == 0.0) != (mid == 0.0):  # centred and uncentred ranges: centre the union
+            top = max(abs(glo), abs(ghi), abs(lo), abs(hi))
+            union[g] = (-top, top, 0.0)
+        else:
+            union[g] = (min(glo, lo), max(ghi, hi), gmid if gmid == mid else None)
     return [union[g] for g in groups]
 
 
@@ -345,10 +377,87 @@ def resize_image(image: np.ndarray, size: Sequence[int]) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------- overlays
+def fade_weights(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """How opaque each value's colour is in a faded overlay, in [0, 1]: its distance from the neutral end.
+
+    For a range centred at zero (``lo < 0 < hi``) the neutral value is 0 and the weight is ``|v| / max(|lo|,
+    |hi|)``; otherwise it is the low end and the weight is ``(v − lo) / (hi − lo)``. Values outside the range
+    are clipped; non-finite values and an empty range weigh 0.
+
+    Examples
+    --------
+    >>> fade_weights(np.array([0.0, 0.5, 2.0]), 0.0, 1.0).tolist()
+    [0.0, 0.5, 1.0]
+    >>> fade_weights(np.array([-1.0, 0.0, 0.5]), -1.0, 1.0).tolist()
+    [1.0, 0.0, 0.5]
+    """
+    v = np.asarray(values, dtype=np.float64)
+    if not hi > lo:
+        return np.zeros_like(v)
+    with np.errstate(invalid="ignore"):
+        if lo < 0.0 < hi:
+            w = np.abs(v) / max(abs(lo), abs(hi))
+        else:
+            w = (v - lo) / (hi - lo)
+    return np.clip(np.nan_to_num(w, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
+
+
+def faded_colorscale(colormap: str, *, centred: bool, opacity: float = 1.0, stops: int = 33) -> list[list]:
+    """A plotly colour scale whose colours fade to transparent at the neutral end (the rule of
+    :func:`fade_weights`): draw it over an image at trace opacity 1, and low values leave the image visible
+    instead of tinting it with the colour map's low colour.
+
+    Parameters
+    ----------
+    colormap : str
+        A plotly colour scale name (see :func:`lut`).
+    centred : bool
+        The range is centred at zero (a diverging map): transparent in the middle, opaque at both ends.
+        Otherwise transparent at the low end, opaque at the high end.
+    opacity : float in [0, 1]
+        Alpha at the opaque end(s).
+    stops : int
+        Number of evenly spaced stops.
+
+    Returns
+    -------
+    list of [position, "rgba(r, g, b, a)"]
+
+    Examples
+    --------
+    >>> faded_colorscale("Viridis", centred=False, stops=2)
+    [[0.0, 'rgba(68, 1, 84, 0)'], [1.0, 'rgba(253, 231, 37, 1)']]
+    >>> faded_colorscale("RdBu_r", centred=True, opacity=0.5, stops=3)[1][1].endswith(", 0)")
+    True
+    """
+    if not 0.0 <= opacity <= 1.0:
+        raise ValueError(f"opacity: {opacity} is outside [0, 1]")
+    if stops < 2:
+        raise ValueError(f"stops: need at least 2, got {stops}")
+    table = lut(colormap)
+    scale = []
+    for k in range(stops):
+        pos = k / (stops - 1)
+        weight = abs(2 * pos - 1) if centred else pos
+        r, g, b = (int(c) for c in table[round(pos * 255)])
+        scale.append([pos, f"rgba({r}, {g}, {b}, {round(opacity * weight, 4):g})"])
+    return scale
+
+
 def overlay(
-    image: np.ndarray, values: np.ndarray, lo: float, hi: float, colormap: str = SEQUENTIAL, *, alpha: float = 0.6
+    image: np.ndarray,
+    values: np.ndarray,
+    lo: float,
+    hi: float,
+    colormap: str = SEQUENTIAL,
+    *,
+    alpha: float = 0.6,
+    fade: bool = False,
 ) -> np.ndarray:
     """The map coloured by :func:`to_rgb` and blended over the image: ``alpha·colour + (1 − alpha)·image``.
+
+    With ``fade`` the weight of each pixel's colour is ``alpha`` times :func:`fade_weights`: values at the
+    neutral end (0, or the low end of a one-signed range) leave the image as it is.
 
     Parameters
     ----------
@@ -361,6 +470,8 @@ def overlay(
         A plotly colour scale name.
     alpha : float in [0, 1]
         Weight of the colours; 0 returns the image.
+    fade : bool
+        Weigh each colour by the value's distance from the neutral end (:func:`fade_weights`).
 
     Returns
     -------
@@ -373,14 +484,18 @@ def overlay(
     True
     >>> overlay(image, np.ones((2, 2)), 0.0, 1.0, alpha=1.0)[0, 0].tolist()
     [253, 231, 37]
+    >>> bool((overlay(image, np.zeros((2, 2)), 0.0, 1.0, alpha=1.0, fade=True) == image).all())
+    True
     """
     image = np.asarray(image)
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"image: expected uint8 (H, W, 3), got {image.dtype} {image.shape}")
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha: {alpha} is outside [0, 1]")
-    colour = to_rgb(resize_map(values, image.shape[:2]), lo, hi, colormap)
-    return (alpha * colour + (1 - alpha) * image.astype(np.float64)).round().astype(np.uint8)
+    resized = resize_map(values, image.shape[:2])
+    colour = to_rgb(resized, lo, hi, colormap)
+    weight = alpha * fade_weights(resized, lo, hi)[..., None] if fade else alpha
+    return (weight * colour + (1 - weight) * image.astype(np.float64)).round().astype(np.uint8)
 
 
 # ------------------------------------------------------------------------------------------------ helpers

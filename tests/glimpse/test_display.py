@@ -9,7 +9,7 @@ from plotly.colors import get_colorscale, sample_colorscale
 from glimpse import display
 
 SEEDS = range(5)
-MAGNITUDE_MODES = [m for m in display.MODES if m not in display.SIGNED_MODES and m != "minmax"]
+MAGNITUDE_MODES = [m for m in display.MODES if m not in display.SIGNED_MODES and m not in ("minmax", "auto")]
 
 
 def random_map(seed: int, shape=(9, 13)) -> np.ndarray:
@@ -89,6 +89,39 @@ def test_auto_scale_is_signed_when_any_value_is_negative():
     assert display.auto_scale(np.array([[0.2, 0.7]]), sequential="Greys")[0] == "Greys"
 
 
+@pytest.mark.parametrize("seed", SEEDS)
+def test_auto_mode_is_signed_for_a_map_of_both_signs(seed):
+    values = random_map(seed)
+    assert display.colour_range(values, "auto", 99.0) == display.colour_range(values, "signed", 99.0)
+    assert display.shown_values(values, "auto") is values  # the raw map, nothing rescaled
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_auto_mode_spans_a_one_signed_map_from_its_low_to_its_high_percentile(seed, sign):
+    """RISE (probabilities around 0.6-0.7) opened as one flat colour in the signed mode: ±0.7 put every pixel
+    in the top tenth of the bar. In auto mode its own range fills the bar."""
+    rng = np.random.default_rng(seed)
+    values = sign * (0.6 + 0.1 * rng.random((9, 13)))
+    lo, hi, mid = display.colour_range(values, "auto", 99.0)
+    assert mid is None
+    assert lo == pytest.approx(np.percentile(values, 1.0)) and hi == pytest.approx(np.percentile(values, 99.0))
+    rgb = display.to_rgb(values, lo, hi)
+    assert len({tuple(c) for c in rgb.reshape(-1, 3)}) > 20  # many colours, not one wash
+
+
+def test_auto_mode_starts_a_cam_at_zero():
+    cam = np.zeros((10, 10))
+    cam[3:6, 3:6] = 2.0
+    assert display.colour_range(cam, "auto", 100.0) == (0.0, 2.0, None)
+
+
+def test_shared_ranges_centre_a_group_of_signed_and_one_signed_maps():
+    """auto mode: a signed gradient and a one-signed map of the same units share one range around 0."""
+    assert display.shared_ranges([(-0.2, 0.2, 0.0), (0.1, 0.5, None)], ["g", "g"]) == [(-0.5, 0.5, 0.0)] * 2
+    assert display.shared_ranges([(0.1, 0.5, None), (-0.2, 0.2, 0.0)], ["g", "g"]) == [(-0.5, 0.5, 0.0)] * 2
+
+
 def test_shared_ranges_join_only_maps_of_the_same_group():
     ranges = [(-0.2, 0.2, 0.0), (0.0, 5.0, None), (-0.4, 0.4, 0.0), (0.0, 1.0, None)]
     shared = display.shared_ranges(ranges, ["grad", "prob", "grad", "prob"])
@@ -163,3 +196,29 @@ def test_overlay_with_alpha_one_is_the_colours_of_the_resized_map():
     out = display.overlay(image, values, 0.0, 1.0, "Viridis", alpha=1.0)
     expected = display.to_rgb(display.resize_map(values, (6, 8)), 0.0, 1.0, "Viridis")
     np.testing.assert_array_equal(out, expected)
+
+
+def test_a_faded_overlay_leaves_low_values_as_the_image():
+    """Attention overlays tinted the whole image with the colour map's low end; faded, a value at the neutral
+    end keeps the image and the colour's weight grows with the value."""
+    image = np.full((2, 3, 3), 200, np.uint8)
+    values = np.array([[0.0, 0.5, 1.0], [0.0, 0.0, 0.0]])
+    out = display.overlay(image, values, 0.0, 1.0, "Viridis", alpha=0.8, fade=True)
+    np.testing.assert_array_equal(out[1], image[1])
+    np.testing.assert_array_equal(out[0, 0], image[0, 0])
+    top = display.lut("Viridis")[-1]
+    np.testing.assert_array_equal(out[0, 2], np.round(0.8 * top + 0.2 * 200).astype(np.uint8))
+    signed = display.overlay(image, np.array([[-1.0, 0.0, 1.0]] * 2), -1.0, 1.0, "RdBu_r", alpha=1.0, fade=True)
+    np.testing.assert_array_equal(signed[:, 1], image[:, 1])  # zero is neutral in a centred range
+    assert (signed[:, 0] != 200).any() and (signed[:, 2] != 200).any()
+
+
+@pytest.mark.parametrize("centred", [False, True])
+def test_a_faded_colour_scale_is_transparent_at_its_neutral_end(centred):
+    scale = display.faded_colorscale("Viridis", centred=centred, opacity=0.7)
+    alphas = [float(c.rsplit(",", 1)[1].rstrip(")")) for _, c in scale]
+    assert scale[0][0] == 0.0 and scale[-1][0] == 1.0
+    assert alphas[-1] == pytest.approx(0.7)
+    neutral = len(scale) // 2 if centred else 0
+    assert alphas[neutral] == 0.0 and max(alphas) == pytest.approx(0.7)
+    assert alphas[0] == (pytest.approx(0.7) if centred else 0.0)
