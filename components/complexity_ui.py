@@ -161,8 +161,8 @@ def thumbnail_url(pixels: np.ndarray, side: int = 64) -> str:
 @st.cache_data(max_entries=1024, show_spinner=False, hash_funcs=_BY_DIGEST)
 def score_upload(upload: Upload, standins: bool) -> tuple[dict[str, float], str]:
     """(feature record, thumbnail URL) of one uploaded image; ImageLoadError propagates."""
-    pixels = load_image(upload.data, max_pixels=MAX_PIXELS)
-    feats = complexity_batch([pixels], standins=tuple(STANDINS) if standins else ())[0]
+    pixels = load_image(upload.data, max_pixels=MAX_PIXELS, name=upload.name)
+    feats = complexity_batch([pixels], standins=tuple(STANDINS) if standins else (), names=[upload.name])[0]
     return feats.record(), thumbnail_url(pixels)
 
 
@@ -172,12 +172,20 @@ def score_uploads(uploads: list[Upload], standins: bool, progress) -> tuple[pd.D
     for i, up in enumerate(uploads):
         try:
             record, thumb = score_upload(up, standins)
-        except (ImageLoadError, ValueError) as err:
-            errors.append(f"{up.name}: {err}")
+        except (ImageLoadError, ValueError) as err:  # ValueError: the image cannot be scored (too small)
+            errors.append(skip_reason(up.name, err))
         else:
             rows.append({"thumbnail": thumb, "image_id": up.name, **record})
         progress((i + 1) / len(uploads), f"Scored {i + 1} of {len(uploads)}: {up.name}")
     return pd.DataFrame(rows), errors
+
+
+def skip_reason(name: str, err: Exception) -> str:
+    """Why a file was skipped, naming the file once: the reading and scoring errors already name the file they
+    were given (``load_image(name=...)``, ``complexity_batch(names=...)``), where the page used to put the name in
+    front of an internal index ("photo.png: images[0]: needs at least 8x8 pixels…")."""
+    message = str(err).splitlines()[0] if str(err) else type(err).__name__
+    return message if name in message else f"{name}: {message}"
 
 
 def table_csv(table: pd.DataFrame) -> bytes:

@@ -111,7 +111,9 @@ class ComplexityTask(Task):
     def values(self, keys, images) -> list[dict]:
         from glimpse.complexity import complexity_batch
 
-        return [f.record() for f in complexity_batch(list(images), edges=self.edges, device=self.device)]
+        # keys name the images in an error ("a/b.png: needs at least 8x8 pixels…"), not their index in the batch
+        feats = complexity_batch(list(images), edges=self.edges, device=self.device, names=list(keys))
+        return [f.record() for f in feats]
 
 
 STATS = ("mean", "abs_mean", "min", "max", "top5_mass")

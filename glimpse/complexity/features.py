@@ -221,6 +221,7 @@ def complexity_batch(
     device: str | torch.device = "cpu",
     batch_size: int = 16,
     progress: Callable[[int, int], None] | None = None,
+    names: Sequence[str] | None = None,
 ) -> list[ComplexityFeatures]:
     """MSG, MUC_1..MUC_8 and optional baselines for many images, same-sized images batched on ``device``.
 
@@ -238,6 +239,9 @@ def complexity_batch(
         Images per device batch.
     progress : callable, optional
         Called as ``progress(done, total)`` after each batch.
+    names : sequence of str, optional
+        One name per image (a file name, a path in a data set), used in the error of an image that cannot be
+        scored (``"photo.png: needs at least 8x8 pixels…"``); by default ``images[i]``.
 
     Returns
     -------
@@ -250,7 +254,11 @@ def complexity_batch(
     if batch_size < 1:
         raise ValueError(f"batch_size: must be at least 1, got {batch_size}")
     dev = _device(device)
-    arrays = [check_image(img, name=f"images[{i}]") for i, img in enumerate(images)]
+    images = list(images)
+    if names is not None and len(names) != len(images):
+        raise ValueError(f"names: {len(names)} names for {len(images)} images")
+    labels = [f"images[{i}]" for i in range(len(images))] if names is None else [str(n) for n in names]
+    arrays = [check_image(img, name=label) for img, label in zip(images, labels)]
     groups: dict[tuple[int, int], list[int]] = {}
     for i, arr in enumerate(arrays):
         groups.setdefault(arr.shape[:2], []).append(i)

@@ -152,3 +152,14 @@ def test_model_tab_fits_the_shipped_rsivl(page):
     dataset, m, results = stored(page, ui.FIT_KEY)
     assert dataset == "RSIVL" and m == 20
     assert round(results[0].mean_rho, 2) == 0.83
+
+
+def test_a_skipped_image_is_named_by_its_file_not_an_internal_index():
+    """The batch's skip reason read "images[0]: needs at least 8x8 pixels…": the index of the image in the one-image
+    batch the page scores, not the file."""
+    uploads = [ui.Upload("tiny/dot.png", _png(np.zeros((4, 5, 3), np.uint8))), ui.Upload("empty.png", b"")]
+    table, errors = ui.score_uploads(uploads, False, lambda f, t: None)
+    assert table.empty
+    assert errors[0] == "tiny/dot.png: needs at least 8x8 pixels for the 1/8 scale, got 5x4"
+    assert errors[1] == "image: empty.png is empty (0 bytes)"
+    assert not any("images[" in e for e in errors)

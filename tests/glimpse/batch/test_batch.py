@@ -183,3 +183,14 @@ def test_evaluate_rows_are_the_deletion_and_insertion_aucs_on_ray_and_here(folde
     assert row["gradient_deletion_auc"] == pytest.approx(curve.deletion_auc, rel=1e-6)
     assert row["gradient_insertion_auc"] == pytest.approx(curve.insertion_auc, rel=1e-6)
     assert here.set_index("path").loc["broken.jpg", "error"].startswith("image: broken.jpg")
+
+
+def test_an_image_too_small_to_score_is_an_error_row_naming_its_path(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(folder / "dot.png")
+    Image.fromarray(np.full((16, 16, 3), 90, np.uint8)).save(folder / "ok.png")
+    run_batch(ComplexityTask(edges=False), list_inputs(folder), tmp_path / "out", batch_size=2)
+    rows = read_rows(tmp_path / "out").set_index("path")
+    assert rows.loc["dot.png", "error"] == "dot.png: needs at least 8x8 pixels for the 1/8 scale, got 4x4"
+    assert pd.isna(rows.loc["ok.png", "error"])
