@@ -10,7 +10,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from components import saliency_views
-from components.saliency_ui import CALLS_KEY, RESULT_KEY, TOP1, DisplayOptions
+from components.saliency_ui import CALLS_KEY, RESULT_KEY, TOP1, DisplayOptions, saliency_maps
 from glimpse.saliency.npz import read_npz
 from tests.apptest_support import APP, open_page, stored, stored_under
 
@@ -31,6 +31,9 @@ def compute(at: AppTest, methods) -> AppTest:
 
 @pytest.fixture(scope="module")
 def page() -> AppTest:
+    # The service's cache is process-wide: another test file that computed the same panel would make this
+    # fixture's Compute a cache hit and the counts below off by one (it did, in the whole suite).
+    saliency_maps.clear()
     return compute(saliency_page(), ["gradient", "gradcam"])
 
 
