@@ -55,7 +55,26 @@ LENSES = [
         "Which map is right? Tested where the evidence is known: leakage onto a null patch (BlockDigits, "
         "standard vs robust model), DiffROAR, exact object masks, your own masks, class sensitivity.",
     ),
+    (
+        "app_pages/model_lab.py",
+        "Model lab",
+        ":material/biotech:",
+        "Inside the classifier: the image a class or a channel wants most (feature visualisation, one per facet), "
+        "the photographs and patches that excite a channel, and a walk from one image to another that the model "
+        "cannot tell apart.",
+    ),
+    (
+        "app_pages/lessons.py",
+        "Lessons",
+        ":material/school:",
+        "Eight short lessons, each a claim checked live on the embedded models — noisy gradients, the sanity "
+        "check, robust models, class sensitivity, complexity, a word over time, colour vs shape, left and right — "
+        "with a question, its answer and the paper. A presenter mode for the classroom.",
+    ),
 ]
+
+#: Width of the top-5 table's probability column, in pixels: the bar and "100.00%" always fit beside any label.
+PROBABILITY_WIDTH = 140
 
 
 def lens_cards() -> None:
@@ -80,12 +99,30 @@ def top5_view(model_id: str, device: str, image: ImageChoice) -> None:
         return
     size_warning(image, loaders.classifier(model_id, device).input_size)
     st.markdown(f"**Top 5** · `{model_id}` on {device}")
+    table, config = top5_table(preds)
+    st.dataframe(table, column_config=config, width="stretch", hide_index=True)
+
+
+def top5_table(preds: list[tuple[int, str, float]]) -> tuple[pd.DataFrame, dict]:
+    """The top-5 as a table and its column configuration: the probability first, at a fixed width, as a bar
+    with its percentage; then the class index and the label, which takes the rest of the width (a long label
+    is cut there, in full on hover). With the label first, a long one pushed the probability column down to
+    "1." in a half-width column."""
     table = pd.DataFrame(
-        {"label": [label for _, label, _ in preds], "probability": [p for _, _, p in preds]},
-        index=pd.Index([idx for idx, _, _ in preds], name="class"),
+        {
+            "probability": [float(p) for _, _, p in preds],
+            "class": [int(idx) for idx, _, _ in preds],
+            "label": [label for _, label, _ in preds],
+        }
     )
-    probability = st.column_config.ProgressColumn("probability", format="percent", min_value=0.0, max_value=1.0)
-    st.dataframe(table, column_config={"probability": probability}, width="stretch")
+    config = {
+        "probability": st.column_config.ProgressColumn(
+            "probability", format="percent", min_value=0.0, max_value=1.0, width=PROBABILITY_WIDTH, pinned=True
+        ),
+        "class": st.column_config.NumberColumn("class", format="%d", width=56),
+        "label": st.column_config.TextColumn("label"),
+    }
+    return table, config
 
 
 def optional_sources() -> None:

@@ -43,20 +43,56 @@ def _choice(name: str, pixels: np.ndarray) -> ImageChoice:
     return ImageChoice(name=name, pixels=pixels, digest=hashlib.sha1(pixels.tobytes()).hexdigest()[:16])
 
 
-#: An image whose shorter side is below this fraction of the model's input side is "far too small".
+#: An image side below this fraction of the model's input side is "far too small": it is enlarged into a blur.
 TOO_SMALL = 0.25
+#: An aspect ratio more than this many times the model's is squashed out of shape by the resize.
+TOO_STRETCHED = 3.0
+
+
+def _times(factor: float) -> str:
+    return f"{factor:.1f}×" if factor < 10 else f"{factor:.0f}×"
+
+
+def size_problem(shape: tuple[int, ...], input_size: tuple[int, int]) -> str | None:
+    """What the model's resize does to an image of ``shape`` (H, W, ...) when that makes its predictions and maps
+    say little, or None. The classifiers stretch every image to ``input_size`` (H, W) whatever its aspect ratio
+    (``ClassifierBundle.preprocess``): a side far below the input is enlarged into a blur, and an aspect ratio far
+    from the input's is squashed. A 6000×40 strip was called "far below the model's input" although one side is
+    27 times above it: each side is described as what happens to it."""
+    h, w = int(shape[0]), int(shape[1])
+    ih, iw = input_size
+    fx, fy = iw / w, ih / h  # > 1: that side is enlarged
+    blurred = max(fx, fy) > 1 / TOO_SMALL
+    squashed = max(fx / fy, fy / fx) > TOO_STRETCHED
+    if not (blurred or squashed):
+        return None
+    size = f"This image is {w}×{h} pixels"
+    if not squashed:  # both sides enlarged (the larger factor is over 4, the smaller over 4/3)
+        lo, hi = sorted((fx, fy))
+        by = _times(lo) if hi / lo < 1.05 else f"{_times(lo)}–{_times(hi)}"
+        return (
+            f"{size}, far below the model's input of {iw}×{ih}: it is enlarged {by} into a blur before the model "
+            "sees it, so its predictions and maps say little. Use a larger image."
+        )
+
+    def side(name: str, f: float) -> str:
+        return f"its {name} enlarged {_times(f)}" if f > 1 else f"its {name} shrunk {_times(1 / f)}"
+
+    ratio = f"{max(w, h) / min(w, h):.3g}:1"
+    blur = ", and blurred along the enlarged side," if blurred else ""
+    return (
+        f"{size} ({'wide' if w > h else 'tall'}, {ratio}); the model takes {iw}×{ih}, so it is stretched to that: "
+        f"{side('width', fx)} and {side('height', fy)}. The picture is squashed out of shape{blur} before the model "
+        "sees it, so its predictions and maps say little. Crop it closer to the model's shape, or use a larger image."
+    )
 
 
 def size_warning(image: ImageChoice, input_size: tuple[int, int]) -> None:
-    """Warn when the image is far smaller than what the model takes: it is upscaled into a blur, so the
-    predictions and maps say little about it (a 1×1 upload was classified as "velvet" without a word)."""
-    h, w = image.pixels.shape[:2]
-    ih, iw = input_size
-    if min(h / ih, w / iw) < TOO_SMALL:
-        st.warning(
-            f"This image is {w}×{h} pixels, far below the model's input of {iw}×{ih}: it is enlarged into a blur "
-            "before the model sees it, so its predictions and maps say little. Use a larger image."
-        )
+    """Warn when the model's resize makes the image say little (:func:`size_problem`): a 1×1 upload was
+    classified as "velvet" without a word."""
+    problem = size_problem(image.pixels.shape, input_size)
+    if problem is not None:
+        st.warning(problem)
 
 
 def image_picker(*, key: str = "image", show: bool = True) -> ImageChoice | None:
