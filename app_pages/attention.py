@@ -19,7 +19,7 @@ if bundle is None:
 request = ui.generation_form(bundle, device)
 if request is not None:
     ui.run(request)
-if ui.stored() is None:
-    st.info("Type a prompt and press **Generate**.")
-else:
+if ui.stored() is not None:
     ui.results_view()
+elif request is None:  # (after a refused prompt the error says what to type)
+    st.info("Type a prompt and press **Generate**.")

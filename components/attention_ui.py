@@ -120,8 +120,12 @@ def run(request: Request) -> GenerationResult | None:
         st.error(f"Could not load the model: {err}")
         return None
     except ValueError as err:
-        session_results.pop(RESULT_KEY)  # (the previous generation stays cached: Generate brings it back)
-        st.error(f"**Cannot generate:** {err}.  \n{prompt_advice(request.model_id, request.device, str(err))}")
+        # A refused prompt keeps the previous result on screen, named, under the error: a typo must not
+        # throw away a generation the user was reading.
+        kept = stored()
+        below = f"  \nThe maps below are still those of “{kept[0].prompt}”." if kept else ""
+        advice = prompt_advice(request.model_id, request.device, str(err))
+        st.error(f"**Cannot generate:** {err}.  \n{advice}{below}")
         return None
     if result is None:  # out of memory or unloaded: jobs.heavy said so
         return None
