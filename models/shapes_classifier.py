@@ -48,15 +48,11 @@ def load_shapes_classifier() -> ShapesCNN:
     return model.eval()
 
 
-def mask_benchmark(bundle, methods, *, scenes: int = 40, seed: int = 0, k: float = 10.0, progress=None):
-    """Every method's map of each object's class against that object's exact mask, on ``scenes`` fresh scenes.
-
-    Returns a :class:`glimpse.evaluation.masks.MaskResult` with one pair per object (a two-object scene gives
-    two pairs: each object's class explained, scored against its own mask).
-    """
+def mask_pairs(scenes: int = 40, seed: int = 0) -> tuple[list, list, list[int], list[str]]:
+    """The (images, masks, classes, names) :func:`mask_benchmark` scores: one pair per object of ``scenes``
+    fresh scenes (drawn from ``seed``), in order."""
     import numpy as np
 
-    from glimpse.evaluation.masks import mask_scores
     from models.shapes_scenes import training_scenes
 
     rng = np.random.default_rng(1_000_000 + seed)
@@ -68,4 +64,16 @@ def mask_benchmark(bundle, methods, *, scenes: int = 40, seed: int = 0, k: float
                 masks.append(mask)
                 classes.append(LABELS.index(f"{obj.colour} {obj.shape}"))
                 names.append(f"scene {n}: {obj.colour} {obj.shape}")
+    return images, masks, classes, names
+
+
+def mask_benchmark(bundle, methods, *, scenes: int = 40, seed: int = 0, k: float = 10.0, progress=None):
+    """Every method's map of each object's class against that object's exact mask, on ``scenes`` fresh scenes.
+
+    Returns a :class:`glimpse.evaluation.masks.MaskResult` with one pair per object (a two-object scene gives
+    two pairs: each object's class explained, scored against its own mask).
+    """
+    from glimpse.evaluation.masks import mask_scores
+
+    images, masks, classes, names = mask_pairs(scenes, seed)
     return mask_scores(bundle, images, masks, methods, names=names, targets=classes, k=k, seed=seed, progress=progress)

@@ -26,7 +26,7 @@ import torch
 
 from glimpse.evaluation.blockdigits import BlockDigits
 from glimpse.evaluation.localisation import relevance_mass, top_share
-from glimpse.evaluation.stats import mean_sd
+from glimpse.evaluation.stats import mean_sd, same_settings
 from glimpse.versions import library_versions
 
 #: the top-k percentages of ``null_topk``
@@ -104,6 +104,26 @@ class LeakageResult:
     accuracy: float  # of the model on the scored images
     methods: tuple[MethodLeakage, ...] = field(default=())
 
+    @classmethod
+    def merge(cls, parts: Sequence[LeakageResult]) -> LeakageResult:
+        """One result of consecutive parts of a run (``first`` = 0, n, 2n, …: a job's steps), equal to the result
+        of one call over all their images: scores concatenated, accuracy weighted by images, seconds summed."""
+        same_settings(parts, ("model_id", "ks", "seed", "split", "data_seed"), "leakage")
+        if len(parts) == 1:
+            return parts[0]
+        images = sum(p.images for p in parts)
+        accuracy = sum(p.accuracy * p.images for p in parts) / images
+        methods = []
+        for j, m in enumerate(parts[0].methods):
+            if any(p.methods[j].method != m.method for p in parts):
+                raise ValueError("leakage: parts differ in their methods")
+            mass = np.concatenate([p.methods[j].signal_mass for p in parts])
+            top = np.concatenate([p.methods[j].null_topk for p in parts])
+            seconds = float(sum(p.methods[j].seconds for p in parts))
+            methods.append(MethodLeakage(m.method, m.label, m.params, mass, top, seconds))
+        first = parts[0]
+        return cls(first.model_id, images, first.ks, first.seed, first.split, first.data_seed, accuracy, tuple(methods))
+
     def rows(self) -> list[dict[str, Any]]:
         """One summary per method (:meth:`MethodLeakage.summary`), in the order run."""
         return [m.summary(self.ks) for m in self.methods]
@@ -155,6 +175,7 @@ def leakage_benchmark(
     methods: Sequence[str | tuple[str, dict]],
     *,
     images: int | None = None,
+    first: int = 0,
     ks: Sequence[float] = TOPK,
     seed: int = 0,
     progress: Callable[[float, str], None] | None = None,
@@ -170,16 +191,22 @@ def leakage_benchmark(
         A classifier of BlockDigits images (input (64, 32)).
     data : BlockDigits
     methods : registry keys, optionally with parameters, as for :func:`glimpse.saliency.explain`.
-    images : how many images (None: all of ``data``).
+    images : how many images (None: all of ``data`` from ``first``).
+    first : the first image scored: a run in parts scores ``first`` = 0, n, 2n, … and merges them
+        (:meth:`LeakageResult.merge`).
     ks : the top-k percentages.
     seed : seeds every method's random draws (the same for every image).
     progress : called with (fraction done, message).
     """
     from glimpse.saliency import REGISTRY, explain  # the engine imports torch-heavy parts; only when run
 
-    n = len(data) if images is None else int(images)
-    if not 1 <= n <= len(data):
-        raise ValueError(f"images: between 1 and {len(data)}, got {images}")
+    first = int(first)
+    if not 0 <= first < len(data):
+        raise ValueError(f"first: between 0 and {len(data) - 1}, got {first}")
+    n = len(data) - first if images is None else int(images)
+    if not 1 <= n <= len(data) - first:
+        raise ValueError(f"images: between 1 and {len(data) - first} from image {first}, got {images}")
+    index = range(first, first + n)
     if tuple(bundle.input_size) != data.images.shape[1:]:
         raise ValueError(
             f"model: {bundle.model_id} takes {bundle.input_size[0]}x{bundle.input_size[1]} images, "
@@ -195,16 +222,16 @@ def leakage_benchmark(
     report = progress or (lambda f, m: None)
     with bundle.lock, torch.no_grad():  # the accuracy on the scored images: batched forwards, not one per image
         logits = [
-            bundle.model(bundle.preprocess_batch([data.rgb(i) for i in range(start, min(n, start + 128))]))
+            bundle.model(bundle.preprocess_batch([data.rgb(i) for i in index[start : start + 128]]))
             for start in range(0, n, 128)
         ]
-    correct = int((torch.cat(logits).argmax(1).cpu().numpy() == data.labels[:n]).sum())
-    for i in range(n):
-        report(i / n, f"image {i + 1} of {n}")
-        maps = explain(bundle, data.rgb(i), methods, target=int(data.labels[i]), seed=seed)
+    correct = int((torch.cat(logits).argmax(1).cpu().numpy() == data.labels[index.start : index.stop]).sum())
+    for i, d in enumerate(index):
+        report(i / n, f"image {d + 1} of {index.stop}")
+        maps = explain(bundle, data.rgb(d), methods, target=int(data.labels[d]), seed=seed)
         for j, m in enumerate(maps):
-            mass[j, i] = signal_mass(m.values, signal[i])
-            top[j, i] = [null_topk(m.values, null[i], k) for k in ks]
+            mass[j, i] = signal_mass(m.values, signal[d])
+            top[j, i] = [null_topk(m.values, null[d], k) for k in ks]
             seconds[j] += m.seconds
             params[j] = dict(m.params)
     report(1.0, "done")

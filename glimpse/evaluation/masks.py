@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from glimpse.evaluation.localisation import pointing_game, relevance_mass, relevance_rank, topk_iou
-from glimpse.evaluation.stats import mean_sd
+from glimpse.evaluation.stats import mean_sd, same_settings
 from glimpse.versions import library_versions
 
 #: the metrics, named as the command line and the JSON name them
@@ -70,6 +70,18 @@ class MaskResult:
     k: float
     scores: dict[str, np.ndarray]
     seed: int
+
+    @classmethod
+    def merge(cls, parts: Sequence[MaskResult]) -> MaskResult:
+        """One result of parts of a run over pairs (a job's steps), equal to one call over all the pairs."""
+        same_settings(parts, ("model_id", "methods", "k", "seed"), "masks")
+        if len(parts) == 1:
+            return parts[0]
+        first = parts[0]
+        names = tuple(n for p in parts for n in p.names)
+        targets = tuple(t for p in parts for t in p.targets)
+        scores = {m: np.concatenate([p.scores[m] for p in parts], axis=1) for m in first.scores}
+        return cls(first.model_id, first.methods, first.params, names, targets, first.k, scores, first.seed)
 
     def rows(self) -> list[dict[str, Any]]:
         """Per method: each metric's mean and standard deviation over the pairs (NaN pairs left out)."""

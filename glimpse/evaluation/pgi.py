@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from glimpse.evaluation.deletion import substrate
+from glimpse.evaluation.stats import same_settings
 from glimpse.versions import library_versions
 
 PERTURBATIONS = ("gaussian", "baseline")
@@ -65,6 +66,22 @@ class PgiResult:
     pgi: np.ndarray
     pgu: np.ndarray
     seed: int
+
+    @classmethod
+    def merge(cls, parts: Sequence[PgiResult]) -> PgiResult:
+        """One result of consecutive parts of a run (``first`` = 0, n, 2n, …: a job's steps), equal to one call
+        over all the images (each image's noise is seeded by its index in the whole run)."""
+        fields = ("model_id", "methods", "ks", "perturbation", "sigma", "draws", "segments", "seed")
+        same_settings(parts, fields, "PGI/PGU")
+        if len(parts) == 1:
+            return parts[0]
+        a = parts[0]
+        names = tuple(n for p in parts for n in p.names)
+        pgi = np.concatenate([p.pgi for p in parts], axis=1)
+        pgu = np.concatenate([p.pgu for p in parts], axis=1)
+        return cls(
+            a.model_id, a.methods, a.params, names, a.ks, a.perturbation, a.sigma, a.draws, a.segments, pgi, pgu, a.seed
+        )
 
     def rows(self) -> list[dict[str, Any]]:
         """Per method and k: PGI and PGU, mean and sd over the images."""
@@ -128,9 +145,13 @@ def pgi_pgu(
     draws: int = 50,
     segments: int = 50,
     seed: int = 0,
+    first: int = 0,
     progress: Callable[[float, str], None] | None = None,
 ) -> PgiResult:
-    """PGI and PGU of each method's map of the top-1 class on each image (module docstring)."""
+    """PGI and PGU of each method's map of the top-1 class on each image (module docstring).
+
+    ``first``: the index in the whole run of ``images[0]`` (its noise is seeded by it), for a run in parts merged
+    with :meth:`PgiResult.merge`."""
     from glimpse.saliency import explain
     from glimpse.saliency.methods.surrogate import superpixels_of
 
@@ -162,7 +183,7 @@ def pgi_pgu(
                     top = torch.from_numpy(top_segments(m.values, labels, k)).to(x.device)[lab][None, None]
                     # the same noise for every method, k and side of an image: differences come from the maps
                     for out, region in ((pgi, top), (pgu, ~top)):
-                        generator = torch.Generator().manual_seed(seed * 100_003 + i)
+                        generator = torch.Generator().manual_seed(seed * 100_003 + first + i)
                         out[j, i, c] = _gaps(bundle, x, region, target, p0, perturbation, sigma, draws, generator)
     report(1.0, "done")
     keys = tuple(m if isinstance(m, str) else m[0] for m in methods)

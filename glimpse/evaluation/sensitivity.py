@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from glimpse.compare.agreement import spearman
-from glimpse.evaluation.stats import mean_sd
+from glimpse.evaluation.stats import mean_sd, same_settings
 from glimpse.versions import library_versions
 
 
@@ -31,6 +31,18 @@ class SensitivityResult:
     classes: tuple[tuple[int, int], ...]
     rho: np.ndarray  # (methods, images)
     seed: int
+
+    @classmethod
+    def merge(cls, parts: Sequence[SensitivityResult]) -> SensitivityResult:
+        """One result of parts of a run over images (a job's steps), equal to one call over all the images."""
+        same_settings(parts, ("model_id", "methods", "seed"), "class sensitivity")
+        if len(parts) == 1:
+            return parts[0]
+        first = parts[0]
+        names = tuple(n for p in parts for n in p.image_names)
+        classes = tuple(c for p in parts for c in p.classes)
+        rho = np.concatenate([p.rho for p in parts], axis=1)
+        return cls(first.model_id, first.methods, first.params, names, classes, rho, first.seed)
 
     def rows(self) -> list[dict[str, Any]]:
         """Per method: ``class_sensitivity`` (mean ρ over the images with a defined ρ), its sd and the count."""
