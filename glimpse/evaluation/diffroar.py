@@ -31,6 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from glimpse.evaluation.stats import same_settings
 from glimpse.versions import library_versions
 
 #: the fractions of pixels kept
@@ -127,6 +128,21 @@ class DiffRoarResult:
     seeds: tuple[int, ...]
     accuracy: dict[str, np.ndarray]
     epochs: int
+
+    @classmethod
+    def merge(cls, parts: Sequence[DiffRoarResult]) -> DiffRoarResult:
+        """One curve of parts run level by level (a job's steps), equal to one call over all their levels, in
+        increasing k."""
+        same_settings(parts, ("model_id", "method", "params", "seeds", "epochs"), "DiffROAR")
+        if len(parts) == 1:
+            return parts[0]
+        levels = [(k, p, i) for p in parts for i, k in enumerate(p.levels)]
+        if len({k for k, _, _ in levels}) != len(levels):
+            raise ValueError("DiffROAR: parts share a level")
+        levels.sort(key=lambda t: t[0])
+        accuracy = {side: np.stack([p.accuracy[side][i] for _, p, i in levels]) for side in SIDES}
+        a = parts[0]
+        return cls(a.model_id, a.method, a.params, tuple(k for k, _, _ in levels), a.seeds, accuracy, a.epochs)
 
     @property
     def diffroar(self) -> np.ndarray:
@@ -352,6 +368,30 @@ def explain_all(
     return np.stack(out).astype(np.float32)
 
 
+def blockdigits_maps(
+    bundle, method: str, params: dict | None = None, *, progress: Callable[[float, str], None] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(train maps, test maps) of ``method`` on BlockDigits (placements of seed 0), each image's own label: what
+    :func:`blockdigits_diffroar` retrains on. Compute them once to run its levels one at a time (``maps=``)."""
+    from glimpse.evaluation.blockdigits import blockdigits
+
+    report = progress or (lambda f, m: None)
+    out = []
+    for part in (blockdigits("train", seed=0), blockdigits("test", seed=0)):
+        images = [part.rgb(i) for i in range(len(part))]
+        out.append(
+            explain_all(
+                bundle,
+                images,
+                part.labels,
+                method,
+                params,
+                progress=lambda f, m, part=part: report(0.0, f"{part.split}: {m}"),
+            )
+        )
+    return out[0], out[1]
+
+
 def blockdigits_diffroar(
     bundle,
     method: str,
@@ -361,23 +401,14 @@ def blockdigits_diffroar(
     **options: Any,
 ) -> DiffRoarResult:
     """DiffROAR of ``method``'s maps of ``bundle`` (a BlockDigits classifier) on BlockDigits: the training part
-    (placements of seed 0) to retrain on, the test part to score; ``options`` as for :func:`diffroar`."""
+    (placements of seed 0) to retrain on, the test part to score; ``options`` as for :func:`diffroar`, and
+    ``maps``: the (train, test) maps of :func:`blockdigits_maps`, when already computed."""
     from glimpse.evaluation.blockdigits import blockdigits
 
+    maps = options.pop("maps", None)
+    if maps is None:
+        maps = blockdigits_maps(bundle, method, params, progress=options.get("progress"))
     train, test = blockdigits("train", seed=0), blockdigits("test", seed=0)
-    report = options.get("progress") or (lambda f, m: None)
-    maps = []
-    for part in (train, test):
-        maps.append(
-            explain_all(
-                bundle,
-                [part.rgb(i) for i in range(len(part))],
-                part.labels,
-                method,
-                params,
-                progress=lambda f, m, part=part: report(0.0, f"{part.split}: {m}"),
-            )
-        )
     (train_x, train_y), (test_x, test_y) = train.tensors(), test.tensors()
     return diffroar(
         make_model,

@@ -120,3 +120,29 @@ def test_parts_of_two_experiments_do_not_merge(bundle, images):
         SensitivityResult.merge([a, b])
     with pytest.raises(ValueError, match="nothing to merge"):
         SensitivityResult.merge([])
+
+
+def test_diffroar_levels_run_one_at_a_time_merge_into_the_curve():
+    """The page retrains level by level; the merged curve is the one-call curve (levels in increasing k)."""
+    from glimpse.evaluation.diffroar import DiffRoarResult, diffroar
+
+    rng = np.random.default_rng(0)
+    train, test = rng.random((40, 1, 6, 6), np.float32), rng.random((20, 1, 6, 6), np.float32)
+    train_y, test_y = (train[:, 0, :3].mean((1, 2)) > 0.5).astype(int), (test[:, 0, :3].mean((1, 2)) > 0.5).astype(int)
+    maps, test_maps = rng.random((40, 6, 6)), rng.random((20, 6, 6))
+
+    def make():
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Flatten(), nn.Linear(36, 2))
+
+    def run(levels):
+        return diffroar(make, train, train_y, test, test_y, maps, test_maps, normalise=lambda x: x, levels=levels,
+                        seeds=(0,), epochs=2, method="m")  # fmt: skip
+
+    whole = run((0.2, 0.5))
+    merged = DiffRoarResult.merge([run((0.5,)), run((0.2,))])
+    assert merged.levels == (0.2, 0.5)
+    np.testing.assert_array_equal(merged.diffroar, whole.diffroar)
+    assert merged.meta(versions=False) == whole.meta(versions=False)
+    with pytest.raises(ValueError, match="share a level"):
+        DiffRoarResult.merge([run((0.5,)), run((0.5,))])
