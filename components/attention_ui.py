@@ -286,9 +286,12 @@ def mask_overlay(image: np.ndarray, mask_a: np.ndarray, mask_b: np.ndarray) -> n
     return out.round().astype(np.uint8)
 
 
-def strip_figure(maps: np.ndarray, labels: list[str], *, normalise: bool, height: int | None = None) -> go.Figure:
+def strip_figure(
+    maps: np.ndarray, labels: list[str], *, normalise: bool, height: int | None = None, label: str = "attention"
+) -> go.Figure:
     """One small heatmap per word with one shared colour bar: each word min-max scaled to [0, 1], or the raw
-    maps (non-negative attention) from 0 to the largest value of any word (:mod:`glimpse.display`)."""
+    maps (non-negative attention) from 0 to the largest value of any word (:mod:`glimpse.display`); ``label``
+    names the raw maps' colour bar."""
     n = len(maps)
     # square panels across a ~1100 px wide page: the height follows the number of words
     height = height or int(min(260, max(110, 1050 / max(n, 1))) + 30)
@@ -315,12 +318,36 @@ def strip_figure(maps: np.ndarray, labels: list[str], *, normalise: bool, height
             colorscale="Viridis",
             cmin=cmin,
             cmax=cmax,
-            colorbar=dict(title="min-max" if normalise else "attention", thickness=10, len=0.9),
+            colorbar=dict(title="min-max" if normalise else label, thickness=10, len=0.9),
         ),
         height=height,
         margin=dict(l=0, r=0, t=24, b=0),
     )
     return fig
+
+
+def summed_label(lo: int, hi: int) -> str:
+    """The colour-bar label of a map summed over steps ``lo..hi`` (0-based, inclusive), as DAAM sums them."""
+    n = hi - lo + 1
+    return f"attention at step {lo + 1}" if n == 1 else f"attention, summed over {n} steps ({lo + 1}–{hi + 1})"
+
+
+def overlay_figure(values: np.ndarray, image: np.ndarray, *, title: str, label: str, height: int) -> go.Figure:
+    """A word's attention over the image, from 0 (transparent: the image shows through) to the map's largest
+    value; ``label`` names the colour bar (summed over steps, or one step: their scales differ tenfold)."""
+    top = float(np.nanmax(values)) if np.size(values) else 0.0
+    return heatmap_figure(
+        values,
+        image=image,
+        title=title,
+        zmin=0.0,
+        zmax=top if top > 0 else 1.0,
+        opacity=0.85,
+        fade=True,
+        colorbar_title=label,
+        colorbar_side="right",
+        height=height,
+    )
 
 
 def mass_figure(mass: np.ndarray, labels: list[str], timesteps: np.ndarray, span: tuple[int, int]) -> go.Figure:
@@ -479,13 +506,13 @@ def overlay_row(
             st.image(gif, caption=f"“{label}”, one frame per denoising step, each frame min-max scaled")
     with o2:
         title = f"“{label}”, steps {sl.lo + 1}–{sl.hi + 1}"
-        fig = heatmap_figure(maps[w], image=result.image, title=title, colorbar_title="attention", height=330)
+        fig = overlay_figure(maps[w], result.image, title=title, label=summed_label(sl.lo, sl.hi), height=330)
         st.plotly_chart(fig, key="attention_overlay")
     with o3:
         help_ = "The selected word's map at one step."
         i = st.slider("Scrub timesteps", 1, T, T, key=f"attention_scrub_{sfx}", help=help_) if T > 1 else 1
         title = f"“{label}” at step {i} (t={int(trace.timesteps[i - 1])})"
-        fig = heatmap_figure(frames[i - 1], image=result.image, title=title, colorbar_title="attention", height=260)
+        fig = overlay_figure(frames[i - 1], result.image, title=title, label=f"attention at step {i}", height=260)
         st.plotly_chart(fig, key="attention_scrub_fig")
     return gif
 
@@ -529,7 +556,10 @@ def results_view() -> None:
         return
     maps = sliced_maps(result, sl)
     normalise = st.toggle("Normalise each word (min-max)", value=True, key="attention_norm")
-    st.plotly_chart(strip_figure(maps, labels, normalise=normalise), key="attention_strip")
+    n = sl.hi - sl.lo + 1  # (a one-line label: the strip's colour bar is ~100 px tall)
+    short = f"step {sl.lo + 1}" if n == 1 else f"Σ {n} steps"
+    strip = strip_figure(maps, labels, normalise=normalise, label=short)
+    st.plotly_chart(strip, key="attention_strip")
     w = st.selectbox(
         "Word to overlay", range(len(words)), index=_default_word(words), format_func=lambda i: labels[i],
         key=f"attention_word_{sfx}",

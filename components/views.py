@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from glimpse.display import display_size, resize_image, resize_map
+from glimpse.display import display_size, faded_colorscale, resize_image, resize_map
 
 #: Multiselect options for name lists: Enter takes the first match (not "Select N matches", which added
 #: Smooth Grad-CAM++ to "SmoothGrad"), and matching is on the typed text, not a subsequence.
@@ -23,19 +23,30 @@ def heatmap_figure(
     zmid: float | None = None,
     opacity: float = 0.6,
     colorbar_title: str = "",
+    colorbar_side: str = "top",
+    fade: bool = False,
     height: int = 320,
     max_side: int = 224,
 ) -> go.Figure:
     """A heatmap of ``values`` (H, W), optionally over ``image`` (uint8 (H', W', 3)), with a colour bar.
 
     Large inputs are downsampled to ``max_side`` for drawing only (:mod:`glimpse.display`); hover reports the
-    map value.
+    map value. With ``fade`` (over an image) the colours fade to transparent at the neutral end of the range
+    (:func:`glimpse.display.faded_colorscale`: 0 for a range centred at 0, else ``zmin``), so low values leave
+    the image visible instead of tinting it with the colour map's low colour. ``colorbar_side="right"`` runs a
+    long colour-bar title along the bar.
     """
     size = display_size(np.shape(values), max_side, enlarge=False)
     shown = resize_map(values, size)
     fig = go.Figure()
+    trace_opacity = 1.0
     if image is not None:
         fig.add_trace(go.Image(z=resize_image(image, size), hoverinfo="skip"))
+        trace_opacity = opacity
+        if fade:
+            centred = zmid is not None or (zmin is not None and zmax is not None and zmin < 0 < zmax)
+            colorscale = faded_colorscale(colorscale, centred=centred, opacity=opacity)
+            trace_opacity = 1.0  # the scale's alpha carries the opacity
     fig.add_trace(
         go.Heatmap(
             z=shown,
@@ -43,8 +54,8 @@ def heatmap_figure(
             zmin=zmin,
             zmax=zmax,
             zmid=zmid,
-            opacity=opacity if image is not None else 1.0,
-            colorbar=dict(title=colorbar_title, thickness=12, len=0.9),
+            opacity=trace_opacity,
+            colorbar=dict(title=dict(text=colorbar_title, side=colorbar_side), thickness=12, len=0.9),
             hovertemplate="x=%{x}, y=%{y}<br>value=%{z:.4g}<extra></extra>",
         )
     )

@@ -1,5 +1,8 @@
 """The cross-attention page on the embedded shapes model: generate, re-slice without regenerating, errors."""
 
+import json
+
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -183,3 +186,34 @@ def test_display_changes_reslice_cached_maps(calls, monkeypatch):
     at.toggle(key="attention_norm").set_value(False).run()
     assert not at.exception, at.exception
     assert len(made) == first  # nothing recomputed: the word is an index into the cached per-step maps
+
+
+def test_attention_overlays_fade_at_zero_and_name_their_scales():
+    """Issue 25: the overlays tinted the whole image purple at the low end, and the summed and per-step panels
+    both said 'attention' on scales 0–7 and 0–0.2."""
+    image = np.full((32, 32, 3), 200, np.uint8)
+    values = np.zeros((32, 32), np.float32)
+    values[8:16, 8:16] = 7.0
+    fig = ui.overlay_figure(values, image, title="t", label=ui.summed_label(0, 24), height=300)
+    picture, heat = fig.data
+    assert picture.type == "image" and heat.type == "heatmap"
+    assert heat.opacity == 1.0 and (heat.zmin, heat.zmax) == (0.0, 7.0)
+    low, high = heat.colorscale[0][1], heat.colorscale[-1][1]
+    assert low.endswith(", 0)") and not high.endswith(", 0)")  # zero attention leaves the image as it is
+    assert heat.colorbar.title.text == "attention, summed over 25 steps (1–25)"
+    assert ui.summed_label(3, 3) == "attention at step 4"
+
+
+def test_the_page_labels_summed_and_single_step_colour_bars_apart(calls):
+    at = _page()
+    _generate(at, "a blue square", steps=3)
+    assert not at.exception, at.exception
+    specs = {c.proto.id.rsplit("-", 1)[-1]: json.loads(c.proto.spec) for c in at.get("plotly_chart")}
+    titles = {
+        key: [t["colorbar"]["title"]["text"] for t in spec["data"] if t.get("type") == "heatmap" and "colorbar" in t]
+        for key, spec in specs.items()
+    }
+    overlay = next(v for k, v in titles.items() if k.endswith("attention_overlay"))
+    scrub = next(v for k, v in titles.items() if k.endswith("attention_scrub_fig"))
+    assert overlay == ["attention, summed over 3 steps (1–3)"]
+    assert scrub == ["attention at step 3"]
