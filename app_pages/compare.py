@@ -3,6 +3,7 @@
 import streamlit as st
 
 from components import compare_ui as ui
+from components import compare_views as views
 from components.sidebar import current
 
 st.title("Compare")
@@ -24,4 +25,4 @@ if request is not None:
 if ui.stored() is None:
     st.info("Pick an image (or a prompt), choose methods and press **Compute**.")
 else:
-    ui.results_view()
+    views.results_view()

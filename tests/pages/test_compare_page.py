@@ -2,6 +2,7 @@
 same run, a hostile bundle is refused, and generate -> classify -> explain on the embedded models."""
 
 import io
+import json
 import zipfile
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import components.compare_ui as ui
+import components.compare_views as views
 from glimpse.export import read_bundle
 from tests.apptest_support import open_page, stored
 
@@ -50,13 +52,13 @@ def test_compute_reslice_export_import(calls):
     run = stored(at, ui.RUN_KEY)
     assert "saliency: Grad-CAM" in run.map_names and run.params["k"] == 10.0
     charts = at.get("plotly_chart")
-    assert len(charts) == len(run.map_names) + 1  # every panel + the agreement matrix
+    assert len(charts) == len(run.map_names) + 2  # the input, every panel, the agreement matrix
     assert any("inside" in str(df.value.columns.tolist()) for df in at.dataframe)
 
     # display controls re-slice the stored run
     at.slider(key="cmp_opacity").set_value(0.3)
     at.radio(key="cmp_norm").set_value("min-max per panel")
-    at.multiselect(key="cmp_panels").unselect("complexity: MSG s=8")
+    at.pills(key="cmp_panels").unselect("complexity: MSG s=8")
     at.run()
     assert not at.exception and len(calls) == 1
 
@@ -80,7 +82,7 @@ def test_compute_reslice_export_import(calls):
     assert fresh.multiselect(key="cmp_methods").value == ["gradient", "gradcam"]
     assert fresh.slider(key="cmp_opacity").value == 0.3
     assert fresh.radio(key="cmp_norm").value == "min-max per panel"
-    assert fresh.multiselect(key="cmp_panels").value == [n for n in run.map_names if n != "complexity: MSG s=8"]
+    assert fresh.pills(key="cmp_panels").value == [n for n in run.map_names if n != "complexity: MSG s=8"]
     assert len(calls) == 1
 
 
@@ -124,9 +126,9 @@ def test_panel_selection_follows_the_run(calls):
     at.multiselect(key="cmp_methods").set_value(["gradcam"])
     press(at, "Compute")
     image_run = stored(at, ui.RUN_KEY)
-    assert at.multiselect(key="cmp_panels").value == list(image_run.map_names)
+    assert at.pills(key="cmp_panels").value == list(image_run.map_names)
     hidden = "complexity: MSG s=1"  # a panel the user turns off stays off in later runs
-    at.multiselect(key="cmp_panels").unselect(hidden)
+    at.pills(key="cmp_panels").unselect(hidden)
     at.run()
 
     at.radio(key="cmp_mode").set_value("Generate from a prompt")
@@ -138,7 +140,7 @@ def test_panel_selection_follows_the_run(calls):
     words = [n for n in prompt_run.map_names if n.startswith("attention: ")]
     assert words and prompt_run.prompt == "a red circle"
     expected = [n for n in prompt_run.map_names if n != hidden]
-    assert at.multiselect(key="cmp_panels").value == expected
+    assert at.pills(key="cmp_panels").value == expected
     assert _grid_panels(at) == set(expected) >= set(words)
     press(at, "Prepare bundle")
     exported = read_bundle(stored(at, ui.EXPORT_KEY)[1])
@@ -150,7 +152,7 @@ def test_panel_selection_follows_the_run(calls):
     at.run()
     at.switch_page("app_pages/compare.py")
     at.run()
-    assert at.multiselect(key="cmp_panels").value == expected and at.selectbox(key="cmp_word").value == words[1]
+    assert at.pills(key="cmp_panels").value == expected and at.selectbox(key="cmp_word").value == words[1]
 
     at.radio(key="cmp_mode").set_value("Image")
     at.run()
@@ -158,7 +160,7 @@ def test_panel_selection_follows_the_run(calls):
     back = stored(at, ui.RUN_KEY)
     assert back.prompt is None
     expected = [n for n in back.map_names if n != hidden]
-    panels = at.multiselect(key="cmp_panels")
+    panels = at.pills(key="cmp_panels")
     assert panels.value == expected
     # the browser keeps a widget's last value unless the script sends a new one: it must be sent, or the
     # word chips of the prompt run stay on screen
@@ -185,7 +187,7 @@ def test_name_pickers_take_one_match_on_enter():
 def test_compare_panels_colour_raw_maps_as_the_report_does(values):
     from glimpse.export import colour_scale
 
-    _, options = ui._shown(values, "raw", "Viridis")
+    _, options = views._shown(values, "raw", "Viridis")
     name, lo, hi = colour_scale(values)
     assert (options["colorscale"], options["zmin"], options["zmax"]) == (name, pytest.approx(lo), pytest.approx(hi))
 
@@ -203,3 +205,31 @@ def test_generate_classify_explain_stays_in_one_domain_with_the_shapes_classifie
     assert stored(at, ui.RUN_KEY).models["classifier"] == "shapes-classifier"
     assert any("explains **red circle**" in c.value and "top-1: **red circle**" in c.value for c in at.caption)
     assert {m.label: m.value for m in at.metric}["Word peak in class region"] == "hit"
+
+
+def test_the_grid_is_drawn_row_by_row_with_one_header_height(calls):
+    """Issue 25: the grid was filled column by column under an st.image input, so a panel below the input
+    started ~80 px above its neighbours; long names were cut in the panel titles and in the picker's chips."""
+    at = compare_page()
+    at.multiselect(key="cmp_methods").set_value(["gradcam"])
+    press(at, "Compute")
+    run = stored(at, ui.RUN_KEY)
+    n = at.number_input(key="cmp_columns").value
+    cells = [
+        c
+        for c in at.columns
+        if any((p.key or "").startswith(("cmp_panel_", "cmp_input")) for p in c.get("plotly_chart"))
+    ]
+    assert len(cells) == 1 + len(run.map_names)  # one chart per cell: rows, not stacked columns
+    assert all(len(c.get("plotly_chart")) == 1 and not c.get("image") for c in cells)
+    layouts = [json.loads(c.get("plotly_chart")[0].proto.spec)["layout"] for c in cells]
+    assert {(lay["height"], lay["margin"]["t"]) for lay in layouts} == {(views.PANEL_HEIGHT, views.PANEL_TOP)}
+    assert all(lay["title"]["text"].count("<br>") == 1 for lay in layouts)  # every header has two lines
+    assert len(cells) > n  # (more than one row, so the rows are what is checked)
+    assert at.pills(key="cmp_panels").value == list(run.map_names)  # wrapping pills, not a one-line multiselect
+
+
+def test_panel_titles_put_the_lens_below_the_map():
+    assert views.panel_title("complexity: colours/px (4 bit)").startswith("colours/px (4 bit)<br>")
+    assert "complexity" in views.panel_title("complexity: colours/px (4 bit)").split("<br>")[1]
+    assert views.panel_title("plain").startswith("plain<br>")

@@ -1,0 +1,278 @@
+"""The Compare page's views: the locked grid of panels, agreement, generate→classify→explain, regions, export.
+
+They only draw the :class:`glimpse.export.RunRecord` kept by :mod:`components.compare_ui`; every display control
+re-slices it (nothing is recomputed).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from components import compare_ui as ui
+from components import session_results
+from components.views import heatmap_figure
+from glimpse.compare.run import AGREEMENT, DISPLAY, PREDICTIONS, REGION, CompareSpec, matrix_from_rows
+from glimpse.display import (
+    DIVERGING,
+    SIGNED_MODES,
+    auto_mode,
+    colour_range,
+    display_size,
+    resize_image,
+    resize_map,
+    shown_values,
+)
+from glimpse.export import RunRecord, bundle_bytes
+
+METRICS = {"spearman": "Spearman ρ", "iou": "top-k % IoU", "pointing": "pointing game (row's peak in column's region)"}
+DISPLAY_SIDE = 160  # every panel is drawn on the same grid: hover (x, y) names the same pixel in each
+PANEL_HEIGHT = 260
+#: room above every panel's plot for its two-line title (name, then lens): every cell of a row starts alike
+PANEL_TOP = 44
+CITATIONS = (
+    "Spearman rank correlation as in Adebayo et al., Sanity Checks for Saliency Maps (NeurIPS 2018); pointing "
+    "game after Zhang et al., Top-down Neural Attention by Excitation Backprop (ECCV 2016); MSG and MUC from "
+    "Sarıtaş et al., Complexity in Complexity (arXiv 2501.15890); word maps by DAAM (Tang et al., ACL 2023)."
+)
+#: The Values control's choices as glimpse.display value modes; "auto" is the run report's rule (signed if any
+#: value is negative), so a raw panel has the colours of the same map in the bundle's report.
+_NORM_MODES = {"raw": "auto", "|map|": "absolute", "min-max per panel": "minmax"}
+
+
+def _shown(values: np.ndarray, norm: str, colorscale: str) -> tuple[np.ndarray, dict]:
+    """Display transform (the raw map stays in the record) and the colour-axis options that go with it.
+
+    One rule with the report (:func:`glimpse.export.colour_scale`): a raw map with any negative value is signed,
+    drawn in the diverging RdBu_r over ±max|v|; any other map runs from 0 (min-max: [0, 1]) to its maximum in
+    the chosen colour scale. The range comes from the raw map, not from its resized copy.
+    """
+    mode = _NORM_MODES[norm]
+    if mode == "auto":
+        mode = auto_mode(values)
+    shown = shown_values(np.asarray(values, dtype=np.float64), mode)
+    zmin, zmax, zmid = colour_range(shown, mode)
+    return shown, dict(zmin=zmin, zmax=zmax, zmid=zmid, colorscale=DIVERGING if mode in SIGNED_MODES else colorscale)
+
+
+def panel_title(name: str) -> str:
+    """Two lines, the map then its lens (“Grad-CAM” over “saliency”): a map name such as “complexity: colours/px
+    (4 bit)” on one line was cut at four or more columns, and every panel's header is the same height."""
+    lens, _, label = name.partition(": ")
+    return _two_lines(label, lens) if label else _two_lines(name, "")
+
+
+def _two_lines(top: str, below: str) -> str:
+    return f"{top}<br><span style='font-size:11px;color:#808495'>{below or '&nbsp;'}</span>"
+
+
+def _headed(fig: go.Figure, title: str) -> go.Figure:
+    """One header and one height for every cell of the grid; the picture sits right under the header (not
+    centred in the plot), so the pictures of a row line up whatever the width of their colour bars."""
+    fig.update_layout(
+        title=dict(text=title, font=dict(size=13), x=0, xanchor="left", y=1.0, yref="container", yanchor="top",
+                   pad=dict(t=10, l=4)),
+        margin=dict(l=0, r=0, t=PANEL_TOP, b=0),
+        height=PANEL_HEIGHT,
+    )  # fmt: skip
+    fig.update_yaxes(constrain="domain", constraintoward="top")
+    fig.update_xaxes(constrain="domain", constraintoward="left")
+    fig.update_traces(colorbar=dict(y=1.0, yanchor="top"), selector=dict(type="heatmap"))
+    return fig
+
+
+def panel(record: RunRecord, name: str, display: dict, grid: tuple[int, int], image_small: np.ndarray) -> go.Figure:
+    values, options = _shown(record.map(name).values, display["norm"], display["colorscale"])
+    fig = heatmap_figure(
+        resize_map(values, grid),
+        image=image_small,
+        opacity=float(display["opacity"]),
+        colorbar_title="raw" if display["norm"] == "raw" else display["norm"],
+        max_side=max(grid),
+        **options,
+    )
+    return _headed(fig, panel_title(name))
+
+
+def input_panel(record: RunRecord, image_small: np.ndarray) -> go.Figure:
+    """The input as a panel of the grid: the same header and height as the maps beside it, a right margin about
+    the width of their colour bars so the picture has their size."""
+    h, w = record.image.shape[:2]
+    fig = go.Figure(go.Image(z=image_small, hovertemplate="x=%{x}, y=%{y}<br>rgb=%{z}<extra></extra>"))
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False, scaleanchor="x")
+    _headed(fig, _two_lines("input", f"{w}×{h} px"))
+    fig.update_layout(margin=dict(r=56))
+    return fig
+
+
+@st.fragment
+def results_view() -> None:
+    """The locked grid, the agreement matrix, generate→classify→explain, region complexity, export."""
+    record = ui.stored()
+    if record is None:
+        return
+    grid = display_size(record.image.shape, DISPLAY_SIDE)
+    image_small = resize_image(record.image, grid)
+    spec = CompareSpec.from_params(record.params)
+    header_view(record)
+    display = grid_view(record, grid, image_small)
+    agreement_view(record, spec)
+    pair_view(record, spec, display, grid, image_small)
+    ui.remember(record)
+    region_view(record, spec)
+    export_view(record, display)
+
+
+def header_view(record: RunRecord) -> None:
+    """The image's name and what the saliency maps explain."""
+    st.subheader(f"{record.image_name}")
+    preds = record.tables.get(PREDICTIONS, ())
+    saliency = [e for e in record.maps if e.kind == "saliency"]
+    if saliency:
+        meta = saliency[0].meta
+        top = f" · classifier's top-1: **{preds[0]['label']}** ({preds[0]['probability']:.1%})" if preds else ""
+        st.caption(
+            f"Saliency explains **{meta.get('target_label')}** (class {meta.get('target')}) of `{meta.get('model_id')}`"
+            f"{top}. Seeds: {dict(record.seeds)}. Created {record.created}."
+        )
+
+
+def grid_view(record: RunRecord, grid: tuple[int, int], image_small: np.ndarray) -> dict:
+    """Display controls (they re-slice the stored run; nothing is recomputed) and the grid of panels.
+
+    The panel picker is a wrapping row of pills (a multiselect keeps its chips on one scrolling line and cut
+    them), and the grid is drawn row by row, so the panels of a row start at the same height."""
+    selection = st.session_state.get(ui.SELECTION_KEY) or {}
+    if selection.get("token") != ui.run_token(record) or "cmp_panels" not in st.session_state:
+        ui.select_for(record)  # a new run (or widget state dropped by a page switch): before its widgets are drawn
+    chosen = st.pills("Panels", list(record.map_names), selection_mode="multi", key="cmp_panels") or []
+    c2, c3, c4, c5 = st.columns([3, 2, 2, 1])
+    c2.radio(
+        "Values",
+        ui.NORMS,
+        key="cmp_norm",
+        horizontal=True,
+        help="A display choice; raw signed maps are kept and exported",
+    )
+    c3.selectbox("Colour scale", ui.COLORSCALES, key="cmp_colorscale", help="Signed raw maps use RdBu around 0")
+    c4.slider("Overlay opacity", 0.0, 1.0, step=0.05, key="cmp_opacity", **ui.initial("cmp_opacity", value=0.6))
+    c5.number_input("Columns", 1, 6, key="cmp_columns", **ui.initial("cmp_columns", value=4))
+    display = ui.display_state()
+
+    n = int(display["columns"])
+    cells = [None, *(name for name in record.map_names if name in chosen)]  # None: the input
+    for start in range(0, len(cells), n):
+        for col, name in zip(st.columns(n), cells[start : start + n]):
+            with col:
+                if name is None:
+                    st.plotly_chart(input_panel(record, image_small), key="cmp_input")
+                else:
+                    st.plotly_chart(panel(record, name, display, grid, image_small), key=f"cmp_panel_{name}")
+    st.caption(
+        f"All panels share one {grid[1]}×{grid[0]} grid: hover x, y name the same pixel in every panel. "
+        "Saliency maps are at the model input and stretched back to the image's shape; MSG maps at 1/s of it."
+    )
+    return display
+
+
+def agreement_view(record: RunRecord, spec: CompareSpec) -> None:
+    """How far any two maps agree, as a matrix and a table."""
+    names = list(record.map_names)
+    st.subheader("Agreement between maps")
+    metric = st.radio("Metric", list(METRICS), format_func=METRICS.get, horizontal=True, key="cmp_metric")
+    rows = record.tables.get(AGREEMENT, ())
+    matrix = matrix_from_rows(tuple(names), rows, metric)
+    fig = go.Figure(
+        go.Heatmap(
+            z=matrix,
+            x=names,
+            y=names,
+            zmin=-1.0 if metric == "spearman" else 0.0,
+            zmax=1.0,
+            colorscale="RdBu_r" if metric == "spearman" else "Viridis",
+            colorbar=dict(title=metric, thickness=12),
+            hovertemplate="%{y} vs %{x}<br>%{z:.3f}<extra></extra>",
+            text=np.round(matrix, 2),
+            texttemplate="%{text}",
+        )
+    )
+    fig.update_yaxes(autorange="reversed")
+    fig.update_layout(height=120 + 34 * len(names), margin=dict(l=0, r=0, t=10, b=0))
+    st.plotly_chart(fig, key="cmp_matrix")
+    st.caption(
+        f"On a common grid of {spec.agreement_side} px on the longer side; top-k = {spec.k:g} %; "
+        f"{'|map|' if spec.absolute else 'signed maps'}. {CITATIONS}"
+    )
+    with st.expander("All pairs as a table"):
+        st.dataframe(pd.DataFrame(rows), hide_index=True)
+
+
+def pair_view(record: RunRecord, spec: CompareSpec, display: dict, grid, image_small) -> None:
+    """Generate → classify → explain: a prompt word's attention beside a classifier map of the generated image."""
+    words = [e for e in record.maps if e.kind == "attention"]
+    saliency = [e for e in record.maps if e.kind == "saliency"]
+    if not (words and saliency):
+        return
+    preds = record.tables.get(PREDICTIONS, ())
+    st.subheader("Generate → classify → explain")
+    st.caption(f"Prompt: “{record.prompt}”. The classifier sees the generated image; its top classes:")
+    st.dataframe(pd.DataFrame(preds), hide_index=True)
+    c1, c2 = st.columns(2)
+    word = c1.selectbox("Word", [e.name for e in words], key="cmp_word")
+    partner = c2.selectbox("Classifier map", [e.name for e in saliency], key="cmp_partner")
+    c1.plotly_chart(panel(record, word, display, grid, image_small), key="cmp_pair_word")
+    c2.plotly_chart(panel(record, partner, display, grid, image_small), key="cmp_pair_sal")
+    pair = {(r["map_a"], r["map_b"]): r for r in record.tables.get(AGREEMENT, ())}
+    ab, ba = pair.get((word, partner)), pair.get((partner, word))
+    if ab and ba:
+        iou_col = next(c for c in ab if c.endswith("pct_iou"))
+        m1, m2, m3, m4 = st.columns(4)
+        m1.metric("Spearman ρ", f"{ab['spearman']:.3f}")
+        m2.metric(f"Top-{spec.k:g} % IoU", f"{ab[iou_col]:.3f}")
+        m3.metric("Word peak in class region", "hit" if ab["pointing_a_in_b"] else "miss")
+        m4.metric("Class peak in word region", "hit" if ba["pointing_a_in_b"] else "miss")
+
+
+def region_view(record: RunRecord, spec: CompareSpec) -> None:
+    """Complexity inside vs outside the salient region."""
+    region = record.tables.get(REGION, ())
+    if not region:
+        return
+    st.subheader("Complexity inside vs outside the salient region")
+    st.caption(
+        f"Region: the top {spec.k:g} % pixels of **{region[0]['region_map']}**. MSG: weighted mean Sobel "
+        "magnitude over scales 1, 2, 4, 8 inside vs outside; MUC: distinct colours at "
+        f"{spec.bits} bits per channel (counts grow with area, so compare the per-1000-pixel row)."
+    )
+    st.dataframe(pd.DataFrame(region)[["feature", "inside", "outside"]], hide_index=True)
+
+
+def export_view(record: RunRecord, display: dict) -> None:
+    """Prepare and download the run bundle, with the display settings it was prepared with."""
+    st.subheader("Export")
+    token = ui.run_token(record) + hashlib.sha1(json.dumps(display, sort_keys=True, default=str).encode()).hexdigest()
+    if st.button("Prepare bundle", key="cmp_prepare", help="Zip: inputs, parameters, raw maps, overlays, CSV, report"):
+        with_display = dataclasses.replace(record, params={**record.params, DISPLAY: display})
+        session_results.put(ui.EXPORT_KEY, (token, bundle_bytes(with_display)))
+    prepared = session_results.get(ui.EXPORT_KEY)
+    if prepared is not None:
+        st.download_button(
+            "Download run bundle (.zip)",
+            data=prepared[1],
+            file_name=f"glimpse-{_slug(record.image_name)}.zip",
+            mime="application/zip",
+            key="cmp_download",
+        )
+        if prepared[0] not in (token, "imported"):
+            st.caption("Display settings changed since the bundle was prepared; prepare it again to include them.")
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in name).strip("-")[:40] or "run"
