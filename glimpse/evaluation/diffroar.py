@@ -376,19 +376,16 @@ def blockdigits_maps(
     from glimpse.evaluation.blockdigits import blockdigits
 
     report = progress or (lambda f, m: None)
-    out = []
-    for part in (blockdigits("train", seed=0), blockdigits("test", seed=0)):
+    parts = (blockdigits("train", seed=0), blockdigits("test", seed=0))
+    total, before, out = sum(len(p) for p in parts), 0, []
+    for part in parts:
         images = [part.rgb(i) for i in range(len(part))]
-        out.append(
-            explain_all(
-                bundle,
-                images,
-                part.labels,
-                method,
-                params,
-                progress=lambda f, m, part=part: report(0.0, f"{part.split}: {m}"),
-            )
-        )
+
+        def within(f: float, m: str, part=part, before=before) -> None:
+            report((before + f * len(part)) / total, f"{part.split}: {m}")
+
+        out.append(explain_all(bundle, images, part.labels, method, params, progress=within))
+        before += len(part)
     return out[0], out[1]
 
 

@@ -9,16 +9,31 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import components.evaluate_ui as ui
+from components import jobs
+from components.evaluate import TAB_KEY, TABS, diffroar, leakage, perturbation
+from components.evaluate import masks as masks_module
 from tests.apptest_support import open_page, stored
 
 
+def open_tab(name: str):
+    """The Evaluate page with tab ``name`` open (only the open tab runs)."""
+    at = open_page("app_pages/evaluate.py")
+    if name != TABS[0]:
+        at.session_state[TAB_KEY] = name
+        at.run()
+    assert not at.exception, at.exception
+    return at
+
+
 def test_run_scores_every_model_and_method_and_shows_the_maps():
-    ui.leakage.clear()
+    jobs.forget_steps()
     at = open_page("app_pages/evaluate.py")
     assert at.info and "Run" in at.info[0].value
     at.multiselect(key="eval_methods").set_value(["gradient", "gradcam"])
-    at.slider(key="eval_images").set_value(10)
+    at.slider(key="eval_images").set_value(20)
+    at.run()
+    # before it starts, what it will cost: two batches of 10 images per model, in seconds on this machine
+    assert any(c.value.startswith("**Cost:** 4 batches, ") and "on this machine" in c.value for c in at.caption)
     next(b for b in at.button if b.label == "Run").click()
     at.run()
     assert not at.exception, at.exception
@@ -26,31 +41,47 @@ def test_run_scores_every_model_and_method_and_shows_the_maps():
     assert list(table["model"]) == ["blockdigits-standard"] * 2 + ["blockdigits-robust"] * 2
     assert list(table["method"]) == ["Gradient", "Grad-CAM"] * 2
     assert table["null top 5 %"].between(0, 100).all() and table["signal mass %"].between(0, 100).all()
-    request, results = stored(at, ui.RESULT_KEY)
-    assert request.images == 10 and [r.images for r in results] == [10, 10]
+    request, results = stored(at, leakage.RESULT_KEY)
+    assert request.images == 20 and [r.images for r in results] == [20, 20]
+    # the merged batches are the one-call result
+    whole = leakage.leakage_benchmark(
+        leakage_bundle_model("blockdigits-robust"),
+        leakage.blockdigits("test", seed=0),
+        ["gradient", "gradcam"],
+        images=20,
+    )
+    np.testing.assert_array_equal(results[1].methods[0].null_topk, whole.methods[0].null_topk)
     # CSV of the table, JSON with each run's meta(), NPZ of every image's scores, the run bundle
     assert len(at.get("download_button")) == 4
     # one image, every map: the image and one overlay per method, for each model
     assert len(at.get("image")) == 2 * (1 + 2)
     # a display change (k) re-draws without recomputing
     at.select_slider(key="eval_k").set_value("20").run()
-    assert not at.exception and stored(at, ui.RESULT_KEY)[1] is results
+    assert not at.exception and stored(at, leakage.RESULT_KEY)[1] is results
+    # the Run button is enabled again after the job (the run that worked drew it disabled)
+    assert not next(b for b in at.button if b.label == "Run").disabled
+
+
+def leakage_bundle_model(model_id: str):
+    from components import loaders
+
+    return loaders.classifier(model_id, "cpu")
 
 
 def test_diffroar_tab_draws_the_curve_of_a_small_run(tmp_path, monkeypatch):
     monkeypatch.setenv("GLIMPSE_CACHE_DIR", str(tmp_path))
-    ui.diffroar_curve.clear()
-    at = open_page("app_pages/evaluate.py")
+    jobs.forget_steps()
+    at = open_tab(TABS[1])
     at.multiselect(key="roar_models").set_value(["blockdigits-robust"])
     at.multiselect(key="roar_levels").set_value([0.3])
     at.slider(key="roar_seeds").set_value(1)
     at.slider(key="roar_epochs").set_value(2)
     at.run()
-    assert any("**2 retrainings**" in c.value for c in at.caption)
+    assert any("**Cost:** 2 steps" in c.value and "2 retrainings of a BlockDigits CNN" in c.value for c in at.caption)
     next(b for b in at.button if b.label == "Run DiffROAR").click()
     at.run()
     assert not at.exception, at.exception
-    (result,) = stored(at, ui.ROAR_KEY)
+    _, (result,) = stored(at, diffroar.ROAR_KEY)
     assert (
         result.model_id == "blockdigits-robust" and result.levels == (0.3,) and result.accuracy["top"].shape == (1, 1)
     )
@@ -60,15 +91,15 @@ def test_diffroar_tab_draws_the_curve_of_a_small_run(tmp_path, monkeypatch):
 
 def test_the_synthetic_check_shows_the_papers_sign(tmp_path, monkeypatch):
     monkeypatch.setenv("GLIMPSE_CACHE_DIR", str(tmp_path))
-    ui.inversion_result.clear()
-    at = open_page("app_pages/evaluate.py")
+    jobs.forget_steps()
+    at = open_tab(TABS[1])
     at.multiselect(key="inv_levels").set_value([0.1])
     at.slider(key="inv_seeds").set_value(1)
     at.run()
     next(b for b in at.button if b.label == "Run the synthetic check").click()
     at.run(timeout=120)
     assert not at.exception, at.exception
-    result = stored(at, ui.INVERSION_KEY)
+    _, result = stored(at, diffroar.INVERSION_KEY)
     standard, robust = result.models
     assert standard.curve.levels == (0.1,) and standard.curve.diffroar[0, 0] < 0 < robust.curve.diffroar[0, 0]
     frame = next(d.value for d in at.dataframe if "P[top = signal]" in d.value.columns)
@@ -87,7 +118,7 @@ def test_masks_tab_scores_uploaded_pairs_and_explains_a_mismatch():
     from glimpse.evaluation.blockdigits import blockdigits
 
     data = blockdigits("test", seed=0)
-    at = open_page("app_pages/evaluate.py")
+    at = open_tab(TABS[3])
     at.sidebar.selectbox(key="glimpse_embedded_pick").select("blockdigits-standard").run()
     images = [(f"d{i}.png", _png(data.rgb(i)), "image/png") for i in range(2)]
     masks = [
@@ -116,20 +147,27 @@ def test_masks_tab_scores_uploaded_pairs_and_explains_a_mismatch():
     assert zipped.equals(frame)
     at.file_uploader(key="mask_masks").set_value([("m0.png", _png(np.zeros((8, 8), np.uint8)), "image/png")])
     at.run()
+    assert any("2 images but 1 masks" in e.value for e in at.error)
+    assert next(b for b in at.button if b.label == "Score against the masks").disabled
+    # a mask of another size than its image: named, and the previous scores go (not read as this run's)
+    at.file_uploader(key="mask_masks").set_value([masks[0], ("m1.png", _png(np.zeros((8, 8), np.uint8)), "image/png")])
+    at.run()
     next(b for b in at.button if b.label == "Score against the masks").click()
     at.run()
-    assert any("2 images but 1 masks" in e.value for e in at.error)
+    assert not at.exception
+    assert any(e.value.startswith("Cannot score: m1.png (for d1.png)") for e in at.error), [e.value for e in at.error]
+    assert stored(at, masks_module.MASKS_KEY) is None
 
 
 def test_shapes_tab_scores_the_shapes_classifier_against_object_masks():
-    ui.shapes_scores.clear()
-    at = open_page("app_pages/evaluate.py")
+    jobs.forget_steps()
+    at = open_tab(TABS[2])
     at.multiselect(key="shape_methods").set_value(["gradcam"])
     at.slider(key="shape_scenes").set_value(5)
     next(b for b in at.button if b.label == "Score the shapes classifier").click()
     at.run()
     assert not at.exception and not at.error
-    result = stored(at, ui.SHAPES_KEY)
+    _, result = stored(at, masks_module.SHAPES_KEY)
     assert result.model_id == "shapes-classifier" and len(result.names) >= 5
     frame = next(d.value for d in at.dataframe if "pointing_game" in d.value.columns)
     assert list(frame["method"]) == ["Grad-CAM"] and 0 <= frame["pointing_game"].iloc[0] <= 1
@@ -138,7 +176,7 @@ def test_shapes_tab_scores_the_shapes_classifier_against_object_masks():
 def test_class_sensitivity_tab_over_uploaded_images():
     from glimpse.evaluation.blockdigits import sample_images
 
-    at = open_page("app_pages/evaluate.py")
+    at = open_tab(TABS[4])
     at.sidebar.selectbox(key="glimpse_embedded_pick").select("blockdigits-robust").run()
     uploads = [(f"{i}.png", _png(p), "image/png") for i, p in enumerate(sample_images(3).values())]
     at.file_uploader(key="sens_images").set_value(uploads)
@@ -155,9 +193,9 @@ def test_class_sensitivity_tab_over_uploaded_images():
 def test_the_run_bundle_holds_the_table_the_maps_and_how_they_were_made():
     from glimpse.export import read_bundle
 
-    request = ui.Request(("blockdigits-standard", "blockdigits-robust"), ("gradient", "gradcam"), 10, 0, "cpu")
-    results = tuple(ui.leakage(m, "cpu", request.methods, request.images, request.seed) for m in request.models)
-    data = ui.leakage_bundle(request, results, 3)
+    request = leakage.Request(("blockdigits-standard", "blockdigits-robust"), ("gradient", "gradcam"), 10, 0, "cpu")
+    results = leakage.results_of(request)
+    data = leakage.leakage_bundle(request, results, 3)
     record = read_bundle(data)
     assert record.image.shape == (64, 32, 3) and record.image_name.startswith("blockdigits test #3")
     assert record.map_names == (
@@ -183,7 +221,7 @@ def test_the_run_bundle_holds_the_table_the_maps_and_how_they_were_made():
 def test_pgi_tab_over_uploaded_images():
     from glimpse.evaluation.blockdigits import sample_images
 
-    at = open_page("app_pages/evaluate.py")
+    at = open_tab(TABS[5])
     at.sidebar.selectbox(key="glimpse_embedded_pick").select("blockdigits-standard").run()
     uploads = [(f"{i}.png", _png(p), "image/png") for i, p in enumerate(sample_images(2).values())]
     at.file_uploader(key="pgi_images").set_value(uploads)
@@ -196,4 +234,4 @@ def test_pgi_tab_over_uploaded_images():
     frame = next(d.value for d in at.dataframe if "PGI ↑" in d.value.columns)
     assert list(frame["method"]) == ["Gradient", "Grad-CAM"] and list(frame["k"]) == [0.25, 0.25]
     assert frame["PGI ↑"].between(0, 1).all() and frame["PGU ↓"].between(0, 1).all()
-    assert stored(at, ui.PGI_KEY).perturbation == "baseline"
+    assert stored(at, perturbation.PGI_KEY)[1].perturbation == "baseline"
