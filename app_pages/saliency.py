@@ -37,7 +37,6 @@ methods = saliency_ui.method_controls(bundle, selected, infos)
 if selected:
     saliency_ui.activation_warning(choice.model_id, choice.device, image, methods, infos)
     saliency_ui.cost_view(choice.model_id, choice.device, methods, infos)
-compute = st.button("Compute", type="primary", icon=":material/play_arrow:")
-if compute:
+if saliency_ui.compute_button(methods):
     saliency_ui.run(choice.model_id, choice.device, image, target, methods)
 saliency_ui.results_view(image, choice.model_id, infos)

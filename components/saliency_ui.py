@@ -16,11 +16,12 @@ import streamlit as st
 from torch import nn
 
 from components import jobs, loaders, saliency_views, session_results
+from components.costs import panel_cost, pass_time
 from components.image_input import BY_DIGEST, ImageChoice
 from components.views import ONE_MATCH_ON_ENTER
 from glimpse.display import resize_image
 from glimpse.evaluation.sensitivity import class_sensitivity
-from glimpse.saliency import REGISTRY, PanelCost, PassTime, estimate_cost, measure_pass_time
+from glimpse.saliency import REGISTRY
 from glimpse.saliency.layers import LayerActivations, layer_activations
 from models.registry import ClassifierBundle, ModelLoadError
 
@@ -128,9 +129,13 @@ def saliency_maps(
     index = top1(bundle, pixels) if target is None else target
     # Created inside the cached function so that a cache hit replays (and removes) it harmlessly.
     bar = st.progress(0.0, text="Computing saliency maps…")
+    t0 = time.perf_counter()
 
     def progress(fraction: float, message: str) -> None:
-        bar.progress(min(max(float(fraction), 0.0), 1.0), text=message or "Computing saliency maps…")
+        fraction = min(max(float(fraction), 0.0), 1.0)
+        left = jobs.time_left(time.perf_counter() - t0, fraction)
+        text = (message or "Computing saliency maps…") + (f" · {left} left" if left else "")
+        bar.progress(fraction, text=text)
 
     try:
         maps = explain(
@@ -210,23 +215,6 @@ def sanity(
         )
     finally:
         bar.empty()
-
-
-@st.cache_data(max_entries=8, show_spinner="Timing this machine's passes (once per model and device)…")
-def pass_time(model_id: str, device: str) -> PassTime:
-    """Seconds per image of a forward and a forward+backward pass, measured once per model and device."""
-    return measure_pass_time(loaders.classifier(model_id, device))
-
-
-@st.cache_data(max_entries=64, show_spinner=False)
-def panel_cost(model_id: str, device: str, methods: tuple, layer: str | None, noise_tunnel: tuple | None) -> PanelCost:
-    """The images ``explain`` will push through the model for this panel (counted, not run)."""
-    return estimate_cost(
-        loaders.classifier(model_id, device),
-        [(name, dict(params)) for name, params in methods],
-        layer=layer,
-        noise_tunnel=dict(noise_tunnel) if noise_tunnel else None,
-    )
 
 
 @st.cache_data(max_entries=32, show_spinner=False, hash_funcs=BY_DIGEST)
@@ -460,7 +448,7 @@ def cost_view(model_id: str, device: str, choice: MethodChoice, infos: dict) -> 
         return
     times = pass_time(model_id, device)
     low, high = cost.seconds(times)
-    seconds = f"≈ {_span(low, high, '{:.1f}')} s"
+    seconds = jobs.seconds_span(low, high)
     unknown = f"; not counted: {', '.join(infos[n].label for n in cost.unknown)}" if cost.unknown else ""
     with st.expander(f"**Cost:** {_images(cost.total)} through the model, {seconds} on this {device}{unknown}"):
         rows = [
@@ -608,18 +596,44 @@ def sensitivity(record: SaliencyRun, m) -> float:
     return rho
 
 
+def how_made(record: SaliencyRun) -> str:
+    """ "4 maps computed in 2.31 s", "4 maps from cache", or, for a session that waited while another computed
+    the same panel, how long it waited (it was told "from cache in 10.07 s")."""
+    n = f"{len(record.maps)} map{'s' * (len(record.maps) != 1)}"
+    if record.computed:
+        return f"{n} computed in {record.seconds:.2f} s"
+    if record.seconds < 0.5:
+        return f"{n} from cache"
+    return f"{n} computed by another session's identical run, which this one waited {record.seconds:.1f} s for"
+
+
+#: the Compute button's key (its press starts the panel; it is disabled while the panel runs)
+COMPUTE_KEY = "sal_compute"
+
+
+def compute_button(choice: MethodChoice) -> bool:
+    """Compute, disabled while its panel runs and when no method is chosen."""
+    return jobs.job_button("Compute", key=COMPUTE_KEY, disabled=not choice.methods)
+
+
 def run(model_id: str, device: str, image: ImageChoice, target: TargetChoice, choice: MethodChoice) -> None:
-    """Compute (or fetch) the panel with a Cancel button and store it; st.error saying what to change."""
+    """Compute (or fetch) the panel with a Cancel button and store it, then run the page again (which draws
+    the maps and Compute enabled); an error says what to change, beside the button."""
     if not choice.methods:
-        st.warning("Choose at least one method.")
-        return
+        jobs.notify(COMPUTE_KEY, "warning", "Choose at least one method.")
+        st.rerun()
     try:
-        with jobs.heavy("saliency maps", cancel_message="Computation cancelled; the previous maps are kept."):
+        with jobs.heavy(
+            "saliency maps",
+            cancel_message="Computation cancelled; the previous maps are kept.",
+            on_error=lambda m: jobs.notify(COMPUTE_KEY, "error", m),
+        ):
             session_results.put(RESULT_KEY, compute(model_id, device, image, target, choice))
     except (ValueError, ModelLoadError) as err:
-        st.error(f"{err}. Change the parameter it names and press Compute again.")
-    except RuntimeError as err:  # e.g. out of GPU memory
-        st.error(f"The computation failed: {err}. Try fewer methods, fewer samples, or the CPU device.")
+        jobs.notify(COMPUTE_KEY, "error", f"{err}. Change the parameter it names and press Compute again.")
+    except RuntimeError as err:  # e.g. a failed kernel
+        jobs.notify(COMPUTE_KEY, "error", f"The computation failed: {err}. Try fewer methods or samples, or the CPU.")
+    st.rerun()
 
 
 @st.fragment
@@ -633,8 +647,7 @@ def results_view(image: ImageChoice, model_id: str, infos: dict) -> None:
     if record.digest != image.digest or record.model_id != model_id:
         st.info(f"These maps are for {record.image_name} on {record.model_id}; press Compute to update them.")
     target_label = record.maps[0].target_label
-    how = "computed" if record.computed else "from cache"
-    st.markdown(f"**Target:** {target_label} · {len(record.maps)} maps {how} in {record.seconds:.2f} s")
+    st.markdown(f"**Target:** {target_label} · {how_made(record)}")
     options = display_controls()
     saliency_views.shared_scale_note(record, options, infos)
     faithful = st.toggle(

@@ -157,57 +157,62 @@ def explain(
         # one-pass methods never batches, so it does not wait for a measurement
         batched = any(not it.method.shared or it.noise_tunnel is not None for it in items)
         batch_size = batch_size_for(bundle) if batched else 1
+    # The model's line is taken per group of methods, not for the whole panel: another session's click waits
+    # for one group at most (a caller that holds the lock, such as a lesson, keeps it: the lock is reentrant).
     with bundle.lock:
         x = bundle.preprocess(image)
         if target is None:
             target = Target(top1(bundle, x))
-        elif not isinstance(target, Target):
-            target = Target(int(target))
-        for idx in (target.index, target.contrast):
-            if idx is not None and not 0 <= idx < bundle.num_classes:
-                raise ValueError(f"target: class index {idx} outside 0..{bundle.num_classes - 1}")
-        ctx = Context(
-            bundle=bundle,
-            target=target,
-            layer=layer,
-            seed=seed,
-            batch_size=int(batch_size),
-            score=ScoreModel(bundle.model, target),
-            prob_score=ScoreModel(bundle.model, target, probs=True),
-        )
-        label = target_label(bundle, target)
+    if not isinstance(target, Target):
+        target = Target(int(target))
+    for idx in (target.index, target.contrast):
+        if idx is not None and not 0 <= idx < bundle.num_classes:
+            raise ValueError(f"target: class index {idx} outside 0..{bundle.num_classes - 1}")
+    ctx = Context(
+        bundle=bundle,
+        target=target,
+        layer=layer,
+        seed=seed,
+        batch_size=int(batch_size),
+        score=ScoreModel(bundle.model, target),
+        prob_score=ScoreModel(bundle.model, target, probs=True),
+    )
+    label = target_label(bundle, target)
 
-        groups = panel.groups(items)
-        results: dict[str, SaliencyMap] = {}
-        for g, (shared, nt, members) in enumerate(groups):
-            names = ", ".join(m.method.info.label for m in members)
-            report(g / len(groups), f"{names}…")
-            ctx.progress = lambda f, g=g, names=names: report((g + min(max(f, 0.0), 1.0)) / len(groups), names)
+    groups = panel.groups(items)
+    results: dict[str, SaliencyMap] = {}
+    for g, (shared, nt, members) in enumerate(groups):
+        names = ", ".join(m.method.info.label for m in members)
+        if len(groups) > 1:
+            names = f"{names} ({g + 1} of {len(groups)})"
+        report(g / len(groups), f"{names}…")
+        ctx.progress = lambda f, g=g, names=names: report((g + min(max(f, 0.0), 1.0)) / len(groups), names)
+        with bundle.lock:
             t0 = time.perf_counter()
             out = _run_noisy(ctx, members, x, shared, nt) if nt else _run_clean(ctx, members, x, shared)
-            seconds = (time.perf_counter() - t0) / len(members)
-            for it in members:
-                a = out[it.name]
-                values = a.maps[0].detach().float().cpu().numpy().astype(np.float32)
-                gap = None
-                if it.method.info.has_completeness and not nt and a.total is not None and a.expected is not None:
-                    total = float(a.total[0])
-                    expected = float(a.expected[0])
-                    gap = abs(total - expected) / max(abs(expected), 1e-12)
-                wrapping = panel.wrapping_tunnel(it)
-                results[it.name] = SaliencyMap(
-                    method=it.name,
-                    values=values,
-                    params=tuple(sorted(it.params.items())),
-                    model_id=bundle.model_id,
-                    target=target,
-                    target_label=label,
-                    layer=layer if it.method.info.needs_layer else None,
-                    seed=int(seed),
-                    completeness_gap=gap,
-                    seconds=seconds,
-                    noise_tunnel=None if wrapping is None else tuple(sorted(wrapping.items())),
-                    extras=dict(a.extras),
-                )
-        report(1.0, "done")
+        seconds = (time.perf_counter() - t0) / len(members)
+        for it in members:
+            a = out[it.name]
+            values = a.maps[0].detach().float().cpu().numpy().astype(np.float32)
+            gap = None
+            if it.method.info.has_completeness and not nt and a.total is not None and a.expected is not None:
+                total = float(a.total[0])
+                expected = float(a.expected[0])
+                gap = abs(total - expected) / max(abs(expected), 1e-12)
+            wrapping = panel.wrapping_tunnel(it)
+            results[it.name] = SaliencyMap(
+                method=it.name,
+                values=values,
+                params=tuple(sorted(it.params.items())),
+                model_id=bundle.model_id,
+                target=target,
+                target_label=label,
+                layer=layer if it.method.info.needs_layer else None,
+                seed=int(seed),
+                completeness_gap=gap,
+                seconds=seconds,
+                noise_tunnel=None if wrapping is None else tuple(sorted(wrapping.items())),
+                extras=dict(a.extras),
+            )
+    report(1.0, "done")
     return [results[it.name] for it in items]
