@@ -18,16 +18,19 @@ import streamlit as st
 from components import jobs, loaders, session_results
 from components.attention_ui import RESULT_KEY as ATTENTION_RESULT
 from components.attention_ui import pipeline
+from components.views import heatmap_figure
 from glimpse import npzfile
 from glimpse.diffusion_classifier import DiffusionClassification, adapter_for, classify
 from glimpse.diffusion_classifier.negatives import COLOURS, SHAPES, expand_template, hard_negatives
-from glimpse.display import DIVERGING, colour_range, overlay, resize_image
+from glimpse.display import DIVERGING, colour_range, overlay, resize_image, resize_map
 from models.registry import ModelLoadError
 
 CITATION = 'Li et al., "Your Diffusion Model is Secretly a Zero-Shot Classifier", ICCV 2023'
 RESULT_KEY = "dc_result"
 SOURCES = ("A drawn scene", "Upload", "The Cross-attention page's image")
 SHOW = 256  # display side of the small images
+DIFF_SIDE = 128  # side the difference map is drawn at (a plotly heatmap: every cell is sent to the browser)
+DIFF_CLIP = 99.0  # the difference map's colour bar ends at this percentile of |difference|
 
 
 @dataclass(frozen=True)
@@ -241,6 +244,37 @@ def _big(image: np.ndarray) -> np.ndarray:
     return resize_image(image, (SHOW, SHOW))
 
 
+def difference_figure(image: np.ndarray, diff: np.ndarray, *, height: int = 370) -> go.Figure:
+    """The runner-up's per-pixel error minus the winner's over the image, with its colour bar.
+
+    Diverging and symmetric about 0 (red: the winner fits better), ending at the 99th percentile of
+    ``|diff|`` so a few extreme pixels do not leave the rest faint; colours fade to transparent at 0, so
+    where the two prompts fit alike the image shows through. The raw map is unchanged (hover and the NPZ).
+    """
+    _, top, _ = colour_range(diff, "signed", clip=DIFF_CLIP)
+    side = (DIFF_SIDE, DIFF_SIDE)
+    fig = heatmap_figure(
+        resize_map(np.asarray(diff, np.float64), side),
+        image=resize_image(image, side),
+        colorscale=DIVERGING,
+        zmin=-top,
+        zmax=top,
+        zmid=0.0,
+        opacity=0.9,
+        fade=True,
+        colorbar_title="error: runner-up − winner",
+        height=height,
+        max_side=DIFF_SIDE,
+    )
+    # the bar under the picture, so the picture is as wide as the images beside it
+    fig.update_traces(
+        colorbar=dict(orientation="h", x=0.5, xanchor="center", y=-0.02, yanchor="top", len=0.9, thickness=12),
+        selector=dict(type="heatmap"),
+    )
+    fig.update_layout(margin=dict(b=56))
+    return fig
+
+
 def results_view() -> None:
     request, result = session_results.get(RESULT_KEY)
     ranking = result.ranking()
@@ -260,12 +294,11 @@ def results_view() -> None:
     st.plotly_chart(error_curves(result), width="stretch", config={"displayModeBar": False}, key="dc_curves")
     c1, c2, c3 = st.columns(3)
     with c1:
-        diff = result.difference_map()
-        lo, hi, _ = colour_range(diff, "signed")
-        st.image(overlay(_big(request.image), diff, lo, hi, DIVERGING, alpha=0.7), width="stretch")
+        st.plotly_chart(difference_figure(request.image, result.difference_map()), key="dc_difference")
         st.caption(
             f"Where **{winner}** fits better (red) or worse (blue) than **{result.prompts[ranking[1]]}**: the "
-            "runner-up's per-pixel error minus the winner's, over the timesteps both were scored at."
+            "runner-up's per-pixel error minus the winner's, over the timesteps both were scored at. The bar "
+            f"ends at the {DIFF_CLIP:g}th percentile of |difference| (larger values take its end colour)."
         )
     with c2:
         attention_view(request, result, winner)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+import pytest
+
 import components.diffusion_classifier_ui as ui
 from tests.apptest_support import open_page, stored
 
@@ -25,9 +28,13 @@ def test_a_drawn_scene_is_classified_as_its_caption_with_every_view():
     assert any(caption in s.value for s in at.success)
     table = next(d.value for d in at.dataframe if "mean error" in d.value.columns)
     assert table["prompt"].iloc[0] == caption and table["mean error"].is_monotonic_increasing
-    assert len(at.get("plotly_chart")) == 1
-    # difference map, the winner's attention for a word, the shapes classifier's Grad-CAM (and the scene)
-    assert len(at.get("image")) == 4
+    # the error curves and the difference map (with its colour bar); the winner's attention for a word, the
+    # shapes classifier's Grad-CAM and the scene as images
+    assert len(at.get("plotly_chart")) == 2
+    diff = next(json.loads(c.proto.spec) for c in at.get("plotly_chart") if (c.key or "").endswith("dc_difference"))
+    heat = next(t for t in diff["data"] if t["type"] == "heatmap")
+    assert "runner-up − winner" in heat["colorbar"]["title"]["text"] and heat["zmin"] == -heat["zmax"] < 0
+    assert len(at.get("image")) == 3
     assert len(at.get("download_button")) == 2
 
 
@@ -67,3 +74,20 @@ def test_the_json_download_names_the_prediction():
     request, result = stored(at, ui.RESULT_KEY)
     doc = {"image": request.image_name, "model": request.model_id, **result.summary(), "meta": result.meta()}
     assert json.loads(json.dumps(doc))["prediction"] == request.prompts[0]
+
+
+def test_the_difference_map_has_a_symmetric_colour_bar_at_a_high_percentile():
+    """Issue 25: the difference map had no colour bar and was faint (its range was set by the largest pixel)."""
+    rng = np.random.default_rng(0)
+    diff = rng.normal(0.0, 0.01, (32, 32))
+    diff[0, 0] = 1.0  # one extreme pixel must not set the range
+    image = np.full((32, 32, 3), 120, np.uint8)
+    fig = ui.difference_figure(image, diff)
+    picture, heat = fig.data
+    assert picture.type == "image" and heat.type == "heatmap"
+    top = float(np.percentile(np.abs(diff), 99))
+    assert (heat.zmin, heat.zmax, heat.zmid) == (pytest.approx(-top), pytest.approx(top), 0.0) and top < 0.1
+    assert "runner-up − winner" in heat.colorbar.title.text
+    middle = heat.colorscale[len(heat.colorscale) // 2][1]
+    assert middle.endswith(", 0)")  # no difference: the image shows through
+    assert heat.colorscale[0][1] != heat.colorscale[-1][1]  # blue and red ends
