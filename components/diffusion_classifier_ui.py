@@ -307,6 +307,12 @@ def results_view() -> None:
     downloads(request, result)
 
 
+def attention_overlay(image: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """A word's attention over the image from 0 to its largest value, faded (:func:`glimpse.display.overlay`):
+    where the word draws no attention the image is left as it is, not tinted with the colour map's purple."""
+    return overlay(_big(image), values, 0.0, float(np.max(values)) or 1.0, alpha=0.85, fade=True)
+
+
 def attention_view(request: Request, result: DiffusionClassification, winner: str) -> None:
     try:
         words, maps = winner_attention(
@@ -316,8 +322,7 @@ def attention_view(request: Request, result: DiffusionClassification, winner: st
         st.info(f"No attention for this model: {err}")
         return
     word = st.selectbox("Word", range(len(words)), format_func=lambda i: words[i], index=min(2, len(words) - 1))
-    m = maps[word]
-    st.image(overlay(_big(request.image), m, 0.0, float(m.max()) or 1.0, alpha=0.6), width="stretch")
+    st.image(attention_overlay(request.image, maps[word]), width="stretch")
     st.caption(f"Cross-attention of **{words[word]}** while the image is denoised under the winning prompt.")
 
 

@@ -91,3 +91,13 @@ def test_the_difference_map_has_a_symmetric_colour_bar_at_a_high_percentile():
     middle = heat.colorscale[len(heat.colorscale) // 2][1]
     assert middle.endswith(", 0)")  # no difference: the image shows through
     assert heat.colorscale[0][1] != heat.colorscale[-1][1]  # blue and red ends
+
+
+def test_the_winners_attention_leaves_the_image_visible_where_there_is_none():
+    """Issue 25: attention overlays tinted the whole image purple at the low end of the scale."""
+    image = np.full((32, 32, 3), 200, np.uint8)
+    values = np.zeros((8, 8))
+    values[2:4, 2:4] = 0.3
+    shown = ui.attention_overlay(image, values)
+    assert (shown[-10:, -10:] == 200).all()  # no attention: the image itself
+    assert not (shown[70:120, 70:120] == 200).all()  # attention: coloured
