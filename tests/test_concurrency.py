@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -152,3 +153,36 @@ def test_process_memory_is_flat_over_200_runs():
     root = Path(__file__).resolve().parents[1]
     done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_a_long_job_lets_another_sessions_click_through_within_one_step(shared):
+    """A PGI/PGU job on the shared classifier (as the Evaluate tab runs it: one image per step, each step taking
+    the model's line for itself) and a gradient map from another session: the click waits for one step at
+    most, not for the job (the issue's complaint: one visitor's PGI run held every other session's click)."""
+    from glimpse.evaluation.pgi import pgi_pgu
+
+    classifier, _ = shared
+    images = list(sample_images().values())[:4]
+    steps: list[tuple[float, float]] = []
+    two_done = threading.Event()
+
+    def long_job() -> None:
+        with job("PGI / PGU", session="job"):
+            for i, image in enumerate(images):
+                t0 = time.perf_counter()
+                pgi_pgu(classifier, [image], ["gradient", "gradcam"], ks=(0.25,), draws=16, first=i)
+                steps.append((t0, time.perf_counter()))
+                if len(steps) == 1:
+                    two_done.set()
+
+    worker = threading.Thread(target=long_job)
+    worker.start()
+    assert two_done.wait(300)
+    asked = time.perf_counter()
+    with job("saliency maps", session="click"):
+        explain(classifier, images[0], ["gradient"])
+    answered = time.perf_counter()
+    worker.join(600)
+    longest = max(b - a for a, b in steps)
+    assert answered < steps[-1][1], "the click waited for the whole job"
+    assert answered - asked < longest + 5.0, (answered - asked, longest)
