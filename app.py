@@ -1,5 +1,7 @@
 """Glimpse: the router. Page config, navigation, and the shared sidebar."""
 
+import os
+
 import streamlit as st
 
 from components.jobs import cancelled_notice
@@ -34,4 +36,9 @@ nav = st.navigation({name: pages for name, pages in SECTIONS.items() if pages})
 sidebar()
 import_model_libraries()
 cancelled_notice()  # work cancelled in the previous run, on any page (components/jobs.py)
+if os.environ.get("GLIMPSE_WARM_LESSONS") == "1":  # a classroom server: every lesson ready before the first visit
+    from components import lesson_warmup
+    from components.sidebar import current
+
+    lesson_warmup.start(current().device)
 nav.run()

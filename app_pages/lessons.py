@@ -2,8 +2,12 @@
 
 import streamlit as st
 
+from components import lesson_warmup
 from components import lessons_ui as ui
 from components.sidebar import current
+
+# every lesson's figure at its defaults, computed in the background while the first one is read (once per process)
+lesson_warmup.start(current().device)
 
 present = st.query_params.get("present") == "1"
 index = ui.lesson_index()

@@ -16,7 +16,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from components import loaders
+from components import jobs, loaders
 from glimpse.display import auto_scale, resize_map, to_rgb
 from glimpse.images import sample_images
 from models.diffusion import EMBEDDED_T2I
@@ -25,6 +25,12 @@ CLASSIFIER = "efficientnet-lite0"
 DIGITS = ("blockdigits-standard", "blockdigits-robust")
 T2I = EMBEDDED_T2I
 SIDE = 200
+#: each figure's controls at their defaults (components/lesson_warmup.py computes these figures in advance)
+SMOOTHGRAD_DEFAULT = (10, 0.15)  # samples, noise
+SANITY_IMAGE, ROBUST_IMAGE, ROBUST_METHOD = 3, 5, "gradient"
+SANITY_METHODS = ("gradient", "guided_backprop")
+CAMS = ("gradcam", "hirescam", "normgrad")
+RELATION_SAMPLES = 10
 
 
 @dataclass(frozen=True)
@@ -65,8 +71,7 @@ def saliency(model_id: str, device: str, image_key: str, methods: tuple, target:
 
     bundle = loaders.classifier(model_id, device)
     image = _digit(int(image_key.split(":")[1]))[0] if image_key.startswith("digits:") else sample_images()[image_key]
-    with bundle.lock:
-        maps = explain(bundle, image, [(m, dict(p)) for m, p in methods], target=target)
+    maps = explain(bundle, image, [(m, dict(p)) for m, p in methods], target=target)  # the line, per pass group
     return [m.values for m in maps]
 
 
@@ -89,17 +94,14 @@ def sanity(device: str, method: str, index: int):
 
     bundle = loaders.classifier(DIGITS[0], device)
     image, _, label = _digit(index)
-    with bundle.lock:
-        return randomisation_check(bundle, image, method, target=label)
+    return randomisation_check(bundle, image, method, target=label)  # on a copy: the line only to copy it
 
 
 @st.cache_data(max_entries=8, show_spinner="Generating and recording the attention…")
 def attention(device: str, prompt: str, seed: int):
     from glimpse.attention import generate_with_attention
 
-    bundle = loaders.pipeline(T2I, device)
-    with bundle.lock:
-        return generate_with_attention(bundle, prompt, seed=seed)
+    return generate_with_attention(loaders.pipeline(T2I, device), prompt, seed=seed)  # holds the line itself
 
 
 @st.cache_data(max_entries=8, show_spinner="Denoising under each caption…")
@@ -128,67 +130,94 @@ def ratings(dataset: str) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------------------------------- figures
+def smoothgrad_maps(device: str, samples: int, noise: float) -> list:
+    return saliency(CLASSIFIER, device, "chelsea",
+                    (("gradient", ()), ("smoothgrad", (("samples", samples), ("noise", noise)))))  # fmt: skip
+
+
 def smoothgrad_figure(device: str) -> None:
     a, b = st.columns(2)
-    samples = a.select_slider("Samples", [1, 5, 10, 25, 50], 10, key="l1_samples")
-    noise = b.select_slider("Noise σ (fraction of the input range)", [0.05, 0.1, 0.15, 0.25, 0.4], 0.15, key="l1_noise")
-    grad, smooth = saliency(CLASSIFIER, device, "chelsea",
-                            (("gradient", ()), ("smoothgrad", (("samples", samples), ("noise", noise)))))  # fmt: skip
+    samples = a.select_slider("Samples", [1, 5, 10, 25, 50], SMOOTHGRAD_DEFAULT[0], key="l1_samples")
+    noise = b.select_slider("Noise σ (fraction of the input range)", [0.05, 0.1, 0.15, 0.25, 0.4],
+                            SMOOTHGRAD_DEFAULT[1], key="l1_noise")  # fmt: skip
+    grad, smooth = smoothgrad_maps(device, samples, noise)
     cols = st.columns(3)
     cols[0].image(_chelsea(), caption="the image", width=SIDE)
     cols[1].image(heat(grad), caption="|gradient|", width=SIDE)
     cols[2].image(heat(smooth), caption=f"|SmoothGrad| ({samples} × σ {noise})", width=SIDE)
 
 
+def _label(method: str) -> str:
+    """A method's name as people write it ("Guided Backprop"): a key such as ``guided_backprop`` broke mid-word
+    in the presenter mode's large type."""
+    from glimpse.saliency import REGISTRY
+
+    return REGISTRY[method].info.label
+
+
 def sanity_figure(device: str) -> None:
-    index = st.slider("BlockDigits test image", 0, 19, 3, key="l2_image")
-    results = {m: sanity(device, m, index) for m in ("gradient", "guided_backprop")}
+    index = st.slider("BlockDigits test image", 0, 19, SANITY_IMAGE, key="l2_image")
+    results = {m: sanity(device, m, index) for m in SANITY_METHODS}
     stages = results["gradient"].stages
     stage = st.select_slider("Randomised down to", list(range(len(stages))), len(stages) - 1, key="l2_stage",
                              format_func=lambda k: stages[k])  # fmt: skip
     cols = st.columns(3)
     cols[0].image(_digit(index)[0], caption="the image", width=110)
     for col, (m, r) in zip(cols[1:], results.items()):
-        col.image(heat(r.maps[stage], 180), caption=f"{m} · ρ to trained {r.spearman[stage]:.2f}", width=110)
+        col.image(heat(r.maps[stage], 180), caption=f"{_label(m)} · ρ to trained {r.spearman[stage]:.2f}", width=110)
     fig = go.Figure(
-        [go.Scatter(x=list(stages), y=r.spearman, name=m, mode="lines+markers") for m, r in results.items()]
+        [go.Scatter(x=list(stages), y=r.spearman, name=_label(m), mode="lines+markers") for m, r in results.items()]
     )
     fig.update_layout(height=260, margin=dict(l=10, r=10, t=30, b=10), yaxis_title="Spearman ρ to the trained map",
                       title="Maps of the randomised model vs the trained one")  # fmt: skip
     st.plotly_chart(fig, width="stretch")
+    ends = ", ".join(f"{_label(m)} ρ = {r.spearman[-1]:.2f}" for m, r in results.items())
+    st.caption(f"With every stage randomised: {ends}.")
+
+
+def digit_map(model_id: str, device: str, index: int, method: str) -> list:
+    """``method``'s map of BlockDigits test image ``index``, of its own label."""
+    return saliency(model_id, device, f"digits:{index}", ((method, ()),), _digit(index)[2])
 
 
 def robust_figure(device: str) -> None:
     a, b = st.columns(2)
-    index = a.slider("BlockDigits test image", 0, 19, 5, key="l3_image")
-    method = b.selectbox("Method", ["gradient", "input_x_gradient", "integrated_gradients", "gradcam"], key="l3_method")
+    index = a.slider("BlockDigits test image", 0, 19, ROBUST_IMAGE, key="l3_image")
+    method = b.selectbox("Method", [ROBUST_METHOD, "input_x_gradient", "integrated_gradients", "gradcam"],
+                         key="l3_method", format_func=_label)  # fmt: skip
     image, signal, label = _digit(index)
     cols = st.columns(3)
     cols[0].image(image, caption=f"digit {label} (signal block {'top' if signal[:32].any() else 'bottom'})", width=110)
     for col, model_id in zip(cols[1:], DIGITS):
-        (values,) = saliency(model_id, device, f"digits:{index}", ((method, ()),), label)
+        (values,) = digit_map(model_id, device, index, method)
         mass = np.abs(values)
         share = float(mass[signal].sum() / max(mass.sum(), 1e-12))
         col.image(heat(values, 180), caption=f"{model_id.split('-')[1]} · {share:.0%} on the digit", width=110)
 
 
-def cam_figure(device: str) -> None:
+@st.cache_data(max_entries=4, show_spinner=False)
+def extremes(device: str) -> tuple[int, int]:
+    """The embedded classifier's most and least likely class of chelsea (one forward pass, once)."""
     from glimpse.evaluation.sensitivity import extreme_classes
 
+    return extreme_classes(loaders.classifier(CLASSIFIER, device), _chelsea())
+
+
+def cam_figure(device: str) -> None:
     bundle = loaders.classifier(CLASSIFIER, device)
-    top, bottom = extreme_classes(bundle, _chelsea())
+    top, bottom = extremes(device)
     rows = []
-    method = st.radio("Method", ["gradcam", "hirescam", "normgrad"], horizontal=True, key="l4_method")
-    for m in ("gradcam", "hirescam", "normgrad"):
+    method = st.radio("Method", CAMS, horizontal=True, key="l4_method", format_func=_label)
+    for m in CAMS:
         (first,) = saliency(CLASSIFIER, device, "chelsea", ((m, ()),), top)
         (last,) = saliency(CLASSIFIER, device, "chelsea", ((m, ()),), bottom)
-        rows.append({"method": m, "ρ(top class, least likely class)": _spearman(first, last)})
+        rows.append({"method": _label(m), "ρ(top class, least likely class)": _spearman(first, last)})
         if m == method:
             shown = (first, last)
     cols = st.columns(3)
     cols[0].image(_chelsea(), caption="the image", width=SIDE)
-    cols[1].image(heat(shown[0]), caption=f"{method} · {bundle.labels[top]}", width=SIDE)
-    cols[2].image(heat(shown[1]), caption=f"{method} · {bundle.labels[bottom]}", width=SIDE)
+    cols[1].image(heat(shown[0]), caption=f"{_label(method)} · {bundle.labels[top]}", width=SIDE)
+    cols[2].image(heat(shown[1]), caption=f"{_label(method)} · {bundle.labels[bottom]}", width=SIDE)
     st.dataframe(pd.DataFrame(rows), hide_index=True)
 
 
@@ -256,7 +285,7 @@ def relation_figure(device: str) -> None:
     a, b = st.columns(2)
     scenes = [PROMPT, "a green triangle above a red circle", "a yellow square to the right of a green triangle"]
     caption = a.selectbox("Scene", scenes, key="l8_scene")
-    samples = b.select_slider("Timesteps per caption", [5, 10, 20], 10, key="l8_samples")
+    samples = b.select_slider("Timesteps per caption", [5, 10, 20], RELATION_SAMPLES, key="l8_samples")
     image, result = relation_scores(device, caption, samples, 0)
     cols = st.columns([1, 2])
     cols[0].image(image, caption=f"drawn: {caption}", width=160)
@@ -288,8 +317,9 @@ LESSONS: tuple[Lesson, ...] = (
         (
             "If a map explains the model, destroying the model should destroy the map. Adebayo et al. re-initialise the "
             "network's layers from the output down and compare each map to the trained model's.",
-            "The gradient changes as soon as the top layer is random. Guided Backprop barely changes: it mostly shows "
-            "the image's edges, whatever the weights above it say. Move the slider down the cascade.",
+            "The gradient changes as soon as the top layer is random. Guided Backprop changes later and less: with the "
+            "top layers random it still draws the image's edges, and its map comes apart only as the layers near the "
+            "input go. Move the slider down the cascade and compare the two curves.",
         ),  # fmt: skip
         sanity_figure,
         "Guided Backprop's maps look sharp and convincing. What does the check say about them?",
@@ -418,10 +448,12 @@ PRESENTER_CSS = """
 
 
 def show(lesson: Lesson, number: int, device: str) -> None:
+    """The lesson; its figure as a job in its models' lines (place in the line, Cancel, out-of-memory message)."""
     st.header(f"{number}. {lesson.title}")
     for paragraph in lesson.paragraphs:
         st.markdown(paragraph)
-    lesson.figure(device)
+    with jobs.heavy(f"lesson {number}", cancel_message="Stopped; change a control to draw the figure again."):
+        lesson.figure(device)
     with st.expander(f"**Question:** {lesson.question}", icon=":material/help:"):
         st.markdown(lesson.answer)
     st.caption(lesson.citation)

@@ -80,3 +80,25 @@ def test_a_deep_link_by_number_and_an_unknown_lesson():
     assert next(b for b in at.button if b.label == "Next").disabled
     at = _lesson("nope")
     assert at.warning and "nope" in at.warning[0].value and at.header[0].value.startswith("1. ")
+
+
+def test_after_the_warm_up_every_lesson_opens_without_computing(monkeypatch):
+    """The warm-up computes each lesson's figure at its defaults: opening any lesson afterwards reads the caches
+    (the library functions that compute the figures are made to fail, so a cache miss would show)."""
+    import glimpse.attention
+    import glimpse.diffusion_classifier
+    import glimpse.evaluation.sanity
+    import glimpse.saliency
+    from components import lesson_warmup
+
+    assert lesson_warmup.warm("cpu", idle_wait_s=0) == [key for key, _, _ in lesson_warmup.figures("cpu")]
+
+    def computed(*args, **kwargs):
+        raise AssertionError("a lesson computed its figure after the warm-up")
+
+    for module, name in [(glimpse.saliency, "explain"), (glimpse.attention, "generate_with_attention"),
+                         (glimpse.evaluation.sanity, "randomisation_check"), (glimpse.diffusion_classifier, "classify")]:  # fmt: skip
+        monkeypatch.setattr(module, name, computed)
+    for key in ui.KEYS:
+        at = _lesson(key)
+        assert not at.error, (key, [e.value for e in at.error])

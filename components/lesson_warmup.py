@@ -1,0 +1,77 @@
+"""Every lesson's figure computed before anyone asks for it: a teacher in front of a class cannot wait.
+
+The first open of the Lessons page (or the server's start, with ``GLIMPSE_WARM_LESSONS=1``) starts one
+background thread per process that fills the lessons' caches with each figure at its default controls, in
+lesson order. It yields to people: before each figure it waits until the models that figure uses are idle,
+and each figure takes their lines only as its library calls do (a pass group, a generation), so a click from
+any session waits one of those at most. What it computed is what the figures then read from the caches.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import streamlit as st
+
+from components import lessons_ui as ui
+from components import loaders
+
+LOG = logging.getLogger("glimpse.lessons")
+#: longest wait for idle models before a figure is computed anyway (seconds)
+IDLE_WAIT_S = 30.0
+
+
+def figures(device: str) -> list[tuple[str, tuple[str, ...], Callable[[], object]]]:
+    """(lesson key, the models it uses, compute its default figure) for every lesson, in order."""
+    classifier, digits, t2i = (ui.CLASSIFIER,), ui.DIGITS, (ui.T2I,)
+    return [
+        ("smoothgrad", classifier, lambda: ui.smoothgrad_maps(device, *ui.SMOOTHGRAD_DEFAULT)),
+        ("sanity", digits[:1], lambda: [ui.sanity(device, m, ui.SANITY_IMAGE) for m in ui.SANITY_METHODS]),
+        ("robust", digits, lambda: [ui.digit_map(m, device, ui.ROBUST_IMAGE, ui.ROBUST_METHOD) for m in digits]),
+        (
+            "cams",
+            classifier,
+            lambda: [
+                ui.saliency(ui.CLASSIFIER, device, "chelsea", ((m, ()),), t)
+                for t in ui.extremes(device)
+                for m in ui.CAMS
+            ],
+        ),  # fmt: skip
+        ("complexity", (), lambda: ui.ratings("SAVOIAS Scenes")),
+        ("red", t2i, lambda: ui.attention(device, ui.PROMPT, 0)),  # lessons 6 and 7 share it
+        ("relations", t2i, lambda: ui.relation_scores(device, ui.PROMPT, ui.RELATION_SAMPLES, 0)),
+    ]
+
+
+def _idle(models: tuple[str, ...], device: str) -> bool:
+    bundles = [loaders.pipeline(m, device) if m == ui.T2I else loaders.classifier(m, device) for m in models]
+    return not any(b.lock.busy for b in bundles)
+
+
+def warm(device: str, *, idle_wait_s: float = IDLE_WAIT_S) -> list[str]:
+    """Compute every lesson's default figure (see the module docstring); returns the keys done, in order."""
+    done = []
+    for key, models, compute in figures(device):
+        deadline = time.monotonic() + idle_wait_s
+        while models and not _idle(models, device) and time.monotonic() < deadline:
+            time.sleep(0.25)
+        t0 = time.perf_counter()
+        try:
+            compute()
+        except Exception:  # a lesson that cannot be warmed is computed when opened, with its error shown there
+            LOG.exception("lesson warm-up: %s failed", key)
+            continue
+        LOG.info("lesson warm-up: %s in %.1f s", key, time.perf_counter() - t0)
+        done.append(key)
+    return done
+
+
+@st.cache_resource(show_spinner=False)
+def start(device: str) -> threading.Thread:
+    """The warm-up thread of this process and device (started once; later calls return it)."""
+    thread = threading.Thread(target=warm, args=(device,), name=f"glimpse-lesson-warmup-{device}", daemon=True)
+    thread.start()
+    return thread
