@@ -4,7 +4,7 @@ import os
 
 import streamlit as st
 
-from components.jobs import cancelled_notice
+from components.jobs import cancelled_notice, log_to_server
 from components.loaders import import_model_libraries, limit_malloc_arenas
 from components.sidebar import sidebar
 
@@ -31,6 +31,7 @@ SECTIONS = {
     ],
 }
 
+log_to_server()  # jobs finished and stopped, the lessons' warm-up
 limit_malloc_arenas()  # once per process: each click's new script thread would otherwise start a fresh arena
 nav = st.navigation({name: pages for name, pages in SECTIONS.items() if pages})
 sidebar()

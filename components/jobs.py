@@ -33,6 +33,7 @@ from typing import Any
 
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
+from streamlit.runtime.scriptrunner_utils.exceptions import RerunException, StopException
 
 from glimpse.work_queue import ModelUnloaded, QueueStatus, job
 from models.memory import free_device_memory, is_out_of_memory
@@ -43,6 +44,16 @@ _REQUESTED = "_job_requested"  # session-state prefix: the button of this key wa
 _NOTICE = "_job_notice"  # session-state prefix: a job's message, shown once beside its button
 
 LOG = logging.getLogger("glimpse.jobs")
+
+
+def log_to_server() -> None:
+    """Glimpse's INFO messages (a job finished or stopped, the lessons' warm-up) on the server's stderr, once."""
+    log = logging.getLogger("glimpse")
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
 
 
 def session_id() -> str:
@@ -366,6 +377,10 @@ def run_job(
             result = combine(parts)
             store(result)
             LOG.info("job %r finished: %d %s in %.1f s", plan.label, len(parts), plan.unit, progress.elapsed_s)
+    except (StopException, RerunException) as stop:  # Cancel, another widget, or the session went away
+        why = "the page was rerun (Cancel or another control)" if isinstance(stop, RerunException) else "stopped"
+        LOG.info("job %r stopped after %d of %d %s: %s", plan.label, len(parts), len(plan.steps), _plural(plan.unit), why)
+        raise
     except errors as err:
         notify(key, "error", f"{failure}: {err}")
         if forget is not None:
