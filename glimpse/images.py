@@ -66,6 +66,21 @@ def load_image(
     return to_rgb(img)
 
 
+def png_bytes(image: np.ndarray) -> bytes:
+    """A uint8 (H, W, 3) or (H, W) image as lossless PNG bytes: :func:`load_image` gives the same pixels back.
+
+    The writer for files whose pixels are a claim about a model (a traversal's end point, a visualisation):
+    no resize, no lossy compression.
+
+    >>> pixels = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
+    >>> bool(np.array_equal(load_image(png_bytes(pixels)), pixels))
+    True
+    """
+    buf = io.BytesIO()
+    Image.fromarray(as_rgb(image)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
 def to_rgb(img: Image.Image) -> np.ndarray:
     """Any PIL mode -> uint8 RGB (H, W, 3); alpha composited on white, 16-bit scaled by its range."""
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):

@@ -4,7 +4,11 @@
     python -m glimpse visualize --class "tabby" --facets 3 --out vis/       # one per facet (k-means clusters)
     python -m glimpse visualize --channel blocks.12:5 --images photos/ --out vis/   # + top images of the channel
 
-Prints a JSON summary: per image written, the class's probability (or the channel's mean activation).
+Prints a JSON summary: per image written, the class's probability (or the channel's mean activation) on the
+8-bit image the PNG holds, at the size it was optimised at; and, for a class, ``read_back_probability``: the
+PNG re-read through :mod:`glimpse.images` and the model's preprocessing, as ``python -m glimpse classify``
+gives it. The two agree at the model's input size; with ``--size`` the reader resizes the PNG to the model's
+input, and the summary says so.
 """
 
 from __future__ import annotations
@@ -82,10 +86,20 @@ def run(args: argparse.Namespace) -> int:
     if objective.kind == "class":
         summary["label"] = bundle.labels[objective.index]
 
+    if objective.kind == "class" and tuple(inp.size) != tuple(bundle.input_size):
+        h, w = bundle.input_size
+        summary["note"] = (f"optimised and scored at {args.size}x{args.size}; a reader (classify) resizes the PNG "
+                           f"to the model's input {w}x{h}, which gives read_back_probability")  # fmt: skip
+
     def record(name: str, vis) -> None:
+        from glimpse.lab.common import written_probabilities
+
         Image.fromarray(vis.image).save(out / name)
         row = {"file": name, "activation" if vis.probability is None else "probability":
                vis.score if vis.probability is None else vis.probability, "logit_or_activation": vis.score}  # fmt: skip
+        if vis.probability is not None:  # the file as a reader gets it (the lock is held by the caller)
+            probs = written_probabilities(str(out / name), bundle.model, bundle.preprocess, inp)
+            row["read_back_probability"] = float(probs[objective.index])
         summary["images"].append(row)
 
     with bundle.lock:

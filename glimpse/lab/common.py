@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from glimpse.images import as_rgb
+from glimpse.images import as_rgb, load_image
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,18 @@ def to_uint8(x: torch.Tensor, size: tuple[int, int] | None = None) -> np.ndarray
     if size is not None and tuple(t.shape[-2:]) != tuple(size):
         t = F.interpolate(t, size=tuple(size), mode="bilinear", align_corners=False, antialias=True)
     return (t[0].clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255.0).round().astype(np.uint8)
+
+
+@torch.no_grad()
+def written_probabilities(
+    data: bytes | str, model: nn.Module, preprocess: Callable[[np.ndarray], torch.Tensor], inp: ModelInput
+) -> np.ndarray:
+    """float64 (classes,): the model's probabilities for an image file as a reader gets them: decoded by
+    :func:`glimpse.images.load_image`, then ``preprocess`` (the model's own resize and scaling, e.g. a registry
+    bundle's ``preprocess``, as ``python -m glimpse classify`` does) and ``model``. How a written file's claim
+    is checked."""
+    logits = model(preprocess(load_image(data)))
+    return inp.probabilities(logits.float())[0].cpu().numpy().astype(np.float64)
 
 
 def resolve_module(model: nn.Module, path: str) -> nn.Module:

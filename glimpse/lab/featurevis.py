@@ -72,9 +72,10 @@ class Visualization:
     image : np.ndarray
         uint8 (H, W, 3) at the model's input size.
     score : float
-        The objective on the final image, untransformed (logit, or mean channel activation).
+        The objective on the final 8-bit image ``image``, untransformed (logit, or mean channel activation).
     probability : float | None
-        For a class objective, the class's probability on the final image (softmax, or sigmoid when multilabel).
+        For a class objective, the class's probability on ``image`` (softmax, or sigmoid when multilabel): a
+        lossless PNG of it, re-read at this size, gives the model this probability.
     trace : np.ndarray
         float64 (steps,): the objective on each step's transformed image.
     snapshots : tuple
@@ -255,9 +256,10 @@ def visualize(
         if progress is not None:
             progress(step + 1, steps)
     with torch.no_grad():
-        x = param()
-        value, logits = _objective_value(model, objective, x, inp)
+        # scored as the 8-bit image it is returned (and written) as, so a PNG of it re-read gives the same number
+        image = to_uint8(param())
+        value, logits = _objective_value(model, objective, to_tensor(image, None, device), inp)
         prob = float(inp.probabilities(logits)[0, objective.index]) if objective.kind == "class" else None
     params = {"steps": steps, "lr": lr, "tv_weight": tv_weight, "transforms": transforms, "seed": seed,
               "start": "image" if init is not None else "noise", "size": list(inp.size)}  # fmt: skip
-    return Visualization(to_uint8(x), float(value[0]), prob, trace, tuple(snapshots), objective, params)
+    return Visualization(image, float(value[0]), prob, trace, tuple(snapshots), objective, params)

@@ -197,6 +197,7 @@ def test_the_commands_write_their_files_and_json(tmp_path, capsys):
     assert main(["blindspot", str(src), str(tgt), "--steps", "4", "--frames", "3", "--out", str(tmp_path / "bs")]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert {"start_confidence", "end_confidence", "l2", "linf", "ssim"} <= set(summary)
-    assert Image.open(tmp_path / "bs" / "end.png").size == (150, 120)
+    assert Image.open(tmp_path / "bs" / "end.png").size == (224, 224)  # the model's input (test_read_back.py)
+    assert Image.open(tmp_path / "bs" / "end-view.png").size == (150, 120)  # the view at the source's size
     assert len(list((tmp_path / "bs").glob("frame-*.png"))) == 3
     assert main(["blindspot", str(src), str(tmp_path / "missing.png"), "--out", str(tmp_path / "x")]) == 2
