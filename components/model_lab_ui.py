@@ -16,7 +16,7 @@ import streamlit as st
 from components import jobs, loaders, session_results
 from components.image_input import BY_DIGEST, ImageChoice
 from glimpse.display import resize_image
-from glimpse.images import MAX_PIXELS, ImageLoadError, load_image, sample_images
+from glimpse.images import MAX_PIXELS, ImageLoadError, load_image, png_bytes, sample_images
 from glimpse.lab import (
     Facets,
     Objective,
@@ -27,6 +27,8 @@ from glimpse.lab import (
     triangle_confidence,
     visualize,
 )
+from glimpse.lab.blindspot import rounding_note, traversal_npz_bytes
+from glimpse.lab.common import to_tensor, to_uint8, written_probabilities
 from models.lab import class_images, late_layer, model_input, sample_crops
 
 VIS_CITATION = 'Olah, Mordvintsev & Schubert, "Feature Visualization", Distill 2017 (lucid\'s parameterisation)'
@@ -46,6 +48,37 @@ class Pool:
 
 
 BY_POOL = {Pool: lambda pool: pool.digest}
+
+
+@dataclass(frozen=True)
+class WrittenEnd:
+    """The traversal's files, as the downloads hold them, and what the model gives the end image re-read.
+
+    ``png``: the end point at the model's input size (lossless, the image the model was given); ``npz``: the
+    float points and confidences (:func:`glimpse.lab.blindspot.traversal_npz_bytes`); ``view``: the end point
+    upsampled to the source's size (for looking at only). ``confidence``: the source class's probability for
+    ``png`` decoded by :mod:`glimpse.images` and passed through the model's preprocessing; ``label`` and
+    ``top_probability``: the re-read image's top class; ``note``: what 8-bit rounding did, when it moved it.
+    """
+
+    png: bytes
+    npz: bytes
+    view: bytes
+    confidence: float
+    label: str
+    top_probability: float
+    note: str | None
+
+
+def written_end(tr: Traversal, source: np.ndarray, bundle) -> WrittenEnd:
+    """Write the end point's files and re-read the PNG through the model's preprocessing (hold the model's lock)."""
+    png = png_bytes(tr.end)
+    probs = written_probabilities(png, bundle.model, bundle.preprocess, model_input(bundle))
+    top = int(probs.argmax())
+    view = png_bytes(to_uint8(to_tensor(tr.end, None, "cpu"), source.shape[:2]))
+    conf = float(probs[tr.source_class])
+    return WrittenEnd(png, traversal_npz_bytes(tr), view, conf, bundle.labels[top], float(probs[top]),
+                      rounding_note(tr, conf))  # fmt: skip
 
 
 def _bar(text: str):
@@ -88,7 +121,7 @@ def examples(model_id: str, device: str, layer: str, channel: int, pool: Pool, t
 
 @st.cache_data(max_entries=8, show_spinner=False, hash_funcs=BY_DIGEST)
 def traversal(model_id: str, device: str, source: ImageChoice, target: ImageChoice, steps: int, step_size: float,
-              pthresh: float, seed: int) -> tuple[Traversal, np.ndarray, np.ndarray]:  # fmt: skip
+              pthresh: float, seed: int) -> tuple[Traversal, np.ndarray, np.ndarray, WrittenEnd]:  # fmt: skip
     bundle = loaders.classifier(model_id, device)
     bar, progress = _bar("Traversing…")
     inp = model_input(bundle)
@@ -98,7 +131,8 @@ def traversal(model_id: str, device: str, source: ImageChoice, target: ImageChoi
                                      step_size=step_size, pthresh=pthresh, seed=seed, progress=progress)  # fmt: skip
             coords, conf = triangle_confidence(bundle.model, source.pixels, target.pixels, tr.end, inp,
                                                tr.source_class, resolution=9)  # fmt: skip
-        return tr, coords, conf
+            written = written_end(tr, source.pixels, bundle)
+        return tr, coords, conf, written
     finally:
         bar.empty()
 
@@ -221,10 +255,11 @@ def examples_view(found, pool: Pool) -> None:
                      width="stretch")  # fmt: skip
 
 
-def traversal_view(tr: Traversal, coords: np.ndarray, conf: np.ndarray, bundle) -> None:
+def traversal_view(tr: Traversal, coords: np.ndarray, conf: np.ndarray, written: WrittenEnd, bundle) -> None:
     src, tgt = bundle.labels[tr.source_class], bundle.labels[tr.target_class]
     a, b, c, d = st.columns(4)
-    a.metric(f"Confidence in “{src}”", f"{tr.end_confidence:.3f}", f"{tr.end_confidence - tr.start_confidence:+.3f}")
+    a.metric(f"Confidence in “{src}”", f"{tr.end_confidence:.3f}", f"{tr.end_confidence - tr.start_confidence:+.3f}",
+             help="at the float end point, as the walk holds it")  # fmt: skip
     b.metric(
         "SSIM to the target", f"{tr.distances['ssim']:.3f}", help=f"the source's: {tr.distances['source_ssim']:.3f}"
     )
@@ -234,12 +269,14 @@ def traversal_view(tr: Traversal, coords: np.ndarray, conf: np.ndarray, bundle) 
         f"From the source image: SSIM {tr.distances['source_ssim']:.3f}, L2 {tr.distances['source_l2']:.1f}, "
         f"L∞ {tr.distances['source_linf']:.3f} (pixels in [0, 1], at the model's input size)."
     )
+    written_view(tr, written, src)
     cols = st.columns(len(tr.frames))
     for col, (step, frame) in zip(cols, tr.frames):
         col.image(frame, caption=f"step {step}", width="stretch")
     left, right = st.columns(2)
     fig = go.Figure()
     fig.add_scatter(y=tr.confidence, mode="lines", name=f"“{src}” (held)")
+    fig.add_scatter(y=tr.confidence_8bit, mode="lines", line=dict(dash="dot"), name=f"“{src}”, rounded to 8 bits")
     fig.add_scatter(y=tr.target_confidence, mode="lines", name=f"“{tgt}” (the target's class)")
     fig.update_layout(height=280, margin=dict(l=10, r=10, t=30, b=10), title="Probability along the path",
                       xaxis_title="step", yaxis_range=[0, 1.02])  # fmt: skip
@@ -254,6 +291,28 @@ def traversal_view(tr: Traversal, coords: np.ndarray, conf: np.ndarray, bundle) 
     tri.update_layout(height=280, margin=dict(l=10, r=10, t=30, b=10), showlegend=False,
                       title=f"p(“{src}”) over the triangle", xaxis_visible=False, yaxis_visible=False)  # fmt: skip
     right.plotly_chart(tri, width="stretch")
+
+
+def written_view(tr: Traversal, written: WrittenEnd, src: str) -> None:
+    """What the downloaded end image is given, beside the in-memory value, and the downloads."""
+    h, w = tr.end.shape[:2]
+    st.markdown(
+        f"**The written end image** (`end.png`, {w}×{h}, the model's input), re-read and classified: "
+        f"“{src}” **{written.confidence:.4f}** (in memory {tr.end_confidence:.4f}; rounded to 8 bits in memory "
+        f"{tr.end_confidence_8bit:.4f}); its top class: “{written.label}” {written.top_probability:.4f}. "
+        "`python -m glimpse classify end.png` gives the same."
+    )
+    if written.note:
+        st.warning(written.note)
+    a, b, c = st.columns(3)
+    a.download_button("end.png (the model's input)", written.png, "end.png", "image/png", key="lab_bs_png",
+                      help="lossless, at the model's input size: classifying it reproduces the number above")  # fmt: skip
+    b.download_button("traversal.npz (float points)", written.npz, "traversal.npz", "application/octet-stream",
+                      key="lab_bs_npz", help="the float end point and frames, the confidences along the path, "
+                      "and how it was made (meta)")  # fmt: skip
+    c.download_button("end-view.png (a view)", written.view, "end-view.png", "image/png", key="lab_bs_view",
+                      help="upsampled to the source's size for looking at; resized, it is not the image the model "
+                      "was given, and re-classifying it does not reproduce the number")  # fmt: skip
 
 
 def target_picker(source: ImageChoice) -> ImageChoice | None:
@@ -289,4 +348,6 @@ __all__ = [
     "traversal_view",
     "visualization",
     "visualization_view",
+    "WrittenEnd",
+    "written_end",
 ]

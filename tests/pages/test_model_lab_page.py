@@ -56,8 +56,18 @@ def test_a_blind_spot_traversal_shows_its_path_and_measures():
     at.select_slider(key="lab_bs_step").set_value(0.08)
     at.run()
     _press(at, "Traverse")
-    tr, coords, conf = stored(at, ui.KEYS["blind"])
+    tr, coords, conf, written = stored(at, ui.KEYS["blind"])
     assert tr.distances["ssim"] > tr.distances["source_ssim"]
+    # the page's number for the downloadable end.png is what a reader of that file gets
+    from glimpse.images import load_image
+    from models.registry import load_classifier
+
+    bundle = load_classifier("efficientnet-lite0", device="cpu")
+    probs = {i: p for i, _, p in bundle.predict(load_image(written.png), top=bundle.num_classes)}
+    assert load_image(written.png).shape[:2] == tuple(bundle.input_size)
+    assert abs(probs[tr.source_class] - written.confidence) < 1e-6
+    assert abs(written.confidence - tr.end_confidence_8bit) < 1e-4
+    assert any("written end image" in m.value for m in at.markdown)
     assert tr.end_confidence >= tr.start_confidence - 0.2
     assert coords.shape[0] == conf.shape[0] and np.all((conf >= 0) & (conf <= 1))
     assert any("SSIM" in m.label for m in at.metric)
