@@ -20,7 +20,7 @@ import streamlit as st
 from PIL import Image
 
 from components import session_results
-from components.image_input import BY_DIGEST, ImageChoice, image_picker
+from components.image_input import BY_DIGEST, UPLOAD_MB, ImageChoice, image_picker
 from components.views import heatmap_figure
 from glimpse.complexity import BITS, SCALES, STANDINS, WEIGHTS, ComplexityFeatures, complexity_batch
 from glimpse.complexity.fit import (
@@ -414,7 +414,8 @@ def batch_tab() -> None:
     )
     with st.form("cx_batch_form", border=False):
         files = st.file_uploader(
-            "Images or .zip archives",
+            f"Images or .zip archives (each file at most {UPLOAD_MB} MB, each image at most "
+            f"{MAX_PIXELS / 1e6:.0f} megapixels)",
             accept_multiple_files=True,
             type=[s.lstrip(".") for s in IMAGE_SUFFIXES] + ["zip"],
             key="cx_batch_files",

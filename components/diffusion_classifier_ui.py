@@ -18,6 +18,7 @@ import streamlit as st
 from components import jobs, loaders, session_results
 from components.attention_ui import RESULT_KEY as ATTENTION_RESULT
 from components.attention_ui import pipeline
+from components.image_input import IMAGE_LIMITS
 from components.views import heatmap_figure
 from glimpse import npzfile
 from glimpse.diffusion_classifier import DiffusionClassification, adapter_for, classify
@@ -117,9 +118,9 @@ def image_picker() -> tuple[str, np.ndarray] | None:
         image = render_scene(parse_caption(caption), np.random.default_rng(int(seed))).image
         return f"drawn: {caption}", image
     if source == SOURCES[1]:
-        upload = st.file_uploader("An image", type=None, key="dc_upload")
+        upload = st.file_uploader(f"An image ({IMAGE_LIMITS})", type=None, key="dc_upload")
         if upload is None:
-            st.info("Upload an image (any size: it is resized to the model's resolution).")
+            st.info("Upload an image: it is resized to the model's resolution.")
             return None
         from glimpse.images import load_image
 

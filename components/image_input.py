@@ -14,6 +14,11 @@ import streamlit as st
 from glimpse.images import MAX_PIXELS, ImageLoadError, load_image, sample_images
 
 IMAGE_KEY = "glimpse_image"
+#: server.maxUploadSize in .streamlit/config.toml (MB per file): an uncompressed 8-bit RGB image of MAX_PIXELS
+#: fits, so the pixel limit, not the file size, is what refuses an image.
+UPLOAD_MB = 150
+#: What every image uploader says about its limits (Streamlit's own line under it says "Limit 150MB per file").
+IMAGE_LIMITS = f"at most {MAX_PIXELS / 1e6:.0f} megapixels and {UPLOAD_MB} MB per file"
 
 
 @dataclass(frozen=True, eq=False)
@@ -101,7 +106,7 @@ def image_picker(*, key: str = "image", show: bool = True) -> ImageChoice | None
     source = st.radio("Image", ["Sample", "Upload"], horizontal=True, key=f"{key}_source")
     if source == "Upload":
         up = st.file_uploader(
-            f"Upload an image (PNG, JPEG, WebP, TIFF, GIF…; at most {MAX_PIXELS / 1e6:.0f} megapixels)",
+            f"Upload an image (PNG, JPEG, WebP, TIFF, GIF…; {IMAGE_LIMITS})",
             key=f"{key}_upload",
         )
         if up is not None:

@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from components import jobs, loaders, session_results
-from components.image_input import BY_DIGEST, ImageChoice
+from components.image_input import BY_DIGEST, IMAGE_LIMITS, ImageChoice
 from glimpse.display import resize_image
 from glimpse.images import MAX_PIXELS, ImageLoadError, load_image, png_bytes, sample_images
 from glimpse.lab import (
@@ -181,7 +181,9 @@ def pool_picker(bundle, class_index: int | None, key: str) -> Pool | None:
                       "shipped photographs (ranked by the class's probability for facets). For most ImageNet "
                       "classes, upload real pictures of the class.")  # fmt: skip
     if source == "Upload":
-        files = st.file_uploader("Images (several)", accept_multiple_files=True, key=f"{key}_files")
+        files = st.file_uploader(
+            f"Images (several; each {IMAGE_LIMITS})", accept_multiple_files=True, key=f"{key}_files"
+        )
         names, images = [], []
         for f in files or []:
             try:
@@ -320,7 +322,7 @@ def target_picker(source: ImageChoice) -> ImageChoice | None:
     names = [n for n in samples if n != source.name] + ["Upload"]
     name = st.selectbox("Target image", names, key="lab_target")
     if name == "Upload":
-        up = st.file_uploader("Upload the target", key="lab_target_upload")
+        up = st.file_uploader(f"Upload the target ({IMAGE_LIMITS})", key="lab_target_upload")
         if up is None:
             return None
         try:
