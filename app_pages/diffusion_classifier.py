@@ -30,6 +30,8 @@ with right:
     go = st.button("Classify", type="primary", icon=":material/play_arrow:", disabled=len(prompts) < 2)
     if len(prompts) < 2:
         st.caption("Give at least two candidate prompts.")
+    else:
+        ui.cost_caption(bundle, device, tuple(prompts), samples, keep)
 if go:
     ui.run(ui.Request(bundle.model_id, device, image, name, tuple(prompts), samples, keep, loss, weighting, seed))
 if session_results.has(ui.RESULT_KEY):

@@ -87,17 +87,10 @@ def generation(
     instead of pointing at an element of another run.
     """
     bundle = pipeline(model_id, device)
-    bar = st.progress(0.0, text="Generating…")
-
-    def progress(step: int, total: int) -> None:
-        bar.progress(min(1.0, step / max(total, 1)), text=f"Denoising step {step} / {total}")
-
-    try:
+    with jobs.bar("Denoising", unit="step") as progress:
         return generate_with_attention(
             bundle, prompt, seed=seed, steps=steps, guidance=guidance, heads=heads, layers=layers, progress=progress
         )
-    finally:
-        bar.empty()
 
 
 def run(request: Request) -> GenerationResult | None:
@@ -225,11 +218,24 @@ def generation_form(bundle: DiffusionBundle, device: str) -> Request | None:
             "'All layers' adds the UNet's mid block and every resolution. Transformers record every layer.",
         )
         go_ = st.form_submit_button("Generate", type="primary")
+    cost_caption(bundle, device, steps, guidance)
     if not go_:
         return None
     return Request(
         bundle.model_id, device, prompt.strip(), int(seed), int(steps), float(guidance), bool(heads), str(layers)
     )
+
+
+def cost_caption(bundle: DiffusionBundle, device: str, steps: int, guidance: float) -> None:
+    """What Generate will cost at the form's steps and guidance, from a denoising step timed on this machine."""
+    from components.costs import denoising_step
+
+    try:
+        fixed, per = denoising_step(bundle.model_id, device, EXAMPLES[0], float(guidance))
+    except (ValueError, RuntimeError):  # a model the probe prompt does not suit: no estimate, not an error
+        return
+    seconds = jobs.seconds_text(fixed + per * int(steps))
+    st.caption(f"**Cost:** {int(steps)} denoising steps, {seconds} on this machine ({per * 1e3:.0f} ms a step).")
 
 
 def word_labels(words: tuple[str, ...]) -> list[str]:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from components import session_results
+from components import jobs, session_results
 
 ENV = "GLIMPSE_SERVER_PATHS"
 
@@ -81,22 +81,14 @@ def _run(kind, make_task, source: str, out: str, address: str | None, workers: i
     if not source or not out:
         st.warning("Give an input and an output folder.")
         return
-    bar = st.progress(0.0, text="Scoring…")
     try:
-        items = list_inputs(os.path.expanduser(source))
-        task = make_task(os.path.expanduser(out), None)
-        report = run_batch(
-            task,
-            items,
-            os.path.expanduser(out),
-            resume=resume,
-            ray=address,
-            workers=workers,
-            progress=lambda done, total: bar.progress(done / max(total, 1), text=f"{done} of {total} images"),
-        )
+        with jobs.bar("Scoring", unit="image") as progress:
+            items = list_inputs(os.path.expanduser(source))
+            task = make_task(os.path.expanduser(out), None)
+            report = run_batch(
+                task, items, os.path.expanduser(out), resume=resume, ray=address, workers=workers, progress=progress
+            )
     except (ValueError, OSError) as err:
         st.error(f"Cannot run the data set: {str(err).splitlines()[0]}")
         return
-    finally:
-        bar.empty()
     session_results.put((key, "batch"), (report, read_rows(os.path.expanduser(out))))

@@ -19,7 +19,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from PIL import Image
 
-from components import session_results
+from components import jobs, session_results
 from components.image_input import BY_DIGEST, UPLOAD_MB, ImageChoice, image_picker
 from components.views import heatmap_figure
 from glimpse.complexity import BITS, SCALES, STANDINS, WEIGHTS, ComplexityFeatures, complexity_batch
@@ -427,8 +427,8 @@ def batch_tab() -> None:
             st.warning("Add at least one image or zip first.")
         else:
             uploads, skipped = expand_uploads(files)
-            bar = st.progress(0.0, text="Scoring…")
-            table, errors = score_uploads(uploads, batch_standins, lambda f, t: bar.progress(f, text=t))
+            with jobs.bar("Scoring") as progress:
+                table, errors = score_uploads(uploads, batch_standins, progress)
             session_results.put(BATCH_KEY, (table, skipped + errors))
 
     from components.batch_ui import dataset_runner

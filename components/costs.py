@@ -59,3 +59,64 @@ def forward_seconds(model_id: str, device: str, images: int) -> float:
 def total(*parts: float | None) -> float | None:
     """The sum, or None when any part is unknown."""
     return None if any(p is None for p in parts) else float(sum(parts))
+
+
+# ------------------------------------------------------------------------------------------ diffusion models
+def _timed(run) -> float:
+    import time
+
+    t0 = time.perf_counter()
+    run()
+    return time.perf_counter() - t0
+
+
+@st.cache_data(max_entries=8, show_spinner="Timing this machine's denoiser (once per model and device)…")
+def denoising_step(model_id: str, device: str, prompt: str, guidance: float) -> tuple[float, float]:
+    """(fixed seconds, seconds per denoising step) of a generation with attention recording on this machine:
+    a 1-step and a 3-step generation of ``prompt``, timed."""
+    from components.attention_ui import pipeline
+    from glimpse.attention import generate_with_attention
+
+    bundle = pipeline(model_id, device)
+    one = _timed(lambda: generate_with_attention(bundle, prompt, seed=0, steps=1, guidance=guidance))
+    three = _timed(lambda: generate_with_attention(bundle, prompt, seed=0, steps=3, guidance=guidance))
+    per = max(0.0, (three - one) / 2)
+    return max(0.0, one - per), per
+
+
+def generation_seconds(model_id: str, device: str, prompt: str, guidance: float, steps: int) -> float:
+    fixed, per = denoising_step(model_id, device, prompt, float(guidance))
+    return fixed + per * int(steps)
+
+
+@st.cache_data(max_entries=8, show_spinner="Timing this machine's denoiser (once per model and device)…")
+def denoising_sample(model_id: str, device: str, prompts: tuple[str, ...]) -> tuple[float, float]:
+    """(fixed seconds, seconds per prompt and timestep) of the diffusion classifier on this machine: ``prompts``
+    (two) scored on 1 and on 3 timesteps of a grey image, timed."""
+    import numpy as np
+
+    from components.attention_ui import pipeline
+    from glimpse.diffusion_classifier import adapter_for, classify
+
+    bundle = pipeline(model_id, device)
+    model = adapter_for(bundle.pipe, bundle.model_id)
+    image = np.full((64, 64, 3), 128, np.uint8)
+    with bundle.lock:
+        one = _timed(lambda: classify(model, image, prompts, samples=1, seed=0))
+        three = _timed(lambda: classify(model, image, prompts, samples=3, seed=0))
+    per = max(0.0, (three - one) / (2 * len(prompts)))
+    return max(0.0, one - per * len(prompts)), per
+
+
+def classification_seconds(model_id: str, device: str, prompts: tuple[str, ...], samples: tuple[int, ...],
+                           keep: tuple[int, ...] | None) -> float:  # fmt: skip
+    """Expected seconds of a classification: every prompt on the first stage's timesteps, then the prompts kept
+    after each stage on the next stage's (cumulative counts, as ``classify`` takes them)."""
+    fixed, per = denoising_sample(model_id, device, tuple(prompts[:2]))
+    alive, done, units = len(prompts), 0, 0
+    for i, total in enumerate(samples):
+        units += alive * (int(total) - done)
+        done = int(total)
+        if keep is not None and i < len(keep):
+            alive = min(alive, int(keep[i]))
+    return fixed + per * units

@@ -64,22 +64,18 @@ def scores(
     """The classification (cached across sessions); the pipeline's lock is held while it runs."""
     bundle = pipeline(model_id, device)
     model = adapter_for(bundle.pipe, bundle.model_id)
-    bar = st.progress(0.0, text="Denoising…")
-    try:
-        with bundle.lock:
-            return classify(
-                model,
-                image,
-                prompts,
-                samples=samples if len(samples) > 1 else samples[0],
-                keep=keep,
-                loss=loss,
-                weighting=weighting,
-                seed=seed,
-                progress=lambda f, m: bar.progress(min(1.0, f), text=m),
-            )
-    finally:
-        bar.empty()
+    with jobs.bar("Denoising") as progress, bundle.lock:
+        return classify(
+            model,
+            image,
+            prompts,
+            samples=samples if len(samples) > 1 else samples[0],
+            keep=keep,
+            loss=loss,
+            weighting=weighting,
+            seed=seed,
+            progress=progress,
+        )
 
 
 @st.cache_data(max_entries=16, show_spinner="Tracing the winning prompt's attention…")
@@ -193,6 +189,18 @@ def settings() -> tuple[tuple[int, ...], tuple[int, ...] | None, str, str, int]:
     first = c1.slider("Timesteps for every prompt", 1, max(1, samples - 1), min(2, samples - 1), key="dc_first")
     kept = c2.slider("Prompts kept after them", 1, 10, 2, key="dc_keep")
     return (first, samples), (kept, 1), loss, weighting, int(seed)
+
+
+def cost_caption(bundle, device: str, prompts: tuple[str, ...], samples: tuple[int, ...], keep) -> None:
+    """What Classify will cost: prompts × timesteps denoiser passes, each timed on this machine."""
+    from components.costs import classification_seconds
+
+    try:
+        seconds = classification_seconds(bundle.model_id, device, prompts, samples, keep)
+    except (ValueError, RuntimeError):  # prompts the model refuses: Classify says why
+        return
+    passes = f"{len(prompts)} prompts × {samples[-1]} timesteps" + (" (pruned)" if keep else "")
+    st.caption(f"**Cost:** {passes}, {jobs.seconds_text(seconds)} on this machine.")
 
 
 def run(request: Request) -> None:

@@ -223,6 +223,32 @@ class Progress:
         self.bar.empty()
 
 
+@contextmanager
+def bar(label: str, *, unit: str = "", total: int | None = None) -> Iterator[Callable[..., None]]:
+    """The app's progress bar for one call's library progress (inside a cached service, so that a cache hit
+    replays it finished): yields ``progress(fraction, message)``, or with ``total``, ``progress(done, total)``
+    (the lab's loops). Its text is the same everywhere: "step 12 of 50 · ≈ 40 s left" or "message · ≈ 40 s left";
+    every update is a point where a cancelled job or a closed session stops (:func:`checkpoint`)."""
+    widget = st.progress(0.0, text=f"{label}…")
+    t0 = time.perf_counter()
+
+    def progress(a: float, b: float | str = "") -> None:
+        if isinstance(b, (int, float)) and not isinstance(b, bool):  # (done, total)
+            done, of = float(a), max(float(b), 1.0)
+            fraction, message = done / of, f"{label}: {unit or 'step'} {int(done)} of {int(of)}"
+        else:
+            fraction, message = float(a), str(b) or label
+        fraction = min(max(fraction, 0.0), 1.0)
+        checkpoint(label)
+        left = time_left(time.perf_counter() - t0, fraction)
+        widget.progress(fraction, text=message + (f" · {left} left" if left else ""))
+
+    try:
+        yield progress
+    finally:
+        widget.empty()
+
+
 # ------------------------------------------------------------------------------------------ finished steps
 _STEPS_LOCK = threading.Lock()
 #: finished steps kept per process (every session's), least recently used dropped first
@@ -379,7 +405,9 @@ def run_job(
             LOG.info("job %r finished: %d %s in %.1f s", plan.label, len(parts), plan.unit, progress.elapsed_s)
     except (StopException, RerunException) as stop:  # Cancel, another widget, or the session went away
         why = "the page was rerun (Cancel or another control)" if isinstance(stop, RerunException) else "stopped"
-        LOG.info("job %r stopped after %d of %d %s: %s", plan.label, len(parts), len(plan.steps), _plural(plan.unit), why)
+        LOG.info(
+            "job %r stopped after %d of %d %s: %s", plan.label, len(parts), len(plan.steps), _plural(plan.unit), why
+        )
         raise
     except errors as err:
         notify(key, "error", f"{failure}: {err}")

@@ -9,7 +9,9 @@ any session waits one of those at most. What it computed is what the figures the
 
 from __future__ import annotations
 
+import atexit
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -51,13 +53,20 @@ def _idle(models: tuple[str, ...], device: str) -> bool:
     return not any(b.lock.busy for b in bundles)
 
 
+#: set when the process exits: the warm-up stops before its next figure (torch aborts the process when an
+#: interpreter exits while a thread is inside it)
+_STOP = threading.Event()
+
+
 def warm(device: str, *, idle_wait_s: float = IDLE_WAIT_S) -> list[str]:
     """Compute every lesson's default figure (see the module docstring); returns the keys done, in order."""
     done = []
     for key, models, compute in figures(device):
         deadline = time.monotonic() + idle_wait_s
-        while models and not _idle(models, device) and time.monotonic() < deadline:
+        while models and not _idle(models, device) and time.monotonic() < deadline and not _STOP.is_set():
             time.sleep(0.25)
+        if _STOP.is_set():
+            break
         t0 = time.perf_counter()
         try:
             compute()
@@ -69,9 +78,22 @@ def warm(device: str, *, idle_wait_s: float = IDLE_WAIT_S) -> list[str]:
     return done
 
 
+def enabled() -> bool:
+    """Off with ``GLIMPSE_WARM_LESSONS=0`` (the test suite: it calls :func:`warm` itself)."""
+    return os.environ.get("GLIMPSE_WARM_LESSONS", "") != "0"
+
+
 @st.cache_resource(show_spinner=False)
-def start(device: str) -> threading.Thread:
-    """The warm-up thread of this process and device (started once; later calls return it)."""
+def start(device: str) -> threading.Thread | None:
+    """The warm-up thread of this process and device (started once; later calls return it), joined at exit."""
+    if not enabled():
+        return None
     thread = threading.Thread(target=warm, args=(device,), name=f"glimpse-lesson-warmup-{device}", daemon=True)
     thread.start()
+    atexit.register(_stop, thread)
     return thread
+
+
+def _stop(thread: threading.Thread) -> None:
+    _STOP.set()
+    thread.join(timeout=120)

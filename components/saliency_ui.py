@@ -128,16 +128,7 @@ def saliency_maps(
     pixels = image.pixels
     index = top1(bundle, pixels) if target is None else target
     # Created inside the cached function so that a cache hit replays (and removes) it harmlessly.
-    bar = st.progress(0.0, text="Computing saliency maps…")
-    t0 = time.perf_counter()
-
-    def progress(fraction: float, message: str) -> None:
-        fraction = min(max(float(fraction), 0.0), 1.0)
-        left = jobs.time_left(time.perf_counter() - t0, fraction)
-        text = (message or "Computing saliency maps…") + (f" · {left} left" if left else "")
-        bar.progress(fraction, text=text)
-
-    try:
+    with jobs.bar("Computing saliency maps") as progress:
         maps = explain(
             bundle,
             pixels,
@@ -148,8 +139,6 @@ def saliency_maps(
             noise_tunnel=dict(noise_tunnel) if noise_tunnel else None,
             progress=progress,
         )
-    finally:
-        bar.empty()
     return tuple(maps)
 
 
@@ -186,7 +175,6 @@ def sanity(
 
     _count_call()
     bundle = loaders.classifier(model_id, device)
-    bar = st.progress(0.0, text=f"Sanity check of {method}…")
 
     def run(work, pixels, index):
         maps = explain(
@@ -200,7 +188,7 @@ def sanity(
         )
         return maps[0].values
 
-    try:
+    with jobs.bar(f"Sanity check of {method}") as progress:
         return randomisation_check(
             bundle,
             image.pixels,
@@ -211,10 +199,8 @@ def sanity(
             stages=stages,
             seed=seed,
             map_fn=run,
-            progress=lambda f, m: bar.progress(min(max(f, 0.0), 1.0), text=m),
+            progress=progress,
         )
-    finally:
-        bar.empty()
 
 
 @st.cache_data(max_entries=32, show_spinner=False, hash_funcs=BY_DIGEST)
@@ -532,17 +518,15 @@ def score(record: SaliencyRun, m, steps: int):
 
 def score_all(record: SaliencyRun, steps: int) -> None:
     """Deletion/insertion curves of every map, with a progress bar and a Cancel button."""
-    bar = st.progress(0.0, text="Deletion and insertion curves…")
-    with jobs.heavy("deletion/insertion curves", cancel_message="Scoring stopped: the maps scored so far are kept."):
+    label = "scores of every map"
+    with jobs.heavy(label, cancel_message="Scoring stopped: the maps scored so far are kept."):
+        progress = jobs.Progress(label, len(record.maps), unit="map")
         for k, m in enumerate(record.maps):
-            label = m.method
-            bar.progress(
-                k / len(record.maps), text=f"Deletion and insertion curves: {label} ({k + 1}/{len(record.maps)})"
-            )
+            progress.step(k, f"{REGISTRY[m.method].info.label}: deletion and insertion")
             score(record, m, steps)
-            bar.progress((k + 0.5) / len(record.maps), text=f"Class sensitivity: {label} ({k + 1}/{len(record.maps)})")
+            progress.within(0.5, "class sensitivity")
             sensitivity(record, m)
-    bar.empty()
+        progress.done()
 
 
 def sanity_check(record: SaliencyRun, m, stages: int):

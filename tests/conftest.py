@@ -8,6 +8,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 # batch sizes measured during the tests are remembered in a throw-away folder, not the user's cache
 os.environ.setdefault("GLIMPSE_CACHE_DIR", tempfile.mkdtemp(prefix="glimpse-test-cache-"))
+# the Lessons page's background warm-up stays off in the test process (its test calls it; the browser tests'
+# servers run it as a user's would)
+os.environ.setdefault("GLIMPSE_WARM_LESSONS", "0")
 # Property-based tests (tests/test_untrusted_inputs.py): a fixed, bounded set of examples in the suite; more with
 # HYPOTHESIS_PROFILE=thorough.
 settings.register_profile(

@@ -74,6 +74,7 @@ def serve(name: str = "streamlit-server"):
     ARTIFACTS.mkdir(exist_ok=True)
     log = ARTIFACTS / f"{name}.log"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    env.pop("GLIMPSE_WARM_LESSONS", None)  # as a user's server: the lessons warm up on the first Lessons visit
     cmd = [
         sys.executable,
         "-m",

@@ -49,7 +49,10 @@ def test_the_complexity_tab_runs_a_folder_in_process(monkeypatch, folder, tmp_pa
 
 def test_the_evaluate_tab_scores_faithfulness_over_a_folder(monkeypatch, folder, tmp_path):
     monkeypatch.setenv("GLIMPSE_SERVER_PATHS", "1")
+    from components.evaluate import TAB_KEY, TABS
+
     at = open_page("app_pages/evaluate.py")
+    at.session_state[TAB_KEY] = TABS[-1]  # only the open tab runs
     at.sidebar.selectbox(key="glimpse_embedded_pick").set_value("blockdigits-standard").run()
     at.multiselect(key="eval_ds_methods").set_value(["gradient"]).run()
     at.slider(key="eval_ds_steps").set_value(5).run()
