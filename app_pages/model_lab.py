@@ -33,6 +33,7 @@ with vis_tab:
     if st.button("Visualise", type="primary", icon=":material/play_arrow:", key="lab_vis_go"):
         ui.run("vis", "feature visualisation",
                lambda: ui.visualization(bundle.model_id, choice.device, objective, steps, side, seed))  # fmt: skip
+    ui.cost_caption(bundle.model_id, choice.device, steps, side)
     vis = session_results.get(ui.KEYS["vis"])
     if vis is not None:
         ui.visualization_view(vis, bundle)
@@ -50,6 +51,7 @@ with facets_tab:
                  disabled=pool is None):  # fmt: skip
         ui.run("facets", "facets",
                lambda: (ui.facets(bundle.model_id, choice.device, class_index, pool, k, steps, side, seed), pool))  # fmt: skip
+    ui.cost_caption(bundle.model_id, choice.device, steps, side, runs=k)
     stored = session_results.get(ui.KEYS["facets"])
     if stored is not None:
         ui.facets_view(stored[0], stored[1], bundle)
@@ -90,6 +92,7 @@ with blind_tab:
     if st.button("Traverse", type="primary", icon=":material/play_arrow:", key="lab_bs_go", disabled=target is None):
         ui.run("blind", "level-set traversal",
                lambda: ui.traversal(bundle.model_id, choice.device, source, target, steps, step_size, pthresh, 0))  # fmt: skip
+    ui.cost_caption(bundle.model_id, choice.device, steps, None, per_step=2)  # a step and its 8-bit check
     stored = session_results.get(ui.KEYS["blind"])
     if stored is not None:
         ui.traversal_view(*stored, bundle)

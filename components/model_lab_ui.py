@@ -7,6 +7,7 @@ each run as a job in the model's line (:func:`components.jobs.heavy`) with a pro
 from __future__ import annotations
 
 import hashlib
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,35 +82,49 @@ def written_end(tr: Traversal, source: np.ndarray, bundle) -> WrittenEnd:
                       rounding_note(tr, conf))  # fmt: skip
 
 
-def _bar(text: str):
-    bar = st.progress(0.0, text=text)
-    return bar, (lambda done, total: bar.progress(min(1.0, done / max(total, 1)), text=f"{text} {done}/{total}"))
+@contextmanager
+def _stepping(bundle, label: str):
+    """The progress bar of a loop over optimisation steps (jobs.bar), which after every step also lets any session
+    waiting for the model go first (``yield_turn``: nothing of the loop is installed on the model between
+    steps), so a long optimisation holds the line one step at a time."""
+    with jobs.bar(label, unit="step") as report:
+
+        def progress(done: int, total: int) -> None:
+            report(done, total)
+            bundle.lock.yield_turn()
+
+        yield progress
+
+
+def cost_caption(model_id: str, device: str, steps: int, side: int | None, *, runs: int = 1, per_step: int = 1) -> None:
+    """What a button will cost: ``runs`` × ``steps`` optimisation steps of ``per_step`` forward+backward images,
+    at the pass time measured on this machine (scaled by the image's area when it is smaller than the input)."""
+    from components.costs import pass_time
+
+    bundle = loaders.classifier(model_id, device)
+    h, w = bundle.input_size
+    scale = 1.0 if side is None else min(1.0, side * side / (h * w))
+    seconds = runs * steps * per_step * pass_time(model_id, device).single_backward_s * scale
+    what = f"{runs} × {steps} steps" if runs > 1 else f"{steps} steps"
+    st.caption(f"**Cost:** {what}, {jobs.seconds_text(seconds)} on this machine.")
 
 
 # ------------------------------------------------------------------------------------------- services
 @st.cache_data(max_entries=16, show_spinner=False)
 def visualization(model_id: str, device: str, objective: Objective, steps: int, side: int | None, seed: int):
     bundle = loaders.classifier(model_id, device)
-    bar, progress = _bar("Optimising…")
-    try:
-        with bundle.lock:
-            return visualize(
-                bundle.model, objective, model_input(bundle).resized(side), steps=steps, seed=seed, progress=progress
-            )
-    finally:
-        bar.empty()
+    with _stepping(bundle, "Optimising") as progress, bundle.lock:
+        return visualize(
+            bundle.model, objective, model_input(bundle).resized(side), steps=steps, seed=seed, progress=progress
+        )
 
 
 @st.cache_data(max_entries=8, show_spinner=False, hash_funcs=BY_POOL)
 def facets(model_id: str, device: str, class_index: int, pool: Pool, k: int, steps: int, side: int | None, seed: int):
     bundle = loaders.classifier(model_id, device)
-    bar, progress = _bar("Optimising the facets…")
-    try:
-        with bundle.lock:
-            return multifaceted(bundle.model, class_index, list(pool.images), model_input(bundle).resized(side),
-                                layer=late_layer(bundle), facets=k, steps=steps, seed=seed, progress=progress)  # fmt: skip
-    finally:
-        bar.empty()
+    with _stepping(bundle, "Optimising the facets") as progress, bundle.lock:
+        return multifaceted(bundle.model, class_index, list(pool.images), model_input(bundle).resized(side),
+                            layer=late_layer(bundle), facets=k, steps=steps, seed=seed, progress=progress)  # fmt: skip
 
 
 @st.cache_data(max_entries=8, show_spinner=False, hash_funcs=BY_POOL)
@@ -123,9 +138,8 @@ def examples(model_id: str, device: str, layer: str, channel: int, pool: Pool, t
 def traversal(model_id: str, device: str, source: ImageChoice, target: ImageChoice, steps: int, step_size: float,
               pthresh: float, seed: int) -> tuple[Traversal, np.ndarray, np.ndarray, WrittenEnd]:  # fmt: skip
     bundle = loaders.classifier(model_id, device)
-    bar, progress = _bar("Traversing…")
     inp = model_input(bundle)
-    try:
+    with _stepping(bundle, "Traversing") as progress:
         with bundle.lock:
             tr = level_set_traversal(bundle.model, source.pixels, target.pixels, inp, steps=steps,
                                      step_size=step_size, pthresh=pthresh, seed=seed, progress=progress)  # fmt: skip
@@ -133,8 +147,6 @@ def traversal(model_id: str, device: str, source: ImageChoice, target: ImageChoi
                                                tr.source_class, resolution=9)  # fmt: skip
             written = written_end(tr, source.pixels, bundle)
         return tr, coords, conf, written
-    finally:
-        bar.empty()
 
 
 def run(kind: str, label: str, fn) -> None:
@@ -339,6 +351,7 @@ __all__ = [
     "Pool",
     "run",
     "class_picker",
+    "cost_caption",
     "examples",
     "examples_view",
     "facets",

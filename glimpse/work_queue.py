@@ -177,6 +177,26 @@ class ModelQueue:
         if finalise is not None:
             finalise()
 
+    def yield_turn(self) -> bool:
+        """Between two steps of a long hold, let everyone waiting go first: a thread that holds the queue once (not
+        nested inside another hold) and has others in the line releases it and queues again at the end, so a
+        waiting click runs after one step, not after the whole job. Returns whether it yielded. Call it only
+        where nothing of this job is installed on the model (hooks removed, weights as they were).
+
+        >>> q = ModelQueue("demo")
+        >>> with q:
+        ...     q.yield_turn()  # nobody waits: keeps it
+        False
+        """
+        with self._cond:
+            if self._owner != threading.get_ident():
+                raise RuntimeError(f"{self.name}: yield_turn by a thread that does not hold it")
+            if self._depth != 1 or not self._line:
+                return False
+        self.release()
+        self.acquire()  # as the same job (the caller's job() context), at the end of the line
+        return True
+
     def __enter__(self) -> ModelQueue:
         self.acquire()
         return self

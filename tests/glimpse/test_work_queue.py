@@ -216,3 +216,35 @@ def test_closing_an_idle_queue_frees_at_once_and_only_once():
     assert freed == [1]
     with pytest.raises(ModelUnloaded, match="gone"):
         q.acquire()
+
+
+def test_a_long_hold_yields_its_turn_to_a_waiter_between_steps():
+    """A job holding the model over many steps lets a click that arrived meanwhile run after the current step."""
+    import threading
+    import time
+
+    from glimpse.work_queue import ModelQueue
+
+    q = ModelQueue("m")
+    order: list[str] = []
+    waiting = threading.Event()
+
+    def click() -> None:
+        waiting.set()
+        with q:
+            order.append("click")
+
+    with q:
+        order.append("step 1")
+        worker = threading.Thread(target=click)
+        worker.start()
+        waiting.wait(5)
+        while not q.status().waiting:
+            time.sleep(0.01)
+        assert q.yield_turn()
+        order.append("step 2")
+        assert not q.yield_turn()  # nobody waits now
+    worker.join(5)
+    assert order == ["step 1", "click", "step 2"]
+    with q, q:
+        assert not q.yield_turn()  # nested: the outer hold is the caller's to give up
