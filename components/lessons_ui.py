@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from components import jobs, loaders
-from glimpse.display import auto_scale, resize_map, to_rgb
+from glimpse.display import auto_scale, resize_map, to_rgb, with_colour_bar
 from glimpse.images import sample_images
 from models.diffusion import EMBEDDED_T2I
 
@@ -45,12 +45,12 @@ class Lesson:
 
 
 def heat(values: np.ndarray, side: int = SIDE, *, absolute: bool = True) -> np.ndarray:
-    """A map as an RGB image (absolute values on a sequential scale by default)."""
+    """A map as an RGB image (absolute values on a sequential scale by default) with its colour bar below."""
     v = np.abs(values) if absolute else values
     cmap, lo, hi = auto_scale(v, clip=99.5)  # the top 0.5 % saturate, as the saliency page's default
     h, w = v.shape
     size = (side, max(1, round(side * w / h)))
-    return to_rgb(resize_map(v.astype(np.float32), size), lo, hi, cmap)
+    return with_colour_bar(to_rgb(resize_map(v.astype(np.float32), size), lo, hi, cmap), lo, hi, cmap)
 
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> float:

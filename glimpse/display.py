@@ -499,6 +499,29 @@ def overlay(
 
 
 # ------------------------------------------------------------------------------------------------ helpers
+def with_colour_bar(image: np.ndarray, lo: float, hi: float, colormap: str = SEQUENTIAL) -> np.ndarray:
+    """``image`` (uint8 (H, W, 3), a coloured map or an overlay) with its colour bar drawn below it: a strip from
+    the colour map's low end to its high end, ``lo`` written at the left and ``hi`` at the right, so a picture
+    shown without a chart says what its colours mean.
+
+    >>> with_colour_bar(np.zeros((40, 60, 3), np.uint8), 0.0, 1.0).shape
+    (64, 60, 3)
+    """
+    from PIL import ImageDraw, ImageFont
+
+    h, w = image.shape[:2]
+    strip = np.repeat(lut(colormap)[np.linspace(0, 255, w).astype(int)][None], 8, axis=0)
+    canvas = Image.new("RGB", (w, 24), (255, 255, 255))
+    canvas.paste(Image.fromarray(strip), (0, 0))
+    draw = ImageDraw.Draw(canvas)
+    font = ImageFont.load_default()
+    low, high = f"{lo:.3g}", f"{hi:.3g}"
+    draw.text((1, 10), low, fill=(40, 40, 40), font=font)
+    right = draw.textlength(high, font=font)
+    draw.text((max(w - right - 1, draw.textlength(low, font=font) + 4), 10), high, fill=(40, 40, 40), font=font)
+    return np.concatenate([np.asarray(image, np.uint8)[..., :3], np.asarray(canvas)], axis=0)
+
+
 def _finite(values: np.ndarray) -> np.ndarray:
     v = np.asarray(values)
     return v[np.isfinite(v)]

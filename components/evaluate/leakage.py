@@ -16,7 +16,7 @@ import streamlit as st
 
 from components import costs, jobs, loaders
 from components.evaluate.base import BenchmarkTab, label, method_picker
-from glimpse.display import colour_range, overlay, resize_image
+from glimpse.display import colour_range, overlay, resize_image, with_colour_bar
 from glimpse.evaluation.blockdigits import blockdigits
 from glimpse.evaluation.leakage import BENCHMARK_PARAMS, TOPK, LeakageResult, leakage_benchmark
 from glimpse.evaluation.npz import evaluation_npz_bytes
@@ -265,5 +265,5 @@ def example_view(request: Request) -> None:
         cols[0].image(image, caption="image", width=96)
         for col, name, m in zip(cols[1:], request.methods, maps):
             lo, hi, _ = colour_range(m.values, "signed", 99.5)
-            picture = overlay(image, m.values, lo, hi, "RdBu_r", alpha=0.75)
+            picture = with_colour_bar(overlay(image, m.values, lo, hi, "RdBu_r", alpha=0.75), lo, hi, "RdBu_r")
             col.image(picture, caption=REGISTRY[name].info.label, width=96)
