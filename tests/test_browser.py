@@ -218,6 +218,117 @@ def test_an_evaluate_job_says_its_cost_shows_progress_cancels_and_stops_with_its
             browser.close()
 
 
+#: (page, heading, tab or None, the main button) for every page's main action at its defaults
+MAIN_BUTTONS = [
+    ("saliency", "Saliency", None, "Compute"),
+    ("complexity", "Visual complexity", "The paper's model", "Fit"),
+    ("attention", "Cross-attention", None, "Generate"),
+    ("compare", "Compare", None, "Compute"),
+    ("diffusion_classifier", "Diffusion classifier", None, "Classify"),
+    ("model_lab", "Model lab", None, "Visualise"),
+    ("model_lab", "Model lab", "Facets", "Find the facets"),
+    ("model_lab", "Model lab", "Top images", "Find the top images"),
+    ("model_lab", "Model lab", "Blind spots", "Traverse"),
+    ("evaluate", "Evaluate", None, "Run"),
+    ("evaluate", "Evaluate", "DiffROAR (BlockDigits)", "Run DiffROAR"),
+    ("evaluate", "Evaluate", "DiffROAR (BlockDigits)", "Run the synthetic check"),
+    ("evaluate", "Evaluate", "Shapes (exact masks)", "Score the shapes classifier"),
+    ("evaluate", "Evaluate", "Class sensitivity", "Measure class sensitivity"),
+    ("evaluate", "Evaluate", "PGI / PGU", "Measure PGI / PGU"),
+]
+BUDGET_S = 10.0
+
+
+def test_every_main_button_answers_within_the_budget_or_starts_a_job(server_url):
+    """Each page's main button at its defaults, as a new visitor presses it: within 10 s either the result is
+    drawn (the script has finished, no error) or a job is running that said its cost before it started and shows
+    its progress and a Cancel button (then cancelled, to move on). The times go to test-artifacts/budget.json."""
+    import json
+
+    from playwright.sync_api import sync_playwright
+
+    times = {}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            for path, heading, tab, button in MAIN_BUTTONS:
+                page = open_settled(browser, f"{server_url}/{path}", heading)
+                if tab is not None:
+                    page.get_by_role("tab", name=tab).click()
+                    page.wait_for_timeout(300)
+                    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=RUN_TIMEOUT_MS)
+                cost = page.get_by_text("Cost:").count() > 0
+                t0 = time.monotonic()
+                page.get_by_role("button", name=button, exact=True).first.click()
+                status = page.locator('[data-testid="stStatusWidget"]')
+                with contextlib.suppress(Exception):  # a rerun of under a second may come and go unseen
+                    status.wait_for(state="attached", timeout=2000)
+                kind = None
+                while time.monotonic() - t0 < BUDGET_S and kind is None:
+                    running = status.count() > 0
+                    cancel = page.get_by_role("button", name="Cancel").count() > 0
+                    if not running:
+                        kind = "result"
+                    elif time.monotonic() - t0 > 1.5 and cancel and page.locator('[data-testid="stProgress"]').count():
+                        kind = "job"
+                    page.wait_for_timeout(100)
+                seconds = time.monotonic() - t0
+                name = f"{path}{' / ' + tab if tab else ''}: {button}"
+                if kind is None:
+                    page.screenshot(
+                        path=str(ARTIFACTS / f"budget-{path}-{button.replace(' ', '_')}.png"), full_page=True
+                    )
+                assert kind is not None, f"{name}: nothing within {BUDGET_S:.0f} s"
+                assert page.locator('[data-testid="stException"]').count() == 0, name
+                if kind == "job":
+                    assert cost, f"{name}: a job that did not say its cost before it started"
+                    with contextlib.suppress(Exception):  # a short job may have finished meanwhile
+                        page.get_by_role("button", name="Cancel").click(timeout=3000)
+                    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=RUN_TIMEOUT_MS)
+                times[name] = {"answer": kind, "seconds": round(seconds, 2)}
+                page.close()
+        finally:
+            browser.close()
+            ARTIFACTS.mkdir(exist_ok=True)
+            (ARTIFACTS / "budget.json").write_text(json.dumps(times, indent=2))
+
+
+def test_every_lesson_opens_within_3_s_after_the_warm_up(server_url):
+    """The first Lessons visit starts the warm-up; once the server log says it is done, every lesson opened by its
+    own link (a new session each) is drawn within 3 s. The times go to test-artifacts/lessons.json."""
+    import json
+
+    from playwright.sync_api import sync_playwright
+
+    from components.lessons_ui import KEYS
+
+    log = ARTIFACTS / "streamlit-server.log"
+    times = {}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            t0 = time.monotonic()
+            first = open_settled(browser, f"{server_url}/lessons", "Lessons")
+            times["first visit (lesson 1, warm-up starting)"] = round(time.monotonic() - t0, 2)
+            first.close()
+            deadline = time.monotonic() + 600
+            while "lesson warm-up: relations" not in log.read_text() and time.monotonic() < deadline:
+                time.sleep(1)
+            assert "lesson warm-up: relations" in log.read_text(), log.read_text()[-2000:]
+            for n, key in enumerate(KEYS, start=1):
+                t0 = time.monotonic()
+                page = open_settled(browser, f"{server_url}/lessons?lesson={key}", "Lessons")
+                times[f"{n}. {key}"] = round(time.monotonic() - t0, 2)
+                assert page.locator('[data-testid="stException"]').count() == 0, key
+                page.close()
+        finally:
+            browser.close()
+            ARTIFACTS.mkdir(exist_ok=True)
+            (ARTIFACTS / "lessons.json").write_text(json.dumps(times, indent=2))
+    slow = {k: v for k, v in times.items() if not k.startswith("first") and v > 3.0}
+    assert not slow, times
+
+
 def test_lessons_presenter_mode_steps_with_the_arrow_keys(server_url):
     """A deep link to one lesson in presenter mode: no sidebar, large type; → and ← step through the lessons."""
     from playwright.sync_api import sync_playwright
