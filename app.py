@@ -1,6 +1,7 @@
 """Glimpse: the router. Page config, navigation, and the shared sidebar."""
 
 import os
+from pathlib import Path
 
 import streamlit as st
 
@@ -8,7 +9,10 @@ from components.jobs import cancelled_notice, log_to_server
 from components.loaders import import_model_libraries, limit_malloc_arenas
 from components.sidebar import sidebar
 
-st.set_page_config(page_title="Glimpse", page_icon=":material/visibility:", layout="wide")
+# A file in the repository, not ":material/visibility:": a Material icon as page_icon makes the browser fetch the
+# favicon from fonts.gstatic.com on every page, which fails offline (the sidebar's icons come with Streamlit).
+FAVICON = Path(__file__).parent / "assets" / "favicon.png"
+st.set_page_config(page_title="Glimpse", page_icon=str(FAVICON), layout="wide")
 
 # One line per page; a page file is a thin script (controls -> one cached service call -> views).
 SECTIONS = {

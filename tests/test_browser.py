@@ -490,3 +490,65 @@ def test_eight_browser_sessions_at_once_get_the_serial_maps(server_url):
             assert "running" not in gauge and "waiting" not in gauge, gauge
         finally:
             browser.close()
+
+
+#: What a page opened by its own URL asks for in vain: Streamlit's frontend cannot tell whether the app is
+#: served under a path prefix, so it tries the page's path as the base first, then the root, which answers
+#: (streamlit/streamlit#7074; README, "Offline use and the browser console"). Nothing else may fail.
+BASE_PATH_PROBES = ("_stcore/health", "_stcore/host-config")
+
+
+def _off_server_and_failed(browser, url: str) -> tuple[list[str], set[str]]:
+    """Open ``url`` in a fresh session until its script has run: (requests to another host, paths that failed)."""
+    from urllib.parse import urlparse
+
+    away, failed = [], set()
+
+    def on_request(request) -> None:
+        parts = urlparse(request.url)
+        if parts.scheme in ("http", "https", "ws", "wss") and parts.hostname not in ("127.0.0.1", "localhost"):
+            away.append(request.url)
+
+    def on_response(response) -> None:
+        if response.status >= 400:
+            failed.add(urlparse(response.url).path)
+
+    context = browser.new_context(viewport={"width": 1400, "height": 1200})
+    try:
+        page = context.new_page()
+        page.on("request", on_request)
+        page.on("response", on_response)
+        page.goto(url, timeout=RUN_TIMEOUT_MS)
+        page.wait_for_selector('[data-testid="stSidebarNav"] a', timeout=RUN_TIMEOUT_MS)
+        page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=RUN_TIMEOUT_MS)
+        page.wait_for_timeout(1500)  # icon fonts and images load once drawn
+    finally:
+        context.close()
+    return away, failed
+
+
+def test_no_page_asks_anything_of_another_host(server_url):
+    """Issue 25: every page fetched its favicon (page_icon=":material/visibility:") from fonts.gstatic.com,
+    which fails offline. Each page, opened by its own URL in a fresh session, asks only its own server, and
+    only the base-path probes fail."""
+    from urllib.parse import urlparse
+
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            home = browser.new_page()
+            home.goto(server_url, timeout=RUN_TIMEOUT_MS)
+            home.wait_for_selector('[data-testid="stSidebarNav"] a', timeout=RUN_TIMEOUT_MS)
+            links = home.locator('[data-testid="stSidebarNav"] a')
+            paths = sorted({urlparse(links.nth(i).get_attribute("href")).path for i in range(links.count())})
+            home.close()
+            assert len(paths) >= 9, paths  # every page of the sidebar, Home ("/") included
+            for path in paths:
+                away, failed = _off_server_and_failed(browser, server_url + path)
+                assert away == [], (path, away)
+                page = path.strip("/")
+                assert failed <= {f"/{page}/{probe}" for probe in BASE_PATH_PROBES if page}, (path, failed)
+        finally:
+            browser.close()
