@@ -110,3 +110,18 @@ def test_errors_name_the_parameter(kwargs, word):
     args = {"target": 0} | kwargs
     with pytest.raises(ValueError, match=word):
         deletion_insertion(region_bundle(), region_image(), good_map(), **args)
+
+
+def test_curves_of_many_maps_batched_across_images_equal_one_curve_each():
+    """deletion_curves (batches across images, as bench.evaluate times it against Quantus) gives each map's
+    deletion_insertion curve."""
+    from glimpse.evaluation.deletion import deletion_curves
+
+    bundle, img = region_bundle(), region_image()
+    rng = np.random.default_rng(3)
+    maps = [good_map(), rng.random((SIZE, SIZE)), rng.random((SIZE, SIZE))]
+    images = [img, img[::-1].copy(), img]
+    batched = deletion_curves(bundle, images, maps, targets=[0, 0, 1], steps=16, batch_size=5)
+    for row, image, values, target in zip(batched, images, maps, [0, 0, 1]):
+        one = deletion_insertion(bundle, image, values, target=target, steps=16)
+        np.testing.assert_allclose(row, one.deletion_scores, rtol=1e-5, atol=1e-6)
