@@ -81,7 +81,7 @@ class DiffRoarTab(BenchmarkTab):
     def controls(self) -> RoarRequest | None:
         c1, c2 = st.columns([1, 2])
         with c1:
-            models = st.multiselect("Models", MODELS, default=list(MODELS), key="roar_models")
+            models = st.pills("Models", MODELS, selection_mode="multi", default=list(MODELS), key="roar_models")
             seeds = st.slider("Retrainings per level and side", 1, 3, 2, key="roar_seeds")
             epochs = st.slider("Epochs per retraining", 2, 20, 10, key="roar_epochs")
         with c2:

@@ -102,7 +102,7 @@ class LeakageTab(BenchmarkTab):
     def controls(self) -> Request | None:
         c1, c2 = st.columns([1, 2])
         with c1:
-            models = st.multiselect("Models", MODELS, default=list(MODELS), key="eval_models")
+            models = st.pills("Models", MODELS, selection_mode="multi", default=list(MODELS), key="eval_models")
             images = st.slider(
                 "Test images", 10, TEST_IMAGES, 50, step=10, key="eval_images", help="Scored per model; more is slower."
             )

@@ -58,6 +58,8 @@ def test_run_scores_every_model_and_method_and_shows_the_maps():
     # a display change (k) re-draws without recomputing
     at.select_slider(key="eval_k").set_value("20").run()
     assert not at.exception and stored(at, leakage.RESULT_KEY)[1] is results
+    # the models are pills, whose names are never cut ("blockdigits-r…" in a multiselect's chips)
+    assert at.pills(key="eval_models").value == ["blockdigits-standard", "blockdigits-robust"]
     # the Run button is enabled again after the job (the run that worked drew it disabled)
     assert not next(b for b in at.button if b.label == "Run").disabled
 
@@ -72,7 +74,7 @@ def test_diffroar_tab_draws_the_curve_of_a_small_run(tmp_path, monkeypatch):
     monkeypatch.setenv("GLIMPSE_CACHE_DIR", str(tmp_path))
     jobs.forget_steps()
     at = open_tab(TABS[1])
-    at.multiselect(key="roar_models").set_value(["blockdigits-robust"])
+    at.pills(key="roar_models").set_value(["blockdigits-robust"])  # pills: a multiselect cut the names
     at.multiselect(key="roar_levels").set_value([0.3])
     at.slider(key="roar_seeds").set_value(1)
     at.slider(key="roar_epochs").set_value(2)
