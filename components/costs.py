@@ -84,11 +84,6 @@ def denoising_step(model_id: str, device: str, prompt: str, guidance: float) -> 
     return max(0.0, one - per), per
 
 
-def generation_seconds(model_id: str, device: str, prompt: str, guidance: float, steps: int) -> float:
-    fixed, per = denoising_step(model_id, device, prompt, float(guidance))
-    return fixed + per * int(steps)
-
-
 @st.cache_data(max_entries=8, show_spinner="Timing this machine's denoiser (once per model and device)…")
 def denoising_sample(model_id: str, device: str, prompts: tuple[str, ...]) -> tuple[float, float]:
     """(fixed seconds, seconds per prompt and timestep) of the diffusion classifier on this machine: ``prompts``

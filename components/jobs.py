@@ -26,7 +26,7 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -419,21 +419,3 @@ def run_job(
     if rerun:
         st.rerun()
     return result
-
-
-def run_steps(
-    steps: Sequence[Step], label: str, *, unit: str = "step", cancel_message: str = "Cancelled."
-) -> list[Any] | None:
-    """Run steps under one :func:`heavy` and one :class:`Progress` and return their results (None when the work
-    could not finish: out of memory, model unloaded); for pages that draw the results themselves."""
-    plan = Plan(label, tuple(steps), unit=unit)
-    progress = Progress(label, len(plan.steps), unit=unit, estimate_s=plan.estimate_s)
-    out: list[Any] = []
-    try:
-        with heavy(label, cancel_message=cancel_message):
-            for k, step in enumerate(plan.steps):
-                progress.step(k, step.name)
-                out.append(step.run(progress.within))
-    finally:
-        progress.done()
-    return out if len(out) == len(plan.steps) else None
