@@ -30,4 +30,12 @@ def dataset_tab(model_id: str, device: str) -> None:
             threads=threads,
         )  # fmt: skip
 
-    dataset_runner("evaluate", make, key="eval_dataset")
+    def seconds_per_image() -> float | None:
+        """A panel's explain, then deletion and insertion curves: 2 × (steps + 1) forward passes per map."""
+        from components import costs
+
+        panel = costs.as_methods(methods)
+        forwards = costs.forward_seconds(model_id, device, 2 * (steps + 1) * len(methods))
+        return costs.total(costs.explain_seconds(model_id, device, panel), forwards)
+
+    dataset_runner("evaluate", make, key="eval_dataset", seconds_per_image=seconds_per_image)

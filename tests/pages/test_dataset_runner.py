@@ -34,17 +34,43 @@ def test_server_paths_are_not_offered_unless_the_app_runs_for_its_own_user(monke
 def test_the_complexity_tab_runs_a_folder_in_process(monkeypatch, folder, tmp_path):
     monkeypatch.setenv("GLIMPSE_SERVER_PATHS", "1")
     at = open_page("app_pages/complexity.py")
-    at.text_input(key="cx_dataset_in").input(str(folder))
-    at.text_input(key="cx_dataset_out").input(str(tmp_path / "out"))
-    next(b for b in at.button if b.label == "Run the data set").click().run()
+    at.text_input(key="cx_dataset_in").input(str(folder)).run()
+    at.text_input(key="cx_dataset_out").input(str(tmp_path / "out")).run()
+    # a job: its cost before it starts
+    assert any("**Cost:** 1 batch" in c.value and "3 images" in c.value for c in at.caption)
+    at.button(key="cx_dataset_run").click().run()
     assert not at.exception and not at.error
     assert any("3 rows written (1 with an error, 0 already there)" in s.value for s in at.success)
     rows = read_rows(tmp_path / "out")
     assert rows["path"].tolist() == ["bad.png", "chelsea.png", "coffee.png"] and rows["MSG"].notna().sum() == 2
-    # the same folder again without Resume: refused with the reason, nothing lost
-    next(b for b in at.button if b.label == "Run the data set").click().run()
-    assert any("already holds rows; pass --resume" in e.value for e in at.error)
+    # the same folder again without Resume: the reason instead of a cost, nothing lost
+    assert any("already holds rows: tick Resume" in c.value for c in at.caption)
+    assert at.button(key="cx_dataset_run").disabled
     assert len(read_rows(tmp_path / "out")) == 3
+    # with Resume and a new image: one more row, the old ones kept
+    Image.fromarray(sample_images()["rocket"][::4, ::4]).save(folder / "rocket.png")
+    at.checkbox(key="cx_dataset_resume").check().run()
+    assert any("1 images" in c.value and "3 already there" in c.value for c in at.caption)
+    at.button(key="cx_dataset_run").click().run()
+    assert any("1 rows written (0 with an error, 3 already there)" in s.value for s in at.success)
+    assert len(read_rows(tmp_path / "out")) == 4
+
+
+def test_a_data_set_runs_in_steps_of_eight_images(monkeypatch, tmp_path):
+    """More images than one step: "batch k of n" steps, one Parquet part each, the report summing them."""
+    monkeypatch.setenv("GLIMPSE_SERVER_PATHS", "1")
+    root = tmp_path / "many"
+    root.mkdir()
+    for i in range(10):
+        Image.fromarray(sample_images()["coffee"][i : i + 40 : 2, ::8]).save(root / f"{i:02d}.png")
+    at = open_page("app_pages/complexity.py")
+    at.text_input(key="cx_dataset_in").input(str(root)).run()
+    at.text_input(key="cx_dataset_out").input(str(tmp_path / "out")).run()
+    assert any("**Cost:** 2 batches" in c.value and "10 images" in c.value for c in at.caption)
+    at.button(key="cx_dataset_run").click().run()
+    assert not at.exception and not at.error
+    assert any("10 rows written (0 with an error, 0 already there)" in s.value for s in at.success)
+    assert len(list((tmp_path / "out" / "rows").glob("*.parquet"))) == 2
 
 
 def test_the_evaluate_tab_scores_faithfulness_over_a_folder(monkeypatch, folder, tmp_path):
@@ -56,9 +82,9 @@ def test_the_evaluate_tab_scores_faithfulness_over_a_folder(monkeypatch, folder,
     at.sidebar.selectbox(key="glimpse_embedded_pick").set_value("blockdigits-standard").run()
     at.multiselect(key="eval_ds_methods").set_value(["gradient"]).run()
     at.slider(key="eval_ds_steps").set_value(5).run()
-    at.text_input(key="eval_dataset_in").input(str(folder))
-    at.text_input(key="eval_dataset_out").input(str(tmp_path / "eval"))
-    next(b for b in at.button if b.label == "Run the data set").click().run()
+    at.text_input(key="eval_dataset_in").input(str(folder)).run()
+    at.text_input(key="eval_dataset_out").input(str(tmp_path / "eval")).run()
+    at.button(key="eval_dataset_run").click().run()
     assert not at.exception and not at.error
     rows = read_rows(tmp_path / "eval")
     assert {"gradient_deletion_auc", "gradient_insertion_auc"} <= set(rows.columns)
