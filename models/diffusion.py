@@ -28,7 +28,7 @@ from glimpse.attention.kinds import KINDS as ADAPTERS
 from glimpse.attention.kinds import detect, kind_of
 from glimpse.devices import resolve_device
 from glimpse.work_queue import ModelQueue
-from models.registry import ModelLoadError
+from models.bundle import ModelLoadError
 
 EMBEDDED_T2I = "shapes-t2i"
 EMBEDDED_DIR = Path(__file__).resolve().parent / "embedded" / "shapes_t2i"

@@ -1,6 +1,6 @@
 """Classifiers from model hubs: Hugging Face (``hf:``), torchvision (``torchvision:``) and timm (``timm:``).
 
-Each loader returns a :class:`~models.registry.ClassifierBundle` whose model maps a normalised
+Each loader returns a :class:`~models.bundle.ClassifierBundle` whose model maps a normalised
 (B, 3, H, W) tensor to plain logits (B, num_classes). Suggested target layers are found by one dry
 forward pass: for CNNs, the last module at each spatial resolution (deepest first, as Grad-CAM —
 Selvaraju et al. 2017 — prefers the last convolutional stage); for ViTs, the last block's pre-attention
@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from glimpse.token_grid import TokenGrid
-from models.registry import ClassifierBundle, ModelLoadError, freeze
+from models.bundle import ClassifierBundle, ModelLoadError, freeze, imagenet_labels
 
 log = logging.getLogger(__name__)
 
@@ -411,7 +411,5 @@ def _timm_labels(timm, net: nn.Module) -> tuple[str, ...]:
     except ImportError:
         log.info("timm without ImageNetInfo; falling back to index labels")
     if n == 1000:
-        from models.registry import _imagenet_labels
-
-        return _imagenet_labels()
+        return imagenet_labels()
     return tuple(f"class {i}" for i in range(n))

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from glimpse.images import sample_images
-from models.registry import ClassifierBundle
+from models.bundle import ClassifierBundle
 
 
 def sample_crops(*, per_image: int = 12, seed: int = 0) -> list[np.ndarray]:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from models.registry import ModelLoadError
+from models.bundle import ModelLoadError
 
 MiB = 2**20
 

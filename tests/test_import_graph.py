@@ -1,18 +1,24 @@
-"""The library's modules import each other in one direction: no cycle, and methods below the engine.
+"""The library and the model registry import each other's modules in one direction: no cycle, and methods below
+the engine.
 
-Every import counts — absolute and relative, at module level, inside functions and under ``TYPE_CHECKING`` —
-since a cycle deferred into a function or an annotation still ties the modules together (neither can be
-understood, tested or moved without the other). Importing ``a.b.c`` also runs ``a/__init__`` and
-``a/b/__init__``; those implicit parent imports are not edges (every package imports its own modules), only
-the modules an import statement names.
+The graph covers ``glimpse`` and ``models``. An import inside a function counts like one at module level, since
+a cycle deferred into a function still ties the modules together (neither can be understood, tested or moved
+without the other); an import under ``if TYPE_CHECKING:`` does not, since it never runs (it names a type for an
+annotation). ``from pkg import name`` reads ``pkg``'s namespace, so it is an edge to ``pkg`` (its
+``__init__``) and, where ``name`` is a submodule, to ``pkg.name`` as well; ``import a.b.c`` names ``a.b.c`` only
+(it also runs ``a/__init__`` and ``a/b/__init__``, but those implicit parent imports are not edges: every
+package imports its own modules).
 """
 
 from __future__ import annotations
 
 import ast
+from collections import deque
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+#: the packages whose modules the graph holds
+PACKAGES = ("glimpse", "models")
 PACKAGE = "glimpse"
 METHODS = "glimpse.saliency.methods"
 #: What a saliency method may import from glimpse: the contract, and its sibling method files.
@@ -20,9 +26,9 @@ METHOD_CONTRACT = ("glimpse.saliency.base", "glimpse.saliency.contract")
 
 
 def module_files() -> dict[str, Path]:
-    """Dotted module name -> file, for every module of the package (``__init__`` names its package)."""
+    """Dotted module name -> file, for every module of the packages (``__init__`` names its package)."""
     out = {}
-    for path in sorted((ROOT / PACKAGE).rglob("*.py")):
+    for path in sorted(p for package in PACKAGES for p in (ROOT / package).rglob("*.py")):
         if "__pycache__" in path.parts:
             continue
         parts = list(path.relative_to(ROOT).with_suffix("").parts)
@@ -44,7 +50,7 @@ def imports_of(name: str, path: Path, modules: set[str]) -> dict[str, int]:
         if target and target != name:
             found.setdefault(target, line)
 
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+    for node in _run_time_nodes(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 add(alias.name, node.lineno)
@@ -55,11 +61,33 @@ def imports_of(name: str, path: Path, modules: set[str]) -> dict[str, int]:
                 module = ".".join(base + ([node.module] if node.module else []))
             else:
                 module = node.module or ""
+            # ``from mod import x`` reads mod's namespace (for a package: runs its __init__ and needs it to
+            # have got as far as x); where x is a submodule, ``mod.x`` is imported as well
+            add(module, node.lineno)
             for alias in node.names:
-                # ``from pkg import sub`` imports the module pkg.sub; ``from mod import name`` imports mod
                 full = f"{module}.{alias.name}"
-                add(full if full in modules else module, node.lineno)
+                if full in modules:
+                    add(full, node.lineno)
     return found
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _run_time_nodes(tree: ast.AST):
+    """Every node of ``tree`` but those under ``if TYPE_CHECKING:`` (their ``else:`` branch runs, so it stays),
+    in :func:`ast.walk`'s order."""
+    todo = deque([tree])
+    while todo:
+        node = todo.popleft()
+        yield node
+        if isinstance(node, ast.If) and _is_type_checking(node.test):
+            todo.extend(node.orelse)
+        else:
+            todo.extend(ast.iter_child_nodes(node))
 
 
 def import_graph() -> dict[str, dict[str, int]]:
@@ -126,7 +154,7 @@ def describe(graph: dict[str, dict[str, int]]) -> str:
 
 def test_the_graph_sees_every_kind_of_import():
     graph = import_graph()
-    assert len(graph) > 40 and "glimpse.saliency.engine" in graph
+    assert len(graph) > 40 and "glimpse.saliency.engine" in graph and "models.registry" in graph
     # relative, nested (inside a function) and package-level imports all make edges
     assert "glimpse.saliency.registry" in graph["glimpse.saliency"]
     assert "glimpse.saliency" in graph["glimpse.evaluation.sanity"]  # imported inside a function
@@ -142,19 +170,32 @@ def test_relative_imports_resolve_against_the_importing_module(tmp_path):
     modules = {"p", "p.q", "p.q.r", "p.s"}
     (tmp_path / "r.py").write_text("from . import r2\nfrom .. import s\nfrom ..s import thing\n")
     (tmp_path / "__init__.py").write_text("from .r import x\nfrom . import s\n")
-    assert imports_of("p.q.r", tmp_path / "r.py", modules) == {"p.q": 1, "p.s": 2}
+    # ``from .. import s`` reads the package p (its __init__) and imports the submodule p.s
+    assert imports_of("p.q.r", tmp_path / "r.py", modules) == {"p.q": 1, "p": 2, "p.s": 2}
     assert imports_of("p.q", tmp_path / "__init__.py", modules) == {"p.q.r": 1}
 
 
-def test_imports_for_annotations_and_inside_functions_count(tmp_path):
-    modules = {"p", "p.a", "p.b", "p.c"}
+def test_imports_inside_functions_count_and_annotation_only_imports_do_not(tmp_path):
+    modules = {"p", "p.a", "p.b", "p.c", "p.d", "p.e"}
     (tmp_path / "a.py").write_text(
-        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from p.b import B\ndef f():\n    import p.c\n"
+        "import typing\nfrom typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n    from p.b import B\nelse:\n    from p.d import D\n"
+        "if typing.TYPE_CHECKING:\n    import p.e\n"
+        "def f():\n    import p.c\n"
     )
-    assert imports_of("p.a", tmp_path / "a.py", modules) == {"p.b": 3, "p.c": 5}
+    assert imports_of("p.a", tmp_path / "a.py", modules) == {"p.d": 6, "p.c": 10}
 
 
-def test_the_library_has_no_import_cycle():
+def test_a_sibling_imported_through_its_package_is_an_edge_to_the_package(tmp_path):
+    """``from p import b`` inside p.a needs p's ``__init__``, which (importing p.a) makes a cycle."""
+    modules = {"p", "p.a", "p.b"}
+    (tmp_path / "a.py").write_text("from p import b\nfrom p.b import thing\nimport p.b\n")
+    assert imports_of("p.a", tmp_path / "a.py", modules) == {"p": 1, "p.b": 1}
+    graph = {"p": {"p.a": 1, "p.b": 1}, "p.a": {"p": 1, "p.b": 1}, "p.b": {}}
+    assert find_cycle(graph) == ["p", "p.a", "p"]
+
+
+def test_the_library_and_the_models_have_no_import_cycle():
     graph = import_graph()
     cycle = find_cycle(graph)
     assert cycle is None, describe(graph)

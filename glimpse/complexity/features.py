@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from glimpse.complexity import host
+import glimpse.complexity.host as host
 from glimpse.complexity.pyramid import SCALES, WEIGHTS, area_pyramid, bilinear_pyramid, check_image, to_batch
 from glimpse.devices import resolve_device
 from glimpse.versions import library_versions

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
+import glimpse.saliency.panel as panel
 from glimpse.devices import synchronize
-from glimpse.saliency import panel
 from glimpse.saliency.base import NO_COST, SHARED_PASS, Cost, CostInput, Target
 from glimpse.saliency.batching import batch_size_for
 from glimpse.saliency.contract import ScoreModel, capture, to_grid

@@ -22,11 +22,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from glimpse.saliency import panel
+import glimpse.saliency.panel as panel
 from glimpse.saliency.base import SaliencyMap, Target
 from glimpse.saliency.batching import batch_size_for
 from glimpse.saliency.contract import Attribution, Context, ScoreModel, run_pass
-from glimpse.saliency.panel import Item
+from glimpse.saliency.panel import PanelMethod
 from glimpse.saliency.targets import target_label, top1
 
 
@@ -36,7 +36,7 @@ def _upsample(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(maps.unsqueeze(1).float(), size=size, mode="bilinear", align_corners=False)[:, 0]
 
 
-def _run_clean(ctx: Context, items: list[Item], x: torch.Tensor, shared: bool) -> dict[str, Attribution]:
+def _run_clean(ctx: Context, items: list[PanelMethod], x: torch.Tensor, shared: bool) -> dict[str, Attribution]:
     """Attributions of ``items`` for the batch ``x`` (shared: one pass for all of them)."""
     size = tuple(x.shape[-2:])
     if shared:
@@ -56,7 +56,9 @@ def _run_clean(ctx: Context, items: list[Item], x: torch.Tensor, shared: bool) -
     return {it.name: a}
 
 
-def _run_noisy(ctx: Context, items: list[Item], x: torch.Tensor, shared: bool, nt: dict) -> dict[str, Attribution]:
+def _run_noisy(
+    ctx: Context, items: list[PanelMethod], x: torch.Tensor, shared: bool, nt: dict
+) -> dict[str, Attribution]:
     """Noise tunnel over ``items``: batched noisy samples, maps aggregated per pixel (see module doc)."""
     lo, hi = ctx.input_range
     sigma = float(nt["noise"]) * (hi - lo)

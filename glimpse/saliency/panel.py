@@ -1,6 +1,6 @@
 """A panel of methods, checked and grouped as :func:`glimpse.saliency.explain` runs it, and what its maps measure.
 
-Each method becomes an :class:`Item` with its full parameters and its noise tunnel (its own, as SmoothGrad's,
+Each method becomes a :class:`PanelMethod` with its full parameters and its noise tunnel (its own, as SmoothGrad's,
 or the global one); :func:`groups` puts shared-pass methods with the same tunnel together, one pass per image
 or noisy copy for all of them. :func:`glimpse.saliency.explain` runs the groups and
 :func:`glimpse.saliency.estimate_cost` counts them; :func:`method_units` and :func:`map_units` say what a
@@ -21,7 +21,7 @@ NOISE_DEFAULTS = {"kind": "smoothgrad", "samples": 25, "noise": 0.15}
 
 
 @dataclass
-class Item:
+class PanelMethod:
     """One method of a panel: its registry key, the method, its full parameters and its noise tunnel."""
 
     name: str
@@ -76,7 +76,7 @@ def check_params(name: str, method: Method, given: dict) -> dict:
     return params
 
 
-def items(methods: Sequence[str | tuple[str, dict]], noise_tunnel: dict | None) -> list[Item]:
+def items(methods: Sequence[str | tuple[str, dict]], noise_tunnel: dict | None) -> list[PanelMethod]:
     """The checked panel: each method with its full parameters and its noise tunnel (its own, as SmoothGrad's,
     or the global ``noise_tunnel``)."""
     if isinstance(methods, (str, bytes)):
@@ -84,7 +84,7 @@ def items(methods: Sequence[str | tuple[str, dict]], noise_tunnel: dict | None) 
     if not methods:
         raise ValueError("methods: give at least one method name")
     nt_all = check_noise_tunnel(noise_tunnel)
-    out: list[Item] = []
+    out: list[PanelMethod] = []
     for entry in methods:
         name, given = (entry, {}) if isinstance(entry, str) else (entry[0], dict(entry[1] or {}))
         get_method(name)  # an unknown name fails here, listing the known ones
@@ -93,11 +93,11 @@ def items(methods: Sequence[str | tuple[str, dict]], noise_tunnel: dict | None) 
         method = REGISTRY[name]
         params = check_params(name, method, given)
         own = method.own_noise_tunnel(params)
-        out.append(Item(name, method, params, check_noise_tunnel(own) if own is not None else nt_all))
+        out.append(PanelMethod(name, method, params, check_noise_tunnel(own) if own is not None else nt_all))
     return out
 
 
-def layer_for(bundle, panel: list[Item], layer: str | None) -> str | None:
+def layer_for(bundle, panel: list[PanelMethod], layer: str | None) -> str | None:
     """The layer CAM-family methods use: ``layer``, or the bundle's suggestion when one of them needs it."""
     if layer is None and any(it.method.info.needs_layer for it in panel):
         if not bundle.target_layers:
@@ -108,10 +108,10 @@ def layer_for(bundle, panel: list[Item], layer: str | None) -> str | None:
     return layer
 
 
-def groups(panel: list[Item]) -> list[tuple[bool, dict | None, list[Item]]]:
+def groups(panel: list[PanelMethod]) -> list[tuple[bool, dict | None, list[PanelMethod]]]:
     """(shared, noise tunnel, members): shared-pass methods with the same noise tunnel run together (one pass
     per image or noisy copy for all of them); every other method alone."""
-    out: list[tuple[bool, dict | None, list[Item]]] = []
+    out: list[tuple[bool, dict | None, list[PanelMethod]]] = []
     for it in panel:
         if it.method.shared:
             for shared, nt, members in out:
@@ -125,7 +125,7 @@ def groups(panel: list[Item]) -> list[tuple[bool, dict | None, list[Item]]]:
     return out
 
 
-def copies_seeded(members: list[Item]) -> bool:
+def copies_seeded(members: list[PanelMethod]) -> bool:
     """Whether a noise tunnel over ``members`` runs its copies one at a time, each with a seed of its own.
 
     A method that samples (GradientSHAP, RISE, LIME, ...) seeds its draws from ctx.seed: under a noise tunnel
@@ -137,7 +137,7 @@ def copies_seeded(members: list[Item]) -> bool:
     )
 
 
-def wrapping_tunnel(it: Item) -> dict | None:
+def wrapping_tunnel(it: PanelMethod) -> dict | None:
     """The noise tunnel wrapped around ``it``'s method, or None (none, or the method's own, as SmoothGrad's)."""
     return None if it.method.own_noise_tunnel(it.params) is not None else it.noise_tunnel
 

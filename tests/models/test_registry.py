@@ -9,17 +9,10 @@ import pytest
 import torch
 
 from glimpse.images import sample_images
-from glimpse.token_grid import grid_to_tokens, tokens_to_grid
+from glimpse.devices import resolve_device
+from glimpse.token_grid import TokenGrid, grid_to_tokens, tokens_to_grid
 from models import hub
-from models.registry import (
-    DEFAULT_CLASSIFIER,
-    LOADERS,
-    ClassifierBundle,
-    ModelLoadError,
-    TokenGrid,
-    load_classifier,
-    resolve_device,
-)
+from models.registry import DEFAULT_CLASSIFIER, LOADERS, ClassifierBundle, ModelLoadError, load_classifier
 from tests.tiny_vit import save_tiny_vit
 
 
