@@ -11,12 +11,8 @@ the same prompt,
 so Δ > 0 means that A and B overlap less than words of that prompt usually do (content and style are
 attended to in separate regions) and Δ < 0 that they overlap more.
 
-Binarisation (DAAM, Tang et al. 2023, "What the DAAM", ACL): ``"absolute"`` min-max normalises the
-map to [0, 1] and keeps pixels with value > t; ``"quantile"`` keeps pixels above the t-quantile of the
-raw map (so t = 0.8 keeps roughly the top 20 %).
-
-An IoU whose union is empty (two constant maps, for instance) is undefined and reported as NaN; the
-baseline averages over the defined pairs only and says how many it used.
+Binarisation, IoU and their rules (DAAM's min-max ``>`` threshold or a quantile; an empty union is NaN, and
+the baseline averages over the defined pairs only and says how many it used) are :mod:`glimpse.map_metrics`'s.
 """
 
 from __future__ import annotations
@@ -26,73 +22,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
-MODES: tuple[str, ...] = ("absolute", "quantile")
-#: DAAM's threshold for segmenting nouns (τ = 0.4 in the paper's figures)
-DEFAULT_THRESHOLD = 0.4
+from glimpse import map_metrics
+from glimpse.map_metrics import DEFAULT_THRESHOLD, MODES, iou
+from glimpse.map_metrics import binarise as binarize
 
-
-def _check_threshold(threshold: float) -> float:
-    threshold = float(threshold)
-    if not 0.0 <= threshold <= 1.0 or np.isnan(threshold):
-        raise ValueError(f"threshold: {threshold} is outside [0, 1]")
-    return threshold
-
-
-def _check_mode(mode: str) -> str:
-    if mode not in MODES:
-        raise ValueError(f"mode: unknown {mode!r}; known: {', '.join(MODES)}")
-    return mode
-
-
-def binarize(values: np.ndarray, threshold: float = DEFAULT_THRESHOLD, *, mode: str = "absolute") -> np.ndarray:
-    """Binary mask of a map at ``threshold``.
-
-    Parameters
-    ----------
-    values : ndarray, shape (..., H, W)
-        Raw (unnormalised) attention map(s); leading axes are binarised independently.
-    threshold : float in [0, 1]
-        ``"absolute"``: keep ``(m − min) / (max − min) > threshold`` (DAAM's rule); a constant map gives
-        an empty mask. ``"quantile"``: keep ``m > quantile(m, threshold)``.
-    mode : {"absolute", "quantile"}
-
-    Returns
-    -------
-    ndarray of bool, same shape as ``values``.
-
-    Examples
-    --------
-    >>> binarize(np.array([[0.0, 1.0], [2.0, 4.0]]), 0.4).astype(int).tolist()
-    [[0, 0], [1, 1]]
-    """
-    threshold = _check_threshold(threshold)
-    mode = _check_mode(mode)
-    values = np.asarray(values, dtype=np.float64)
-    if values.ndim < 2:
-        raise ValueError(f"values: expected a map of shape (..., H, W), got shape {values.shape}")
-    if not np.isfinite(values).all():
-        raise ValueError("values: the map contains NaN or infinite values")
-    axes = (-2, -1)
-    if mode == "absolute":
-        lo = values.min(axis=axes, keepdims=True)
-        span = values.max(axis=axes, keepdims=True) - lo
-        # a constant map has no region of higher attention: normalising it to 0 gives an empty mask
-        norm = np.divide(values - lo, span, out=np.zeros_like(values), where=span > 0)
-        return norm > threshold
-    cut = np.quantile(values, threshold, axis=axes, keepdims=True)
-    return values > cut
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    """Intersection over union of two boolean masks of the same shape; NaN when both are empty."""
-    a = np.asarray(a, dtype=bool)
-    b = np.asarray(b, dtype=bool)
-    if a.shape != b.shape:
-        raise ValueError(f"b: shape {b.shape} differs from a's {a.shape}")
-    union = np.logical_or(a, b).sum()
-    if union == 0:
-        return float("nan")
-    return float(np.logical_and(a, b).sum() / union)
+__all__ = [
+    "DEFAULT_THRESHOLD",
+    "MODES",
+    "Separation",
+    "binarize",
+    "content_style_separation",
+    "iou",
+    "iou_matrix",
+    "thresholded_iou",
+]
 
 
 def thresholded_iou(
@@ -110,7 +53,7 @@ def thresholded_iou(
     mask : ndarray of bool, shape (H, W)
         Reference region.
     threshold, mode
-        See :func:`binarize`.
+        See :func:`glimpse.map_metrics.binarise`.
 
     Examples
     --------
@@ -138,13 +81,7 @@ def iou_matrix(maps: np.ndarray, threshold: float = DEFAULT_THRESHOLD, *, mode: 
     maps = np.asarray(maps)
     if maps.ndim != 3:
         raise ValueError(f"maps: expected shape (words, H, W), got {maps.shape}")
-    masks = binarize(maps, threshold, mode=mode).reshape(len(maps), -1).astype(np.float64)
-    inter = masks @ masks.T
-    sizes = masks.sum(axis=1)
-    union = sizes[:, None] + sizes[None, :] - inter
-    out = np.full(inter.shape, np.nan)
-    np.divide(inter, union, out=out, where=union > 0)
-    return out
+    return map_metrics.iou_matrix(binarize(maps, threshold, mode=mode))
 
 
 @dataclass(frozen=True)
@@ -213,7 +150,7 @@ def content_style_separation(
     a, b : int or str
         The two words, by position or by text (text must be unique in the prompt).
     threshold, mode
-        See :func:`binarize`.
+        See :func:`glimpse.map_metrics.binarise`.
 
     Returns
     -------

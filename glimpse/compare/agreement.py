@@ -4,15 +4,14 @@ Any two maps can be compared — saliency maps of different methods, a prompt wo
 and a classifier's Grad-CAM, a complexity map — once both are resampled to one grid. The three scores
 answer different questions:
 
-* Spearman rank correlation (Spearman 1904; used for saliency maps by Adebayo et al., "Sanity Checks
-  for Saliency Maps", NeurIPS 2018): do the maps order *all* pixels alike?
-  rho = Pearson(rank(A), rank(B)) over the pixels, ties given their average rank.
-* Top-k % IoU: do the maps' most salient k % of pixels coincide?
-  IoU = |T_k(A) ∩ T_k(B)| / |T_k(A) ∪ T_k(B)|, with T_k(M) = {p : M(p) >= the ceil(k/100 · N)-th largest
-  value of M} (ties at the threshold are kept, so a constant map's region is the whole image).
+* Spearman rank correlation: do the maps order *all* pixels alike?
+* Top-k % IoU: do the maps' most salient k % of pixels coincide? IoU = |T_k(A) ∩ T_k(B)| / |T_k(A) ∪ T_k(B)|.
 * Pointing game (Zhang et al., "Top-down Neural Attention by Excitation Backprop", ECCV 2016, with the
   annotated box replaced by the other map's top-k % region): hit = 1 if argmax_p A(p) ∈ T_k(B).
   It is asymmetric: ``pointing[i, j]`` asks whether map i's peak falls in map j's region.
+
+Spearman's ρ, the top-k % region T_k (ties at the cut kept, so a constant map's region is the whole image)
+and the IoU are :mod:`glimpse.map_metrics`'s; this module puts the maps on one grid first.
 
 Maps are compared as they are (raw, signed) unless ``absolute=True`` takes |map| first: for signed
 gradient maps both signs mark evidence, so ``absolute`` is usually the fair comparison; for CAMs and
@@ -21,13 +20,13 @@ attention maps (non-negative) it changes nothing.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import rankdata
 
+from glimpse import map_metrics
+from glimpse.map_metrics import check_map, top_k_mask
 from glimpse.resample import resample
 
 __all__ = [
@@ -41,32 +40,13 @@ __all__ = [
 ]
 
 
-def _as_map(values: np.ndarray, name: str) -> np.ndarray:
-    arr = np.asarray(values)
-    if arr.ndim != 2 or arr.shape[0] < 1 or arr.shape[1] < 1:
-        raise ValueError(f"{name}: expected a 2-D map (H, W), got shape {arr.shape}")
-    if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
-        raise ValueError(f"{name}: expected a real-valued map, got dtype {arr.dtype}")
-    arr = arr.astype(np.float64, copy=False)
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name}: the map holds NaN or infinite values")
-    return arr
-
-
-def _check_k(k: float) -> float:
-    k = float(k)
-    if not 0.0 < k <= 100.0:
-        raise ValueError(f"k: the top-k percentage must be in (0, 100], got {k}")
-    return k
-
-
 def common_grid(*maps: np.ndarray, size: tuple[int, int] | None = None) -> tuple[np.ndarray, ...]:
     """Resample ``maps`` to one grid: ``size`` if given, else the smallest height and width among them.
 
     Downsampling to the coarsest map avoids inventing detail the coarse map does not have (a 7×7 CAM
     compared at 224×224 would count its interpolation as agreement).
     """
-    arrays = [_as_map(m, f"maps[{i}]") for i, m in enumerate(maps)]
+    arrays = [check_map(m, f"maps[{i}]") for i, m in enumerate(maps)]
     if size is None:
         size = (min(a.shape[0] for a in arrays), min(a.shape[1] for a in arrays))
     if len(size) != 2 or min(size) < 1:
@@ -74,57 +54,13 @@ def common_grid(*maps: np.ndarray, size: tuple[int, int] | None = None) -> tuple
     return tuple(resample(a, size) for a in arrays)
 
 
-def top_k_mask(values: np.ndarray, k: float = 20.0, *, absolute: bool = False) -> np.ndarray:
-    """Boolean mask of the top ``k`` % pixels of a map.
-
-    Parameters
-    ----------
-    values : ndarray, shape (H, W)
-        The map (raw, signed).
-    k : float
-        Percentage of pixels to keep, in (0, 100]; n = ceil(k/100 · H·W) (at least one pixel).
-    absolute : bool
-        Rank |values| instead of values.
-
-    Returns
-    -------
-    mask : ndarray of bool, shape (H, W)
-        ``values >= t`` with t the n-th largest value: ties at the threshold are all kept, so the mask
-        can hold more than n pixels (a constant map selects every pixel).
-
-    Examples
-    --------
-    >>> top_k_mask(np.arange(10.0).reshape(2, 5), 20).astype(int)
-    array([[0, 0, 0, 0, 0],
-           [0, 0, 0, 1, 1]])
-    """
-    arr = _as_map(values, "values")
-    k = _check_k(k)
-    if absolute:
-        arr = np.abs(arr)
-    flat = arr.ravel()
-    n = max(1, math.ceil(k / 100.0 * flat.size - 1e-9))
-    threshold = np.partition(flat, flat.size - n)[flat.size - n]
-    return arr >= threshold
-
-
 def spearman(a: np.ndarray, b: np.ndarray, *, size: tuple[int, int] | None = None, absolute: bool = False) -> float:
-    """Spearman rank correlation between two maps over their pixels (after :func:`common_grid`).
-
-    rho = cov(rank A, rank B) / (std(rank A) · std(rank B)), average ranks for ties. NaN when either
-    map is constant (the correlation is undefined, and we do not pretend it is 0).
-    """
+    """Spearman rank correlation between two maps over their pixels (:func:`glimpse.map_metrics.spearman`,
+    after :func:`common_grid`); NaN when either map is constant."""
     a, b = common_grid(a, b, size=size)
     if absolute:
         a, b = np.abs(a), np.abs(b)
-    ra = rankdata(a.ravel())
-    rb = rankdata(b.ravel())
-    ra -= ra.mean()
-    rb -= rb.mean()
-    denom = math.sqrt(float(ra @ ra) * float(rb @ rb))
-    if denom == 0.0:
-        return float("nan")
-    return float(np.clip((ra @ rb) / denom, -1.0, 1.0))
+    return map_metrics.spearman(a, b)
 
 
 def top_k_iou(
@@ -132,10 +68,7 @@ def top_k_iou(
 ) -> float:
     """IoU of the two maps' top-``k`` % regions (see :func:`top_k_mask`), on a common grid."""
     a, b = common_grid(a, b, size=size)
-    ma = top_k_mask(a, k, absolute=absolute)
-    mb = top_k_mask(b, k, absolute=absolute)
-    union = np.logical_or(ma, mb).sum()
-    return float(np.logical_and(ma, mb).sum() / union) if union else float("nan")
+    return map_metrics.iou(top_k_mask(a, k, absolute=absolute), top_k_mask(b, k, absolute=absolute))
 
 
 def pointing_game(
@@ -217,32 +150,18 @@ def agreement_matrix(
     """
     if len(maps) < 2:
         raise ValueError(f"maps: need at least two maps to compare, got {len(maps)}")
-    k = _check_k(k)
+    k = float(k)
     names = tuple(str(n) for n in maps)
     grids = common_grid(*maps.values(), size=size)
     if absolute:
         grids = tuple(np.abs(g) for g in grids)
-    n = len(names)
     masks = [top_k_mask(g, k) for g in grids]
     peaks = [np.unravel_index(int(np.argmax(g)), g.shape) for g in grids]
-    ranks = [rankdata(g.ravel()) for g in grids]
-    ranks = [r - r.mean() for r in ranks]
-    norms = [math.sqrt(float(r @ r)) for r in ranks]
-    rho = np.full((n, n), np.nan)
-    iou = np.full((n, n), np.nan)
-    hit = np.zeros((n, n))
-    for i in range(n):
-        for j in range(n):
-            if j >= i:
-                denom = norms[i] * norms[j]
-                rho[i, j] = rho[j, i] = np.clip(ranks[i] @ ranks[j] / denom, -1, 1) if denom else np.nan
-                union = np.logical_or(masks[i], masks[j]).sum()
-                iou[i, j] = iou[j, i] = np.logical_and(masks[i], masks[j]).sum() / union if union else np.nan
-            hit[i, j] = float(masks[j][peaks[i]])
+    hit = np.array([[float(mask[peak]) for mask in masks] for peak in peaks])
     return AgreementMatrix(
         names=names,
-        spearman=rho,
-        iou=iou,
+        spearman=map_metrics.spearman_matrix(grids),
+        iou=map_metrics.iou_matrix(masks),
         pointing=hit,
         k=k,
         size=tuple(int(s) for s in grids[0].shape),

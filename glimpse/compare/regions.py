@@ -16,7 +16,7 @@ here is the same array the Complexity page draws:
 Region features (what is tabulated)
 -----------------------------------
 R = the top-k % pixels of the saliency map (resampled bilinearly to the image size; see
-:func:`glimpse.compare.agreement.top_k_mask`), R' its complement.
+:func:`glimpse.map_metrics.top_k_mask`, ties at the cut kept), R' its complement.
 
 * MSG(R) = Σ_s w_s · mean_{p ∈ R} M_s↑(p), with M_s↑ the scale-s magnitude map resized bilinearly back to
   H × W. MSG(R) + MSG(R') weighted by area is (to interpolation error) the image's MSG.
@@ -34,10 +34,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from glimpse.compare.agreement import resample, top_k_mask
 from glimpse.complexity.features import colour_codes
 from glimpse.complexity.maps import colour_maps, gradient_maps
 from glimpse.complexity.pyramid import SCALES, WEIGHTS, area_pyramid, area_resize, check_image, to_batch
+from glimpse.map_metrics import top_k_mask
+from glimpse.resample import resample
 
 __all__ = ["RegionComplexity", "colour_density_map", "msg_scale_maps", "region_complexity"]
 

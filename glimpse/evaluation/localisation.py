@@ -8,16 +8,16 @@
   lie inside the mask.
 - Top-k IoU: intersection over union of the map's top-k % pixels and the mask.
 
-Rankings count ties at the cut in proportion (:func:`top_share`: the expectation over breaking them at random),
-so a constant map scores what chance would, not an artefact of pixel order.
+Rankings count ties at the cut in proportion (:mod:`glimpse.map_metrics`'s ``ties="share"``: the expectation
+over breaking them at random), so a constant map scores what chance would, not an artefact of pixel order.
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from scipy.ndimage import binary_dilation
+
+from glimpse.map_metrics import top_k_iou, top_k_overlap
 
 
 def _check(values: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -38,13 +38,7 @@ def top_share(scores: np.ndarray, mask: np.ndarray, n: int) -> float:
     >>> top_share(np.array([3.0, 1.0, 1.0, 0.0]), np.array([False, True, False, False]), 2)
     0.25
     """
-    flat, inside = np.asarray(scores, dtype=np.float64).ravel(), np.asarray(mask, dtype=bool).ravel()
-    if not 1 <= n <= flat.size:
-        raise ValueError(f"n: between 1 and {flat.size}, got {n}")
-    threshold = np.partition(flat, flat.size - n)[flat.size - n]
-    above, at = flat > threshold, flat == threshold
-    share_at = (at & inside).sum() / at.sum()
-    return float(((above & inside).sum() + (n - above.sum()) * share_at) / n)
+    return top_k_overlap(scores, mask, n, ties="share") / n
 
 
 def pointing_game(values: np.ndarray, mask: np.ndarray, *, tolerance: int = 0) -> bool:
@@ -84,8 +78,4 @@ def topk_iou(values: np.ndarray, mask: np.ndarray, k: float = 10.0) -> float:
     1.0
     """
     values, mask = _check(values, mask)
-    if not 0 < k <= 100:
-        raise ValueError(f"k: a percentage in (0, 100], got {k}")
-    n = max(1, math.ceil(k / 100 * values.size - 1e-9))
-    inter = top_share(values, mask, n) * n
-    return float(inter / (n + mask.sum() - inter))
+    return top_k_iou(values, mask, k, ties="share")
