@@ -1,12 +1,10 @@
 """Cascading randomisation on a tiny CNN: identity at stage 0, decorrelation after, shared model intact."""
 
 import numpy as np
-import pytest
 import torch
 from torch import nn
 
 from glimpse.evaluation import cascade, parameter_units, randomisation_check
-from glimpse.evaluation.localisation import pointing_game, relevance_mass
 from models.registry import ClassifierBundle, freeze
 
 
@@ -87,17 +85,3 @@ def test_with_registry_gradient():
     res = randomisation_check(tiny_bundle(), image(), "gradient", target=0, stages=2)
     assert res.maps.shape[0] == 3 and res.spearman[0] == 1.0
     assert res.spearman[-1] < 0.9
-
-
-def test_pointing_game_and_relevance_mass():
-    values = np.zeros((10, 10))
-    values[2, 3] = 5.0
-    values[8, 8] = 1.0
-    values[0, 0] = -4.0
-    mask = np.zeros((10, 10), bool)
-    mask[1:4, 2:5] = True
-    assert pointing_game(values, mask)
-    assert not pointing_game(values, ~mask & (values != 5.0) | (np.arange(100).reshape(10, 10) == 99))
-    assert relevance_mass(values, mask) == pytest.approx(5 / 6)
-    with pytest.raises(ValueError, match="mask"):
-        relevance_mass(values, np.zeros((3, 3), bool))
