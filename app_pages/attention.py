@@ -2,24 +2,20 @@
 
 import streamlit as st
 
-from components import attention_ui as ui
-from components.sidebar import current
+from components.attention import CITATION_DAAM, controls, state, views
 
 st.title("Cross-attention")
 st.caption(
     "Generate an image and see where each word of the prompt looked: the cross-attention probabilities, summed "
     "over denoising steps, upsampled, clamped and averaged over layers and heads exactly as the DAAM library "
-    f"does ({ui.CITATION_DAAM}); the layer set is an option."
+    f"does ({CITATION_DAAM}); the layer set is an option."
 )
 
-device = current().device
-bundle = ui.model_picker(device)
-if bundle is None:
-    st.stop()
-request = ui.generation_form(bundle, device)
+bundle, device = controls.model_or_stop()
+request = controls.generation_form(bundle, device)
 if request is not None:
-    ui.run(request)
-if ui.stored() is not None:
-    ui.results_view()
+    state.run(request)
+if state.stored() is not None:
+    views.results_view()
 elif request is None:  # (after a refused prompt the error says what to type)
     st.info("Type a prompt and press **Generate**.")

@@ -74,7 +74,7 @@ def _timed(run) -> float:
 def denoising_step(model_id: str, device: str, prompt: str, guidance: float) -> tuple[float, float]:
     """(fixed seconds, seconds per denoising step) of a generation with attention recording on this machine:
     a 1-step and a 3-step generation of ``prompt``, timed."""
-    from components.attention_ui import pipeline
+    from components.attention.services import pipeline
     from glimpse.attention import generate_with_attention
 
     bundle = pipeline(model_id, device)
@@ -90,7 +90,7 @@ def denoising_sample(model_id: str, device: str, prompts: tuple[str, ...]) -> tu
     (two) scored on 1 and on 3 timesteps of a grey image, timed."""
     import numpy as np
 
-    from components.attention_ui import pipeline
+    from components.attention.services import pipeline
     from glimpse.diffusion_classifier import adapter_for, classify
 
     bundle = pipeline(model_id, device)

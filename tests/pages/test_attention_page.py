@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import components.attention_ui as ui
+from components import attention
+from components.attention import services, views
+from models.diffusion import EMBEDDED_T2I
 from tests.apptest_support import open_page, stored
 
 
@@ -14,14 +16,14 @@ from tests.apptest_support import open_page, stored
 def calls(monkeypatch):
     """Count real generations (the wrapped function is the real one, on the real embedded model)."""
     made = []
-    real = ui.generate_with_attention
+    real = services.generate_with_attention
 
     def counting(*args, **kwargs):
         made.append(kwargs.get("steps"))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(ui, "generate_with_attention", counting)
-    ui.generation.clear()
+    monkeypatch.setattr(services, "generate_with_attention", counting)
+    services.generation.clear()
     return made
 
 
@@ -43,7 +45,7 @@ def test_generate_then_reslice_without_regenerating(calls):
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
     assert calls == [4]
-    request, result = stored(at, ui.RESULT_KEY)
+    request, result = stored(at, attention.RESULT_KEY)
     assert request.prompt == "a red circle to the left of a blue square"
     assert result.trace.words == tuple(request.prompt.split())
     assert len(result.trace.timesteps) == 4
@@ -63,7 +65,7 @@ def test_generate_then_reslice_without_regenerating(calls):
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
     assert calls == [4]
-    assert stored(at, ui.RESULT_KEY)[1] is result
+    assert stored(at, attention.RESULT_KEY)[1] is result
 
     # the same request again is a cache hit: the recorded progress bar replays, nothing regenerates
     next(b for b in at.button if b.label == "Generate").click().run()
@@ -81,7 +83,7 @@ def test_bad_prompts_show_an_error_and_the_page_keeps_running(calls, prompt, exp
     assert not at.exception, at.exception
     assert at.error and expected in at.error[0].value
     assert "circle" in at.error[0].value  # says what to use: the vocabulary / an example
-    assert stored(at, ui.RESULT_KEY) is None
+    assert stored(at, attention.RESULT_KEY) is None
     assert not any("Generate" in i.value for i in at.info)  # the error says what to type, once
     assert any(b.label == "Generate" for b in at.button)
 
@@ -92,13 +94,13 @@ def test_a_refused_prompt_keeps_the_previous_maps_under_the_error(calls, prompt)
     stay, and the error names the prompt they belong to so they do not read as the refused prompt's answer."""
     at = _page()
     _generate(at, "a green circle", steps=2)
-    first = stored(at, ui.RESULT_KEY)
+    first = stored(at, attention.RESULT_KEY)
     charts = len(at.get("plotly_chart"))
     _generate(at, prompt, steps=2)
     assert not at.exception, at.exception
     assert at.error and "Cannot generate" in at.error[0].value
     assert "“a green circle”" in at.error[0].value  # names whose maps stay on screen
-    assert stored(at, ui.RESULT_KEY) == first
+    assert stored(at, attention.RESULT_KEY) == first
     assert len(at.get("plotly_chart")) == charts
     assert not any("Generate" in i.value for i in at.info)
     main = list(at.main)  # the error stands above the kept maps
@@ -112,7 +114,7 @@ def test_hub_model_that_cannot_load_shows_an_error_and_keeps_the_embedded_model(
     at.run()
     assert not at.exception, at.exception
     assert at.error and "no-such-org/no-such-model" in at.error[0].value
-    assert at.session_state[ui.MODEL_KEY] == ui.EMBEDDED_T2I
+    assert at.session_state[attention.MODEL_KEY] == EMBEDDED_T2I
     assert any(b.label == "Generate" for b in at.button)
     assert calls == []
 
@@ -122,7 +124,7 @@ def test_heads_kept_on_request_and_sliced_by_head_with_a_single_step(calls):
     at.checkbox(key="attention_heads").check()
     _generate(at, "a green triangle above a red square", steps=1)
     assert not at.exception, at.exception
-    request, result = stored(at, ui.RESULT_KEY)
+    request, result = stored(at, attention.RESULT_KEY)
     assert request.heads and result.trace.heads
     head = next(s for s in at.selectbox if s.label == "Head")
     head.set_value(1).run()
@@ -137,7 +139,7 @@ def test_a_one_word_prompt_draws_its_map(calls):
     _generate(at, "red", steps=2)
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
-    assert stored(at, ui.RESULT_KEY)[1].trace.words == ("red",)
+    assert stored(at, attention.RESULT_KEY)[1].trace.words == ("red",)
     assert next(s for s in at.selectbox if s.label == "Word to overlay").value == 0
     assert any("at least 3 words" in i.value for i in at.info)  # content vs style says why it is absent
 
@@ -147,18 +149,18 @@ def test_a_full_stop_and_capitals_are_accepted(calls):
     _generate(at, "A red circle.", steps=2)
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
-    assert stored(at, ui.RESULT_KEY)[1].trace.words == ("a", "red", "circle")
+    assert stored(at, attention.RESULT_KEY)[1].trace.words == ("a", "red", "circle")
 
 
 def test_the_layer_set_is_an_option_and_part_of_the_request(calls):
     at = _page()
     assert at.selectbox(key="attention_layers").value == "daam"
     _generate(at, "a red circle", steps=2)
-    daam = stored(at, ui.RESULT_KEY)[1].trace
+    daam = stored(at, attention.RESULT_KEY)[1].trace
     at.selectbox(key="attention_layers").set_value("all")
     _generate(at, "a red circle", steps=2)
     assert not at.exception, at.exception
-    request, result = stored(at, ui.RESULT_KEY)
+    request, result = stored(at, attention.RESULT_KEY)
     assert request.layers == "all" and calls == [2, 2]
     assert not any("mid_block" in name for name in daam.layers)
     assert any("mid_block" in name for name in result.trace.layers)
@@ -167,14 +169,14 @@ def test_the_layer_set_is_an_option_and_part_of_the_request(calls):
 def test_display_changes_reslice_cached_maps(calls, monkeypatch):
     """Word maps per step were recomputed on every rerun; they are cached on the generation and the slice."""
     made = []
-    real = ui.word_maps
+    real = services.word_maps
 
     def counting(*args, **kwargs):
         made.append(kwargs.get("timesteps"))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(ui, "word_maps", counting)
-    for cached in (ui.sliced_maps, ui.step_maps):
+    monkeypatch.setattr(services, "word_maps", counting)
+    for cached in (services.sliced_maps, services.step_maps):
         cached.clear()
     at = _page()
     _generate(at, "a red circle above a blue square", steps=3)
@@ -194,14 +196,14 @@ def test_attention_overlays_fade_at_zero_and_name_their_scales():
     image = np.full((32, 32, 3), 200, np.uint8)
     values = np.zeros((32, 32), np.float32)
     values[8:16, 8:16] = 7.0
-    fig = ui.overlay_figure(values, image, title="t", label=ui.summed_label(0, 24), height=300)
+    fig = views.overlay_figure(values, image, title="t", label=views.summed_label(0, 24), height=300)
     picture, heat = fig.data
     assert picture.type == "image" and heat.type == "heatmap"
     assert heat.opacity == 1.0 and (heat.zmin, heat.zmax) == (0.0, 7.0)
     low, high = heat.colorscale[0][1], heat.colorscale[-1][1]
     assert low.endswith(", 0)") and not high.endswith(", 0)")  # zero attention leaves the image as it is
     assert heat.colorbar.title.text == "attention, summed over 25 steps (1–25)"
-    assert ui.summed_label(3, 3) == "attention at step 4"
+    assert views.summed_label(3, 3) == "attention at step 4"
 
 
 def test_the_page_labels_summed_and_single_step_colour_bars_apart(calls):

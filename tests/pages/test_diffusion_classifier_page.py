@@ -7,12 +7,13 @@ import json
 import numpy as np
 import pytest
 
-import components.diffusion_classifier_ui as ui
+import components.diffusion_classifier as dc
+from components.diffusion_classifier import services, views
 from tests.apptest_support import open_page, stored
 
 
 def test_a_drawn_scene_is_classified_as_its_caption_with_every_view():
-    ui.scores.clear()
+    services.scores.clear()
     at = open_page("app_pages/diffusion_classifier.py")
     assert at.info and "Classify" in at.info[-1].value
     caption = at.selectbox(key="dc_scene").value
@@ -22,7 +23,7 @@ def test_a_drawn_scene_is_classified_as_its_caption_with_every_view():
     next(b for b in at.button if b.label == "Classify").click()
     at.run()
     assert not at.exception, at.exception
-    request, result = stored(at, ui.RESULT_KEY)
+    request, result = stored(at, dc.RESULT_KEY)
     assert request.prompts[0] == caption and len(request.prompts) == 6  # the caption and 5 hard negatives
     assert result.prompts[result.prediction] == caption
     assert any(caption in s.value for s in at.success)
@@ -48,7 +49,7 @@ def test_pruning_spends_fewer_evaluations_and_keeps_the_answer():
     next(b for b in at.button if b.label == "Classify").click()
     at.run()
     assert not at.exception, at.exception
-    request, result = stored(at, ui.RESULT_KEY)
+    request, result = stored(at, dc.RESULT_KEY)
     assert request.samples == (2, 8) and request.keep == (1, 1)
     assert result.denoiser_evaluations == 6 * 2 + 6 and result.prompts[result.prediction] == request.prompts[0]
 
@@ -62,7 +63,7 @@ def test_unknown_words_and_a_single_candidate_are_explained():
     at.text_area(key="dc_prompts").set_value("a red circle\na purple hexagon").run()
     next(b for b in at.button if b.label == "Classify").click()
     at.run()
-    assert not at.exception and stored(at, ui.RESULT_KEY) is None
+    assert not at.exception and stored(at, dc.RESULT_KEY) is None
     assert "unknown words" in at.error[0].value and "hexagon" in at.error[0].value
 
 
@@ -71,7 +72,7 @@ def test_the_json_download_names_the_prediction():
     at.slider(key="dc_samples").set_value(4)
     next(b for b in at.button if b.label == "Classify").click()
     at.run()
-    request, result = stored(at, ui.RESULT_KEY)
+    request, result = stored(at, dc.RESULT_KEY)
     doc = {"image": request.image_name, "model": request.model_id, **result.summary(), "meta": result.meta()}
     assert json.loads(json.dumps(doc))["prediction"] == request.prompts[0]
 
@@ -82,7 +83,7 @@ def test_the_difference_map_has_a_symmetric_colour_bar_at_a_high_percentile():
     diff = rng.normal(0.0, 0.01, (32, 32))
     diff[0, 0] = 1.0  # one extreme pixel must not set the range
     image = np.full((32, 32, 3), 120, np.uint8)
-    fig = ui.difference_figure(image, diff)
+    fig = views.difference_figure(image, diff)
     picture, heat = fig.data
     assert picture.type == "image" and heat.type == "heatmap"
     top = float(np.percentile(np.abs(diff), 99))
@@ -98,6 +99,27 @@ def test_the_winners_attention_leaves_the_image_visible_where_there_is_none():
     image = np.full((32, 32, 3), 200, np.uint8)
     values = np.zeros((8, 8))
     values[2:4, 2:4] = 0.3
-    shown = ui.attention_overlay(image, values)
-    assert (shown[-10:, -10:] == 200).all()  # no attention: the image itself
-    assert not (shown[70:120, 70:120] == 200).all()  # attention: coloured
+    shown = views.attention_overlay(image, values)
+    picture, bar = shown[: dc.SHOW], shown[dc.SHOW :]
+    assert (picture[-10:, -10:] == 200).all()  # no attention: the image itself
+    assert not (picture[70:120, 70:120] == 200).all()  # attention: coloured
+    # its colour bar below: the colour map's strip from its low to its high end
+    assert bar.shape[0] > 0 and (bar[0, 0] != bar[0, -1]).any()
+
+
+def test_the_grad_cam_overlay_carries_its_colour_bar():
+    """Issue 25: the shapes classifier's Grad-CAM was an overlay without a colour bar. It now has the diverging
+    bar of its signed range below the picture, like the lessons' maps."""
+    from glimpse.display import DIVERGING, colour_range, lut, overlay, resize_image
+
+    image = np.full((32, 32, 3), 120, np.uint8)
+    values = np.zeros((8, 8))
+    values[1:3, 1:3], values[5:7, 5:7] = 2.0, -0.5
+    shown = views.saliency_overlay(image, values)
+    assert shown.shape == (dc.SHOW + 24, dc.SHOW, 3)
+    lo, hi, _ = colour_range(values, "signed")
+    assert (lo, hi) == (-2.0, 2.0)
+    expected = overlay(resize_image(image, (dc.SHOW, dc.SHOW)), values, lo, hi, DIVERGING, alpha=0.6)
+    assert (shown[: dc.SHOW] == expected).all()  # the picture itself is unchanged
+    strip = shown[dc.SHOW]  # the bar's first row: the diverging map from its blue end to its red end
+    assert (strip[0] == lut(DIVERGING)[0]).all() and (strip[-1] == lut(DIVERGING)[-1]).all()

@@ -1,0 +1,294 @@
+"""The Cross-attention lens's views: word strips, faded overlays, mass over time, content vs style, downloads.
+
+:func:`results_view` is an st.fragment: every display control re-slices the stored trace through the cached
+services, so moving a slider reruns only the results and never regenerates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+from PIL import Image
+from plotly.subplots import make_subplots
+
+from components.attention import CITATION_COW, CITATION_DAAM, controls, services, state
+from components.attention.controls import Slice
+from components.views import heatmap_figure
+from glimpse.attention import GenerationResult
+from glimpse.attention.export import attention_npz_bytes
+from glimpse.attention.metrics import binarize, content_style_separation
+from glimpse.display import SEQUENTIAL, colour_range, resize_image, resize_map, shown_values
+
+
+# --------------------------------------------------------------------------------------------- figures
+def _pixels(image: np.ndarray, side: int = 256) -> np.ndarray:
+    """Whole-number upscaling (nearest neighbour, :func:`glimpse.display.resize_image`) so a 32×32 generation
+    stays crisp on screen."""
+    h, w = image.shape[:2]
+    k = max(1, side // max(h, w))
+    return resize_image(image, (h * k, w * k))
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def mask_overlay(image: np.ndarray, mask_a: np.ndarray, mask_b: np.ndarray) -> np.ndarray:
+    """The image dimmed, with A-only pixels orange, B-only cyan and shared pixels white (masks at image size)."""
+    if mask_a.shape != image.shape[:2]:
+        mask_a, mask_b = (resize_map(m, image.shape[:2], resample="nearest") > 0.5 for m in (mask_a, mask_b))
+    out = image.astype(np.float32) * 0.35 + 255 * 0.15
+    out[mask_a & ~mask_b] = (255, 140, 0)
+    out[mask_b & ~mask_a] = (0, 220, 255)
+    out[mask_a & mask_b] = (255, 255, 255)
+    return out.round().astype(np.uint8)
+
+
+def strip_figure(
+    maps: np.ndarray, labels: list[str], *, normalise: bool, height: int | None = None, label: str = "attention"
+) -> go.Figure:
+    """One small heatmap per word with one shared colour bar: each word min-max scaled to [0, 1], or the raw
+    maps (non-negative attention) from 0 to the largest value of any word (:mod:`glimpse.display`); ``label``
+    names the raw maps' colour bar."""
+    n = len(maps)
+    # square panels across a ~1100 px wide page: the height follows the number of words
+    height = height or int(min(260, max(110, 1050 / max(n, 1))) + 30)
+    mode = "minmax" if normalise else "positive"
+    shown = np.stack([shown_values(np.asarray(m, dtype=np.float32), mode) for m in maps])
+    cmin, cmax, _ = colour_range(shown, mode)  # one colour bar for every word
+    fig = make_subplots(rows=1, cols=n, subplot_titles=labels, horizontal_spacing=0.012)
+    for k in range(n):
+        fig.add_trace(
+            go.Heatmap(
+                z=shown[k],
+                coloraxis="coloraxis",
+                hovertemplate=f"{labels[k]}<br>x=%{{x}}, y=%{{y}}<br>value=%{{z:.4g}}<extra></extra>",
+            ),
+            row=1,
+            col=k + 1,
+        )
+        fig.update_yaxes(scaleanchor=f"x{k + 1 if k else ''}", row=1, col=k + 1)
+    fig.update_yaxes(autorange="reversed", visible=False)
+    fig.update_xaxes(visible=False)
+    fig.update_annotations(font_size=12)
+    fig.update_layout(
+        coloraxis=dict(
+            colorscale=SEQUENTIAL,
+            cmin=cmin,
+            cmax=cmax,
+            colorbar=dict(title="min-max" if normalise else label, thickness=10, len=0.9),
+        ),
+        height=height,
+        margin=dict(l=0, r=0, t=24, b=0),
+    )
+    return fig
+
+
+def summed_label(lo: int, hi: int) -> str:
+    """The colour-bar label of a map summed over steps ``lo..hi`` (0-based, inclusive), as DAAM sums them."""
+    n = hi - lo + 1
+    return f"attention at step {lo + 1}" if n == 1 else f"attention, summed over {n} steps ({lo + 1}–{hi + 1})"
+
+
+def overlay_figure(
+    values: np.ndarray,
+    image: np.ndarray,
+    *,
+    title: str = "",
+    label: str,
+    height: int,
+    zmin: float = 0.0,
+    zmax: float | None = None,
+    opacity: float = 0.85,
+    colorscale: str = SEQUENTIAL,
+    colorbar_side: str = "right",
+    max_side: int = 224,
+) -> go.Figure:
+    """A word's attention over the image, from ``zmin`` (transparent: the image shows through, rather than
+    tinted with the colour map's low colour) to ``zmax`` (default: the map's largest value); ``label`` names
+    the colour bar (summed over steps, or one step: their scales differ tenfold). Compare's attention panels
+    are drawn by this function too."""
+    if zmax is None:
+        top = float(np.nanmax(values)) if np.size(values) else 0.0
+        zmax = top if top > 0 else 1.0
+    return heatmap_figure(
+        values,
+        image=image,
+        title=title,
+        colorscale=colorscale,
+        zmin=zmin,
+        zmax=zmax,
+        opacity=opacity,
+        fade=True,
+        colorbar_title=label,
+        colorbar_side=colorbar_side,
+        height=height,
+        max_side=max_side,
+    )
+
+
+def mass_figure(mass: np.ndarray, labels: list[str], timesteps: np.ndarray, span: tuple[int, int]) -> go.Figure:
+    """Per-word attention mass over the generation; the selected timestep range is shaded."""
+    steps = np.arange(1, mass.shape[1] + 1)
+    fig = go.Figure()
+    for k, label in enumerate(labels):
+        fig.add_trace(
+            go.Scatter(
+                x=steps,
+                y=mass[k],
+                mode="lines+markers",
+                name=label,
+                customdata=timesteps,
+                hovertemplate=f"{label}<br>step %{{x}} (t=%{{customdata}})<br>mass=%{{y:.4g}}<extra></extra>",
+            )
+        )
+    fig.add_vrect(x0=span[0] + 0.5, x1=span[1] + 1.5, fillcolor="grey", opacity=0.12, line_width=0)
+    fig.update_layout(
+        height=300,
+        margin=dict(l=0, r=0, t=10, b=0),
+        xaxis_title="denoising step (noisy → clean)",
+        yaxis_title="attention mass",
+        legend=dict(orientation="h", y=-0.25),
+    )
+    return fig
+
+
+def iou_matrix_figure(matrix: np.ndarray, labels: list[str]) -> go.Figure:
+    fig = go.Figure(
+        go.Heatmap(
+            z=matrix,
+            x=labels,
+            y=labels,
+            zmin=0.0,
+            zmax=1.0,
+            colorscale="Blues",
+            colorbar=dict(title="IoU", thickness=10),
+            hovertemplate="%{y} × %{x}<br>IoU=%{z:.3f}<extra></extra>",
+        )
+    )
+    fig.update_yaxes(autorange="reversed")
+    fig.update_layout(height=320, margin=dict(l=0, r=0, t=10, b=0))
+    return fig
+
+
+# --------------------------------------------------------------------------------------------- results
+@st.fragment
+def results_view() -> None:
+    """Everything shown after Generate; each control re-slices the stored trace (cached; no regeneration)."""
+    found = state.stored()
+    if found is None:
+        return
+    request, result = found
+    words = tuple(result.trace.words)
+    labels = controls.word_labels(words)
+    # widget keys carry the result's id: a new result (other T, words, layers) starts with fresh controls
+    sfx = hashlib.sha1(request.key.encode()).hexdigest()[:8]
+
+    st.subheader("What each word attends to")
+    sl = controls.slice_controls(result, sfx)
+    if sl is None:
+        return
+    maps = services.sliced_maps(result, sl)
+    normalise = controls.normalise_toggle()
+    n = sl.hi - sl.lo + 1  # (a one-line label: the strip's colour bar is ~100 px tall)
+    short = f"step {sl.lo + 1}" if n == 1 else f"Σ {n} steps"
+    strip = strip_figure(maps, labels, normalise=normalise, label=short)
+    st.plotly_chart(strip, key="attention_strip")
+    w = controls.word_picker(words, labels, sfx)
+    frames = services.step_maps(result, sl)[:, w]
+    gif = overlay_row(result, maps, frames, w, labels[w], sl, sfx)
+
+    st.subheader("Attention mass over time")
+    mass = services.mass_over_time(result, sl)
+    st.plotly_chart(mass_figure(mass, labels, result.trace.timesteps, (sl.lo, sl.hi)), key="attention_mass")
+    separation_panel(maps, words, labels, sfx, result.image)
+    downloads(result, maps, mass, frames, gif, words[w], sl)
+
+
+def overlay_row(
+    result: GenerationResult, maps: np.ndarray, frames: np.ndarray, w: int, label: str, sl: Slice, sfx: str
+) -> bytes:
+    """The image with the GIF, the word's overlay over the slice, and the scrubber over single steps."""
+    trace = result.trace
+    o1, o2, o3 = st.columns(3)
+    with o1:
+        st.image(_pixels(result.image), caption=f"“{trace.prompt}” · seed {trace.seed} · {trace.steps} steps")
+        gif = services.scrubber_gif_cached(
+            frames, result.image, tuple(f"{i + 1}: t={int(t)}" for i, t in enumerate(trace.timesteps))
+        )
+        with st.expander("Animation over timesteps (GIF)"):
+            st.image(gif, caption=f"“{label}”, one frame per denoising step, each frame min-max scaled")
+    with o2:
+        title = f"“{label}”, steps {sl.lo + 1}–{sl.hi + 1}"
+        fig = overlay_figure(maps[w], result.image, title=title, label=summed_label(sl.lo, sl.hi), height=330)
+        st.plotly_chart(fig, key="attention_overlay")
+    with o3:
+        i = controls.scrub_step(len(trace.timesteps), sfx)
+        title = f"“{label}” at step {i} (t={int(trace.timesteps[i - 1])})"
+        fig = overlay_figure(frames[i - 1], result.image, title=title, label=f"attention at step {i}", height=260)
+        st.plotly_chart(fig, key="attention_scrub_fig")
+    return gif
+
+
+def downloads(result: GenerationResult, maps, mass, frames, gif: bytes, word: str, sl: Slice) -> None:
+    st.subheader("Downloads")
+    trace = result.trace
+    d1, d2, d3 = st.columns(3)
+    stem = "_".join(trace.prompt.split())[:60] or "attention"
+    d1.download_button(
+        "Image (PNG)", png_bytes(result.image), f"{stem}.png", "image/png", key="attention_dl_png", on_click="ignore"
+    )
+    d2.download_button(
+        "Maps (NPZ)",
+        # built only when clicked: the NPZ is the largest download and most reruns never need it
+        lambda: attention_npz_bytes(trace, maps, image=result.image, slices=sl.meta(), mass=mass, frames=frames),
+        f"{stem}_attention.npz",
+        "application/octet-stream",
+        key="attention_dl_npz",
+        on_click="ignore",
+    )
+    d3.download_button(
+        "Scrubber (GIF)", gif, f"{stem}_{word}.gif", "image/gif", key="attention_dl_gif", on_click="ignore"
+    )
+
+
+def separation_panel(maps: np.ndarray, words: tuple[str, ...], labels: list[str], sfx: str, image: np.ndarray) -> None:
+    """Content vs style ("The Cow of Rembrandt"): IoU of two words' masks against the other pairs."""
+    st.subheader("Content vs style")
+    st.caption(
+        "Binarise each word map at a threshold and compare the overlap (IoU) of two words with the mean "
+        "overlap of all other word pairs of the prompt: Δ = baseline − IoU(A, B). Δ > 0: the two words are "
+        f"attended to in more separate regions than usual. After {CITATION_COW}; maps as in {CITATION_DAAM}."
+    )
+    if len(words) < 3:
+        st.info("The baseline needs another word pair: use a prompt of at least 3 words.")
+        return
+    c = controls.separation_controls(words, labels, sfx)
+    a, b, t = c.a, c.b, c.threshold
+    try:
+        sep = content_style_separation(maps, words, a, b, threshold=t, mode=c.mode)
+    except ValueError as err:
+        st.error(f"{err}.")
+        return
+    m1, m2, m3 = st.columns(3)
+    m1.metric(f"IoU({labels[a]}, {labels[b]})", f"{sep.iou:.3f}")
+    m2.metric(
+        "Baseline IoU (other pairs)",
+        f"{sep.baseline_mean:.3f} ± {sep.baseline_std:.3f}",
+        help=f"{sep.baseline_pairs} pairs",
+    )
+    m3.metric("Δ = baseline − IoU", f"{sep.delta:+.3f}")
+    k1, k2 = st.columns([1, 2])
+    with k1:
+        st.image(
+            _pixels(mask_overlay(image, binarize(maps[a], t, mode=c.mode), binarize(maps[b], t, mode=c.mode))),
+            caption=f"Masks at t = {t:.2f}: {labels[a]} only (orange), {labels[b]} only (cyan), both (white)",
+        )
+    with k2:
+        st.plotly_chart(iou_matrix_figure(sep.pair_iou, labels), key="cs_matrix")
