@@ -152,49 +152,121 @@ def generate_with_attention(
         Empty or over-long prompt, unknown words (embedded model), bad steps, an unknown layer set, or
         resolutions the model does not have.
     """
-    check_layer_set(layers)
     kind = kind_of(bundle.kind)
     tokens = prompt_tokens(bundle, prompt)
     steps = bundle.default_steps if steps is None else int(steps)
     if steps < 1:
         raise ValueError(f"steps: {steps} must be >= 1")
     guidance = bundle.default_guidance if guidance is None else float(guidance)
-    seen: list[int] = []
 
-    def on_step(pipe: Any, i: int, t: Any, kwargs: dict) -> dict:
-        seen.append(int(t))
-        if progress is not None:
-            progress(i + 1, steps)
-        return kwargs
+    def denoise() -> Denoised:
+        seen: list[int] = []
 
-    side = bundle.resolution
-    plan = kind.layer_plan(bundle.pipe, side, layers, resolutions)
-    with bundle.lock:
-        generator = torch.Generator(device="cpu").manual_seed(int(seed))
-        tracer = AttentionTracer(
-            bundle.denoiser,
-            kind,
-            lock=bundle.lock,
-            token_positions=tokens.positions,
-            image_hw=(side, side),
-            cfg=kind.cfg(guidance),
-            heads=heads,
-            resolutions=resolutions,
-            exclude_resolutions=plan.exclude,
-            blocks=plan.blocks,
-            head_sums=kind.head_sums and not heads,
-            text_len=tokens.text_len,
+        def on_step(pipe: Any, i: int, t: Any, kwargs: dict) -> dict:
+            seen.append(int(t))
+            if progress is not None:
+                progress(i + 1, steps)
+            return kwargs
+
+        out = bundle.pipe(
+            prompt,
+            num_inference_steps=steps,
+            guidance_scale=guidance,
+            generator=torch.Generator(device="cpu").manual_seed(int(seed)),
+            output_type="np",
+            callback_on_step_end=on_step,
+            **kind.call_kwargs(bundle.max_tokens),
         )
-        with tracer:
-            out = bundle.pipe(
-                prompt,
-                num_inference_steps=steps,
-                guidance_scale=guidance,
-                generator=generator,
-                output_type="np",
-                callback_on_step_end=on_step,
-                **kind.call_kwargs(bundle.max_tokens),
-            )
+        image = (np.clip(np.asarray(out.images[0], dtype=np.float32), 0.0, 1.0) * 255).round().astype(np.uint8)
+        return Denoised(seen, (int(image.shape[0]), int(image.shape[1])), image)
+
+    trace, image = trace_denoiser(
+        bundle, tokens, denoise, prompt=prompt, seed=seed, steps=steps, guidance=guidance, heads=heads,
+        layers=layers, resolutions=resolutions,
+    )  # fmt: skip
+    return GenerationResult(image=image, trace=trace)
+
+
+@dataclass(frozen=True)
+class Denoised:
+    """What one traced run of the denoiser did: :func:`trace_denoiser`'s ``denoise()`` returns it."""
+
+    timesteps: Sequence[int]  # the timestep of every denoiser call (CFG halves are one call), in order
+    image_shape: tuple[int, int]  # (H, W) in pixels of the image the maps lie on
+    output: Any = None  # handed back to the caller (the generated image)
+
+
+def trace_denoiser(
+    bundle: Any,
+    tokens: PromptTokens,
+    denoise: Callable[[], Denoised],
+    *,
+    prompt: str,
+    seed: int,
+    guidance: float,
+    steps: int | None = None,
+    side: int | None = None,
+    heads: bool = False,
+    layers: str = "daam",
+    resolutions: Sequence[int] | None = None,
+) -> tuple[AttentionTrace, Any]:
+    """Run ``denoise()`` with ``bundle``'s cross-attention recorded: the one tracer set-up of the library.
+
+    :func:`generate_with_attention` (a whole generation) and the diffusion classifier's
+    :func:`glimpse.diffusion_classifier.attention.trace_prompt` (one prompt over a noised image) are its two
+    callers. It chooses the layers and grid (the kind's :meth:`~glimpse.attention.kinds.Kind.layer_plan`),
+    installs the recorders under the bundle's lock (:class:`AttentionTracer`), calls ``denoise()`` inside,
+    and checks what came back.
+
+    Parameters
+    ----------
+    bundle : DiffusionBundle
+    tokens : PromptTokens
+        :func:`prompt_tokens` of the prompt the denoiser is conditioned on.
+    denoise : callable
+        Runs the denoiser once per timestep (with the bundle's lock held and the recorders installed) and
+        returns a :class:`Denoised`.
+    prompt, seed, guidance
+        Recorded in the trace; ``guidance`` > 1 also means the batch is [unconditional, conditional] halves
+        (``Kind.cfg``), whose conditional half is recorded.
+    steps : int, optional
+        The step count recorded in the trace (default: the number of timesteps).
+    side : int, optional
+        Image side in pixels that the layer plan is made for (default ``bundle.resolution``).
+    heads, layers, resolutions
+        As in :func:`generate_with_attention`.
+
+    Returns
+    -------
+    (AttentionTrace, the ``output`` of ``denoise()``)
+
+    Raises
+    ------
+    ValueError
+        An unknown layer set, or no layer recorded (``resolutions`` the model does not have).
+    RuntimeError
+        The layers recorded a different number of calls than ``denoise()`` reports timesteps.
+    """
+    check_layer_set(layers)
+    kind = kind_of(bundle.kind)
+    side = bundle.resolution if side is None else int(side)
+    plan = kind.layer_plan(bundle.pipe, side, layers, resolutions)
+    tracer = AttentionTracer(
+        bundle.denoiser,
+        kind,
+        lock=bundle.lock,
+        token_positions=tokens.positions,
+        image_hw=(side, side),
+        cfg=kind.cfg(guidance),
+        heads=heads,
+        resolutions=resolutions,
+        exclude_resolutions=plan.exclude,
+        blocks=plan.blocks,
+        head_sums=kind.head_sums and not heads,
+        text_len=tokens.text_len,
+    )
+    with tracer:
+        run = denoise()
         names, maps = tracer.result()
         sums = tracer.sums()
     if not names:
@@ -202,25 +274,24 @@ def generate_with_attention(
             f"resolutions: {list(resolutions or [])} match no cross-attention layer; "
             f"this model has {sorted(tracer.seen_resolutions)}"
         )
-    if maps[0].shape[0] != len(seen):
-        raise RuntimeError(f"tracer: {maps[0].shape[0]} denoiser calls recorded for {len(seen)} steps")
-    image = (np.clip(np.asarray(out.images[0], dtype=np.float32), 0.0, 1.0) * 255).round().astype(np.uint8)
+    if maps[0].shape[0] != len(run.timesteps):
+        raise RuntimeError(f"tracer: {maps[0].shape[0]} denoiser calls recorded for {len(run.timesteps)} steps")
     trace = AttentionTrace(
         prompt=prompt,
         tokens=tokens.tokens,
         words=tokens.words,
         word_tokens=tokens.word_tokens,
-        timesteps=np.asarray(seen, dtype=np.int64),
+        timesteps=np.asarray(run.timesteps, dtype=np.int64),
         layers=names,
         layer_maps=maps,
         model_id=bundle.model_id,
         seed=int(seed),
-        steps=steps,
-        guidance=guidance,
-        image_shape=(int(image.shape[0]), int(image.shape[1])),
+        steps=len(run.timesteps) if steps is None else int(steps),
+        guidance=float(guidance),
+        image_shape=run.image_shape,
         heads=heads,
         head_sums=sums,
         grid=plan.grid,
         layer_set=layers,
     )
-    return GenerationResult(image=image, trace=trace)
+    return trace, run.output

@@ -15,10 +15,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from glimpse.attention.generate import prompt_tokens
-from glimpse.attention.kinds import kind_of
+from glimpse.attention.generate import Denoised, prompt_tokens, trace_denoiser
 from glimpse.attention.trace import AttentionTrace
-from glimpse.attention.tracer import AttentionTracer
 from glimpse.diffusion_classifier.adapters import adapter_for
 from glimpse.diffusion_classifier.scoring import timestep_grid
 
@@ -32,10 +30,13 @@ def trace_prompt(
     samples: int = 20,
     seed: int = 0,
     layers: str = "daam",
+    resolutions: Sequence[int] | None = None,
 ) -> AttentionTrace:
     """Record ``prompt``'s cross-attention while ``bundle``'s denoiser denoises ``image`` at ``timesteps``
-    (default: the classifier's grid of ``samples``), with the classifier's noise draws for ``seed``."""
-    kind = kind_of(bundle.kind)
+    (default: the classifier's grid of ``samples``), with the classifier's noise draws for ``seed``.
+
+    One denoiser call per timestep, without guidance, through :func:`glimpse.attention.generate.trace_denoiser`
+    (so ``layers`` and ``resolutions`` are checked as for a generation)."""
     model = adapter_for(bundle.pipe, bundle.model_id)
     text = model.check_prompt(prompt)
     tokens = prompt_tokens(bundle, text)
@@ -44,47 +45,24 @@ def trace_prompt(
     missing = [t for t in chosen if t not in grid]
     if missing:
         raise ValueError(f"timesteps: {missing} are not on the classifier's grid of {samples}")
+    if not chosen:
+        raise ValueError(f"timesteps: none chosen; pick at least one of the grid {grid}")
     side = model.resolution
-    plan = kind.layer_plan(bundle.pipe, side, layers)
-    with bundle.lock, torch.no_grad():
-        x0 = model.encode_image(image)
-        cond = model.encode_prompts([text])
-        noise = torch.randn((len(grid), *x0.shape[1:]), generator=torch.Generator().manual_seed(seed))
-        noise = noise.to(x0.device, x0.dtype)
-        tracer = AttentionTracer(
-            bundle.denoiser,
-            kind,
-            lock=bundle.lock,
-            token_positions=tokens.positions,
-            image_hw=(side, side),
-            cfg=False,
-            exclude_resolutions=plan.exclude,
-            blocks=plan.blocks,
-            head_sums=kind.head_sums,
-            text_len=tokens.text_len,
-        )
-        with tracer:
+
+    def denoise() -> Denoised:
+        with torch.no_grad():
+            x0 = model.encode_image(image)
+            cond = model.encode_prompts([text])
+            noise = torch.randn((len(grid), *x0.shape[1:]), generator=torch.Generator().manual_seed(seed))
+            noise = noise.to(x0.device, x0.dtype)
             for t in chosen:
                 i = grid.index(t)
                 x_t, _ = model.noised(x0, noise[i : i + 1], t)
                 model.predict(x_t, t, cond)
-        names, maps = tracer.result()
-        sums = tracer.sums()
-    return AttentionTrace(
-        prompt=text,
-        tokens=tokens.tokens,
-        words=tokens.words,
-        word_tokens=tokens.word_tokens,
-        timesteps=np.asarray(chosen, dtype=np.int64),
-        layers=names,
-        layer_maps=maps,
-        model_id=bundle.model_id,
-        seed=int(seed),
-        steps=len(chosen),
-        guidance=0.0,
-        image_shape=(side, side),
-        heads=False,
-        head_sums=sums,
-        grid=plan.grid,
-        layer_set=layers,
-    )
+        return Denoised(chosen, (side, side))
+
+    trace, _ = trace_denoiser(
+        bundle, tokens, denoise, prompt=text, seed=seed, guidance=0.0, side=side, layers=layers,
+        resolutions=resolutions,
+    )  # fmt: skip
+    return trace

@@ -12,6 +12,8 @@ from glimpse.attention import generate_with_attention, word_maps
 from models.diffusion import bundle_from_pipeline
 from tests.glimpse.attention.tiny_denoisers import one_thread, tiny_shapes_pipeline
 
+from .tracefixture import runs_twice
+
 _threads = pytest.fixture(autouse=True, scope="module")(one_thread)
 PROMPT = "a red circle to the left of a blue square"
 
@@ -98,6 +100,13 @@ def test_progress_and_resolution_filter(bundle):
     assert res.trace.resolutions() == (8,)
     with pytest.raises(ValueError, match=r"resolutions: \[5\] match no cross-attention layer; this model has \[4, 8\]"):
         generate_with_attention(bundle, "a green triangle", steps=1, resolutions=[5])
+
+
+def test_a_step_count_the_layers_did_not_record_is_an_error(bundle):
+    with runs_twice(bundle.pipe.unet), pytest.raises(RuntimeError, match="4 denoiser calls recorded for 2 steps"):
+        generate_with_attention(bundle, "a green triangle", steps=2)
+    with pytest.raises(ValueError, match="layers: unknown .most."):
+        generate_with_attention(bundle, "a green triangle", steps=1, layers="most")
 
 
 def test_failure_mid_generation_restores_processors_and_lock(bundle):

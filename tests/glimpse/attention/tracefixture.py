@@ -1,6 +1,10 @@
-"""A small hand-built AttentionTrace for export tests."""
+"""A small hand-built AttentionTrace for export tests, and a denoiser that runs twice per call."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
+import torch
 
 from glimpse.attention import AttentionTrace
 
@@ -22,3 +26,19 @@ def small_trace() -> AttentionTrace:
         guidance=4.0,
         image_shape=(32, 32),
     )
+
+
+@contextmanager
+def runs_twice(module: torch.nn.Module) -> Iterator[None]:
+    """Every call of ``module`` runs its forward twice (its recorders see two calls per denoising step)."""
+    forward = module.forward
+
+    def twice(*args, **kwargs):
+        forward(*args, **kwargs)
+        return forward(*args, **kwargs)
+
+    module.forward = twice
+    try:
+        yield
+    finally:
+        del module.forward
