@@ -8,8 +8,10 @@
 - :class:`FlowMatching`: SD3 / SD3.5 (rectified flow): ``x_t = (1 − σ) x₀ + σ ε`` with ``σ = t / T``, target
   ``ε − x₀``; the transformer takes ``σ·1000`` as its timestep, like the pipeline.
 
-:func:`adapter_for` picks one for a pipeline. Everything runs without gradients; on a GPU the denoiser runs
-under float16 autocast.
+:func:`adapter_for` picks one for a pipeline from its attention kind (:func:`glimpse.attention.kinds.detect`, the
+one detection path; :data:`ADAPTERS` maps a kind to its adapter), and takes the denoiser, the tokenizer's limit
+and the resolution from that kind. Everything runs without gradients; on a GPU the denoiser runs under float16
+autocast.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from glimpse.attention.kinds import Kind, detect
 
 
 def _check_text(prompt: Any) -> str:
@@ -47,12 +51,14 @@ class _Adapter:
     device: torch.device
     dtype: torch.dtype
     resolution: int
-
-    def __init__(self, pipe: Any, model_id: str) -> None:
-        self.pipe, self.model_id = pipe, model_id
-        self.device, self.dtype = self.denoiser.device, self.denoiser.dtype
-
     denoiser: torch.nn.Module
+
+    def __init__(self, pipe: Any, model_id: str, kind: Kind) -> None:
+        self.pipe, self.model_id, self.kind = pipe, model_id, kind
+        self.denoiser = kind.denoiser(pipe)
+        self.device, self.dtype = self.denoiser.device, self.denoiser.dtype
+        self.resolution = kind.resolution(pipe)
+        self.num_train_timesteps = int(pipe.scheduler.config.num_train_timesteps)
 
     def _autocast(self):
         if self.device.type == "cuda" and self.dtype == torch.float32:
@@ -62,12 +68,10 @@ class _Adapter:
     def check_prompt(self, prompt: str) -> str:
         """The prompt, stripped; ValueError when the tokenizer would truncate it."""
         text = _check_text(prompt)
-        tokenizer = self.pipe.tokenizer
-        n = len(tokenizer(text, add_special_tokens=True)["input_ids"])
-        if n > tokenizer.model_max_length:
-            raise ValueError(
-                f"prompt {text!r}: {n} tokens, but the text encoder takes at most {tokenizer.model_max_length}"
-            )
+        n = len(self.kind.tokenizer(self.pipe)(text, add_special_tokens=True)["input_ids"])
+        limit = self.kind.max_tokens(self.pipe)
+        if n > limit:
+            raise ValueError(f"prompt {text!r}: {n} tokens, but the text encoder takes at most {limit}")
         return text
 
     def _pixels(self, image: np.ndarray) -> torch.Tensor:
@@ -96,18 +100,13 @@ class _Adapter:
 class NoisePrediction(_Adapter):
     """A UNet on the DDPM schedule (module docstring)."""
 
-    def __init__(self, pipe: Any, model_id: str) -> None:
-        self.denoiser = pipe.unet
-        super().__init__(pipe, model_id)
-        config = pipe.scheduler.config
-        self.num_train_timesteps = int(config.num_train_timesteps)
-        self.parameterisation = str(config.get("prediction_type", "epsilon"))
+    def __init__(self, pipe: Any, model_id: str, kind: Kind) -> None:
+        super().__init__(pipe, model_id, kind)
+        self.parameterisation = str(pipe.scheduler.config.get("prediction_type", "epsilon"))
         if self.parameterisation not in ("epsilon", "v_prediction", "sample"):
             raise ValueError(f"model: prediction type {self.parameterisation!r} is not supported")
         self.alphas_cumprod = pipe.scheduler.alphas_cumprod.to(torch.float64)
         self.pixel_space = getattr(pipe, "vae", None) is None
-        scale = 1 if self.pixel_space else int(getattr(pipe, "vae_scale_factor", 8) or 8)
-        self.resolution = int(self.denoiser.config.sample_size) * scale
         self.embedded = hasattr(pipe, "unet_input") and hasattr(pipe, "validate_prompt")
         added = getattr(self.denoiser.config, "addition_embed_type", None)
         if added not in (None, "text_time"):
@@ -163,13 +162,6 @@ class FlowMatching(_Adapter):
 
     parameterisation = "flow"
 
-    def __init__(self, pipe: Any, model_id: str) -> None:
-        self.denoiser = pipe.transformer
-        super().__init__(pipe, model_id)
-        self.num_train_timesteps = int(pipe.scheduler.config.num_train_timesteps)
-        scale = int(getattr(pipe, "vae_scale_factor", 8) or 8)
-        self.resolution = int(self.denoiser.config.sample_size) * scale
-
     def encode_image(self, image: np.ndarray) -> torch.Tensor:
         return self._latents(self._pixels(image))
 
@@ -194,17 +186,22 @@ class FlowMatching(_Adapter):
             ).sample
 
 
+#: attention kind (:data:`glimpse.attention.kinds.KINDS`) -> its diffusion-classifier adapter
+ADAPTERS: dict[str, type[_Adapter]] = {"unet": NoisePrediction, "sd3": FlowMatching}
+
+
 def adapter_for(pipe: Any, model_id: str = "") -> _Adapter:
-    """The adapter of a loaded pipeline: a UNet (DDPM schedule) or an SD3 transformer (flow matching).
+    """The adapter of a loaded pipeline, by its attention kind: a UNet (DDPM schedule) or an SD3 transformer
+    (flow matching).
 
     ValueError naming the denoiser when neither fits (PixArt and Flux are not supported yet)."""
-    if getattr(pipe, "unet", None) is not None:
-        return NoisePrediction(pipe, model_id)
-    transformer = getattr(pipe, "transformer", None)
-    if type(transformer).__name__ == "SD3Transformer2DModel":
-        return FlowMatching(pipe, model_id)
-    name = type(transformer).__name__ if transformer is not None else type(pipe).__name__
-    raise ValueError(
-        f"model: {name} cannot be used as a diffusion classifier yet; supported: UNet pipelines (the embedded "
-        "model, Stable Diffusion 1.x/2.x/XL) and SD3"
-    )
+    kind = detect(pipe)
+    adapter = None if kind is None else ADAPTERS.get(kind.name)
+    if adapter is None:
+        transformer = getattr(pipe, "transformer", None)
+        name = type(transformer).__name__ if transformer is not None else type(pipe).__name__
+        raise ValueError(
+            f"model: {name} cannot be used as a diffusion classifier yet; supported: UNet pipelines (the embedded "
+            "model, Stable Diffusion 1.x/2.x/XL) and SD3"
+        )
+    return adapter(pipe, model_id, kind)
