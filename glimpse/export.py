@@ -193,7 +193,9 @@ def overlay_png(image: np.ndarray, values: np.ndarray, *, title: str = "", alpha
     return buf.getvalue()
 
 
-def _csv(rows: tuple[Mapping[str, Any], ...]) -> bytes:
+def csv_bytes(rows: tuple[Mapping[str, Any], ...]) -> bytes:
+    """One CSV of flat rows, every key a column in the order first seen: a bundle's metric tables and the
+    evaluation files (:mod:`glimpse.evaluation.files`)."""
     columns: list[str] = []
     for row in rows:
         columns.extend(c for c in row if c not in columns)
@@ -349,7 +351,7 @@ def write_bundle(run: RunRecord, target: str | os.PathLike | IO[bytes]) -> None:
         for key, data in overlays.items():
             zf.writestr(f"overlays/{key}.png", data)
         for name, fname in table_files.items():
-            zf.writestr(fname, _csv(tuple(tables[name])))
+            zf.writestr(fname, csv_bytes(tuple(tables[name])))
         zf.writestr("report.html", _report_html(run_for_report, manifest, overlays))
 
 
