@@ -24,9 +24,9 @@ import torch
 
 from glimpse.attention.daam import DAAM_BLOCKS, daam_grid, daam_skipped_sides
 from glimpse.attention.recorders.common import Recorder
-from glimpse.attention.recorders.cross import CrossAttentionRecorder, is_cross
-from glimpse.attention.recorders.flux import FluxJointRecorder, is_flux_attn
-from glimpse.attention.recorders.sd3 import SD3JointRecorder, is_sd3_joint
+from glimpse.attention.recorders.cross import CrossAttentionRecorder
+from glimpse.attention.recorders.flux import FluxJointRecorder
+from glimpse.attention.recorders.sd3 import SD3JointRecorder
 
 
 @dataclass(frozen=True)
@@ -62,8 +62,8 @@ class Kind:
         return type(getattr(pipe, "transformer", None)).__name__ in self.denoiser_classes
 
     def traces(self, module: torch.nn.Module, layer: str) -> bool:
-        """Whether the attention layer at path ``layer`` is recorded."""
-        raise NotImplementedError
+        """Whether the attention layer at path ``layer`` is recorded: the layers its recorder stands in for."""
+        return self.recorder.records(module, layer)
 
     def tokenizer(self, pipe: Any) -> Any:
         """The tokenizer whose tokens the traced layers attend to."""
@@ -113,9 +113,6 @@ class UNet(Kind):
     def detects(self, pipe: Any) -> bool:
         return getattr(pipe, "unet", None) is not None
 
-    def traces(self, module: torch.nn.Module, layer: str) -> bool:
-        return is_cross(module, layer)
-
     def layer_plan(self, pipe: Any, side: int, layers: str, resolutions: Sequence[int] | None = None) -> LayerPlan:
         """DAAM 0.2.0: down- and up-block layers, aggregated on its grid, without the factor-8 maps.
 
@@ -137,9 +134,6 @@ class PixArt(Kind):
     recorder = CrossAttentionRecorder
     default_steps, default_guidance = 20, 4.5
 
-    def traces(self, module: torch.nn.Module, layer: str) -> bool:
-        return is_cross(module, layer)
-
     def max_tokens(self, pipe: Any) -> int:
         # the pipelines' default max_sequence_length: PixArt-α 120 T5 tokens, PixArt-Σ 300
         return 300 if "Sigma" in type(pipe).__name__ else 120
@@ -156,9 +150,6 @@ class SD3(Kind):
     recorder = SD3JointRecorder
     default_steps, default_guidance = 28, 7.0
 
-    def traces(self, module: torch.nn.Module, layer: str) -> bool:
-        return is_sd3_joint(module, layer)
-
 
 class Flux(Kind):
     """Flux: joint attention over [T5 text, image] with RoPE; guidance-distilled (no CFG halves)."""
@@ -168,9 +159,6 @@ class Flux(Kind):
     recorder = FluxJointRecorder
     default_steps, default_guidance = 28, 3.5
     distilled = True
-
-    def traces(self, module: torch.nn.Module, layer: str) -> bool:
-        return is_flux_attn(module, layer)
 
     def tokenizer(self, pipe: Any) -> Any:
         return pipe.tokenizer_2  # joint attention is conditioned on T5 only

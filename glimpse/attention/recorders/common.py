@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -203,8 +203,12 @@ class Tracer(Protocol):
 class Recorder:
     """Base of the recorders: stands in for one layer's processor, ``original``, while a tracer is installed.
 
-    Subclasses record in ``__call__``; the tracer builds one per traced layer and drops it on exit.
+    Subclasses record in ``__call__`` and say in ``records(module, layer)`` which attention layers they stand in
+    for (the kind's default :meth:`~glimpse.attention.kinds.Kind.traces`); the tracer builds one per traced
+    layer and drops it on exit.
     """
+
+    records: ClassVar[Callable[[torch.nn.Module, str], bool]]
 
     def __init__(self, tracer: Tracer, layer: str, original: Callable) -> None:
         self.tracer, self.layer, self.original = tracer, layer, original

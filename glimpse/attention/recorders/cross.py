@@ -26,6 +26,8 @@ class CrossAttentionRecorder(Recorder):
     any other processor runs untouched and the probabilities are recomputed from its projections.
     """
 
+    records = staticmethod(is_cross)
+
     def __call__(
         self,
         attn: torch.nn.Module,

@@ -30,6 +30,8 @@ def _text_len(tracer, encoder_hidden_states: torch.Tensor | None) -> int:
 class FluxJointRecorder(Recorder):
     """Wraps FluxAttnProcessor ([text, image], RoPE); records the image→text block of the joint softmax."""
 
+    records = staticmethod(is_flux_attn)
+
     def __init__(self, tracer: Tracer, layer: str, original: Callable) -> None:
         super().__init__(tracer, layer, original)
         self.fast = _fast_flux(original)  # the processor stays the same while the recorder is installed
@@ -93,22 +95,22 @@ class FluxJointRecorder(Recorder):
             return hidden_states, encoder_hidden_states
         return hidden_states
 
-    @staticmethod
-    def _project(attn, x: torch.Tensor, added: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        """Normed (1, S, H, d) queries and keys of one stream."""
-        if added:
-            if getattr(attn, "fused_projections", False) and hasattr(attn, "to_added_qkv"):
-                q, k, _ = attn.to_added_qkv(x).chunk(3, dim=-1)
-            else:
-                q, k = attn.add_q_proj(x), attn.add_k_proj(x)
-            q, k = q.unflatten(-1, (-1, attn.head_dim)), k.unflatten(-1, (-1, attn.head_dim))
-            return attn.norm_added_q(q), attn.norm_added_k(k)
-        if getattr(attn, "fused_projections", False) and hasattr(attn, "to_qkv"):
-            q, k, _ = attn.to_qkv(x).chunk(3, dim=-1)
+    #: per stream (image, text): the fused QKV projection, the Q and K projections and their norms
+    _PROJECTIONS = {
+        False: ("to_qkv", "to_q", "to_k", "norm_q", "norm_k"),
+        True: ("to_added_qkv", "add_q_proj", "add_k_proj", "norm_added_q", "norm_added_k"),
+    }
+
+    @classmethod
+    def _project(cls, attn, x: torch.Tensor, added: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normed (1, S, H, d) queries and keys of one stream (the text stream's own projections when ``added``)."""
+        fused, to_q, to_k, norm_q, norm_k = cls._PROJECTIONS[added]
+        if getattr(attn, "fused_projections", False) and hasattr(attn, fused):
+            q, k, _ = getattr(attn, fused)(x).chunk(3, dim=-1)
         else:
-            q, k = attn.to_q(x), attn.to_k(x)
+            q, k = getattr(attn, to_q)(x), getattr(attn, to_k)(x)
         q, k = q.unflatten(-1, (-1, attn.head_dim)), k.unflatten(-1, (-1, attn.head_dim))
-        return attn.norm_q(q), attn.norm_k(k)
+        return getattr(attn, norm_q)(q), getattr(attn, norm_k)(k)
 
     def _record(self, attn, x, c, rotary) -> None:
         from diffusers.models.embeddings import apply_rotary_emb

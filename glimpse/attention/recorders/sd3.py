@@ -22,6 +22,8 @@ def is_sd3_joint(module: torch.nn.Module, layer: str) -> bool:
 class SD3JointRecorder(Recorder):
     """Wraps JointAttnProcessor2_0 ([image, text]); records the image→text block of the joint softmax."""
 
+    records = staticmethod(is_sd3_joint)
+
     def __call__(
         self,
         attn: torch.nn.Module,
