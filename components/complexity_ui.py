@@ -7,12 +7,6 @@ st.fragment blocks, so they never recompute.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import io
-import zipfile
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -21,6 +15,7 @@ from PIL import Image
 
 from components import jobs, session_results
 from components.image_input import BY_DIGEST, UPLOAD_MB, ImageChoice, image_picker
+from components.uploads import BY_UPLOAD, Upload, expand_uploads
 from components.views import heatmap_figure
 from glimpse.complexity import BITS, SCALES, STANDINS, WEIGHTS, ComplexityFeatures, complexity_batch
 from glimpse.complexity.fit import (
@@ -32,7 +27,8 @@ from glimpse.complexity.fit import (
     shipped_tables,
 )
 from glimpse.complexity.maps import ComplexityMaps, complexity_maps
-from glimpse.images import MAX_PIXELS, ImageLoadError, load_image
+from glimpse.display import SEQUENTIAL_MAPS, data_uri
+from glimpse.images import IMAGE_SUFFIXES, MAX_PIXELS, ImageLoadError, load_image
 
 CITATION = (
     'Sarıtaş, Dayan, Shen & Nath, "Complexity in Complexity: Understanding Visual Complexity Through Structure, '
@@ -53,12 +49,6 @@ EXPLAIN: dict[str, str] = {
     "Felzenszwalb segments and merged SLIC regions. Not the paper's features; its weights do not apply to them.",
 }
 
-#: Zip uploads are untrusted: caps on members, per-member and total uncompressed size.
-ZIP_MAX_MEMBERS = 500
-ZIP_MAX_MEMBER_BYTES = 25_000_000
-ZIP_MAX_TOTAL_BYTES = 300_000_000
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
-
 
 # ------------------------------------------------------------------------------------------- services
 @st.cache_data(max_entries=16, show_spinner="Measuring complexity…", hash_funcs=BY_DIGEST)
@@ -72,93 +62,14 @@ def maps(image: ImageChoice, bits: int, window: int) -> ComplexityMaps:
     return complexity_maps(image.pixels, bits=bits, window=window)
 
 
-@dataclass(frozen=True)
-class Upload:
-    name: str
-    data: bytes
-
-    @property
-    def digest(self) -> str:
-        """sha1 of the file's bytes: what the batch cache keys a file on (see ``image_input.BY_DIGEST``)."""
-        return hashlib.sha1(self.data).hexdigest()
-
-
-#: Cached services key an upload on its digest, as they key the picked image.
-_BY_DIGEST = {**BY_DIGEST, Upload: lambda up: up.digest}
-
-
-def expand_uploads(files: list) -> tuple[list[Upload], list[str]]:
-    """Image uploads and the image members of zip uploads, plus one message per skipped entry.
-
-    A zip member is named by its path inside the zip (``2023/coffee.jpg``), so same-named files from
-    different folders stay apart; a name already taken by an earlier upload gets the zip's name in front
-    (``other.zip/2023/coffee.jpg``). Zip members are read only when they look like images, up to
-    :data:`ZIP_MAX_MEMBERS` members, :data:`ZIP_MAX_MEMBER_BYTES` each and :data:`ZIP_MAX_TOTAL_BYTES` in all
-    (uncompressed sizes as declared, then enforced while reading), so a zip bomb cannot exhaust memory.
-    """
-    images: list[Upload] = []
-    skipped: list[str] = []
-    taken: set[str] = set()
-
-    def add(name: str, data: bytes, archive: str | None = None) -> None:
-        if name in taken and archive is not None:
-            name = f"{archive}/{name}"
-        unique, n = name, 1
-        while unique in taken:  # e.g. the same zip uploaded twice
-            n += 1
-            unique = f"{name} ({n})"
-        taken.add(unique)
-        images.append(Upload(unique, data))
-
-    for f in files:
-        data = f.getvalue()
-        if not f.name.lower().endswith(".zip"):
-            add(f.name, data)
-            continue
-        try:
-            archive = zipfile.ZipFile(io.BytesIO(data))
-        except zipfile.BadZipFile:
-            skipped.append(f"{f.name}: not a readable zip file")
-            continue
-        total = 0
-        members = [m for m in archive.infolist() if not m.is_dir()]
-        if len(members) > ZIP_MAX_MEMBERS:
-            skipped.append(f"{f.name}: {len(members)} entries, only the first {ZIP_MAX_MEMBERS} are read")
-            members = members[:ZIP_MAX_MEMBERS]
-        for m in members:
-            label = f"{f.name}/{m.filename}"
-            path = m.filename.replace("\\", "/").lstrip("/")  # zips made on Windows may use backslashes
-            base = path.rsplit("/", 1)[-1]
-            if base.startswith(".") or "__MACOSX" in m.filename or not base.lower().endswith(IMAGE_SUFFIXES):
-                skipped.append(f"{label}: not an image file")
-                continue
-            if m.file_size > ZIP_MAX_MEMBER_BYTES or total + m.file_size > ZIP_MAX_TOTAL_BYTES:
-                skipped.append(f"{label}: too large ({m.file_size:,} bytes uncompressed)")
-                continue
-            try:
-                with archive.open(m) as handle:
-                    content = handle.read(ZIP_MAX_MEMBER_BYTES + 1)
-            except (zipfile.BadZipFile, OSError, NotImplementedError, RuntimeError) as err:
-                skipped.append(f"{label}: unreadable ({err})")
-                continue
-            if len(content) > ZIP_MAX_MEMBER_BYTES:
-                skipped.append(f"{label}: larger than declared, skipped")
-                continue
-            total += len(content)
-            add(path, content, archive=f.name)
-    return images, skipped
-
-
 def thumbnail_url(pixels: np.ndarray, side: int = 64) -> str:
     """A small JPEG data URL for st.column_config.ImageColumn."""
     img = Image.fromarray(pixels)
     img.thumbnail((side, side))
-    buf = io.BytesIO()
-    img.save(buf, format="JPEG", quality=80)
-    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    return data_uri(np.asarray(img), fmt="jpeg")
 
 
-@st.cache_data(max_entries=1024, show_spinner=False, hash_funcs=_BY_DIGEST)
+@st.cache_data(max_entries=1024, show_spinner=False, hash_funcs=BY_UPLOAD)
 def score_upload(upload: Upload, standins: bool) -> tuple[dict[str, float], str]:
     """(feature record, thumbnail URL) of one uploaded image; ImageLoadError propagates."""
     pixels = load_image(upload.data, max_pixels=MAX_PIXELS, name=upload.name)
@@ -388,7 +299,7 @@ def single_image_tab() -> None:
                 )
                 window = c2.select_slider("Colour tile (px)", [4, 8, 16, 32], value=8, key="cx_window")
                 overlay = c3.toggle("Over the image", value=False, key="cx_overlay")
-                colorscale = c4.selectbox("Colour scale", ["Viridis", "Inferno", "Magma", "Greys"], key="cx_cmap")
+                colorscale = c4.selectbox("Colour scale", SEQUENTIAL_MAPS, key="cx_cmap")
                 m = maps(image, bits, window)
                 backdrop = image.pixels if overlay else None
                 if kind == "edges":

@@ -21,15 +21,31 @@ UPLOAD_MB = 150
 IMAGE_LIMITS = f"at most {MAX_PIXELS / 1e6:.0f} megapixels and {UPLOAD_MB} MB per file"
 
 
+def digest(data: bytes | np.ndarray) -> str:
+    """The one cache key of an image: the first 16 hex digits of the sha1 of its pixels (C order) or of a file's
+    bytes. Every picked image, upload and pool of images is keyed by it.
+
+    >>> digest(b"abc") == digest(np.frombuffer(b"abc", np.uint8)), len(digest(b""))
+    (True, 16)
+    """
+    raw = data if isinstance(data, bytes) else np.ascontiguousarray(data).tobytes()
+    return hashlib.sha1(raw).hexdigest()[:16]
+
+
 @dataclass(frozen=True, eq=False)
 class ImageChoice:
     name: str
     pixels: np.ndarray  # uint8 (H, W, 3)
-    digest: str  # sha1 of the pixels: a plain cache key
+    digest: str  # digest(pixels): a plain cache key
 
     @property
     def key(self) -> str:
         return f"{self.name}:{self.digest}"
+
+
+def image_choice(name: str, pixels: np.ndarray) -> ImageChoice:
+    """``pixels`` as a picked image, keyed by :func:`digest`."""
+    return ImageChoice(name=name, pixels=pixels, digest=digest(pixels))
 
 
 #: How every cached service keys work on an image: it takes the picked :class:`ImageChoice` itself and
@@ -42,10 +58,6 @@ def _samples() -> dict[str, np.ndarray]:
     from glimpse.evaluation.blockdigits import sample_images as blockdigits_samples
 
     return {**sample_images(), **blockdigits_samples()}
-
-
-def _choice(name: str, pixels: np.ndarray) -> ImageChoice:
-    return ImageChoice(name=name, pixels=pixels, digest=hashlib.sha1(pixels.tobytes()).hexdigest()[:16])
 
 
 #: An image side below this fraction of the model's input side is "far too small": it is enlarged into a blur.
@@ -115,7 +127,7 @@ def image_picker(*, key: str = "image", show: bool = True) -> ImageChoice | None
             except ImageLoadError as err:
                 st.error(f"{err}. Try another file; the previous image is kept.")
             else:
-                st.session_state[IMAGE_KEY] = _choice(up.name, pixels)
+                st.session_state[IMAGE_KEY] = image_choice(up.name, pixels)
     else:
         names = list(samples)
         current = st.session_state.get(IMAGE_KEY)
@@ -129,7 +141,7 @@ def image_picker(*, key: str = "image", show: bool = True) -> ImageChoice | None
             "blockdigits classifiers: a digit and a fixed null patch, stacked).",
         )
         if current is None or current.name != name:
-            st.session_state[IMAGE_KEY] = _choice(name, samples[name])
+            st.session_state[IMAGE_KEY] = image_choice(name, samples[name])
     chosen = st.session_state.get(IMAGE_KEY)
     if chosen is not None and show:
         h, w = chosen.pixels.shape[:2]

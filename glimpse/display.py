@@ -12,6 +12,8 @@ gets the same colours wherever it is shown:
   structure shows instead of one flat colour; :func:`auto_scale` is the rule of the run report (signed if any
   value is negative); :func:`shared_ranges` widens ranges to one per group of comparable maps;
 * a **colour map** is a 256-entry RGB table of a plotly colour scale (:func:`lut`), applied by :func:`to_rgb`;
+  every page offers the same ones (:data:`COLOUR_MAPS`; by value mode :func:`colour_maps`) and names the value
+  modes alike (:data:`MODE_LABELS`);
 * **resizing** is bilinear for maps (:func:`resize_map`) and for shrinking images, nearest neighbour when
   enlarging an image (:func:`resize_image`), so a 32×32 generated image stays crisp;
 * :func:`overlay` blends a coloured map over an image; with ``fade`` a value's colour is as opaque as the value is
@@ -38,12 +40,19 @@ MODE_TITLES = {
     "minmax": "(value − min) / (max − min)",
 }
 MODES: tuple[str, ...] = tuple(MODE_TITLES)
+#: The value modes' names on every page's control (``st.radio(..., MODES, format_func=MODE_LABELS.get)``).
+MODE_LABELS = {"auto": "auto", "signed": "signed", "absolute": "|value|", "positive": "positive", "minmax": "min–max"}
 #: Modes drawn with a diverging colour map centred at zero; the others are magnitudes, except ``auto``, which is
 #: diverging for a map with both signs and sequential for a one-signed map (its range's ``mid`` says which).
 SIGNED_MODES: tuple[str, ...] = ("signed",)
 #: Colour maps of :func:`auto_scale`: signed maps diverge from white at 0 (blue below, red above); unsigned ones
 #: (|gradient|, probabilities, counts, attention) run from dark at 0 to bright at their maximum.
 DIVERGING, SEQUENTIAL = "RdBu_r", "Viridis"
+#: The colour maps every page offers (plotly's names, each list's first is its default): diverging maps for
+#: signed values, white at 0, and sequential maps for magnitudes (:func:`colour_maps` picks by value mode).
+DIVERGING_MAPS: tuple[str, ...] = (DIVERGING, "PiYG", "PuOr_r", "BrBG")
+SEQUENTIAL_MAPS: tuple[str, ...] = (SEQUENTIAL, "Inferno", "Magma", "Jet", "Hot", "Greys")
+COLOUR_MAPS: tuple[str, ...] = SEQUENTIAL_MAPS + DIVERGING_MAPS
 #: Resampling choices of :func:`resize_map`; ``"auto"`` is nearest neighbour when enlarging, else bilinear.
 RESAMPLING: tuple[str, ...] = ("bilinear", "nearest", "auto")
 #: End of the colour bar of a map with no magnitude (all zeros): a positive span, so a colour bar can be drawn.
@@ -111,6 +120,19 @@ def auto_mode(values: np.ndarray) -> str:
     """
     finite = _finite(values)
     return "signed" if finite.size and float(finite.min()) < 0 else "positive"
+
+
+def colour_maps(mode: str) -> tuple[str, ...]:
+    """The colour maps that suit a value mode: :data:`DIVERGING_MAPS` for the signed mode, else
+    :data:`SEQUENTIAL_MAPS` (in ``auto`` mode the chosen one draws the one-signed maps; a map with both signs is
+    drawn :data:`DIVERGING`, as :func:`auto_scale` does).
+
+    >>> colour_maps("signed")[0], colour_maps("auto")[0]
+    ('RdBu_r', 'Viridis')
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode: unknown {mode!r}; known: {', '.join(MODES)}")
+    return DIVERGING_MAPS if mode in SIGNED_MODES else SEQUENTIAL_MAPS
 
 
 # ----------------------------------------------------------------------------------------- colour ranges
@@ -520,6 +542,25 @@ def with_colour_bar(image: np.ndarray, lo: float, hi: float, colormap: str = SEQ
     right = draw.textlength(high, font=font)
     draw.text((max(w - right - 1, draw.textlength(low, font=font) + 4), 10), high, fill=(40, 40, 40), font=font)
     return np.concatenate([np.asarray(image, np.uint8)[..., :3], np.asarray(canvas)], axis=0)
+
+
+def data_uri(image: np.ndarray, *, fmt: str = "png") -> str:
+    """``image`` (uint8 (H, W, 3)) as a ``data:`` URI for a browser: a PNG written fast (compression level 1;
+    plotly takes it much faster than a z-array image, bench/saliency_display.py), or a JPEG at quality 80 (the
+    small thumbnails of a table).
+
+    >>> data_uri(np.zeros((2, 2, 3), np.uint8))[:22], data_uri(np.zeros((2, 2, 3), np.uint8), fmt="jpeg")[:23]
+    ('data:image/png;base64,', 'data:image/jpeg;base64,')
+    """
+    import base64
+    import io
+
+    options = {"png": {"format": "PNG", "compress_level": 1}, "jpeg": {"format": "JPEG", "quality": 80}}
+    if fmt not in options:
+        raise ValueError(f"fmt: unknown {fmt!r}; known: {', '.join(options)}")
+    buf = io.BytesIO()
+    Image.fromarray(np.asarray(image, np.uint8)).save(buf, **options[fmt])
+    return f"data:image/{fmt};base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def _finite(values: np.ndarray) -> np.ndarray:

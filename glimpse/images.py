@@ -12,6 +12,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 #: Refuse images above this many pixels (decompression-bomb guard): 50 megapixels.
 MAX_PIXELS = 50_000_000
+#: File name endings read as images, everywhere a folder, a zip or an upload is searched for images (ordered:
+#: an uploader lists them in this order).
+IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 
 
 class ImageLoadError(ValueError):

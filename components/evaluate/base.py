@@ -19,7 +19,7 @@ import pandas as pd
 import streamlit as st
 
 from components import jobs, session_results
-from components.complexity_ui import Upload
+from components.uploads import Upload
 from components.views import ONE_MATCH_ON_ENTER
 from glimpse.saliency import REGISTRY
 from models.registry import ModelLoadError

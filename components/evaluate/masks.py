@@ -9,9 +9,9 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from components import costs, jobs, loaders
-from components.complexity_ui import Upload, expand_uploads
 from components.evaluate.base import BenchmarkTab, decoded, json_download, label, method_picker
 from components.evaluate.leakage import DEFAULT_METHODS
+from components.uploads import Upload, expand_uploads
 from glimpse.evaluation.masks import METRICS, MaskResult, load_mask, mask_scores
 
 MASKS_KEY = "evaluate_masks"
@@ -143,7 +143,7 @@ class ShapesRequest:
 
 
 def shape_pairs(scenes: int, seed: int):
-    from models.shapes_classifier import mask_pairs
+    from glimpse.evaluation.shapes_masks import mask_pairs
 
     return jobs.remembered(("shape-pairs", scenes, seed), lambda: mask_pairs(scenes, seed))
 

@@ -8,8 +8,8 @@ import pandas as pd
 import streamlit as st
 
 from components import costs, jobs, loaders
-from components.complexity_ui import Upload
 from components.evaluate.base import BenchmarkTab, images_or_samples, label, method_picker, per_image, uploads_of
+from components.uploads import Upload
 from glimpse.evaluation.pgi import PgiResult, pgi_pgu
 from glimpse.evaluation.sensitivity import SensitivityResult, class_sensitivity
 

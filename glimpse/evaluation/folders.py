@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+from glimpse.images import IMAGE_SUFFIXES as SUFFIXES
 
 
 @dataclass(frozen=True)

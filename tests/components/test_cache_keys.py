@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def cached_functions():
-    for path in sorted((ROOT / "components").glob("*.py")):
+    for path in sorted((ROOT / "components").rglob("*.py")):  # the lens packages too
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             if not isinstance(node, ast.FunctionDef):
@@ -23,7 +23,7 @@ def cached_functions():
                 func = call.func if call else dec
                 if isinstance(func, ast.Attribute) and func.attr in ("cache_data", "cache_resource"):
                     kwargs = {k.arg: k.value for k in call.keywords} if call else {}
-                    yield path.name, node, func.attr, kwargs
+                    yield path.relative_to(ROOT).as_posix(), node, func.attr, kwargs
 
 
 def test_there_are_cached_services():
@@ -50,3 +50,22 @@ def test_services_that_take_an_image_are_keyed_by_its_digest():
         if takes_image and "hash_funcs" not in kwargs:
             missing.append(f"{file}:{node.name}")
     assert not missing, f"cached on an image without hash_funcs=BY_DIGEST: {missing}"
+
+
+def test_every_image_is_keyed_one_way():
+    """A picked image, an upload and a pool are keyed by ``image_input.digest`` (sha1, 16 hex digits): of the
+    pixels for a picked image, of the file's bytes for an upload."""
+    import hashlib
+
+    import numpy as np
+
+    from components.image_input import digest, image_choice
+    from components.uploads import BY_UPLOAD, Upload
+
+    pixels = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
+    choice = image_choice("a.png", pixels)
+    assert choice.digest == digest(pixels) == hashlib.sha1(pixels.tobytes()).hexdigest()[:16]
+    assert digest(pixels[:, ::-1]) == hashlib.sha1(pixels[:, ::-1].tobytes()).hexdigest()[:16]  # C order of a view
+    upload = Upload("a.png", b"\x89PNG not really")
+    assert upload.digest == digest(upload.data) and BY_UPLOAD[Upload](upload) == upload.digest
+    assert BY_UPLOAD[type(choice)](choice) == choice.digest

@@ -222,3 +222,46 @@ def test_a_faded_colour_scale_is_transparent_at_its_neutral_end(centred):
     neutral = len(scale) // 2 if centred else 0
     assert alphas[neutral] == 0.0 and max(alphas) == pytest.approx(0.7)
     assert alphas[0] == (pytest.approx(0.7) if centred else 0.0)
+
+
+# -- the display choices every page offers ------------------------------------------------------------
+def test_every_value_mode_has_one_label_and_every_offered_colour_map_is_known():
+    assert tuple(display.MODE_LABELS) == display.MODES
+    assert len(set(display.MODE_LABELS.values())) == len(display.MODES)
+    assert display.COLOUR_MAPS == display.SEQUENTIAL_MAPS + display.DIVERGING_MAPS
+    assert len({name.lower() for name in display.COLOUR_MAPS}) == len(display.COLOUR_MAPS)
+    for name in display.COLOUR_MAPS:
+        assert display.lut(name).shape == (256, 3)
+    assert (display.DIVERGING_MAPS[0], display.SEQUENTIAL_MAPS[0]) == (display.DIVERGING, display.SEQUENTIAL)
+
+
+@pytest.mark.parametrize("mode", display.MODES)
+def test_colour_maps_are_diverging_exactly_for_the_signed_modes(mode):
+    expected = display.DIVERGING_MAPS if mode in display.SIGNED_MODES else display.SEQUENTIAL_MAPS
+    assert display.colour_maps(mode) == expected
+
+
+def test_colour_maps_of_an_unknown_mode_name_the_known_ones():
+    with pytest.raises(ValueError, match="mode: unknown 'loud'; known: auto"):
+        display.colour_maps("loud")
+
+
+@pytest.mark.parametrize("fmt", ["png", "jpeg"])
+def test_a_data_uri_decodes_to_the_image(fmt):
+    import base64
+    import io
+
+    from PIL import Image
+
+    image = np.zeros((8, 12, 3), np.uint8)
+    image[:, 6:] = (200, 40, 90)
+    uri = display.data_uri(image, fmt=fmt)
+    head, payload = uri.split(",", 1)
+    assert head == f"data:image/{fmt};base64"
+    decoded = np.asarray(Image.open(io.BytesIO(base64.b64decode(payload))).convert("RGB"))
+    if fmt == "png":  # lossless
+        np.testing.assert_array_equal(decoded, image)
+    else:
+        assert decoded.shape == image.shape and np.abs(decoded.astype(int) - image).max() < 40
+    with pytest.raises(ValueError, match="fmt: unknown 'gif'"):
+        display.data_uri(image, fmt="gif")

@@ -11,6 +11,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from components import complexity_ui as ui
+from components import uploads as up
 from glimpse.complexity.fit import DATA_DIR
 from glimpse.images import sample_images
 from tests.apptest_support import open_page, put_result, stored
@@ -56,10 +57,10 @@ def test_zip_uploads_are_capped_and_non_images_skipped():
         z.writestr("notes.txt", "hello")
         z.writestr("__MACOSX/._coffee.png", "junk")
     files = [_File("batch.zip", buf.getvalue()), _File("cat.png", _png(samples["chelsea"][::8, ::8]))]
-    uploads, skipped = ui.expand_uploads(files)
+    uploads, skipped = up.expand_uploads(files)
     assert [u.name for u in uploads] == ["a/coffee.png", "cat.png"]
     assert len(skipped) == 2 and any("notes.txt" in s for s in skipped)
-    uploads.append(ui.Upload("broken.png", b"nope"))
+    uploads.append(up.Upload("broken.png", b"nope"))
     seen = []
     table, errors = ui.score_uploads(uploads, False, lambda f, t: seen.append(f))
     assert list(table["image_id"]) == ["a/coffee.png", "cat.png"] and seen[-1] == 1.0
@@ -83,7 +84,7 @@ def test_zip_members_keep_their_folder():
     small, other = _png(samples["coffee"][::8, ::8]), _png(samples["chelsea"][::8, ::8])
     first = _zip({"2023/coffee.png": small, "2024/coffee.png": other, "2024/raw/coffee.png": small, "top.png": other})
     second = _zip({"2023/coffee.png": other})  # the same path in another zip
-    uploads, skipped = ui.expand_uploads([_File("first.zip", first), _File("second.zip", second)])
+    uploads, skipped = up.expand_uploads([_File("first.zip", first), _File("second.zip", second)])
     assert not skipped
     assert [u.name for u in uploads] == [
         "2023/coffee.png",
@@ -102,11 +103,11 @@ def test_zip_members_keep_their_folder():
 
 def test_zip_caps_still_apply_with_folders(monkeypatch):
     png = _png(sample_images()["coffee"][::8, ::8])
-    monkeypatch.setattr(ui, "ZIP_MAX_MEMBERS", 3)
-    monkeypatch.setattr(ui, "ZIP_MAX_MEMBER_BYTES", len(png) + 10)
-    monkeypatch.setattr(ui, "ZIP_MAX_TOTAL_BYTES", len(png) + 10)
+    monkeypatch.setattr(up, "ZIP_MAX_MEMBERS", 3)
+    monkeypatch.setattr(up, "ZIP_MAX_MEMBER_BYTES", len(png) + 10)
+    monkeypatch.setattr(up, "ZIP_MAX_TOTAL_BYTES", len(png) + 10)
     data = _zip({"a/one.png": png, "b/big.png": png + bytes(100), "c/two.png": png, "d/three.png": png})
-    uploads, skipped = ui.expand_uploads([_File("z.zip", data)])
+    uploads, skipped = up.expand_uploads([_File("z.zip", data)])
     assert [u.name for u in uploads] == ["a/one.png"]
     assert any("only the first 3" in s for s in skipped)  # d/three.png is not read
     assert any(s.startswith("z.zip/b/big.png: too large") for s in skipped)  # per member
@@ -133,7 +134,7 @@ def test_batch_tab_scores_a_zip_with_folders(page):
 
 def test_batch_tab_table_after_scoring(page):
     # the stored result is what the Score button writes
-    uploads = [ui.Upload(n, _png(a[::8, ::8])) for n, a in list(sample_images().items())[:3]]
+    uploads = [up.Upload(n, _png(a[::8, ::8])) for n, a in list(sample_images().items())[:3]]
     table, errors = ui.score_uploads(uploads, False, lambda f, t: None)
     put_result(page, ui.BATCH_KEY, (table, errors))
     page.run()
@@ -157,7 +158,7 @@ def test_model_tab_fits_the_shipped_rsivl(page):
 def test_a_skipped_image_is_named_by_its_file_not_an_internal_index():
     """The batch's skip reason read "images[0]: needs at least 8x8 pixels…": the index of the image in the one-image
     batch the page scores, not the file."""
-    uploads = [ui.Upload("tiny/dot.png", _png(np.zeros((4, 5, 3), np.uint8))), ui.Upload("empty.png", b"")]
+    uploads = [up.Upload("tiny/dot.png", _png(np.zeros((4, 5, 3), np.uint8))), up.Upload("empty.png", b"")]
     table, errors = ui.score_uploads(uploads, False, lambda f, t: None)
     assert table.empty
     assert errors[0] == "tiny/dot.png: needs at least 8x8 pixels for the 1/8 scale, got 5x4"
