@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from components import compare_ui as ui
-from components import compare_views as views
+from components.compare import controls, state, views
 from components.sidebar import current
+from models.registry import ModelLoadError
 
 st.title("Compare")
 st.caption(
@@ -14,15 +14,15 @@ st.caption(
 )
 
 choice = current()
-ui.import_box()
+controls.import_box()
 try:
-    request = ui.controls(choice.model_id, choice.device)
-except ui.ModelLoadError as err:
+    request = controls.request_form(choice.model_id, choice.device)
+except ModelLoadError as err:
     st.error(f"Could not load the classifier: {err}. Pick another model in the sidebar.")
     st.stop()
 if request is not None:
-    ui.run(choice.model_id, choice.device, *request)
-if ui.stored() is None:
+    state.run(request)
+if state.stored() is None:
     st.info("Pick an image (or a prompt), choose methods and press **Compute**.")
 else:
     views.results_view()

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import components.compare_ui as ui
-import components.compare_views as views
+from components import compare
+from components.compare import services, views
 from glimpse.export import read_bundle
 from tests.apptest_support import open_page, stored
 
@@ -19,14 +19,14 @@ from tests.apptest_support import open_page, stored
 def calls(monkeypatch):
     """Count real runs (the wrapped function is the real one, on the real embedded models)."""
     made = []
-    real = ui.run_compare
+    real = services.run_compare
 
     def counting(*args, **kwargs):
         made.append(args[2])
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(ui, "run_compare", counting)
-    ui.compare.clear()
+    monkeypatch.setattr(services, "run_compare", counting)
+    services.compare.clear()
     return made
 
 
@@ -49,7 +49,7 @@ def test_compute_reslice_export_import(calls):
     press(at, "Compute")
     assert not at.error, [e.value for e in at.error]
     assert len(calls) == 1
-    run = stored(at, ui.RUN_KEY)
+    run = stored(at, compare.RUN_KEY)
     assert "saliency: Grad-CAM" in run.map_names and run.params["k"] == 10.0
     charts = at.get("plotly_chart")
     assert len(charts) == len(run.map_names) + 2  # the input, every panel, the agreement matrix
@@ -64,7 +64,7 @@ def test_compute_reslice_export_import(calls):
 
     press(at, "Prepare bundle")
     assert at.get("download_button")
-    data = stored(at, ui.EXPORT_KEY)[1]
+    data = stored(at, compare.EXPORT_KEY)[1]
 
     # a fresh session imports it: same maps, same controls, nothing recomputed
     fresh = compare_page()
@@ -72,7 +72,7 @@ def test_compute_reslice_export_import(calls):
     fresh.run()
     assert not fresh.exception, fresh.exception
     assert not fresh.error, [e.value for e in fresh.error]
-    back = stored(fresh, ui.RUN_KEY)
+    back = stored(fresh, compare.RUN_KEY)
     assert back.map_names == run.map_names
     for a, b in zip(run.maps, back.maps):
         np.testing.assert_array_equal(a.values, b.values)
@@ -96,7 +96,7 @@ def test_hostile_bundle_is_refused_with_a_message():
     at.run()
     assert not at.exception, at.exception
     assert at.error and "path traversal" in at.error[0].value
-    assert stored(at, ui.RUN_KEY) is None
+    assert stored(at, compare.RUN_KEY) is None
 
 
 def test_generate_classify_explain(calls):
@@ -108,7 +108,7 @@ def test_generate_classify_explain(calls):
     at.multiselect(key="cmp_methods").set_value(["gradcam"])
     press(at, "Compute")
     assert not at.error, [e.value for e in at.error]
-    run = stored(at, ui.RUN_KEY)
+    run = stored(at, compare.RUN_KEY)
     assert run.prompt == "a red circle" and run.params["steps"] == 3
     assert at.selectbox(key="cmp_word").value == "attention: circle (#3)"
     assert {m.label for m in at.metric} >= {"Spearman ρ", "Word peak in class region"}
@@ -125,7 +125,7 @@ def test_panel_selection_follows_the_run(calls):
     at = compare_page()
     at.multiselect(key="cmp_methods").set_value(["gradcam"])
     press(at, "Compute")
-    image_run = stored(at, ui.RUN_KEY)
+    image_run = stored(at, compare.RUN_KEY)
     assert at.pills(key="cmp_panels").value == list(image_run.map_names)
     hidden = "complexity: MSG s=1"  # a panel the user turns off stays off in later runs
     at.pills(key="cmp_panels").unselect(hidden)
@@ -136,14 +136,14 @@ def test_panel_selection_follows_the_run(calls):
     at.text_input(key="cmp_prompt").set_value("a red circle")
     at.slider(key="cmp_steps").set_value(1)
     press(at, "Compute")
-    prompt_run = stored(at, ui.RUN_KEY)
+    prompt_run = stored(at, compare.RUN_KEY)
     words = [n for n in prompt_run.map_names if n.startswith("attention: ")]
     assert words and prompt_run.prompt == "a red circle"
     expected = [n for n in prompt_run.map_names if n != hidden]
     assert at.pills(key="cmp_panels").value == expected
     assert _grid_panels(at) == set(expected) >= set(words)
     press(at, "Prepare bundle")
-    exported = read_bundle(stored(at, ui.EXPORT_KEY)[1])
+    exported = read_bundle(stored(at, compare.EXPORT_KEY)[1])
     assert exported.params["display"]["panels"] == expected
     at.selectbox(key="cmp_word").set_value(words[1])
     at.run()
@@ -157,7 +157,7 @@ def test_panel_selection_follows_the_run(calls):
     at.radio(key="cmp_mode").set_value("Image")
     at.run()
     press(at, "Compute")
-    back = stored(at, ui.RUN_KEY)
+    back = stored(at, compare.RUN_KEY)
     assert back.prompt is None
     expected = [n for n in back.map_names if n != hidden]
     panels = at.pills(key="cmp_panels")
@@ -167,7 +167,7 @@ def test_panel_selection_follows_the_run(calls):
     assert panels.proto.set_value and list(panels.proto.raw_values) == expected
     assert _grid_panels(at) == set(expected)
     press(at, "Prepare bundle")
-    exported = read_bundle(stored(at, ui.EXPORT_KEY)[1])
+    exported = read_bundle(stored(at, compare.EXPORT_KEY)[1])
     assert exported.params["display"]["panels"] == expected
 
 
@@ -202,9 +202,45 @@ def test_generate_classify_explain_stays_in_one_domain_with_the_shapes_classifie
     at.multiselect(key="cmp_methods").set_value(["gradcam"])
     press(at, "Compute")
     assert not at.error, [e.value for e in at.error]
-    assert stored(at, ui.RUN_KEY).models["classifier"] == "shapes-classifier"
+    assert stored(at, compare.RUN_KEY).models["classifier"] == "shapes-classifier"
     assert any("explains **red circle**" in c.value and "top-1: **red circle**" in c.value for c in at.caption)
     assert {m.label: m.value for m in at.metric}["Word peak in class region"] == "hit"
+
+
+def _heat(at: AppTest, key: str) -> dict:
+    chart = next(c for c in at.get("plotly_chart") if (c.key or "").endswith(key))
+    return next(t for t in json.loads(chart.proto.spec)["data"] if t["type"] == "heatmap")
+
+
+def test_attention_panels_fade_at_the_low_end_as_on_the_cross_attention_page():
+    """Issue 25: Compare's attention panels tinted the whole image purple at the low end of the scale. They are
+    drawn by the Cross-attention page's overlay: transparent at 0, opaque at the top; saliency panels unchanged."""
+    from components.attention import views as attention_views
+
+    at = compare_page()
+    at.radio(key="cmp_mode").set_value("Generate from a prompt")
+    at.run()
+    at.text_input(key="cmp_prompt").set_value("a red circle")
+    at.multiselect(key="cmp_methods").set_value(["gradient"])
+    press(at, "Compute")
+    run = stored(at, compare.RUN_KEY)
+    word = next(e for e in run.maps if e.kind == "attention")
+    saliency = next(e for e in run.maps if e.kind == "saliency")
+    heat = _heat(at, f"cmp_panel_{word.name}")
+    assert heat["zmin"] == 0.0 and heat["zmax"] > 0 and heat["opacity"] == 1.0  # the scale's alpha is the opacity
+    low, high = heat["colorscale"][0][1], heat["colorscale"][-1][1]
+    assert low.endswith(", 0)") and high.endswith(", 0.6)")  # no attention: the image itself
+    display = {"norm": "raw", "colorscale": "Viridis", "opacity": 0.6}
+    image = np.full((16, 16, 3), 200, np.uint8)
+    values, options = views._shown(word.values, "raw", "Viridis")
+    same = attention_views.overlay_figure(
+        values, image, label="raw", height=200, zmin=options["zmin"], zmax=options["zmax"], opacity=0.6
+    )
+    assert same.data[1].colorscale == tuple(tuple(s) for s in heat["colorscale"])
+    assert views.panel(run, word.name, display, (16, 16), image).data[1].colorscale == same.data[1].colorscale
+    plain = _heat(at, f"cmp_panel_{saliency.name}")
+    assert plain["opacity"] == 0.6 and isinstance(plain["colorscale"], list)
+    assert not plain["colorscale"][0][1].startswith("rgba")  # a saliency map keeps its plain colour scale
 
 
 def test_the_grid_is_drawn_row_by_row_with_one_header_height(calls):
@@ -213,7 +249,7 @@ def test_the_grid_is_drawn_row_by_row_with_one_header_height(calls):
     at = compare_page()
     at.multiselect(key="cmp_methods").set_value(["gradcam"])
     press(at, "Compute")
-    run = stored(at, ui.RUN_KEY)
+    run = stored(at, compare.RUN_KEY)
     n = at.number_input(key="cmp_columns").value
     cells = [
         c

@@ -1,7 +1,8 @@
-"""The Compare page's views: the locked grid of panels, agreement, generate→classify→explain, regions, export.
+"""The Compare lens's views: the locked grid of panels, agreement, generate→classify→explain, regions, export.
 
-They only draw the :class:`glimpse.export.RunRecord` kept by :mod:`components.compare_ui`; every display control
-re-slices it (nothing is recomputed).
+They only draw the :class:`glimpse.export.RunRecord` the session keeps (:mod:`components.compare.state`); every
+display control (:mod:`components.compare.controls`) re-slices it, nothing is recomputed. Attention panels are
+drawn by the Cross-attention page's faded overlay, so where a word draws no attention the image shows through.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from components import compare_ui as ui
 from components import session_results
+from components.attention import views as attention_views
+from components.compare import EXPORT_KEY, controls, state
 from components.views import heatmap_figure
 from glimpse.compare.run import AGREEMENT, DISPLAY, PREDICTIONS, REGION, CompareSpec, matrix_from_rows
 from glimpse.display import (
@@ -88,15 +90,21 @@ def _headed(fig: go.Figure, title: str) -> go.Figure:
 
 
 def panel(record: RunRecord, name: str, display: dict, grid: tuple[int, int], image_small: np.ndarray) -> go.Figure:
-    values, options = _shown(record.map(name).values, display["norm"], display["colorscale"])
-    fig = heatmap_figure(
+    entry = record.map(name)
+    values, options = _shown(entry.values, display["norm"], display["colorscale"])
+    shown, label, opacity = (
         resize_map(values, grid),
-        image=image_small,
-        opacity=float(display["opacity"]),
-        colorbar_title="raw" if display["norm"] == "raw" else display["norm"],
-        max_side=max(grid),
-        **options,
+        "raw" if display["norm"] == "raw" else display["norm"],
+        float(display["opacity"]),
     )
+    if entry.kind == "attention":  # faded at the low end, as on the Cross-attention page (one code path)
+        fig = attention_views.overlay_figure(
+            shown, image_small, label=label, height=PANEL_HEIGHT, zmin=options["zmin"], zmax=options["zmax"],
+            opacity=opacity, colorscale=options["colorscale"], colorbar_side="top", max_side=max(grid),
+        )  # fmt: skip
+    else:
+        fig = heatmap_figure(shown, image=image_small, opacity=opacity, colorbar_title=label, max_side=max(grid),
+                             **options)  # fmt: skip
     return _headed(fig, panel_title(name))
 
 
@@ -115,7 +123,7 @@ def input_panel(record: RunRecord, image_small: np.ndarray) -> go.Figure:
 @st.fragment
 def results_view() -> None:
     """The locked grid, the agreement matrix, generate→classify→explain, region complexity, export."""
-    record = ui.stored()
+    record = state.stored()
     if record is None:
         return
     grid = display_size(record.image.shape, DISPLAY_SIDE)
@@ -125,7 +133,7 @@ def results_view() -> None:
     display = grid_view(record, grid, image_small)
     agreement_view(record, spec)
     pair_view(record, spec, display, grid, image_small)
-    ui.remember(record)
+    state.remember(record)
     region_view(record, spec)
     export_view(record, display)
 
@@ -145,26 +153,10 @@ def header_view(record: RunRecord) -> None:
 
 
 def grid_view(record: RunRecord, grid: tuple[int, int], image_small: np.ndarray) -> dict:
-    """Display controls (they re-slice the stored run; nothing is recomputed) and the grid of panels.
-
-    The panel picker is a wrapping row of pills (a multiselect keeps its chips on one scrolling line and cut
-    them), and the grid is drawn row by row, so the panels of a row start at the same height."""
-    selection = st.session_state.get(ui.SELECTION_KEY) or {}
-    if selection.get("token") != ui.run_token(record) or "cmp_panels" not in st.session_state:
-        ui.select_for(record)  # a new run (or widget state dropped by a page switch): before its widgets are drawn
-    chosen = st.pills("Panels", list(record.map_names), selection_mode="multi", key="cmp_panels") or []
-    c2, c3, c4, c5 = st.columns([3, 2, 2, 1])
-    c2.radio(
-        "Values",
-        ui.NORMS,
-        key="cmp_norm",
-        horizontal=True,
-        help="A display choice; raw signed maps are kept and exported",
-    )
-    c3.selectbox("Colour scale", ui.COLORSCALES, key="cmp_colorscale", help="Signed raw maps use RdBu around 0")
-    c4.slider("Overlay opacity", 0.0, 1.0, step=0.05, key="cmp_opacity", **ui.initial("cmp_opacity", value=0.6))
-    c5.number_input("Columns", 1, 6, key="cmp_columns", **ui.initial("cmp_columns", value=4))
-    display = ui.display_state()
+    """Display controls (they re-slice the stored run; nothing is recomputed) and the grid of panels, drawn row
+    by row, so the panels of a row start at the same height."""
+    display = controls.display_controls(record)
+    chosen = display["panels"] or []
 
     n = int(display["columns"])
     cells = [None, *(name for name in record.map_names if name in chosen)]  # None: the input
@@ -186,7 +178,7 @@ def agreement_view(record: RunRecord, spec: CompareSpec) -> None:
     """How far any two maps agree, as a matrix and a table."""
     names = list(record.map_names)
     st.subheader("Agreement between maps")
-    metric = st.radio("Metric", list(METRICS), format_func=METRICS.get, horizontal=True, key="cmp_metric")
+    metric = controls.metric_picker(METRICS)
     rows = record.tables.get(AGREEMENT, ())
     matrix = matrix_from_rows(tuple(names), rows, metric)
     fig = go.Figure(
@@ -225,8 +217,7 @@ def pair_view(record: RunRecord, spec: CompareSpec, display: dict, grid, image_s
     st.caption(f"Prompt: “{record.prompt}”. The classifier sees the generated image; its top classes:")
     st.dataframe(pd.DataFrame(preds), hide_index=True)
     c1, c2 = st.columns(2)
-    word = c1.selectbox("Word", [e.name for e in words], key="cmp_word")
-    partner = c2.selectbox("Classifier map", [e.name for e in saliency], key="cmp_partner")
+    word, partner = controls.pair_pickers([e.name for e in words], [e.name for e in saliency], c1, c2)
     c1.plotly_chart(panel(record, word, display, grid, image_small), key="cmp_pair_word")
     c2.plotly_chart(panel(record, partner, display, grid, image_small), key="cmp_pair_sal")
     pair = {(r["map_a"], r["map_b"]): r for r in record.tables.get(AGREEMENT, ())}
@@ -257,11 +248,13 @@ def region_view(record: RunRecord, spec: CompareSpec) -> None:
 def export_view(record: RunRecord, display: dict) -> None:
     """Prepare and download the run bundle, with the display settings it was prepared with."""
     st.subheader("Export")
-    token = ui.run_token(record) + hashlib.sha1(json.dumps(display, sort_keys=True, default=str).encode()).hexdigest()
-    if st.button("Prepare bundle", key="cmp_prepare", help="Zip: inputs, parameters, raw maps, overlays, CSV, report"):
+    token = (
+        state.run_token(record) + hashlib.sha1(json.dumps(display, sort_keys=True, default=str).encode()).hexdigest()
+    )
+    if controls.prepare_pressed():
         with_display = dataclasses.replace(record, params={**record.params, DISPLAY: display})
-        session_results.put(ui.EXPORT_KEY, (token, bundle_bytes(with_display)))
-    prepared = session_results.get(ui.EXPORT_KEY)
+        session_results.put(EXPORT_KEY, (token, bundle_bytes(with_display)))
+    prepared = session_results.get(EXPORT_KEY)
     if prepared is not None:
         st.download_button(
             "Download run bundle (.zip)",
