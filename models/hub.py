@@ -33,7 +33,7 @@ EXTRAS_HINT = (
     "install the optional extras with a normal (non-CPU-only) torch build: pip install -r requirements-extras.txt"
 )
 #: Names of a ViT block's pre-attention norm in Hugging Face, timm and torchvision.
-_VIT_BLOCK_NORMS = ("layernorm_before", "norm1", "ln_1")
+_VIT_BLOCK_NORMS = ("layernorm_before", "layer_norm1", "norm1", "ln_1")  # layer_norm1: CLIP
 _MAX_PREFIX = 16  # CLS + distillation + up to 14 registers; more means the grid guess is wrong
 
 
@@ -305,15 +305,16 @@ def load_hf(model_id: str, device: torch.device) -> ClassifierBundle:
         raise ModelLoadError(f"model: {ref!r} is not an image classifier: {str(err).splitlines()[0]}") from err
 
     id2label = getattr(config, "id2label", None) or {}
+    vision = getattr(config, "vision_config", None) or config  # CLIP keeps the image settings there
     labels = tuple(str(id2label.get(i, id2label.get(str(i), f"class {i}"))) for i in range(config.num_labels))
     if processor is not None and processor.get("image_mean") is not None:
         mean, std = processor["image_mean"], processor["image_std"]
-        size = _hw(processor.get("crop_size") or processor.get("size") or config.image_size)
+        size = _hw(processor.get("crop_size") or processor.get("size") or vision.image_size)
     else:
         mean, std, source = _default_processor_values(config.model_type)
-        size = _hw(getattr(config, "image_size", 224))
+        size = _hw(getattr(vision, "image_size", 224))
         log.info("%s: no preprocessor_config.json; mean/std from %s", ref, source)
-    patch = getattr(config, "patch_size", None)
+    patch = getattr(vision, "patch_size", None)
     grid_hw = (size[0] // patch, size[1] // patch) if isinstance(patch, int) and patch > 0 else None
     return _bundle(model_id, LogitsOnly(net), labels, size, mean, std, device, grid_hw)
 

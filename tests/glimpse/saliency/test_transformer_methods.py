@@ -1,0 +1,159 @@
+"""Attention rollout, Chefer's generic rule and LeGrad on tiny configs of every listed transformer family (no
+download): each map equals a direct computation from the model's own attention probabilities
+(``output_attentions=True``), and the methods say why they do not apply to a CNN."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from glimpse.saliency.base import Target
+from glimpse.saliency.contract import Context, ScoreModel
+from glimpse.saliency.methods.transformer import AttentionRollout, Chefer, LeGrad, applies, logit_lens
+
+LABELS = {0: "zero", 1: "one", 2: "two"}
+COMMON = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, image_size=32,
+              patch_size=8, num_labels=3, id2label=LABELS, label2id={v: k for k, v in LABELS.items()})  # fmt: skip
+
+
+def _families():
+    from transformers import (
+        CLIPConfig,
+        CLIPForImageClassification,
+        DeiTConfig,
+        DeiTForImageClassification,
+        DeiTForImageClassificationWithTeacher,
+        Dinov2Config,
+        Dinov2ForImageClassification,
+        ViTConfig,
+        ViTForImageClassification,
+    )
+
+    clip = CLIPConfig(
+        vision_config=dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                           image_size=32, patch_size=8),  # fmt: skip
+        text_config=dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64),
+        num_labels=3, id2label=LABELS, label2id={v: k for k, v in LABELS.items()},
+    )  # fmt: skip
+    return {
+        "vit": (ViTForImageClassification, ViTConfig(**COMMON)),
+        "deit": (DeiTForImageClassification, DeiTConfig(**COMMON)),
+        "deit-teacher": (DeiTForImageClassificationWithTeacher, DeiTConfig(**COMMON)),
+        "dinov2": (Dinov2ForImageClassification, Dinov2Config(**COMMON)),
+        "clip-vision": (CLIPForImageClassification, clip),
+    }
+
+
+@pytest.fixture(scope="module", params=sorted(_families()))
+def family(request, tmp_path_factory):
+    """(name, bundle) of a tiny seeded classifier saved to a folder and loaded by Glimpse's ``hf:`` loader."""
+    from models.hub import load_hf
+
+    cls, config = _families()[request.param]
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp(request.param)
+    cls(config).save_pretrained(folder)
+    return request.param, load_hf(f"hf:{folder}", torch.device("cpu"))
+
+
+def _context(bundle, target: int = 1) -> Context:
+    t = Target(target)
+    return Context(bundle=bundle, target=t, layer=None, seed=0, batch_size=8, score=ScoreModel(bundle.model, t),
+                   prob_score=ScoreModel(bundle.model, t, probs=True))  # fmt: skip
+
+
+def _inputs(n: int = 2) -> torch.Tensor:
+    return torch.randn(n, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+
+
+def _reference_attentions(bundle, x):
+    """The model's own attention probabilities (``output_attentions=True``), in the graph."""
+    net = bundle.model.hf
+    out = net(pixel_values=x, output_attentions=True)
+    return out.logits, list(out.attentions)
+
+
+def test_each_family_loads_as_a_vit_the_methods_apply_to(family):
+    name, bundle = family
+    assert bundle.kind == "vit" and bundle.token_grid.height == bundle.token_grid.width == 4, name
+    assert applies(bundle) is None
+
+
+def test_rollout_is_the_product_of_the_residual_attention(family):
+    name, bundle = family
+    x = _inputs()
+    got = AttentionRollout().attribute(_context(bundle), x, {"head_fusion": "mean", "start_block": 0}).maps
+    with torch.no_grad():
+        _, attentions = _reference_attentions(bundle, x)
+    grid = bundle.token_grid
+    r = torch.eye(attentions[0].shape[-1]).expand(x.shape[0], -1, -1)
+    for a in attentions:
+        a = 0.5 * a.mean(1) + 0.5 * torch.eye(a.shape[-1])
+        r = (a / a.sum(-1, keepdim=True)) @ r
+    want = r[:, 0, grid.prefix :].reshape(-1, grid.height, grid.width)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    assert torch.allclose(got.sum((1, 2)), r[:, 0, grid.prefix :].sum(1))
+
+
+def test_chefer_weights_attention_by_the_targets_gradient(family):
+    name, bundle = family
+    x = _inputs()
+    got = Chefer().attribute(_context(bundle, 2), x, {"start_block": 0}).maps
+    xr = x.clone().requires_grad_(True)
+    logits, attentions = _reference_attentions(bundle, xr)
+    grads = torch.autograd.grad(logits[:, 2].sum(), attentions)
+    r = torch.eye(attentions[0].shape[-1]).expand(x.shape[0], -1, -1)
+    for a, g in zip(attentions, grads):
+        r = r + (g * a).clamp(min=0).mean(1) @ r
+    grid = bundle.token_grid
+    torch.testing.assert_close(got, r[:, 0, grid.prefix :].reshape(-1, grid.height, grid.width), rtol=1e-4, atol=1e-6)
+
+
+def test_legrads_lens_reproduces_the_logits_and_its_map_is_min_max_scaled(family):
+    name, bundle = family
+    x = _inputs()
+    with torch.no_grad():
+        out = bundle.model.hf(pixel_values=x, output_hidden_states=True)
+    torch.testing.assert_close(logit_lens(bundle)(out.hidden_states[-1]), out.logits, rtol=1e-4, atol=1e-5)
+    maps = LeGrad().attribute(_context(bundle), x, {"start_block": 0}).maps
+    assert maps.shape == (2, 4, 4)
+    flat = maps.flatten(1)
+    assert torch.allclose(flat.amin(1), torch.zeros(2)) and torch.allclose(flat.amax(1), torch.ones(2))
+
+
+def test_legrad_sums_each_blocks_own_gradient(family):
+    """The last block's term by hand: the head's score on its tokens, d/dA of that block, positive part,
+    mean over heads and queries; with start_block = -1 LeGrad is that term, min-max scaled."""
+    name, bundle = family
+    x = _inputs(1)
+    xr = x.clone().requires_grad_(True)
+    out = bundle.model.hf(pixel_values=xr, output_attentions=True, output_hidden_states=True)
+    score = logit_lens(bundle)(out.hidden_states[-1])[:, 1].sum()
+    (g,) = torch.autograd.grad(score, out.attentions[-1])
+    grid = bundle.token_grid
+    term = g.clamp(min=0).mean(1).mean(1)[:, grid.prefix :].reshape(1, grid.height, grid.width)
+    want = (term - term.min()) / (term.max() - term.min())
+    got = LeGrad().attribute(_context(bundle), x, {"start_block": -1}).maps
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_a_cnn_is_told_why_the_transformer_methods_do_not_apply():
+    from models.registry import load_classifier
+
+    bundle = load_classifier("shapes-classifier")
+    why = applies(bundle)
+    assert why is not None and "not a ViT" in why
+    with pytest.raises(ValueError, match="not a ViT"):
+        Chefer().attribute(_context(bundle), torch.zeros(1, 3, 32, 32), {"start_block": 0})
+
+
+def test_start_block_out_of_range_is_a_clear_error(family):
+    _, bundle = family
+    with pytest.raises(ValueError, match="start_block must be in -2..1"):
+        AttentionRollout().attribute(_context(bundle), _inputs(1), {"head_fusion": "mean", "start_block": 5})
+    assert np.isfinite(
+        AttentionRollout()
+        .attribute(_context(bundle), _inputs(1), {"head_fusion": "max", "start_block": -1})
+        .maps.numpy()
+    ).all()
