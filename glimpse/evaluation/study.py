@@ -1,0 +1,217 @@
+"""Do maps hold up on complex images? The summary of a study's per-image table (:class:`glimpse.batch.study.StudyTask`
+rows): for each complexity feature and each method's metric, Spearman's ρ over the images with a percentile
+bootstrap interval (images resampled with replacement), and the metric's mean in each quantile bin of the
+feature. Plots: a scatter per method and the binned means (matplotlib, written as PNG by :func:`write_plots`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from glimpse.map_metrics import spearman
+
+#: complexity features the summary correlates by default
+FEATURES = ("MSG", "edge_density")
+#: per-method metrics of a study row, in the order tables list them
+METRICS = ("deletion_auc", "insertion_auc", "agreement", "pointing_game", "relevance_mass")
+#: what a higher value of each metric means
+BETTER = {"deletion_auc": "lower", "insertion_auc": "higher", "agreement": "higher", "pointing_game": "higher",
+          "relevance_mass": "higher"}  # fmt: skip
+
+
+def bootstrap_spearman(
+    x: Sequence[float], y: Sequence[float], *, resamples: int = 1000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float, float, int]:
+    """(ρ, low, high, n): Spearman's ρ of the finite pairs and its percentile bootstrap interval at ``level``
+    (``resamples`` resamples of the pairs; a resample whose ρ is undefined, e.g. constant, is dropped)."""
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y = x[keep], y[keep]
+    n = int(x.size)
+    if n < 3:
+        return math.nan, math.nan, math.nan, n
+    rho = spearman(x, y)
+    rng = np.random.default_rng(seed)
+    draws = np.array([spearman(x[i], y[i]) for i in rng.integers(0, n, size=(int(resamples), n))])
+    draws = draws[np.isfinite(draws)]
+    if draws.size == 0:
+        return rho, math.nan, math.nan, n
+    tail = (1.0 - level) / 2
+    low, high = np.quantile(draws, [tail, 1.0 - tail])
+    return rho, float(low), float(high), n
+
+
+@dataclass(frozen=True)
+class Correlation:
+    feature: str
+    method: str
+    metric: str
+    rho: float
+    low: float
+    high: float
+    n: int
+
+    def row(self) -> dict:
+        return {"feature": self.feature, "method": self.method, "metric": self.metric, "rho": self.rho,
+                "ci_low": self.low, "ci_high": self.high, "images": self.n, "better": BETTER[self.metric]}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Bin:
+    feature: str
+    method: str
+    metric: str
+    index: int
+    low: float  # the feature's range in this bin
+    high: float
+    mean: float
+    sd: float
+    n: int
+
+    def row(self) -> dict:
+        return {"feature": self.feature, "method": self.method, "metric": self.metric, "bin": self.index,
+                "feature_low": self.low, "feature_high": self.high, "mean": self.mean, "sd": self.sd, "images": self.n}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class StudySummary:
+    methods: tuple[str, ...]
+    features: tuple[str, ...]
+    images: int
+    correlations: tuple[Correlation, ...]
+    bins: tuple[Bin, ...]
+    resamples: int
+    seed: int
+
+    def get(self, feature: str, method: str, metric: str) -> Correlation:
+        for c in self.correlations:
+            if (c.feature, c.method, c.metric) == (feature, method, metric):
+                return c
+        raise KeyError(f"no correlation of {method} {metric} with {feature}")
+
+    def rows(self) -> list[dict]:
+        return [c.row() for c in self.correlations]
+
+    def meta(self) -> dict:
+        return {
+            "lens": "study",
+            "images": self.images,
+            "methods": list(self.methods),
+            "features": list(self.features),
+            "bootstrap": {"resamples": self.resamples, "seed": self.seed, "level": 0.95, "kind": "percentile"},
+            "correlations": self.rows(),
+            "bins": [b.row() for b in self.bins],
+        }
+
+
+def metric_columns(frame, methods: Sequence[str]) -> list[tuple[str, str, str]]:
+    """(method, metric, column) for every metric the table has values of."""
+    out = []
+    for m in methods:
+        for metric in METRICS:
+            column = f"{m}_{metric}"
+            if column in frame and frame[column].notna().any():
+                out.append((m, metric, column))
+    return out
+
+
+def summarise(
+    frame,
+    methods: Sequence[str],
+    *,
+    features: Sequence[str] = FEATURES,
+    bins: int = 4,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> StudySummary:
+    """The study's answer for a per-image table ``frame`` (pandas; rows with an ``error`` are left out)."""
+    if "error" in frame:
+        frame = frame[frame["error"].isna()]
+    missing = [f for f in features if f not in frame]
+    if missing:
+        raise ValueError(f"features: {missing} not in the table; it has {', '.join(c for c in frame.columns)}")
+    if bins < 1:
+        raise ValueError(f"bins: at least 1, got {bins}")
+    correlations, binned = [], []
+    for feature in features:
+        x = frame[feature].to_numpy(np.float64)
+        edges = np.quantile(x[np.isfinite(x)], np.linspace(0, 1, bins + 1)) if np.isfinite(x).any() else None
+        for method, metric, column in metric_columns(frame, methods):
+            y = frame[column].to_numpy(np.float64)
+            rho, low, high, n = bootstrap_spearman(x, y, resamples=resamples, seed=seed)
+            correlations.append(Correlation(feature, method, metric, rho, low, high, n))
+            if edges is None:
+                continue
+            which = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, bins - 1)
+            for b in range(bins):
+                sel = (which == b) & np.isfinite(x) & np.isfinite(y)
+                vals = y[sel]
+                mean = float(vals.mean()) if vals.size else math.nan
+                sd = float(vals.std(ddof=1)) if vals.size > 1 else math.nan
+                binned.append(
+                    Bin(feature, method, metric, b, float(edges[b]), float(edges[b + 1]), mean, sd, int(sel.sum()))
+                )
+    return StudySummary(tuple(methods), tuple(features), int(len(frame)), tuple(correlations), tuple(binned),
+                        int(resamples), int(seed))  # fmt: skip
+
+
+def write_plots(frame, summary: StudySummary, out: str | Path, *, feature: str | None = None) -> list[Path]:
+    """PNG plots under ``out``: per method, its metrics against ``feature`` (scatter, ρ and interval in the
+    titles), and the metrics' means per quantile bin of the feature. Returns the files written."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    feature = feature or summary.features[0]
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if "error" in frame:
+        frame = frame[frame["error"].isna()]
+    columns = metric_columns(frame, summary.methods)
+    metrics = [m for m in METRICS if any(c[1] == m for c in columns)]
+    written = []
+    fig, axes = plt.subplots(len(summary.methods), len(metrics), figsize=(3.2 * len(metrics), 2.6 * len(summary.methods)),
+                             squeeze=False)  # fmt: skip
+    for i, method in enumerate(summary.methods):
+        for j, metric in enumerate(metrics):
+            ax = axes[i][j]
+            column = f"{method}_{metric}"
+            if column not in frame:
+                ax.axis("off")
+                continue
+            ax.scatter(frame[feature], frame[column], s=8, alpha=0.6)
+            c = summary.get(feature, method, metric)
+            ax.set_title(f"{method}: {metric}\nρ = {c.rho:.2f} [{c.low:.2f}, {c.high:.2f}]", fontsize=8)
+            ax.set_xlabel(feature, fontsize=8)
+            ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    path = out / f"scatter_{feature}.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    written.append(path)
+
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.4 * len(metrics), 2.8), squeeze=False)
+    for j, metric in enumerate(metrics):
+        ax = axes[0][j]
+        for method in summary.methods:
+            rows = [b for b in summary.bins if (b.feature, b.method, b.metric) == (feature, method, metric)]
+            if rows:
+                ax.errorbar([b.index + 1 for b in rows], [b.mean for b in rows],
+                            yerr=[0 if math.isnan(b.sd) else b.sd / math.sqrt(max(b.n, 1)) for b in rows],
+                            marker="o", capsize=2, label=method)  # fmt: skip
+        ax.set_title(f"{metric} ({BETTER[metric]} is better)", fontsize=8)
+        ax.set_xlabel(f"{feature} quantile bin", fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[0][-1].legend(fontsize=7)
+    fig.tight_layout()
+    path = out / f"binned_{feature}.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    written.append(path)
+    return written
