@@ -2,8 +2,9 @@
 
 import streamlit as st
 
-from components import loaders, saliency_ui, saliency_views, sidebar
+from components import loaders, sidebar
 from components.image_input import image_picker, size_warning
+from components.saliency import controls, views
 from glimpse.saliency import list_methods
 
 st.title("Saliency")
@@ -27,16 +28,16 @@ with left:
     size_warning(image, bundle.input_size)
 with right:
     st.markdown(f"**Top-5 predictions** · `{bundle.model_id}`")
-    saliency_views.predictions_view(top)
-    target = saliency_ui.target_controls(bundle, top)
-selected = saliency_ui.method_picker(list(infos.values()))
+    views.predictions_view(top)
+    target = controls.target_controls(bundle, top)
+selected = controls.method_picker(list(infos.values()))
 
 # No form: a parameter change reruns the page (cheap: maps are computed only on Compute), so the cost below
 # and the layer check always describe the panel as it stands.
-methods = saliency_ui.method_controls(bundle, selected, infos)
+methods = controls.method_controls(bundle, selected, infos)
 if selected:
-    saliency_ui.activation_warning(choice.model_id, choice.device, image, methods, infos)
-    saliency_ui.cost_view(choice.model_id, choice.device, methods, infos)
-if saliency_ui.compute_button(methods):
-    saliency_ui.run(choice.model_id, choice.device, image, target, methods)
-saliency_ui.results_view(image, choice.model_id, infos)
+    views.activation_warning(choice.model_id, choice.device, image, methods, infos)
+    views.cost_view(choice.model_id, choice.device, methods, infos)
+if controls.compute_button(methods):
+    controls.run(choice.model_id, choice.device, image, target, methods)
+views.results_view(image, choice.model_id, infos)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from components.saliency_ui import CALLS_KEY
+from components.saliency.services import CALLS_KEY
 
 ROOT = Path(__file__).resolve().parents[1]
 METHODS = ["gradient", "input_x_gradient", "gradcam", "hirescam", "layercam", "gradcampp"]

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from components import saliency_views
+from components.saliency import views as saliency_views
 from glimpse.display import DIVERGING, MODES
 from tests.apptest_support import open_page
 

@@ -9,8 +9,10 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from components import saliency_views
-from components.saliency_ui import CALLS_KEY, RESULT_KEY, TOP1, DisplayOptions, saliency_maps
+from components.saliency import views as saliency_views
+from components.saliency.controls import TOP1, DisplayOptions
+from components.saliency.services import CALLS_KEY, RESULT_KEY, saliency_maps
+from glimpse.display import colour_range, shown_values
 from glimpse.saliency.npz import read_npz
 from tests.apptest_support import APP, open_page, stored, stored_under
 
@@ -65,28 +67,26 @@ def test_display_changes_never_recompute(page):
     assert any("Selvaraju" in c.value for c in page.caption)  # Grad-CAM's citation in teaching mode
 
 
+def press(page: AppTest, key: str) -> list[str]:
+    """Click the button ``key``; the titles of the charts drawn after it (no exception, no error)."""
+    next(b for b in page.button if b.key == key).click()
+    page.run()
+    assert not page.exception and not page.error, (page.exception, [e.value for e in page.error])
+    return [json.loads(c.proto.spec)["layout"].get("title", {}).get("text", "") for c in page.get("plotly_chart")]
+
+
 def test_faithfulness_on_demand(page):
     page.toggle(key="sal_faithful").set_value(True)
     page.run()
     page.slider(key="sal_steps").set_value(5)
     page.run()
-    next(b for b in page.button if b.key == "sal_curve_btn_gradcam").click()
-    page.run()
-    assert not page.exception and not page.error
-    titles = [json.loads(c.proto.spec)["layout"].get("title", {}).get("text", "") for c in page.get("plotly_chart")]
-    assert "Deletion / insertion" in titles
+    assert "Deletion / insertion" in press(page, "sal_curve_btn_gradcam")
     assert page.session_state[CALLS_KEY] == 2
     page.slider(key="sal_stages").set_value(2)
     page.run()
-    next(b for b in page.button if b.key == "sal_sanity_btn_gradcam").click()
-    page.run()
-    assert not page.exception and not page.error
-    titles = [json.loads(c.proto.spec)["layout"].get("title", {}).get("text", "") for c in page.get("plotly_chart")]
-    assert any(t.startswith("Randomisation cascade") for t in titles)
+    assert any(t.startswith("Randomisation cascade") for t in press(page, "sal_sanity_btn_gradcam"))
     assert page.session_state[CALLS_KEY] == 3
-    next(b for b in page.button if b.key == "sal_class_btn_gradcam").click()
-    page.run()
-    assert not page.exception and not page.error
+    press(page, "sal_class_btn_gradcam")
     badges = [m.value for m in page.markdown if "class sensitivity ρ" in m.value]
     assert len(badges) == 1 and page.session_state[CALLS_KEY] == 4
 
@@ -125,11 +125,11 @@ def test_downloads_roundtrip(page):
 
 def test_colour_ranges():
     values = np.array([[-4.0, 1.0], [2.0, 0.5]])
-    assert saliency_views.colour_range(values, "signed", 100.0) == (-4.0, 4.0, 0.0)
-    shown = saliency_views.shown_values(values, "positive")
-    assert saliency_views.colour_range(shown, "positive", 100.0) == (0.0, 2.0, None)
+    assert colour_range(values, "signed", 100.0) == (-4.0, 4.0, 0.0)
+    shown = shown_values(values, "positive")
+    assert colour_range(shown, "positive", 100.0) == (0.0, 2.0, None)
     with pytest.raises(ValueError, match="mode"):
-        saliency_views.shown_values(values, "loud")
+        shown_values(values, "loud")
 
 
 def test_explain_class_follows_the_new_image():
@@ -156,10 +156,10 @@ def test_method_picker_enter_takes_one_match_not_every_fuzzy_one():
 
 def test_minmax_mode_stretches_a_map_far_from_zero():
     values = np.array([[0.60, 0.65], [0.70, 0.73]], dtype=np.float32)  # RISE-like
-    shown = saliency_views.shown_values(values, "minmax")
+    shown = shown_values(values, "minmax")
     np.testing.assert_allclose(shown, [[0.0, 0.05 / 0.13], [0.10 / 0.13, 1.0]], rtol=1e-5)
-    assert saliency_views.colour_range(shown, "minmax", 99.5) == (0.0, 1.0, None)
-    assert not saliency_views.shown_values(np.full((2, 2), 0.7), "minmax").any()  # constant: no division by zero
+    assert colour_range(shown, "minmax", 99.5) == (0.0, 1.0, None)
+    assert not shown_values(np.full((2, 2), 0.7), "minmax").any()  # constant: no division by zero
 
 
 def test_minmax_mode_on_the_page(page):
@@ -200,7 +200,26 @@ def test_score_every_map_shows_progress_and_scores_all(page):
     # each map once: its deletion/insertion curves and its class sensitivity
     rhos = {k[1]: v for k, v in stored_under(page, "saliency_class_sensitivity").items() if k[0] == record.key}
     assert set(rhos) == {m.method for m in record.maps} and all(-1 <= v <= 1 for v in rhos.values())
-    assert page.session_state[CALLS_KEY] <= calls + 2 * len(record.maps)
+    assert page.session_state[CALLS_KEY] <= calls + 1 + len(record.maps)  # one batched call for every curve
+
+
+def test_the_batched_curves_are_each_maps_deletion_insertion_curves(page):
+    """The page scores every map's curves in one deletion_curves batch; they are deletion_insertion's curves."""
+    from glimpse.evaluation import deletion_insertion
+    from models.registry import load_classifier
+
+    record = stored(page, RESULT_KEY)
+    scores = stored_under(page, "saliency_scores")
+    bundle = load_classifier(record.model_id, device=record.device)
+    for m in record.maps:
+        ours = scores[(record.key, m.method, 5)]
+        one = deletion_insertion(bundle, record.image.pixels, m.values, target=m.target.index, steps=5)
+        np.testing.assert_array_equal(ours.fractions, one.fractions)
+        np.testing.assert_allclose(ours.deletion_scores, one.deletion_scores, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(ours.insertion_scores, one.insertion_scores, rtol=1e-5, atol=1e-6)
+        assert ours.deletion_auc == pytest.approx(one.deletion_auc, rel=1e-5, abs=1e-6)
+        assert ours.insertion_auc == pytest.approx(one.insertion_auc, rel=1e-5, abs=1e-6)
+        assert (ours.target, ours.params) == (one.target, one.params)
 
 
 def _map(method: str, values, params=()):

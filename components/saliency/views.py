@@ -1,5 +1,5 @@
-"""Views of the saliency page. They only draw (and serialise for download): every number they show
-was computed by a service before, so changing a display option never recomputes a map."""
+"""The saliency lens's views. They only draw (and serialise for download): every number they show was computed
+by a service before, so changing a display option never recomputes a map."""
 
 from __future__ import annotations
 
@@ -9,9 +9,23 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
+from components import jobs, loaders, session_results
+from components.costs import panel_cost, pass_time
+from components.image_input import ImageChoice
+from components.saliency import controls, services
 from components.views import heatmap_figure
-from glimpse.display import DIVERGING, MODE_TITLES, colour_range, lut, resize_map, shared_ranges, shown_values
-from glimpse.display import SIGNED_MODES as SIGNED_MODES  # re-exported: the saliency controls pick scales by it
+from glimpse.display import (
+    DIVERGING,
+    MODE_TITLES,
+    SIGNED_MODES,
+    colour_range,
+    data_uri,
+    lut,
+    resize_map,
+    shared_ranges,
+    shown_values,
+)
+from glimpse.durations import seconds_span
 from glimpse.saliency import map_units
 
 
@@ -89,18 +103,6 @@ def predictions_view(top: list[tuple[int, str, float]]) -> None:
     st.plotly_chart(fig, width="stretch", config={"displayModeBar": False}, key="sal_predictions")
 
 
-def image_uri(thumb: np.ndarray) -> str:
-    """The thumbnail as a PNG data URI: plotly validates and serialises it much faster than a z-array image,
-    which keeps a display change quick (bench/saliency_display.py measures it)."""
-    import base64
-
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(thumb).save(buf, format="PNG", compress_level=1)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-
-
 def map_figure(
     m, thumb: np.ndarray, options, zrange, info=None, height: int = 300, uri: str | None = None
 ) -> go.Figure:
@@ -121,7 +123,7 @@ def map_figure(
     )
     # The image goes underneath as an encoded PNG (same pixel grid as the heatmap: centres at 0..w-1).
     fig.data[0].opacity = options.opacity
-    background = go.Image(source=uri or image_uri(thumb), x0=0, y0=0, dx=1, dy=1, hoverinfo="skip")
+    background = go.Image(source=uri or data_uri(thumb), x0=0, y0=0, dx=1, dy=1, hoverinfo="skip")
     fig.add_trace(background)
     fig.data = (fig.data[1], fig.data[0])
     return fig
@@ -130,7 +132,7 @@ def map_figure(
 def map_grid(record, options, infos: dict, extra=None) -> None:
     """The grid of overlays; ``extra(m)`` draws per-map extras (faithfulness) under each map."""
     zr = ranges(record.maps, options)
-    uri = record.thumbnail_uri or image_uri(record.thumbnail)
+    uri = record.thumbnail_uri or data_uri(record.thumbnail)
     for start in range(0, len(record.maps), options.columns):
         cols = st.columns(options.columns)
         for col, m, z in zip(cols, record.maps[start : start + options.columns], zr[start : start + options.columns]):
@@ -242,3 +244,145 @@ def maps_npz(record) -> bytes:
     from glimpse.saliency.npz import ImageRef, write_npz
 
     return write_npz(record.maps, image=ImageRef(record.image_name, record.digest, record.image_size))
+
+
+# --------------------------------------------------------------------------------------------------
+# the page's sections
+# --------------------------------------------------------------------------------------------------
+def activation_warning(model_id: str, device: str, image: ImageChoice, choice, infos: dict) -> None:
+    """Warn when a chosen method assumes non-negative activations and the chosen layer has negative ones."""
+    assuming = [infos[n].label for n, _ in choice.methods if infos[n].assumes_nonnegative_activations]
+    if not assuming or choice.layer is None:
+        return
+    acts = services.layer_summary(model_id, device, image, choice.layer)
+    if acts.nonnegative:
+        return
+    bundle = loaders.classifier(model_id, device)
+    better = next((layer for layer in bundle.target_layers if layer != choice.layer), None)
+    st.warning(
+        f"{', '.join(assuming)} assume{'s' if len(assuming) == 1 else ''} non-negative activations (the output of "
+        f"a ReLU), but `{choice.layer}` has negative values (minimum {acts.min_value:.3g}; {acts.negative_channels} "
+        f"of {acts.channels} channels sum below zero), so the weights leave the range the paper derives. "
+        + (f"Pick a layer after an activation, such as `{better}`." if better else "Pick a layer after an activation.")
+    )
+
+
+def cost_view(model_id: str, device: str, choice, infos: dict) -> None:
+    """What Compute will cost: images through the model per group of methods, and seconds on this machine."""
+    try:
+        cost = panel_cost(model_id, device, choice.methods, choice.layer, choice.noise_tunnel)
+    except ValueError as err:
+        st.warning(f"{err}.")
+        return
+    times = pass_time(model_id, device)
+    seconds = seconds_span(*cost.seconds(times))
+    unknown = f"; not counted: {', '.join(infos[n].label for n in cost.unknown)}" if cost.unknown else ""
+    with st.expander(f"**Cost:** {_images(cost.total)} through the model, {seconds} on this {device}{unknown}"):
+        rows = [
+            {
+                "methods (one pass shared)" if len(g.methods) > 1 else "method": ", ".join(
+                    infos[n].label for n in g.methods
+                ),
+                "forward+backward images": _span(g.cost.backward, g.cost.most[1]) if g.cost else "?",
+                "forward-only images": _span(g.cost.forward, g.cost.most[0]) if g.cost else "?",
+                "seconds": _span(*g.seconds(times), "{:.2f}") if g.cost else "?",
+            }
+            for g in cost.groups
+        ]
+        st.dataframe(rows, hide_index=True, width="stretch")
+        st.caption(
+            f"Measured on this machine: {times.backward_s * 1e3:.0f} ms per image forward+backward and "
+            f"{times.forward_s * 1e3:.0f} ms forward only, in batches of {times.batch_size} "
+            f"({times.single_backward_s * 1e3:.0f} ms for a single image)."
+        )
+
+
+def _span(low, high, fmt: str = "{}") -> str:
+    return fmt.format(low) if high is None or high == low else f"{fmt.format(low)}–{fmt.format(high)}"
+
+
+def _images(c) -> str:
+    backward = _span(c.backward, c.most[1])
+    forward = _span(c.forward, c.most[0])
+    parts = [f"{backward} image{'s' * (c.most[1] != 1)} forward+backward"] if c.most[1] else []
+    parts += [f"{forward} forward only"] if c.most[0] else []
+    return " and ".join(parts) or "nothing"
+
+
+def how_made(record) -> str:
+    """ "4 maps computed in 2.31 s", "4 maps from cache", or, for a session that waited while another computed
+    the same panel, how long it waited (it was told "from cache in 10.07 s")."""
+    n = f"{len(record.maps)} map{'s' * (len(record.maps) != 1)}"
+    if record.computed:
+        return f"{n} computed in {record.seconds:.2f} s"
+    if record.seconds < 0.5:
+        return f"{n} from cache"
+    return f"{n} computed by another session's identical run, which this one waited {record.seconds:.1f} s for"
+
+
+def faithfulness(record, m, steps: int, stages: int) -> None:
+    """Under one map: its three faithfulness buttons and the scores computed so far."""
+    b1, b2, b3 = st.columns(3)
+    if b3.button(
+        "Class sensitivity",
+        key=f"sal_class_btn_{m.method}",
+        help="Spearman ρ between this method's maps for the most and the least likely class (Rebuffi et "
+        "al., CVPR 2020): near 1, the map hardly depends on the class it explains; lower is better.",
+    ):
+        with st.spinner("Maps of the most and the least likely class…"):
+            services.sensitivity(record, m)
+    if b1.button("Deletion / insertion", key=f"sal_curve_btn_{m.method}"):
+        with st.spinner("Deletion and insertion curves…"):
+            services.score(record, [m], steps)
+    if b2.button("Sanity check", key=f"sal_sanity_btn_{m.method}"):
+        try:
+            with jobs.heavy("sanity check", cancel_message="Sanity check cancelled."):
+                services.sanity_check(record, m, stages)
+        except (ValueError, RuntimeError) as err:
+            st.error(f"Sanity check failed: {err}")
+    rho = session_results.get((services.SENSITIVITY_KEY, record.key, m.method))
+    if rho is not None:
+        sensitivity_badge(rho)
+    curves = session_results.get((services.SCORES_KEY, record.key, m.method, steps))
+    if curves is not None:
+        st.plotly_chart(curves_figure(curves), width="stretch", key=f"sal_curve_{m.method}")
+    check = session_results.get((services.SANITY_KEY, record.key, m.method))
+    if check is not None:
+        st.plotly_chart(sanity_figure(check), width="stretch", key=f"sal_sanity_{m.method}")
+
+
+@st.fragment
+def results_view(image: ImageChoice, model_id: str, infos: dict) -> None:
+    """The maps of the last Compute with their display options and faithfulness scores (a fragment: a display
+    change reruns only this)."""
+    record = session_results.get(services.RESULT_KEY)
+    if record is None:
+        return
+    st.divider()
+    if record.digest != image.digest or record.model_id != model_id:
+        st.info(f"These maps are for {record.image_name} on {record.model_id}; press Compute to update them.")
+    st.markdown(f"**Target:** {record.maps[0].target_label} · {how_made(record)}")
+    options = controls.display_controls()
+    shared_scale_note(record, options, infos)
+    faithful, steps, stages, score_every = controls.faithfulness_controls()
+    if score_every:
+        services.score_all(record, steps)
+    map_grid(record, options, infos, extra=(lambda m: faithfulness(record, m, steps, stages)) if faithful else None)
+    stem = record.image_name.rsplit(".", 1)[0]
+    d1, d2, _ = st.columns([1, 1, 2])
+    d1.download_button(
+        "PNG of the grid",
+        data=lambda: grid_png(record, options, infos),
+        file_name=f"saliency_{stem}.png",
+        mime="image/png",
+        icon=":material/image:",
+        on_click="ignore",
+    )
+    d2.download_button(
+        "NPZ of the raw maps",
+        data=lambda: maps_npz(record),
+        file_name=f"saliency_{stem}.npz",
+        mime="application/octet-stream",
+        icon=":material/download:",
+        on_click="ignore",
+    )
