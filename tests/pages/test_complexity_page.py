@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from components import complexity_ui as ui
 from components import uploads as up
+from components.complexity import services as ui
 from glimpse.complexity.fit import DATA_DIR
 from glimpse.images import sample_images
 from tests.apptest_support import open_page, put_result, stored
