@@ -22,7 +22,6 @@ update is a point where it stops; :func:`checkpoint` also stops a job whose sess
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 from collections import OrderedDict
@@ -35,6 +34,7 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 from streamlit.runtime.scriptrunner_utils.exceptions import RerunException, StopException
 
+from glimpse.durations import plural, seconds_text, time_left
 from glimpse.work_queue import ModelUnloaded, QueueStatus, job
 from models.memory import free_device_memory, is_out_of_memory
 
@@ -77,43 +77,6 @@ def checkpoint(label: str = "work") -> None:
     if not session_connected():
         LOG.info("job %r stopped: its session %s is no longer connected", label, session_id())
         st.stop()
-
-
-def seconds_text(seconds: float | None) -> str:
-    """ "≈ 12 s", "≈ 2 min 5 s", "under 1 s"; "" when unknown.
-
-    >>> seconds_text(0.04), seconds_text(12.4), seconds_text(125)
-    ('under 1 s', '≈ 12 s', '≈ 2 min 5 s')
-    """
-    if seconds is None or not math.isfinite(seconds):
-        return ""
-    if seconds < 1:
-        return "under 1 s"
-    if seconds < 90:
-        return f"≈ {seconds:.0f} s"
-    minutes, rest = divmod(round(seconds), 60)
-    return f"≈ {minutes} min {rest} s" if rest else f"≈ {minutes} min"
-
-
-def time_left(elapsed_s: float, fraction: float) -> str:
-    """The time left of work ``fraction`` done after ``elapsed_s`` seconds ("" until a part has finished).
-
-    >>> time_left(3.0, 0.25), time_left(0.1, 0.01)
-    ('≈ 9 s', '')
-    """
-    if fraction < 0.05 or elapsed_s < 0.2 or fraction >= 1:
-        return ""
-    return seconds_text(elapsed_s / fraction * (1 - fraction))
-
-
-def seconds_span(low: float, high: float) -> str:
-    """ "≈ 3 s", or "≈ 3 s to 8 s" when the fewest and the most seconds read differently.
-
-    >>> seconds_span(0.01, 0.02), seconds_span(2.6, 8.2), seconds_span(0.3, 4)
-    ('under 1 s', '≈ 3 s to 8 s', 'under 1 s to 4 s')
-    """
-    a, b = seconds_text(low), seconds_text(high)
-    return a if a == b else f"{a} to {b.removeprefix('≈ ')}"
 
 
 @contextmanager
@@ -312,20 +275,10 @@ class Plan:
     def describe(self) -> str:
         """ "20 images, ≈ 35 s on this machine" (what it will cost, before it starts)."""
         n = len(self.steps)
-        plural = self.unit if n == 1 else _plural(self.unit)
+        units = self.unit if n == 1 else plural(self.unit)
         cost = seconds_text(self.estimate_s)
-        text = f"{n} {plural}" + (f", {cost} on this machine" if cost else "")
+        text = f"{n} {units}" + (f", {cost} on this machine" if cost else "")
         return "; ".join((text, *self.notes))
-
-
-def _plural(unit: str) -> str:
-    """
-    >>> [_plural(u) for u in ("image", "batch", "retraining", "entry", "day")]
-    ['images', 'batches', 'retrainings', 'entries', 'days']
-    """
-    if unit.endswith("y") and unit[-2:-1] not in "aeiou":
-        return unit[:-1] + "ies"
-    return unit + "es" if unit.endswith(("ch", "sh", "s", "x")) else unit + "s"
 
 
 def job_button(label: str, *, key: str, plan: Plan | None = None, disabled: bool = False, **button) -> bool:
@@ -406,7 +359,7 @@ def run_job(
     except (StopException, RerunException) as stop:  # Cancel, another widget, or the session went away
         why = "the page was rerun (Cancel or another control)" if isinstance(stop, RerunException) else "stopped"
         LOG.info(
-            "job %r stopped after %d of %d %s: %s", plan.label, len(parts), len(plan.steps), _plural(plan.unit), why
+            "job %r stopped after %d of %d %s: %s", plan.label, len(parts), len(plan.steps), plural(plan.unit), why
         )
         raise
     except errors as err:
