@@ -185,7 +185,10 @@ class SaliencyTask(Task):
 
 class EvaluateTask(SaliencyTask):
     """Faithfulness per image: for each method's map, the deletion and insertion AUCs of the target's
-    probability (Petsiuk et al. 2018, :func:`glimpse.evaluation.deletion.deletion_insertion`, ``steps`` steps)."""
+    probability (Petsiuk et al. 2018, ``steps`` steps; deletion to black, insertion from a blurred copy, as
+    :func:`glimpse.evaluation.deletion.deletion_insertion`). The curves of every map of the batch's images are
+    scored together by :func:`glimpse.evaluation.deletion.deletion_curves`, their perturbed inputs batched across
+    images and methods."""
 
     name = "evaluate"
 
@@ -201,16 +204,31 @@ class EvaluateTask(SaliencyTask):
         return cols + [(f"{m}_{c}", pa.float64()) for m in self.methods for c in ("deletion_auc", "insertion_auc")]
 
     def values(self, keys, images) -> list[dict]:
-        from glimpse.evaluation.deletion import deletion_insertion
+        from glimpse.evaluation.deletion import deletion_curves
         from glimpse.saliency import explain
 
-        out = []
-        for image in images:
-            maps = explain(self.bundle, image, list(self.methods), seed=self.seed)
+        panels = [explain(self.bundle, image, list(self.methods), seed=self.seed) for image in images]
+        pairs = [(image, m) for image, maps in zip(images, panels) for m in maps]
+        if not pairs:
+            return []
+        fractions = np.linspace(0.0, 1.0, self.steps + 1)
+
+        def aucs(fill: str, insertion: bool) -> list[float]:
+            maps = [m.values for _, m in pairs]
+            targets = [m.target.index for _, m in pairs]
+            images_of = [image for image, _ in pairs]
+            p = deletion_curves(
+                self.bundle, images_of, maps, targets=targets, steps=self.steps, fill=fill, insertion=insertion
+            )
+            return [float(np.trapezoid(row, fractions)) for row in p]
+
+        # deletion to black and insertion from a blurred copy, as deletion_insertion scores them
+        scores = {"deletion": aucs("black", False), "insertion": aucs("blur", True)}
+        out, k = [], 0
+        for maps in panels:
             row = {"target": maps[0].target.index, "target_label": maps[0].target_label}
             for m in maps:
-                curve = deletion_insertion(self.bundle, image, m.values, target=m.target.index, steps=self.steps)
-                row[f"{m.method}_deletion_auc"] = curve.deletion_auc
-                row[f"{m.method}_insertion_auc"] = curve.insertion_auc
+                row.update({f"{m.method}_{name}_auc": auc[k] for name, auc in scores.items()})
+                k += 1
             out.append(row)
         return out

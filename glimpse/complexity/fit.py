@@ -187,15 +187,8 @@ class FormulaScore:
 
     def summary(self) -> dict:
         """dataset, name, formula, n, repeats, mean and std of the test Spearman (plain Python values)."""
-        return {
-            "dataset": self.dataset,
-            "name": self.name,
-            "formula": self.formula,
-            "n": self.n,
-            "repeats": self.repeats,
-            "mean_spearman": self.mean_rho,
-            "std_spearman": self.std_rho,
-        }
+        described = {field: getattr(self, field) for field in ("dataset", "name", "formula", "n", "repeats")}
+        return {**described, "mean_spearman": self.mean_rho, "std_spearman": self.std_rho}
 
 
 def cross_validate(

@@ -162,26 +162,31 @@ def test_resume_on_ray_adds_only_the_missing_rows(folder, tmp_path, local_ray):
 
 
 def test_evaluate_rows_are_the_deletion_and_insertion_aucs_on_ray_and_here(folder, tmp_path, local_ray):
+    """The task scores every map of a batch's images in one deletion_curves call per curve kind: each AUC is the
+    one deletion_insertion gives that map alone (to float32 rounding)."""
     from glimpse.batch import EvaluateTask
     from glimpse.evaluation.deletion import deletion_insertion
 
+    methods = ("gradient", "gradcam")
+
     def task():
         return EvaluateTask(
-            steps=5, model_id="blockdigits-standard", methods=("gradient",), out="", loader=load_classifier, threads=1
+            steps=5, model_id="blockdigits-standard", methods=methods, out="", loader=load_classifier, threads=1
         )
 
-    items = [i for i in list_inputs(folder) if i.key in ("broken.jpg", "chelsea.png")]
+    items = [i for i in list_inputs(folder) if i.key in ("broken.jpg", "chelsea.png", "sub/coffee.png")]
     run_batch(task(), items, tmp_path / "here")
     run_batch(task(), items, tmp_path / "ray", ray=local_ray)
     here, there = read_rows(tmp_path / "here"), read_rows(tmp_path / "ray")
     pd.testing.assert_frame_equal(here, there, check_exact=True)
-    row = here.set_index("path").loc["chelsea.png"]
     bundle = load_classifier("blockdigits-standard", device="cpu")
-    image = pixels(folder, "chelsea.png")
-    (m,) = explain(bundle, image, ["gradient"])
-    curve = deletion_insertion(bundle, image, m.values, target=m.target.index, steps=5)
-    assert row["gradient_deletion_auc"] == pytest.approx(curve.deletion_auc, rel=1e-6)
-    assert row["gradient_insertion_auc"] == pytest.approx(curve.insertion_auc, rel=1e-6)
+    for key in ("chelsea.png", "sub/coffee.png"):
+        row = here.set_index("path").loc[key]
+        image = pixels(folder, key)
+        for m in explain(bundle, image, list(methods)):
+            curve = deletion_insertion(bundle, image, m.values, target=m.target.index, steps=5)
+            assert row[f"{m.method}_deletion_auc"] == pytest.approx(curve.deletion_auc, rel=1e-5, abs=1e-7)
+            assert row[f"{m.method}_insertion_auc"] == pytest.approx(curve.insertion_auc, rel=1e-5, abs=1e-7)
     assert here.set_index("path").loc["broken.jpg", "error"].startswith("image: broken.jpg")
 
 
