@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from glimpse.evaluation.deletion import deletion_insertion
+from glimpse.evaluation.result import Images, Result, summary
 from glimpse.saliency.contract import BASELINES
-from glimpse.versions import library_versions
 
 PATH_METHODS = ("integrated_gradients", "deeplift", "gradient_shap")
 #: metric -> +1 if higher is better, -1 if lower is better
@@ -25,9 +25,10 @@ METRICS = {"deletion_auc": -1, "insertion_auc": +1}
 
 
 @dataclass(frozen=True)
-class BaselineResult:
+class BaselineResult(Result):
     """``scores[metric][j, b, i]``: method j with baseline ``baselines[b]`` on image i."""
 
+    benchmark: ClassVar[str] = "baselines"
     model_id: str
     methods: tuple[str, ...]
     baselines: tuple[str, ...]
@@ -37,14 +38,13 @@ class BaselineResult:
     seed: int
 
     def rows(self) -> list[dict[str, Any]]:
-        """Per method and baseline: each metric's mean and sd over the images."""
+        """Per method and baseline: each metric's mean and sd over the images (NaN images left out)."""
         out = []
         for j, method in enumerate(self.methods):
             for b, baseline in enumerate(self.baselines):
                 row: dict[str, Any] = {"method": method, "baseline": baseline}
                 for metric in METRICS:
-                    v = self.scores[metric][j, b]
-                    row[metric], row[f"{metric}_sd"] = float(v.mean()), float(v.std())
+                    row.update(summary(self.scores[metric][j, b], metric))
                 out.append(row)
         return out
 
@@ -56,10 +56,8 @@ class BaselineResult:
             out[method] = {m: self.baselines[int(np.argmax(sign * means[m]))] for m, sign in METRICS.items()}
         return out
 
-    def meta(self, *, versions: bool = True) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "lens": "evaluation",
-            "benchmark": "baselines",
+    def made_with(self) -> dict[str, Any]:
+        return {
             "model_id": self.model_id,
             "images": list(self.names),
             "methods": list(self.methods),
@@ -68,9 +66,22 @@ class BaselineResult:
             "seed": self.seed,
             "preferred": self.preferred(),
         }
-        if versions:
-            out["versions"] = library_versions()
-        return out
+
+    def records(self) -> list[dict[str, Any]]:
+        """:meth:`rows` with the model first and, per row, the metrics that prefer its baseline."""
+        preferred = self.preferred()
+        return [
+            {**row, "preferred_by": [m for m, b in preferred[row["method"]].items() if b == row["baseline"]]}
+            for row in super().records()
+        ]
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Every image's AUCs: ``<model>.<method>.<metric>`` (len(baselines), images)."""
+        return {
+            f"{self.model_id}.{method}.{metric}": np.asarray(self.scores[metric][j], np.float64)
+            for j, method in enumerate(self.methods)
+            for metric in METRICS
+        }
 
 
 def baseline_scores(
@@ -88,22 +99,17 @@ def baseline_scores(
     """Deletion and insertion AUC of each (method, baseline) map of the top-1 class on each image."""
     from glimpse.saliency import explain
 
-    if not images:
-        raise ValueError("images: give at least one image")
+    loop = Images(images, names, progress)
     for b in baselines:
         if b not in BASELINES:
             raise ValueError(f"baseline: unknown {b!r}; known: {', '.join(BASELINES)}")
-    names = tuple(names) if names is not None else tuple(f"image {i}" for i in range(len(images)))
-    report = progress or (lambda f, m: None)
     shape = (len(methods), len(baselines), len(images))
     scores = {m: np.zeros(shape) for m in METRICS}
-    for i, image in enumerate(images):
-        report(i / len(images), f"{names[i]} ({i + 1} of {len(images)})")
+    for i, image in loop:
         for b, baseline in enumerate(baselines):  # one panel per baseline (a method appears once per call)
             panel = [(m, {**(params or {}).get(m, {}), "baseline": baseline}) for m in methods]
             for j, m in enumerate(explain(bundle, image, panel, seed=seed)):
                 curve = deletion_insertion(bundle, image, m.values, target=int(m.target.index), steps=steps)
                 scores["deletion_auc"][j, b, i] = curve.deletion_auc
                 scores["insertion_auc"][j, b, i] = curve.insertion_auc
-    report(1.0, "done")
-    return BaselineResult(bundle.model_id, tuple(methods), tuple(baselines), names, steps, scores, seed)
+    return BaselineResult(bundle.model_id, tuple(methods), tuple(baselines), loop.names, steps, scores, seed)

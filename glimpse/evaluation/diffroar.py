@@ -18,25 +18,28 @@ resumes where it stopped and a finished one is read back.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import logging
 import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from glimpse.evaluation.stats import same_settings
-from glimpse.versions import library_versions
+from glimpse.evaluation.result import Result, summary
+from glimpse.evaluation.stats import mean_sd, same_settings
 
 #: the fractions of pixels kept
 LEVELS: tuple[float, ...] = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9)
 SIDES = ("top", "bottom")
+LOG = logging.getLogger(__name__)
 
 
 def keep_masks(maps: np.ndarray, k: float, side: str, *, seed: int = 0) -> np.ndarray:
@@ -118,9 +121,10 @@ def fit_and_score(
 
 
 @dataclass(frozen=True)
-class DiffRoarResult:
+class DiffRoarResult(Result):
     """``accuracy[side][level, seed]`` of a retrained model, and the curve DiffROAR(k) = top − bottom."""
 
+    benchmark: ClassVar[str] = "diffroar"
     model_id: str
     method: str
     params: dict[str, Any]
@@ -157,10 +161,9 @@ class DiffRoarResult:
                 "model": self.model_id,
                 "method": self.method,
                 "k": k,
-                "diffroar": float(d[i].mean()),
-                "diffroar_sd": float(d[i].std()),
-                "accuracy_top": float(self.accuracy["top"][i].mean()),
-                "accuracy_bottom": float(self.accuracy["bottom"][i].mean()),
+                **summary(d[i], "diffroar"),
+                "accuracy_top": mean_sd(self.accuracy["top"][i])[0],
+                "accuracy_bottom": mean_sd(self.accuracy["bottom"][i])[0],
             }
             for i, k in enumerate(self.levels)
         ]
@@ -175,10 +178,8 @@ class DiffRoarResult:
             f"{stem}.accuracy_bottom": self.accuracy["bottom"],
         }
 
-    def meta(self, *, versions: bool = True) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "lens": "evaluation",
-            "benchmark": "diffroar",
+    def made_with(self) -> dict[str, Any]:
+        return {
             "model_id": self.model_id,
             "method": self.method,
             "params": self.params,
@@ -187,9 +188,6 @@ class DiffRoarResult:
             "epochs": self.epochs,
             "masked_with": "the training set's mean image",
         }
-        if versions:
-            out["versions"] = library_versions()
-        return out
 
 
 def _cache_file(cache_dir: Path | None, key: dict) -> Path | None:
@@ -389,22 +387,48 @@ def blockdigits_maps(
     return out[0], out[1]
 
 
+def cache() -> Path:
+    """Where finished retrainings are kept: ``diffroar/`` under the user cache (``GLIMPSE_CACHE_DIR``), shared by
+    the command line, the page and the synthetic check, so any of them resumes what another stopped."""
+    from glimpse.saliency.batching import cache_dir
+
+    return cache_dir() / "diffroar"
+
+
+def normaliser(bundle) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Pixels in [0, 1] (N, 3, H, W) -> ``bundle``'s model input, ``(x − mean) / std`` per channel: what the
+    retrained copies of its model see."""
+    mean = torch.tensor(bundle.mean, dtype=torch.float32).view(1, 3, 1, 1)
+    std = torch.tensor(bundle.std, dtype=torch.float32).view(1, 3, 1, 1)
+    return functools.partial(_normalise, mean=mean, std=std)
+
+
+def _normalise(x: torch.Tensor, *, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    return (x - mean) / std
+
+
 def blockdigits_diffroar(
     bundle,
     method: str,
     params: dict | None,
     make_model: Callable[[], torch.nn.Module],
-    normalise: Callable[[torch.Tensor], torch.Tensor],
+    normalise: Callable[[torch.Tensor], torch.Tensor] | None = None,
     **options: Any,
 ) -> DiffRoarResult:
     """DiffROAR of ``method``'s maps of ``bundle`` (a BlockDigits classifier) on BlockDigits: the training part
-    (placements of seed 0) to retrain on, the test part to score; ``options`` as for :func:`diffroar`, and
-    ``maps``: the (train, test) maps of :func:`blockdigits_maps`, when already computed."""
+    (placements of seed 0) to retrain ``make_model()`` on, the test part to score; ``params`` as given (None: the
+    benchmark's settings for 64×32 images, :func:`~glimpse.evaluation.leakage.blockdigits_params`), ``normalise``
+    the bundle's own (:func:`normaliser`) unless given, ``options`` as for :func:`diffroar` (``cache_dir``: the
+    user cache, :func:`cache`, unless given), and ``maps``: the (train, test) maps of :func:`blockdigits_maps`,
+    when already computed."""
     from glimpse.evaluation.blockdigits import blockdigits
+    from glimpse.evaluation.leakage import blockdigits_params
 
+    params = blockdigits_params(method) if params is None else params
     maps = options.pop("maps", None)
     if maps is None:
         maps = blockdigits_maps(bundle, method, params, progress=options.get("progress"))
+    options.setdefault("cache_dir", cache())
     train, test = blockdigits("train", seed=0), blockdigits("test", seed=0)
     (train_x, train_y), (test_x, test_y) = train.tensors(), test.tensors()
     return diffroar(
@@ -415,12 +439,74 @@ def blockdigits_diffroar(
         test_y.numpy(),
         maps[0],
         maps[1],
-        normalise=normalise,
+        normalise=normaliser(bundle) if normalise is None else normalise,
         model_id=bundle.model_id,
         method=method,
         params=params,
         **options,
     )
+
+
+def folder_diffroar(
+    data,
+    methods: Sequence[tuple[str, dict]],
+    architecture: Callable[..., torch.nn.Module],
+    wrap: Callable[..., Any],
+    *,
+    model_id: str,
+    epochs: int = 10,
+    progress_of: Callable[[str], Callable[[float, str], None] | None] = lambda name: None,
+    **options: Any,
+) -> list[DiffRoarResult]:
+    """DiffROAR on a small data set of the user's (:class:`~glimpse.evaluation.folders.FolderData`): a model of
+    ``architecture`` trained on its training part (:meth:`~glimpse.evaluation.folders.FolderData.split`, seed 0)
+    is the model explained, and every retraining is of the same architecture.
+
+    ``architecture(input_hw, classes=n)`` builds a fresh model (a class or a ``functools.partial``: the
+    retrainings may run in other processes); ``wrap(model_id=…, model=…, labels=…, input_size=…, mean=…,
+    std=…)`` makes the trained model a bundle to explain (pixels scaled to (x − 0.5) / 0.5); ``progress_of(method)``
+    the progress callback of each method's curve; ``options`` as for :func:`diffroar` (``cache_dir``: the user
+    cache unless given). The explained model's accuracy on the test part is logged."""
+    side = int(data.images.shape[1])
+    make_model = functools.partial(architecture, (side, side), classes=len(data.classes))
+    train, test = data.split(seed=0)
+    x = torch.from_numpy(data.images).permute(0, 3, 1, 2).float().div(255.0)
+    y = torch.from_numpy(data.labels)
+    normalise = functools.partial(_normalise, mean=torch.tensor(0.5), std=torch.tensor(0.5))
+    model = fit(make_model, (normalise(x[train]), y[train]), seed=0, epochs=epochs)
+    LOG.info(
+        "%s: the explained model reaches %.3f on the test part",
+        model_id,
+        accuracy(model, (normalise(x[test]), y[test])),
+    )
+    for p in model.parameters():
+        p.requires_grad_(False)
+    bundle = wrap(
+        model_id=model_id, model=model, labels=data.classes, input_size=(side, side), mean=(0.5,) * 3, std=(0.5,) * 3
+    )
+    options.setdefault("cache_dir", cache())
+    results = []
+    for name, params in methods:
+        maps = explain_all(bundle, list(data.images), data.labels, name, params)
+        results.append(
+            diffroar(
+                make_model,
+                x[train].numpy(),
+                data.labels[train],
+                x[test].numpy(),
+                data.labels[test],
+                maps[train],
+                maps[test],
+                normalise=normalise,
+                model_id=model_id,
+                method=name,
+                params=params,
+                epochs=epochs,
+                progress=progress_of(name),
+                **options,
+            )
+        )
+    return results
 
 
 def plot_png(

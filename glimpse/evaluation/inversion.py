@@ -27,7 +27,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -35,7 +35,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from glimpse.evaluation.diffroar import DiffRoarResult, diffroar
-from glimpse.versions import library_versions
+from glimpse.evaluation.files import EvaluationFiles
+from glimpse.evaluation.result import Result
 
 #: the reference notebook's values (standard, robust): P[top-most gradient coordinate is the signal], and
 #: the attribution quality at one coordinate (P[top-most] − P[bottom-most])
@@ -181,9 +182,10 @@ class InversionModel:
 
 
 @dataclass(frozen=True)
-class InversionResult:
+class InversionResult(Result):
     """Both models and how they were made."""
 
+    benchmark: ClassVar[str] = "feature-inversion"
     models: tuple[InversionModel, ...]
     settings: dict[str, Any] = field(default_factory=dict)
 
@@ -193,17 +195,23 @@ class InversionResult:
     def curves(self) -> list[DiffRoarResult]:
         return [m.curve for m in self.models if m.curve is not None]
 
-    def meta(self, *, versions: bool = True) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "lens": "evaluation",
-            "benchmark": "feature-inversion",
+    def files(self, stem: str = "inversion") -> EvaluationFiles:
+        """The check's files: its rows, its ``meta()`` and each curve's (``runs``), the curves' retrainings."""
+        return EvaluationFiles(stem, tuple(self.curves()), rows=self.rows(), extra={"meta": self.meta()})
+
+    def records(self) -> list[dict[str, Any]]:
+        return self.rows()  # each row names its network ("standard", "robust")
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Each network's DiffROAR retrainings (:meth:`DiffRoarResult.arrays`)."""
+        return {key: value for curve in self.curves() for key, value in curve.arrays().items()}
+
+    def made_with(self) -> dict[str, Any]:
+        return {
             "data": "signal coordinates (Shah et al. 2021, §5): x = (2y-1)·e_j, P[j = 0] = 1/d",
             "settings": self.settings,
             "paper": {k: {"standard": v[0], "robust": v[1]} for k, v in PAPER.items()},
         }
-        if versions:
-            out["versions"] = library_versions()
-        return out
 
 
 def feature_inversion(

@@ -19,15 +19,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
 from glimpse.evaluation.blockdigits import BlockDigits
 from glimpse.evaluation.localisation import relevance_mass, top_share
+from glimpse.evaluation.result import Result
 from glimpse.evaluation.stats import mean_sd, same_settings
-from glimpse.versions import library_versions
 
 #: the top-k percentages of ``null_topk``
 TOPK: tuple[float, ...] = (2.5, 5.0, 10.0, 20.0, 30.0)
@@ -40,6 +40,15 @@ BENCHMARK_PARAMS: dict[str, dict[str, Any]] = {
     "lime": {"segments": 24},
     "kernel_shap": {"segments": 24},
 }
+
+
+def blockdigits_params(method: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``method``'s parameters on BlockDigits: :data:`BENCHMARK_PARAMS` where it has any, then ``overrides``.
+
+    >>> blockdigits_params("occlusion", {"stride": 8})
+    {'window': 8, 'stride': 8}
+    """
+    return {**BENCHMARK_PARAMS.get(method, {}), **(overrides or {})}
 
 
 def signal_mass(values: np.ndarray, signal_mask: np.ndarray) -> float:
@@ -92,9 +101,10 @@ class MethodLeakage:
 
 
 @dataclass(frozen=True)
-class LeakageResult:
+class LeakageResult(Result):
     """The leakage of every method on one model: images, settings and per-image scores."""
 
+    benchmark: ClassVar[str] = "blockdigits-leakage"
     model_id: str
     images: int
     ks: tuple[float, ...]
@@ -128,13 +138,16 @@ class LeakageResult:
         """One summary per method (:meth:`MethodLeakage.summary`), in the order run."""
         return [m.summary(self.ks) for m in self.methods]
 
+    def records(self) -> list[dict[str, Any]]:
+        """:meth:`rows` with the model and its accuracy first."""
+        return [{"model": self.model_id, "accuracy": self.accuracy, **row} for row in self.rows()]
+
     def flat_rows(self) -> list[dict[str, Any]]:
-        """:meth:`rows` as flat tables want them (a CSV, a bundle's metrics): model, accuracy, method, label,
+        """:meth:`records` as flat tables want them (a CSV, a bundle's metrics): model, accuracy, method, label,
         signal mass and its sd, ``null_top{k}`` and ``null_top{k}_sd`` per k, seconds."""
         out = []
-        for row in self.rows():
-            flat = {"model": self.model_id, "accuracy": self.accuracy, "method": row["method"], "label": row["label"]}
-            flat["signal_mass"], flat["signal_mass_sd"] = row["signal_mass"], row["signal_mass_sd"]
+        for row in self.records():
+            flat = {key: row[key] for key in ("model", "accuracy", "method", "label", "signal_mass", "signal_mass_sd")}
             flat.update({f"null_top{k}": v for k, v in row["null_topk"].items()})
             flat.update({f"null_top{k}_sd": v for k, v in row["null_topk_sd"].items()})
             flat["seconds"] = row["seconds"]
@@ -150,11 +163,8 @@ class LeakageResult:
             out[f"{self.model_id}.{m.method}.null_topk"] = np.asarray(m.null_topk, np.float64)
         return out
 
-    def meta(self, *, versions: bool = True) -> dict[str, Any]:
-        """How the result was made, as plain JSON values."""
-        out: dict[str, Any] = {
-            "lens": "evaluation",
-            "benchmark": "blockdigits-leakage",
+    def made_with(self) -> dict[str, Any]:
+        return {
             "model_id": self.model_id,
             "images": self.images,
             "split": self.split,
@@ -164,9 +174,6 @@ class LeakageResult:
             "accuracy": self.accuracy,
             "methods": [{"method": m.method, "params": m.params} for m in self.methods],
         }
-        if versions:
-            out["versions"] = library_versions()
-        return out
 
 
 def leakage_benchmark(

@@ -14,13 +14,13 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from glimpse.evaluation.localisation import pointing_game, relevance_mass, relevance_rank, topk_iou
-from glimpse.evaluation.stats import mean_sd, same_settings
-from glimpse.versions import library_versions
+from glimpse.evaluation.result import Images, PanelResult, method_keys, summary
+from glimpse.evaluation.stats import same_settings
 
 #: the metrics, named as the command line and the JSON name them
 METRICS = ("pointing_game", "relevance_mass", "relevance_rank", "topk_iou")
@@ -59,12 +59,10 @@ def load_mask(source: bytes | str | os.PathLike, shape: tuple[int, int] | None =
 
 
 @dataclass(frozen=True)
-class MaskResult:
+class MaskResult(PanelResult):
     """``scores[metric][j, i]``: method j on pair i; ``targets[i]``: the class explained."""
 
-    model_id: str
-    methods: tuple[str, ...]
-    params: tuple[dict[str, Any], ...]
+    benchmark: ClassVar[str] = "masks"
     names: tuple[str, ...]
     targets: tuple[int, ...]
     k: float
@@ -89,24 +87,23 @@ class MaskResult:
         for j, name in enumerate(self.methods):
             row: dict[str, Any] = {"method": name}
             for metric in METRICS:
-                row[metric], row[f"{metric}_sd"], _ = mean_sd(self.scores[metric][j])
+                row.update(summary(self.scores[metric][j], metric))
             out.append(row)
         return out
 
-    def meta(self, *, versions: bool = True) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "lens": "evaluation",
-            "benchmark": "masks",
+    def made_with(self) -> dict[str, Any]:
+        return {
             "model_id": self.model_id,
             "pairs": list(self.names),
             "targets": list(self.targets),
             "topk_iou_k": self.k,
             "seed": self.seed,
-            "methods": [{"method": m, "params": p} for m, p in zip(self.methods, self.params)],
+            "methods": self.method_params(),
         }
-        if versions:
-            out["versions"] = library_versions()
-        return out
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Every pair's scores: ``<model>.<method>.<metric>`` (pairs,)."""
+        return self.per_method(self.scores)
 
 
 def mask_scores(
@@ -125,22 +122,18 @@ def mask_scores(
     given (e.g. the class of the object the mask covers), else of the top-1 class."""
     from glimpse.saliency import explain
 
-    if not images:
-        raise ValueError("images: give at least one image and its mask")
+    loop = Images(images, names, progress, what="pair", empty="images: give at least one image and its mask")
     if len(images) != len(masks):
         raise ValueError(f"masks: {len(masks)} masks for {len(images)} images; give one mask per image, in order")
-    names = tuple(names) if names is not None else tuple(f"pair {i}" for i in range(len(images)))
     if targets is not None and len(targets) != len(images):
         raise ValueError(f"targets: {len(targets)} targets for {len(images)} images")
-    for name, image, mask in zip(names, images, masks):
+    for name, image, mask in zip(loop.names, images, masks):
         if np.shape(mask) != image.shape[:2]:
             raise ValueError(f"mask: the mask of {name} is {np.shape(mask)}, its image {image.shape[:2]}")
-    report = progress or (lambda f, m: None)
     scores = {m: np.full((len(methods), len(images)), np.nan) for m in METRICS}
-    params: list[dict] = [{} for _ in methods]
-    explained = []
-    for i, (image, mask) in enumerate(zip(images, masks)):
-        report(i / len(images), f"{names[i]} ({i + 1} of {len(images)})")
+    explained, maps = [], []
+    for i, image in loop:
+        mask = masks[i]
         target = None if targets is None else int(targets[i])
         maps = explain(bundle, image, methods, target=target, seed=seed)
         explained.append(int(maps[0].target.index))
@@ -150,7 +143,7 @@ def mask_scores(
             scores["relevance_mass"][j, i] = relevance_mass(values, mask)
             scores["relevance_rank"][j, i] = relevance_rank(values, mask)
             scores["topk_iou"][j, i] = topk_iou(values, mask, k)
-            params[j] = dict(m.params)
-    report(1.0, "done")
-    keys = tuple(m if isinstance(m, str) else m[0] for m in methods)
-    return MaskResult(bundle.model_id, keys, tuple(params), names, tuple(explained), float(k), scores, seed)
+    params = tuple(dict(m.params) for m in maps)
+    return MaskResult(
+        bundle.model_id, method_keys(methods), params, loop.names, tuple(explained), float(k), scores, seed
+    )

@@ -17,17 +17,18 @@ method at each k.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
 from glimpse.evaluation.deletion import substrate
+from glimpse.evaluation.result import Images, PanelResult, method_keys, summary
 from glimpse.evaluation.stats import same_settings
-from glimpse.versions import library_versions
 
 PERTURBATIONS = ("gaussian", "baseline")
 KS: tuple[float, ...] = (0.1, 0.25, 0.5)
@@ -51,12 +52,10 @@ def top_segments(values: np.ndarray, labels: np.ndarray, k: float) -> np.ndarray
 
 
 @dataclass(frozen=True)
-class PgiResult:
+class PgiResult(PanelResult):
     """``pgi[j, i, c]`` / ``pgu[j, i, c]``: method j, image i, k = ``ks[c]``."""
 
-    model_id: str
-    methods: tuple[str, ...]
-    params: tuple[dict[str, Any], ...]
+    benchmark: ClassVar[str] = "pgi-pgu"
     names: tuple[str, ...]
     ks: tuple[float, ...]
     perturbation: str
@@ -75,36 +74,21 @@ class PgiResult:
         same_settings(parts, fields, "PGI/PGU")
         if len(parts) == 1:
             return parts[0]
-        a = parts[0]
         names = tuple(n for p in parts for n in p.names)
         pgi = np.concatenate([p.pgi for p in parts], axis=1)
         pgu = np.concatenate([p.pgu for p in parts], axis=1)
-        return cls(
-            a.model_id, a.methods, a.params, names, a.ks, a.perturbation, a.sigma, a.draws, a.segments, pgi, pgu, a.seed
-        )
+        return dataclasses.replace(parts[0], names=names, pgi=pgi, pgu=pgu)
 
     def rows(self) -> list[dict[str, Any]]:
-        """Per method and k: PGI and PGU, mean and sd over the images."""
-        out = []
-        for j, name in enumerate(self.methods):
-            for c, k in enumerate(self.ks):
-                a, b = self.pgi[j, :, c], self.pgu[j, :, c]
-                out.append(
-                    {
-                        "method": name,
-                        "k": k,
-                        "pgi": float(a.mean()),
-                        "pgi_sd": float(a.std()),
-                        "pgu": float(b.mean()),
-                        "pgu_sd": float(b.std()),
-                    }
-                )
-        return out
+        """Per method and k: PGI and PGU, mean and sd over the images (NaN images left out)."""
+        return [
+            {"method": name, "k": k, **summary(self.pgi[j, :, c], "pgi"), **summary(self.pgu[j, :, c], "pgu")}
+            for j, name in enumerate(self.methods)
+            for c, k in enumerate(self.ks)
+        ]
 
-    def meta(self, *, versions: bool = True) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "lens": "evaluation",
-            "benchmark": "pgi-pgu",
+    def made_with(self) -> dict[str, Any]:
+        return {
             "model_id": self.model_id,
             "images": list(self.names),
             "ks": list(self.ks),
@@ -113,11 +97,15 @@ class PgiResult:
             "draws": self.draws,
             "segments": self.segments,
             "seed": self.seed,
-            "methods": [{"method": m, "params": p} for m, p in zip(self.methods, self.params)],
+            "methods": self.method_params(),
         }
-        if versions:
-            out["versions"] = library_versions()
-        return out
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Every image's gaps: ``<model>.<method>.pgi`` and ``….pgu`` (images, len(ks)), and ``<model>.ks``."""
+        return {
+            f"{self.model_id}.ks": np.asarray(self.ks, np.float64),
+            **self.per_method({"pgi": self.pgi, "pgu": self.pgu}),
+        }
 
 
 def _gaps(bundle, x, region: torch.Tensor, target: int, p0: float, perturbation, sigma, draws, generator) -> float:
@@ -157,18 +145,14 @@ def pgi_pgu(
 
     if perturbation not in PERTURBATIONS:
         raise ValueError(f"perturbation: unknown {perturbation!r}; known: {', '.join(PERTURBATIONS)}")
-    if not images:
-        raise ValueError("images: give at least one image")
+    loop = Images(images, names, progress)
     if draws < 1 or segments < 2 or sigma <= 0:
         raise ValueError("draws: at least 1; segments: at least 2; sigma: positive")
     ks = tuple(float(k) for k in ks)
-    names = tuple(names) if names is not None else tuple(f"image {i}" for i in range(len(images)))
-    report = progress or (lambda f, m: None)
     pgi = np.zeros((len(methods), len(images), len(ks)))
     pgu = np.zeros_like(pgi)
-    params: list[dict] = [{} for _ in methods]
-    for i, image in enumerate(images):
-        report(i / len(images), f"{names[i]} ({i + 1} of {len(images)})")
+    maps = []
+    for i, image in loop:
         maps = explain(bundle, image, methods, seed=seed)
         target = int(maps[0].target.index)
         with bundle.lock:
@@ -178,26 +162,14 @@ def pgi_pgu(
                 p0 = float(bundle.model(x).float().softmax(-1)[0, target])
             lab = torch.from_numpy(labels).to(x.device)
             for j, m in enumerate(maps):
-                params[j] = dict(m.params)
                 for c, k in enumerate(ks):
                     top = torch.from_numpy(top_segments(m.values, labels, k)).to(x.device)[lab][None, None]
                     # the same noise for every method, k and side of an image: differences come from the maps
                     for out, region in ((pgi, top), (pgu, ~top)):
                         generator = torch.Generator().manual_seed(seed * 100_003 + first + i)
                         out[j, i, c] = _gaps(bundle, x, region, target, p0, perturbation, sigma, draws, generator)
-    report(1.0, "done")
-    keys = tuple(m if isinstance(m, str) else m[0] for m in methods)
+    params = tuple(dict(m.params) for m in maps)
+    keys = method_keys(methods)
     return PgiResult(
-        bundle.model_id,
-        keys,
-        tuple(params),
-        names,
-        ks,
-        perturbation,
-        float(sigma),
-        int(draws),
-        segments,
-        pgi,
-        pgu,
-        seed,
+        bundle.model_id, keys, params, loop.names, ks, perturbation, float(sigma), int(draws), segments, pgi, pgu, seed
     )

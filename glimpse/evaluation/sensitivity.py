@@ -10,23 +10,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
 from glimpse.compare.agreement import spearman
+from glimpse.evaluation.result import Images, PanelResult, method_keys
 from glimpse.evaluation.stats import mean_sd, same_settings
-from glimpse.versions import library_versions
 
 
 @dataclass(frozen=True)
-class SensitivityResult:
+class SensitivityResult(PanelResult):
     """``rho[j, i]``: method j's correlation on image i; ``classes[i]``: (most likely, least likely) class."""
 
-    model_id: str
-    methods: tuple[str, ...]
-    params: tuple[dict[str, Any], ...]
+    benchmark: ClassVar[str] = "class-sensitivity"
     image_names: tuple[str, ...]
     classes: tuple[tuple[int, int], ...]
     rho: np.ndarray  # (methods, images)
@@ -52,19 +50,18 @@ class SensitivityResult:
             out.append({"method": name, "class_sensitivity": mean, "class_sensitivity_sd": sd, "images": count})
         return out
 
-    def meta(self, *, versions: bool = True) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "lens": "evaluation",
-            "benchmark": "class-sensitivity",
+    def made_with(self) -> dict[str, Any]:
+        return {
             "model_id": self.model_id,
             "images": list(self.image_names),
             "classes": [list(c) for c in self.classes],
             "seed": self.seed,
-            "methods": [{"method": m, "params": p} for m, p in zip(self.methods, self.params)],
+            "methods": self.method_params(),
         }
-        if versions:
-            out["versions"] = library_versions()
-        return out
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Every image's correlation: ``<model>.<method>.rho`` (images,)."""
+        return self.per_method({"rho": self.rho})
 
 
 def extreme_classes(bundle, image: np.ndarray) -> tuple[int, int]:
@@ -95,24 +92,18 @@ def class_sensitivity(
     """
     from glimpse.saliency import explain
 
-    if len(images) == 0:
-        raise ValueError("images: give at least one image")
+    loop = Images(images, names, progress)
     if bundle.num_classes < 2:
         raise ValueError(f"model: {bundle.model_id} has {bundle.num_classes} class; class sensitivity needs two")
-    names = tuple(names) if names is not None else tuple(f"image {i}" for i in range(len(images)))
-    report = progress or (lambda f, m: None)
     rho = np.full((len(methods), len(images)), np.nan)
-    classes, params = [], [{} for _ in methods]
-    for i, image in enumerate(images):
-        report(i / len(images), f"{names[i]} ({i + 1} of {len(images)})")
+    classes, first = [], []
+    how = {"seed": seed, "layer": layer, "noise_tunnel": noise_tunnel}
+    for i, image in loop:
         top, bottom = extreme_classes(bundle, image)
         classes.append((top, bottom))
-        how = {"seed": seed, "layer": layer, "noise_tunnel": noise_tunnel}
         first = explain(bundle, image, methods, target=top, **how)
         last = explain(bundle, image, methods, target=bottom, **how)
         for j, (a, b) in enumerate(zip(first, last)):
             rho[j, i] = spearman(a.values, b.values)
-            params[j] = dict(a.params)
-    report(1.0, "done")
-    keys = tuple(m if isinstance(m, str) else m[0] for m in methods)
-    return SensitivityResult(bundle.model_id, keys, tuple(params), names, tuple(classes), rho, seed)
+    params = tuple(dict(m.params) for m in first)
+    return SensitivityResult(bundle.model_id, method_keys(methods), params, loop.names, tuple(classes), rho, seed)
