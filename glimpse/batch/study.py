@@ -2,7 +2,7 @@
 rows in this process and on Ray.
 
 Per image: its visual complexity (MSG, MUC1..MUC8, edge density: :mod:`glimpse.complexity`); each method's map
-of the target class (the class given for the image, else the top-1); each map's deletion and insertion AUC (as
+of the target class (the class given for the image, else the top-1) and the model's probability of it; each map's deletion and insertion AUC (as
 :class:`glimpse.batch.tasks.EvaluateTask` scores them); the agreement between every two methods (Spearman's ρ
 over the maps' pixels, :func:`glimpse.map_metrics.spearman`) and each method's mean agreement with the others;
 and, where the image has a mask (a file of the same name under ``masks``), each map's pointing game and
@@ -45,6 +45,7 @@ class StudyTask(EvaluateTask):
 
     def columns(self) -> list[tuple[str, pa.DataType]]:
         cols = [(c, pa.float64()) for c in COMPLEXITY] + [("target", pa.int64()), ("target_label", pa.string())]
+        cols.append(("target_probability", pa.float64()))
         cols.append(("has_mask", pa.bool_()))
         for m in self.methods:
             cols += [(f"{m}_{c}", pa.float64()) for c in ("deletion_auc", "insertion_auc", "agreement")]
@@ -77,8 +78,8 @@ class StudyTask(EvaluateTask):
         pairs = [(image, m) for image, maps in zip(images, panels) for m in maps]
         fractions = np.linspace(0.0, 1.0, self.steps + 1)
 
-        def aucs(fill: str, insertion: bool) -> list[float]:
-            p = deletion_curves(
+        def curves(fill: str, insertion: bool) -> np.ndarray:
+            return deletion_curves(
                 self.bundle,
                 [image for image, _ in pairs],
                 [m.values for _, m in pairs],
@@ -87,14 +88,16 @@ class StudyTask(EvaluateTask):
                 fill=fill,
                 insertion=insertion,
             )
-            return [float(np.trapezoid(row, fractions)) for row in p]
 
-        deletion, insertion = aucs("black", False), aucs("blur", True)
+        deleted, inserted = curves("black", False), curves("blur", True)
+        deletion = [float(np.trapezoid(row, fractions)) for row in deleted]
+        insertion = [float(np.trapezoid(row, fractions)) for row in inserted]
         out, k = [], 0
         for key, image, feats, maps in zip(keys, images, features, panels):
             record = feats.record()
             row = {c: float(record[c]) for c in COMPLEXITY}
             row.update(target=maps[0].target.index, target_label=maps[0].target_label)
+            row["target_probability"] = float(deleted[k][0])  # nothing deleted yet: the image as it is
             mask = self._mask(key, image.shape[:2])
             row["has_mask"] = mask is not None
             rho = {}

@@ -3,9 +3,9 @@ Explanation of Black-box Models", BMVC 2018).
 
 Rank the model-input pixels by the map, most important first. *Deletion* replaces the top-ranked
 fraction ``f`` of pixels by a fill (black, blurred or mean image) and records the target's softmax
-probability ``p(f)``; a faithful map makes it fall fast, so its area under the curve
-``AUC = ∫₀¹ p(f) df`` is small. *Insertion* starts from a blurred copy and reveals the top-ranked
-pixels; a faithful map makes the probability rise fast (large AUC).
+probability ``p(f)`` (its sigmoid for a multi-label model, whose classes are scored independently); a
+faithful map makes it fall fast, so its area under the curve ``AUC = ∫₀¹ p(f) df`` is small. *Insertion*
+starts from a blurred copy and reveals the top-ranked pixels; a faithful map makes the probability rise fast (large AUC).
 
 The perturbed inputs are scored in batches of ``batch_size``: one batched forward per curve, not one
 forward per step. :func:`deletion_curves` scores the curves of many images together, its batches running
@@ -110,6 +110,7 @@ def _scores(
     n, k = ranks.shape[0], counts.shape[0]
     size = x.shape[-2:]
     out = torch.empty(n * k, dtype=torch.float32)
+    multilabel = bool(getattr(bundle, "multilabel", False))
     whole = contextlib.nullcontext() if lock_per_batch else bundle.lock
     each = bundle.lock if lock_per_batch else contextlib.nullcontext()
     with whole:
@@ -121,7 +122,9 @@ def _scores(
             inside, outside = (fill[i], x[i]) if delete else (x[i], fill[i])
             with each:
                 logits = bundle.model(torch.where(masks, inside, outside))
-            out[start : start + len(pair)] = logits.float().softmax(-1)[torch.arange(len(pair)), targets[i]].cpu()
+            # a multi-label model scores each class by its own sigmoid (its probability), not one softmax
+            probs = logits.float().sigmoid() if multilabel else logits.float().softmax(-1)
+            out[start : start + len(pair)] = probs[torch.arange(len(pair)), targets[i]].cpu()
     return out.view(n, k).numpy().astype(np.float64)
 
 
@@ -238,7 +241,8 @@ def deletion_curves(
     )
     if shared is not None:
         with bundle.lock, torch.no_grad():
-            p = bundle.model(fills[:1]).float().softmax(-1)[0].cpu()
+            logits = bundle.model(fills[:1]).float()
+            p = (logits.sigmoid() if getattr(bundle, "multilabel", False) else logits.softmax(-1))[0].cpu()
         scores[:, shared] = p[targets].numpy()
     return scores
 

@@ -21,7 +21,9 @@ FEATURES = ("MSG", "edge_density")
 METRICS = ("deletion_auc", "insertion_auc", "agreement", "pointing_game", "relevance_mass")
 #: what a higher value of each metric means
 BETTER = {"deletion_auc": "lower", "insertion_auc": "higher", "agreement": "higher", "pointing_game": "higher",
-          "relevance_mass": "higher"}  # fmt: skip
+          "relevance_mass": "higher", "target_probability": "higher"}  # fmt: skip
+#: per-image columns of the model itself (not of a method), correlated as method "model"
+MODEL_METRICS = ("target_probability",)
 
 
 def bootstrap_spearman(
@@ -110,8 +112,8 @@ class StudySummary:
 
 
 def metric_columns(frame, methods: Sequence[str]) -> list[tuple[str, str, str]]:
-    """(method, metric, column) for every metric the table has values of."""
-    out = []
+    """(method, metric, column) for every metric the table has values of (the model's own as method "model")."""
+    out = [("model", m, m) for m in MODEL_METRICS if m in frame and frame[m].notna().any()]
     for m in methods:
         for metric in METRICS:
             column = f"{m}_{metric}"

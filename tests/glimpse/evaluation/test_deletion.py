@@ -125,3 +125,24 @@ def test_curves_of_many_maps_batched_across_images_equal_one_curve_each():
     for row, image, values, target in zip(batched, images, maps, [0, 0, 1]):
         one = deletion_insertion(bundle, image, values, target=target, steps=16)
         np.testing.assert_allclose(row, one.deletion_scores, rtol=1e-5, atol=1e-6)
+
+
+def test_a_multilabel_models_curves_track_its_sigmoid_probability():
+    """The shapes classifier scores each class by its own sigmoid: a curve's first point is that probability
+    (a softmax over its 12 independent logits would be a number the model never gives), batched or alone."""
+    from glimpse.evaluation.clutter import clutter_set
+    from glimpse.evaluation.deletion import deletion_curves, deletion_insertion
+    from models.registry import load_classifier
+
+    bundle = load_classifier("shapes-classifier", device="cpu")
+    scenes = clutter_set(1, seed=0)[:3]
+    maps = [np.random.default_rng(i).normal(size=(32, 32)) for i in range(3)]
+    for scene, values in zip(scenes, maps):
+        probability = {i: p for i, _, p in bundle.predict(scene.image, top=12)}[scene.target]
+        curve = deletion_insertion(bundle, scene.image, values, target=scene.target, steps=4)
+        assert curve.deletion_scores[0] == pytest.approx(probability, rel=1e-5)
+    batched = deletion_curves(bundle, [s.image for s in scenes], maps, targets=[s.target for s in scenes], steps=4)
+    alone = [
+        deletion_insertion(bundle, s.image, v, target=s.target, steps=4).deletion_scores for s, v in zip(scenes, maps)
+    ]
+    np.testing.assert_allclose(batched, np.stack(alone), rtol=1e-5, atol=1e-7)

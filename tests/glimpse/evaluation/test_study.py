@@ -90,6 +90,8 @@ def test_the_study_task_rows_equal_the_metrics_one_by_one(tmp_path):
         # complexity_batch of two images against one: equal to the last bits (batched sums)
         assert row["MSG"] == pytest.approx(feats["MSG"], rel=1e-12) and row["edge_density"] == feats["edge_density"]
         maps = explain(bundle, image, list(methods), target=targets[key])
+        probability = dict((i, p) for i, _, p in bundle.predict(image, top=len(bundle.labels)))[targets[key]]
+        assert row["target_probability"] == pytest.approx(probability, rel=1e-5)
         assert row["gradcam__gradient_spearman"] == pytest.approx(spearman(maps[0].values, maps[1].values))
         for m in maps:
             curve = deletion_insertion(bundle, image, m.values, target=m.target.index, steps=5)
@@ -100,6 +102,7 @@ def test_the_study_task_rows_equal_the_metrics_one_by_one(tmp_path):
             assert row[f"{m.method}_relevance_mass"] == pytest.approx(relevance_mass(values, mask))
     summary = summarise(rows.reset_index(), list(methods), resamples=50)
     assert {c.metric for c in summary.correlations} >= {"pointing_game", "relevance_mass", "deletion_auc"}
+    assert summary.get("MSG", "model", "target_probability").n == 2
     plots = write_plots(rows.reset_index(), summary, tmp_path / "plots")
     assert [p.name for p in plots] == ["scatter_MSG.png", "binned_MSG.png"] and all(
         p.stat().st_size > 1000 for p in plots
