@@ -5,7 +5,7 @@
 1. Batching: one image, 12 candidate prompts, 20 timesteps. ``classify`` (every prompt of a timestep in one
    denoiser call) against the bare batched calls it makes (the same inputs, nothing else; target ≤ 1.2×), and
    against one call per prompt and timestep (what batching saves). Images per second.
-2. The compositional benchmark (:func:`models.compositional.run_benchmark`): accuracy per task and image
+2. The compositional benchmark (:func:`glimpse.evaluation.compositional.run_benchmark`): accuracy per task and image
    source for the diffusion classifier (full: 30 timesteps; pruned: 1 timestep for every candidate, then 29
    more for the best 2), the shapes classifier and chance, mean ± sd over ``--seeds``.
    On the 12-way object task and over all tasks: the pruned classifier's accuracy against the full one's.
@@ -39,8 +39,8 @@ def _best(fn, repeats: int = 5) -> float:
 
 def batching() -> dict:
     from glimpse.diffusion_classifier import adapter_for, classify, timestep_grid
+    from glimpse.evaluation.shapes_scenes import render_scene, single_object_specs
     from models.diffusion import load_pipeline
-    from models.shapes_scenes import render_scene, single_object_specs
 
     bundle = load_pipeline("shapes-t2i", device="cpu")
     model = adapter_for(bundle.pipe, bundle.model_id)
@@ -80,11 +80,19 @@ def batching() -> dict:
     }
 
 
+def shapes_models() -> tuple:
+    """The embedded text-to-image model and the shapes classifier, on the CPU: what the benchmark scores with."""
+    from models.diffusion import load_pipeline
+    from models.registry import load_classifier
+
+    return load_pipeline("shapes-t2i", device="cpu"), load_classifier("shapes-classifier", device="cpu")
+
+
 def table_part(report: dict, args, seeds: tuple[int, ...], progress) -> None:
-    from models.compositional import TASKS, run_benchmark, summary
+    from glimpse.evaluation.compositional import TASKS, run_benchmark, summary
 
     start = time.perf_counter()
-    rows = run_benchmark(TASKS, items=args.items, seeds=seeds, progress=progress)
+    rows = run_benchmark(*shapes_models(), TASKS, items=args.items, seeds=seeds, progress=progress)
     report["minutes"] = (time.perf_counter() - start) / 60
     report["rows"] = rows
     report["summary"] = table = summary(rows)
@@ -118,7 +126,7 @@ def main() -> None:
     parser.add_argument("--pruning-keep", default="4,2,1", help="prompts kept after each pruning stage")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    from models.compositional import run_benchmark
+    from glimpse.evaluation.compositional import run_benchmark
 
     report = {"threads": args.threads, "batching": batching()}
     b = report["batching"]
@@ -139,6 +147,7 @@ def main() -> None:
     total = samples[-1]
     start = time.perf_counter()
     rows = run_benchmark(
+        *shapes_models(),
         ("object",),
         items=args.items,
         seeds=seeds,

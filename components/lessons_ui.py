@@ -108,7 +108,7 @@ def attention(device: str, prompt: str, seed: int):
 def relation_scores(device: str, caption: str, samples: int, seed: int):
     from glimpse.diffusion_classifier import adapter_for, classify
     from glimpse.diffusion_classifier.negatives import hard_negatives
-    from models.shapes_scenes import parse_caption, render_scene
+    from glimpse.evaluation.shapes_scenes import parse_caption, render_scene
 
     spec = parse_caption(caption)
     image = render_scene(spec, np.random.default_rng(seed)).image

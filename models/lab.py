@@ -34,7 +34,7 @@ def sample_crops(*, per_image: int = 12, seed: int = 0) -> list[np.ndarray]:
 
 def shapes_scenes_of(label: str, count: int, *, seed: int = 0) -> list[np.ndarray]:
     """``count`` rendered shapes scenes that hold ``label`` ("red circle"): alone or beside one other object."""
-    from models.shapes_scenes import CaptionSpec, ObjectSpec, render_scene, two_object_specs
+    from glimpse.evaluation.shapes_scenes import CaptionSpec, ObjectSpec, render_scene, two_object_specs
 
     colour, shape = label.split(" ", 1)
     rng = np.random.default_rng(seed)

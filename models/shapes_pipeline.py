@@ -1,7 +1,7 @@
 """ShapesPipeline: the embedded, offline text-to-image diffusion model of Glimpse.
 
 A small pixel-space (32x32 RGB) text-conditional diffusion model trained on synthetic scenes of one or
-two flat-coloured shapes on white (see ``models/shapes_scenes.py``), shipped in the repository under
+two flat-coloured shapes on white (see ``glimpse/evaluation/shapes_scenes.py``), shipped in the repository under
 ``models/embedded/shapes_t2i`` and loaded with ``ShapesPipeline.from_pretrained`` exactly like a hub
 pipeline.
 
@@ -44,16 +44,11 @@ from transformers import BertConfig, BertModel, BertTokenizer
 
 from glimpse.attention.generate import word_spans
 
+# the side of the generated images in pixels and every word a caption may use (in tokenizer order): those of
+# the scenes the model learnt
+from glimpse.evaluation.shapes_scenes import IMAGE_SIZE, VOCABULARY
+
 SPECIAL_TOKENS: tuple[str, ...] = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
-#: Side of the generated images in pixels.
-IMAGE_SIZE = 32
-#: Every word a caption may use, in tokenizer order (the scenes that use them: ``models/shapes_scenes.py``).
-VOCABULARY: tuple[str, ...] = (
-    "a",
-    *("red", "green", "blue", "yellow"),
-    *("circle", "square", "triangle"),
-    *("to", "the", "left", "right", "of", "above", "below"),
-)
 #: classifier-free guidance scale used when none is given: best of the sweep 1.5 / 2 / 4 measured on the
 #: shipped checkpoint (see models/embedded/shapes_t2i/README.md); at 4 colours saturate and mix
 DEFAULT_GUIDANCE_SCALE = 1.5

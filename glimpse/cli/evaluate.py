@@ -32,7 +32,7 @@ quick ones (not marked slow), the model to the embedded classifier.
 ``relevance_rank`` and ``topk_iou`` (top ``--k`` % pixels), for the map of the top-1 class at the image's size.
 
 ``shapes``: the embedded shapes classifier on fresh shapes scenes with exact object masks
-(:func:`models.shapes_classifier.mask_benchmark`): every object's class explained and scored against its own
+(:func:`glimpse.evaluation.shapes_masks.mask_benchmark`): every object's class explained and scored against its own
 mask (pointing game, relevance mass, relevance rank, top-k IoU), per method.
 
 ``pgi``: PGI and PGU (Han et al. 2022, OpenXAI) on superpixels (:mod:`glimpse.evaluation.pgi`): the mean change
@@ -380,7 +380,8 @@ def _mask_table(rows: list[dict], pairs: int, k: float) -> list[str]:
 
 def run_shapes(args: argparse.Namespace) -> int:
     from models.registry import load_classifier
-    from models.shapes_classifier import MODEL_ID, mask_benchmark
+    from glimpse.evaluation.shapes_masks import mask_benchmark
+    from models.shapes_classifier import MODEL_ID
 
     names = parse_methods(args.method, quick=True)
     params = parse_params(args.param, names)

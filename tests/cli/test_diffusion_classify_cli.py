@@ -14,7 +14,7 @@ from glimpse.npzfile import read
 
 @pytest.fixture(scope="module")
 def scene(tmp_path_factory):
-    from models.shapes_scenes import HELD_OUT_SPECS, render_scene
+    from glimpse.evaluation.shapes_scenes import HELD_OUT_SPECS, render_scene
 
     spec = next(s for s in HELD_OUT_SPECS if s.objects[0].shape != s.objects[1].shape)  # five hard negatives
     path = tmp_path_factory.mktemp("scene") / "scene.png"

@@ -6,9 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from glimpse.evaluation.shapes_masks import mask_benchmark
+from glimpse.evaluation.shapes_scenes import OBJECTS, CaptionSpec, ObjectSpec, render_scene, two_object_specs
 from models.registry import EMBEDDED_CLASSIFIERS, load_classifier
-from models.shapes_classifier import LABELS, MODEL_ID, mask_benchmark, targets
-from models.shapes_scenes import CaptionSpec, ObjectSpec, render_scene, two_object_specs
+from models.shapes_classifier import LABELS, MODEL_ID, targets
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +18,7 @@ def bundle():
 
 
 def test_it_names_every_shape_present_in_fresh_scenes(bundle):
-    assert MODEL_ID in EMBEDDED_CLASSIFIERS and bundle.multilabel and len(bundle.labels) == 12
+    assert MODEL_ID in EMBEDDED_CLASSIFIERS and bundle.multilabel and bundle.labels == LABELS == OBJECTS
     rng = np.random.default_rng(123)
     pairs = two_object_specs()
     exact = 0
@@ -41,3 +42,9 @@ def test_maps_land_on_the_object_they_explain(bundle):
     assert len(result.names) >= 8 and len(set(result.targets)) > 1
     rows = {r["method"]: r for r in result.rows()}
     assert rows["gradcam"]["pointing_game"] >= 0.7 and rows["gradcam"]["relevance_mass"] > 0.3
+
+
+def test_the_mask_benchmark_needs_a_classifier_of_the_scenes_objects(bundle):
+    imagenet = load_classifier(device="cpu")
+    with pytest.raises(ValueError, match="does not classify the shapes scenes' objects"):
+        mask_benchmark(imagenet, ["gradient"], scenes=1)

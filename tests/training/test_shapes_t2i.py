@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from glimpse.attention import generate_with_attention, word_maps
-from models import shapes_scenes as data
+from glimpse.evaluation import shapes_scenes as data
 from models.diffusion import bundle_from_pipeline
 from models.shapes_pipeline import ShapesPipeline, coordinate_planes
 from training.shapes_t2i.evaluate import EvalConfig, binarise, evaluate, generate_with_maps, iou, judge_image

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from models.shapes_classifier import LABELS, MEAN, STD, ShapesCNN, targets
-from models.shapes_scenes import render_scene, single_object_specs, two_object_specs
+from glimpse.evaluation.shapes_scenes import render_scene, single_object_specs, two_object_specs
 
 SINGLES, PAIRS = single_object_specs(), two_object_specs()
 

@@ -41,7 +41,7 @@ from scipy import ndimage
 from glimpse.attention import generate_with_attention, word_maps
 from models.diffusion import DiffusionBundle, bundle_from_pipeline
 from models.shapes_pipeline import DEFAULT_GUIDANCE_SCALE, ShapesPipeline
-from models.shapes_scenes import (
+from glimpse.evaluation.shapes_scenes import (
     COLOURS,
     HELD_OUT_CAPTIONS,
     IMAGE_SIZE,

@@ -65,8 +65,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from models.shapes_pipeline import ShapesPipeline
-from models.shapes_scenes import (
+from glimpse.evaluation.shapes_scenes import (
     HELD_OUT_CAPTIONS,
     IMAGE_SIZE,
     RELATIONS,
@@ -74,6 +73,7 @@ from models.shapes_scenes import (
     training_scenes,
     word_token_positions,
 )
+from models.shapes_pipeline import ShapesPipeline
 
 # imported up front: a lazy import mid-run would mix module versions if the files changed meanwhile
 from training.shapes_t2i.evaluate import EvalConfig, evaluate

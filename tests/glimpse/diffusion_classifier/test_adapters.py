@@ -136,7 +136,7 @@ def test_the_embedded_model_is_scored_in_v_and_its_words_are_checked(embedded):
 
 def test_a_drawn_scene_beats_its_hard_negatives_on_the_embedded_model(embedded):
     from glimpse.diffusion_classifier import hard_negatives
-    from models.shapes_scenes import HELD_OUT_SPECS, render_scene
+    from glimpse.evaluation.shapes_scenes import HELD_OUT_SPECS, render_scene
 
     spec = HELD_OUT_SPECS[0]
     image = render_scene(spec, np.random.default_rng(1)).image

@@ -12,7 +12,7 @@ def test_each_object_word_attends_to_its_own_object():
     from glimpse.attention import word_maps
     from glimpse.diffusion_classifier.attention import trace_prompt
     from models.diffusion import load_pipeline
-    from models.shapes_scenes import HELD_OUT_SPECS, render_scene
+    from glimpse.evaluation.shapes_scenes import HELD_OUT_SPECS, render_scene
 
     bundle = load_pipeline("shapes-t2i", device="cpu")
     spec = HELD_OUT_SPECS[2]

@@ -12,7 +12,7 @@ Tasks (each item: an image, candidate captions, the right one):
 - ``count``: one or two objects (half each); the caption or the one with an object added or dropped (1/2).
 
 Two-object items use the 24 held-out captions the text-to-image model never saw in training (in either
-phrasing). Images are either ``drawn`` by the scene generator (:func:`models.shapes_scenes.render_scene`) or
+phrasing). Images are either ``drawn`` by the scene generator (:func:`glimpse.evaluation.shapes_scenes.render_scene`) or
 ``generated`` by the embedded model from the right caption, so a generated item is right when the classifier
 recovers the prompt the image was made from (the generator itself places two objects correctly about two
 times in three: its model card).
@@ -32,9 +32,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from models.shapes_scenes import (
+from glimpse.evaluation.shapes_scenes import (
     COLOURS,
     HELD_OUT_SPECS,
+    OPPOSITE,
     RELATIONS,
     SHAPES,
     CaptionSpec,
@@ -46,7 +47,6 @@ from models.shapes_scenes import (
 
 TASKS = ("colour", "shape", "object", "binding", "relation", "count")
 SOURCES = ("drawn", "generated")
-_MIRROR = {"to the left of": "to the right of", "to the right of": "to the left of", "above": "below", "below": "above"}
 #: the paper's CLEVR figures (Jeong et al. 2025): task -> {model: accuracy}
 PAPER = {
     "relation": {"SD1.5": 0.53, "SD2.0": 0.49, "SD3-m": 0.41},
@@ -55,7 +55,9 @@ PAPER = {
 
 
 @dataclass(frozen=True)
-class Item:
+class CompositionalItem:
+    """One question of the benchmark: an image, its candidate captions and the index of the right one."""
+
     task: str
     source: str
     image: np.ndarray  # uint8 (32, 32, 3)
@@ -97,14 +99,14 @@ def _specs(task: str, n: int, rng: np.random.Generator) -> list[tuple[CaptionSpe
                     CaptionSpec((ObjectSpec(b.colour, a.shape), ObjectSpec(a.colour, b.shape)), spec.relation).text
                 ]
             elif task == "relation":
-                others = [CaptionSpec(spec.objects, _MIRROR[spec.relation]).text]
+                others = [CaptionSpec(spec.objects, OPPOSITE[spec.relation]).text]
             else:  # count: two objects, or one of them
                 others = [CaptionSpec((spec.objects[int(rng.integers(2))],)).text]
         out.append((spec, [spec.text, *others]))
     return out
 
 
-def task_items(task: str, n: int, *, source: str = "drawn", seed: int = 0, pipe: Any = None) -> list[Item]:
+def task_items(task: str, n: int, *, source: str = "drawn", seed: int = 0, pipe: Any = None) -> list[CompositionalItem]:
     """``n`` items of ``task`` (module docstring), deterministic from ``seed``; candidates in a shuffled order.
     ``source="generated"`` needs ``pipe`` (the embedded ShapesPipeline)."""
     if task not in TASKS:
@@ -128,23 +130,22 @@ def task_items(task: str, n: int, *, source: str = "drawn", seed: int = 0, pipe:
     for (_, candidates), image in zip(specs, images):
         order = rng.permutation(len(candidates))
         shuffled = tuple(candidates[j] for j in order)
-        items.append(Item(task, source, image, shuffled, int(np.argmax(order == 0))))
+        items.append(CompositionalItem(task, source, image, shuffled, int(np.argmax(order == 0))))
     return items
 
 
 def discriminative_choice(bundle, image: np.ndarray, candidates: Sequence[str], rng: np.random.Generator) -> int:
     """The candidate whose set of (colour, shape) objects the multi-label shapes classifier finds most likely:
     Σ over its 12 outputs of log σ(z) for the objects the caption names and log(1 − σ(z)) for the others.
-    Exact ties (captions naming the same objects) are broken at random."""
-    from models.shapes_classifier import LABELS
-
+    Exact ties (captions naming the same objects) are broken at random. ``bundle``'s labels are the scenes'
+    "colour shape" objects (the embedded ``shapes-classifier``)."""
     with torch.no_grad():
         z = bundle.model(bundle.preprocess(image)).float()[0]
     present, absent = torch.nn.functional.logsigmoid(z), torch.nn.functional.logsigmoid(-z)
     scores = []
     for caption in candidates:
         named = {f"{o.colour} {o.shape}" for o in parse_caption(caption).objects}
-        scores.append(float(sum(present[i] if label in named else absent[i] for i, label in enumerate(LABELS))))
+        scores.append(float(sum(present[i] if label in named else absent[i] for i, label in enumerate(bundle.labels))))
     best = [i for i, s in enumerate(scores) if s >= max(scores) - 1e-9]
     return int(rng.choice(best))
 
@@ -155,6 +156,8 @@ PRUNED = {"samples": (1, 30), "keep": (2, 1)}
 
 
 def run_benchmark(
+    pipeline,
+    shapes,
     tasks: Sequence[str] = TASKS,
     *,
     items: int = 16,
@@ -162,18 +165,19 @@ def run_benchmark(
     sources: Sequence[str] = SOURCES,
     full: dict = FULL,
     pruned: dict | None = PRUNED,
-    device: str = "cpu",
     progress: Callable[[float, str], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Accuracy per task, source, scorer and seed (one row each), with the denoiser evaluations spent."""
+    """Accuracy per task, source, scorer and seed (one row each), with the denoiser evaluations spent.
+
+    ``pipeline`` is the embedded text-to-image model's bundle (``models.diffusion.load_pipeline("shapes-t2i")``),
+    both the diffusion classifier and the generator of the ``generated`` images; ``shapes`` the discriminative
+    baseline (``models.registry.load_classifier("shapes-classifier")``).
+    """
     from glimpse.diffusion_classifier import adapter_for, classify
-    from models.diffusion import load_pipeline
-    from models.registry import load_classifier
 
     report = progress or (lambda f, m: None)
-    bundle = load_pipeline("shapes-t2i", device=device)
+    bundle = pipeline
     model = adapter_for(bundle.pipe, bundle.model_id)
-    shapes = load_classifier("shapes-classifier", device=device)
     settings = {"diffusion": full, **({"diffusion (pruned)": pruned} if pruned else {})}
     rows = []
     cells = [(t, s, seed) for t in tasks for s in sources for seed in seeds]

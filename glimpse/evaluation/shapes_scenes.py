@@ -1,5 +1,9 @@
 """Synthetic scenes of coloured shapes with exact masks: the data of the embedded shapes models (text-to-image and classifier).
 
+The scenes, their captions and their vocabulary are defined here; the embedded models that learnt them
+(``models/shapes_pipeline.py``, ``models/shapes_classifier.py``) take their image size, vocabulary and classes
+from this module.
+
 A scene is one or two flat-coloured shapes (circle, square, triangle) on a white 32x32 canvas,
 captioned from a closed vocabulary:
 
@@ -27,7 +31,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.shapes_pipeline import IMAGE_SIZE, VOCABULARY
+#: Side of a scene in pixels (and of the images the embedded text-to-image model generates).
+IMAGE_SIZE = 32
+#: Every word a caption may use, in the embedded text-to-image model's tokenizer order.
+VOCABULARY: tuple[str, ...] = (
+    "a",
+    *("red", "green", "blue", "yellow"),
+    *("circle", "square", "triangle"),
+    *("to", "the", "left", "right", "of", "above", "below"),
+)
 
 #: Palette in uint8 RGB; chosen far apart from each other and from white so that nearest-colour
 #: segmentation of generated images is unambiguous.
@@ -38,6 +50,8 @@ COLOURS: dict[str, tuple[int, int, int]] = {
     "yellow": (240, 200, 20),
 }
 SHAPES: tuple[str, ...] = ("circle", "square", "triangle")
+#: every object a scene may hold, "colour shape", colour-major (the embedded shapes classifier's classes)
+OBJECTS: tuple[str, ...] = tuple(f"{c} {s}" for c in COLOURS for s in SHAPES)
 #: relation phrase -> (axis, sign): the first object's centre minus the second's along ``axis``
 #: (0 = x, 1 = y, image rows grow downwards) has this sign.
 RELATIONS: dict[str, tuple[int, int]] = {
@@ -46,14 +60,15 @@ RELATIONS: dict[str, tuple[int, int]] = {
     "above": (1, -1),
     "below": (1, +1),
 }
-_MIRROR = {
+#: relation phrase -> the phrase that says the same with the objects swapped
+OPPOSITE: dict[str, str] = {
     "to the left of": "to the right of",
     "to the right of": "to the left of",
     "above": "below",
     "below": "above",
 }
 
-# Every word a caption may use is the model's VOCABULARY (the tokenizer adds BERT's special tokens).
+# Every word a caption may use is in VOCABULARY (the tokenizer adds BERT's special tokens).
 assert set(VOCABULARY) == {"a", *COLOURS, *SHAPES, *" ".join(RELATIONS).split()}, "captions use a word the model lacks"
 
 #: Number of held-out scenes per relation axis; each contributes two captions (both phrasings).
@@ -88,7 +103,7 @@ class CaptionSpec:
         """The same scene described from the other object ("A left of B" -> "B right of A")."""
         if self.relation is None:
             return self
-        return CaptionSpec((self.objects[1], self.objects[0]), _MIRROR[self.relation])
+        return CaptionSpec((self.objects[1], self.objects[0]), OPPOSITE[self.relation])
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.compositional import TASKS, discriminative_choice, run_benchmark, summary, task_items
-from models.shapes_scenes import HELD_OUT_CAPTIONS, parse_caption
+from glimpse.evaluation.compositional import TASKS, discriminative_choice, run_benchmark, summary, task_items
+from glimpse.evaluation.shapes_scenes import HELD_OUT_CAPTIONS, parse_caption
 
 SIZES = {"colour": 4, "shape": 3, "object": 12, "binding": 2, "relation": 2, "count": 2}
 
@@ -41,7 +41,12 @@ def test_the_shapes_classifier_reads_colour_but_cannot_tell_a_relation():
 
 
 def test_a_small_run_scores_every_scorer_and_pruning_spends_less():
+    from models.diffusion import load_pipeline
+    from models.registry import load_classifier
+
     rows = run_benchmark(
+        load_pipeline("shapes-t2i", device="cpu"),
+        load_classifier("shapes-classifier", device="cpu"),
         ("object",),
         items=2,
         seeds=(0,),
