@@ -13,15 +13,14 @@ clean and PGD test accuracy, seconds). Float32, CPU, deterministic from ``--seed
 from __future__ import annotations
 
 import argparse
-import json
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from glimpse.evaluation.blockdigits import blockdigits
 from models.blockdigits import MEAN, STD, BlockDigitsCNN
+from training.common import add_common_options, begin_training, settings, ship
 
 
 def normalise(x: torch.Tensor) -> torch.Tensor:
@@ -82,18 +81,10 @@ def main(argv: list[str] | None = None) -> int:
         "full radius from the start, training stays at chance)",
     )
     p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--out", type=Path, required=True)
+    add_common_options(p, lr=1e-3)
     args = p.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
+    model, opt, sched = begin_training(args, BlockDigitsCNN, args.epochs)
     generator = torch.Generator().manual_seed(args.seed)
-    model = BlockDigitsCNN()
-    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=args.epochs)
     attack = {"norm": args.norm, "eps": args.eps, "steps": args.pgd_steps, "generator": generator}
     start = time.perf_counter()
     for epoch in range(args.epochs):
@@ -121,17 +112,12 @@ def main(argv: list[str] | None = None) -> int:
     eval_attack = {**attack, "steps": 20, "generator": torch.Generator().manual_seed(1)}
     report = {
         "mode": args.mode,
-        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "settings": settings(args),
         "test_accuracy": accuracy(model, x_test, y_test),
         f"pgd20_{args.norm}_{args.eps}_accuracy": accuracy(model, x_test, y_test, **eval_attack),
         "train_seconds": round(seconds, 1),
     }
-    print(json.dumps(report, indent=2))
-    from safetensors.torch import save_file
-
-    args.out.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, args.out / f"{args.mode}.safetensors")
-    (args.out / f"{args.mode}.json").write_text(json.dumps(report, indent=2) + "\n")
+    ship(model, args.out, f"{args.mode}.safetensors", report, f"{args.mode}.json")
     return 0
 
 

@@ -14,16 +14,15 @@ and ``OUT/EVAL.json``. Float32, CPU, deterministic.
 from __future__ import annotations
 
 import argparse
-import json
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from models.shapes_classifier import LABELS, MEAN, STD, ShapesCNN, targets
 from glimpse.evaluation.shapes_scenes import render_scene, single_object_specs, two_object_specs
+from models.shapes_classifier import LABELS, MEAN, STD, ShapesCNN, targets
+from training.common import add_common_options, begin_training, settings, ship
 
 SINGLES, PAIRS = single_object_specs(), two_object_specs()
 
@@ -62,18 +61,10 @@ def evaluate(model, seed: int, count: int = 1000) -> dict:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=1500)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--out", type=Path, required=True)
+    add_common_options(p, lr=2e-3)
     args = p.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
+    model, opt, sched = begin_training(args, ShapesCNN, args.steps)
     rng = np.random.default_rng(args.seed)
-    model = ShapesCNN()
-    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=args.steps)
     start = time.perf_counter()
     for step in range(1, args.steps + 1):
         x, y = batch(rng, args.batch_size)
@@ -87,16 +78,11 @@ def main(argv: list[str] | None = None) -> int:
     model.eval()
     report = {
         "classes": list(LABELS),
-        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "settings": settings(args),
         "train_seconds": round(time.perf_counter() - start, 1),
         **evaluate(model, seed=10_000 + args.seed),
     }
-    print(json.dumps(report, indent=2))
-    from safetensors.torch import save_file
-
-    args.out.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, args.out / "model.safetensors")
-    (args.out / "EVAL.json").write_text(json.dumps(report, indent=2) + "\n")
+    ship(model, args.out, "model.safetensors", report, "EVAL.json")
     return 0
 
 
