@@ -18,7 +18,8 @@ CFG), one image per (caption, seed):
    :func:`glimpse.attention.word_maps` with the default options (DAAM, Tang et al. 2023, "What the DAAM:
    Interpreting Stable Diffusion Using Cross Attention"), so these numbers are what users see. A word's
    map is min-max normalised and thresholded at 0.4 (DAAM's tau); we report IoU(map, pixels of the word's
-   own object) and IoU(map, pixels of the other object).
+   own object) and IoU(map, pixels of the other object) (:mod:`glimpse.map_metrics`; both objects are
+   drawn, so no union is empty).
 
 Usage::
 
@@ -38,9 +39,8 @@ import numpy as np
 import torch
 from scipy import ndimage
 
+from glimpse import map_metrics
 from glimpse.attention import generate_with_attention, word_maps
-from models.diffusion import DiffusionBundle, bundle_from_pipeline
-from models.shapes_pipeline import DEFAULT_GUIDANCE_SCALE, ShapesPipeline
 from glimpse.evaluation.shapes_scenes import (
     COLOURS,
     HELD_OUT_CAPTIONS,
@@ -51,6 +51,9 @@ from glimpse.evaluation.shapes_scenes import (
     single_object_specs,
     word_token_positions,
 )
+from glimpse.map_metrics import iou
+from models.diffusion import DiffusionBundle, bundle_from_pipeline
+from models.shapes_pipeline import DEFAULT_GUIDANCE_SCALE, ShapesPipeline
 
 logger = logging.getLogger(__name__)
 
@@ -149,17 +152,9 @@ def generate_with_maps(
 
 
 def binarise(word_map: np.ndarray, threshold: float = ATTN_THRESHOLD) -> np.ndarray:
-    """DAAM binarisation: min-max normalise, then keep values >= threshold."""
-    lo, hi = float(word_map.min()), float(word_map.max())
-    if hi - lo <= 1e-12:
-        return np.zeros_like(word_map, dtype=bool)
-    return (word_map - lo) / (hi - lo) >= threshold
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    """Intersection over union of two boolean masks (0 when both are empty)."""
-    union = np.logical_or(a, b).sum()
-    return float(np.logical_and(a, b).sum() / union) if union else 0.0
+    """DAAM binarisation as this evaluation has always made it: min-max normalise, keep values >= threshold
+    (:func:`glimpse.map_metrics.binarise` with ``inclusive=True``; a constant map gives an empty mask)."""
+    return map_metrics.binarise(word_map, threshold, inclusive=True)
 
 
 # --------------------------------------------------------------------------- evaluation

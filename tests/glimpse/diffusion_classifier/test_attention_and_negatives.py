@@ -11,8 +11,8 @@ from glimpse.diffusion_classifier.negatives import expand_template, hard_negativ
 def test_each_object_word_attends_to_its_own_object():
     from glimpse.attention import word_maps
     from glimpse.diffusion_classifier.attention import trace_prompt
-    from models.diffusion import load_pipeline
     from glimpse.evaluation.shapes_scenes import HELD_OUT_SPECS, render_scene
+    from models.diffusion import load_pipeline
 
     bundle = load_pipeline("shapes-t2i", device="cpu")
     spec = HELD_OUT_SPECS[2]
@@ -26,6 +26,27 @@ def test_each_object_word_attends_to_its_own_object():
         assert maps[w][scene.masks[own]].mean() > 3 * maps[w][scene.masks[other]].mean()
     with pytest.raises(ValueError, match="not on the classifier's grid"):
         trace_prompt(bundle, scene.image, spec.text, samples=6, timesteps=[500])
+
+
+def test_the_tracer_checks_of_a_generation_hold_for_the_classifier():
+    """trace_prompt is trace_denoiser's other caller: no layer recorded, or a call count that is not one per
+    timestep, is an error there too."""
+    from glimpse.diffusion_classifier.attention import trace_prompt
+    from models.diffusion import load_pipeline
+    from tests.glimpse.attention.tracefixture import runs_twice
+
+    bundle = load_pipeline("shapes-t2i", device="cpu")
+    image = np.full((32, 32, 3), 255, np.uint8)
+    with pytest.raises(ValueError, match=r"resolutions: \[5\] match no cross-attention layer; this model has \["):
+        trace_prompt(bundle, image, "a red circle", samples=2, resolutions=[5])
+    with runs_twice(bundle.pipe.unet), pytest.raises(RuntimeError, match="4 denoiser calls recorded for 2 steps"):
+        trace_prompt(bundle, image, "a red circle", samples=2)
+    with pytest.raises(ValueError, match="layers: unknown .most."):
+        trace_prompt(bundle, image, "a red circle", samples=2, layers="most")
+    with pytest.raises(ValueError, match="timesteps: none chosen"):
+        trace_prompt(bundle, image, "a red circle", samples=2, timesteps=[])
+    trace = trace_prompt(bundle, image, "a red circle", samples=2, resolutions=[8])
+    assert trace.resolutions() == (8,) and trace.steps == 2 and trace.guidance == 0.0
 
 
 def test_hard_negatives_cover_one_and_two_objects_and_skip_other_prompts():
