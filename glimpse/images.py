@@ -133,3 +133,18 @@ def sample_images() -> dict[str, np.ndarray]:
             arr = np.repeat(arr[..., None], 3, axis=2)
         out[name] = np.ascontiguousarray(arr[..., :3].astype(np.uint8))
     return out
+
+
+def sample_crops(*, per_image: int = 12, seed: int = 0) -> list[np.ndarray]:
+    """Square crops of the shipped sample photographs (sides 45–100 % of the short side) and their mirrors."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for img in sample_images().values():
+        h, w = img.shape[:2]
+        out.append(img)
+        for _ in range(per_image):
+            side = int(rng.uniform(0.45, 1.0) * min(h, w))
+            y, x = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
+            crop = np.ascontiguousarray(img[y : y + side, x : x + side])
+            out.append(crop if rng.random() < 0.5 else np.ascontiguousarray(crop[:, ::-1]))
+    return out

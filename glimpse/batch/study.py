@@ -122,7 +122,7 @@ class StudyTask(EvaluateTask):
 #: built-in inputs of ``glimpse study``: name -> what it is
 BUILT_IN = {
     "shapes-clutter": "shapes scenes of clutter 1–6 with exact masks of their largest object (shapes classifier)",
-    "photos": "the photographs shipped with Glimpse (no masks)",
+    "photos": "the photographs shipped with Glimpse and 12 crops of each (no masks)",
 }
 
 
@@ -148,14 +148,18 @@ def write_clutter(folder: str | Path, *, per_level: int = 20, seed: int = 0) -> 
     return images, masks, targets
 
 
-def write_photos(folder: str | Path) -> Path:
-    """The shipped sample photographs as PNGs under ``folder``."""
+def write_photos(folder: str | Path, *, crops_per_image: int = 12, seed: int = 0) -> Path:
+    """The shipped sample photographs and ``crops_per_image`` square crops of each (sides 45–100 % of the short
+    side, half of them mirrored: :func:`glimpse.images.sample_crops`, the model lab's pool) as PNGs under
+    ``folder``: ``chelsea.png``, ``chelsea-crop01.png``, …"""
     from PIL import Image
 
-    from glimpse.images import sample_images
+    from glimpse.images import sample_crops, sample_images
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    for name, pixels in sample_images().items():
-        Image.fromarray(pixels).save(folder / f"{name}.png")
+    pictures = iter(sample_crops(per_image=crops_per_image, seed=seed))
+    for name in sample_images():
+        for n in range(crops_per_image + 1):
+            Image.fromarray(next(pictures)).save(folder / (f"{name}.png" if n == 0 else f"{name}-crop{n:02d}.png"))
     return folder

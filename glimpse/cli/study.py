@@ -6,8 +6,8 @@ with masks, the pointing game and relevance mass. Then Spearman's ρ of each met
 with a bootstrap interval, and the metrics per complexity quantile (:mod:`glimpse.evaluation.study`).
 
 INPUT is a folder, glob, zip or CSV/Parquet of paths, or a built-in set: ``shapes-clutter`` (shapes scenes of
-clutter 1–6 with exact masks, on the shapes classifier unless --model says otherwise) or ``photos`` (the
-photographs shipped with Glimpse). Writes OUT/study.parquet (one row per image: path, the complexity features,
+clutter 1–6 with exact masks, on the shapes classifier unless --model says otherwise) or ``photos`` (the six
+photographs shipped with Glimpse and 12 crops of each). Writes OUT/study.parquet (one row per image: path, the complexity features,
 one column per method and metric), OUT/summary.json and OUT/plots/*.png.
 """
 
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         model = model or "shapes-classifier"
         source = str(images)
     elif args.input == "photos":
-        source = str(write_photos(out / "inputs" / "images"))
+        source = str(write_photos(out / "inputs" / "images", seed=args.seed))
     else:
         source = args.input
     if masks is not None and not Path(masks).is_dir():
