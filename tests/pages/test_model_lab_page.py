@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-import components.model_lab_ui as ui
+import components.model_lab as ui
+from components.model_lab import services
 from tests.apptest_support import open_page, stored
 
 
@@ -15,7 +16,7 @@ def _press(at, label: str) -> None:
 
 
 def test_a_class_visualisation_and_its_trace():
-    ui.visualization.clear()
+    services.visualization.clear()
     at = open_page("app_pages/model_lab.py")
     assert at.selectbox(key="lab_vis_class").value == 285  # Egyptian cat
     at.slider(key="lab_vis_steps").set_value(32)
@@ -49,7 +50,7 @@ def test_facets_from_offline_pictures_and_top_images():
 
 
 def test_a_blind_spot_traversal_shows_its_path_and_measures():
-    ui.traversal.clear()
+    services.traversal.clear()
     at = open_page("app_pages/model_lab.py")
     at.selectbox(key="lab_target").set_value("coffee")
     at.slider(key="lab_bs_steps").set_value(20)
