@@ -42,7 +42,7 @@ sidebar()
 import_model_libraries()
 cancelled_notice()  # work cancelled in the previous run, on any page (components/jobs.py)
 if os.environ.get("GLIMPSE_WARM_LESSONS") == "1":  # a classroom server: every lesson ready before the first visit
-    from components import lesson_warmup
+    from components.lessons import warmup as lesson_warmup
     from components.sidebar import current
 
     lesson_warmup.start(current().device)

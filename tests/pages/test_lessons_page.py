@@ -7,7 +7,8 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import components.lessons_ui as ui
+from components.lessons import warmup
+from components.lessons.content import KEYS, LESSONS
 from tests.apptest_support import APP
 
 #: one control per lesson and a value to move it to
@@ -40,13 +41,13 @@ def _images(at) -> list[str]:
 
 
 def test_every_lesson_is_listed_with_a_control():
-    assert set(CONTROLS) == set(ui.KEYS) and len(ui.LESSONS) == 8
+    assert set(CONTROLS) == set(KEYS) and len(LESSONS) == 8
 
 
-@pytest.mark.parametrize("key", ui.KEYS)
+@pytest.mark.parametrize("key", KEYS)
 def test_each_lesson_loads_and_its_figure_answers_its_control(key):
     at = _lesson(key)
-    number = ui.KEYS.index(key) + 1
+    number = KEYS.index(key) + 1
     assert at.header[0].value.startswith(f"{number}. ")
     assert len(at.markdown) >= 2 and at.expander and at.caption
     before = (_images(at), [c.proto.spec for c in at.get("plotly_chart")], [d.value.to_json() for d in at.dataframe])
@@ -89,9 +90,8 @@ def test_after_the_warm_up_every_lesson_opens_without_computing(monkeypatch):
     import glimpse.diffusion_classifier
     import glimpse.evaluation.sanity
     import glimpse.saliency
-    from components import lesson_warmup
 
-    assert lesson_warmup.warm("cpu", idle_wait_s=0) == [key for key, _, _ in lesson_warmup.figures("cpu")]
+    assert warmup.warm("cpu", idle_wait_s=0) == [key for key, _, _ in warmup.figures("cpu")]
 
     def computed(*args, **kwargs):
         raise AssertionError("a lesson computed its figure after the warm-up")
@@ -99,6 +99,6 @@ def test_after_the_warm_up_every_lesson_opens_without_computing(monkeypatch):
     for module, name in [(glimpse.saliency, "explain"), (glimpse.attention, "generate_with_attention"),
                          (glimpse.evaluation.sanity, "randomisation_check"), (glimpse.diffusion_classifier, "classify")]:  # fmt: skip
         monkeypatch.setattr(module, name, computed)
-    for key in ui.KEYS:
+    for key in KEYS:
         at = _lesson(key)
         assert not at.error, (key, [e.value for e in at.error])

@@ -18,8 +18,21 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from components import lessons_ui as ui
 from components import loaders
+from components.lessons import (
+    CAMS,
+    CLASSIFIER,
+    DIGITS,
+    PROMPT,
+    RELATION_SAMPLES,
+    ROBUST_IMAGE,
+    ROBUST_METHOD,
+    SANITY_IMAGE,
+    SANITY_METHODS,
+    SMOOTHGRAD_DEFAULT,
+    T2I,
+    services,
+)
 
 LOG = logging.getLogger("glimpse.lessons")
 #: longest wait for idle models before a figure is computed anyway (seconds)
@@ -28,28 +41,20 @@ IDLE_WAIT_S = 30.0
 
 def figures(device: str) -> list[tuple[str, tuple[str, ...], Callable[[], object]]]:
     """(lesson key, the models it uses, compute its default figure) for every lesson, in order."""
-    classifier, digits, t2i = (ui.CLASSIFIER,), ui.DIGITS, (ui.T2I,)
+    classifier, digits, t2i = (CLASSIFIER,), DIGITS, (T2I,)
     return [
-        ("smoothgrad", classifier, lambda: ui.smoothgrad_maps(device, *ui.SMOOTHGRAD_DEFAULT)),
-        ("sanity", digits[:1], lambda: [ui.sanity(device, m, ui.SANITY_IMAGE) for m in ui.SANITY_METHODS]),
-        ("robust", digits, lambda: [ui.digit_map(m, device, ui.ROBUST_IMAGE, ui.ROBUST_METHOD) for m in digits]),
-        (
-            "cams",
-            classifier,
-            lambda: [
-                ui.saliency(ui.CLASSIFIER, device, "chelsea", ((m, ()),), t)
-                for t in ui.extremes(device)
-                for m in ui.CAMS
-            ],
-        ),  # fmt: skip
-        ("complexity", (), lambda: ui.ratings("SAVOIAS Scenes")),
-        ("red", t2i, lambda: ui.attention(device, ui.PROMPT, 0)),  # lessons 6 and 7 share it
-        ("relations", t2i, lambda: ui.relation_scores(device, ui.PROMPT, ui.RELATION_SAMPLES, 0)),
+        ("smoothgrad", classifier, lambda: services.smoothgrad_maps(device, *SMOOTHGRAD_DEFAULT)),
+        ("sanity", digits[:1], lambda: [services.sanity(device, m, SANITY_IMAGE) for m in SANITY_METHODS]),
+        ("robust", digits, lambda: [services.digit_map(m, device, ROBUST_IMAGE, ROBUST_METHOD) for m in digits]),
+        ("cams", classifier, lambda: [services.cam_map(device, m, t) for t in services.extremes(device) for m in CAMS]),
+        ("complexity", (), lambda: services.ratings("SAVOIAS Scenes")),
+        ("red", t2i, lambda: services.attention(device, PROMPT, 0)),  # lessons 6 and 7 share it
+        ("relations", t2i, lambda: services.relation_scores(device, PROMPT, RELATION_SAMPLES, 0)),
     ]
 
 
 def _idle(models: tuple[str, ...], device: str) -> bool:
-    bundles = [loaders.pipeline(m, device) if m == ui.T2I else loaders.classifier(m, device) for m in models]
+    bundles = [loaders.pipeline(m, device) if m == T2I else loaders.classifier(m, device) for m in models]
     return not any(b.lock.busy for b in bundles)
 
 
