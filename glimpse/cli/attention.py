@@ -15,9 +15,9 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 
 from glimpse.cli import CliError
+from glimpse.cli.options import options
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,10 +25,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "attention",
         help="generate an image and save per-word cross-attention maps (DAAM)",
         description="Generate an image for --prompt and save each word's cross-attention map (DAAM aggregation).",
+        parents=[
+            options(
+                device="auto",
+                model="text-to-image",
+                seed="the initial noise",
+                out="the image, the maps' NPZ and their PNGs (a folder, created if missing)",
+                out_required=True,
+            )
+        ],
     )
     p.add_argument("--prompt", required=True, help="the text prompt (the embedded model knows a small vocabulary)")
-    p.add_argument("--model", default=None, help="shapes-t2i (default, embedded), a local folder or a diffusers id")
-    p.add_argument("--seed", type=int, default=0, help="seed of the initial noise (default 0)")
     p.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's)")
     p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale (default: the model's)")
     p.add_argument(
@@ -41,8 +48,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--heads", action="store_true", help="keep every head's map at every step, to select heads afterwards"
     )
-    p.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cuda, mps or cpu")
-    p.add_argument("--out", required=True, type=Path, help="output folder (created if missing)")
     p.set_defaults(func=run)
 
 

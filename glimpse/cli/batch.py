@@ -11,6 +11,7 @@ import argparse
 import sys
 
 from glimpse.cli import parse_methods
+from glimpse.cli.options import options
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -19,6 +20,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="score or explain a whole data set (folder, glob, zip, CSV/Parquet of paths) into Parquet rows",
         description="One row per image (path, width, height, error, then the task's values) in OUT/rows/*.parquet; "
         "the same columns in-process and with --ray.",
+        parents=[
+            options(
+                device="cpu",
+                model="classifier",
+                model_default="efficientnet-lite0",
+                method="gradient,gradcam",
+                method_default="gradient,gradcam",
+                seed="the methods' random draws",
+                out="the rows/ and maps/ (a folder)",
+                out_required=True,
+            )
+        ],
     )
     p.add_argument(
         "task",
@@ -27,7 +40,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "insertion AUC of each method's map",
     )
     p.add_argument("input", metavar="INPUT", help="a folder (recursive), a glob, a .zip, or a .csv/.parquet of paths")
-    p.add_argument("--out", required=True, help="output folder (rows/ and maps/ go inside)")
     p.add_argument("--column", default="path", help="the paths' column of a CSV/Parquet INPUT (default: path)")
     p.add_argument("--resume", action="store_true", help="add only the images OUT has no row for")
     p.add_argument("--batch-size", type=int, default=8, help="images per batch (default 8)")
@@ -36,12 +48,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--workers", type=int, default=1, help="Ray actors holding the model (default 1)")
     p.add_argument("--gpus-per-worker", type=float, default=0.0, help="GPUs per Ray actor (e.g. 1)")
-    p.add_argument("--model", default="efficientnet-lite0", help="classifier id for saliency (default: embedded)")
-    p.add_argument("--method", default="gradient,gradcam", help="saliency methods, comma-separated")
     p.add_argument("--no-edges", action="store_true", help="complexity: skip the Canny edge density")
-    p.add_argument("--device", default="cpu", help="cpu (default), cuda, mps or auto")
     p.add_argument("--steps", type=int, default=20, help="evaluate: deletion/insertion steps (default 20)")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--threads", type=int, default=None, help="torch CPU threads per worker (same count: bit-identical maps)"
     )
@@ -63,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
             **extra,
             model_id=args.model,
             methods=methods,
-            out=args.out,
+            out=str(args.out),
             loader=load_classifier,
             device=args.device,
             seed=args.seed,
@@ -86,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         report = run_batch(
             task,
             items,
-            args.out,
+            str(args.out),
             resume=args.resume,
             batch_size=args.batch_size,
             ray=args.ray,

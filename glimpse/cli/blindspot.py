@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 
 from glimpse.cli import CliError
+from glimpse.cli.options import options
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,10 +32,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "blindspot",
         help="level-set traversal from SOURCE to TARGET at constant confidence in SOURCE's class",
         description="Level-set traversal (Exploring Geometry of Blind Spots in Vision Models, NeurIPS 2023).",
+        parents=[
+            options(
+                device="auto",
+                model="classifier",
+                seed="the random draws",
+                out="the frames and end.png (a folder, created)",
+                out_required=True,
+            )
+        ],
     )
     p.add_argument("source", help="the image whose class is held")
     p.add_argument("target", help="the image walked towards")
-    p.add_argument("--model", default=None, help="classifier id (default: efficientnet-lite0)")
     p.add_argument("--steps", type=int, default=400, help="iterations (default 400, as published)")
     p.add_argument("--step-size", type=float, default=1e-2, help="fraction of the projected difference per step")
     p.add_argument("--pthresh", type=float, default=0.2, help="largest allowed drop of the source confidence")
@@ -42,9 +51,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--frames", type=int, default=8, help="frames of the path to write (default 8)")
     p.add_argument("--float-only", action="store_true", help="the paper's acceptance rule on the float point "
                    "alone (default: a step is also refused when its 8-bit rounding leaves the level set)")  # fmt: skip
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cuda, mps or cpu")
-    p.add_argument("--out", required=True, metavar="DIR", help="folder for the frames and end.png (created)")
     p.set_defaults(func=run)
 
 

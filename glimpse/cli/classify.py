@@ -7,6 +7,7 @@ import json
 import sys
 
 from glimpse.cli import CliError
+from glimpse.cli.options import options
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -14,12 +15,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "classify",
         help="print a classifier's top-K labels and probabilities for an image",
         description="Classify IMAGE with the embedded EfficientNet-Lite0 or any registry id.",
+        parents=[options(device="auto", model="classifier", json="the labels and probabilities")],
     )
     p.add_argument("image", help="path to an image file (PNG, JPEG, WebP, TIFF, GIF, ...)")
-    p.add_argument("--model", default=None, help="classifier id (default: efficientnet-lite0; hf:<id>, ...)")
     p.add_argument("--top", type=int, default=5, metavar="K", help="how many labels to print (default 5)")
-    p.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cuda, mps or cpu")
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=run)
 
 

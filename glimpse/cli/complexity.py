@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from glimpse.cli import CliError
+from glimpse.cli.options import options
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,18 +23,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="visual-complexity features (MSG, MUC1..MUC8, edge density) per image",
         description="One record per image with keys path, MSG, MUC1..MUC8, edge_density "
         "(and standin_* segment counts with --standins). Values equal the paper's reference code.",
+        parents=[options(device="cpu", json="a list of records", csv="the records")],
     )
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, WebP, TIFF, GIF, ...)")
-    fmt = p.add_mutually_exclusive_group()
-    fmt.add_argument("--json", action="store_true", help="print a JSON list of records")
-    fmt.add_argument("--csv", action="store_true", help="print CSV with a header row")
     p.add_argument("--no-edges", action="store_true", help="skip the Canny edge density")
     p.add_argument(
         "--standins",
         action="store_true",
         help="add offline segment-count stand-ins (scikit-image; NOT the paper's SAM / FC-CLIP counts)",
     )
-    p.add_argument("--device", default="cpu", help="cpu (default), cuda, mps or auto")
     p.add_argument("--batch-size", type=int, default=16, help="same-sized images scored together (default 16)")
     p.set_defaults(func=run_features)
 
@@ -43,6 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Mean test Spearman per dataset and formula under the paper's repeated 3-fold protocol. "
         "Each CSV is one dataset (named by its file name) with a 'complexity' rating column and the formula's "
         "columns (the shipped tables' names are renamed as in the paper).",
+        parents=[options(json="the records")],
     )
     f.add_argument("tables", nargs="+", metavar="CSV", help="ratings tables")
     f.add_argument(
@@ -61,7 +60,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="repeats of the 3-fold split "
         "(default: the paper's per dataset: RSIVL/SVG 20, SAVOIAS/VISC 2, IC9600 1, others 1)",
     )
-    f.add_argument("--json", action="store_true", help="print JSON records")
     f.set_defaults(func=run_fit)
 
 

@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 
 from glimpse.cli import CliError
+from glimpse.cli.options import options
 
 log = logging.getLogger(__name__)
 
@@ -33,21 +34,26 @@ def register(subparsers) -> None:
         "diffusion-classify",
         help="score an image against candidate prompts with a text-to-image model (zero-shot)",
         description="Zero-shot classification by denoising error: which prompt explains IMAGE best?",
+        parents=[
+            options(
+                device="auto",
+                model="text-to-image",
+                model_default="shapes-t2i",
+                seed="the noise draws",
+                out="classification.json, errors.npz and difference.png (a folder)",
+                json="one object",
+            )
+        ],
     )
     p.add_argument("image", help="path to an image file")
     p.add_argument("--prompt", "-p", action="append", default=[], help="a candidate prompt (repeat for each)")
     p.add_argument("--template", default=None, help="candidates from a template, e.g. 'a {colour} {shape}'")
     p.add_argument("--negatives", action="store_true", help="add the hard negatives of the first prompt")
-    p.add_argument("--model", default="shapes-t2i", help="text-to-image model id (default: the embedded shapes-t2i)")
     p.add_argument("--samples", default="20", help="timesteps, or per stage cumulatively: 20 or 10,40 (default 20)")
     p.add_argument("--keep", default=None, help="prompts kept after each stage, e.g. 2,1 (default: all)")
     p.add_argument("--loss", choices=("l2", "l1", "huber"), default="l2")
     p.add_argument("--weighting", choices=("uniform", "logit-normal"), default="uniform")
-    p.add_argument("--seed", type=int, default=0, help="seed of the noise draws (default 0)")
     p.add_argument("--batch-size", type=int, default=32, help="prompts per denoiser call (default 32)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, mps (default auto)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--out", type=Path, default=None, help="folder for classification.json, errors.npz, difference.png")
     p.set_defaults(func=run)
 
 

@@ -2,25 +2,30 @@
 
     python -m glimpse evaluate blockdigits [--model ID,ID] [--method M,M] [--param METHOD.NAME=VALUE ...]
         [--images N] [--seed S] [--json] [--out DIR]
-    python -m glimpse evaluate class-sensitivity [IMAGE ...] [--model ID] [--method M,M] [--json]
+    python -m glimpse evaluate class-sensitivity [IMAGE ...] [--model ID] [--method M,M] [--json] [--out DIR]
     python -m glimpse evaluate masks IMAGE ... --masks MASK ... [--model ID] [--method M,M] [--k 10] [--json]
-    python -m glimpse evaluate shapes [--method M,M] [--scenes 40] [--k 10] [--json]
+        [--out DIR]
+    python -m glimpse evaluate shapes [--method M,M] [--scenes 40] [--k 10] [--json] [--out DIR]
     python -m glimpse evaluate pgi [IMAGE ...] [--model ID] [--method M,M] [--k 0.1,0.25,0.5]
-        [--perturbation gaussian|baseline] [--draws 50] [--segments 50] [--json]
-    python -m glimpse evaluate baselines [IMAGE ...] [--model ID] [--method M,M] [--steps 10] [--json]
+        [--perturbation gaussian|baseline] [--draws 50] [--segments 50] [--json] [--out DIR]
+    python -m glimpse evaluate baselines [IMAGE ...] [--model ID] [--method M,M] [--steps 10] [--json] [--out DIR]
     python -m glimpse evaluate diffroar [--model ID,ID] [--method M,M] [--levels K,K] [--seeds 2] [--epochs 10]
         [--workers 1] [--no-cache] [--json] [--out DIR] [--folder DIR [--size 32]]
     python -m glimpse evaluate inversion [--width 500] [--epochs 40] [--eps 0.3] [--levels K,K] [--seeds 2]
         [--retrain-epochs 5] [--workers 1] [--no-cache] [--json] [--out DIR]
+
+Every benchmark runs the same way: its options are read, its model loaded, its library function called, and
+its result (:mod:`glimpse.evaluation.result`) printed as a table or, with ``--json``, one JSON object per row;
+``--out DIR`` writes the files the Evaluate page downloads (:mod:`glimpse.evaluation.files`): ``<name>.json``
+(the rows and each result's ``meta()``), ``<name>.csv`` (where the rows are flat) and ``<name>.npz`` (every
+image's or retraining's scores, :mod:`glimpse.evaluation.npz`).
 
 ``blockdigits``: feature leakage on BlockDigits (:mod:`glimpse.evaluation.leakage`). For each model (default:
 the shipped ``blockdigits-standard`` and ``blockdigits-robust``) and each method (default: every method in
 the registry, with :data:`glimpse.evaluation.leakage.BENCHMARK_PARAMS` for the ones whose defaults assume a
 224-px image), the map of the true class on the first N test images: ``signal_mass`` (share of positive
 attribution on the digit) and ``null_topk`` (share of the top-k % pixels on the null block, k = 2.5 … 30).
-Prints a table, or with ``--json`` one object per model and method; ``--out DIR`` writes ``leakage.csv``
-(one row per model and method), ``leakage.json`` (the rows and each model's ``meta()``) and ``leakage.npz``
-(every image's scores, :mod:`glimpse.evaluation.npz`).
+Prints a table, or with ``--json`` one object per model and method.
 
 ``class-sensitivity``: Rebuffi et al.'s class sensitivity (:mod:`glimpse.evaluation.sensitivity`): per image,
 the Spearman correlation between the map of the most likely and of the least likely class; the mean over the
@@ -46,14 +51,14 @@ baseline each metric prefers (:mod:`glimpse.evaluation.baselines`).
 ``inversion``: the paper's own check of "feature inversion in gradients" (:mod:`glimpse.evaluation.inversion`):
 a standard and an adversarially trained one-hidden-layer network on its synthetic data (x = ±e_j); how often
 each one's largest and smallest |gradient| coordinate is the signal, and DiffROAR by retraining (negative for
-the standard model, positive for the robust one). ``--out DIR`` writes ``inversion.json`` and ``inversion.png``.
+the standard model, positive for the robust one). ``--out DIR`` also writes ``inversion.png``.
 
 ``diffroar``: DiffROAR on BlockDigits (:mod:`glimpse.evaluation.diffroar`): for each model (default: both
 BlockDigits CNNs) and method (default: gradient), per level k the accuracy of a CNN retrained from scratch on
 the images with only the top-k pixels of their map kept, minus the same with the bottom-k kept, over
 ``--seeds`` retrainings. Retrainings are cached under the user cache (``GLIMPSE_CACHE_DIR``), so a stopped run
-resumes; ``--workers N`` runs N retrainings at once, each in its own process; ``--out DIR`` writes
-``diffroar.csv``, ``diffroar.json``, ``diffroar.npz`` (every retraining's accuracy) and ``diffroar.png``. ``--folder DIR`` runs it
+resumes; ``--workers N`` runs N retrainings at once, each in its own process; ``--out DIR`` also writes
+``diffroar.png``. ``--folder DIR`` runs it
 on your own small data set (one sub-folder per class, :mod:`glimpse.evaluation.folders`): a small CNN trained on
 80 % of it is the model explained, and the retrainings use the same architecture.
 """
@@ -61,14 +66,14 @@ on your own small data set (one sub-folder per class, :mod:`glimpse.evaluation.f
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from glimpse.cli import CliError, parse_methods, parse_params
-from glimpse.evaluation.npz import evaluation_npz_bytes
+from glimpse.cli.options import options
 
 log = logging.getLogger(__name__)
 
@@ -81,38 +86,46 @@ def _add(
     help: str,
     description: str,
     *,
-    images: str | None,
-    model: str | None,
-    method: str | None,
-    json_help: str,
-    device: str = "auto",
     func,
+    stem: str,
+    json: str,
+    images: str | None = None,
+    model: str | None = "classifier",
+    model_default: str | None = None,
+    method: str = "the quick ones",
+    method_default: str | None = None,
+    device: str = "auto",
+    seed: str = "the methods' random draws",
 ) -> argparse.ArgumentParser:
-    """A subcommand with the options every benchmark shares: images (``"*"``, ``"+"`` or None), --model (None:
-    the embedded classifier, "": no --model), --method (None: the quick ones, "all": every method), --param,
-    --seed, --device, --json."""
-    p = sub.add_parser(name, help=help, description=description)
+    """A benchmark's subcommand: IMAGE arguments (``images``: ``"*"``, ``"+"`` or None) and the shared options
+    (:func:`glimpse.cli.options.options`), ``--out`` writing ``stem``'s files."""
+    shared = options(
+        device=device,
+        model=model,
+        model_default=model_default,
+        method=method,
+        method_default=method_default,
+        param=True,
+        seed=seed,
+        out=f"{stem}.json, .csv and .npz (a folder, created)",
+        json=json,
+    )
+    p = sub.add_parser(name, help=help, description=description, parents=[shared])
     if images is not None:
         what = "image files" + (" (default: the scikit-image samples)" if images == "*" else "")
         p.add_argument("images", nargs=images, help=what)
-    if model is None:
-        p.add_argument("--model", default=None, help="classifier id (default: the embedded efficientnet-lite0)")
-    elif model:
-        p.add_argument("--model", default=model, help="classifier id(s), comma-separated")
-    if method is None:
-        p.add_argument("--method", "-m", default=None, help="method name(s), comma-separated (default: the quick ones)")
-    elif method == "all":
-        p.add_argument("--method", "-m", default=None, help="method name(s), comma-separated (default: all)")
-    else:
-        p.add_argument("--method", "-m", default=method, help=f"method name(s), comma-separated (default {method})")
-    p.add_argument(
-        "--param", "-p", action="append", default=[], metavar="METHOD.NAME=VALUE", help="override a parameter"
-    )
-    p.add_argument("--seed", type=int, default=0, help="seed of the methods' random draws (default 0)")
-    p.add_argument("--device", default=device, help=f"auto, cpu, cuda, mps (default {device})")
-    p.add_argument("--json", action="store_true", help=json_help)
-    p.set_defaults(func=func)
+    p.set_defaults(func=func, stem=stem)
     return p
+
+
+def _retraining(p: argparse.ArgumentParser, *, seeds: str) -> None:
+    """The options of the benchmarks that retrain (DiffROAR, the synthetic check)."""
+    p.add_argument("--levels", default=None, help="fractions kept, comma-separated (default: the paper's)")
+    p.add_argument("--seeds", type=int, default=2, help=f"retrainings per level and side (default 2{seeds})")
+    p.add_argument("--no-cache", action="store_true", help="retrain every cell (default: reuse finished ones)")
+    p.add_argument(
+        "--workers", type=int, default=1, help="retrainings at once, one process each (default 1: in this process)"
+    )
 
 
 def register(subparsers) -> None:
@@ -128,25 +141,24 @@ def register(subparsers) -> None:
         "blockdigits",
         "feature leakage on BlockDigits: attribution on the digit vs on the null block",
         "Feature leakage of every method on BlockDigits (signal_mass, null_topk), per model.",
-        images=None,
-        model=",".join(BLOCKDIGITS_MODELS),
-        method="all",
-        json_help="one JSON object per model and method on stdout",
         func=run_blockdigits,
+        stem="leakage",
+        json="one object per model and method",
+        model="classifiers",
+        model_default=",".join(BLOCKDIGITS_MODELS),
+        method="all",
     )
     b.add_argument("--images", type=int, default=100, help="test images scored per model (default 100, max 359)")
-    b.add_argument("--out", type=Path, default=None, help="folder for leakage.csv, .json and .npz")
 
     _add(
         sub,
         "class-sensitivity",
         "does the map change with the class? (Rebuffi et al. 2020; lower is better)",
         "Class sensitivity: Spearman ρ between the maps of the most and the least likely class.",
-        images="*",
-        model=None,
-        method=None,
-        json_help="one JSON object per method on stdout",
         func=run_class_sensitivity,
+        stem="class_sensitivity",
+        json="one object per method",
+        images="*",
     )
 
     m = _add(
@@ -154,11 +166,10 @@ def register(subparsers) -> None:
         "masks",
         "score maps against ground-truth masks (pointing game, relevance mass and rank, top-k IoU)",
         "Score each method's map of the top-1 class against each image's mask (white = inside).",
-        images="+",
-        model=None,
-        method=None,
-        json_help="one JSON object per method on stdout",
         func=run_masks,
+        stem="masks",
+        json="one object per method",
+        images="+",
     )
     m.add_argument("--masks", nargs="+", required=True, help="one mask per image, in the same order")
     m.add_argument("--k", type=float, default=10.0, help="top-k %% of pixels for topk_iou (default 10)")
@@ -168,11 +179,11 @@ def register(subparsers) -> None:
         "shapes",
         "the shapes classifier's maps against exact object masks (pointing game, relevance mass, ...)",
         "Explain each object's class in fresh shapes scenes and score the map against the object's mask.",
-        images=None,
-        model="",
-        method=None,
-        json_help="one JSON object per method on stdout",
         func=run_shapes,
+        stem="shapes",
+        json="one object per method",
+        model=None,
+        seed="the scenes and the methods' random draws",
     )
     h.add_argument("--scenes", type=int, default=40, help="scenes rendered (one or two objects each; default 40)")
     h.add_argument("--k", type=float, default=10.0, help="top-k %% of pixels for topk_iou (default 10)")
@@ -182,11 +193,10 @@ def register(subparsers) -> None:
         "pgi",
         "PGI / PGU on superpixels: perturb the top-k regions of a map, or all the others",
         "Prediction gaps on important (PGI, higher is better) and unimportant (PGU, lower) superpixels.",
-        images="*",
-        model=None,
-        method=None,
-        json_help="one JSON object per method and k on stdout",
         func=run_pgi,
+        stem="pgi_pgu",
+        json="one object per method and k",
+        images="*",
     )
     g.add_argument("--k", default="0.1,0.25,0.5", help="fractions of superpixels, comma-separated")
     g.add_argument("--perturbation", choices=("gaussian", "baseline"), default="gaussian")
@@ -199,11 +209,12 @@ def register(subparsers) -> None:
         "baselines",
         "which baseline should IG / DeepLIFT / GradientSHAP use? (deletion and insertion AUC per baseline)",
         "Score each baseline of the path methods by the deletion and insertion AUC of its maps.",
-        images="*",
-        model=None,
-        method="integrated_gradients,deeplift,gradient_shap",
-        json_help="one JSON object per method and baseline on stdout",
         func=run_baselines,
+        stem="baselines",
+        json="one object per method and baseline",
+        images="*",
+        method="integrated_gradients,deeplift,gradient_shap",
+        method_default="integrated_gradients,deeplift,gradient_shap",
     )
     e.add_argument("--steps", type=int, default=10, help="deletion/insertion steps (default 10)")
 
@@ -212,23 +223,17 @@ def register(subparsers) -> None:
         "diffroar",
         "DiffROAR on BlockDigits: retrain on the top-k vs the bottom-k pixels of each map",
         "DiffROAR(k) = accuracy(top-k pixels kept) − accuracy(bottom-k kept), retrained from scratch.",
-        images=None,
-        model=",".join(BLOCKDIGITS_MODELS),
-        method="gradient",
-        json_help="one JSON object per model, method and level",
-        device="cpu",
         func=run_diffroar,
+        stem="diffroar",
+        json="one object per model, method and level",
+        model="classifiers",
+        model_default=",".join(BLOCKDIGITS_MODELS),
+        method="gradient",
+        method_default="gradient",
+        device="cpu",
     )
-    d.add_argument(
-        "--levels", default=None, help="fractions kept, comma-separated (default 0.05,0.1,0.2,0.3,0.5,0.7,0.9)"
-    )
-    d.add_argument("--seeds", type=int, default=2, help="retrainings per level and side (default 2)")
+    _retraining(d, seeds="")
     d.add_argument("--epochs", type=int, default=10, help="epochs per retraining (default 10)")
-    d.add_argument("--no-cache", action="store_true", help="retrain every cell (default: reuse finished ones)")
-    d.add_argument(
-        "--workers", type=int, default=1, help="retrainings at once, one process each (default 1: in this process)"
-    )
-    d.add_argument("--out", type=Path, default=None, help="folder for diffroar.csv, .json, .npz and .png")
     d.add_argument(
         "--folder",
         type=Path,
@@ -246,29 +251,55 @@ def register(subparsers) -> None:
         description="Train a standard and an adversarially trained one-hidden-layer network on Shah et al.'s "
         "synthetic data (x = ±e_j) and test whether their input gradients' top coordinate is the signal; "
         "then DiffROAR by retraining (negative for the standard model, positive for the robust one).",
+        parents=[
+            options(
+                seed="the data and the two models",
+                out="inversion.json, .npz and .png (a folder, created)",
+                json="one object per model",
+            )
+        ],
     )
     v.add_argument("--width", type=int, default=500, help="hidden units (default 500; the paper 25,000)")
     v.add_argument("--epochs", type=int, default=40, help="training epochs (default 40; the paper 500)")
     v.add_argument("--eps", type=float, default=0.3, help="l-inf radius of adversarial training (default 0.3)")
-    v.add_argument("--levels", default=None, help="fractions of the 10 coordinates kept (default 0.1,0.2,…,0.9)")
-    v.add_argument("--seeds", type=int, default=2, help="retrainings per level and side (default 2; 0: no DiffROAR)")
+    _retraining(v, seeds="; 0: no DiffROAR")
     v.add_argument("--retrain-epochs", type=int, default=5, help="epochs per retraining (default 5)")
-    v.add_argument("--seed", type=int, default=0, help="seed of the data and the two models (default 0)")
-    v.add_argument("--no-cache", action="store_true", help="retrain every cell (default: reuse finished ones)")
-    v.add_argument("--workers", type=int, default=1, help="retrainings at once, one process each (default 1)")
-    v.add_argument("--json", action="store_true", help="one JSON object per model on stdout")
-    v.add_argument("--out", type=Path, default=None, help="folder for inversion.json and inversion.png")
-    v.set_defaults(func=run_inversion)
+    v.set_defaults(func=run_inversion, stem="inversion")
 
 
-def _emit(as_json: bool, rows: list[dict], table) -> int:
-    """JSON lines of ``rows``, or the text lines ``table()`` returns; exit status 0."""
-    if as_json:
+# ---------------------------------------------------------------------------------------------- the one path
+def _finish(args: argparse.Namespace, files, table: Callable[[list[dict]], list[str]], plot=None) -> int:
+    """The end of every benchmark: ``files`` (:class:`~glimpse.evaluation.files.EvaluationFiles`) written to
+    ``--out`` (with ``plot()``'s PNG where given), then the rows as JSON lines or the text lines of ``table``."""
+    rows = files.records()
+    if args.out is not None:
+        png = plot() if plot is not None else None
+        files.write(args.out, extra={f"{files.stem}.png": png} if png is not None else None)
+    if args.json:
         for row in rows:
             print(json.dumps(row))
     else:
-        sys.stdout.write("\n".join(table()) + "\n")
+        sys.stdout.write("\n".join(table(rows)) + "\n")
     return 0
+
+
+def _lines(head: str, line: str) -> Callable[[list[dict]], list[str]]:
+    """A text table: ``head``, then ``line`` formatted with each row's values."""
+    return lambda rows: [head, *(line.format(**row) for row in rows)]
+
+
+def _files(args: argparse.Namespace, results, **how):
+    from glimpse.evaluation.files import EvaluationFiles
+
+    return EvaluationFiles(args.stem, tuple(results), **how)
+
+
+def _panel(args: argparse.Namespace, *, quick: bool = True, defaults: Callable[[str], dict] | None = None) -> list:
+    """``--method`` and ``--param`` as ``explain`` takes them: (name, params) per method, ``defaults(name)``
+    under the overrides."""
+    names = parse_methods(args.method, quick=quick)
+    overrides = parse_params(args.param, names)
+    return [(n, {**(defaults(n) if defaults else {}), **overrides[n]}) for n in names]
 
 
 def _images(paths: list[str]) -> dict:
@@ -285,66 +316,74 @@ def _classifier(args: argparse.Namespace):
     return load_classifier(args.model or DEFAULT_CLASSIFIER, device=args.device)
 
 
+def _model_ids(args: argparse.Namespace) -> list[str]:
+    ids = [m.strip() for m in args.model.split(",") if m.strip()]
+    if not ids:
+        raise CliError("--model: give at least one classifier id")
+    return ids
+
+
 def _progress(tag: str = ""):
     """A progress callback that logs ``tag``, the percentage and the message (shown with ``-v``)."""
     return lambda fraction, message: log.info("%s%3.0f%% %s", f"{tag} " if tag else "", 100 * fraction, message)
 
 
+def _levels(text: str | None, what: str = "--levels", default: tuple[float, ...] | None = None) -> tuple[float, ...]:
+    from glimpse.evaluation.diffroar import LEVELS
+
+    if text is None:
+        return LEVELS if default is None else default
+    try:
+        levels = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError as err:
+        raise CliError(f"{what}: fractions such as 0.1,0.5, got {text!r}") from err
+    if not levels or not all(0 < k <= 1 for k in levels):
+        raise CliError(f"{what}: each a fraction in (0, 1], got {text!r}")
+    return levels
+
+
+def _cache(args: argparse.Namespace):
+    from glimpse.evaluation.diffroar import cache
+
+    return None if args.no_cache else cache()
+
+
+# ---------------------------------------------------------------------------------------------- the benchmarks
 def run_blockdigits(args: argparse.Namespace) -> int:
     from glimpse.evaluation.blockdigits import blockdigits
-    from glimpse.evaluation.leakage import BENCHMARK_PARAMS, leakage_benchmark
+    from glimpse.evaluation.leakage import blockdigits_params, leakage_benchmark
     from models.registry import load_classifier
 
-    names = parse_methods(args.method)
-    overrides = parse_params(args.param, names)
-    methods = [(n, {**BENCHMARK_PARAMS.get(n, {}), **overrides[n]}) for n in names]
-    model_ids = [m.strip() for m in args.model.split(",") if m.strip()]
-    if not model_ids:
-        raise CliError("--model: give at least one classifier id")
+    methods = _panel(args, quick=False, defaults=blockdigits_params)
+    model_ids = _model_ids(args)
     data = blockdigits("test", seed=0)
     if not 1 <= args.images <= len(data):
         raise CliError(f"--images: between 1 and {len(data)} (the BlockDigits test images), got {args.images}")
-    results = []
-    for model_id in model_ids:
-        bundle = load_classifier(model_id, device=args.device)
-        progress = _progress(model_id)
-        results.append(leakage_benchmark(bundle, data, methods, images=args.images, seed=args.seed, progress=progress))
-    rows = [{"model": r.model_id, "accuracy": r.accuracy, **row} for r in results for row in r.rows()]
-    if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
-        _write_csv(args.out / "leakage.csv", [flat for r in results for flat in r.flat_rows()])
-        doc = {"rows": rows, "runs": [r.meta() for r in results]}
-        (args.out / "leakage.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
-        (args.out / "leakage.npz").write_bytes(evaluation_npz_bytes(results))
-    return _emit(args.json, rows, lambda: _leakage_table(rows, results[0].ks))
+    results = [
+        leakage_benchmark(
+            load_classifier(model_id, device=args.device),
+            data,
+            methods,
+            images=args.images,
+            seed=args.seed,
+            progress=_progress(model_id),
+        )
+        for model_id in model_ids
+    ]
+    return _finish(args, _files(args, results), lambda rows: _leakage_table(rows, results[0].ks))
 
 
 def run_class_sensitivity(args: argparse.Namespace) -> int:
     from glimpse.evaluation.sensitivity import class_sensitivity
 
-    names = parse_methods(args.method, quick=True)
-    params = parse_params(args.param, names)
+    methods = _panel(args)
     images = _images(args.images)
-    bundle = _classifier(args)
-    progress = _progress()
-
     result = class_sensitivity(
-        bundle,
-        list(images.values()),
-        [(n, params[n]) for n in names],
-        names=list(images),
-        seed=args.seed,
-        progress=progress,
+        _classifier(args), list(images.values()), methods, names=list(images), seed=args.seed, progress=_progress()
     )
-    rows = [{"model": result.model_id, **row} for row in result.rows()]
-    return _emit(
-        args.json,
-        rows,
-        lambda: (
-            [f"{'method':<22} {'class sensitivity':>17} {'sd':>6}  (Spearman ρ, {len(images)} images; lower is better)"]
-            + [f"{r['method']:<22} {r['class_sensitivity']:17.3f} {r['class_sensitivity_sd']:6.3f}" for r in rows]
-        ),
-    )
+    head = f"{'method':<22} {'class sensitivity':>17} {'sd':>6}  (Spearman ρ, {len(images)} images; lower is better)"
+    line = "{method:<22} {class_sensitivity:17.3f} {class_sensitivity_sd:6.3f}"
+    return _finish(args, _files(args, [result]), _lines(head, line))
 
 
 def run_masks(args: argparse.Namespace) -> int:
@@ -353,22 +392,12 @@ def run_masks(args: argparse.Namespace) -> int:
 
     if len(args.masks) != len(args.images):
         raise CliError(f"--masks: {len(args.masks)} masks for {len(args.images)} images; give one per image, in order")
-    names = parse_methods(args.method, quick=True)
-    params = parse_params(args.param, names)
+    methods = _panel(args)
     images = [load_image(p) for p in args.images]
     masks = [load_mask(p, image.shape[:2]) for p, image in zip(args.masks, images)]
-    bundle = _classifier(args)
-    result = mask_scores(
-        bundle,
-        images,
-        masks,
-        [(n, params[n]) for n in names],
-        names=[Path(p).name for p in args.images],
-        k=args.k,
-        seed=args.seed,
-    )
-    rows = [{"model": result.model_id, **row} for row in result.rows()]
-    return _emit(args.json, rows, lambda: _mask_table(rows, len(images), args.k))
+    names = [Path(p).name for p in args.images]
+    result = mask_scores(_classifier(args), images, masks, methods, names=names, k=args.k, seed=args.seed)
+    return _finish(args, _files(args, [result]), lambda rows: _mask_table(rows, len(images), args.k))
 
 
 def _mask_table(rows: list[dict], pairs: int, k: float) -> list[str]:
@@ -379,32 +408,28 @@ def _mask_table(rows: list[dict], pairs: int, k: float) -> list[str]:
 
 
 def run_shapes(args: argparse.Namespace) -> int:
-    from models.registry import load_classifier
     from glimpse.evaluation.shapes_masks import mask_benchmark
+    from models.registry import load_classifier
     from models.shapes_classifier import MODEL_ID
 
-    names = parse_methods(args.method, quick=True)
-    params = parse_params(args.param, names)
+    methods = _panel(args)
     if not 1 <= args.scenes <= 1000:
         raise CliError(f"--scenes: between 1 and 1000, got {args.scenes}")
     bundle = load_classifier(MODEL_ID, device=args.device)
-    result = mask_benchmark(bundle, [(n, params[n]) for n in names], scenes=args.scenes, seed=args.seed, k=args.k)
-    rows = [{"model": result.model_id, **row} for row in result.rows()]
-    return _emit(args.json, rows, lambda: _mask_table(rows, len(result.names), args.k))
+    result = mask_benchmark(bundle, methods, scenes=args.scenes, seed=args.seed, k=args.k)
+    return _finish(args, _files(args, [result]), lambda rows: _mask_table(rows, len(result.names), args.k))
 
 
 def run_pgi(args: argparse.Namespace) -> int:
     from glimpse.evaluation.pgi import pgi_pgu
 
-    names = parse_methods(args.method, quick=True)
-    params = parse_params(args.param, names)
+    methods = _panel(args)
     ks = _levels(args.k, what="--k")
     images = _images(args.images)
-    bundle = _classifier(args)
     result = pgi_pgu(
-        bundle,
+        _classifier(args),
         list(images.values()),
-        [(n, params[n]) for n in names],
+        methods,
         names=list(images),
         ks=ks,
         perturbation=args.perturbation,
@@ -414,15 +439,8 @@ def run_pgi(args: argparse.Namespace) -> int:
         seed=args.seed,
         progress=_progress(),
     )
-    rows = [{"model": result.model_id, **row} for row in result.rows()]
-    return _emit(
-        args.json,
-        rows,
-        lambda: (
-            [f"{'method':<22} {'k':>5} {'PGI ↑':>8} {'PGU ↓':>8}  ({len(images)} images, {args.perturbation})"]
-            + [f"{r['method']:<22} {r['k']:5.2f} {r['pgi']:8.4f} {r['pgu']:8.4f}" for r in rows]
-        ),
-    )
+    head = f"{'method':<22} {'k':>5} {'PGI ↑':>8} {'PGU ↓':>8}  ({len(images)} images, {args.perturbation})"
+    return _finish(args, _files(args, [result]), _lines(head, "{method:<22} {k:5.2f} {pgi:8.4f} {pgu:8.4f}"))
 
 
 def run_baselines(args: argparse.Namespace) -> int:
@@ -436,9 +454,8 @@ def run_baselines(args: argparse.Namespace) -> int:
         raise CliError(f"--steps: between 2 and 100, got {args.steps}")
     params = parse_params(args.param, names)
     images = _images(args.images)
-    bundle = _classifier(args)
     result = baseline_scores(
-        bundle,
+        _classifier(args),
         list(images.values()),
         methods=names,
         params=params,
@@ -447,12 +464,8 @@ def run_baselines(args: argparse.Namespace) -> int:
         seed=args.seed,
         progress=_progress(),
     )
-    preferred = result.preferred()
-    rows = [{"model": result.model_id, **row} for row in result.rows()]
-    for row in rows:
-        row["preferred_by"] = [m for m, b in preferred[row["method"]].items() if b == row["baseline"]]
 
-    def table() -> list[str]:
+    def table(rows: list[dict]) -> list[str]:
         out = [f"{'method':<22} {'baseline':<9} {'deletion AUC ↓':>15} {'insertion AUC ↑':>16}  ({len(images)} images)"]
         for r in rows:
             mark = "  best: " + ", ".join(r["preferred_by"]) if r["preferred_by"] else ""
@@ -461,33 +474,57 @@ def run_baselines(args: argparse.Namespace) -> int:
             )
         return out
 
-    return _emit(args.json, rows, table)
+    return _finish(args, _files(args, [result]), table)
 
 
-def _levels(text: str | None, what: str = "--levels") -> tuple[float, ...]:
-    from glimpse.evaluation.diffroar import LEVELS
+def run_diffroar(args: argparse.Namespace) -> int:
+    from glimpse.evaluation.diffroar import blockdigits_diffroar, plot_png
+    from glimpse.evaluation.leakage import blockdigits_params
+    from models.blockdigits import CHECKPOINTS, BlockDigitsCNN
+    from models.registry import load_classifier
 
-    if text is None:
-        return LEVELS
-    try:
-        levels = tuple(float(v) for v in text.split(",") if v.strip())
-    except ValueError as err:
-        raise CliError(f"{what}: fractions such as 0.1,0.5, got {text!r}") from err
-    if not levels or not all(0 < k <= 1 for k in levels):
-        raise CliError(f"{what}: each a fraction in (0, 1], got {text!r}")
-    return levels
+    methods = _panel(args, quick=False, defaults=None if args.folder is not None else blockdigits_params)
+    levels = _levels(args.levels)
+    if args.seeds < 1 or args.epochs < 1 or args.workers < 1:
+        raise CliError("--seeds, --epochs and --workers: at least 1")
+    how = {"levels": levels, "seeds": range(args.seeds), "epochs": args.epochs, "cache_dir": _cache(args)}
+    how["workers"] = args.workers
+    if args.folder is not None:
+        results = _folder_diffroar(args, methods, how)
+    else:
+        model_ids = _model_ids(args)
+        for model_id in model_ids:
+            if model_id not in CHECKPOINTS:
+                raise CliError(
+                    f"--model: DiffROAR retrains BlockDigits CNNs; {model_id!r} is not one of {', '.join(CHECKPOINTS)}"
+                )
+        results = []
+        for model_id in model_ids:
+            bundle = load_classifier(model_id, device=args.device)
+            for name, params in methods:
+                progress = _progress(f"{model_id} {name}")
+                results.append(blockdigits_diffroar(bundle, name, params, BlockDigitsCNN, progress=progress, **how))
+
+    def table(rows: list[dict]) -> list[str]:
+        ks = "  ".join(f"{100 * k:>6g}%" for k in levels)
+        out = [f"{'model':<22} {'method':<22} DiffROAR at k = {ks}"]
+        for r in results:
+            d = r.diffroar.mean(1)
+            out.append(f"{r.model_id:<22} {r.method:<22} {'':16}" + "  ".join(f"{v:+7.3f}" for v in d))
+        return out
+
+    return _finish(args, _files(args, results), table, plot=lambda: plot_png(results))
 
 
-def _folder_diffroar(args: argparse.Namespace, names: list[str], overrides: dict, levels: tuple) -> list:
-    """DiffROAR on the user's folder: a SmallCNN trained on its training part is the model explained; the
-    retrainings use the same architecture."""
+def _folder_diffroar(args: argparse.Namespace, methods: list, how: dict) -> list:
+    """DiffROAR on the user's folder (:func:`glimpse.evaluation.diffroar.folder_diffroar`): a small CNN of the
+    shapes and BlockDigits models' kind, explained as a classifier bundle on the CPU."""
     import functools
 
     import torch
 
-    from glimpse.evaluation.diffroar import accuracy, diffroar, explain_all, fit
+    from glimpse.evaluation.diffroar import folder_diffroar
     from glimpse.evaluation.folders import image_folder
-    from glimpse.saliency.batching import cache_dir
     from models.registry import ClassifierBundle
     from models.small_cnn import TARGET_LAYERS, SmallCNN
 
@@ -496,134 +533,27 @@ def _folder_diffroar(args: argparse.Namespace, names: list[str], overrides: dict
     data = image_folder(args.folder, side=args.size)
     for message in data.skipped:
         log.warning("skipped %s", message)
-    train, test = data.split(seed=0)
-    x = torch.from_numpy(data.images).permute(0, 3, 1, 2).float().div(255.0)
-    y = torch.from_numpy(data.labels)
-
-    def normalise(t: torch.Tensor) -> torch.Tensor:
-        return (t - 0.5) / 0.5
-
-    make_model = functools.partial(SmallCNN, (args.size, args.size), (16, 32, 64), 128, len(data.classes))
-
-    model = fit(make_model, (normalise(x[train]), y[train]), seed=0, epochs=args.epochs)
     model_id = f"folder:{Path(args.folder).name}"
-    log.info(
-        "%s: the explained model reaches %.3f on the test part",
-        model_id,
-        accuracy(model, (normalise(x[test]), y[test])),
+    return folder_diffroar(
+        data,
+        methods,
+        functools.partial(SmallCNN, widths=(16, 32, 64), hidden=128),
+        functools.partial(ClassifierBundle, target_layers=TARGET_LAYERS, device=torch.device("cpu")),
+        model_id=model_id,
+        progress_of=lambda name: _progress(f"{model_id} {name}"),
+        **how,
     )
-    for p in model.parameters():
-        p.requires_grad_(False)
-    bundle = ClassifierBundle(
-        model_id,
-        model,
-        data.classes,
-        (args.size, args.size),
-        (0.5,) * 3,
-        (0.5,) * 3,
-        TARGET_LAYERS,
-        torch.device("cpu"),
-    )
-    results = []
-    for name in names:
-        params = overrides[name]
-        maps = explain_all(bundle, list(data.images), data.labels, name, params)
-        results.append(
-            diffroar(
-                make_model,
-                x[train].numpy(),
-                data.labels[train],
-                x[test].numpy(),
-                data.labels[test],
-                maps[train],
-                maps[test],
-                normalise=normalise,
-                model_id=model_id,
-                method=name,
-                params=params,
-                levels=levels,
-                seeds=range(args.seeds),
-                epochs=args.epochs,
-                cache_dir=None if args.no_cache else cache_dir() / "diffroar",
-                progress=_progress(f"{model_id} {name}"),
-                workers=args.workers,
-            )
-        )
-    return results
-
-
-def run_diffroar(args: argparse.Namespace) -> int:
-    from glimpse.evaluation.diffroar import blockdigits_diffroar, plot_png
-    from glimpse.evaluation.leakage import BENCHMARK_PARAMS
-    from glimpse.saliency.batching import cache_dir
-    from models.blockdigits import CHECKPOINTS, MEAN, STD, BlockDigitsCNN
-    from models.registry import load_classifier
-
-    names = parse_methods(args.method)
-    overrides = parse_params(args.param, names)
-    levels = _levels(args.levels)
-    if args.seeds < 1 or args.epochs < 1 or args.workers < 1:
-        raise CliError("--seeds, --epochs and --workers: at least 1")
-    if args.folder is not None:
-        results = _folder_diffroar(args, names, overrides, levels)
-        model_ids = []
-    else:
-        model_ids = [m.strip() for m in args.model.split(",") if m.strip()]
-        results = []
-    for model_id in model_ids:
-        if model_id not in CHECKPOINTS:
-            raise CliError(
-                f"--model: DiffROAR retrains BlockDigits CNNs; {model_id!r} is not one of {', '.join(CHECKPOINTS)}"
-            )
-    for model_id in model_ids:
-        bundle = load_classifier(model_id, device=args.device)
-        for name in names:
-            progress = _progress(f"{model_id} {name}")
-            results.append(
-                blockdigits_diffroar(
-                    bundle,
-                    name,
-                    {**BENCHMARK_PARAMS.get(name, {}), **overrides[name]},
-                    BlockDigitsCNN,
-                    lambda x: (x - MEAN) / STD,
-                    levels=levels,
-                    seeds=range(args.seeds),
-                    epochs=args.epochs,
-                    cache_dir=None if args.no_cache else cache_dir() / "diffroar",
-                    progress=progress,
-                    workers=args.workers,
-                )
-            )
-    rows = [row for r in results for row in r.rows()]
-    if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
-        _write_csv(args.out / "diffroar.csv", rows)
-        doc = {"rows": rows, "runs": [r.meta() for r in results]}
-        (args.out / "diffroar.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
-        (args.out / "diffroar.png").write_bytes(plot_png(results))
-        (args.out / "diffroar.npz").write_bytes(evaluation_npz_bytes(results))
-
-    def table() -> list[str]:
-        ks = "  ".join(f"{100 * k:>6g}%" for k in levels)
-        out = [f"{'model':<22} {'method':<22} DiffROAR at k = {ks}"]
-        for r in results:
-            d = r.diffroar.mean(1)
-            out.append(f"{r.model_id:<22} {r.method:<22} {'':16}" + "  ".join(f"{v:+7.3f}" for v in d))
-        return out
-
-    return _emit(args.json, rows, table)
 
 
 def run_inversion(args: argparse.Namespace) -> int:
     from glimpse.evaluation.diffroar import plot_png
     from glimpse.evaluation.inversion import LEVELS, PAPER, feature_inversion
-    from glimpse.saliency.batching import cache_dir
 
     if args.width < 1 or args.epochs < 1 or args.retrain_epochs < 1 or args.workers < 1 or args.seeds < 0:
         raise CliError("--width, --epochs, --retrain-epochs, --workers: at least 1; --seeds: at least 0")
     if not 0 < args.eps <= 1:
         raise CliError(f"--eps: a radius in (0, 1] (the data lie in [-1, 1]), got {args.eps}")
-    levels = _levels(args.levels) if args.levels is not None else LEVELS
+    levels = _levels(args.levels, default=LEVELS)
     result = feature_inversion(
         width=args.width,
         epochs=args.epochs,
@@ -632,24 +562,17 @@ def run_inversion(args: argparse.Namespace) -> int:
         levels=levels if args.seeds else None,
         seeds=range(args.seeds),
         retrain_epochs=args.retrain_epochs,
-        cache_dir=None if args.no_cache else cache_dir() / "diffroar",
+        cache_dir=_cache(args),
         progress=_progress("inversion"),
         workers=args.workers,
     )
-    rows = result.rows()
-    if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
-        doc = {"rows": rows, "meta": result.meta(), "runs": [c.meta() for c in result.curves()]}
-        (args.out / "inversion.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
-        if result.curves():
-            png = plot_png(
-                result.curves(),
-                title="DiffROAR on the synthetic data (x = ±e_j)",
-                xlabel="coordinates kept, k (% of 10)",
-            )
-            (args.out / "inversion.png").write_bytes(png)
+    curves = result.curves()
 
-    def table() -> list[str]:
+    def plot() -> bytes | None:
+        title, xlabel = "DiffROAR on the synthetic data (x = ±e_j)", "coordinates kept, k (% of 10)"
+        return plot_png(curves, title=title, xlabel=xlabel) if curves else None
+
+    def table(rows: list[dict]) -> list[str]:
         out = [f"{'model':<10} {'accuracy':>8} {'P[top = signal]':>16} {'P[bottom = signal]':>19} {'AQ':>7}  paper AQ"]
         for i, row in enumerate(rows):
             out.append(
@@ -662,15 +585,7 @@ def run_inversion(args: argparse.Namespace) -> int:
                 out.append(f"DiffROAR {row['model']:<9} {cells}")
         return out
 
-    return _emit(args.json, rows, table)
-
-
-def _write_csv(path: Path, rows: list[dict]) -> None:
-    """One CSV of flat rows (their keys, in the first row's order, are the columns)."""
-    with path.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    return _finish(args, result.files(), table, plot=plot)
 
 
 def _leakage_table(rows: list[dict], ks: tuple[float, ...]) -> list[str]:

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from glimpse.cli import CliError
+from glimpse.cli.options import options
 
 logger = logging.getLogger(__name__)
 
@@ -29,16 +30,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "pair of maps (Spearman, top-k IoU, pointing game) and write a zip bundle that the Compare page can "
             "import. With --prompt (and no IMAGE) the image is generated and the words' attention maps are added."
         ),
+        parents=[
+            options(
+                device="auto",
+                model="classifier",
+                seed="the saliency methods' random draws",
+                out="the bundle (a .zip file)",
+                out_required=True,
+            )
+        ],
     )
     p.add_argument("image", nargs="?", help="image file to explain (leave out with --prompt)")
     p.add_argument("--prompt", help="generate the image from this prompt and include its words' attention maps")
     p.add_argument(
         "--methods", default="gradcam,gradient", help="comma-separated saliency methods (default: %(default)s)"
     )
-    p.add_argument("--model", default=None, help="classifier id (default: efficientnet-lite0)")
     p.add_argument("--target", default=None, help="class name or index to explain (default: the top-1 class)")
     p.add_argument("--layer", default=None, help="CAM layer (default: the classifier's suggested layer)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the saliency methods' random draws")
     p.add_argument("--k", type=float, default=20.0, help="top-k %% for IoU, pointing game and the salient region")
     p.add_argument("--signed", action="store_true", help="compare signed maps (default: |map|)")
     p.add_argument("--bits", type=int, default=4, help="bits per channel for MUC and colour density (1-8)")
@@ -46,8 +54,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--gen-seed", type=int, default=0, help="seed of the generation")
     p.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's)")
     p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale (default: the model's)")
-    p.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cuda, mps or cpu")
-    p.add_argument("--out", required=True, help="where to write the bundle (.zip)")
     p.set_defaults(func=run)
 
 

@@ -19,43 +19,42 @@ import sys
 from pathlib import Path
 
 from glimpse.cli import CliError, parse_methods, parse_params
+from glimpse.cli.options import options
 
 log = logging.getLogger(__name__)
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("methods", help="list the saliency methods and their parameters")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = subparsers.add_parser(
+        "methods", help="list the saliency methods and their parameters", parents=[options(json="the methods")]
+    )
     p.set_defaults(func=run_methods)
 
     s = subparsers.add_parser(
         "saliency",
         help="saliency maps of an image (raw maps to .npz, JSON summary to stdout)",
         description="Compute saliency maps; see `python -m glimpse methods` for names and parameters.",
+        parents=[
+            options(
+                device="auto",
+                model="classifier",
+                method="required",
+                param=True,
+                seed="the methods' random draws",
+                out="the raw maps (a .npz file)",
+            )
+        ],
     )
     s.add_argument("image", help="image file (PNG, JPEG, ...)")
-    s.add_argument("--method", "-m", required=True, help="method name(s), comma-separated")
-    s.add_argument("--model", default=None, help="classifier id (default: the embedded efficientnet-lite0)")
-    s.add_argument("--device", default="auto", help="auto, cpu, cuda, mps (default auto)")
     s.add_argument("--target", default=None, help="class name or index (default: the top-1 class)")
     s.add_argument("--contrast", default=None, help="explain target − this class (name or index)")
     s.add_argument("--layer", default=None, help="layer for CAM methods (default: the model's suggestion)")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument(
-        "--param",
-        "-p",
-        action="append",
-        default=[],
-        metavar="METHOD.NAME=VALUE",
-        help="override a method parameter, e.g. integrated_gradients.steps=64 (repeatable)",
-    )
     s.add_argument(
         "--noise-tunnel",
         default=None,
         metavar="KIND[:SAMPLES[:NOISE]]",
         help="wrap every method: smoothgrad, smoothgrad_sq or vargrad, e.g. smoothgrad:25:0.15",
     )
-    s.add_argument("--out", default=None, help="write the raw maps to this .npz file")
     s.set_defaults(func=run_saliency)
 
 
@@ -122,7 +121,7 @@ def run_saliency(args: argparse.Namespace) -> int:
     params = parse_params(args.param, names)
     nt = _parse_noise_tunnel(args.noise_tunnel)
     if args.out and Path(args.out).suffix.lower() != ".npz":
-        raise CliError(f"--out: expected a .npz file name, got {args.out!r}")
+        raise CliError(f"--out: expected a .npz file name, got {str(args.out)!r}")
 
     image = load_image(args.image)
     bundle = load_classifier(args.model or DEFAULT_CLASSIFIER, device=args.device)

@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 from glimpse.cli import CliError
+from glimpse.cli.options import options
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,20 +29,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Activation maximisation with lucid's Fourier, decorrelated-colour parameterisation and "
         "random jitter, scale and rotation. --facets N clusters real images of the class (--images DIR, or "
         "offline pictures) and starts one visualisation from each cluster's mean image.",
+        parents=[
+            options(
+                device="auto",
+                model="classifier",
+                seed="the random start and transforms",
+                out="the PNGs (a folder, created)",
+                out_required=True,
+            )
+        ],
     )
     target = p.add_mutually_exclusive_group(required=True)
     target.add_argument("--class", dest="class_", metavar="C", help="class index or label (a unique substring)")
     target.add_argument("--channel", metavar="LAYER:K", help="channel K of the layer at module path LAYER")
-    p.add_argument("--model", default=None, help="classifier id (default: efficientnet-lite0)")
     p.add_argument("--facets", type=int, default=0, metavar="N", help="one visualisation per facet (class only)")
     p.add_argument("--images", metavar="DIR", help="real images: of the class for --facets; for --channel, "
                    "the folder whose top-activating images and patches are also written")  # fmt: skip
     p.add_argument("--steps", type=int, default=256, help="optimisation steps (default 256)")
     p.add_argument("--lr", type=float, default=0.05, help="Adam learning rate (default 0.05)")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--size", type=int, default=None, help="optimise at SIZE x SIZE (default: the model's input)")
-    p.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cuda, mps or cpu")
-    p.add_argument("--out", required=True, metavar="DIR", help="folder for the PNGs (created)")
     p.set_defaults(func=run)
 
 
