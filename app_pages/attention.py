@@ -15,7 +15,7 @@ bundle, device = controls.model_or_stop()
 request = controls.generation_form(bundle, device)
 if request is not None:
     state.run(request)
-if state.stored() is not None:
-    views.results_view()
+if (found := state.stored()) is not None:
+    views.results_view(*found)
 elif request is None:  # (after a refused prompt the error says what to type)
     st.info("Type a prompt and press **Generate**.")

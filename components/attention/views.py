@@ -15,8 +15,8 @@ import streamlit as st
 from PIL import Image
 from plotly.subplots import make_subplots
 
-from components.attention import CITATION_COW, CITATION_DAAM, controls, services, state
-from components.attention.controls import Slice
+from components.attention import CITATION_COW, CITATION_DAAM, controls, services
+from components.attention.controls import GenerationRequest, Slice
 from components.views import heatmap_figure
 from glimpse.attention import GenerationResult
 from glimpse.attention.export import attention_npz_bytes
@@ -179,12 +179,9 @@ def iou_matrix_figure(matrix: np.ndarray, labels: list[str]) -> go.Figure:
 
 # --------------------------------------------------------------------------------------------- results
 @st.fragment
-def results_view() -> None:
-    """Everything shown after Generate; each control re-slices the stored trace (cached; no regeneration)."""
-    found = state.stored()
-    if found is None:
-        return
-    request, result = found
+def results_view(request: GenerationRequest, result: GenerationResult) -> None:
+    """Everything shown after Generate (the session's stored generation); each control re-slices the trace
+    (cached; no regeneration)."""
     words = tuple(result.trace.words)
     labels = controls.word_labels(words)
     # widget keys carry the result's id: a new result (other T, words, layers) starts with fresh controls

@@ -7,6 +7,8 @@ Everything drawn comes from one :class:`glimpse.export.RunRecord` in the session
 from a bundle, so an imported bundle shows exactly its own maps and numbers. Here: what the modules share.
 """
 
+from glimpse.display import COLOUR_MAPS
+
 RUN_KEY = "compare_run"
 EXPORT_KEY = "compare_export"  # (token, bytes) of the last prepared bundle
 IMPORTED_KEY = "compare_imported"  # digest of the last imported upload
@@ -14,4 +16,5 @@ SELECTION_KEY = "compare_selection"  # the run-specific choices and the run they
 SOURCES = ("Image", "Generate from a prompt")
 #: the Values control's choices, as a bundle's display settings record them (views map them to value modes)
 NORMS = ("raw", "|map|", "min-max per panel")
-COLORSCALES = ("Viridis", "Inferno", "Jet", "Greys", "RdBu_r")
+#: the colour scale of the maps that are not signed (every page's list; a bundle's choice is always one of them)
+COLORSCALES = COLOUR_MAPS

@@ -15,15 +15,21 @@ from tests.apptest_support import open_page, stored
 @pytest.fixture
 def calls(monkeypatch):
     """Count real generations (the wrapped function is the real one, on the real embedded model)."""
+    made = _counted(monkeypatch, "generate_with_attention", "steps")
+    services.generation.clear()
+    return made
+
+
+def _counted(monkeypatch, name: str, argument: str) -> list:
+    """Wrap the services' ``name`` to record each call's keyword ``argument``; the list of what it recorded."""
     made = []
-    real = services.generate_with_attention
+    real = getattr(services, name)
 
     def counting(*args, **kwargs):
-        made.append(kwargs.get("steps"))
+        made.append(kwargs.get(argument))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(services, "generate_with_attention", counting)
-    services.generation.clear()
+    monkeypatch.setattr(services, name, counting)
     return made
 
 
@@ -168,14 +174,7 @@ def test_the_layer_set_is_an_option_and_part_of_the_request(calls):
 
 def test_display_changes_reslice_cached_maps(calls, monkeypatch):
     """Word maps per step were recomputed on every rerun; they are cached on the generation and the slice."""
-    made = []
-    real = services.word_maps
-
-    def counting(*args, **kwargs):
-        made.append(kwargs.get("timesteps"))
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(services, "word_maps", counting)
+    made = _counted(monkeypatch, "word_maps", "timesteps")
     for cached in (services.sliced_maps, services.step_maps):
         cached.clear()
     at = _page()
