@@ -10,8 +10,8 @@ the loop, a subclass overrides its hooks). A new benchmark is one library file a
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -21,24 +21,53 @@ import streamlit as st
 from components import jobs, session_results
 from components.uploads import Upload
 from components.views import ONE_MATCH_ON_ENTER
+from glimpse.evaluation.files import EvaluationFiles
 from glimpse.saliency import REGISTRY
 from models.registry import ModelLoadError
 
 
-class BenchmarkTab:
-    """The base of every Evaluate tab; subclasses set the class attributes and override the hooks."""
+@dataclass(frozen=True)
+class Texts:
+    """What a tab says: its session result's ``key`` (the Run button's key is ``{key}_run``), the button's label,
+    the job's label (shown to the others in the model's line), what one step is called, the message of a failed
+    run and what Cancel keeps ("the finished {kept} are kept")."""
 
-    key: ClassVar[str]  # the session result's key; the Run button's key is ``{key}_run``
-    button: ClassVar[str]  # the Run button's label
-    label: ClassVar[str]  # the job's label (shown to the others in the model's line)
-    unit: ClassVar[str] = "image"  # what one step is called
+    key: str
+    button: str
+    label: str
+    unit: str = "image"
+    failure: str = "Could not run"
+    kept: str = "steps"
+
+
+@dataclass(frozen=True)
+class ImagesRequest:
+    """A benchmark over images on the sidebar's classifier: the uploads (none: the sample photographs) and the
+    methods scored."""
+
+    model_id: str
+    device: str
+    uploads: tuple[Upload, ...]
+    methods: tuple[str, ...]
+
+
+class BenchmarkTab:
+    """The base of every Evaluate tab; subclasses set ``texts`` (and ``result``, the result class whose ``merge``
+    combines the steps' parts) and override the hooks."""
+
+    texts: ClassVar[Texts]
+    result: ClassVar[type | None] = None
+    intro: ClassVar[str] = ""  # the caption above the controls ({model_id}: the sidebar's classifier)
     empty: ClassVar[str] = ""  # shown before the first run
-    failure: ClassVar[str] = "Could not run"
-    kept: ClassVar[str] = "steps"  # "Cancelled: the finished {kept} are kept"
-    json_name: ClassVar[str] = ""  # the JSON download's file name ("": the key's)
+    stem: ClassVar[str] = ""  # the downloads' file names ("": the key's)
+    precision: ClassVar[int] = 3  # decimals of the table
 
     def __init__(self, model_id: str = "", device: str = "cpu") -> None:
         self.model_id, self.device = model_id, device  # the sidebar's classifier and device
+
+    @property
+    def key(self) -> str:
+        return self.texts.key
 
     # ---------------------------------------------------------------------------------- hooks
     def controls(self) -> Any | None:
@@ -50,18 +79,29 @@ class BenchmarkTab:
         raise NotImplementedError
 
     def combine(self, request: Any, parts: list[Any]) -> Any:
-        """The result of the finished steps' parts (a partial result while the job runs)."""
-        raise NotImplementedError
+        """The result of the finished steps' parts (a partial result while the job runs): ``result.merge``."""
+        return self.result.merge(parts)
 
     def table(self, request: Any, result: Any) -> pd.DataFrame:
         """The result as the table the page shows (also the partial result drawn while the job runs)."""
         raise NotImplementedError
 
+    def heading(self, request: Any, result: Any) -> str:
+        """A line above the stored result ("" for none)."""
+        return ""
+
+    def files(self, request: Any, result: Any) -> EvaluationFiles:
+        """The downloads' files (:mod:`glimpse.evaluation.files`, as ``python -m glimpse evaluate --out`` writes
+        them): by default of the one result, or of each result of a tuple."""
+        results = result if isinstance(result, tuple) else (result,)
+        return EvaluationFiles(self.stem or self.key.removeprefix("evaluate_"), results)
+
     def view(self, request: Any, result: Any) -> None:
-        """The stored result: by default its table and a JSON of the rows and how they were made."""
+        """The stored result: its heading, its table and the downloads."""
+        if heading := self.heading(request, result):
+            st.markdown(heading)
         self.preview(request, result)
-        name = self.json_name or f"{self.key.removeprefix('evaluate_')}.json"
-        json_download(result, name, key=f"{self.key}_json")
+        downloads(self.files(request, result), key=self.key)
 
     def notes(self, request: Any) -> tuple[str, ...]:
         """Said with the cost before the job starts."""
@@ -70,29 +110,33 @@ class BenchmarkTab:
     # ---------------------------------------------------------------------------------- the loop
     def preview(self, request: Any, result: Any, step: int | None = None) -> None:
         """The table (while the job runs: after ``step``; an element that needs a key takes one made with it)."""
-        st.dataframe(self.table(request, result).style.format(precision=3), hide_index=True, width="stretch")
+        frame = self.table(request, result).style.format(precision=self.precision)
+        st.dataframe(frame, hide_index=True, width="stretch")
 
     def plan(self, request: Any) -> jobs.Plan:
-        return jobs.Plan(self.label, tuple(self.steps(request)), unit=self.unit, notes=self.notes(request))
+        return jobs.Plan(self.texts.label, tuple(self.steps(request)), unit=self.texts.unit, notes=self.notes(request))
 
     def draw(self) -> None:
+        texts, run_key = self.texts, f"{self.key}_run"
+        if self.intro:
+            st.caption(self.intro.format(model_id=self.model_id))
         request = self.controls()
         plan = None
         if request is not None:
             try:
                 plan = self.plan(request)
             except (ValueError, ModelLoadError) as err:  # a mismatch found before anything ran
-                st.error(f"{self.failure}: {err}")
-        if jobs.job_button(self.button, key=f"{self.key}_run", plan=plan, disabled=plan is None or not plan.steps):
+                st.error(f"{texts.failure}: {err}")
+        if jobs.job_button(texts.button, key=run_key, plan=plan, disabled=plan is None or not plan.steps):
             jobs.run_job(
                 plan,
-                key=f"{self.key}_run",
+                key=run_key,
                 combine=lambda parts: self.combine(request, parts),
                 store=lambda result: session_results.put(self.key, (request, result)),
                 show=lambda result, k: self.preview(request, result, k),
                 errors=(ValueError, ModelLoadError),  # ImageLoadError is a ValueError
-                failure=self.failure,
-                cancel_message=f"Cancelled: the finished {self.kept} are kept; Run resumes from them.",
+                failure=texts.failure,
+                cancel_message=f"Cancelled: the finished {texts.kept} are kept; Run resumes from them.",
                 forget=lambda: session_results.pop(self.key),
             )
         stored = session_results.get(self.key)
@@ -121,9 +165,33 @@ def label(method: str) -> str:
     return REGISTRY[method].info.label
 
 
-def json_download(result, file_name: str, *, key: str, text: str = "JSON of the table and how it was made") -> None:
-    doc = json.dumps({"rows": result.rows(), "run": result.meta()}, indent=2)
-    st.download_button(text, doc, file_name, "application/json", key=key)
+def downloads(files: EvaluationFiles, *, key: str, extra: Sequence[dict] = ()) -> None:
+    """The run's files in one row of buttons, the files ``python -m glimpse evaluate --out`` writes: CSV of the
+    table (where its rows are flat), JSON with how it was made, NPZ of every image's scores (made when clicked);
+    then ``extra`` (``st.download_button``'s arguments: a run bundle)."""
+    buttons = [("JSON with how it was made", files.json(), "json", "application/json")]
+    if files.flat():
+        buttons.insert(0, ("CSV of the table", files.csv(), "csv", "text/csv"))
+    if any(r.arrays() for r in files.results):
+        buttons.append(("NPZ of every image's scores", files.npz, "npz", "application/octet-stream"))
+    columns = st.columns(len(buttons) + len(extra))
+    for col, (text, data, ext, mime) in zip(columns, buttons):
+        col.download_button(text, data, f"{files.stem}.{ext}", mime, key=f"{key}_{ext}", on_click="ignore")
+    for col, button in zip(columns[len(buttons) :], extra):
+        col.download_button(**button, on_click="ignore")
+
+
+def merged_by(parts: Sequence[Any], group: Callable[[Any], Any], groups: Sequence[Any], merge) -> tuple:
+    """``parts`` merged per group, in the order of ``groups`` (those with no part yet left out): a run of several
+    models or curves whose steps interleave."""
+    by = {g: [p for p in parts if group(p) == g] for g in groups}
+    return tuple(merge(ps) for ps in by.values() if ps)
+
+
+def step(name: str, key: tuple, run: Callable[[Callable[[float, str], None]], Any], estimate_s: float | None):
+    """One step of a job: ``run(progress)``, remembered under ``key`` (:func:`components.jobs.remembered`), so
+    Cancel keeps it and Run resumes from it."""
+    return jobs.Step(name, lambda progress: jobs.remembered(key, lambda: run(progress)), estimate_s)
 
 
 def digest(pixels: np.ndarray) -> str:
@@ -142,6 +210,11 @@ def _samples() -> dict[str, np.ndarray]:
     from glimpse.images import sample_images
 
     return sample_images()
+
+
+def image_uploader(key: str):
+    """Several images to score; none: the sample photographs (:func:`images_or_samples`)."""
+    return st.file_uploader("Images (none: the sample photographs)", accept_multiple_files=True, key=key)
 
 
 def uploads_of(files) -> tuple[Upload, ...]:
@@ -165,12 +238,8 @@ def per_image(
     """One step per image: ``run(index, name, pixels, progress)``, remembered under ``key`` + the image's
     index and digest (an image uploaded again resumes from its finished step)."""
     return [
-        jobs.Step(
-            name,
-            lambda progress, i=i, name=name, pixels=pixels: jobs.remembered(
-                (*key, i, digest(pixels)), lambda: run(i, name, pixels, progress)
-            ),
-            estimate_s,
+        step(
+            name, (*key, i, digest(pixels)), lambda progress, i=i, n=name, p=pixels: run(i, n, p, progress), estimate_s
         )
         for i, (name, pixels) in enumerate(images.items())
     ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -11,15 +11,21 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from components import costs, jobs, loaders
-from components.evaluate.base import BenchmarkTab, label, method_picker
+from components.evaluate.base import BenchmarkTab, Texts, downloads, label, merged_by, method_picker, step
 from components.evaluate.leakage import MODELS
 from glimpse.evaluation.blockdigits import blockdigits
-from glimpse.evaluation.diffroar import LEVELS, SIDES, DiffRoarResult, blockdigits_diffroar, blockdigits_maps
+from glimpse.evaluation.diffroar import (
+    LEVELS,
+    SIDES,
+    DiffRoarResult,
+    blockdigits_diffroar,
+    blockdigits_maps,
+    cache,
+)
+from glimpse.evaluation.files import EvaluationFiles
 from glimpse.evaluation.inversion import LEVELS as INVERSION_LEVELS
 from glimpse.evaluation.inversion import PAPER, InversionResult, feature_inversion
-from glimpse.evaluation.leakage import BENCHMARK_PARAMS
-from glimpse.evaluation.npz import evaluation_npz_bytes
-from glimpse.saliency.batching import cache_dir
+from glimpse.evaluation.leakage import BENCHMARK_PARAMS, blockdigits_params
 
 ROAR_KEY = "evaluate_diffroar"
 INVERSION_KEY = "evaluate_inversion"
@@ -38,45 +44,37 @@ class RoarRequest:
 
 
 def _maps(request: RoarRequest, model_id: str, method: str, progress=None):
-    key = ("roar-maps", model_id, request.device, method)
+    """The (train, test) maps a curve's levels retrain on, computed once (and kept) before its first level."""
     bundle = loaders.classifier(model_id, request.device)
-    return jobs.remembered(
-        key, lambda: blockdigits_maps(bundle, method, BENCHMARK_PARAMS.get(method, {}), progress=progress)
-    )
+    key = ("roar-maps", model_id, request.device, method)
+    return jobs.remembered(key, lambda: blockdigits_maps(bundle, method, blockdigits_params(method), progress=progress))
 
 
 def _maps_step(request: RoarRequest, model_id: str, method: str, progress) -> None:
-    """The maps a curve's levels retrain on, computed (and kept) before its first level; no part of the result."""
+    """The maps computed (and kept) before a curve's first level; no part of the result."""
     _maps(request, model_id, method, progress)
 
 
 def diffroar_level(request: RoarRequest, model_id: str, method: str, k: float, progress=None) -> DiffRoarResult:
     """One level of one curve: ``2 × seeds`` retrainings (each kept on disk as it ends)."""
-    from models.blockdigits import MEAN, STD, BlockDigitsCNN
+    from models.blockdigits import BlockDigitsCNN
 
     return blockdigits_diffroar(
         loaders.classifier(model_id, request.device),
         method,
-        BENCHMARK_PARAMS.get(method, {}),
+        None,  # the benchmark's settings for 64×32 images
         BlockDigitsCNN,
-        lambda x: (x - MEAN) / STD,
         maps=_maps(request, model_id, method, progress),
         levels=(k,),
         seeds=range(request.seeds),
         epochs=request.epochs,
-        cache_dir=cache_dir() / "diffroar",
         progress=progress,
     )
 
 
 class DiffRoarTab(BenchmarkTab):
-    key = ROAR_KEY
-    button = "Run DiffROAR"
-    label = "DiffROAR (BlockDigits)"
-    unit = "step"
-    empty = "Pick models, methods and levels and press **Run DiffROAR**."
-    failure = "Could not run DiffROAR"
-    kept = "retrainings"
+    texts = Texts(ROAR_KEY, "Run DiffROAR", "DiffROAR (BlockDigits)", "step", "Could not run DiffROAR", "retrainings")
+    empty, stem = "Pick models, methods and levels and press **Run DiffROAR**.", "diffroar"
 
     def controls(self) -> RoarRequest | None:
         c1, c2 = st.columns([1, 2])
@@ -86,13 +84,7 @@ class DiffRoarTab(BenchmarkTab):
             epochs = st.slider("Epochs per retraining", 2, 20, 10, key="roar_epochs")
         with c2:
             methods = method_picker(["gradient"], key="roar_methods")
-            levels = st.multiselect(
-                "Pixels kept (k)",
-                list(LEVELS),
-                default=list(LEVELS),
-                format_func=lambda k: f"{100 * k:g} %",
-                key="roar_levels",
-            )
+            levels = level_picker("Pixels kept (k)", LEVELS, lambda k: f"{100 * k:g} %", key="roar_levels")
         if not (models and methods and levels):
             return None
         return RoarRequest(tuple(models), tuple(methods), tuple(sorted(levels)), int(seeds), int(epochs), self.device)
@@ -106,38 +98,38 @@ class DiffRoarTab(BenchmarkTab):
 
     def steps(self, request: RoarRequest) -> list[jobs.Step]:
         images = len(blockdigits("train", seed=0)) + len(blockdigits("test", seed=0))
+        level_s = len(SIDES) * request.seeds * request.epochs * EPOCH_S
         out = []
         for model_id in request.models:
             for method in request.methods:
+                name = f"{model_id}, {label(method)}"
                 explain_s = costs.explain_seconds(
                     model_id, request.device, costs.as_methods([method], BENCHMARK_PARAMS)
                 )
                 out.append(
                     jobs.Step(
-                        f"{model_id}, {label(method)}: maps of {images:,} images",
+                        f"{name}: maps of {images:,} images",
                         lambda progress, m=model_id, method=method: _maps_step(request, m, method, progress),
                         None if explain_s is None else images * explain_s,
                     )
                 )
-                for k in request.levels:
-                    key = ("roar-level", model_id, request.device, method, k, request.seeds, request.epochs)
-                    out.append(
-                        jobs.Step(
-                            f"{model_id}, {label(method)}: k = {100 * k:g} %",
-                            lambda progress, key=key, m=model_id, method=method, k=k: jobs.remembered(
-                                key, lambda: diffroar_level(request, m, method, k, progress)
-                            ),
-                            len(SIDES) * request.seeds * request.epochs * EPOCH_S,
-                        )
+                out += [
+                    step(
+                        f"{name}: k = {100 * k:g} %",
+                        ("roar-level", model_id, request.device, method, k, request.seeds, request.epochs),
+                        lambda progress, m=model_id, method=method, k=k: diffroar_level(
+                            request, m, method, k, progress
+                        ),
+                        level_s,
                     )
+                    for k in request.levels
+                ]
         return out
 
     def combine(self, request: RoarRequest, parts: list) -> tuple[DiffRoarResult, ...]:
         curves = [r for r in parts if isinstance(r, DiffRoarResult)]
-        groups = {(m, method): [] for m in request.models for method in request.methods}
-        for r in curves:
-            groups[r.model_id, r.method].append(r)
-        return tuple(DiffRoarResult.merge(rs) for rs in groups.values() if rs)
+        groups = [(m, method) for m in request.models for method in request.methods]
+        return merged_by(curves, lambda r: (r.model_id, r.method), groups, DiffRoarResult.merge)
 
     def table(self, request: RoarRequest, results) -> pd.DataFrame:
         return pd.DataFrame([row for r in results for row in r.rows()])
@@ -152,19 +144,13 @@ class DiffRoarTab(BenchmarkTab):
             "Above 0: the map ranks the pixels that decide the class first. Below 0: it ranks them last (the "
             'paper\'s "feature inversion"). Bars: the spread over retrainings.'
         )
-        frame = self.table(request, results)
-        st.dataframe(frame.style.format(precision=3), hide_index=True, width="stretch")
-        doc = json.dumps({"rows": frame.to_dict("records"), "runs": [r.meta() for r in results]}, indent=2)
-        c1, c2, c3 = st.columns(3)
-        c1.download_button("CSV of the curves", frame.to_csv(index=False), "diffroar.csv", "text/csv")
-        c2.download_button("JSON with how they were made", doc, "diffroar.json", "application/json")
-        c3.download_button(
-            "NPZ of every retraining",
-            data=lambda: evaluation_npz_bytes(results),
-            file_name="diffroar.npz",
-            mime="application/octet-stream",
-            on_click="ignore",
-        )
+        super().preview(request, results)
+        downloads(self.files(request, results), key=self.key)
+
+
+def level_picker(text: str, levels: tuple[float, ...], show: Callable[[float], str], *, key: str) -> list[float]:
+    """The levels k to retrain at (all of them at first)."""
+    return st.multiselect(text, list(levels), default=list(levels), format_func=show, key=key)
 
 
 def curve_chart(results, *, key: str, label: Callable[[DiffRoarResult], str]) -> None:
@@ -208,7 +194,7 @@ def inversion_result(request: InversionRequest, progress=None) -> InversionResul
         eps=request.eps,
         levels=request.levels,
         seeds=range(request.seeds),
-        cache_dir=cache_dir() / "diffroar",
+        cache_dir=cache(),
         progress=progress,
     )
 
@@ -216,12 +202,9 @@ def inversion_result(request: InversionRequest, progress=None) -> InversionResul
 class InversionTab(BenchmarkTab):
     """The paper's own check, where its sign shows: two small networks trained here, no shared model."""
 
-    key = INVERSION_KEY
-    button = "Run the synthetic check"
-    label = "feature inversion (synthetic)"
-    unit = "step"
-    failure = "The synthetic check failed"
-    kept = "retrainings"
+    texts = Texts(INVERSION_KEY, "Run the synthetic check", "feature inversion (synthetic)", "step",
+                  "The synthetic check failed", "retrainings")  # fmt: skip
+    stem = "inversion"
 
     def controls(self) -> InversionRequest | None:
         st.subheader("The paper's own check: feature inversion on synthetic data")
@@ -237,12 +220,8 @@ class InversionTab(BenchmarkTab):
         epochs = c2.select_slider("Epochs", [40, 80, 160], 40, key="inv_epochs")
         eps = c3.select_slider("Robust ε (ℓ∞)", [0.2, 0.3, 0.45], 0.3, key="inv_eps")
         seeds = c4.slider("Retrainings per level and side", 1, 3, 2, key="inv_seeds")
-        levels = st.multiselect(
-            "Coordinates kept (k, of 10)",
-            list(INVERSION_LEVELS),
-            default=list(INVERSION_LEVELS),
-            format_func=lambda k: f"{round(10 * k)}",
-            key="inv_levels",
+        levels = level_picker(
+            "Coordinates kept (k, of 10)", INVERSION_LEVELS, lambda k: f"{round(10 * k)}", key="inv_levels"
         )
         if not levels:
             return None
@@ -252,12 +231,8 @@ class InversionTab(BenchmarkTab):
         return ("about a minute on two cores at the defaults; finished retrainings are kept",)
 
     def steps(self, request: InversionRequest) -> list[jobs.Step]:
-        return [
-            jobs.Step(
-                "two networks and their DiffROAR",
-                lambda progress: jobs.remembered(("inversion", request), lambda: inversion_result(request, progress)),
-            )
-        ]
+        run = functools.partial(inversion_result, request)
+        return [step("two networks and their DiffROAR", ("inversion", request), run, None)]
 
     def combine(self, request: InversionRequest, parts: list) -> InversionResult:
         return parts[-1]
@@ -278,8 +253,10 @@ class InversionTab(BenchmarkTab):
             ]
         )
 
+    def files(self, request: InversionRequest, result: InversionResult) -> EvaluationFiles:
+        return result.files(self.stem)
+
     def view(self, request: InversionRequest, result: InversionResult) -> None:
         self.preview(request, result)
         curve_chart(result.curves(), key="inv_chart", label=lambda r: r.model_id.replace("synthetic-", "") + " network")
-        doc = json.dumps({"rows": result.rows(), "meta": result.meta(), "runs": [c.meta() for c in result.curves()]})
-        st.download_button("JSON of the check", doc, "inversion.json", "application/json", key="inv_json")
+        downloads(self.files(request, result), key=self.key)

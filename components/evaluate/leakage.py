@@ -6,8 +6,7 @@ null block). A faithful map puts its evidence on the digit; the benchmark measur
 
 from __future__ import annotations
 
-import io
-import json
+import functools
 from dataclasses import dataclass
 
 import pandas as pd
@@ -15,11 +14,10 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from components import costs, jobs, loaders
-from components.evaluate.base import BenchmarkTab, label, method_picker
+from components.evaluate.base import BenchmarkTab, Texts, downloads, label, merged_by, method_picker, step
 from glimpse.display import colour_range, overlay, resize_image, with_colour_bar
 from glimpse.evaluation.blockdigits import blockdigits
 from glimpse.evaluation.leakage import BENCHMARK_PARAMS, TOPK, LeakageResult, leakage_benchmark
-from glimpse.evaluation.npz import evaluation_npz_bytes
 from glimpse.export import MapEntry, RunRecord, bundle_bytes
 from glimpse.saliency import REGISTRY, explain
 
@@ -65,8 +63,7 @@ def parts(request: Request) -> list[tuple[str, int, int]]:
 
 def combine(request: Request, results: list[LeakageResult]) -> tuple[LeakageResult, ...]:
     """One result per model (of the images finished so far), in the request's order."""
-    by_model = {m: [r for r in results if r.model_id == m] for m in request.models}
-    return tuple(LeakageResult.merge(rs) for rs in by_model.values() if rs)
+    return merged_by(results, lambda r: r.model_id, request.models, LeakageResult.merge)
 
 
 def results_of(request: Request) -> tuple[LeakageResult, ...]:
@@ -91,13 +88,9 @@ def table(results: tuple[LeakageResult, ...]) -> pd.DataFrame:
 
 
 class LeakageTab(BenchmarkTab):
-    key = RESULT_KEY
-    button = "Run"
-    label = "leakage (BlockDigits)"
-    unit = "batch"
-    empty = "Pick models and methods and press **Run**."
-    failure = "Could not run the benchmark"
-    kept = "batches"
+    texts = Texts(RESULT_KEY, "Run", "leakage (BlockDigits)", "batch", "Could not run the benchmark", "batches")
+    empty, stem = "Pick models and methods and press **Run**.", "blockdigits_leakage"
+    precision = 1
 
     def controls(self) -> Request | None:
         c1, c2 = st.columns([1, 2])
@@ -126,15 +119,8 @@ class LeakageTab(BenchmarkTab):
             explain_s = costs.explain_seconds(model_id, request.device, request.panel)
             estimate = None if explain_s is None else n * explain_s + costs.forward_seconds(model_id, request.device, n)
             key = ("leakage", model_id, request.device, request.panel, request.seed, first, n)
-            out.append(
-                jobs.Step(
-                    f"{model_id}, images {first + 1}–{first + n}",
-                    lambda progress, key=key, m=model_id, f=first, n=n: jobs.remembered(
-                        key, lambda: leakage_part(request, m, f, n, progress)
-                    ),
-                    estimate,
-                )
-            )
+            run = functools.partial(leakage_part, request, model_id, first, n)
+            out.append(step(f"{model_id}, images {first + 1}–{first + n}", key, run, estimate))
         return out
 
     def combine(self, request: Request, parts: list[LeakageResult]) -> tuple[LeakageResult, ...]:
@@ -142,9 +128,6 @@ class LeakageTab(BenchmarkTab):
 
     def table(self, request: Request, results) -> pd.DataFrame:
         return table(results)
-
-    def preview(self, request: Request, results, step: int | None = None) -> None:
-        st.dataframe(table(results).style.format(precision=1), hide_index=True, width="stretch")
 
     def view(self, request: Request, results) -> None:
         accuracy = ", ".join(f"`{r.model_id}` {100 * r.accuracy:.0f} %" for r in results)
@@ -156,9 +139,16 @@ class LeakageTab(BenchmarkTab):
             "on the digit. BlockMNIST's finding: a standard model's input gradients leak, a robust model's do not."
         )
         chart(results)
-        frame = table(results)
-        st.dataframe(frame.style.format(precision=1), hide_index=True, width="stretch")
-        downloads(request, frame, results)
+        self.preview(request, results)
+        index = int(st.session_state.get("eval_example", 0))
+        bundle = {
+            "label": "Run bundle (zip, with a report)",
+            "data": lambda: leakage_bundle(request, results, index),
+            "file_name": "blockdigits_leakage_bundle.zip",
+            "mime": "application/zip",
+            "help": "The table, the example image's maps of every model (raw, NPZ) and an offline HTML report.",
+        }
+        downloads(self.files(request, results), key=self.key, extra=[bundle])
         example_view(request)
 
 
@@ -204,35 +194,6 @@ def leakage_bundle(request: Request, results: tuple[LeakageResult, ...], index: 
         tables={"leakage": tuple(rows)},
     )
     return bundle_bytes(run)
-
-
-def downloads(request: Request, frame: pd.DataFrame, results: tuple[LeakageResult, ...]) -> None:
-    c1, c2, c3, c4 = st.columns(4)
-    index = int(st.session_state.get("eval_example", 0))
-    c3.download_button(
-        "NPZ of every image's scores",
-        data=lambda: evaluation_npz_bytes(results),
-        file_name="blockdigits_leakage.npz",
-        mime="application/octet-stream",
-        on_click="ignore",
-        help="Per model and method: signal_mass (images,) and null_topk (images, k); meta holds how it was made.",
-    )
-    c4.download_button(
-        "Run bundle (zip, with a report)",
-        data=lambda: leakage_bundle(request, results, index),
-        file_name="blockdigits_leakage_bundle.zip",
-        mime="application/zip",
-        on_click="ignore",
-        help="The table, the example image's maps of every model (raw, NPZ) and an offline HTML report.",
-    )
-    c1.download_button("CSV of the table", frame.to_csv(index=False), "blockdigits_leakage.csv", "text/csv")
-    doc = {
-        "rows": [{"model": r.model_id, **row} for r in results for row in r.rows()],
-        "runs": [r.meta() for r in results],
-    }
-    buf = io.StringIO()
-    json.dump(doc, buf, indent=2)
-    c2.download_button("JSON with how it was made", buf.getvalue(), "blockdigits_leakage.json", "application/json")
 
 
 @st.cache_data(max_entries=32, show_spinner="Computing the maps…")

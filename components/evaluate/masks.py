@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from components import costs, jobs, loaders
-from components.evaluate.base import BenchmarkTab, decoded, json_download, label, method_picker
+from components.evaluate.base import BenchmarkTab, Texts, decoded, label, method_picker, step
 from components.evaluate.leakage import DEFAULT_METHODS
 from components.uploads import Upload, expand_uploads
 from glimpse.evaluation.masks import METRICS, MaskResult, load_mask, mask_scores
@@ -24,22 +24,32 @@ def masks_table(result: MaskResult) -> pd.DataFrame:
     return pd.DataFrame([{"method": label(r["method"]), **{m: r[m] for m in METRICS}} for r in result.rows()])
 
 
-def masks_view(result: MaskResult, key: str = "mask") -> None:
-    rows = result.rows()
-    frame = masks_table(result)
-    st.markdown(f"**{len(result.names)} image–mask pair{'s' * (len(result.names) != 1)}** on `{result.model_id}`")
-    st.dataframe(frame.style.format(precision=3), hide_index=True, width="stretch")
-    fig = go.Figure()
-    for metric in METRICS[1:]:
-        fig.add_bar(
-            name=metric,
-            x=frame["method"],
-            y=frame[metric],
-            error_y={"type": "data", "array": [r[f"{metric}_sd"] for r in rows]},
+class MaskScoresTab(BenchmarkTab):
+    """What both mask tabs show: the pairs, the table, a bar chart of the scores and the downloads."""
+
+    result = MaskResult
+
+    def table(self, request, result: MaskResult) -> pd.DataFrame:
+        return masks_table(result)
+
+    def heading(self, request, result: MaskResult) -> str:
+        return f"**{len(result.names)} image–mask pair{'s' * (len(result.names) != 1)}** on `{result.model_id}`"
+
+    def view(self, request, result: MaskResult) -> None:
+        super().view(request, result)
+        rows, frame = result.rows(), masks_table(result)
+        fig = go.Figure()
+        for metric in METRICS[1:]:
+            fig.add_bar(
+                name=metric,
+                x=frame["method"],
+                y=frame[metric],
+                error_y={"type": "data", "array": [r[f"{metric}_sd"] for r in rows]},
+            )
+        fig.update_layout(
+            barmode="group", yaxis_range=[0, 1], height=340, margin={"t": 20}, legend={"orientation": "h"}
         )
-    fig.update_layout(barmode="group", yaxis_range=[0, 1], height=340, margin={"t": 20}, legend={"orientation": "h"})
-    st.plotly_chart(fig, width="stretch", config={"displayModeBar": False}, key=f"{key}_chart")
-    json_download(result, f"{key}_scores.json", key=f"{key}_json", text="JSON of the scores and how they were made")
+        st.plotly_chart(fig, width="stretch", config={"displayModeBar": False}, key=f"{self.key}_chart")
 
 
 # ------------------------------------------------------------------------------------------ the user's masks
@@ -65,21 +75,16 @@ def score_pair(request: MasksRequest, i: int) -> MaskResult:
     return mask_scores(bundle, [pixels], [mask], list(request.methods), names=[image_file.name], k=request.k)
 
 
-class MasksTab(BenchmarkTab):
-    key = MASKS_KEY
-    button = "Score against the masks"
-    label = "scores against your masks"
-    unit = "pair"
-    failure = "Cannot score"
-    kept = "pairs"
+class MasksTab(MaskScoresTab):
+    texts = Texts(MASKS_KEY, "Score against the masks", "scores against your masks", "pair", "Cannot score", "pairs")
+    stem = "mask_scores"
+    intro = (
+        "Upload images and one mask per image (the same size; white inside the region that should matter, black "
+        "outside), as files or zips. Images and masks pair in the order of their names (inside a zip: their paths). "
+        "Each method's map of the top-1 class of the sidebar's classifier (`{model_id}`) is scored at the image's size."
+    )
 
     def controls(self) -> MasksRequest | None:
-        st.caption(
-            "Upload images and one mask per image (the same size; white inside the region that should matter, "
-            "black outside), as files or zips. Images and masks pair in the order of their names (inside a zip: "
-            f"their paths). Each method's map of the top-1 class of the sidebar's classifier (`{self.model_id}`) "
-            "is scored at the image's size."
-        )
         c1, c2 = st.columns(2)
         images = c1.file_uploader("Images (files or a zip)", accept_multiple_files=True, key="mask_images")
         masks = c2.file_uploader("Masks (files or a zip)", accept_multiple_files=True, key="mask_masks")
@@ -101,36 +106,16 @@ class MasksTab(BenchmarkTab):
     def steps(self, request: MasksRequest) -> list[jobs.Step]:
         panel = costs.as_methods(request.methods)
         explain_s = costs.explain_seconds(request.model_id, request.device, panel)
-        forward_s = costs.forward_seconds(request.model_id, request.device, 1)
+        estimate = costs.total(explain_s, costs.forward_seconds(request.model_id, request.device, 1))
         return [
-            jobs.Step(
-                f.name,
-                lambda progress, i=i: jobs.remembered(
-                    (
-                        "mask",
-                        request.model_id,
-                        request.device,
-                        panel,
-                        request.k,
-                        request.images[i].digest,
-                        request.masks[i].digest,
-                        request.images[i].name,
-                    ),
-                    lambda: score_pair(request, i),
-                ),  # fmt: skip
-                costs.total(explain_s, forward_s),
+            step(
+                image.name,
+                ("mask", request.model_id, request.device, panel, request.k, image.digest, mask.digest, image.name),
+                lambda progress, i=i: score_pair(request, i),
+                estimate,
             )
-            for i, f in enumerate(request.images)
+            for i, (image, mask) in enumerate(zip(request.images, request.masks))
         ]
-
-    def combine(self, request: MasksRequest, parts: list[MaskResult]) -> MaskResult:
-        return MaskResult.merge(parts)
-
-    def table(self, request: MasksRequest, result: MaskResult) -> pd.DataFrame:
-        return masks_table(result)
-
-    def view(self, request: MasksRequest, result: MaskResult) -> None:
-        masks_view(result, key="mask")
 
 
 # ------------------------------------------------------------------------------------------ shapes
@@ -165,20 +150,18 @@ def score_shapes(request: ShapesRequest, first: int, n: int, progress=None) -> M
     )
 
 
-class ShapesTab(BenchmarkTab):
-    key = SHAPES_KEY
-    button = "Score the shapes classifier"
-    label = "shapes against object masks"
-    unit = "batch"
-    failure = "Cannot score"
-    kept = "batches"
+class ShapesTab(MaskScoresTab):
+    texts = Texts(
+        SHAPES_KEY, "Score the shapes classifier", "shapes against object masks", "batch", "Cannot score", "batches"
+    )
+    stem = "shape_scores"
+    intro = (
+        "The embedded `shapes-classifier` says which of 12 coloured shapes a 32×32 scene holds (the scenes the "
+        "embedded text-to-image model learnt from). Every scene comes with exact object masks: each object's class "
+        "is explained and its map scored against that object's mask."
+    )
 
     def controls(self) -> ShapesRequest | None:
-        st.caption(
-            "The embedded `shapes-classifier` says which of 12 coloured shapes a 32×32 scene holds (the scenes the "
-            "embedded text-to-image model learnt from). Every scene comes with exact object masks: each object's "
-            "class is explained and its map scored against that object's mask."
-        )
         c1, c2 = st.columns([2, 1])
         methods = method_picker(DEFAULT_METHODS, key="shape_methods", where=c1)
         scenes = c2.slider("Scenes", 5, 100, 20, step=5, key="shape_scenes", help="One or two objects each.")
@@ -189,26 +172,13 @@ class ShapesTab(BenchmarkTab):
 
         pairs = len(shape_pairs(request.scenes, request.seed)[0])
         explain_s = costs.explain_seconds(MODEL_ID, request.device, costs.as_methods(request.methods))
-        out = []
-        for first in range(0, pairs, SHAPES_CHUNK):
-            n = min(SHAPES_CHUNK, pairs - first)
-            key = ("shapes", request, first, n)
-            out.append(
-                jobs.Step(
-                    f"objects {first + 1}–{first + n} of {pairs}",
-                    lambda progress, key=key, f=first, n=n: jobs.remembered(
-                        key, lambda: score_shapes(request, f, n, progress)
-                    ),
-                    None if explain_s is None else n * explain_s,
-                )
+        return [
+            step(
+                f"objects {first + 1}–{first + n} of {pairs}",
+                ("shapes", request, first, n),
+                lambda progress, f=first, n=n: score_shapes(request, f, n, progress),
+                None if explain_s is None else n * explain_s,
             )
-        return out
-
-    def combine(self, request: ShapesRequest, parts: list[MaskResult]) -> MaskResult:
-        return MaskResult.merge(parts)
-
-    def table(self, request: ShapesRequest, result: MaskResult) -> pd.DataFrame:
-        return masks_table(result)
-
-    def view(self, request: ShapesRequest, result: MaskResult) -> None:
-        masks_view(result, key="shape")
+            for first in range(0, pairs, SHAPES_CHUNK)
+            for n in [min(SHAPES_CHUNK, pairs - first)]
+        ]

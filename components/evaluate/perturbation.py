@@ -8,8 +8,17 @@ import pandas as pd
 import streamlit as st
 
 from components import costs, jobs, loaders
-from components.evaluate.base import BenchmarkTab, images_or_samples, label, method_picker, per_image, uploads_of
-from components.uploads import Upload
+from components.evaluate.base import (
+    BenchmarkTab,
+    ImagesRequest,
+    Texts,
+    image_uploader,
+    images_or_samples,
+    label,
+    method_picker,
+    per_image,
+    uploads_of,
+)
 from glimpse.evaluation.pgi import PgiResult, pgi_pgu
 from glimpse.evaluation.sensitivity import SensitivityResult, class_sensitivity
 
@@ -18,30 +27,22 @@ PGI_KEY = "evaluate_pgi"
 
 
 # ------------------------------------------------------------------------------------------ class sensitivity
-@dataclass(frozen=True)
-class SensitivityRequest:
-    model_id: str
-    device: str
-    uploads: tuple[Upload, ...]
-    methods: tuple[str, ...]
+SensitivityRequest = ImagesRequest
 
 
 class SensitivityTab(BenchmarkTab):
-    key = SENSITIVITY_KEY
-    button = "Measure class sensitivity"
-    label = "class sensitivity"
-    failure = "Cannot measure"
-    kept = "images"
+    texts = Texts(
+        SENSITIVITY_KEY, "Measure class sensitivity", "class sensitivity", "image", "Cannot measure", "images"
+    )
+    result = SensitivityResult
+    intro = (
+        "Does a method's map change with the class it explains? Per image, the Spearman correlation between its map "
+        "of the most likely and of the least likely class of the sidebar's classifier (`{model_id}`); the mean over "
+        "the images. 1 = the same map for any class; lower is better."
+    )
 
     def controls(self) -> SensitivityRequest | None:
-        st.caption(
-            "Does a method's map change with the class it explains? Per image, the Spearman correlation between "
-            "its map of the most likely and of the least likely class of the sidebar's classifier "
-            f"(`{self.model_id}`); the mean over the images. 1 = the same map for any class; lower is better."
-        )
-        uploads = st.file_uploader(
-            "Images (none: the sample photographs)", accept_multiple_files=True, key="sens_images"
-        )
+        uploads = image_uploader("sens_images")
         methods = method_picker(["gradient", "guided_backprop", "gradcam", "smoothgrad"], key="sens_methods")
         if not methods:
             return None
@@ -59,9 +60,6 @@ class SensitivityTab(BenchmarkTab):
         key = ("sensitivity", request.model_id, request.device, panel)
         return per_image(images_or_samples(request.uploads), run, key, estimate)
 
-    def combine(self, request: SensitivityRequest, parts: list[SensitivityResult]) -> SensitivityResult:
-        return SensitivityResult.merge(parts)
-
     def table(self, request: SensitivityRequest, result: SensitivityResult) -> pd.DataFrame:
         return pd.DataFrame(
             [
@@ -75,40 +73,29 @@ class SensitivityTab(BenchmarkTab):
             ]
         )
 
-    def view(self, request: SensitivityRequest, result: SensitivityResult) -> None:
-        st.markdown(f"**{len(result.image_names)} images** on `{result.model_id}`")
-        super().view(request, result)
+    def heading(self, request: SensitivityRequest, result: SensitivityResult) -> str:
+        return f"**{len(result.image_names)} images** on `{result.model_id}`"
 
 
 # ------------------------------------------------------------------------------------------ PGI / PGU
 @dataclass(frozen=True)
-class PgiRequest:
-    model_id: str
-    device: str
-    uploads: tuple[Upload, ...]
-    methods: tuple[str, ...]
+class PgiRequest(ImagesRequest):
     ks: tuple[float, ...]
     perturbation: str
     draws: int
 
 
 class PgiTab(BenchmarkTab):
-    key = PGI_KEY
-    button = "Measure PGI / PGU"
-    label = "PGI / PGU"
-    json_name = "pgi_pgu.json"
-    failure = "Cannot measure"
-    kept = "images"
+    texts = Texts(PGI_KEY, "Measure PGI / PGU", "PGI / PGU", "image", "Cannot measure", "images")
+    result, stem, precision = PgiResult, "pgi_pgu", 4
+    intro = (
+        "Perturb the superpixels a map ranks highest (PGI: the prediction should move, higher is better) or all the "
+        "others (PGU: it should not, lower is better), on the sidebar's classifier (`{model_id}`). No method wins "
+        "every neighbourhood, so each k is shown."
+    )
 
     def controls(self) -> PgiRequest | None:
-        st.caption(
-            "Perturb the superpixels a map ranks highest (PGI: the prediction should move, higher is better) or "
-            f"all the others (PGU: it should not, lower is better), on the sidebar's classifier (`{self.model_id}`). "
-            "No method wins every neighbourhood, so each k is shown."
-        )
-        uploads = st.file_uploader(
-            "Images (none: the sample photographs)", accept_multiple_files=True, key="pgi_images"
-        )
+        uploads = image_uploader("pgi_images")
         methods = method_picker(["gradient", "gradcam", "occlusion"], key="pgi_methods")
         c1, c2, c3 = st.columns(3)
         ks = c1.multiselect("k (share of superpixels)", [0.1, 0.25, 0.5], default=[0.25], key="pgi_ks")
@@ -143,17 +130,10 @@ class PgiTab(BenchmarkTab):
         key = ("pgi", request.model_id, request.device, panel, request.ks, request.perturbation, request.draws)
         return per_image(images_or_samples(request.uploads), run, key, estimate)
 
-    def combine(self, request: PgiRequest, parts: list[PgiResult]) -> PgiResult:
-        return PgiResult.merge(parts)
-
     def table(self, request: PgiRequest, result: PgiResult) -> pd.DataFrame:
         return pd.DataFrame(
             [{"method": label(r["method"]), "k": r["k"], "PGI ↑": r["pgi"], "PGU ↓": r["pgu"]} for r in result.rows()]
         )
 
-    def preview(self, request: PgiRequest, result: PgiResult, step: int | None = None) -> None:
-        st.dataframe(self.table(request, result).style.format(precision=4), hide_index=True, width="stretch")
-
-    def view(self, request: PgiRequest, result: PgiResult) -> None:
-        st.markdown(f"**{len(result.names)} images** on `{result.model_id}` · {result.perturbation} perturbation")
-        super().view(request, result)
+    def heading(self, request: PgiRequest, result: PgiResult) -> str:
+        return f"**{len(result.names)} images** on `{result.model_id}` · {result.perturbation} perturbation"
