@@ -15,7 +15,7 @@ from glimpse.export import read_bundle
 from glimpse.saliency import Target
 from glimpse.saliency.npz import ImageRef, read_npz
 from models import registry
-from tests.glimpse.saliency.saliency_models import cnn_bundle, image
+from tests.tiny_models import cnn_bundle, image
 
 
 @pytest.fixture

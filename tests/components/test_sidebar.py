@@ -8,7 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.apptest_support import APP
-from tests.tiny_vit import save_tiny_vit
+from tests.tiny_models import save_tiny_vit
 
 ROOT = Path(__file__).resolve().parents[2]
 

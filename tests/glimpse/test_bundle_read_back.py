@@ -13,7 +13,7 @@ import numpy as np
 from glimpse.compare.run import CompareSpec, run_compare
 from glimpse.export import bundle_bytes, read_bundle
 from glimpse.images import sample_images
-from tests.glimpse.saliency.saliency_models import cnn_bundle
+from tests.tiny_models import cnn_bundle
 
 
 def _same_rows(a, b, tol: float = 0.0) -> None:

@@ -12,7 +12,7 @@ from glimpse.complexity.maps import complexity_maps
 from glimpse.images import sample_images
 from glimpse.saliency import explain
 from glimpse.versions import library_versions
-from tests.glimpse.saliency.saliency_models import cnn_bundle, image
+from tests.tiny_models import cnn_bundle, image
 
 
 def test_a_saliency_map_says_how_it_was_made():

@@ -27,7 +27,7 @@ def test_embedded_model_loads_offline(embedded):
 
 
 def test_local_folder_loads_through_the_same_path(tmp_path):
-    from tests.glimpse.attention.tiny_denoisers import tiny_shapes_pipeline
+    from tests.tiny_models import tiny_shapes_pipeline
 
     tiny_shapes_pipeline().save_pretrained(tmp_path)
     bundle = load_pipeline(str(tmp_path), device="cpu")
@@ -37,7 +37,7 @@ def test_local_folder_loads_through_the_same_path(tmp_path):
 def test_kind_is_detected_from_the_denoiser_class():
     from types import SimpleNamespace
 
-    from tests.glimpse.attention.tiny_denoisers import tiny_pixart, tiny_sd3
+    from tests.tiny_models import tiny_pixart, tiny_sd3
 
     assert detect_kind(SimpleNamespace(unet=torch.nn.Identity())) == "unet"
     assert detect_kind(SimpleNamespace(unet=None, transformer=tiny_pixart())) == "pixart"

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from glimpse.images import sample_images
 from glimpse.devices import resolve_device
+from glimpse.images import sample_images
 from glimpse.token_grid import TokenGrid, grid_to_tokens, tokens_to_grid
 from models import hub
 from models.registry import DEFAULT_CLASSIFIER, LOADERS, ClassifierBundle, ModelLoadError, load_classifier
-from tests.tiny_vit import save_tiny_vit
+from tests.tiny_models import save_tiny_vit
 
 
 @pytest.fixture(scope="module")

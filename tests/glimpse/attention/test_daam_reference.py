@@ -17,7 +17,7 @@ import pytest
 
 from glimpse.attention import generate_with_attention, token_maps, word_maps
 from models.diffusion import load_pipeline
-from tests.glimpse.attention.tiny_denoisers import one_thread
+from tests.tiny_models import one_thread
 
 REFERENCE = Path(__file__).resolve().parents[2] / "reference" / "daam"
 MIN_R = 0.999

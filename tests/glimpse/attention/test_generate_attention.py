@@ -10,7 +10,7 @@ import torch
 
 from glimpse.attention import generate_with_attention, word_maps
 from models.diffusion import bundle_from_pipeline
-from tests.glimpse.attention.tiny_denoisers import one_thread, tiny_shapes_pipeline
+from tests.tiny_models import one_thread, tiny_shapes_pipeline
 
 from .tracefixture import runs_twice
 

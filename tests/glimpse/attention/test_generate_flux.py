@@ -8,7 +8,7 @@ import torch
 
 from glimpse.attention import generate_with_attention, word_maps
 from models.diffusion import bundle_from_pipeline
-from tests.glimpse.attention.tiny_denoisers import one_thread, tiny_flux_pipeline
+from tests.tiny_models import one_thread, tiny_flux_pipeline
 
 _threads = pytest.fixture(autouse=True, scope="module")(one_thread)
 

@@ -10,7 +10,7 @@ import torch
 from glimpse.attention import KINDS, AttentionTracer, detect, kind_of
 from glimpse.attention.daam import DAAM_BLOCKS, daam_skipped_sides
 from glimpse.attention.kinds import UNet
-from tests.glimpse.attention.tiny_denoisers import TEXT_LEN, call, inputs, one_thread, tiny_flux, tiny_pixart, tiny_unet
+from tests.tiny_models import TEXT_LEN, call, inputs, one_thread, tiny_flux, tiny_pixart, tiny_unet
 
 _threads = pytest.fixture(autouse=True, scope="module")(one_thread)
 

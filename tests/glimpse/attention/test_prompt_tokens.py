@@ -8,7 +8,7 @@ import pytest
 
 from glimpse.attention import prompt_tokens
 from glimpse.attention.generate import word_spans
-from tests.glimpse.attention.tiny_denoisers import tiny_clip_tokenizer
+from tests.tiny_models import tiny_clip_tokenizer
 
 
 def tiny_t5_tokenizer():

@@ -11,7 +11,7 @@ import torch
 from glimpse.attention import AttentionTracer, joint_text_block
 from glimpse.attention.recorders import common
 from glimpse.attention.recorders.cross import CrossAttentionRecorder
-from tests.glimpse.attention.tiny_denoisers import (
+from tests.tiny_models import (
     TEXT_LEN,
     call,
     inputs,

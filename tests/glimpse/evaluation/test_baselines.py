@@ -8,7 +8,7 @@ import pytest
 from glimpse.evaluation.baselines import PATH_METHODS, baseline_scores
 from glimpse.saliency import explain
 from glimpse.saliency.contract import BASELINES
-from tests.glimpse.saliency.saliency_models import cnn_bundle, image
+from tests.tiny_models import cnn_bundle, image
 
 
 def test_every_baseline_of_every_path_method_is_scored_and_one_is_preferred_per_metric():

@@ -3,8 +3,6 @@ also while other threads draw from it."""
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import pytest
 import torch
@@ -13,16 +11,16 @@ from torch import nn
 
 from glimpse.evaluation import deletion_insertion, randomisation_check
 from glimpse.evaluation.sanity import _reinitialise
-from tests.glimpse.evaluation.test_sanity import TinyCNN, image, tiny_bundle
-from tests.glimpse.saliency.saliency_models import global_rng_state
+from tests.probes import beside_a_drawing_caller, global_rng_state
+from tests.tiny_models import CascadeCNN, cascade_bundle, noise_image
 
 
 def test_sanity_check_same_seed_same_result_and_global_generators_untouched():
-    bundle = tiny_bundle()  # (the test helper seeds torch's generator to build its model)
+    bundle = cascade_bundle()  # (the test helper seeds torch's generator to build its model)
     before = global_rng_state()
     # SmoothGrad: the maps draw noise too, through explain's own generators.
     runs = [
-        randomisation_check(bundle, image(), "smoothgrad", target=1, stages=3, seed=s, params={"samples": 3})
+        randomisation_check(bundle, noise_image(24), "smoothgrad", target=1, stages=3, seed=s, params={"samples": 3})
         for s in (4, 4, 5)
     ]
     assert global_rng_state() == before
@@ -34,7 +32,7 @@ def test_sanity_check_same_seed_same_result_and_global_generators_untouched():
 def test_reinitialisation_draws_what_the_seeded_global_generator_would():
     # The private generator gives, on the CPU, exactly the weights reset_parameters gives after
     # torch.manual_seed(seed) — the behaviour this check had when it seeded the global generator.
-    ours, theirs = TinyCNN(), TinyCNN()
+    ours, theirs = CascadeCNN(), CascadeCNN()
     theirs.load_state_dict(ours.state_dict())
     with torch.no_grad():
         _reinitialise(ours, torch.Generator().manual_seed(9))
@@ -85,61 +83,25 @@ def test_every_draw_of_a_custom_reset_goes_to_the_private_generator():
 
 
 def test_deletion_insertion_reproducible_and_global_generators_untouched():
-    bundle = tiny_bundle()
+    bundle = cascade_bundle()
     values = np.random.default_rng(0).normal(size=(24, 24)).astype(np.float32)
     before = global_rng_state()
-    a = deletion_insertion(bundle, image(), values, target=1, steps=6)
-    b = deletion_insertion(bundle, image(), values, target=1, steps=6, batch_size=3)
+    a = deletion_insertion(bundle, noise_image(24), values, target=1, steps=6)
+    b = deletion_insertion(bundle, noise_image(24), values, target=1, steps=6, batch_size=3)
     assert global_rng_state() == before
     np.testing.assert_array_equal(a.deletion_scores, b.deletion_scores)
     np.testing.assert_array_equal(a.insertion_scores, b.insertion_scores)
 
 
 def test_sanity_checks_in_threads_match_serial_runs_and_leave_a_drawing_caller_alone():
-    bundle = tiny_bundle()  # built up front: the test helper seeds torch's generator
+    bundle = cascade_bundle()  # built up front: the test helper seeds torch's generator
 
     def check(seed):
-        return randomisation_check(bundle, image(), "gradient_shap", target=0, stages=3, seed=seed).maps
+        return randomisation_check(bundle, noise_image(24), "gradient_shap", target=0, stages=3, seed=seed).maps
 
     serial = {s: check(s) for s in (1, 2)}
-    got: dict[int, list] = {1: [], 2: []}
-    errors: list[BaseException] = []
-    start = threading.Barrier(3)
-    stop = threading.Event()
-    reference = [torch.rand(16, generator=torch.Generator().manual_seed(k)) for k in range(4)]
-    rounds = [0]
-
-    def worker(seed):
-        try:
-            start.wait()
-            for _ in range(2):
-                got[seed].append(check(seed))
-        except BaseException as err:  # re-raised in the main thread
-            errors.append(err)
-
-    def bystander():
-        # Re-initialisation must neither draw from this thread's global generator nor redirect its draws.
-        try:
-            start.wait()
-            while not stop.is_set():
-                k = rounds[0] % 4
-                torch.manual_seed(k)
-                assert torch.equal(torch.rand(16), reference[k])
-                rounds[0] += 1
-        except BaseException as err:
-            errors.append(err)
-
-    with torch.random.fork_rng():
-        threads = [threading.Thread(target=worker, args=(s,)) for s in (1, 2)] + [threading.Thread(target=bystander)]
-        for t in threads:
-            t.start()
-        for t in threads[:2]:
-            t.join()
-        stop.set()
-        threads[2].join()
-    if errors:
-        raise errors[0]
-    assert rounds[0] > 0
-    for seed in (1, 2):
-        for maps in got[seed]:
+    # re-initialisation neither draws from a drawing caller's global generators nor redirects its draws
+    got = beside_a_drawing_caller([lambda s=s: [check(s), check(s)] for s in (1, 2)])
+    for seed, repeats in zip((1, 2), got):
+        for maps in repeats:
             np.testing.assert_array_equal(maps, serial[seed])

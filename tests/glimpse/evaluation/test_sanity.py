@@ -2,40 +2,9 @@
 
 import numpy as np
 import torch
-from torch import nn
 
 from glimpse.evaluation import cascade, parameter_units, randomisation_check
-from models.registry import ClassifierBundle, freeze
-
-
-class TinyCNN(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.stem = nn.Conv2d(3, 6, 3, padding=1)
-        self.act = nn.ReLU()
-        self.blocks = nn.Sequential(
-            nn.Sequential(nn.Conv2d(6, 6, 3, padding=1), nn.ReLU()),
-            nn.Sequential(nn.Conv2d(6, 8, 3, padding=1), nn.ReLU()),
-        )
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(8, 3)
-
-    def forward(self, x):
-        return self.fc(self.pool(self.blocks(self.act(self.stem(x)))).flatten(1))
-
-
-def tiny_bundle() -> ClassifierBundle:
-    torch.manual_seed(3)
-    return ClassifierBundle(
-        model_id="tiny",
-        model=freeze(TinyCNN(), torch.device("cpu")),
-        labels=("a", "b", "c"),
-        input_size=(24, 24),
-        mean=(0.5, 0.5, 0.5),
-        std=(0.25, 0.25, 0.25),
-        target_layers=("blocks.1",),
-        device=torch.device("cpu"),
-    )
+from tests.tiny_models import CascadeCNN, cascade_bundle, noise_image
 
 
 def gradient_map(bundle, image, target):
@@ -46,12 +15,8 @@ def gradient_map(bundle, image, target):
     return x.grad[0].sum(0).numpy()
 
 
-def image() -> np.ndarray:
-    return np.random.default_rng(0).integers(0, 256, size=(24, 24, 3), dtype=np.uint8)
-
-
 def test_cascade_is_top_down_and_cumulative():
-    model = TinyCNN()
+    model = CascadeCNN()
     assert parameter_units(model) == ["stem", "blocks.0", "blocks.1", "fc"]
     plan = cascade(model, 3)
     assert plan[0] == ["fc"] and plan[-1] == ["fc", "blocks.1", "blocks.0", "stem"]
@@ -59,14 +24,14 @@ def test_cascade_is_top_down_and_cumulative():
 
 
 def test_gradient_decorrelates_and_shared_model_untouched():
-    bundle = tiny_bundle()
+    bundle = cascade_bundle()
     before = {k: v.clone() for k, v in bundle.model.state_dict().items()}
     rng_state = torch.get_rng_state()
-    res = randomisation_check(bundle, image(), "gradient", target=1, stages=4, map_fn=gradient_map)
+    res = randomisation_check(bundle, noise_image(24), "gradient", target=1, stages=4, map_fn=gradient_map)
     assert res.stages[0] == "trained" and res.stages[1] == "fc" and len(res.stages) == 5
     assert res.spearman[0] == 1.0 and res.ssim[0] == 1.0
     # The first stage's map is recomputed on an untouched copy: it must equal the trained map.
-    assert np.allclose(res.maps[0], gradient_map(bundle, image(), 1))
+    assert np.allclose(res.maps[0], gradient_map(bundle, noise_image(24), 1))
     assert res.spearman[-1] < 0.6
     assert np.nanmin(res.spearman[1:]) < 0.9
     after = bundle.model.state_dict()
@@ -76,12 +41,16 @@ def test_gradient_decorrelates_and_shared_model_untouched():
 
 
 def test_same_seed_same_cascade():
-    a = randomisation_check(tiny_bundle(), image(), "gradient", target=0, stages=2, seed=5, map_fn=gradient_map)
-    b = randomisation_check(tiny_bundle(), image(), "gradient", target=0, stages=2, seed=5, map_fn=gradient_map)
+    a = randomisation_check(
+        cascade_bundle(), noise_image(24), "gradient", target=0, stages=2, seed=5, map_fn=gradient_map
+    )
+    b = randomisation_check(
+        cascade_bundle(), noise_image(24), "gradient", target=0, stages=2, seed=5, map_fn=gradient_map
+    )
     assert np.array_equal(a.maps, b.maps)
 
 
 def test_with_registry_gradient():
-    res = randomisation_check(tiny_bundle(), image(), "gradient", target=0, stages=2)
+    res = randomisation_check(cascade_bundle(), noise_image(24), "gradient", target=0, stages=2)
     assert res.maps.shape[0] == 3 and res.spearman[0] == 1.0
     assert res.spearman[-1] < 0.9

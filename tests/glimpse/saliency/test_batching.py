@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from glimpse.saliency import batching, explain
-from tests.glimpse.saliency.saliency_models import cnn_bundle, image
+from tests.tiny_models import cnn_bundle, image
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from glimpse.saliency import explain
-from tests.glimpse.saliency.saliency_models import cnn_bundle, image
+from tests.tiny_models import cnn_bundle, image
 
 TARGET = 3
 

@@ -18,14 +18,8 @@ from glimpse.saliency.base import Cost, CostInput, MethodInfo
 from glimpse.saliency.batching import batch_size_for
 from glimpse.saliency.contract import Method
 from glimpse.saliency.cost import GroupCost, PanelCost, PassTime, estimate_cost, measure_pass_time
-from tests.glimpse.saliency.saliency_models import (
-    FAST_PARAMS,
-    cnn_bundle,
-    global_rng_state,
-    hook_count,
-    image,
-    param_variants,
-)
+from tests.probes import global_rng_state, hook_count
+from tests.tiny_models import FAST_PARAMS, cnn_bundle, image, param_variants
 
 #: Light noise, so that SLIC still splits each noisy copy into several superpixels (KernelSHAP skips its
 #: coalitions for an image of one superpixel).

@@ -11,7 +11,7 @@ from glimpse.saliency import Target, explain
 from glimpse.saliency.contract import Context, ScoreModel
 from glimpse.saliency.methods._common import quiet_captum
 from glimpse.saliency.methods.gradient_shap import SALT_ALPHA, SALT_NOISE, SALT_PICK, expected_gradients
-from tests.glimpse.saliency.saliency_models import cnn_bundle, image, linear_bundle
+from tests.tiny_models import cnn_bundle, image, linear_bundle
 
 
 def context(bundle, *, target: int = 0, seed: int = 0, batch_size: int = 16) -> Context:

@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from glimpse.saliency import SHARED, explain, list_methods
-from tests.glimpse.saliency.saliency_models import FAST_PARAMS, TinyCNN, cnn_bundle, hook_count, image
+from tests.probes import hook_count
+from tests.tiny_models import FAST_PARAMS, TinyCNN, cnn_bundle, image
 
 
 class Bomb(nn.Module):

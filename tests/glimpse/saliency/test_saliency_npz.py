@@ -21,7 +21,7 @@ from glimpse.saliency.npz import (
     save_npz,
     write_npz,
 )
-from tests.glimpse.saliency.saliency_models import cnn_bundle, image
+from tests.tiny_models import cnn_bundle, image
 
 
 @pytest.fixture(scope="module")

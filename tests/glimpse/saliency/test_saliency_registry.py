@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from glimpse.saliency import REGISTRY, SHARED, SaliencyMap, Target, explain, get_method, list_methods
-from tests.glimpse.saliency.saliency_models import FAST_PARAMS, cnn_bundle, image, vit_bundle
+from tests.tiny_models import FAST_PARAMS, cnn_bundle, image, vit_bundle
 
 METHODS = [m.name for m in list_methods()]
 CAMS = [m.name for m in list_methods() if m.family == "cam"]

@@ -6,15 +6,13 @@ Cases are discovered from the registry, so a new method or option that samples i
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import pytest
-import torch
 
 from glimpse.saliency import REGISTRY, explain
 from glimpse.saliency.engine import sample_seed
-from tests.glimpse.saliency.saliency_models import FAST_PARAMS, cnn_bundle, global_rng_state, image, param_variants
+from tests.probes import beside_a_drawing_caller, global_rng_state
+from tests.tiny_models import FAST_PARAMS, cnn_bundle, image, param_variants
 
 TUNNEL = {"samples": 2, "noise": 0.1}
 #: FAST_PARAMS with the adaptive IG refinement capped (its default budget is 400 nodes).
@@ -97,52 +95,8 @@ def test_concurrent_explanations_match_serial_runs():
         return [m.values for m in plain + noisy]
 
     serial = [run(b, s) for b, s in zip(bundles, seeds)]
-    results: list[list] = [[], []]
-    errors: list[BaseException] = []
-    start = threading.Barrier(3)
-    stop = threading.Event()
-    reference_torch = [torch.rand(32, generator=torch.Generator().manual_seed(k)) for k in range(8)]
-    reference_numpy = [np.random.RandomState(k).random_sample(32) for k in range(8)]
-    bystander_rounds = [0]
-
-    def explainer(i):
-        try:
-            start.wait()
-            for _ in range(2):
-                results[i].append(run(bundles[i], seeds[i]))
-        except BaseException as err:  # re-raised in the main thread
-            errors.append(err)
-
-    def bystander():
-        # A caller seeding and drawing from the global generators while the explanations run: its draws must
-        # be exactly what its seeds give, so nothing else touched those generators in between.
-        try:
-            start.wait()
-            while not stop.is_set():
-                k = bystander_rounds[0] % 8
-                torch.manual_seed(k)
-                np.random.seed(k)
-                assert torch.equal(torch.rand(32), reference_torch[k])
-                assert np.array_equal(np.random.random_sample(32), reference_numpy[k])
-                bystander_rounds[0] += 1
-        except BaseException as err:
-            errors.append(err)
-
-    with torch.random.fork_rng():
-        state = np.random.get_state()
-        threads = [threading.Thread(target=explainer, args=(i,)) for i in range(2)] + [
-            threading.Thread(target=bystander)
-        ]
-        for t in threads:
-            t.start()
-        for t in threads[:2]:
-            t.join()
-        stop.set()
-        threads[2].join()
-        np.random.set_state(state)
-    if errors:
-        raise errors[0]
-    assert bystander_rounds[0] > 0
+    # a caller seeding and drawing from the global generators meanwhile gets exactly what its seeds give
+    results = beside_a_drawing_caller([lambda i=i: [run(bundles[i], seeds[i]) for _ in range(2)] for i in range(2)])
     for i in range(2):
         for repeat in results[i]:
             for got, want in zip(repeat, serial[i], strict=True):

@@ -10,7 +10,7 @@ import torch
 
 from glimpse.saliency import explain
 from glimpse.saliency.methods.surrogate import Lime, lime_kernel, shapley_coalitions, weighted_ridge
-from tests.glimpse.saliency.saliency_models import image, linear_bundle
+from tests.tiny_models import image, linear_bundle
 
 # A small neighbourhood (first row: the image itself, one row: all hidden) and lime 0.2.0.1's answer for it:
 # LimeImageExplainer() (kernel_width 0.25, default kernel) weights from sklearn's cosine distances, and

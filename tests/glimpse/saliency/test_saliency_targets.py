@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from glimpse.saliency import Target, explain, make_target, target_label, top1
-from tests.glimpse.saliency.saliency_models import cnn_bundle, image
+from tests.tiny_models import cnn_bundle, image
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from glimpse.saliency import REGISTRY, explain, map_units, method_units
 from glimpse.saliency.base import MethodInfo
 from glimpse.saliency.contract import Method
 from glimpse.saliency.npz import ImageRef, read_npz, write_npz
-from tests.glimpse.saliency.saliency_models import cnn_bundle, image
+from tests.tiny_models import cnn_bundle, image
 
 #: The groups of methods whose maps are in one unit (at default parameters); every other method is alone.
 SHARED_UNITS = [
