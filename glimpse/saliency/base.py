@@ -19,18 +19,23 @@ from glimpse.jsonable import json_ready
 from glimpse.versions import library_versions
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MethodInfo:
-    """What a method is, for the registry, the UI (teaching mode), the CLI and the tests."""
+    """What a method is, for the registry, the UI (teaching mode), the CLI and the tests.
+
+    Only what a method says of itself is required (its name, label, family, explanation and citation); the
+    rest defaults to the common case: no parameters, a layer only for the CAM family.
+    """
 
     name: str  # registry key
     label: str  # display name
-    family: str  # "gradient" | "cam" | "perturbation"
-    needs_layer: bool
-    params: dict  # parameter name -> default (JSON-serialisable)
-    choices: dict  # parameter name -> allowed values for categorical parameters
+    family: str  # "gradient" | "cam" | "perturbation" | "attention"
     explanation: str  # two lines, formula in words
     citation: str
+    #: The method reads the activations of one chosen layer; None: it does when its family is "cam".
+    needs_layer: bool | None = None
+    params: dict = field(default_factory=dict)  # parameter name -> default (JSON-serialisable)
+    choices: dict = field(default_factory=dict)  # parameter name -> allowed values for categorical parameters
     slow: bool = False
     has_completeness: bool = False
     #: Some setting of the method draws random numbers (noise, masks, samples, random baselines), so the map
@@ -42,6 +47,10 @@ class MethodInfo:
     #: The formula assumes non-negative activations A at the chosen layer (post-ReLU), e.g. Grad-CAM++'s
     #: α = g² / (2g² + ΣA·g³); check the layer with ``glimpse.saliency.layers.layer_activations``.
     assumes_nonnegative_activations: bool = False
+
+    def __post_init__(self) -> None:
+        if self.needs_layer is None:
+            object.__setattr__(self, "needs_layer", self.family == "cam")
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,6 @@ class GuidedBackprop(Method):
         name="guided_backprop",
         label="Guided Backprop",
         family="gradient",
-        needs_layer=False,
-        params={},
-        choices={},
         explanation="Backpropagates only positive gradients through positive activations (both masks at every\n"
         "ReLU): crisp edges, but largely class-insensitive (it fails the randomisation sanity check).",
         citation="Springenberg et al., Striving for Simplicity: The All Convolutional Net, ICLR Workshop 2015",
@@ -47,9 +44,6 @@ class DeconvNet(GuidedBackprop):
         name="deconvnet",
         label="DeconvNet",
         family="gradient",
-        needs_layer=False,
-        params={},
-        choices={},
         explanation="Backpropagates through each ReLU as if it were applied to the gradient (positive gradients\n"
         "pass, whatever the forward activation): the 'deconvolution' visualisation of Zeiler & Fergus.",
         citation="Zeiler & Fergus, Visualizing and Understanding Convolutional Networks, ECCV 2014",

@@ -1,7 +1,8 @@
 """Gradient CAMs at one layer, read from the shared pass (activations A (B, K, h, w), gradients g = ∂S_c/∂A).
 
 Each class overrides one step, as in pytorch-grad-cam: most define channel weights w_k and return
-``ReLU(Σ_k w_k A_k)``; HiResCAM and Layer-CAM weight element-wise. Maps are at the layer's resolution;
+``ReLU(Σ_k w_k A_k)``; HiResCAM and Layer-CAM define element-wise weights w of the gradient's shape and return
+``ReLU(Σ_k w_k ⊙ A_k)``. Maps are at the layer's resolution;
 the engine upsamples them bilinearly to the input.
 """
 
@@ -27,9 +28,6 @@ def _info(name, label, explanation, citation, **kw) -> MethodInfo:
         name=name,
         label=label,
         family="cam",
-        needs_layer=True,
-        params={},
-        choices={},
         explanation=explanation,
         citation=citation,
         **kw,
@@ -112,7 +110,19 @@ class GradCAMpp(_WeightedCAM):
         return (alpha * torch.relu(g)).sum((2, 3))
 
 
-class HiResCAM(Method):
+class _ElementwiseCAM(Method):
+    """``map = ReLU(Σ_k w_k ⊙ A_k)`` with an element-wise weight ``w = weights(g)`` of the gradient's shape."""
+
+    shared = True
+
+    def weights(self, g: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def from_pass(self, ctx, p, params):
+        return torch.relu((self.weights(p.grads[ctx.layer]) * p.acts[ctx.layer]).sum(1))
+
+
+class HiResCAM(_ElementwiseCAM):
     """HiResCAM (Draelos & Carin 2020): ``map = ReLU(Σ_k g_k ⊙ A_k)`` (element-wise, no averaging)."""
 
     info = _info(
@@ -123,13 +133,12 @@ class HiResCAM(Method):
         "Draelos & Carin, Use HiResCAM instead of Grad-CAM for faithful explanations of CNNs, arXiv 2020",
         units=SCORE_PER_CELL,
     )
-    shared = True
 
-    def from_pass(self, ctx, p, params):
-        return torch.relu((p.grads[ctx.layer] * p.acts[ctx.layer]).sum(1))
+    def weights(self, g):
+        return g
 
 
-class LayerCAM(Method):
+class LayerCAM(_ElementwiseCAM):
     """Layer-CAM (Jiang et al. 2021): ``map = ReLU(Σ_k ReLU(g_k) ⊙ A_k)``."""
 
     info = _info(
@@ -140,7 +149,6 @@ class LayerCAM(Method):
         "Jiang et al., LayerCAM: Exploring Hierarchical Class Activation Maps for Localization, IEEE TIP 2021",
         units=SCORE_PER_CELL,
     )
-    shared = True
 
-    def from_pass(self, ctx, p, params):
-        return torch.relu((torch.relu(p.grads[ctx.layer]) * p.acts[ctx.layer]).sum(1))
+    def weights(self, g):
+        return torch.relu(g)

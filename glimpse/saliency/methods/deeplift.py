@@ -39,7 +39,6 @@ class DeepLift(Method):
         name="deeplift",
         label="DeepLIFT",
         family="gradient",
-        needs_layer=False,
         params={"baseline": "black"},
         choices={"baseline": BASELINES},
         explanation="Compares the image with a baseline and passes back, at every nonlinearity, the ratio of\n"

@@ -32,9 +32,6 @@ class EigenCAM(Method):
         name="eigencam",
         label="Eigen-CAM",
         family="cam",
-        needs_layer=True,
-        params={},
-        choices={},
         explanation="The first principal component of a layer's feature maps: the dominant spatial pattern the\n"
         "layer sees. No gradients, and class-agnostic (the same map for every target).",
         citation="Muhammad & Yeasin, Eigen-CAM: Class Activation Map using Principal Components, IJCNN 2020",

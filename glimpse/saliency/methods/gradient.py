@@ -13,9 +13,6 @@ class Gradient(Method):
         name="gradient",
         label="Gradient",
         family="gradient",
-        needs_layer=False,
-        params={},
-        choices={},
         explanation="How much the class score changes when each pixel is nudged: ∂S_c/∂x,\n"
         "summed over the colour channels (signed; red = raising the pixel raises the score).",
         citation="Simonyan, Vedaldi & Zisserman, Deep Inside Convolutional Networks, ICLR Workshop 2014",
@@ -37,9 +34,6 @@ class GradientAbs(Gradient):
         name="gradient_abs",
         label="|Gradient|",
         family="gradient",
-        needs_layer=False,
-        params={},
-        choices={},
         explanation="The original saliency map: the largest absolute gradient over the colour channels,\n"
         "max_c |∂S_c/∂x_c|. Shows where the score is sensitive, not in which direction.",
         citation="Simonyan, Vedaldi & Zisserman, Deep Inside Convolutional Networks, ICLR Workshop 2014",
@@ -59,9 +53,6 @@ class InputXGradient(Gradient):
         name="input_x_gradient",
         label="Input × Gradient",
         family="gradient",
-        needs_layer=False,
-        params={},
-        choices={},
         explanation="The gradient times the (normalised) input, x ⊙ ∂S_c/∂x, summed over channels:\n"
         "a first-order estimate of each pixel's contribution relative to a zero input.",
         citation="Shrikumar et al., Not Just a Black Box: Learning Important Features Through Propagating "
@@ -82,7 +73,6 @@ class SmoothGrad(Gradient):
         name="smoothgrad",
         label="SmoothGrad",
         family="gradient",
-        needs_layer=False,
         params={"samples": 25, "noise": 0.15, "kind": "smoothgrad"},
         choices={"kind": ["smoothgrad", "smoothgrad_sq", "vargrad"]},
         explanation="The gradient averaged over noisy copies of the image (x + Gaussian noise, σ a fraction\n"

@@ -84,7 +84,6 @@ class GradientShap(Method):
         name="gradient_shap",
         label="GradientSHAP",
         family="gradient",
-        needs_layer=False,
         params={"samples": 25, "noise": 0.05, "baseline": "uniform", "baselines": 8},
         choices={"baseline": BASELINES},
         explanation="Integrated Gradients with random path points, random baselines and input noise, averaged:\n"

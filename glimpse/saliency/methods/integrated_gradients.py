@@ -41,7 +41,6 @@ class IntegratedGradients(Method):
         name="integrated_gradients",
         label="Integrated Gradients",
         family="gradient",
-        needs_layer=False,
         params={"steps": 50, "baseline": "black", "rule": "adaptive", "tolerance": 0.01, "max_steps": 400},
         choices={"baseline": BASELINES, "rule": RULES},
         explanation="Averages the gradient along a straight path from a baseline (black, blurred, noise or mean colour) to the\n"

@@ -17,44 +17,45 @@ from glimpse.saliency.contract import Method
 CITATION = "Rebuffi et al., There and Back Again: Revisiting Backpropagation Saliency Methods, CVPR 2020"
 
 
-class NormGrad(Method):
+def _info(name: str, label: str, explanation: str, units: str, **kw) -> MethodInfo:
+    """A NormGrad variant: a layer method (the CAM family) of Rebuffi et al."""
+    return MethodInfo(
+        name=name, label=label, family="cam", explanation=explanation, citation=CITATION, units=units, **kw
+    )
+
+
+class _NormGrad(Method):
+    """A NormGrad variant: read from the shared pass's activations and gradients."""
+
+    shared = True
+
+
+class NormGrad(_NormGrad):
     """Plain NormGrad: ``‖a_u‖₂ · ‖g_u‖₂`` at the chosen layer."""
 
-    info = MethodInfo(
-        name="normgrad",
-        label="NormGrad",
-        family="cam",
-        needs_layer=True,
-        params={},
-        choices={},
-        explanation="At each location of a layer, the norm of the activation vector times the norm of its\n"
+    info = _info(
+        "normgrad",
+        "NormGrad",
+        "At each location of a layer, the norm of the activation vector times the norm of its\n"
         "gradient, ‖a_u‖·‖g_u‖ (the norm of the weight gradient a 1×1 conv there would receive).",
-        citation=CITATION,
         # A norm (of a weight gradient), not a score contribution like Grad-CAM's Σ_k w_k A_k: its own scale.
-        units="‖A‖·‖∂S/∂A‖ per layer cell",
+        "‖A‖·‖∂S/∂A‖ per layer cell",
     )
-    shared = True
 
     def from_pass(self, ctx, p, params):
         return p.acts[ctx.layer].norm(dim=1) * p.grads[ctx.layer].norm(dim=1)
 
 
-class NormGradSelective(Method):
+class NormGradSelective(_NormGrad):
     """Selective NormGrad: ``‖ReLU(a_u ⊙ g_u)‖₂`` over channels."""
 
-    info = MethodInfo(
-        name="normgrad_selective",
-        label="NormGrad (selective)",
-        family="cam",
-        needs_layer=True,
-        params={},
-        choices={},
-        explanation="NormGrad keeping only channels whose activation and gradient agree in sign:\n"
+    info = _info(
+        "normgrad_selective",
+        "NormGrad (selective)",
+        "NormGrad keeping only channels whose activation and gradient agree in sign:\n"
         "‖ReLU(a_u ⊙ g_u)‖ at each location — more class-selective than the plain form.",
-        citation=CITATION,
-        units="‖ReLU(A ⊙ ∂S/∂A)‖ per layer cell",
+        "‖ReLU(A ⊙ ∂S/∂A)‖ per layer cell",
     )
-    shared = True
 
     def from_pass(self, ctx, p, params):
         return torch.relu(p.acts[ctx.layer] * p.grads[ctx.layer]).norm(dim=1)
@@ -69,22 +70,17 @@ def minmax(m: torch.Tensor) -> torch.Tensor:
     return torch.where(span > 0, (m - lo) / torch.where(span > 0, span, torch.ones_like(span)), torch.zeros_like(m))
 
 
-class NormGradMultilayer(Method):
+class NormGradMultilayer(_NormGrad):
     """Multi-layer NormGrad: ``Π_l minmax(upsample(‖a_u^l‖ ‖g_u^l‖))`` over several layers, one pass."""
 
-    info = MethodInfo(
-        name="normgrad_multilayer",
-        label="NormGrad (multi-layer)",
-        family="cam",
-        needs_layer=True,
-        params={"layers": ""},
-        choices={},
-        explanation="Plain NormGrad at several depths, each upsampled and scaled to [0, 1], multiplied together:\n"
+    info = _info(
+        "normgrad_multilayer",
+        "NormGrad (multi-layer)",
+        "Plain NormGrad at several depths, each upsampled and scaled to [0, 1], multiplied together:\n"
         "deep layers say what, shallow layers say where. Layers: comma-separated; empty = the suggested ones.",
-        citation=CITATION,
-        units="product of [0, 1]-scaled NormGrad maps",
+        "product of [0, 1]-scaled NormGrad maps",
+        params={"layers": ""},
     )
-    shared = True
 
     def layers(self, ctx, params):
         given = [s.strip() for s in str(params.get("layers", "")).split(",") if s.strip()]

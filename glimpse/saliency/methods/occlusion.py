@@ -17,9 +17,7 @@ class Occlusion(Method):
         name="occlusion",
         label="Occlusion",
         family="perturbation",
-        needs_layer=False,
         params={"window": 32, "stride": 16},
-        choices={},
         explanation="Covers the image with a black square, position by position, and records how much the class\n"
         "score drops: slow but model-agnostic. Window and stride in model-input pixels (224 wide).",
         citation="Zeiler & Fergus, Visualizing and Understanding Convolutional Networks, ECCV 2014",

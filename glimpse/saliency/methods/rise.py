@@ -35,9 +35,7 @@ class Rise(Method):
         name="rise",
         label="RISE",
         family="perturbation",
-        needs_layer=False,
         params={"masks": 500, "grid": 7, "p": 0.5},
-        choices={},
         explanation="Shows the model many randomly masked copies of the image and averages the masks weighted by\n"
         "the class probability each copy gets: black-box, smooth maps (masks × 1 batched forward).",
         citation="Petsiuk, Das & Saenko, RISE: Randomized Input Sampling for Explanation of Black-box Models, "

@@ -29,9 +29,7 @@ class ScoreCAM(Method):
         name="scorecam",
         label="Score-CAM",
         family="cam",
-        needs_layer=True,
         params={"channels": 128},
-        choices={},
         explanation="Uses each feature map of a layer as a soft mask on the image and weights it by the class\n"
         "probability of that masked image (the authors' code): gradient-free. channels = maps used (0 = all).",
         citation="Wang et al., Score-CAM: Score-Weighted Visual Explanations for Convolutional Neural Networks, "

@@ -22,9 +22,7 @@ class SmoothGradCAMpp(Method):
         name="smooth_gradcampp",
         label="Smooth Grad-CAM++",
         family="cam",
-        needs_layer=True,
         params={"samples": 4, "noise": 0.15},
-        choices={},
         explanation="Grad-CAM++ with its gradient powers averaged over a few noisy copies of the image:\n"
         "α = mean g² / (2 mean g² + ΣA · mean g³); smoother, more complete object coverage.",
         citation="Omeiza et al., Smooth Grad-CAM++: An Enhanced Inference Level Visualization Technique for "

@@ -114,29 +114,42 @@ def _check(name: str, params: dict) -> None:
         raise ValueError(f"params: {name}.samples and .segments must be >= 2")
 
 
-class Lime(Method):
-    info = MethodInfo(
-        name="lime",
-        label="LIME",
+def _info(name: str, label: str, explanation: str, citation: str, **kw) -> MethodInfo:
+    """A surrogate over SLIC superpixels: random samples of kept and blacked-out superpixels (slow, seeded)."""
+    return MethodInfo(
+        name=name,
+        label=label,
         family="perturbation",
-        needs_layer=False,
         params={"samples": 200, "segments": 50},
-        choices={},
-        explanation="Blacks out random sets of superpixels and fits a ridge model (α = 1) of the class score on which\n"
-        "were kept, weighting each sample by lime's closeness kernel; each superpixel shows its coefficient.",
-        citation='Ribeiro, Singh & Guestrin, "Why Should I Trust You?": Explaining the Predictions of Any '
-        "Classifier, KDD 2016",
+        explanation=explanation,
+        citation=citation,
         slow=True,
         stochastic=True,
         units="ΔS per superpixel",
+        **kw,
     )
+
+
+class _Surrogate(Method):
+    """A linear model of the class score on which superpixels were kept: one value per superpixel."""
+
     batchable = False
-    #: lime's ``LimeImageExplainer`` default kernel width and ``Ridge`` penalty (see the module docstring).
-    kernel_width = 0.25
-    ridge = 1.0
 
     def units(self, params):
         return superpixel_units(params)
+
+
+class Lime(_Surrogate):
+    info = _info(
+        "lime",
+        "LIME",
+        "Blacks out random sets of superpixels and fits a ridge model (α = 1) of the class score on which\n"
+        "were kept, weighting each sample by lime's closeness kernel; each superpixel shows its coefficient.",
+        'Ribeiro, Singh & Guestrin, "Why Should I Trust You?": Explaining the Predictions of Any Classifier, KDD 2016',
+    )
+    #: lime's ``LimeImageExplainer`` default kernel width and ``Ridge`` penalty (see the module docstring).
+    kernel_width = 0.25
+    ridge = 1.0
 
     def cost(self, params, where):
         return Cost(forward=int(params["samples"]), backward=0)  # one forward per sample (the first: the image)
@@ -153,26 +166,15 @@ class Lime(Method):
         return Attribution(_paint(labels, coef), extras={"superpixels": labels.astype(np.int32)})
 
 
-class KernelShap(Method):
-    info = MethodInfo(
-        name="kernel_shap",
-        label="KernelSHAP",
-        family="perturbation",
-        needs_layer=False,
-        params={"samples": 200, "segments": 50},
-        choices={},
-        explanation="Shapley values of superpixels estimated by a linear fit on random coalitions drawn with the\n"
+class KernelShap(_Surrogate):
+    info = _info(
+        "kernel_shap",
+        "KernelSHAP",
+        "Shapley values of superpixels estimated by a linear fit on random coalitions drawn with the\n"
         "Shapley kernel; the values add up to S(image) − S(black image).",
-        citation="Lundberg & Lee, A Unified Approach to Interpreting Model Predictions, NeurIPS 2017",
-        slow=True,
+        "Lundberg & Lee, A Unified Approach to Interpreting Model Predictions, NeurIPS 2017",
         has_completeness=True,
-        stochastic=True,
-        units="ΔS per superpixel",
     )
-    batchable = False
-
-    def units(self, params):
-        return superpixel_units(params)
 
     def cost(self, params, where):
         # f(x) and f(black), then one forward per coalition; an image SLIC leaves in one superpixel needs no

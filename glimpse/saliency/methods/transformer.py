@@ -175,8 +175,22 @@ def _start(params: dict, blocks: int) -> int:
 class TransformerMethod(Method):
     """A method that reads a ViT's attention: ``applies(bundle)`` says whether it can run on a model."""
 
+    #: it reads the class score's gradient through the attention (one forward and backward pass), else the
+    #: attention of one forward pass alone
+    grad = False
+
     def applies(self, bundle) -> str | None:
         return applies(bundle)
+
+    def cost(self, params, where):
+        return Cost(forward=0, backward=1) if self.grad else Cost(forward=1, backward=0)
+
+    def _attentions(self, ctx, x: torch.Tensor, params: dict) -> tuple[attention_capture, torch.Tensor, list, int]:
+        """One pass recording every block's attention: (the capture, the class score, the attention maps, the
+        first block ``start_block`` names)."""
+        cap, score = self._forward(ctx, x, grad=self.grad)
+        attentions = cap.checked()
+        return cap, score, attentions, _start(params, len(attentions))
 
     def _forward(self, ctx, x: torch.Tensor, *, grad: bool) -> tuple[attention_capture, torch.Tensor]:
         why = applies(ctx.bundle)
@@ -194,7 +208,6 @@ class AttentionRollout(TransformerMethod):
         name="rollout",
         label="Attention rollout",
         family="attention",
-        needs_layer=False,
         params={"head_fusion": "mean", "start_block": 0},
         choices={"head_fusion": HEAD_FUSIONS},
         explanation="How much each patch flows into the class token through every block's attention: the heads'\n"
@@ -203,13 +216,8 @@ class AttentionRollout(TransformerMethod):
         units="attention flow",
     )
 
-    def cost(self, params, where):
-        return Cost(forward=1, backward=0)
-
     def attribute(self, ctx, x, params):
-        cap, _ = self._forward(ctx, x, grad=False)
-        attentions = cap.checked()
-        start = _start(params, len(attentions))
+        cap, _, attentions, start = self._attentions(ctx, x, params)
         eye = torch.eye(cap.tokens, device=x.device)
         r = eye.expand(x.shape[0], -1, -1)
         for a in attentions[start:]:
@@ -224,9 +232,7 @@ class Chefer(TransformerMethod):
         name="chefer",
         label="Chefer relevance",
         family="attention",
-        needs_layer=False,
         params={"start_block": 0},
-        choices={},
         explanation="Attention weighted by the class score's gradient, its positive part averaged over heads, and\n"
         "propagated through the blocks (R ← R + Ā·R): where the class token's evidence comes from.",
         citation="Chefer, Gur & Wolf, Generic Attention-model Explainability for Interpreting Bi-Modal and "
@@ -234,13 +240,10 @@ class Chefer(TransformerMethod):
         units="attention relevance",
     )
 
-    def cost(self, params, where):
-        return Cost(forward=0, backward=1)
+    grad = True
 
     def attribute(self, ctx, x, params):
-        cap, score = self._forward(ctx, x, grad=True)
-        attentions = cap.checked()
-        start = _start(params, len(attentions))
+        cap, score, attentions, start = self._attentions(ctx, x, params)
         grads = torch.autograd.grad(score.sum(), attentions[start:])
         r = torch.eye(cap.tokens, device=x.device).expand(x.shape[0], -1, -1)
         for a, g in zip(attentions[start:], grads):
@@ -254,9 +257,7 @@ class LeGrad(TransformerMethod):
         name="legrad",
         label="LeGrad",
         family="attention",
-        needs_layer=False,
         params={"start_block": 0},
-        choices={},
         explanation="Each block's tokens read by the model's own head (the score that block would give); how that\n"
         "score's gradient flows through the block's attention, averaged and summed over blocks, min-max scaled.",
         citation="Bousselham et al., LeGrad: An Explainability Method for Vision Transformers via Feature "
@@ -264,14 +265,11 @@ class LeGrad(TransformerMethod):
         units="LeGrad (min-max)",
     )
 
-    def cost(self, params, where):
-        return Cost(forward=0, backward=1)
+    grad = True
 
     def attribute(self, ctx, x, params):
         lens = logit_lens(ctx.bundle)
-        cap, score = self._forward(ctx, x, grad=True)
-        attentions = cap.checked()
-        start = _start(params, len(attentions))
+        cap, score, attentions, start = self._attentions(ctx, x, params)
         index, contrast = int(ctx.target.index), ctx.target.contrast
         last = _lens_score(lens, cap.hidden[-1], index, contrast)
         if not torch.allclose(last.detach(), score.detach(), rtol=1e-3, atol=1e-3):

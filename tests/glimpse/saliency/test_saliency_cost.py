@@ -197,9 +197,6 @@ class Undeclared(Method):
         name="undeclared",
         label="Undeclared",
         family="perturbation",
-        needs_layer=False,
-        params={},
-        choices={},
         explanation="A method that does not say what it costs.\nFor the test.",
         citation="none",
     )

@@ -80,9 +80,6 @@ def _bare(name: str) -> Method:
             name=name,
             label=name,
             family="gradient",
-            needs_layer=False,
-            params={},
-            choices={},
             explanation="A method that does not say what its map measures.\nFor the test.",
             citation="none",
         )
