@@ -32,6 +32,7 @@ from glimpse.display import (
     shown_values,
 )
 from glimpse.export import RunRecord, bundle_bytes
+from glimpse.probe import Probe, probe, with_probe
 
 METRICS = {"spearman": "Spearman ρ", "iou": "top-k % IoU", "pointing": "pointing game (row's peak in column's region)"}
 DISPLAY_SIDE = 160  # every panel is drawn on the same grid: hover (x, y) names the same pixel in each
@@ -89,7 +90,8 @@ def _headed(fig: go.Figure, title: str) -> go.Figure:
     return fig
 
 
-def panel(record: RunRecord, name: str, display: dict, grid: tuple[int, int], image_small: np.ndarray) -> go.Figure:
+def panel(record: RunRecord, name: str, display: dict, grid: tuple[int, int], image_small: np.ndarray,
+          mark: tuple[int, int] | None = None) -> go.Figure:  # fmt: skip
     entry = record.map(name)
     values, options = _shown(entry.values, display["norm"], display["colorscale"])
     shown, label, opacity = (
@@ -105,17 +107,33 @@ def panel(record: RunRecord, name: str, display: dict, grid: tuple[int, int], im
     else:
         fig = heatmap_figure(shown, image=image_small, opacity=opacity, colorbar_title=label, max_side=max(grid),
                              **options)  # fmt: skip
-    return _headed(fig, panel_title(name))
+    return _headed(_clickable(fig, grid, mark, record.image.shape), panel_title(name))
 
 
-def input_panel(record: RunRecord, image_small: np.ndarray) -> go.Figure:
+def _clickable(fig: go.Figure, grid: tuple[int, int], mark, image_shape) -> go.Figure:
+    """Invisible click targets over the grid (Streamlit's point selection fires on markers, not on a heatmap's
+    cells; at most 64 a side) and the probed pixel's mark."""
+    gh, gw = grid
+    step = max(1, int(np.ceil(max(gh, gw) / 64)))
+    ys, xs = np.mgrid[0:gh:step, 0:gw:step]
+    fig.add_trace(go.Scatter(x=xs.ravel(), y=ys.ravel(), mode="markers", hoverinfo="none", showlegend=False,
+                             marker=dict(size=max(6, 2 * step), opacity=0), name="probe"))  # fmt: skip
+    if mark is not None:
+        h, w = image_shape[:2]
+        mx, my = (mark[0] + 0.5) * gw / w - 0.5, (mark[1] + 0.5) * gh / h - 0.5
+        fig.add_trace(go.Scatter(x=[mx], y=[my], mode="markers", hoverinfo="skip", showlegend=False,
+                                 marker=dict(symbol="circle-open", size=14, color="#39ff14", line=dict(width=2))))  # fmt: skip
+    return fig
+
+
+def input_panel(record: RunRecord, image_small: np.ndarray, mark: tuple[int, int] | None = None) -> go.Figure:
     """The input as a panel of the grid: the same header and height as the maps beside it, a right margin about
     the width of their colour bars so the picture has their size."""
     h, w = record.image.shape[:2]
     fig = go.Figure(go.Image(z=image_small, hovertemplate="x=%{x}, y=%{y}<br>rgb=%{z}<extra></extra>"))
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False, scaleanchor="x")
-    _headed(fig, _two_lines("input", f"{w}×{h} px"))
+    _headed(_clickable(fig, image_small.shape[:2], mark, record.image.shape), _two_lines("input", f"{w}×{h} px"))
     fig.update_layout(margin=dict(r=56))
     return fig
 
@@ -130,12 +148,14 @@ def results_view() -> None:
     image_small = resize_image(record.image, grid)
     spec = CompareSpec.from_params(record.params)
     header_view(record)
-    display = grid_view(record, grid, image_small)
+    xy = controls.probe_inputs(record)
+    display = grid_view(record, grid, image_small, xy)
+    found = probe_view(record, xy)
     agreement_view(record, spec)
-    pair_view(record, spec, display, grid, image_small)
+    pair_view(record, spec, display, grid, image_small, xy)
     state.remember(record)
     region_view(record, spec)
-    export_view(record, display)
+    export_view(record if found is None else with_probe(record, found), display)
 
 
 def header_view(record: RunRecord) -> None:
@@ -152,7 +172,13 @@ def header_view(record: RunRecord) -> None:
         )
 
 
-def grid_view(record: RunRecord, grid: tuple[int, int], image_small: np.ndarray) -> dict:
+def _chart(fig: go.Figure, key: str, grid: tuple[int, int], record: RunRecord) -> None:
+    """A panel whose click selects the probed pixel."""
+    st.plotly_chart(fig, key=key, on_select=lambda: controls.clicked(key, grid, record.image.shape),
+                    selection_mode="points")  # fmt: skip
+
+
+def grid_view(record: RunRecord, grid: tuple[int, int], image_small: np.ndarray, xy=None) -> dict:
     """Display controls (they re-slice the stored run; nothing is recomputed) and the grid of panels, drawn row
     by row, so the panels of a row start at the same height."""
     display = controls.display_controls(record)
@@ -164,9 +190,9 @@ def grid_view(record: RunRecord, grid: tuple[int, int], image_small: np.ndarray)
         for col, name in zip(st.columns(n), cells[start : start + n]):
             with col:
                 if name is None:
-                    st.plotly_chart(input_panel(record, image_small), key="cmp_input")
+                    _chart(input_panel(record, image_small, xy), "cmp_input", grid, record)
                 else:
-                    st.plotly_chart(panel(record, name, display, grid, image_small), key=f"cmp_panel_{name}")
+                    _chart(panel(record, name, display, grid, image_small, xy), f"cmp_panel_{name}", grid, record)
     st.caption(
         f"All panels share one {grid[1]}×{grid[0]} grid: hover x, y name the same pixel in every panel. "
         "Saliency maps are at the model input and stretched back to the image's shape; MSG maps at 1/s of it."
@@ -206,7 +232,7 @@ def agreement_view(record: RunRecord, spec: CompareSpec) -> None:
         st.dataframe(pd.DataFrame(rows), hide_index=True)
 
 
-def pair_view(record: RunRecord, spec: CompareSpec, display: dict, grid, image_small) -> None:
+def pair_view(record: RunRecord, spec: CompareSpec, display: dict, grid, image_small, xy=None) -> None:
     """Generate → classify → explain: a prompt word's attention beside a classifier map of the generated image."""
     words = [e for e in record.maps if e.kind == "attention"]
     saliency = [e for e in record.maps if e.kind == "saliency"]
@@ -218,8 +244,10 @@ def pair_view(record: RunRecord, spec: CompareSpec, display: dict, grid, image_s
     st.dataframe(pd.DataFrame(preds), hide_index=True)
     c1, c2 = st.columns(2)
     word, partner = controls.pair_pickers([e.name for e in words], [e.name for e in saliency], c1, c2)
-    c1.plotly_chart(panel(record, word, display, grid, image_small), key="cmp_pair_word")
-    c2.plotly_chart(panel(record, partner, display, grid, image_small), key="cmp_pair_sal")
+    with c1:
+        _chart(panel(record, word, display, grid, image_small, xy), "cmp_pair_word", grid, record)
+    with c2:
+        _chart(panel(record, partner, display, grid, image_small, xy), "cmp_pair_sal", grid, record)
     pair = {(r["map_a"], r["map_b"]): r for r in record.tables.get(AGREEMENT, ())}
     ab, ba = pair.get((word, partner)), pair.get((partner, word))
     if ab and ba:
@@ -229,6 +257,28 @@ def pair_view(record: RunRecord, spec: CompareSpec, display: dict, grid, image_s
         m2.metric(f"Top-{spec.k:g} % IoU", f"{ab[iou_col]:.3f}")
         m3.metric("Word peak in class region", "hit" if ab["pointing_a_in_b"] else "miss")
         m4.metric("Class peak in word region", "hit" if ba["pointing_a_in_b"] else "miss")
+
+
+def probe_view(record: RunRecord, xy: tuple[int, int] | None) -> Probe | None:
+    """The probed pixel in every map: value and rank percentile, the words by attention, the complexity there."""
+    if xy is None:
+        return None
+    found = probe(record, *xy)
+    st.markdown(f"**Pixel ({found.x}, {found.y})** of the {found.image_shape[1]}×{found.image_shape[0]} image")
+    c1, c2 = st.columns([3, 2])
+    rows = [{"map": v.name, "value": v.value, "percentile in its map": v.percentile,
+             "cell (row, column)": f"{v.cell[0]}, {v.cell[1]} of {v.shape[0]}×{v.shape[1]}"}
+            for v in found.values if v.kind != "attention"]  # fmt: skip
+    c1.dataframe(pd.DataFrame(rows).style.format(precision=4), hide_index=True, key="cmp_probe_maps")
+    if found.words:
+        words = pd.DataFrame([{"word": w, "attention": v, "share": s} for w, v, s in found.words])
+        c2.dataframe(words.style.format({"attention": "{:.4g}", "share": "{:.1%}"}), hide_index=True,
+                     key="cmp_probe_words")  # fmt: skip
+    c2.caption(
+        "Each map is read at the cell holding the pixel's centre (saliency at the model input, MSG at 1/s of the "
+        "image); the percentile is the share of the map at most this value. The probe goes into the exported bundle."
+    )
+    return found
 
 
 def region_view(record: RunRecord, spec: CompareSpec) -> None:

@@ -269,3 +269,58 @@ def test_panel_titles_put_the_lens_below_the_map():
     assert views.panel_title("complexity: colours/px (4 bit)").startswith("colours/px (4 bit)<br>")
     assert "complexity" in views.panel_title("complexity: colours/px (4 bit)").split("<br>")[1]
     assert views.panel_title("plain").startswith("plain<br>")
+
+
+def _probe_table(at: AppTest, column: str):
+    return next((d.value for d in at.dataframe if column in d.value.columns), None)
+
+
+def test_a_probed_pixel_reads_every_map_there_and_is_marked_on_every_panel(calls):
+    """Issue 28: a pixel chosen on Compare (typed here; a click on a panel fills the same inputs) shows, for every
+    map, the array's value at the cell holding it and its percentile; the words by attention; every panel marks
+    it; the clicked grid cell maps to the image pixel whose centre it holds; the exported bundle keeps the probe."""
+    from components.compare import controls
+    from glimpse.probe import PROBE_TABLE, probe
+
+    at = compare_page()
+    at.sidebar.selectbox(key="glimpse_embedded_pick").select("shapes-classifier").run()
+    at.radio(key="cmp_mode").set_value("Generate from a prompt")
+    at.run()
+    at.text_input(key="cmp_prompt").set_value("a red circle to the left of a blue square")
+    at.slider(key="cmp_steps").set_value(3)
+    at.multiselect(key="cmp_methods").set_value(["gradcam", "gradient"])
+    press(at, "Compute")
+    run = stored(at, compare.RUN_KEY)
+    assert _probe_table(at, "percentile in its map") is None  # nothing probed yet
+    at.number_input(key=controls.PROBE_X).set_value(9)
+    at.number_input(key=controls.PROBE_Y).set_value(20).run()
+    assert not at.exception
+    want = probe(run, 9, 20)
+    table = _probe_table(at, "percentile in its map")
+    for row, value in zip(table.to_dict("records"), [v for v in want.values if v.kind != "attention"]):
+        entry = run.map(value.name)
+        r, c = value.cell
+        assert row["map"] == value.name and row["value"] == float(entry.values[r, c])
+        assert row["percentile in its map"] == value.percentile
+    words = _probe_table(at, "share")
+    assert list(words["word"]) == [w for w, _, _ in want.words] and abs(words["share"].sum() - 1) < 1e-9
+    marked = [c for c in at.get("plotly_chart") if (c.key or "").startswith(("cmp_panel_", "cmp_input"))]
+    for chart in marked:
+        traces = json.loads(chart.proto.spec)["data"]
+        assert any(t.get("marker", {}).get("symbol") == "circle-open" for t in traces), chart.key
+    # the exported bundle carries the probe as a table
+    press(at, "Prepare bundle")
+    bundle = read_bundle(stored(at, compare.EXPORT_KEY)[1])
+    assert [r["map"] for r in bundle.tables[PROBE_TABLE]] == [v.name for v in want.values]
+
+
+def test_a_click_selects_the_pixel_whose_centre_the_cell_holds(monkeypatch):
+    from components.compare import controls
+
+    state = {"k": {"selection": {"points": [{"x": 0, "y": 159}]}}}
+    monkeypatch.setattr(controls.st, "session_state", state)
+    controls.clicked("k", (160, 107), (480, 321))
+    assert (state[controls.PROBE_X], state[controls.PROBE_Y]) == (1, 478)
+    state["k"] = {"selection": {"points": []}}
+    controls.clicked("k", (160, 107), (480, 321))  # a cleared selection keeps the pixel
+    assert (state[controls.PROBE_X], state[controls.PROBE_Y]) == (1, 478)
