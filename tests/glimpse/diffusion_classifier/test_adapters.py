@@ -116,7 +116,17 @@ def test_a_tiny_sd3_is_scored_by_flow_matching():
     assert np.isfinite(result.errors).all() and result.denoiser_calls == 2
 
 
-def test_unsupported_pipelines_are_named():
+def test_the_adapter_is_chosen_by_the_attention_kind_and_unsupported_ones_are_named(embedded):
+    from glimpse.attention.kinds import KINDS, detect
+    from glimpse.diffusion_classifier.adapters import ADAPTERS
 
+    assert set(ADAPTERS) <= set(KINDS)  # one detection path: every adapter is an attention kind's
+    model = adapter_for(embedded.pipe, embedded.model_id)
+    assert model.kind is detect(embedded.pipe) is KINDS[embedded.kind]
+    assert model.denoiser is embedded.denoiser and model.resolution == embedded.resolution
+    flux = tiny_flux_pipeline()
+    assert detect(flux) is KINDS["flux"]  # traced by the attention lens, but not a classifier yet
     with pytest.raises(ValueError, match="FluxTransformer2DModel cannot be used"):
-        adapter_for(tiny_flux_pipeline())
+        adapter_for(flux)
+    with pytest.raises(ValueError, match="object cannot be used"):
+        adapter_for(object())  # no denoiser at all: the pipeline's own type is named
