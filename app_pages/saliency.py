@@ -30,7 +30,7 @@ with right:
     st.markdown(f"**Top-5 predictions** · `{bundle.model_id}`")
     views.predictions_view(top)
     target = controls.target_controls(bundle, top)
-selected = controls.method_picker(list(infos.values()))
+selected = controls.method_picker(list(infos.values()), bundle)
 
 # No form: a parameter change reruns the page (cheap: maps are computed only on Compute), so the cost below
 # and the layer check always describe the panel as it stands.

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -224,6 +225,34 @@ def save_tiny_vit(path: Path, labels: dict[int, str], **config) -> Path:
     torch.manual_seed(0)
     ViTForImageClassification(cfg).save_pretrained(path)
     return path
+
+
+@functools.cache
+def hf_vit_bundle() -> ClassifierBundle:
+    """:func:`save_tiny_vit` (the labels of :data:`LABELS`) loaded by Glimpse's ``hf:`` loader: a ViT with real
+    attention, which the attention methods (``models="vit"``) read. One per process."""
+    import tempfile
+
+    from models.hub import load_hf
+
+    folder = Path(tempfile.mkdtemp(prefix="glimpse-tiny-vit-"))
+    save_tiny_vit(folder, dict(enumerate(LABELS)))
+    return load_hf(f"hf:{folder}", torch.device("cpu"))
+
+
+def for_method(name: str, cnn: ClassifierBundle) -> ClassifierBundle:
+    """The tiny model a registry method explains in the every-method tests: the ``hf:`` ViT for a method that
+    reads a transformer's attention, else ``cnn``."""
+    from glimpse.saliency import REGISTRY
+
+    return hf_vit_bundle() if REGISTRY[name].info.models == "vit" else cnn
+
+
+def any_model_methods() -> list[str]:
+    """The registry's methods that explain any model (not only a ViT)."""
+    from glimpse.saliency import REGISTRY
+
+    return [n for n, m in REGISTRY.items() if m.info.models == "any"]
 
 
 # ---------------------------------------------------------------------------------------------- text encoders

@@ -88,21 +88,27 @@ def target_controls(bundle: ClassifierBundle, top: list[tuple[int, str, float]])
     return TargetChoice(index=index, contrast=contrast)
 
 
-def method_picker(infos: list) -> list[str]:
-    """A multiselect of the registry's methods, ordered by family (gradient, cam, perturbation).
+def method_picker(infos: list, bundle=None) -> list[str]:
+    """A multiselect of the registry's methods, ordered by family (gradient, cam, perturbation, attention); a
+    method that does not apply to ``bundle``'s model (the attention methods on a CNN) is left out, and a caption
+    says which and why.
 
     ``?methods=gradient,gradcam`` in the page URL preselects methods (shareable demo links).
     """
-    order = {"gradient": 0, "cam": 1, "perturbation": 2}
-    infos = sorted(infos, key=lambda m: (order.get(m.family, 9), m.label))
+    order = {"gradient": 0, "cam": 1, "perturbation": 2, "attention": 3}
+    hidden = {} if bundle is None else {m.name: REGISTRY[m.name].applies(bundle) for m in infos}
+    hidden = {n: why for n, why in hidden.items() if why is not None}
+    infos = sorted((m for m in infos if m.name not in hidden), key=lambda m: (order.get(m.family, 9), m.label))
     by_name = {m.name: m for m in infos}
     default = [n for n in DEFAULT_METHODS if n in by_name]
     wanted = st.query_params.get("methods")
     if wanted and "sal_methods" not in st.session_state:
         names = [n.strip() for n in wanted.split(",") if n.strip()]
-        unknown = [n for n in names if n not in by_name]
+        unknown = [n for n in names if n not in by_name and n not in hidden]
         if unknown:
             st.warning(f"Unknown method(s) in the link: {', '.join(unknown)}; known: {', '.join(by_name)}")
+        for n in (n for n in names if n in hidden):
+            st.warning(f"{n} in the link does not apply to `{bundle.model_id}`: it {hidden[n]}.")
         default = [n for n in names if n in by_name] or default
 
     def label(n: str) -> str:
@@ -110,6 +116,9 @@ def method_picker(infos: list) -> list[str]:
         marks = (" · slow" if info.slow else "") + (" · random" if REGISTRY[n].uses_seed(info.params) else "")
         return f"{info.label} ({info.family}){marks}"
 
+    if hidden:
+        reasons = sorted(set(hidden.values()))
+        st.caption(f"Not offered for `{bundle.model_id}`: {', '.join(hidden)} (each {'; '.join(reasons)}).")
     return st.multiselect(
         "Methods",
         list(by_name),
@@ -117,7 +126,7 @@ def method_picker(infos: list) -> list[str]:
         format_func=label,
         key="sal_methods",
         **ONE_MATCH_ON_ENTER,
-        help="Ordered by family: gradient, cam, perturbation; 'slow' marks methods that take seconds (a progress bar "
+        help="Ordered by family: gradient, cam, perturbation, attention (vision transformers only); 'slow' marks methods that take seconds (a progress bar "
         "shows), 'random' those whose map depends on the seed. "
         "Gradient methods and the gradient CAMs at one layer share a single forward+backward pass. "
         "Preselect with ?methods=gradient,gradcam in the URL.",

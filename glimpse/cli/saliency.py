@@ -71,6 +71,7 @@ def _method_dict(info) -> dict:
         "slow": info.slow,
         "has_completeness": info.has_completeness,
         "stochastic": info.stochastic,  # some setting draws random numbers: the map depends on --seed
+        "models": info.models,  # the model kinds it explains ("any", or "vit")
         "units": method_units(info.name),  # what the map measures, at the default parameters
         "assumes_nonnegative_activations": info.assumes_nonnegative_activations,
         "explanation": info.explanation,
@@ -91,7 +92,8 @@ def run_methods(args: argparse.Namespace) -> int:
         flags = " ".join(
             flag for flag, on in (("layer", i.needs_layer), ("slow", i.slow), ("random", i.stochastic)) if on
         )
-        print(f"{i.name:<{width}}  {i.family:<12} {params:<48} {flags}".rstrip())
+        models = "" if i.models == "any" else f"models: {i.models}"
+        print(f"{i.name:<{width}}  {i.family:<12} {params:<48} {' '.join(f for f in (flags, models) if f)}".rstrip())
     return 0
 
 

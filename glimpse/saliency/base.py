@@ -47,6 +47,9 @@ class MethodInfo:
     #: The formula assumes non-negative activations A at the chosen layer (post-ReLU), e.g. Grad-CAM++'s
     #: α = g² / (2g² + ΣA·g³); check the layer with ``glimpse.saliency.layers.layer_activations``.
     assumes_nonnegative_activations: bool = False
+    #: The model kinds the method explains ("any", or e.g. "vit": it reads a vision transformer's attention);
+    #: ``Method.applies(bundle)`` checks a loaded model and says why not.
+    models: str = "any"
 
     def __post_init__(self) -> None:
         if self.needs_layer is None:

@@ -279,6 +279,12 @@ class Method:
         """Maps for a batch ``x`` (B, 3, H, W) of model inputs."""
         raise NotImplementedError
 
+    # --- which models ------------------------------------------------------------------------------
+    def applies(self, bundle) -> str | None:
+        """None when the method can explain ``bundle``'s model, else why not (the pages hide it with the reason,
+        ``explain`` refuses it with the reason). Every method applies to every model unless it says otherwise."""
+        return None
+
     # --- randomness ------------------------------------------------------------------------------
     def uses_seed(self, params: dict) -> bool:
         """Whether the map for ``params`` depends on the seed (a noise tunnel always makes it depend).

@@ -151,6 +151,10 @@ def explain(
         Unknown method, parameter, layer or target.
     """
     items = panel.items(methods, noise_tunnel)
+    for it in items:
+        why = it.method.applies(bundle)
+        if why is not None:
+            raise ValueError(f"method: {it.name} does not apply to {bundle.model_id}: it {why}")
     layer = panel.layer_for(bundle, items, layer)
 
     report = progress or (lambda f, m: None)

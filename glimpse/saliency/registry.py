@@ -17,6 +17,7 @@ from glimpse.saliency.methods.rise import Rise
 from glimpse.saliency.methods.scorecam import ScoreCAM
 from glimpse.saliency.methods.smooth_gradcampp import SmoothGradCAMpp
 from glimpse.saliency.methods.surrogate import KernelShap, Lime
+from glimpse.saliency.methods.transformer import AttentionRollout, Chefer, LeGrad
 
 _METHODS: list[type[Method]] = [
     Gradient,
@@ -43,6 +44,9 @@ _METHODS: list[type[Method]] = [
     Rise,
     Lime,
     KernelShap,
+    AttentionRollout,
+    Chefer,
+    LeGrad,
 ]
 
 #: name -> method instance (stateless).

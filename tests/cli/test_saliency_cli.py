@@ -35,11 +35,15 @@ def test_methods_lists_every_method(capsys):
     assert main(["methods", "--json"]) == 0
     infos = json.loads(capsys.readouterr().out)
     names = [i["name"] for i in infos]
-    assert "integrated_gradients" in names and "gradcam" in names and len(names) == 24
+    assert "integrated_gradients" in names and "gradcam" in names and len(names) == 27
+    assert {i["name"] for i in infos if i["models"] == "vit"} == {"rollout", "chefer", "legrad"}
     ig = infos[names.index("integrated_gradients")]
     assert ig["params"]["baseline"] == "black" and "blurred" in ig["choices"]["baseline"]
     assert main(["methods"]) == 0
-    assert "occlusion" in capsys.readouterr().out
+    listed = capsys.readouterr().out
+    assert "occlusion" in listed and next(line for line in listed.splitlines() if line.startswith("legrad")).endswith(
+        "models: vit"
+    )
 
 
 def test_methods_list_randomness_units_and_the_activation_assumption(capsys):

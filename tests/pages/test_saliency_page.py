@@ -102,6 +102,21 @@ def test_link_preselects_methods():
     assert any("nonsense" in w.value for w in at.warning)
 
 
+def test_the_attention_methods_are_offered_only_for_a_vit():
+    """On the CNN the transformer methods are left out of the picker with the reason, and a link that asks for one
+    is told why (on a ViT the engine runs them: tests/glimpse/saliency/test_transformer_methods.py)."""
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["methods"] = "gradcam,legrad"
+    at.run()
+    at.switch_page("app_pages/saliency.py")
+    at.run()
+    assert not at.exception
+    assert at.multiselect(key="sal_methods").value == ["gradcam"]
+    assert "legrad" not in at.multiselect(key="sal_methods").options
+    assert any("Not offered for `efficientnet-lite0`: rollout, chefer, legrad" in c.value for c in at.caption)
+    assert any("legrad in the link does not apply" in w.value and "not a ViT" in w.value for w in at.warning)
+
+
 def test_bad_upload_shows_error():
     at = saliency_page()
     at.radio(key="saliency_source").set_value("Upload")

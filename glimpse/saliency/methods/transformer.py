@@ -40,9 +40,9 @@ HEAD_FUSIONS = ["mean", "max", "min"]
 def applies(bundle) -> str | None:
     """None when the transformer methods apply to ``bundle``, else why not."""
     if getattr(bundle, "kind", None) != "vit" or getattr(bundle, "token_grid", None) is None:
-        return "reads a vision transformer's attention: this model is not a ViT (no token grid)"
+        return "reads a vision transformer's attention, and this model is not a ViT (no token grid)"
     if transformer_blocks(_unwrap(bundle.model)) is None:
-        return "no list of transformer blocks was found in this model"
+        return "reads a vision transformer's attention, and no list of transformer blocks was found in this model"
     return None
 
 
@@ -208,6 +208,7 @@ class AttentionRollout(TransformerMethod):
         name="rollout",
         label="Attention rollout",
         family="attention",
+        models="vit",
         params={"head_fusion": "mean", "start_block": 0},
         choices={"head_fusion": HEAD_FUSIONS},
         explanation="How much each patch flows into the class token through every block's attention: the heads'\n"
@@ -232,6 +233,7 @@ class Chefer(TransformerMethod):
         name="chefer",
         label="Chefer relevance",
         family="attention",
+        models="vit",
         params={"start_block": 0},
         explanation="Attention weighted by the class score's gradient, its positive part averaged over heads, and\n"
         "propagated through the blocks (R ← R + Ā·R): where the class token's evidence comes from.",
@@ -257,6 +259,7 @@ class LeGrad(TransformerMethod):
         name="legrad",
         label="LeGrad",
         family="attention",
+        models="vit",
         params={"start_block": 0},
         explanation="Each block's tokens read by the model's own head (the score that block would give); how that\n"
         "score's gradient flows through the block's attention, averaged and summed over blocks, min-max scaled.",
@@ -281,7 +284,9 @@ class LeGrad(TransformerMethod):
         total = torch.zeros(x.shape[0], grid.height, grid.width, device=x.device)
         blocks = range(start, len(attentions))
         for n, i in enumerate(blocks):
-            s = _lens_score(lens, cap.hidden[i], index, contrast)
+            # the last block's lens score is the model's own (checked above): its gradient is the pass the cost
+            # counts; the earlier blocks' are partial backward passes through fewer blocks
+            s = score if i == len(attentions) - 1 else _lens_score(lens, cap.hidden[i], index, contrast)
             (g,) = torch.autograd.grad(s.sum(), attentions[i], retain_graph=n + 1 < len(blocks))
             relevance = g.detach().float().clamp(min=0).mean(1).mean(1)  # heads, then query tokens
             total = total + relevance[:, grid.prefix :].reshape(x.shape[0], grid.height, grid.width)

@@ -19,7 +19,7 @@ from glimpse.saliency.batching import batch_size_for
 from glimpse.saliency.contract import Method
 from glimpse.saliency.cost import GroupCost, PanelCost, PassTime, estimate_cost, measure_pass_time
 from tests.probes import global_rng_state, hook_count
-from tests.tiny_models import FAST_PARAMS, cnn_bundle, image, param_variants
+from tests.tiny_models import FAST_PARAMS, cnn_bundle, for_method, image, param_variants
 
 #: Light noise, so that SLIC still splits each noisy copy into several superpixels (KernelSHAP skips its
 #: coalitions for an image of one superpixel).
@@ -99,10 +99,12 @@ def assert_within(cost: Cost, counter: ImageCounter) -> None:
 @pytest.mark.parametrize(("name", "params", "tunnel"), list(cases()))
 def test_estimate_counts_the_images_explain_runs(cnn, name, params, tunnel):
     nt = TUNNEL if tunnel else None
-    estimate = estimate_cost(cnn, [(name, params)], noise_tunnel=nt)
+    bundle = for_method(name, cnn)
+    batch_size_for(bundle)  # measured once per model: not part of the count
+    estimate = estimate_cost(bundle, [(name, params)], noise_tunnel=nt)
     assert estimate.unknown == (), f"{name} does not declare its cost (override Method.cost)"
     assert estimate.methods == (name,)
-    counter, (m,) = run_counted(cnn, [(name, params)], noise_tunnel=nt)
+    counter, (m,) = run_counted(bundle, [(name, params)], noise_tunnel=nt)
     cost = estimate.total
     assert_within(cost, counter)
     if not cost.adaptive:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from glimpse.saliency import REGISTRY, SHARED, SaliencyMap, Target, explain, get_method, list_methods
-from tests.tiny_models import FAST_PARAMS, cnn_bundle, image, vit_bundle
+from tests.tiny_models import FAST_PARAMS, any_model_methods, cnn_bundle, image, vit_bundle
 
 METHODS = [m.name for m in list_methods()]
 CAMS = [m.name for m in list_methods() if m.family == "cam"]
@@ -31,11 +31,12 @@ def test_registry_lists_every_method_of_the_issue():
         "gradient", "gradient_abs", "input_x_gradient", "integrated_gradients", "guided_backprop", "deconvnet",
         "deeplift", "gradient_shap", "smoothgrad", "gradcam", "hirescam", "xgradcam", "layercam", "gradcampp",
         "smooth_gradcampp", "scorecam", "eigencam", "normgrad", "normgrad_selective", "normgrad_multilayer",
-        "occlusion", "rise", "lime", "kernel_shap",
+        "occlusion", "rise", "lime", "kernel_shap", "rollout", "chefer", "legrad",
     }  # fmt: skip
     assert set(METHODS) >= expected and METHODS == list(REGISTRY)
     for info in list_methods():
-        assert info.family in ("gradient", "cam", "perturbation")
+        assert info.family in ("gradient", "cam", "perturbation", "attention")
+        assert info.models == ("vit" if info.family == "attention" else "any"), info.name
         assert info.needs_layer == (info.family == "cam")
         assert len(info.explanation.splitlines()) == 2, info.name
         assert info.citation and info.label
@@ -58,7 +59,7 @@ def test_unknown_method_and_parameter_errors_name_the_parameter(cnn):
         explain(cnn, image(), ["gradient"], target=0, noise_tunnel={"kind": "blur"})
 
 
-@pytest.mark.parametrize("name", METHODS)
+@pytest.mark.parametrize("name", any_model_methods())
 def test_every_method_runs_on_a_tiny_cnn(cnn, name):
     img = image()
     (m,) = explain(cnn, img, [(name, FAST_PARAMS.get(name, {}))], seed=3)

@@ -12,7 +12,7 @@ import pytest
 from glimpse.saliency import REGISTRY, explain
 from glimpse.saliency.engine import sample_seed
 from tests.probes import beside_a_drawing_caller, global_rng_state
-from tests.tiny_models import FAST_PARAMS, cnn_bundle, image, param_variants
+from tests.tiny_models import FAST_PARAMS, cnn_bundle, for_method, image, param_variants
 
 TUNNEL = {"samples": 2, "noise": 0.1}
 #: FAST_PARAMS with the adaptive IG refinement capped (its default budget is 400 nodes).
@@ -49,7 +49,8 @@ def test_same_seed_same_map_and_no_global_generator_moves(cnn, name, params, tun
     img = image()
 
     def run(seed: int, img: np.ndarray = img, tunnel: bool = tunnel) -> np.ndarray:
-        (m,) = explain(cnn, img, [(name, params)], target=1, seed=seed, noise_tunnel=TUNNEL if tunnel else None)
+        (m,) = explain(for_method(name, cnn), img, [(name, params)], target=1, seed=seed,
+                       noise_tunnel=TUNNEL if tunnel else None)  # fmt: skip
         return m.values
 
     before = global_rng_state()

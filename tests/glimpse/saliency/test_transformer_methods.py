@@ -146,6 +146,24 @@ def test_a_cnn_is_told_why_the_transformer_methods_do_not_apply():
     assert why is not None and "not a ViT" in why
     with pytest.raises(ValueError, match="not a ViT"):
         Chefer().attribute(_context(bundle), torch.zeros(1, 3, 32, 32), {"start_block": 0})
+    from glimpse.saliency import explain
+
+    image = np.full((32, 32, 3), 255, np.uint8)
+    with pytest.raises(ValueError, match="legrad does not apply to shapes-classifier: it reads a vision transformer"):
+        explain(bundle, image, ["gradient", "legrad"])
+
+
+def test_explain_runs_them_beside_the_other_methods_on_a_vit(family):
+    """Through the registry and the engine, as the pages and the CLI call them: maps at the model input."""
+    from glimpse.saliency import explain, get_method
+
+    _, bundle = family
+    image = (np.random.default_rng(0).uniform(size=(40, 48, 3)) * 255).astype(np.uint8)
+    maps = explain(bundle, image, ["gradient", "gradcam", "rollout", "chefer", "legrad"])
+    assert [m.method for m in maps] == ["gradient", "gradcam", "rollout", "chefer", "legrad"]
+    assert all(m.values.shape == (32, 32) and np.isfinite(m.values).all() for m in maps)
+    assert {get_method(n).models for n in ("rollout", "chefer", "legrad")} == {"vit"}
+    assert get_method("gradient").models == "any"
 
 
 def test_start_block_out_of_range_is_a_clear_error(family):
@@ -157,3 +175,23 @@ def test_start_block_out_of_range_is_a_clear_error(family):
         .attribute(_context(bundle), _inputs(1), {"head_fusion": "max", "start_block": -1})
         .maps.numpy()
     ).all()
+
+
+def test_the_capture_leaves_no_hook_and_restores_fused_attention_when_the_model_raises(family):
+    from glimpse.saliency.methods.transformer import attention_capture, transformer_blocks
+    from tests.probes import hook_count
+
+    _, bundle = family
+    net = bundle.model.hf
+    blocks = transformer_blocks(net)
+    blocks[0].fused_attn = True  # as timm's Attention carries it
+    before = hook_count(net)  # transformers keeps hooks of its own once output_attentions was asked for
+    boom = blocks[-1].register_forward_hook(lambda *a: (_ for _ in ()).throw(RuntimeError("boom")))
+    try:
+        with pytest.raises(RuntimeError, match="boom"), attention_capture(bundle):
+            assert blocks[0].fused_attn is False
+            bundle.model(_inputs(1))
+    finally:
+        boom.remove()
+    assert blocks[0].fused_attn is True and hook_count(net) == before
+    del blocks[0].fused_attn
