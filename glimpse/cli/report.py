@@ -40,10 +40,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             )
         ],
     )
+    add_run_options(p)
+    p.set_defaults(func=run)
+
+
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    """IMAGE or --prompt and the run's settings: what ``report`` and ``probe`` both run (:func:`compare_run`)."""
     p.add_argument("image", nargs="?", help="image file to explain (leave out with --prompt)")
     p.add_argument("--prompt", help="generate the image from this prompt and include its words' attention maps")
     p.add_argument(
-        "--methods", default="gradcam,gradient", help="comma-separated saliency methods (default: %(default)s)"
+        "--methods",
+        "--method",
+        default="gradcam,gradient",
+        help="comma-separated saliency methods (default: %(default)s)",
     )
     p.add_argument("--target", default=None, help="class name or index to explain (default: the top-1 class)")
     p.add_argument("--layer", default=None, help="CAM layer (default: the classifier's suggested layer)")
@@ -54,17 +63,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--gen-seed", type=int, default=0, help="seed of the generation")
     p.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's)")
     p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale (default: the model's)")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from glimpse.images import load_image
+    from glimpse.export import write_bundle
 
     out = Path(args.out)
     if out.suffix.lower() != ".zip":
         raise CliError(f"--out: a bundle is a .zip file, got {str(out)!r}")
     if not out.parent.is_dir():
         raise CliError(f"--out: folder {str(out.parent)!r} does not exist")
+    record = compare_run(args)
+    write_bundle(record, out)
+    sys.stdout.write(f"wrote {out} ({len(record.maps)} maps, {out.stat().st_size / 1e6:.1f} MB)\n")
+    return 0
+
+
+def compare_run(args: argparse.Namespace):
+    """The Compare run ``args`` ask for (:func:`glimpse.compare.run.run_compare`, as the page makes it)."""
+    from glimpse.images import load_image
+
     if args.prompt is not None and args.image is not None:
         raise CliError(
             "give IMAGE or --prompt, not both: attention maps exist only for an image generated from the prompt"
@@ -75,7 +93,6 @@ def run(args: argparse.Namespace) -> int:
     pixels = load_image(args.image) if args.image is not None else None  # fail fast, before torch loads models
 
     from glimpse.compare.run import CompareSpec, run_compare
-    from glimpse.export import write_bundle
     from models.diffusion import EMBEDDED_T2I
     from models.registry import DEFAULT_CLASSIFIER, load_classifier
 
@@ -111,6 +128,4 @@ def run(args: argparse.Namespace) -> int:
         pipeline=pipeline,
         progress=progress,
     )
-    write_bundle(record, out)
-    sys.stdout.write(f"wrote {out} ({len(record.maps)} maps, {out.stat().st_size / 1e6:.1f} MB)\n")
-    return 0
+    return record
