@@ -203,13 +203,19 @@ class TransformerMethod(Method):
         return cap, score
 
 
+def vit_info(name: str, label: str, explanation: str, citation: str, units: str, **extra) -> MethodInfo:
+    """A transformer method's description: the attention family, ViTs only, ``start_block`` (the first block read;
+    negative counts from the last) among its parameters."""
+    params = {**extra.pop("params", {}), "start_block": 0}
+    return MethodInfo(name=name, label=label, family="attention", models="vit", params=params,
+                      explanation=explanation, citation=citation, units=units, **extra)  # fmt: skip
+
+
 class AttentionRollout(TransformerMethod):
-    info = MethodInfo(
-        name="rollout",
-        label="Attention rollout",
-        family="attention",
-        models="vit",
-        params={"head_fusion": "mean", "start_block": 0},
+    info = vit_info(
+        "rollout",
+        "Attention rollout",
+        params={"head_fusion": "mean"},
         choices={"head_fusion": HEAD_FUSIONS},
         explanation="How much each patch flows into the class token through every block's attention: the heads'\n"
         "mean, the residual added (½A + ½I), multiplied from the first block up. The same map for every class.",
@@ -229,12 +235,9 @@ class AttentionRollout(TransformerMethod):
 
 
 class Chefer(TransformerMethod):
-    info = MethodInfo(
-        name="chefer",
-        label="Chefer relevance",
-        family="attention",
-        models="vit",
-        params={"start_block": 0},
+    info = vit_info(
+        "chefer",
+        "Chefer relevance",
         explanation="Attention weighted by the class score's gradient, its positive part averaged over heads, and\n"
         "propagated through the blocks (R ← R + Ā·R): where the class token's evidence comes from.",
         citation="Chefer, Gur & Wolf, Generic Attention-model Explainability for Interpreting Bi-Modal and "
@@ -255,12 +258,9 @@ class Chefer(TransformerMethod):
 
 
 class LeGrad(TransformerMethod):
-    info = MethodInfo(
-        name="legrad",
-        label="LeGrad",
-        family="attention",
-        models="vit",
-        params={"start_block": 0},
+    info = vit_info(
+        "legrad",
+        "LeGrad",
         explanation="Each block's tokens read by the model's own head (the score that block would give); how that\n"
         "score's gradient flows through the block's attention, averaged and summed over blocks, min-max scaled.",
         citation="Bousselham et al., LeGrad: An Explainability Method for Vision Transformers via Feature "
