@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 from PIL import Image
-from shot import OUT_DIR, keep_light, open_home, run, wait_idle
+from shot import OUT_DIR, keep_light, open_home, run, snap, wait_for, wait_idle
 
 PORT = int(sys.argv[1]) if len(sys.argv) > 1 else 8766
 PROMPT = "a red circle to the left of a blue square"
@@ -32,11 +32,10 @@ def shoot(page, base_url: str) -> None:
         prompt.wait_for(timeout=180_000)
     prompt.fill(PROMPT, timeout=60_000)
     page.get_by_role("button", name="Generate").click()
-    page.wait_for_selector("text=Attention mass over time", timeout=240_000)
-    wait_idle(page)
+    wait_for(page, "text=Attention mass over time", timeout=240_000)
     page.get_by_text("Animation over timesteps (GIF)").click()
     wait_idle(page)
-    page.screenshot(path=str(OUT), full_page=True)
+    snap(page, OUT)
 
 
 def crop_empty_bottom() -> None:

@@ -8,7 +8,7 @@ types the prompt, presses Compute and waits for the run; writes docs/screenshots
 import os
 import sys
 
-from shot import OUT_DIR, keep_light, open_home, run, wait_idle
+from shot import OUT_DIR, keep_light, open_home, run, snap, wait_for, wait_idle
 
 PORT = int(sys.argv[1]) if len(sys.argv) > 1 else 8768
 PROMPT = "a red circle to the left of a blue square"
@@ -22,10 +22,10 @@ def shoot(page, base_url: str) -> None:
     wait_idle(page)
     page.locator('input[aria-label="Prompt (embedded shapes model)"]').fill(PROMPT, timeout=60_000)
     page.get_by_role("button", name="Compute").click()
-    page.wait_for_selector("text=Generate → classify → explain", timeout=int(os.environ.get("SHOT_TIMEOUT", "300000")))
-    wait_idle(page)
-    page.wait_for_timeout(4000)  # plotly draws after the script run ends
-    page.screenshot(path=str(OUT), full_page=True)
+    timeout = int(os.environ.get("SHOT_TIMEOUT", "300000"))
+    # pause_ms: plotly draws after the script run ends
+    wait_for(page, "text=Generate → classify → explain", timeout=timeout, pause_ms=4000)
+    snap(page, OUT)
 
 
 if __name__ == "__main__":

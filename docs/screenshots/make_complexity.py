@@ -6,22 +6,18 @@ Starts ``streamlit run app.py`` headless, opens the page on the default sample, 
 
 import sys
 
-from shot import OUT_DIR, crop_main, open_home, run, wait_idle
+from shot import OUT_DIR, crop_main, run, snap, visit
 
 PORT = int(sys.argv[1]) if len(sys.argv) > 1 else 8767
 OUT = OUT_DIR / "complexity.png"
 
 
 def shoot(page, base_url: str) -> None:
-    open_home(page, base_url)
-    page.goto(f"{base_url}/complexity", timeout=60_000)
-    page.wait_for_selector("text=Where is the complexity?", timeout=240_000)
-    wait_idle(page, settle_ms=1500)
-    # Plotly draws lazily: wait until the two bar charts and the four maps have their SVG.
-    page.wait_for_function("document.querySelectorAll('.js-plotly-plot .main-svg').length >= 6", timeout=120_000)
+    # plots=6: the two bar charts and the four maps
+    visit(page, base_url, "/complexity", "text=Where is the complexity?", timeout=240_000, settle_ms=1500, plots=6)
     page.mouse.wheel(0, 3000)
     page.wait_for_timeout(3000)
-    page.screenshot(path=str(OUT), full_page=True)
+    snap(page, OUT)
     crop_main(OUT, page, "Raw values, one colour bar per map")
 
 

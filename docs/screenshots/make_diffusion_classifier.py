@@ -7,29 +7,17 @@ drawn scene (its caption and five hard negatives), waits for the table, the erro
 
 import sys
 
-from PIL import Image
-from shot import OUT_DIR, open_home, run, wait_idle
+from shot import OUT_DIR, crop_main, press, run, snap, visit
 
 PORT = int(sys.argv[1]) if len(sys.argv) > 1 else 8769
 OUT = OUT_DIR / "diffusion_classifier.png"
 
 
 def shoot(page, base_url: str) -> None:
-    open_home(page, base_url)
-    page.goto(f"{base_url}/diffusion_classifier", timeout=60_000)
-    page.wait_for_selector("text=Pick an image and candidates", timeout=120_000)
-    wait_idle(page)
-    page.get_by_role("button", name="Classify").click()
-    page.wait_for_selector("text=Cross-attention of", timeout=400_000)
-    wait_idle(page, settle_ms=1500)
-    page.wait_for_function("document.querySelectorAll('.js-plotly-plot .main-svg').length >= 1", timeout=120_000)
-    page.wait_for_timeout(2000)
-    page.screenshot(path=str(OUT), full_page=True)
-    main = page.locator('[data-testid="stMain"]').bounding_box()
-    last = page.locator('[data-testid="stImage"]').last.bounding_box()
-    img = Image.open(OUT).convert("RGB")
-    box = (int(main["x"]), 0, img.width, min(img.height, int(last["y"] + last["height"] + 80)))
-    img.crop(box).quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(OUT, optimize=True)
+    visit(page, base_url, "/diffusion_classifier", "text=Pick an image and candidates")
+    press(page, "Classify", "text=Cross-attention of", settle_ms=1500, plots=1, pause_ms=2000)
+    snap(page, OUT)
+    crop_main(OUT, page, page.locator('[data-testid="stImage"]').last, margin=80)
     print(f"{OUT} ({OUT.stat().st_size / 1e3:.0f} kB)")
 
 

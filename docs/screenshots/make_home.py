@@ -5,7 +5,7 @@ Usage: .venv/bin/python docs/screenshots/make_home.py [PORT]
 
 import sys
 
-from shot import OUT_DIR, keep_light, open_home, run, wait_idle
+from shot import OUT_DIR, open_home, run, snap, wait_for
 
 PORT = int(sys.argv[1]) if len(sys.argv) > 1 else 8769
 OUT = OUT_DIR / "home.png"
@@ -13,10 +13,8 @@ OUT = OUT_DIR / "home.png"
 
 def shoot(page, base_url: str) -> None:
     open_home(page, base_url)
-    page.wait_for_selector('[data-testid="stDataFrame"]', timeout=240_000)
-    wait_idle(page, settle_ms=1500)
-    page.screenshot(path=str(OUT), full_page=True)
-    keep_light(OUT)
+    wait_for(page, '[data-testid="stDataFrame"]', timeout=240_000, settle_ms=1500)
+    snap(page, OUT, light=True)
 
 
 if __name__ == "__main__":

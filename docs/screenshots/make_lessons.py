@@ -8,30 +8,24 @@ Usage: .venv/bin/python docs/screenshots/make_lessons.py [PORT]
 import sys
 import time
 
-from shot import OUT_DIR, keep_light, open_home, run, wait_idle
+from shot import OUT_DIR, run, snap, visit, wait_for
 
 PORT = int(sys.argv[1]) if len(sys.argv) > 1 else 8771
 OUT = OUT_DIR / "lessons_presenter.png"
+LESSON = "/lessons?lesson=red&present=1"
 
 
 def shoot(page, base_url: str) -> None:
-    open_home(page, base_url)
-    url = base_url + "/lessons?lesson=red&present=1"
-    page.goto(url, timeout=60_000)
-    page.wait_for_selector("text=Each word's share", timeout=240_000)
-    wait_idle(page, settle_ms=1500)
+    visit(page, base_url, LESSON, "text=Each word's share", timeout=240_000, settle_ms=1500)
     start = time.perf_counter()
-    page.goto(url, timeout=60_000)  # a second visit: the lesson's results are cached
-    page.wait_for_selector("text=Each word's share", timeout=60_000)
-    wait_idle(page, settle_ms=0)
+    page.goto(base_url + LESSON, timeout=60_000)  # a second visit: the lesson's results are cached
+    wait_for(page, "text=Each word's share", timeout=60_000, settle_ms=0)
     print(f"cached lesson load in the browser: {time.perf_counter() - start - 1.0:.2f} s (after the 1 s wait)")
     page.keyboard.press("ArrowRight")  # → : the next lesson
     page.wait_for_selector("text=7. Content vs style", timeout=60_000)
     page.keyboard.press("ArrowLeft")
-    page.wait_for_selector("text=6. What does the word", timeout=60_000)
-    wait_idle(page, settle_ms=1500)
-    page.screenshot(path=str(OUT), full_page=True)
-    keep_light(OUT)
+    wait_for(page, "text=6. What does the word", timeout=60_000, settle_ms=1500)
+    snap(page, OUT, light=True)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ Starts ``streamlit run app.py`` headless, picks the methods, presses Compute, wa
 
 import sys
 
-from shot import OUT_DIR, crop_main, open_home, run, wait_idle
+from shot import OUT_DIR, crop_main, press, run, snap, visit, wait_idle
 
 PORT = int(sys.argv[1]) if len(sys.argv) > 1 else 8765
 METHODS = ["gradient", "input_x_gradient", "guided_backprop", "deeplift", "gradcam", "gradcampp"]
@@ -14,16 +14,11 @@ OUT = OUT_DIR / "saliency.png"
 
 
 def shoot(page, base_url: str) -> None:
-    open_home(page, base_url)
-    page.goto(f"{base_url}/saliency?methods={','.join(METHODS)}", timeout=60_000)
-    page.wait_for_selector("text=Top-5 predictions", timeout=120_000)
-    wait_idle(page, timeout=400_000)
-    page.get_by_role("button", name="Compute").click()
-    page.wait_for_selector("text=Shared colour scale", timeout=400_000)
-    wait_idle(page, timeout=400_000)
+    visit(page, base_url, f"/saliency?methods={','.join(METHODS)}", "text=Top-5 predictions", idle_timeout=400_000)
+    press(page, "Compute", "text=Shared colour scale", idle_timeout=400_000)
     page.get_by_text("Teaching mode").click()
     wait_idle(page, timeout=400_000)
-    page.screenshot(path=str(OUT), full_page=True, timeout=400_000, animations="disabled")
+    snap(page, OUT, timeout=400_000, animations="disabled")
     crop_main(OUT, page, "PNG of the grid")
 
 

@@ -35,6 +35,48 @@ def open_home(page, base_url: str) -> None:
     wait_idle(page)
 
 
+def wait_for(
+    page,
+    selector: str,
+    *,
+    timeout: int,
+    idle_timeout: int = 240_000,
+    settle_ms: int = 800,
+    plots: int = 0,
+    pause_ms: int = 0,
+) -> None:
+    """Wait ``timeout`` ms for ``selector``, then :func:`wait_idle` (``idle_timeout``, ``settle_ms``); with
+    ``plots``, until that many plotly SVGs are drawn (they draw lazily); then ``pause_ms`` more."""
+    page.wait_for_selector(selector, timeout=timeout)
+    wait_idle(page, timeout=idle_timeout, settle_ms=settle_ms)
+    if plots:
+        page.wait_for_function(
+            f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {plots}", timeout=120_000
+        )
+    if pause_ms:
+        page.wait_for_timeout(pause_ms)
+
+
+def visit(page, base_url: str, path: str, selector: str, *, timeout: int = 120_000, **wait) -> None:
+    """Open the router (:func:`open_home`), then ``base_url + path``, and :func:`wait_for` ``selector``."""
+    open_home(page, base_url)
+    page.goto(base_url + path, timeout=60_000)
+    wait_for(page, selector, timeout=timeout, **wait)
+
+
+def press(page, button: str, selector: str, *, timeout: int = 400_000, **wait) -> None:
+    """Click the button named ``button`` and :func:`wait_for` ``selector`` (the run's result)."""
+    page.get_by_role("button", name=button).click()
+    wait_for(page, selector, timeout=timeout, **wait)
+
+
+def snap(page, out: Path, *, light: bool = False, **screenshot) -> None:
+    """Screenshot the full page to ``out``; with ``light``, :func:`keep_light` it."""
+    page.screenshot(path=str(out), full_page=True, **screenshot)
+    if light:
+        keep_light(out)
+
+
 def run(shoot: Callable, *, port: int, viewport: tuple[int, int], name: str) -> None:
     """Start ``streamlit run app.py`` headless on ``port`` (offline, one OpenMP thread: shared CPUs), open
     Chromium at ``viewport`` and call ``shoot(page, base_url)``; on failure save /tmp/NAME_failed.png."""
@@ -79,11 +121,11 @@ def keep_light(out: Path, limit: int = 400_000) -> None:
     print(f"{out} ({out.stat().st_size / 1e3:.0f} kB, {img.size[0]}x{img.size[1]})")
 
 
-def crop_main(out: Path, page, bottom_text: str) -> None:
-    """Keep the main area from the top down to the element showing ``bottom_text`` (the sidebar and the
-    empty bottom go), as a 256-colour PNG."""
+def crop_main(out: Path, page, bottom, margin: int = 24) -> None:
+    """Keep the main area from the top down to ``margin`` px below ``bottom`` (a locator, or the text of the
+    element to find; the sidebar and the empty bottom go), as a 256-colour PNG."""
     main = page.locator('[data-testid="stMain"]').bounding_box()
-    bottom = page.get_by_text(bottom_text).bounding_box()
+    bottom = (page.get_by_text(bottom) if isinstance(bottom, str) else bottom).bounding_box()
     img = Image.open(out).convert("RGB")
-    box = (int(main["x"]), 0, img.width, min(img.height, int(bottom["y"] + bottom["height"] + 24)))
+    box = (int(main["x"]), 0, img.width, min(img.height, int(bottom["y"] + bottom["height"] + margin)))
     img.crop(box).quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(out, optimize=True)
