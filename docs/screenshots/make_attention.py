@@ -32,7 +32,7 @@ def shoot(page, base_url: str) -> None:
         prompt.wait_for(timeout=180_000)
     prompt.fill(PROMPT, timeout=60_000)
     page.get_by_role("button", name="Generate").click()
-    wait_for(page, "text=Attention mass over time", timeout=240_000)
+    wait_for(page, "text=Attention mass over time", within=240_000)
     page.get_by_text("Animation over timesteps (GIF)").click()
     wait_idle(page)
     snap(page, OUT)

@@ -24,7 +24,7 @@ def shoot(page, base_url: str) -> None:
     page.get_by_role("button", name="Compute").click()
     timeout = int(os.environ.get("SHOT_TIMEOUT", "300000"))
     # pause_ms: plotly draws after the script run ends
-    wait_for(page, "text=Generate → classify → explain", timeout=timeout, pause_ms=4000)
+    wait_for(page, "text=Generate → classify → explain", within=timeout, pause_ms=4000)
     snap(page, OUT)
 
 

@@ -14,7 +14,7 @@ OUT = OUT_DIR / "complexity.png"
 
 def shoot(page, base_url: str) -> None:
     # plots=6: the two bar charts and the four maps
-    visit(page, base_url, "/complexity", "text=Where is the complexity?", timeout=240_000, settle_ms=1500, plots=6)
+    visit(page, base_url, "/complexity", "text=Where is the complexity?", within=240_000, settle_ms=1500, plots=6)
     page.mouse.wheel(0, 3000)
     page.wait_for_timeout(3000)
     snap(page, OUT)

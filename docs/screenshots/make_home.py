@@ -13,7 +13,7 @@ OUT = OUT_DIR / "home.png"
 
 def shoot(page, base_url: str) -> None:
     open_home(page, base_url)
-    wait_for(page, '[data-testid="stDataFrame"]', timeout=240_000, settle_ms=1500)
+    wait_for(page, '[data-testid="stDataFrame"]', within=240_000, settle_ms=1500)
     snap(page, OUT, light=True)
 
 

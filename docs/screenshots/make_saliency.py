@@ -14,8 +14,8 @@ OUT = OUT_DIR / "saliency.png"
 
 
 def shoot(page, base_url: str) -> None:
-    visit(page, base_url, f"/saliency?methods={','.join(METHODS)}", "text=Top-5 predictions", idle_timeout=400_000)
-    press(page, "Compute", "text=Shared colour scale", idle_timeout=400_000)
+    visit(page, base_url, f"/saliency?methods={','.join(METHODS)}", "text=Top-5 predictions", timeout=400_000)
+    press(page, "Compute", "text=Shared colour scale", timeout=400_000)
     page.get_by_text("Teaching mode").click()
     wait_idle(page, timeout=400_000)
     snap(page, OUT, timeout=400_000, animations="disabled")

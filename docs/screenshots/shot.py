@@ -35,20 +35,11 @@ def open_home(page, base_url: str) -> None:
     wait_idle(page)
 
 
-def wait_for(
-    page,
-    selector: str,
-    *,
-    timeout: int,
-    idle_timeout: int = 240_000,
-    settle_ms: int = 800,
-    plots: int = 0,
-    pause_ms: int = 0,
-) -> None:
-    """Wait ``timeout`` ms for ``selector``, then :func:`wait_idle` (``idle_timeout``, ``settle_ms``); with
-    ``plots``, until that many plotly SVGs are drawn (they draw lazily); then ``pause_ms`` more."""
-    page.wait_for_selector(selector, timeout=timeout)
-    wait_idle(page, timeout=idle_timeout, settle_ms=settle_ms)
+def wait_for(page, selector: str, *, within: int, plots: int = 0, pause_ms: int = 0, **idle) -> None:
+    """Wait ``within`` ms for ``selector``, then :func:`wait_idle` (``idle``: its ``timeout``, ``settle_ms``);
+    with ``plots``, until that many plotly SVGs are drawn (they draw lazily); then ``pause_ms`` more."""
+    page.wait_for_selector(selector, timeout=within)
+    wait_idle(page, **idle)
     if plots:
         page.wait_for_function(
             f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {plots}", timeout=120_000
@@ -57,17 +48,17 @@ def wait_for(
         page.wait_for_timeout(pause_ms)
 
 
-def visit(page, base_url: str, path: str, selector: str, *, timeout: int = 120_000, **wait) -> None:
+def visit(page, base_url: str, path: str, selector: str, *, within: int = 120_000, **wait) -> None:
     """Open the router (:func:`open_home`), then ``base_url + path``, and :func:`wait_for` ``selector``."""
     open_home(page, base_url)
     page.goto(base_url + path, timeout=60_000)
-    wait_for(page, selector, timeout=timeout, **wait)
+    wait_for(page, selector, within=within, **wait)
 
 
-def press(page, button: str, selector: str, *, timeout: int = 400_000, **wait) -> None:
+def press(page, button: str, selector: str, *, within: int = 400_000, **wait) -> None:
     """Click the button named ``button`` and :func:`wait_for` ``selector`` (the run's result)."""
     page.get_by_role("button", name=button).click()
-    wait_for(page, selector, timeout=timeout, **wait)
+    wait_for(page, selector, within=within, **wait)
 
 
 def snap(page, out: Path, *, light: bool = False, **screenshot) -> None:
