@@ -18,13 +18,17 @@ class CliError(Exception):
     """A user-facing error: printed as one line, exit status 2."""
 
 
-def parse_methods(text: str | None, *, quick: bool = False) -> list[str]:
-    """``--method``'s comma-separated registry names, each checked; None: every method (``quick``: only those
-    not marked slow)."""
+def parse_methods(text: str | None, *, quick: bool = False, bundle=None) -> list[str]:
+    """``--method``'s comma-separated registry names, each checked; None: every method that applies to ``bundle``
+    (without one: every method for any model, so not the ViT-only ones; ``quick``: only those not marked slow)."""
     from glimpse.saliency import REGISTRY, get_method
 
     if text is None:
-        return [n for n, m in REGISTRY.items() if not (quick and m.info.slow)]
+
+        def applies(m) -> bool:
+            return m.info.models == "any" if bundle is None else m.applies(bundle) is None
+
+        return [n for n, m in REGISTRY.items() if not (quick and m.info.slow) and applies(m)]
     names = [n.strip() for n in text.split(",") if n.strip()]
     if not names:
         raise CliError("--method: give at least one method name")

@@ -177,12 +177,13 @@ def register(subparsers) -> None:
     h = _add(
         sub,
         "shapes",
-        "the shapes classifier's maps against exact object masks (pointing game, relevance mass, ...)",
-        "Explain each object's class in fresh shapes scenes and score the map against the object's mask.",
+        "the shapes classifier's (or shapes ViT's) maps against exact object masks (pointing game, relevance mass, ...)",
+        "Explain each object's class in fresh shapes scenes and score the map against the object's mask "
+        "(--model shapes-vit: the embedded ViT, with the attention methods among the defaults).",
         func=run_shapes,
         stem="shapes",
         json="one object per method",
-        model=None,
+        model_default="shapes-classifier",
         seed="the scenes and the methods' random draws",
     )
     h.add_argument("--scenes", type=int, default=40, help="scenes rendered (one or two objects each; default 40)")
@@ -294,10 +295,12 @@ def _files(args: argparse.Namespace, results, **how):
     return EvaluationFiles(args.stem, tuple(results), **how)
 
 
-def _panel(args: argparse.Namespace, *, quick: bool = True, defaults: Callable[[str], dict] | None = None) -> list:
+def _panel(
+    args: argparse.Namespace, *, quick: bool = True, defaults: Callable[[str], dict] | None = None, bundle=None
+) -> list:
     """``--method`` and ``--param`` as ``explain`` takes them: (name, params) per method, ``defaults(name)``
-    under the overrides."""
-    names = parse_methods(args.method, quick=quick)
+    under the overrides (no ``--method``: the methods that apply to ``bundle``)."""
+    names = parse_methods(args.method, quick=quick, bundle=bundle)
     overrides = parse_params(args.param, names)
     return [(n, {**(defaults(n) if defaults else {}), **overrides[n]}) for n in names]
 
@@ -412,10 +415,10 @@ def run_shapes(args: argparse.Namespace) -> int:
     from models.registry import load_classifier
     from models.shapes_classifier import MODEL_ID
 
-    methods = _panel(args)
     if not 1 <= args.scenes <= 1000:
         raise CliError(f"--scenes: between 1 and 1000, got {args.scenes}")
-    bundle = load_classifier(MODEL_ID, device=args.device)
+    bundle = load_classifier(args.model or MODEL_ID, device=args.device)
+    methods = _panel(args, bundle=bundle)
     result = mask_benchmark(bundle, methods, scenes=args.scenes, seed=args.seed, k=args.k)
     return _finish(args, _files(args, [result]), lambda rows: _mask_table(rows, len(result.names), args.k))
 

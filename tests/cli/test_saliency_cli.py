@@ -150,3 +150,15 @@ def test_user_errors_exit_2_with_one_line(tiny_model, image_file, capsys, extra,
 def test_missing_image_exits_2(tiny_model, tmp_path, capsys):
     assert main(["saliency", str(tmp_path / "none.png"), "--method", "gradient", "--model", tiny_model]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_the_default_methods_are_those_that_apply_to_the_model():
+    """No --method: every method for any model (the ViT-only ones are asked for by name), or, given the loaded
+    model, every method that applies to it."""
+    from glimpse.cli import parse_methods
+    from tests.tiny_models import cnn_bundle, hf_vit_bundle
+
+    assert "legrad" not in parse_methods(None) and "gradient" in parse_methods(None)
+    assert "legrad" not in parse_methods(None, bundle=cnn_bundle())
+    assert {"rollout", "chefer", "legrad"} <= set(parse_methods(None, quick=True, bundle=hf_vit_bundle()))
+    assert parse_methods("legrad,gradient") == ["legrad", "gradient"]
