@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -49,25 +50,35 @@ def bootstrap_spearman(
 
 
 @dataclass(frozen=True)
-class Correlation:
+class _Cell:
+    """One (feature, method, metric) cell of the summary; :meth:`row` is its table row, the fields in order
+    under the table's names (:attr:`COLUMNS` renames those that differ)."""
+
     feature: str
     method: str
     metric: str
+
+    COLUMNS: ClassVar[dict[str, str]] = {}
+
+    def row(self) -> dict:
+        return {self.COLUMNS.get(f.name, f.name): getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class Correlation(_Cell):
     rho: float
     low: float
     high: float
     n: int
 
+    COLUMNS: ClassVar[dict[str, str]] = {"low": "ci_low", "high": "ci_high", "n": "images"}
+
     def row(self) -> dict:
-        return {"feature": self.feature, "method": self.method, "metric": self.metric, "rho": self.rho,
-                "ci_low": self.low, "ci_high": self.high, "images": self.n, "better": BETTER[self.metric]}  # fmt: skip
+        return {**super().row(), "better": BETTER[self.metric]}
 
 
 @dataclass(frozen=True)
-class Bin:
-    feature: str
-    method: str
-    metric: str
+class Bin(_Cell):
     index: int
     low: float  # the feature's range in this bin
     high: float
@@ -75,9 +86,7 @@ class Bin:
     sd: float
     n: int
 
-    def row(self) -> dict:
-        return {"feature": self.feature, "method": self.method, "metric": self.metric, "bin": self.index,
-                "feature_low": self.low, "feature_high": self.high, "mean": self.mean, "sd": self.sd, "images": self.n}  # fmt: skip
+    COLUMNS: ClassVar[dict[str, str]] = {"index": "bin", "low": "feature_low", "high": "feature_high", "n": "images"}
 
 
 @dataclass(frozen=True)
