@@ -50,22 +50,28 @@ def test_load_mask_and_its_errors():
         load_mask(_png(np.full((6, 8), 255, np.uint8)))
 
 
-class ReadsLeftHalf(nn.Module):
-    """Two classes that read only the left half of the image: every gradient lies there."""
+class ReadsRegion(nn.Module):
+    """Two classes decided by a linear layer over one region (``rows``, ``cols``) of a ``side``×``side``
+    image: every gradient lies there, and the rest of the image changes nothing (the answer is known)."""
 
-    def __init__(self) -> None:
+    def __init__(self, side: int, rows: slice, cols: slice) -> None:
         super().__init__()
         torch.manual_seed(0)
-        self.fc = nn.Linear(3 * 8 * 4, 2)
+        self.rows, self.cols = rows, cols
+        self.fc = nn.Linear(3 * len(range(side)[rows]) * len(range(side)[cols]), 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(x[..., :4].flatten(1))
+        return self.fc(x[:, :, self.rows, self.cols].flatten(1))
+
+
+def region_bundle(model_id: str, side: int, rows: slice, cols: slice) -> ClassifierBundle:
+    """A CPU bundle of :class:`ReadsRegion`, inputs (pixel/255 − 0.5) / 0.5."""
+    model = ReadsRegion(side, rows, cols).eval()
+    return ClassifierBundle(model_id, model, ("a", "b"), (side, side), (0.5,) * 3, (0.5,) * 3, (), torch.device("cpu"))
 
 
 def test_a_map_on_the_mask_scores_perfectly_and_pairs_must_match():
-    bundle = ClassifierBundle(
-        "left", ReadsLeftHalf().eval(), ("a", "b"), (8, 8), (0.5,) * 3, (0.5,) * 3, (), torch.device("cpu")
-    )
+    bundle = region_bundle("left", 8, slice(None), slice(None, 4))  # the left half
     image = np.random.default_rng(0).integers(0, 256, (8, 8, 3), dtype=np.uint8)
     left = np.zeros((8, 8), bool)
     left[:, :4] = True

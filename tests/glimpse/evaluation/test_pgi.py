@@ -4,30 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
-from torch import nn
 
 from glimpse.evaluation.pgi import pgi_pgu, top_segments
-from models.registry import ClassifierBundle
-
-
-class ReadsTopRows(nn.Module):
-    """Two classes decided by the top 8 rows of a 16×16 image; the bottom rows are ignored."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        torch.manual_seed(0)
-        self.fc = nn.Linear(3 * 8 * 16, 2)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(x[:, :, :8].flatten(1))
+from tests.glimpse.evaluation.test_masks import region_bundle
 
 
 @pytest.fixture
 def bundle():
-    return ClassifierBundle(
-        "top-rows", ReadsTopRows().eval(), ("a", "b"), (16, 16), (0.5,) * 3, (0.5,) * 3, (), torch.device("cpu")
-    )
+    """Two classes decided by the top 8 rows of a 16×16 image; the bottom rows are ignored."""
+    return region_bundle("top-rows", 16, slice(None, 8), slice(None))
 
 
 @pytest.fixture
