@@ -22,6 +22,19 @@ def folder(tmp_path) -> Path:
     return root
 
 
+def run_complexity_tab(monkeypatch, folder: Path, out: Path, *, cost: str, images: int):
+    """The complexity page's data-set tab (server paths on) run on ``folder`` into ``out``, after checking the
+    job's cost it shows before it starts (``cost``, e.g. "1 batch", and the count of images); the page."""
+    monkeypatch.setenv("GLIMPSE_SERVER_PATHS", "1")
+    at = open_page("app_pages/complexity.py")
+    at.text_input(key="cx_dataset_in").input(str(folder)).run()
+    at.text_input(key="cx_dataset_out").input(str(out)).run()
+    assert any(f"**Cost:** {cost}" in c.value and f"{images} images" in c.value for c in at.caption)
+    at.button(key="cx_dataset_run").click().run()
+    assert not at.exception and not at.error
+    return at
+
+
 def test_server_paths_are_not_offered_unless_the_app_runs_for_its_own_user(monkeypatch):
     monkeypatch.delenv("GLIMPSE_SERVER_PATHS", raising=False)
     at = open_page("app_pages/complexity.py")
@@ -32,14 +45,7 @@ def test_server_paths_are_not_offered_unless_the_app_runs_for_its_own_user(monke
 
 
 def test_the_complexity_tab_runs_a_folder_in_process(monkeypatch, folder, tmp_path):
-    monkeypatch.setenv("GLIMPSE_SERVER_PATHS", "1")
-    at = open_page("app_pages/complexity.py")
-    at.text_input(key="cx_dataset_in").input(str(folder)).run()
-    at.text_input(key="cx_dataset_out").input(str(tmp_path / "out")).run()
-    # a job: its cost before it starts
-    assert any("**Cost:** 1 batch" in c.value and "3 images" in c.value for c in at.caption)
-    at.button(key="cx_dataset_run").click().run()
-    assert not at.exception and not at.error
+    at = run_complexity_tab(monkeypatch, folder, tmp_path / "out", cost="1 batch", images=3)
     assert any("3 rows written (1 with an error, 0 already there)" in s.value for s in at.success)
     rows = read_rows(tmp_path / "out")
     assert rows["path"].tolist() == ["bad.png", "chelsea.png", "coffee.png"] and rows["MSG"].notna().sum() == 2
@@ -58,17 +64,11 @@ def test_the_complexity_tab_runs_a_folder_in_process(monkeypatch, folder, tmp_pa
 
 def test_a_data_set_runs_in_steps_of_eight_images(monkeypatch, tmp_path):
     """More images than one step: "batch k of n" steps, one Parquet part each, the report summing them."""
-    monkeypatch.setenv("GLIMPSE_SERVER_PATHS", "1")
     root = tmp_path / "many"
     root.mkdir()
     for i in range(10):
         Image.fromarray(sample_images()["coffee"][i : i + 40 : 2, ::8]).save(root / f"{i:02d}.png")
-    at = open_page("app_pages/complexity.py")
-    at.text_input(key="cx_dataset_in").input(str(root)).run()
-    at.text_input(key="cx_dataset_out").input(str(tmp_path / "out")).run()
-    assert any("**Cost:** 2 batches" in c.value and "10 images" in c.value for c in at.caption)
-    at.button(key="cx_dataset_run").click().run()
-    assert not at.exception and not at.error
+    at = run_complexity_tab(monkeypatch, root, tmp_path / "out", cost="2 batches", images=10)
     assert any("10 rows written (0 with an error, 0 already there)" in s.value for s in at.success)
     assert len(list((tmp_path / "out" / "rows").glob("*.parquet"))) == 2
 

@@ -25,6 +25,30 @@ def open_tab(name: str):
     return at
 
 
+def press(at, label: str, **run) -> None:
+    """Click the button labelled ``label`` and run the page."""
+    next(b for b in at.button if b.label == label).click()
+    at.run(**run)
+
+
+def table(at, column: str):
+    """The first data frame the page shows with ``column``."""
+    return next(d.value for d in at.dataframe if column in d.value.columns)
+
+
+def upload_tab(tab: str, prefix: str, model: str, images: int):
+    """Tab ``tab`` on ``model``, with ``images`` BlockDigits samples in the uploader ``{prefix}_images`` and
+    Gradient and Grad-CAM in ``{prefix}_methods`` (not run yet)."""
+    from glimpse.evaluation.blockdigits import sample_images
+
+    at = open_tab(tab)
+    at.sidebar.selectbox(key="glimpse_embedded_pick").select(model).run()
+    uploads = [(f"{i}.png", _png(p), "image/png") for i, p in enumerate(sample_images(images).values())]
+    at.file_uploader(key=f"{prefix}_images").set_value(uploads)
+    at.multiselect(key=f"{prefix}_methods").set_value(["gradient", "gradcam"])
+    return at
+
+
 def test_run_scores_every_model_and_method_and_shows_the_maps():
     jobs.forget_steps()
     at = open_page("app_pages/evaluate.py")
@@ -34,8 +58,7 @@ def test_run_scores_every_model_and_method_and_shows_the_maps():
     at.run()
     # before it starts, what it will cost: two batches of 10 images per model, in seconds on this machine
     assert any(c.value.startswith("**Cost:** 4 batches, ") and "on this machine" in c.value for c in at.caption)
-    next(b for b in at.button if b.label == "Run").click()
-    at.run()
+    press(at, "Run")
     assert not at.exception, at.exception
     table = at.dataframe[0].value
     assert list(table["model"]) == ["blockdigits-standard"] * 2 + ["blockdigits-robust"] * 2
@@ -80,14 +103,13 @@ def test_diffroar_tab_draws_the_curve_of_a_small_run(tmp_path, monkeypatch):
     at.slider(key="roar_epochs").set_value(2)
     at.run()
     assert any("**Cost:** 2 steps" in c.value and "2 retrainings of a BlockDigits CNN" in c.value for c in at.caption)
-    next(b for b in at.button if b.label == "Run DiffROAR").click()
-    at.run()
+    press(at, "Run DiffROAR")
     assert not at.exception, at.exception
     _, (result,) = stored(at, diffroar.ROAR_KEY)
     assert (
         result.model_id == "blockdigits-robust" and result.levels == (0.3,) and result.accuracy["top"].shape == (1, 1)
     )
-    frame = next(d.value for d in at.dataframe if "diffroar" in d.value.columns)
+    frame = table(at, "diffroar")
     assert frame["diffroar"].iloc[0] == pytest.approx(result.diffroar[0, 0])
 
 
@@ -98,13 +120,12 @@ def test_the_synthetic_check_shows_the_papers_sign(tmp_path, monkeypatch):
     at.multiselect(key="inv_levels").set_value([0.1])
     at.slider(key="inv_seeds").set_value(1)
     at.run()
-    next(b for b in at.button if b.label == "Run the synthetic check").click()
-    at.run(timeout=120)
+    press(at, "Run the synthetic check", timeout=120)
     assert not at.exception, at.exception
     _, result = stored(at, diffroar.INVERSION_KEY)
     standard, robust = result.models
     assert standard.curve.levels == (0.1,) and standard.curve.diffroar[0, 0] < 0 < robust.curve.diffroar[0, 0]
-    frame = next(d.value for d in at.dataframe if "P[top = signal]" in d.value.columns)
+    frame = table(at, "P[top = signal]")
     assert list(frame["model"]) == ["standard", "robust"]
     assert frame["P[top = signal]"].iloc[0] < 0.1 < 0.7 < frame["P[top = signal]"].iloc[1]
     assert (frame["accuracy"] > 0.95).all()  # both networks learned the task at the defaults
@@ -130,10 +151,9 @@ def test_masks_tab_scores_uploaded_pairs_and_explains_a_mismatch():
     at.file_uploader(key="mask_masks").set_value(masks)
     at.multiselect(key="mask_methods").set_value(["gradient", "gradcam"])
     at.run()
-    next(b for b in at.button if b.label == "Score against the masks").click()
-    at.run()
+    press(at, "Score against the masks")
     assert not at.exception and not at.error, [e.value for e in at.error]
-    frame = next(d.value for d in at.dataframe if "relevance_mass" in d.value.columns)
+    frame = table(at, "relevance_mass")
     assert list(frame["method"]) == ["Gradient", "Grad-CAM"] and frame["relevance_mass"].between(0, 1).all()
     # masks in one zip pair the same way (by their paths inside it)
     buf = io.BytesIO()
@@ -142,10 +162,9 @@ def test_masks_tab_scores_uploaded_pairs_and_explains_a_mismatch():
             zf.writestr(f"masks/{name}", data)
     at.file_uploader(key="mask_masks").set_value([("masks.zip", buf.getvalue(), "application/zip")])
     at.run()
-    next(b for b in at.button if b.label == "Score against the masks").click()
-    at.run()
+    press(at, "Score against the masks")
     assert not at.exception and not at.error, [e.value for e in at.error]
-    zipped = next(d.value for d in at.dataframe if "relevance_mass" in d.value.columns)
+    zipped = table(at, "relevance_mass")
     assert zipped.equals(frame)
     at.file_uploader(key="mask_masks").set_value([("m0.png", _png(np.zeros((8, 8), np.uint8)), "image/png")])
     at.run()
@@ -154,8 +173,7 @@ def test_masks_tab_scores_uploaded_pairs_and_explains_a_mismatch():
     # a mask of another size than its image: named, and the previous scores go (not read as this run's)
     at.file_uploader(key="mask_masks").set_value([masks[0], ("m1.png", _png(np.zeros((8, 8), np.uint8)), "image/png")])
     at.run()
-    next(b for b in at.button if b.label == "Score against the masks").click()
-    at.run()
+    press(at, "Score against the masks")
     assert not at.exception
     assert any(e.value.startswith("Cannot score: m1.png (for d1.png)") for e in at.error), [e.value for e in at.error]
     assert stored(at, masks_module.MASKS_KEY) is None
@@ -166,28 +184,20 @@ def test_shapes_tab_scores_the_shapes_classifier_against_object_masks():
     at = open_tab(TABS[2])
     at.multiselect(key="shape_methods").set_value(["gradcam"])
     at.slider(key="shape_scenes").set_value(5)
-    next(b for b in at.button if b.label == "Score the shapes classifier").click()
-    at.run()
+    press(at, "Score the shapes classifier")
     assert not at.exception and not at.error
     _, result = stored(at, masks_module.SHAPES_KEY)
     assert result.model_id == "shapes-classifier" and len(result.names) >= 5
-    frame = next(d.value for d in at.dataframe if "pointing_game" in d.value.columns)
+    frame = table(at, "pointing_game")
     assert list(frame["method"]) == ["Grad-CAM"] and 0 <= frame["pointing_game"].iloc[0] <= 1
 
 
 def test_class_sensitivity_tab_over_uploaded_images():
-    from glimpse.evaluation.blockdigits import sample_images
-
-    at = open_tab(TABS[4])
-    at.sidebar.selectbox(key="glimpse_embedded_pick").select("blockdigits-robust").run()
-    uploads = [(f"{i}.png", _png(p), "image/png") for i, p in enumerate(sample_images(3).values())]
-    at.file_uploader(key="sens_images").set_value(uploads)
-    at.multiselect(key="sens_methods").set_value(["gradient", "gradcam"])
+    at = upload_tab(TABS[4], "sens", "blockdigits-robust", 3)
     at.run()
-    next(b for b in at.button if b.label == "Measure class sensitivity").click()
-    at.run()
+    press(at, "Measure class sensitivity")
     assert not at.exception and not at.error, [e.value for e in at.error]
-    frame = next(d.value for d in at.dataframe if "class sensitivity (ρ)" in d.value.columns)
+    frame = table(at, "class sensitivity (ρ)")
     assert list(frame["method"]) == ["Gradient", "Grad-CAM"] and list(frame["images"]) == [3, 3]
     assert frame["class sensitivity (ρ)"].between(-1, 1).all()
 
@@ -221,19 +231,12 @@ def test_the_run_bundle_holds_the_table_the_maps_and_how_they_were_made():
 
 
 def test_pgi_tab_over_uploaded_images():
-    from glimpse.evaluation.blockdigits import sample_images
-
-    at = open_tab(TABS[5])
-    at.sidebar.selectbox(key="glimpse_embedded_pick").select("blockdigits-standard").run()
-    uploads = [(f"{i}.png", _png(p), "image/png") for i, p in enumerate(sample_images(2).values())]
-    at.file_uploader(key="pgi_images").set_value(uploads)
-    at.multiselect(key="pgi_methods").set_value(["gradient", "gradcam"])
+    at = upload_tab(TABS[5], "pgi", "blockdigits-standard", 2)
     at.radio(key="pgi_perturbation").set_value("baseline")
     at.run()
-    next(b for b in at.button if b.label == "Measure PGI / PGU").click()
-    at.run()
+    press(at, "Measure PGI / PGU")
     assert not at.exception and not at.error, [e.value for e in at.error]
-    frame = next(d.value for d in at.dataframe if "PGI ↑" in d.value.columns)
+    frame = table(at, "PGI ↑")
     assert list(frame["method"]) == ["Gradient", "Grad-CAM"] and list(frame["k"]) == [0.25, 0.25]
     assert frame["PGI ↑"].between(0, 1).all() and frame["PGU ↓"].between(0, 1).all()
     assert stored(at, perturbation.PGI_KEY)[1].perturbation == "baseline"

@@ -91,13 +91,19 @@ def test_faithfulness_on_demand(page):
     assert len(badges) == 1 and page.session_state[CALLS_KEY] == 4
 
 
-def test_link_preselects_methods():
+def linked_page(methods: str) -> AppTest:
+    """The saliency page opened from a link that asks for ``methods`` (through the router, as a browser does)."""
     at = AppTest.from_file(APP, default_timeout=120)
-    at.query_params["methods"] = "gradcam,occlusion,nonsense"
+    at.query_params["methods"] = methods
     at.run()
     at.switch_page("app_pages/saliency.py")
     at.run()
     assert not at.exception
+    return at
+
+
+def test_link_preselects_methods():
+    at = linked_page("gradcam,occlusion,nonsense")
     assert at.multiselect(key="sal_methods").value == ["gradcam", "occlusion"]
     assert any("nonsense" in w.value for w in at.warning)
 
@@ -105,12 +111,7 @@ def test_link_preselects_methods():
 def test_the_attention_methods_are_offered_only_for_a_vit():
     """On the CNN the transformer methods are left out of the picker with the reason, and a link that asks for one
     is told why (on a ViT the engine runs them: tests/glimpse/saliency/test_transformer_methods.py)."""
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.query_params["methods"] = "gradcam,legrad"
-    at.run()
-    at.switch_page("app_pages/saliency.py")
-    at.run()
-    assert not at.exception
+    at = linked_page("gradcam,legrad")
     assert at.multiselect(key="sal_methods").value == ["gradcam"]
     assert "legrad" not in at.multiselect(key="sal_methods").options
     assert any("Not offered for `efficientnet-lite0`: rollout, chefer, legrad" in c.value for c in at.caption)
