@@ -7,7 +7,7 @@ waits for the chart, the table and the example maps.
 
 import sys
 
-from shot import OUT_DIR, crop_main, press, run, snap, visit
+from shot import OUT_DIR, crop_to_last_image, press, run, snap, visit
 
 PORT = int(sys.argv[1]) if len(sys.argv) > 1 else 8768
 OUT = OUT_DIR / "evaluate.png"
@@ -17,9 +17,8 @@ def shoot(page, base_url: str) -> None:
     visit(page, base_url, "/evaluate", "text=Pick models and methods")
     press(page, "Run", "text=One image, every map", settle_ms=1500, plots=1, pause_ms=2000)
     snap(page, OUT)
-    # the main area down to the last row of example maps (the page ends there)
-    crop_main(OUT, page, page.locator('[data-testid="stImage"]').last, margin=40)
-    print(f"{OUT} ({OUT.stat().st_size / 1e3:.0f} kB)")
+    # down to the last row of example maps
+    crop_to_last_image(OUT, page, margin=40)
 
 
 if __name__ == "__main__":

@@ -120,3 +120,9 @@ def crop_main(out: Path, page, bottom, margin: int = 24) -> None:
     img = Image.open(out).convert("RGB")
     box = (int(main["x"]), 0, img.width, min(img.height, int(bottom["y"] + bottom["height"] + margin)))
     img.crop(box).quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(out, optimize=True)
+
+
+def crop_to_last_image(out: Path, page, margin: int) -> None:
+    """:func:`crop_main` down to the page's last image (where a results page ends), and print the size."""
+    crop_main(out, page, page.locator('[data-testid="stImage"]').last, margin)
+    print(f"{out} ({out.stat().st_size / 1e3:.0f} kB)")
