@@ -7,17 +7,14 @@ drawn scene (its caption and five hard negatives), waits for the table, the erro
 
 import sys
 
-from shot import OUT_DIR, crop_to_last_image, press, run, snap, visit
+from shot import OUT_DIR, results_page, run
 
 PORT = int(sys.argv[1]) if len(sys.argv) > 1 else 8769
 OUT = OUT_DIR / "diffusion_classifier.png"
 
-
-def shoot(page, base_url: str) -> None:
-    visit(page, base_url, "/diffusion_classifier", "text=Pick an image and candidates")
-    press(page, "Classify", "text=Cross-attention of", settle_ms=1500, plots=1, pause_ms=2000)
-    snap(page, OUT)
-    crop_to_last_image(OUT, page, margin=80)
+shoot = results_page(
+    "/diffusion_classifier", "text=Pick an image and candidates", "Classify", "text=Cross-attention of", OUT, margin=80
+)
 
 
 if __name__ == "__main__":

@@ -68,6 +68,19 @@ def snap(page, out: Path, *, light: bool = False, **screenshot) -> None:
         keep_light(out)
 
 
+def results_page(path: str, ready: str, button: str, done: str, out: Path, *, margin: int) -> Callable:
+    """The ``shoot`` of a page that computes on a button: open ``path`` (ready when ``ready`` shows), press
+    ``button``, wait for ``done`` and the first plot, screenshot to ``out``, crop to the last image."""
+
+    def shoot(page, base_url: str) -> None:
+        visit(page, base_url, path, ready)
+        press(page, button, done, settle_ms=1500, plots=1, pause_ms=2000)
+        snap(page, out)
+        crop_to_last_image(out, page, margin)
+
+    return shoot
+
+
 def run(shoot: Callable, *, port: int, viewport: tuple[int, int], name: str) -> None:
     """Start ``streamlit run app.py`` headless on ``port`` (offline, one OpenMP thread: shared CPUs), open
     Chromium at ``viewport`` and call ``shoot(page, base_url)``; on failure save /tmp/NAME_failed.png."""
