@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from components import jobs, session_results
+from components import jobs, loaders, session_results
 from components.uploads import Upload
 from components.views import ONE_MATCH_ON_ENTER
 from glimpse.evaluation.files import EvaluationFiles
@@ -64,6 +64,10 @@ class BenchmarkTab:
 
     def __init__(self, model_id: str = "", device: str = "cpu") -> None:
         self.model_id, self.device = model_id, device  # the sidebar's classifier and device
+
+    def bundle(self):
+        """The sidebar's classifier, loaded (cached per process): which methods apply to it."""
+        return loaders.classifier(self.model_id, self.device)
 
     @property
     def key(self) -> str:
@@ -148,11 +152,15 @@ class BenchmarkTab:
 
 
 # -------------------------------------------------------------------------------------------------- shared parts
-def method_picker(default, *, key: str, help: str | None = None, where=st) -> list[str]:
-    """The registry's methods, by label and family, ``default`` selected; typing then Enter picks one match."""
+def method_picker(default, *, key: str, help: str | None = None, where=st, bundle=None) -> list[str]:
+    """The registry's methods that apply to ``bundle``'s model (without one: those for any model, so not the
+    ViT-only ones), by label and family, ``default`` selected; typing then Enter picks one match."""
+    names = [
+        n for n, m in REGISTRY.items() if (m.info.models == "any" if bundle is None else m.applies(bundle) is None)
+    ]
     return where.multiselect(
         "Methods",
-        list(REGISTRY),
+        names,
         default=list(default),
         format_func=lambda n: f"{REGISTRY[n].info.label} ({REGISTRY[n].info.family})",
         key=key,

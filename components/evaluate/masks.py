@@ -88,7 +88,7 @@ class MasksTab(MaskScoresTab):
         c1, c2 = st.columns(2)
         images = c1.file_uploader("Images (files or a zip)", accept_multiple_files=True, key="mask_images")
         masks = c2.file_uploader("Masks (files or a zip)", accept_multiple_files=True, key="mask_masks")
-        methods = method_picker(["gradient", "gradcam", "smoothgrad"], key="mask_methods")
+        methods = method_picker(["gradient", "gradcam", "smoothgrad"], key="mask_methods", bundle=self.bundle())
         k = st.slider("k for the top-k % IoU", 1, 50, 10, key="mask_k")
         if not (images and masks and methods):
             return None

@@ -43,7 +43,8 @@ class SensitivityTab(BenchmarkTab):
 
     def controls(self) -> SensitivityRequest | None:
         uploads = image_uploader("sens_images")
-        methods = method_picker(["gradient", "guided_backprop", "gradcam", "smoothgrad"], key="sens_methods")
+        methods = method_picker(["gradient", "guided_backprop", "gradcam", "smoothgrad"], key="sens_methods",
+                                bundle=self.bundle())  # fmt: skip
         if not methods:
             return None
         return SensitivityRequest(self.model_id, self.device, uploads_of(uploads), tuple(methods))
@@ -96,7 +97,7 @@ class PgiTab(BenchmarkTab):
 
     def controls(self) -> PgiRequest | None:
         uploads = image_uploader("pgi_images")
-        methods = method_picker(["gradient", "gradcam", "occlusion"], key="pgi_methods")
+        methods = method_picker(["gradient", "gradcam", "occlusion"], key="pgi_methods", bundle=self.bundle())
         c1, c2, c3 = st.columns(3)
         ks = c1.multiselect("k (share of superpixels)", [0.1, 0.25, 0.5], default=[0.25], key="pgi_ks")
         perturbation = c2.radio("Perturbation", ["gaussian", "baseline"], horizontal=True, key="pgi_perturbation")
