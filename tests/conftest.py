@@ -1,6 +1,7 @@
 import os
 import tempfile
 
+import pytest
 import torch
 from hypothesis import HealthCheck, settings
 
@@ -27,3 +28,14 @@ torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 # Reference scripts run in their own environments (DAAM pins old diffusers); they are not test modules.
 collect_ignore = ["reference"]
+
+
+@pytest.fixture(scope="session")
+def local_ray():
+    """One local Ray runtime for every test that asks for it; the library's ``--ray local`` finds it running and
+    uses it (it starts its own only when none is), and it is shut down once, after the last test."""
+    ray = pytest.importorskip("ray")
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield "local"
+    ray.shutdown()

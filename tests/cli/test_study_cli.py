@@ -56,8 +56,7 @@ def test_a_folder_with_masks_and_a_bad_masks_option(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_ray_gives_the_in_process_rows(tmp_path):
-    pytest.importorskip("ray")
+def test_ray_gives_the_in_process_rows(tmp_path, local_ray):
     common = [*ARGS, "--threads", "1"]
     assert main([*common, "--out", str(tmp_path / "here")]) == 0
     assert main([*common, "--out", str(tmp_path / "ray"), "--ray", "local"]) == 0

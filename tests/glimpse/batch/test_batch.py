@@ -115,14 +115,6 @@ def test_the_command_line(folder, tmp_path, capsys):
 
 
 # --------------------------------------------------------------------------------------------- Ray
-@pytest.fixture(scope="module")
-def local_ray():
-    ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield "local"
-    ray.shutdown()
-
-
 def saliency_task(out: Path) -> SaliencyTask:
     return SaliencyTask(
         model_id="efficientnet-lite0", methods=("gradient", "gradcam"), out=str(out), loader=load_classifier, threads=1
