@@ -186,3 +186,33 @@ def test_a_long_job_lets_another_sessions_click_through_within_one_step(shared):
     longest = max(b - a for a, b in steps)
     assert answered < steps[-1][1], "the click waited for the whole job"
     assert answered - asked < longest + 5.0, (answered - asked, longest)
+
+
+def test_a_perturbation_map_yields_the_line_between_its_batches(shared):
+    """Occlusion's hundreds of forwards hold the model's line one batch at a time: a gradient click from another
+    session, asked while the occlusion runs, is answered before it ends, and the occlusion map is the one it gives
+    alone (nothing of the click leaked into its batches)."""
+    classifier, _ = shared
+    image = sample_images()["chelsea"]
+    (alone,) = explain(classifier, image, ["occlusion"], batch_size=4)
+    ended: list[float] = []
+    maps = []
+
+    def occlusion() -> None:
+        with job("occlusion", session="long"):
+            maps.extend(explain(classifier, image, ["occlusion"], batch_size=4))
+        ended.append(time.perf_counter())
+
+    worker = threading.Thread(target=occlusion)
+    worker.start()
+    deadline = time.monotonic() + 60
+    while classifier.lock.status().running is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)  # into its batches
+    assert worker.is_alive(), "the occlusion ended before the click was asked"
+    with job("saliency maps", session="click"):
+        explain(classifier, image, ["gradient"])
+    answered = time.perf_counter()
+    worker.join(300)
+    assert ended and answered < ended[0], "the click waited for the whole occlusion map"
+    np.testing.assert_array_equal(maps[0].values, alone.values)

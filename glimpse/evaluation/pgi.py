@@ -160,13 +160,14 @@ def pgi_pgu(
             labels = superpixels_of(bundle, x, segments)
             with torch.no_grad():
                 p0 = float(bundle.model(x).float().softmax(-1)[0, target])
-            lab = torch.from_numpy(labels).to(x.device)
-            for j, m in enumerate(maps):
-                for c, k in enumerate(ks):
-                    top = torch.from_numpy(top_segments(m.values, labels, k)).to(x.device)[lab][None, None]
-                    # the same noise for every method, k and side of an image: differences come from the maps
-                    for out, region in ((pgi, top), (pgu, ~top)):
-                        generator = torch.Generator().manual_seed(seed * 100_003 + first + i)
+        lab = torch.from_numpy(labels).to(x.device)
+        for j, m in enumerate(maps):
+            for c, k in enumerate(ks):
+                top = torch.from_numpy(top_segments(m.values, labels, k)).to(x.device)[lab][None, None]
+                # the same noise for every method, k and side of an image: differences come from the maps
+                for out, region in ((pgi, top), (pgu, ~top)):
+                    generator = torch.Generator().manual_seed(seed * 100_003 + first + i)
+                    with bundle.lock:  # the line per (method, k, side): a waiting click goes between two of them
                         out[j, i, c] = _gaps(bundle, x, region, target, p0, perturbation, sigma, draws, generator)
     params = tuple(dict(m.params) for m in maps)
     keys = method_keys(methods)

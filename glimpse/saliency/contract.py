@@ -51,8 +51,14 @@ class ScoreModel(nn.Module):
         self.index = int(target.index)
         self.contrast = None if target.contrast is None else int(target.contrast)
         self.probs = probs
+        #: called before every forward while set: the engine sets it to the model line's ``yield_turn`` for the
+        #: perturbation methods (hundreds of forwards, no hooks on the model), so a waiting click goes between
+        #: two of their batches instead of after the whole map
+        self.between: Callable[[], object] | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.between is not None:
+            self.between()
         if x.ndim == 4 and x.shape[0] > 1:
             x = x.contiguous(memory_format=torch.channels_last)
         out = self.model(x)
