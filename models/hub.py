@@ -13,6 +13,7 @@ obscurely.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import logging
@@ -316,7 +317,10 @@ def load_hf(model_id: str, device: torch.device) -> ClassifierBundle:
         log.info("%s: no preprocessor_config.json; mean/std from %s", ref, source)
     patch = getattr(vision, "patch_size", None)
     grid_hw = (size[0] // patch, size[1] // patch) if isinstance(patch, int) and patch > 0 else None
-    return _bundle(model_id, LogitsOnly(net), labels, size, mean, std, device, grid_hw)
+    bundle = _bundle(model_id, LogitsOnly(net), labels, size, mean, std, device, grid_hw)
+    if getattr(config, "problem_type", None) == "multi_label_classification":  # each class its own sigmoid
+        bundle = dataclasses.replace(bundle, multilabel=True, lock=bundle.lock)
+    return bundle
 
 
 # --------------------------------------------------------------------------------------------------

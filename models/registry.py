@@ -6,6 +6,7 @@ Ids:
 - ``blockdigits-standard`` / ``blockdigits-robust`` (embedded): small CNNs of BlockDigits images
   (:mod:`glimpse.evaluation.blockdigits`), trained normally and adversarially (``models/blockdigits.py``).
 - ``shapes-classifier`` (embedded): which of 12 coloured shapes a shapes scene holds (``models/shapes_classifier.py``).
+- ``shapes-vit`` (embedded): the same task, a small ``transformers`` ViT (``embedded/shapes_vit``, an ``hf:`` folder).
 - ``hf:<repo id or local folder>``: Hugging Face ``AutoModelForImageClassification``.
 - ``torchvision:<name>`` / ``timm:<name>``: optional extras (see requirements-extras.txt).
 
@@ -16,6 +17,7 @@ The types every loader shares (:class:`ClassifierBundle`, :class:`ModelLoadError
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
@@ -91,12 +93,24 @@ def _load_shapes_classifier(model_id: str, device: torch.device) -> ClassifierBu
     )
 
 
+def _load_shapes_vit(model_id: str, device: torch.device) -> ClassifierBundle:
+    """The embedded shapes ViT: a Hugging Face folder (``embedded/shapes_vit``), loaded as ``hf:`` folders are."""
+    import dataclasses
+
+    bundle = load_hf(f"hf:{SHAPES_VIT}", device)
+    return dataclasses.replace(bundle, model_id=model_id, lock=type(bundle.lock)(model_id))
+
+
+#: the embedded shapes ViT's Hugging Face folder (``training/shapes_vit`` trains it)
+SHAPES_VIT = Path(__file__).parent / "embedded" / "shapes_vit"
+
 #: the classifiers that ship with Glimpse (offline), in the order the picker lists them
 EMBEDDED_CLASSIFIERS: dict[str, str] = {
     DEFAULT_CLASSIFIER: "ImageNet-1k (EfficientNet-Lite0)",
     "blockdigits-standard": "BlockDigits digits, standard training",
     "blockdigits-robust": "BlockDigits digits, adversarial (PGD) training",
     "shapes-classifier": "which coloured shapes a 32×32 shapes scene holds (multi-label)",
+    "shapes-vit": "the same shapes task, a small vision transformer (multi-label)",
 }
 
 #: id prefix (or exact id) -> loader(model_id, device): the embedded classifiers, then the hubs (models.hub)
@@ -105,6 +119,7 @@ LOADERS: dict[str, Callable[[str, torch.device], ClassifierBundle]] = {
     "blockdigits-standard": _load_blockdigits,
     "blockdigits-robust": _load_blockdigits,
     "shapes-classifier": _load_shapes_classifier,
+    "shapes-vit": _load_shapes_vit,
     "hf:": load_hf,
     "torchvision:": load_torchvision,
     "timm:": load_timm,

@@ -79,7 +79,7 @@ def test_loading_a_local_hf_model_switches_the_home_page(app, tiny_vit_dir):
 
 def test_the_embedded_classifiers_are_in_the_picker(app):
     pick = app.sidebar.selectbox(key="glimpse_embedded_pick")
-    assert pick.options[0] == "efficientnet-lite0" and len(pick.options) == 4 and "shapes-classifier" in pick.options
+    assert pick.options[0] == "efficientnet-lite0" and len(pick.options) == 5 and "shapes-classifier" in pick.options
     assert any(o.startswith("blockdigits-robust") for o in pick.options)
     pick.select("blockdigits-robust").run()
     assert not app.exception

@@ -1,0 +1,59 @@
+"""The embedded shapes ViT: a ``transformers`` ViT folder that loads as ``hf:`` folders do, reads fresh scenes as
+the CNN does (multi-label), and its transformer maps land on the object they explain. Its training script runs
+(a few steps) and writes a folder that loads the same way."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from glimpse.evaluation.shapes_masks import mask_benchmark
+from glimpse.evaluation.shapes_scenes import OBJECTS, render_scene, two_object_specs
+from models.registry import EMBEDDED_CLASSIFIERS, SHAPES_VIT, load_classifier
+from models.shapes_classifier import LABELS, targets
+
+
+@pytest.fixture(scope="module")
+def bundle():
+    return load_classifier("shapes-vit", device="cpu")
+
+
+def test_it_is_a_vit_that_names_every_shape_present_in_fresh_scenes(bundle):
+    assert "shapes-vit" in EMBEDDED_CLASSIFIERS and bundle.multilabel and tuple(bundle.labels) == LABELS == OBJECTS
+    assert bundle.kind == "vit" and (bundle.token_grid.height, bundle.token_grid.width) == (8, 8)
+    assert bundle.lock.name == "shapes-vit" and bundle.model_id == "shapes-vit"
+    rng = np.random.default_rng(123)
+    pairs = two_object_specs()
+    exact = 0
+    for _ in range(40):
+        scene = render_scene(pairs[rng.integers(len(pairs))], rng)
+        present = {i for i, _, p in bundle.predict(scene.image, top=12) if p > 0.5}
+        exact += present == set(np.flatnonzero(targets(scene.spec).numpy()).tolist())
+    assert exact >= 38
+
+
+def test_the_card_reports_what_eval_json_holds():
+    report = json.loads((SHAPES_VIT / "EVAL.json").read_text())
+    card = (SHAPES_VIT / "README.md").read_text()
+    assert f"{100 * report['exact_set_accuracy']:.1f} %" in card
+    assert f"{round(report['parameters'] / 1000)} k parameters" in card
+
+
+def test_chefer_lands_on_the_object_and_rollout_less_often(bundle):
+    result = mask_benchmark(bundle, ["chefer", "rollout"], scenes=10)
+    rows = {r["method"]: r for r in result.rows()}
+    assert rows["chefer"]["pointing_game"] >= 0.7 and rows["chefer"]["relevance_mass"] > 0.4
+    assert rows["rollout"]["relevance_mass"] < rows["chefer"]["relevance_mass"]
+
+
+@pytest.mark.slow
+def test_a_short_training_run_writes_a_folder_that_loads(tmp_path):
+    from training.shapes_vit.train import main
+
+    out = tmp_path / "vit"
+    assert main(["--steps", "3", "--warmup", "1", "--batch-size", "8", "--out", str(out)]) == 0
+    assert {p.name for p in out.iterdir()} >= {"config.json", "model.safetensors", "preprocessor_config.json"}
+    fresh = load_classifier(f"hf:{out}", device="cpu")
+    assert fresh.multilabel and tuple(fresh.labels) == LABELS and fresh.kind == "vit"
