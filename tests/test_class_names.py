@@ -11,8 +11,6 @@ import ast
 from collections import defaultdict
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 APP = ("app.py", "glimpse", "models", "components", "app_pages")
 
@@ -46,11 +44,6 @@ def test_the_check_finds_a_clash_across_files_and_inside_functions(tmp_path, mon
     assert clashes([tmp_path / "a.py", tmp_path / "b.py"]) == {"Item": ["a.py:1", "b.py:2"]}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a clash with a class under components/ remains (its files are being split into lens packages): "
-    "Separation in glimpse/attention/metrics.py and components/attention/controls.py",
-)
 def test_no_two_classes_of_the_app_share_a_name():
     files = app_files()
     assert len(files) > 100 and any(p.parent.name == "components" for p in files)

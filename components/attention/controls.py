@@ -75,7 +75,7 @@ class Slice:
 
 
 @dataclass(frozen=True)
-class Separation:
+class SeparationRequest:
     """The content-vs-style controls: words ``a`` and ``b`` (indices), the threshold and its mode."""
 
     a: int
@@ -261,7 +261,7 @@ def scrub_step(steps: int, sfx: str) -> int:
                      help="The selected word's map at one step.")  # fmt: skip
 
 
-def separation_controls(words: tuple[str, ...], labels: list[str], sfx: str) -> Separation:
+def separation_controls(words: tuple[str, ...], labels: list[str], sfx: str) -> SeparationRequest:
     """Word A (content), word B (style), the threshold and its mode, for a prompt of at least two words."""
     da, db = _default_pair(words)
     c1, c2, c3, c4 = st.columns(4)
@@ -274,4 +274,4 @@ def separation_controls(words: tuple[str, ...], labels: list[str], sfx: str) -> 
         "Mode", MODES, horizontal=True, key="cs_mode",
         help="absolute: keep pixels above t on the min-max normalised map (DAAM); quantile: above the t-quantile.",
     )  # fmt: skip
-    return Separation(int(a), int(b), float(t), str(mode))
+    return SeparationRequest(int(a), int(b), float(t), str(mode))
