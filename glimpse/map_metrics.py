@@ -289,6 +289,25 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.clip((ra @ rb) / denom, -1.0, 1.0))
 
 
+def spearman_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """:func:`spearman` of each row of ``a`` with the same row of ``b`` (both (R, n)), ranked row by row at
+    once: (R,), NaN where a row of either is constant (a bootstrap's resamples, without a Python loop).
+
+    >>> spearman_rows(np.array([[1.0, 2, 3], [1, 1, 1]]), np.array([[3.0, 2, 1], [1, 2, 3]]))
+    array([-1., nan])
+    """
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.shape != b.shape or a.ndim != 2:
+        raise ValueError(f"b: shape {b.shape} differs from a's {a.shape}, or they are not (rows, values)")
+    ra, rb = rankdata(a, axis=1), rankdata(b, axis=1)
+    ra -= ra.mean(axis=1, keepdims=True)
+    rb -= rb.mean(axis=1, keepdims=True)
+    denom = np.sqrt((ra * ra).sum(axis=1) * (rb * rb).sum(axis=1))
+    rho = np.full(a.shape[0], np.nan)
+    np.divide((ra * rb).sum(axis=1), denom, out=rho, where=denom > 0)
+    return np.clip(rho, -1.0, 1.0)
+
+
 def spearman_matrix(maps: Sequence[np.ndarray]) -> np.ndarray:
     """Pairwise :func:`spearman` of N maps of one shape, each ranked once: (N, N), NaN for constant maps."""
     ranks = [_centred_ranks(m) for m in maps]

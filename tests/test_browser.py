@@ -284,6 +284,7 @@ MAIN_BUTTONS = [
     ("evaluate", "Evaluate", "Your masks", "Score against the masks", _upload_masks),
     ("evaluate", "Evaluate", "Class sensitivity", "Measure class sensitivity", None),
     ("evaluate", "Evaluate", "PGI / PGU", "Measure PGI / PGU", None),
+    ("evaluate", "Evaluate", "Complexity study", "Run the study", None),
     ("evaluate", "Evaluate", "A data set", "Run the data set", _fill_dataset),
 ]
 BUDGET_S = 10.0

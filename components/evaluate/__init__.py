@@ -15,6 +15,7 @@ from components.evaluate.diffroar import DiffRoarTab, InversionTab
 from components.evaluate.leakage import LeakageTab
 from components.evaluate.masks import MasksTab, ShapesTab
 from components.evaluate.perturbation import PgiTab, SensitivityTab
+from components.evaluate.study import StudyTab
 
 CITATION = 'Shah, Jain & Netrapalli, "Do Input Gradients Highlight Discriminative Features?", NeurIPS 2021'
 
@@ -25,6 +26,7 @@ TABS = (
     "Your masks",
     "Class sensitivity",
     "PGI / PGU",
+    "Complexity study",
     "A data set",
 )
 
@@ -44,7 +46,8 @@ def page(model_id: str, device: str) -> None:
         TABS[3]: lambda: MasksTab(model_id, device).draw(),
         TABS[4]: lambda: SensitivityTab(model_id, device).draw(),
         TABS[5]: lambda: PgiTab(model_id, device).draw(),
-        TABS[6]: lambda: dataset_tab(model_id, device),
+        TABS[6]: lambda: StudyTab(model_id, device).draw(),
+        TABS[7]: lambda: dataset_tab(model_id, device),
     }
     for name, tab in zip(TABS, tabs):
         if tab.open:

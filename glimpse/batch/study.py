@@ -7,19 +7,24 @@ of the target class (the class given for the image, else the top-1) and the mode
 over the maps' pixels, :func:`glimpse.map_metrics.spearman`) and each method's mean agreement with the others;
 and, where the image has a mask (a file of the same name under ``masks``), each map's pointing game and
 relevance mass against it (:mod:`glimpse.evaluation.localisation`, the maps at the image's size, as
-``glimpse evaluate masks`` scores them).
+``glimpse evaluate masks`` scores them). The masks may also be given in memory, by image key (the Evaluate page's
+"Complexity study" tab calls the task on batches of the built-in sets that way).
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 
 from glimpse.batch.tasks import EvaluateTask
+
+if TYPE_CHECKING:
+    from glimpse.evaluation.clutter import ClutterScene
 
 COMPLEXITY = ("MSG", *(f"MUC{b}" for b in range(1, 9)), "edge_density")
 MASK_METRICS = ("pointing_game", "relevance_mass")
@@ -30,14 +35,17 @@ def agreement_column(a: str, b: str) -> str:
 
 
 class StudyTask(EvaluateTask):
-    """``masks``: a folder of masks named like the images (white inside), or None; ``targets``: image key ->
-    class index to explain (the built-in clutter set names each scene's largest object), else the top-1."""
+    """``masks``: a folder of masks named like the images (white inside), the masks themselves by image key
+    (boolean, the image's size), or None; ``targets``: image key -> class index to explain (the built-in clutter
+    set names each scene's largest object), else the top-1."""
 
     name = "study"
 
-    def __init__(self, *, masks: str | None = None, targets: dict[str, int] | None = None, **kwargs) -> None:
+    def __init__(
+        self, *, masks: str | Mapping[str, np.ndarray] | None = None, targets: dict[str, int] | None = None, **kwargs
+    ) -> None:
         super().__init__(**kwargs)
-        self.masks = None if masks is None else str(masks)
+        self.masks = masks if masks is None or isinstance(masks, Mapping) else str(masks)
         self.targets = dict(targets or {})
 
     def constructor_kwargs(self) -> dict:
@@ -56,6 +64,11 @@ class StudyTask(EvaluateTask):
     def _mask(self, key: str, shape: tuple[int, int]) -> np.ndarray | None:
         if self.masks is None:
             return None
+        if isinstance(self.masks, Mapping):
+            mask = self.masks.get(key)
+            if mask is not None and np.shape(mask) != tuple(shape):
+                raise ValueError(f"masks: {key}'s mask is {np.shape(mask)}, its image {tuple(shape)}")
+            return None if mask is None else np.asarray(mask, bool)
         path = Path(self.masks) / key
         if not path.is_file():
             return None
@@ -126,40 +139,55 @@ BUILT_IN = {
 }
 
 
-def write_clutter(folder: str | Path, *, per_level: int = 20, seed: int = 0) -> tuple[Path, Path, dict[str, int]]:
-    """The clutter set (:func:`glimpse.evaluation.clutter.clutter_set`) as PNGs under ``folder/images`` (named
-    ``L<level>-<n>.png``) and the target object's mask of each under ``folder/masks``; returns (images, masks,
-    targets by file name)."""
-    from PIL import Image
-
+def clutter_scenes(*, per_level: int = 20, seed: int = 0) -> dict[str, ClutterScene]:
+    """The clutter set (:func:`glimpse.evaluation.clutter.clutter_set`) by the file names :func:`write_clutter`
+    gives them, ``L<level>-<n>.png``, level by level."""
     from glimpse.evaluation.clutter import clutter_set
+
+    scenes: dict[str, ClutterScene] = {}
+    counts: dict[int, int] = {}
+    for scene in clutter_set(per_level, seed):
+        n = counts[scene.level] = counts.get(scene.level, 0) + 1
+        scenes[f"L{scene.level}-{n:03d}.png"] = scene
+    return scenes
+
+
+def write_clutter(folder: str | Path, *, per_level: int = 20, seed: int = 0) -> tuple[Path, Path, dict[str, int]]:
+    """The clutter set (:func:`clutter_scenes`) as PNGs under ``folder/images`` (named ``L<level>-<n>.png``) and
+    the target object's mask of each under ``folder/masks``; returns (images, masks, targets by file name)."""
+    from PIL import Image
 
     images, masks = Path(folder) / "images", Path(folder) / "masks"
     images.mkdir(parents=True, exist_ok=True)
     masks.mkdir(parents=True, exist_ok=True)
     targets = {}
-    counts: dict[int, int] = {}
-    for scene in clutter_set(per_level, seed):
-        n = counts[scene.level] = counts.get(scene.level, 0) + 1
-        name = f"L{scene.level}-{n:03d}.png"
+    for name, scene in clutter_scenes(per_level=per_level, seed=seed).items():
         Image.fromarray(scene.image).save(images / name)
         Image.fromarray((scene.mask * 255).astype(np.uint8)).save(masks / name)
         targets[name] = int(scene.target)
     return images, masks, targets
 
 
-def write_photos(folder: str | Path, *, crops_per_image: int = 12, seed: int = 0) -> Path:
+def photo_set(*, crops_per_image: int = 12, seed: int = 0) -> dict[str, np.ndarray]:
     """The shipped sample photographs and ``crops_per_image`` square crops of each (sides 45–100 % of the short
-    side, half of them mirrored: :func:`glimpse.images.sample_crops`, the model lab's pool) as PNGs under
-    ``folder``: ``chelsea.png``, ``chelsea-crop01.png``, …"""
-    from PIL import Image
-
+    side, half of them mirrored: :func:`glimpse.images.sample_crops`, the model lab's pool) by the file names
+    :func:`write_photos` gives them: ``chelsea.png``, ``chelsea-crop01.png``, …"""
     from glimpse.images import sample_crops, sample_images
+
+    pictures = iter(sample_crops(per_image=crops_per_image, seed=seed))
+    return {
+        f"{name}.png" if n == 0 else f"{name}-crop{n:02d}.png": next(pictures)
+        for name in sample_images()
+        for n in range(crops_per_image + 1)
+    }
+
+
+def write_photos(folder: str | Path, *, crops_per_image: int = 12, seed: int = 0) -> Path:
+    """:func:`photo_set` as PNGs under ``folder``."""
+    from PIL import Image
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    pictures = iter(sample_crops(per_image=crops_per_image, seed=seed))
-    for name in sample_images():
-        for n in range(crops_per_image + 1):
-            Image.fromarray(next(pictures)).save(folder / (f"{name}.png" if n == 0 else f"{name}-crop{n:02d}.png"))
+    for name, pixels in photo_set(crops_per_image=crops_per_image, seed=seed).items():
+        Image.fromarray(pixels).save(folder / name)
     return folder

@@ -42,6 +42,22 @@ def test_bootstrap_spearman_gives_rho_inside_its_interval():
     assert math.isnan(bootstrap_spearman([1, 2], [2, 1])[0])  # too few images
 
 
+def test_the_bootstrap_ranks_every_resample_at_once_as_spearman_ranks_one():
+    """The resamples scored row by row (spearman_rows) give each resample's spearman, ties and constants included."""
+    from glimpse.map_metrics import spearman, spearman_rows
+
+    rng = np.random.default_rng(2)
+    x, y = rng.integers(0, 4, size=15).astype(float), rng.normal(size=15)  # ties in x
+    idx = rng.integers(0, 15, size=(300, 15))
+    loop = np.array([spearman(x[i], y[i]) for i in idx])
+    np.testing.assert_allclose(spearman_rows(x[idx], y[idx]), loop, rtol=0, atol=1e-12, equal_nan=True)
+    assert np.isnan(spearman_rows(np.ones((1, 5)), y[None, :5])).all()
+    rho, low, high, _ = bootstrap_spearman(x, y, resamples=300, seed=4)
+    draws = np.array([spearman(x[i], y[i]) for i in np.random.default_rng(4).integers(0, 15, size=(300, 15))])
+    draws = draws[np.isfinite(draws)]
+    assert (low, high) == pytest.approx(tuple(np.quantile(draws, [0.025, 0.975])), abs=1e-12)
+
+
 def test_the_summary_correlates_each_metric_with_each_feature_and_bins_it():
     rng = np.random.default_rng(0)
     msg = rng.uniform(size=40)
