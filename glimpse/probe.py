@@ -14,7 +14,7 @@ value is at most the pixel's (``scipy.stats.percentileofscore(..., kind="weak")`
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -96,13 +96,28 @@ def probe(run: RunRecord, x: int, y: int, *, extra: Iterable[tuple[str, str, np.
     """Pixel ``(x, y)`` (column, row of ``run.image``) in every map of ``run`` and in ``extra`` maps
     ``(name, kind, values)`` (e.g. a diffusion-classifier error difference)."""
     image_shape = tuple(int(n) for n in np.asarray(run.image).shape[:2])
+    maps = [(e.name, e.kind, e.values, e.meta) for e in run.maps] + [(n, k, v, {}) for n, k, v in extra]
+    return probe_maps(image_shape, maps, x, y)
+
+
+def probe_maps(
+    image_shape: tuple[int, int], maps: Iterable[tuple[str, str, np.ndarray, dict]], x: int, y: int
+) -> Probe:
+    """Pixel ``(x, y)`` of an image of ``image_shape`` (H, W) in each map ``(name, kind, values, meta)``; an
+    attention map's word is ``meta["word"]`` (else its name). What :func:`probe` reads from a run, for a page
+    that holds its maps itself (Saliency, Cross-attention).
+
+    >>> found = probe_maps((4, 4), [("a", "saliency", np.arange(4.0).reshape(2, 2), {})], 3, 0)
+    >>> found.values[0].value, found.values[0].cell, found.values[0].percentile
+    (1.0, (0, 1), 50.0)
+    """
+    image_shape = (int(image_shape[0]), int(image_shape[1]))
     x, y = int(x), int(y)
     if not (0 <= x < image_shape[1] and 0 <= y < image_shape[0]):
         raise ValueError(
             f"xy: ({x}, {y}) is outside the {image_shape[1]}×{image_shape[0]} image (x in 0..{image_shape[1] - 1}, "
             f"y in 0..{image_shape[0] - 1})"
         )
-    maps = [(e.name, e.kind, e.values, e.meta) for e in run.maps] + [(n, k, v, {}) for n, k, v in extra]
     values, words = [], []
     for name, kind, array, meta in maps:
         array = np.asarray(array, dtype=np.float64)
@@ -113,10 +128,42 @@ def probe(run: RunRecord, x: int, y: int, *, extra: Iterable[tuple[str, str, np.
         values.append(ProbeValue(name, kind, v, percentile(array, v), (r, c), tuple(array.shape)))
         if kind == "attention":
             words.append((str(meta.get("word", name)), v))
+    return Probe(x, y, image_shape, tuple(values), word_shares(words))
+
+
+def word_shares(words: Iterable[tuple[str, float]]) -> tuple[tuple[str, float, float], ...]:
+    """(word, value, share of the words' positive sum), highest value first; shares NaN when nothing is positive.
+
+    >>> word_shares([("a", 1.0), ("b", 3.0)])
+    (('b', 3.0, 0.75), ('a', 1.0, 0.25))
+    """
+    words = list(words)
     total = sum(max(v, 0.0) for _, v in words)
     ranked = sorted(words, key=lambda wv: -wv[1])
-    shares = tuple((w, v, (max(v, 0.0) / total) if total > 0 else float("nan")) for w, v in ranked)
-    return Probe(x, y, image_shape, tuple(values), shares)
+    return tuple((w, v, (max(v, 0.0) / total) if total > 0 else float("nan")) for w, v in ranked)
+
+
+def word_steps(
+    image_shape: tuple[int, int], frames: np.ndarray, words: Sequence[str], x: int, y: int, timesteps=None
+) -> list[dict]:
+    """Per denoising step, each word's share of the words' attention at pixel ``(x, y)``: one row per step of
+    ``frames`` (steps, words, h, w), with ``step`` (1-based), ``t`` (the scheduler's timestep, when given), the
+    ``top`` word and one ``share: <word>`` column per word (NaN where no word attends there).
+
+    >>> frames = np.zeros((2, 2, 2, 2)); frames[0, 0] = 1.0; frames[1, 1] = 3.0; frames[1, 0] = 1.0
+    >>> [(r["step"], r["top"], r["share: b"]) for r in word_steps((4, 4), frames, ["a", "b"], 0, 0)]
+    [(1, 'a', 0.0), (2, 'b', 0.75)]
+    """
+    frames = np.asarray(frames, dtype=np.float64)
+    if frames.ndim != 4 or frames.shape[1] != len(words):
+        raise ValueError(f"frames: want (steps, {len(words)} words, h, w), got {frames.shape}")
+    rows = []
+    for i, step in enumerate(frames):
+        found = probe_maps(image_shape, [(w, "attention", m, {"word": w}) for w, m in zip(words, step)], x, y)
+        shares = {w: s for w, _, s in found.words}
+        row = {"step": i + 1} | ({} if timesteps is None else {"t": int(timesteps[i])})
+        rows.append(row | {"top": found.words[0][0]} | {f"share: {w}": shares[w] for w in words})
+    return rows
 
 
 def with_probe(run: RunRecord, found: Probe) -> RunRecord:

@@ -10,18 +10,24 @@ import hashlib
 import io
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 from PIL import Image
 from plotly.subplots import make_subplots
 
+from components import probe as probe_widgets
 from components.attention import CITATION_COW, CITATION_DAAM, controls, services
 from components.attention.controls import GenerationRequest, Slice
 from components.views import heatmap_figure
 from glimpse.attention import GenerationResult
 from glimpse.attention.export import attention_npz_bytes
 from glimpse.attention.metrics import binarize, content_style_separation
-from glimpse.display import SEQUENTIAL, colour_range, resize_image, resize_map, shown_values
+from glimpse.display import SEQUENTIAL, colour_range, display_size, resize_image, resize_map, shown_values
+from glimpse.probe import word_steps
+
+PROBE = probe_widgets.Keys("attention_probe_x", "attention_probe_y")
+OVERLAY_SIDE = 224  # overlay_figure's drawing grid: the longer side of the map's display
 
 
 # --------------------------------------------------------------------------------------------- figures
@@ -198,8 +204,11 @@ def results_view(request: GenerationRequest, result: GenerationResult) -> None:
     strip = strip_figure(maps, labels, normalise=normalise, label=short)
     st.plotly_chart(strip, key="attention_strip")
     w = controls.word_picker(words, labels, sfx)
-    frames = services.step_maps(result, sl)[:, w]
-    gif = overlay_row(result, maps, frames, w, labels[w], sl, sfx)
+    every_step = services.step_maps(result, sl)
+    frames = every_step[:, w]
+    xy = probe_widgets.pixel_inputs(result.image.shape, PROBE, "every word's map")
+    gif = overlay_row(result, maps, frames, w, labels[w], sl, sfx, xy)
+    probe_view(result, maps, every_step, labels, sl, xy)
 
     st.subheader("Attention mass over time")
     mass = services.mass_over_time(result, sl)
@@ -209,10 +218,17 @@ def results_view(request: GenerationRequest, result: GenerationResult) -> None:
 
 
 def overlay_row(
-    result: GenerationResult, maps: np.ndarray, frames: np.ndarray, w: int, label: str, sl: Slice, sfx: str
+    result: GenerationResult, maps: np.ndarray, frames: np.ndarray, w: int, label: str, sl: Slice, sfx: str, xy=None
 ) -> bytes:
-    """The image with the GIF, the word's overlay over the slice, and the scrubber over single steps."""
+    """The image with the GIF, the word's overlay over the slice, and the scrubber over single steps; a click on
+    either overlay selects the probed pixel ``xy`` (marked on both)."""
     trace = result.trace
+    grid = display_size(maps.shape[-2:], OVERLAY_SIDE, enlarge=False)
+
+    def chart(fig: go.Figure, key: str) -> None:
+        fig = probe_widgets.clickable(fig, grid, xy, result.image.shape)
+        probe_widgets.chart(fig, key, grid, result.image.shape, PROBE)
+
     o1, o2, o3 = st.columns(3)
     with o1:
         st.image(_pixels(result.image), caption=f"“{trace.prompt}” · seed {trace.seed} · {trace.steps} steps")
@@ -223,14 +239,30 @@ def overlay_row(
             st.image(gif, caption=f"“{label}”, one frame per denoising step, each frame min-max scaled")
     with o2:
         title = f"“{label}”, steps {sl.lo + 1}–{sl.hi + 1}"
-        fig = overlay_figure(maps[w], result.image, title=title, label=summed_label(sl.lo, sl.hi), height=330)
-        st.plotly_chart(fig, key="attention_overlay")
+        fig = overlay_figure(maps[w], result.image, title=title, label=summed_label(sl.lo, sl.hi), height=330,
+                             max_side=OVERLAY_SIDE)  # fmt: skip
+        chart(fig, "attention_overlay")
     with o3:
         i = controls.scrub_step(len(trace.timesteps), sfx)
         title = f"“{label}” at step {i} (t={int(trace.timesteps[i - 1])})"
-        fig = overlay_figure(frames[i - 1], result.image, title=title, label=f"attention at step {i}", height=260)
-        st.plotly_chart(fig, key="attention_scrub_fig")
+        fig = overlay_figure(frames[i - 1], result.image, title=title, label=f"attention at step {i}", height=260,
+                             max_side=OVERLAY_SIDE)  # fmt: skip
+        chart(fig, "attention_scrub_fig")
     return gif
+
+
+def probe_view(result: GenerationResult, maps: np.ndarray, every_step: np.ndarray, labels: list[str], sl: Slice,
+               xy) -> None:  # fmt: skip
+    """The words by attention at the probed pixel over the slice, and, when asked, at every single step."""
+    named = [(label, "attention", m, {"word": label}) for label, m in zip(labels, maps)]
+    note = f"Maps summed over steps {sl.lo + 1}–{sl.hi + 1}, at {maps.shape[-1]}×{maps.shape[-2]} over the image."
+    if probe_widgets.panel(result.image.shape, named, xy, "attention_probe", note) is None:
+        return
+    if st.toggle("Per timestep", key="attention_probe_steps", help="Each word's share at this pixel, step by step"):
+        rows = word_steps(result.image.shape[:2], every_step, labels, *xy, timesteps=result.trace.timesteps)
+        table = pd.DataFrame(rows)
+        shares = {c: "{:.1%}" for c in table.columns if c.startswith("share: ")}
+        st.dataframe(table.style.format(shares), hide_index=True, key="attention_probe_per_step")
 
 
 def downloads(result: GenerationResult, maps, mass, frames, gif: bytes, word: str, sl: Slice) -> None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from components import loaders
+from components import probe as probe_widgets
 from components.compare import COLORSCALES, NORMS, SOURCES, state
 from components.image_input import ImageChoice, image_picker
 from components.views import ONE_MATCH_ON_ENTER
@@ -168,30 +169,14 @@ def prepare_pressed() -> bool:
 
 # ------------------------------------------------------------------------------------------ the probed pixel
 PROBE_X, PROBE_Y = "cmp_probe_x", "cmp_probe_y"
+PROBE = probe_widgets.Keys(PROBE_X, PROBE_Y)
 
 
 def clicked(key: str, grid: tuple[int, int], image_shape: tuple[int, int]) -> None:
-    """A panel's click (``on_select`` callback): the clicked cell of the display grid as the image pixel whose
-    centre it holds, into the x and y inputs (drawn after this, so they show it)."""
-    event = st.session_state.get(key)
-    points = (event or {}).get("selection", {}).get("points", [])
-    if not points:
-        return
-    (gh, gw), (h, w) = grid, image_shape[:2]
-    gx, gy = float(points[0]["x"]), float(points[0]["y"])
-    st.session_state[PROBE_X] = min(w - 1, max(0, int((round(gx) + 0.5) * w / gw)))
-    st.session_state[PROBE_Y] = min(h - 1, max(0, int((round(gy) + 0.5) * h / gh)))
+    """A panel's click: the clicked cell of the display grid as the image pixel whose centre it holds."""
+    probe_widgets.clicked(key, grid, image_shape, PROBE)
 
 
 def probe_inputs(record: RunRecord) -> tuple[int, int] | None:
     """The probed pixel of the image (x, y), or None before one is chosen (a click on any panel, or typed)."""
-    h, w = record.image.shape[:2]
-    for key, top in ((PROBE_X, w - 1), (PROBE_Y, h - 1)):  # a pixel of an earlier, larger image
-        value = st.session_state.get(key)
-        if value is not None and not 0 <= value <= top:
-            st.session_state[key] = None
-    c1, c2, c3 = st.columns([1, 1, 4])
-    x = c1.number_input("Pixel x", 0, w - 1, step=1, key=PROBE_X, **initial(PROBE_X, value=None))
-    y = c2.number_input("Pixel y", 0, h - 1, step=1, key=PROBE_Y, **initial(PROBE_Y, value=None))
-    c3.caption("Click any panel (or type x and y) to read that pixel in every map.")
-    return None if x is None or y is None else (int(x), int(y))
+    return probe_widgets.pixel_inputs(record.image.shape, PROBE, "every map")

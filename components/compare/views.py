@@ -16,6 +16,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from components import probe as probe_widgets
 from components import session_results
 from components.attention import views as attention_views
 from components.compare import EXPORT_KEY, controls, state
@@ -107,23 +108,7 @@ def panel(record: RunRecord, name: str, display: dict, grid: tuple[int, int], im
     else:
         fig = heatmap_figure(shown, image=image_small, opacity=opacity, colorbar_title=label, max_side=max(grid),
                              **options)  # fmt: skip
-    return _headed(_clickable(fig, grid, mark, record.image.shape), panel_title(name))
-
-
-def _clickable(fig: go.Figure, grid: tuple[int, int], mark, image_shape) -> go.Figure:
-    """Invisible click targets over the grid (Streamlit's point selection fires on markers, not on a heatmap's
-    cells; at most 64 a side) and the probed pixel's mark."""
-    gh, gw = grid
-    step = max(1, int(np.ceil(max(gh, gw) / 64)))
-    ys, xs = np.mgrid[0:gh:step, 0:gw:step]
-    fig.add_trace(go.Scatter(x=xs.ravel(), y=ys.ravel(), mode="markers", hoverinfo="none", showlegend=False,
-                             marker=dict(size=max(6, 2 * step), opacity=0), name="probe"))  # fmt: skip
-    if mark is not None:
-        h, w = image_shape[:2]
-        mx, my = (mark[0] + 0.5) * gw / w - 0.5, (mark[1] + 0.5) * gh / h - 0.5
-        fig.add_trace(go.Scatter(x=[mx], y=[my], mode="markers", hoverinfo="skip", showlegend=False,
-                                 marker=dict(symbol="circle-open", size=14, color="#39ff14", line=dict(width=2))))  # fmt: skip
-    return fig
+    return _headed(probe_widgets.clickable(fig, grid, mark, record.image.shape), panel_title(name))
 
 
 def input_panel(record: RunRecord, image_small: np.ndarray, mark: tuple[int, int] | None = None) -> go.Figure:
@@ -133,7 +118,10 @@ def input_panel(record: RunRecord, image_small: np.ndarray, mark: tuple[int, int
     fig = go.Figure(go.Image(z=image_small, hovertemplate="x=%{x}, y=%{y}<br>rgb=%{z}<extra></extra>"))
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False, scaleanchor="x")
-    _headed(_clickable(fig, image_small.shape[:2], mark, record.image.shape), _two_lines("input", f"{w}×{h} px"))
+    _headed(
+        probe_widgets.clickable(fig, image_small.shape[:2], mark, record.image.shape),
+        _two_lines("input", f"{w}×{h} px"),
+    )
     fig.update_layout(margin=dict(r=56))
     return fig
 
@@ -174,8 +162,7 @@ def header_view(record: RunRecord) -> None:
 
 def _chart(fig: go.Figure, key: str, grid: tuple[int, int], record: RunRecord) -> None:
     """A panel whose click selects the probed pixel."""
-    st.plotly_chart(fig, key=key, on_select=lambda: controls.clicked(key, grid, record.image.shape),
-                    selection_mode="points")  # fmt: skip
+    probe_widgets.chart(fig, key, grid, record.image.shape, controls.PROBE)
 
 
 def grid_view(record: RunRecord, grid: tuple[int, int], image_small: np.ndarray, xy=None) -> dict:
@@ -264,20 +251,16 @@ def probe_view(record: RunRecord, xy: tuple[int, int] | None) -> Probe | None:
     if xy is None:
         return None
     found = probe(record, *xy)
-    st.markdown(f"**Pixel ({found.x}, {found.y})** of the {found.image_shape[1]}×{found.image_shape[0]} image")
+    probe_widgets.heading(found)
     c1, c2 = st.columns([3, 2])
-    rows = [{"map": v.name, "value": v.value, "percentile in its map": v.percentile,
-             "cell (row, column)": f"{v.cell[0]}, {v.cell[1]} of {v.shape[0]}×{v.shape[1]}"}
-            for v in found.values if v.kind != "attention"]  # fmt: skip
-    c1.dataframe(pd.DataFrame(rows).style.format(precision=4), hide_index=True, key="cmp_probe_maps")
-    if found.words:
-        words = pd.DataFrame([{"word": w, "attention": v, "share": s} for w, v, s in found.words])
-        c2.dataframe(words.style.format({"attention": "{:.4g}", "share": "{:.1%}"}), hide_index=True,
-                     key="cmp_probe_words")  # fmt: skip
-    c2.caption(
-        "Each map is read at the cell holding the pixel's centre (saliency at the model input, MSG at 1/s of the "
-        "image); the percentile is the share of the map at most this value. The probe goes into the exported bundle."
-    )
+    with c1:
+        probe_widgets.maps_table(found, "cmp_probe_maps")
+    with c2:
+        probe_widgets.words_table(found, "cmp_probe_words")
+        st.caption(
+            f"{probe_widgets.RULE} Saliency maps are at the model input, MSG at 1/s of the image. The probe goes "
+            "into the exported bundle."
+        )
     return found
 
 

@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from components import jobs, loaders, session_results
+from components import probe as probe_widgets
 from components.costs import panel_cost, pass_time
 from components.image_input import ImageChoice
 from components.saliency import controls, services
@@ -129,21 +130,24 @@ def map_figure(
     return fig
 
 
-def map_grid(record, options, infos: dict, extra=None) -> None:
-    """The grid of overlays; ``extra(m)`` draws per-map extras (faithfulness) under each map."""
+PROBE = probe_widgets.Keys("sal_probe_x", "sal_probe_y")
+
+
+def map_grid(record, options, infos: dict, extra=None, xy=None) -> None:
+    """The grid of overlays; ``extra(m)`` draws per-map extras (faithfulness) under each map; a click on a map
+    selects the probed pixel, ``xy`` (marked on every map)."""
     zr = ranges(record.maps, options)
     uri = record.thumbnail_uri or data_uri(record.thumbnail)
+    grid, image_shape = record.thumbnail.shape[:2], record.image.pixels.shape
     for start in range(0, len(record.maps), options.columns):
         cols = st.columns(options.columns)
         for col, m, z in zip(cols, record.maps[start : start + options.columns], zr[start : start + options.columns]):
             with col:
                 info = infos.get(m.method)
-                st.plotly_chart(
-                    map_figure(m, record.thumbnail, options, z, info, uri=uri),
-                    width="stretch",
-                    config={"displaylogo": False},
-                    key=f"sal_map_{m.method}",
-                )
+                fig = probe_widgets.clickable(map_figure(m, record.thumbnail, options, z, info, uri=uri), grid, xy,
+                                              image_shape)  # fmt: skip
+                probe_widgets.chart(fig, f"sal_map_{m.method}", grid, image_shape, PROBE, width="stretch",
+                                    config={"displaylogo": False})  # fmt: skip
                 st.caption(facts(m))
                 if options.teaching and info is not None:
                     st.caption(f"{info.explanation}\n\n*{info.citation}*")
@@ -367,7 +371,12 @@ def results_view(image: ImageChoice, model_id: str, infos: dict) -> None:
     faithful, steps, stages, score_every = controls.faithfulness_controls()
     if score_every:
         services.score_all(record, steps)
-    map_grid(record, options, infos, extra=(lambda m: faithfulness(record, m, steps, stages)) if faithful else None)
+    xy = probe_widgets.pixel_inputs(record.image.pixels.shape, PROBE, "every map")
+    map_grid(record, options, infos, extra=(lambda m: faithfulness(record, m, steps, stages)) if faithful else None,
+             xy=xy)  # fmt: skip
+    maps = [(m.method, "saliency", m.values, {}) for m in record.maps]
+    probe_widgets.panel(record.image.pixels.shape, maps, xy, "sal_probe", "The maps are at the model input, "
+                        "stretched back to the image's shape.")  # fmt: skip
     stem = record.image_name.rsplit(".", 1)[0]
     d1, d2, _ = st.columns([1, 1, 2])
     d1.download_button(

@@ -218,3 +218,39 @@ def test_the_page_labels_summed_and_single_step_colour_bars_apart(calls):
     scrub = next(v for k, v in titles.items() if k.endswith("attention_scrub_fig"))
     assert overlay == ["attention, summed over 3 steps (1–3)"]
     assert scrub == ["attention at step 3"]
+
+
+def test_a_probed_pixel_names_the_words_there_overall_and_per_step(calls, monkeypatch):
+    """Issue 28, on Cross-attention: a pixel of the generated image (typed; a click on an overlay fills the same
+    inputs) lists the words by their attention there over the slice, each with its share, equal to the sliced
+    maps' values at the cell holding it; per timestep on request (each step's maps there); both overlays mark it."""
+    from components.attention import controls
+    from glimpse.probe import cell, word_steps
+
+    slices = []
+    real = services.sliced_maps
+    monkeypatch.setattr(services, "sliced_maps", lambda result, sl: slices.append(sl) or real(result, sl))
+    at = _generate(_page(), "a red circle to the left of a blue square")
+    _, result = stored(at, attention.RESULT_KEY)
+    h, w = result.image.shape[:2]
+    at.number_input(key=views.PROBE.x).set_value(3)
+    at.number_input(key=views.PROBE.y).set_value(h // 2).run()
+    assert not at.exception, at.exception
+    words = next(d.value for d in at.dataframe if "share" in d.value.columns)
+    maps = real(result, slices[-1])
+    r, c = cell(maps.shape[-2:], (h, w), 3, h // 2)
+    labels = controls.word_labels(tuple(result.trace.words))  # a repeated word is told apart: "a (1)", "a (2)"
+    want = sorted(((label, float(m[r, c])) for label, m in zip(labels, maps)), key=lambda wv: -wv[1])
+    assert list(words["word"]) == [word for word, _ in want]
+    np.testing.assert_allclose(words["attention"], [v for _, v in want], rtol=1e-6)
+    assert abs(words["share"].sum() - 1) < 1e-9
+    for key in ("attention_overlay", "attention_scrub_fig"):
+        chart = next(ch for ch in at.get("plotly_chart") if ch.key == key)
+        assert any(t.get("marker", {}).get("symbol") == "circle-open" for t in json.loads(chart.proto.spec)["data"])
+    at.toggle(key="attention_probe_steps").set_value(True).run()
+    per_step = next(d.value for d in at.dataframe if "top" in d.value.columns)
+    assert list(per_step["t"]) == [int(t) for t in result.trace.timesteps]
+    steps = services.step_maps(result, slices[-1])
+    expected = word_steps((h, w), steps, labels, 3, h // 2, timesteps=result.trace.timesteps)
+    assert list(per_step["top"]) == [row["top"] for row in expected]
+    assert calls == [4]  # probing regenerates nothing

@@ -283,3 +283,44 @@ def test_random_methods_are_marked_and_the_seed_says_who_uses_it():
     at.multiselect(key="sal_methods").set_value(["gradient", "lime"])
     at.run()
     assert "Used here by: LIME." in at.number_input(key="sal_seed").help
+
+
+def _probe_table(at: AppTest):
+    return next((d.value for d in at.dataframe if "percentile in its map" in d.value.columns), None)
+
+
+def test_a_probed_pixel_reads_every_map_there_and_is_marked(page):
+    """Issue 28, on Saliency: a pixel of the explained image (typed; a click on a map fills the same inputs)
+    shows each map's value at the cell holding it (the map at the model input over the image) and its
+    percentile; every map marks it; a click on a map's grid selects the image pixel whose centre it holds."""
+    from components import probe as probe_widgets
+    from glimpse.probe import cell, percentile
+
+    record = stored(page, RESULT_KEY)
+    h, w = record.image.pixels.shape[:2]
+    calls = page.session_state[CALLS_KEY]
+    assert _probe_table(page) is None  # nothing probed yet
+    page.number_input(key=saliency_views.PROBE.x).set_value(w - 1)
+    page.number_input(key=saliency_views.PROBE.y).set_value(h // 3).run()
+    assert not page.exception
+    table = _probe_table(page)
+    assert list(table["map"]) == [m.method for m in record.maps]
+    for row, m in zip(table.to_dict("records"), record.maps):
+        r, c = cell(m.values.shape, (h, w), w - 1, h // 3)
+        assert c == m.values.shape[1] - 1 and row["value"] == float(m.values[r, c])
+        assert row["percentile in its map"] == percentile(m.values.astype(np.float64), float(m.values[r, c]))
+    maps = [c for c in page.get("plotly_chart") if (c.key or "").startswith("sal_map_")]
+    assert len(maps) == len(record.maps)
+    for chart in maps:
+        traces = json.loads(chart.proto.spec)["data"]
+        assert any(t.get("marker", {}).get("symbol") == "circle-open" for t in traces), chart.key
+    assert page.session_state[CALLS_KEY] == calls  # probing recomputes nothing
+    # a click at the display grid's last cell is the image's last pixel
+    grid = record.thumbnail.shape[:2]
+    state = {"k": {"selection": {"points": [{"x": grid[1] - 1, "y": grid[0] - 1}]}}}
+    keys = probe_widgets.Keys("x", "y")
+    import unittest.mock
+
+    with unittest.mock.patch.object(probe_widgets.st, "session_state", state):
+        probe_widgets.clicked("k", grid, (h, w), keys)
+    assert (state["x"], state["y"]) == (w - 1, h - 1)
