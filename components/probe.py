@@ -88,11 +88,11 @@ def heading(found: Probe) -> None:
     st.markdown(f"**Pixel ({found.x}, {found.y})** of the {found.image_shape[1]}×{found.image_shape[0]} image")
 
 
-def maps_table(found: Probe, key: str, *, kinds: tuple[str, ...] | None = None) -> None:
-    """Every map's value at the pixel, its percentile and the cell read (``kinds``: only those)."""
+def maps_table(found: Probe, key: str) -> None:
+    """Every map's value at the pixel, its percentile and the cell read (attention maps: :func:`words_table`)."""
     rows = [{"map": v.name, "value": v.value, "percentile in its map": v.percentile,
              "cell (row, column)": f"{v.cell[0]}, {v.cell[1]} of {v.shape[0]}×{v.shape[1]}"}
-            for v in found.values if (v.kind != "attention" if kinds is None else v.kind in kinds)]  # fmt: skip
+            for v in found.values if v.kind != "attention"]  # fmt: skip
     if rows:
         st.dataframe(pd.DataFrame(rows).style.format(precision=4), hide_index=True, key=key)
 

@@ -96,8 +96,12 @@ def probe(run: RunRecord, x: int, y: int, *, extra: Iterable[tuple[str, str, np.
     """Pixel ``(x, y)`` (column, row of ``run.image``) in every map of ``run`` and in ``extra`` maps
     ``(name, kind, values)`` (e.g. a diffusion-classifier error difference)."""
     image_shape = tuple(int(n) for n in np.asarray(run.image).shape[:2])
-    maps = [(e.name, e.kind, e.values, e.meta) for e in run.maps] + [(n, k, v, {}) for n, k, v in extra]
-    return probe_maps(image_shape, maps, x, y)
+    return probe_maps(image_shape, [*run_maps(run), *((n, k, v, {}) for n, k, v in extra)], x, y)
+
+
+def run_maps(run: RunRecord) -> list[tuple[str, str, np.ndarray, dict]]:
+    """A run's maps as :func:`probe_maps` reads them: (name, kind, values, meta)."""
+    return [(e.name, e.kind, e.values, e.meta) for e in run.maps]
 
 
 def probe_maps(

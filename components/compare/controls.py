@@ -172,11 +172,6 @@ PROBE_X, PROBE_Y = "cmp_probe_x", "cmp_probe_y"
 PROBE = probe_widgets.Keys(PROBE_X, PROBE_Y)
 
 
-def clicked(key: str, grid: tuple[int, int], image_shape: tuple[int, int]) -> None:
-    """A panel's click: the clicked cell of the display grid as the image pixel whose centre it holds."""
-    probe_widgets.clicked(key, grid, image_shape, PROBE)
-
-
 def probe_inputs(record: RunRecord) -> tuple[int, int] | None:
     """The probed pixel of the image (x, y), or None before one is chosen (a click on any panel, or typed)."""
     return probe_widgets.pixel_inputs(record.image.shape, PROBE, "every map")

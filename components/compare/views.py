@@ -33,7 +33,7 @@ from glimpse.display import (
     shown_values,
 )
 from glimpse.export import RunRecord, bundle_bytes
-from glimpse.probe import Probe, probe, with_probe
+from glimpse.probe import Probe, run_maps, with_probe
 
 METRICS = {"spearman": "Spearman ρ", "iou": "top-k % IoU", "pointing": "pointing game (row's peak in column's region)"}
 DISPLAY_SIDE = 160  # every panel is drawn on the same grid: hover (x, y) names the same pixel in each
@@ -250,18 +250,8 @@ def probe_view(record: RunRecord, xy: tuple[int, int] | None) -> Probe | None:
     """The probed pixel in every map: value and rank percentile, the words by attention, the complexity there."""
     if xy is None:
         return None
-    found = probe(record, *xy)
-    probe_widgets.heading(found)
-    c1, c2 = st.columns([3, 2])
-    with c1:
-        probe_widgets.maps_table(found, "cmp_probe_maps")
-    with c2:
-        probe_widgets.words_table(found, "cmp_probe_words")
-        st.caption(
-            f"{probe_widgets.RULE} Saliency maps are at the model input, MSG at 1/s of the image. The probe goes "
-            "into the exported bundle."
-        )
-    return found
+    note = "Saliency maps are at the model input, MSG at 1/s of the image. The probe goes into the exported bundle."
+    return probe_widgets.panel(record.image.shape, run_maps(record), xy, "cmp_probe", note)
 
 
 def region_view(record: RunRecord, spec: CompareSpec) -> None:

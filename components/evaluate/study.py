@@ -18,7 +18,15 @@ import streamlit as st
 from components import costs, jobs, loaders
 from components.evaluate.base import BenchmarkTab, Texts, digest, label, method_picker, step
 from components.uploads import Upload, expand_uploads
-from glimpse.evaluation.study import FEATURES, METRICS, StudySummary, binned_figure, scatter_figure, summarise
+from glimpse.evaluation.study import (
+    FEATURES,
+    METRICS,
+    StudySummary,
+    binned_figure,
+    scatter_figure,
+    summarise,
+    summary_record,
+)
 from glimpse.saliency import REGISTRY
 
 STUDY_KEY = "evaluate_study"
@@ -110,9 +118,8 @@ def summary_table(summary: StudySummary) -> pd.DataFrame:
 
 def about(request: StudyRequest, run: StudyRun) -> dict:
     """The summary JSON, as ``glimpse study --out`` writes it."""
-    errors = int(run.frame["error"].notna().sum())
-    return {**run.summary.meta(), "input": request.source, "model_id": request.model_id, "engine": "in-process",
-            "errors": errors}  # fmt: skip
+    return summary_record(run.summary, run.frame, source=request.source, model_id=request.model_id,
+                          engine="in-process")  # fmt: skip
 
 
 def plots(run: StudyRun, feature: str, metric: str) -> None:

@@ -63,7 +63,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from glimpse.batch import list_inputs, read_rows, run_batch
     from glimpse.batch.study import StudyTask, write_clutter, write_photos
-    from glimpse.evaluation.study import summarise, write_plots
+    from glimpse.evaluation.study import summarise, summary_record, write_plots
     from models.registry import load_classifier
 
     out: Path = args.out
@@ -90,8 +90,7 @@ def run(args: argparse.Namespace) -> int:
     frame = read_rows(out)
     frame.to_parquet(out / "study.parquet", index=False)
     summary = summarise(frame, methods, features=features, bins=args.bins, resamples=args.resamples, seed=args.seed)
-    meta = {**summary.meta(), "input": args.input, "model_id": task.model_id, "engine": report.engine,
-            "errors": int(frame["error"].notna().sum())}  # fmt: skip
+    meta = summary_record(summary, frame, source=args.input, model_id=task.model_id, engine=report.engine)
     (out / "summary.json").write_text(json.dumps(meta, indent=2) + "\n")
     write_plots(frame, summary, out / "plots", feature=features[0])
     if args.json:

@@ -122,6 +122,13 @@ class StudySummary:
         }
 
 
+def summary_record(summary: StudySummary, frame, *, source: str, model_id: str, engine: str) -> dict:
+    """The summary JSON of a run (``glimpse study --out``'s summary.json, the Evaluate tab's download): the
+    summary's meta with where the images came from, the model, the engine and the rows with an error."""
+    errors = int(frame["error"].notna().sum())
+    return {**summary.meta(), "input": source, "model_id": model_id, "engine": engine, "errors": errors}
+
+
 def _ok(frame):
     """The rows without an error."""
     return frame[frame["error"].isna()] if "error" in frame else frame

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 
 from glimpse.evaluation.shapes_masks import mask_benchmark
-from glimpse.evaluation.shapes_scenes import OBJECTS, render_scene, two_object_specs
+from glimpse.evaluation.shapes_scenes import OBJECTS
 from models.registry import EMBEDDED_CLASSIFIERS, SHAPES_VIT, load_classifier
-from models.shapes_classifier import LABELS, targets
+from models.shapes_classifier import LABELS
+from tests.models.test_shapes_classifier import exact_sets
 
 
 @pytest.fixture(scope="module")
@@ -24,14 +24,7 @@ def test_it_is_a_vit_that_names_every_shape_present_in_fresh_scenes(bundle):
     assert "shapes-vit" in EMBEDDED_CLASSIFIERS and bundle.multilabel and tuple(bundle.labels) == LABELS == OBJECTS
     assert bundle.kind == "vit" and (bundle.token_grid.height, bundle.token_grid.width) == (8, 8)
     assert bundle.lock.name == "shapes-vit" and bundle.model_id == "shapes-vit"
-    rng = np.random.default_rng(123)
-    pairs = two_object_specs()
-    exact = 0
-    for _ in range(40):
-        scene = render_scene(pairs[rng.integers(len(pairs))], rng)
-        present = {i for i, _, p in bundle.predict(scene.image, top=12) if p > 0.5}
-        exact += present == set(np.flatnonzero(targets(scene.spec).numpy()).tolist())
-    assert exact >= 38
+    assert exact_sets(bundle, 40) >= 38
 
 
 def test_the_card_reports_what_eval_json_holds():

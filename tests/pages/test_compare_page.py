@@ -315,12 +315,13 @@ def test_a_probed_pixel_reads_every_map_there_and_is_marked_on_every_panel(calls
 
 
 def test_a_click_selects_the_pixel_whose_centre_the_cell_holds(monkeypatch):
+    from components import probe as probe_widgets
     from components.compare import controls
 
     state = {"k": {"selection": {"points": [{"x": 0, "y": 159}]}}}
-    monkeypatch.setattr(controls.st, "session_state", state)
-    controls.clicked("k", (160, 107), (480, 321))
+    monkeypatch.setattr(probe_widgets.st, "session_state", state)
+    probe_widgets.clicked("k", (160, 107), (480, 321), controls.PROBE)
     assert (state[controls.PROBE_X], state[controls.PROBE_Y]) == (1, 478)
     state["k"] = {"selection": {"points": []}}
-    controls.clicked("k", (160, 107), (480, 321))  # a cleared selection keeps the pixel
+    probe_widgets.clicked("k", (160, 107), (480, 321), controls.PROBE)  # a cleared selection keeps the pixel
     assert (state[controls.PROBE_X], state[controls.PROBE_Y]) == (1, 478)
