@@ -112,6 +112,7 @@ def generate_with_attention(
     layers: str = "daam",
     resolutions: Sequence[int] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    wrap: Callable[[Callable[[], Denoised]], Denoised] | None = None,
 ) -> GenerationResult:
     """Generate one image for ``prompt`` and record its cross-attention maps.
 
@@ -140,6 +141,9 @@ def generate_with_attention(
         Map heights to record among the chosen layers (default: all of them, less DAAM's skipped ones).
     progress : callable, optional
         ``progress(step, steps)`` after every denoising step.
+    wrap : callable, optional
+        ``wrap(denoise)`` runs the generation instead of ``denoise()``, inside the tracer and the pipeline's lock:
+        where more hooks go around the same denoiser calls (ConceptAttention, :mod:`glimpse.attention.concept`).
 
     Returns
     -------
@@ -180,8 +184,9 @@ def generate_with_attention(
         image = (np.clip(np.asarray(out.images[0], dtype=np.float32), 0.0, 1.0) * 255).round().astype(np.uint8)
         return Denoised(seen, (int(image.shape[0]), int(image.shape[1])), image)
 
+    run = denoise if wrap is None else lambda: wrap(denoise)
     trace, image = trace_denoiser(
-        bundle, tokens, denoise, prompt=prompt, seed=seed, steps=steps, guidance=guidance, heads=heads,
+        bundle, tokens, run, prompt=prompt, seed=seed, steps=steps, guidance=guidance, heads=heads,
         layers=layers, resolutions=resolutions,
     )  # fmt: skip
     return GenerationResult(image=image, trace=trace)

@@ -54,6 +54,10 @@ class Kind:
     distilled: ClassVar[bool] = False
     #: keep each head's sum over all steps (what DAAM's per-head clamp needs) unless heads are kept anyway
     head_sums: ClassVar[bool] = False
+    #: ConceptAttention (:mod:`glimpse.attention.concept`): the denoiser's list of joint blocks whose text stream
+    #: carries the concept tokens, or None with the reason in ``no_concepts``
+    concept_blocks: ClassVar[str | None] = None
+    no_concepts: ClassVar[str] = "ConceptAttention needs joint-attention (MMDiT) blocks with a text stream"
 
     def denoiser(self, pipe: Any) -> torch.nn.Module:
         return pipe.transformer
@@ -93,6 +97,15 @@ class Kind:
         """DAAM's layer set (``layers="daam"``) or every traced layer (``"all"``); see :mod:`.daam`."""
         return LayerPlan()
 
+    def text_states(self, pipe: Any, texts: list[str], max_tokens: int) -> torch.Tensor:
+        """The conditional text states the denoiser's text stream starts from, ``(len(texts), L, D)``, for
+        ConceptAttention's concept tokens: the pipeline's own prompt encoding (word-level embedded models:
+        ``pipe.encode_prompt(texts)``)."""
+        if hasattr(pipe, "tokenize_words"):
+            out = pipe.encode_prompt(list(texts))
+            return out[0] if isinstance(out, tuple) else out
+        raise ValueError(f"kind: {self.name!r} has no text stream for concept tokens; {self.no_concepts}")
+
 
 def _vae_scale(pipe: Any) -> int:
     return int(getattr(pipe, "vae_scale_factor", 1) or 1)
@@ -106,6 +119,10 @@ class UNet(Kind):
     recorder = CrossAttentionRecorder
     default_steps, default_guidance = 30, 7.5
     head_sums = True
+    no_concepts = (
+        "ConceptAttention needs joint-attention (MMDiT) blocks with a text stream for the concept tokens to pass "
+        "through; a UNet's cross-attention reads fixed text states and has none (use SD3 or Flux)"
+    )
 
     def denoiser(self, pipe: Any) -> torch.nn.Module:
         return pipe.unet
@@ -133,6 +150,10 @@ class PixArt(Kind):
     denoiser_classes = ("PixArtTransformer2DModel",)
     recorder = CrossAttentionRecorder
     default_steps, default_guidance = 20, 4.5
+    no_concepts = (
+        "ConceptAttention needs joint-attention (MMDiT) blocks with a text stream for the concept tokens to pass "
+        "through; PixArt's text enters through cross-attention only and is never updated (use SD3 or Flux)"
+    )
 
     def max_tokens(self, pipe: Any) -> int:
         # the pipelines' default max_sequence_length: PixArt-α 120 T5 tokens, PixArt-Σ 300
@@ -149,6 +170,16 @@ class SD3(Kind):
     denoiser_classes = ("SD3Transformer2DModel",)
     recorder = SD3JointRecorder
     default_steps, default_guidance = 28, 7.0
+    concept_blocks = "transformer_blocks"
+
+    def text_states(self, pipe: Any, texts: list[str], max_tokens: int) -> torch.Tensor:
+        if hasattr(pipe, "tokenize_words"):
+            return super().text_states(pipe, texts, max_tokens)
+        # [CLIP-L ‖ CLIP-G (77 tokens, padded to T5's width); T5], the pipeline's default T5 length
+        return pipe.encode_prompt(
+            prompt=list(texts), prompt_2=None, prompt_3=None, device=pipe._execution_device,
+            do_classifier_free_guidance=False,
+        )[0]  # fmt: skip
 
 
 class Flux(Kind):
@@ -159,6 +190,12 @@ class Flux(Kind):
     recorder = FluxJointRecorder
     default_steps, default_guidance = 28, 3.5
     distilled = True
+    concept_blocks = "transformer_blocks"  # the double-stream blocks (single-stream ones have no text stream)
+
+    def text_states(self, pipe: Any, texts: list[str], max_tokens: int) -> torch.Tensor:
+        return pipe.encode_prompt(
+            prompt=list(texts), prompt_2=None, device=pipe._execution_device, max_sequence_length=max_tokens
+        )[0]
 
     def tokenizer(self, pipe: Any) -> Any:
         return pipe.tokenizer_2  # joint attention is conditioned on T5 only
