@@ -17,3 +17,6 @@ CITATION_DAAM = 'Tang et al., "What the DAAM: Interpreting Stable Diffusion Usin
 CITATION_COW = (
     '"The Cow of Rembrandt: Analyzing Artistic Prompt Interpretation in Text-to-Image Models", arXiv 2507.23313'
 )
+CITATION_CONCEPTS = (
+    'Helbling et al., "ConceptAttention: Diffusion Transformers Learn Highly Interpretable Features", ICML 2025'
+)

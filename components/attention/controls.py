@@ -12,6 +12,7 @@ from components import jobs
 from components.attention import EXAMPLES, MODEL_KEY, services, state
 from components.sidebar import current
 from glimpse.attention import LAYER_SETS, GenerationResult
+from glimpse.attention.concept import applies as concepts_apply
 from glimpse.attention.metrics import DEFAULT_THRESHOLD, MODES
 from models.diffusion import EMBEDDED_T2I, DiffusionBundle
 from models.registry import ModelLoadError
@@ -36,6 +37,8 @@ class GenerationRequest:
     guidance: float
     heads: bool = False
     layers: str = "daam"  # one of glimpse.attention.LAYER_SETS
+    concept_attention: bool = False  # also ConceptAttention's maps (SD3 / Flux)
+    concepts: tuple[str, ...] = ()  # its concepts; empty: the prompt's content words
 
     def arguments(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -160,13 +163,35 @@ def generation_form(bundle: DiffusionBundle, device: str) -> GenerationRequest |
             "(Stable Diffusion: without the 8×8 maps), aggregated on its grid, so the maps equal DAAM's. "
             "'All layers' adds the UNet's mid block and every resolution. Transformers record every layer.",
         )
+        concept_on, concepts = concept_controls(bundle)
         go_ = st.form_submit_button("Generate", type="primary")
     cost_caption(bundle, device, steps, guidance)
     if not go_:
         return None
     return GenerationRequest(
-        bundle.model_id, device, prompt.strip(), int(seed), int(steps), float(guidance), bool(heads), str(layers)
+        bundle.model_id, device, prompt.strip(), int(seed), int(steps), float(guidance), bool(heads), str(layers),
+        concept_on, concepts,
+    )  # fmt: skip
+
+
+def concept_controls(bundle: DiffusionBundle) -> tuple[bool, tuple[str, ...]]:
+    """ConceptAttention on or off and its concepts, for joint-attention (SD3 / Flux) pipelines; for the others a
+    caption says why it is not offered."""
+    reason = concepts_apply(bundle.kind)
+    if reason is not None:
+        st.caption(f"ConceptAttention is not offered for this model: {reason}.")
+        return False, ()
+    c1, c2 = st.columns([1, 2])
+    on = c1.checkbox(
+        "ConceptAttention",
+        key="attention_concepts_on",
+        help="Helbling et al., ICML 2025: concept tokens pass through every joint block beside the prompt (the "
+        "image does not change); each concept's map is read in the attention output space, softmax over concepts.",
     )
+    typed = c2.text_input(
+        "Concepts (comma-separated)", key="attention_concepts", placeholder="empty: the prompt's content words"
+    )
+    return bool(on), tuple(c.strip() for c in typed.split(",") if c.strip())
 
 
 def cost_caption(bundle: DiffusionBundle, device: str, steps: int, guidance: float) -> None:

@@ -9,7 +9,14 @@ import numpy as np
 import streamlit as st
 
 from components import jobs, loaders
-from glimpse.attention import GenerationResult, generate_with_attention, word_maps, word_mass_over_time
+from glimpse.attention import (
+    ConceptGeneration,
+    GenerationResult,
+    generate_with_attention,
+    generate_with_concepts,
+    word_maps,
+    word_mass_over_time,
+)
 from glimpse.attention.export import scrubber_gif
 
 if TYPE_CHECKING:
@@ -29,17 +36,21 @@ def generation(
     guidance: float,
     heads: bool = False,
     layers: str = "daam",
+    concept_attention: bool = False,
+    concepts: tuple[str, ...] = (),
 ) -> GenerationResult:
-    """Generate once and record cross-attention at every resolution (heads averaged unless ``heads``).
+    """Generate once and record cross-attention at every resolution (heads averaged unless ``heads``), and with
+    ``concept_attention`` ConceptAttention's maps of ``concepts`` too (a :class:`ConceptGeneration`).
 
     The progress bar is created inside the cached function so that a cache hit replays it (finished)
     instead of pointing at an element of another run.
     """
     bundle = pipeline(model_id, device)
+    options = dict(seed=seed, steps=steps, guidance=guidance, heads=heads, layers=layers)
     with jobs.bar("Denoising", unit="step") as progress:
-        return generate_with_attention(
-            bundle, prompt, seed=seed, steps=steps, guidance=guidance, heads=heads, layers=layers, progress=progress
-        )
+        if concept_attention:
+            return generate_with_concepts(bundle, prompt, concepts or None, progress=progress, **options)
+        return generate_with_attention(bundle, prompt, progress=progress, **options)
 
 
 def _result_key(result: GenerationResult) -> tuple:
@@ -48,13 +59,25 @@ def _result_key(result: GenerationResult) -> tuple:
     return (t.model_id, t.prompt, t.seed, t.steps, t.guidance, t.heads, getattr(t, "layer_set", None))
 
 
-_BY_RESULT = {GenerationResult: _result_key}
+_BY_RESULT = {
+    GenerationResult: _result_key,
+    ConceptGeneration: lambda r: (*_result_key(r), r.concepts.words),
+}
 
 
 @st.cache_data(max_entries=64, show_spinner=False, hash_funcs=_BY_RESULT)
 def sliced_maps(result: GenerationResult, sl: Slice) -> np.ndarray:
     """Every word's map over the slice's steps, (words, size, size)."""
     return word_maps(result.trace, size=sl.size, timesteps=slice(sl.lo, sl.hi + 1), **sl.select())
+
+
+@st.cache_data(max_entries=64, show_spinner=False, hash_funcs=_BY_RESULT)
+def concept_maps(result: ConceptGeneration, sl: Slice) -> np.ndarray:
+    """Every concept's ConceptAttention map over the slice's steps and its layers that carry concepts (all joint
+    blocks when the slice takes all layers or none of them), (concepts, size, size)."""
+    trace = result.concepts
+    layers = [name for name in sl.layers or () if name in trace.layers] or None
+    return word_maps(trace, size=sl.size, timesteps=slice(sl.lo, sl.hi + 1), layers=layers)
 
 
 @st.cache_data(max_entries=16, show_spinner=False, hash_funcs=_BY_RESULT)

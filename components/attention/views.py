@@ -17,10 +17,10 @@ from PIL import Image
 from plotly.subplots import make_subplots
 
 from components import probe as probe_widgets
-from components.attention import CITATION_COW, CITATION_DAAM, controls, services
+from components.attention import CITATION_CONCEPTS, CITATION_COW, CITATION_DAAM, controls, services
 from components.attention.controls import GenerationRequest, Slice
 from components.views import heatmap_figure
-from glimpse.attention import GenerationResult
+from glimpse.attention import ConceptGeneration, GenerationResult
 from glimpse.attention.export import attention_npz_bytes
 from glimpse.attention.metrics import binarize, content_style_separation
 from glimpse.display import SEQUENTIAL, colour_range, display_size, resize_image, resize_map, shown_values
@@ -203,6 +203,8 @@ def results_view(request: GenerationRequest, result: GenerationResult) -> None:
     short = f"step {sl.lo + 1}" if n == 1 else f"Σ {n} steps"
     strip = strip_figure(maps, labels, normalise=normalise, label=short)
     st.plotly_chart(strip, key="attention_strip")
+    if isinstance(result, ConceptGeneration):
+        concept_panel(result, maps, words, sl, sfx, normalise=normalise, label=short)
     w = controls.word_picker(words, labels, sfx)
     every_step = services.step_maps(result, sl)
     frames = every_step[:, w]
@@ -215,6 +217,35 @@ def results_view(request: GenerationRequest, result: GenerationResult) -> None:
     st.plotly_chart(mass_figure(mass, labels, result.trace.timesteps, (sl.lo, sl.hi)), key="attention_mass")
     separation_panel(maps, words, labels, sfx, result.image)
     downloads(result, maps, mass, frames, gif, words[w], sl)
+
+
+def concept_panel(result: ConceptGeneration, maps: np.ndarray, words: tuple[str, ...], sl: Slice, sfx: str, *,
+                  normalise: bool, label: str) -> None:  # fmt: skip
+    """ConceptAttention's maps over the same slice, and one concept beside the cross-attention map of its word."""
+    st.subheader("ConceptAttention: where each concept is")
+    st.caption(
+        f"{CITATION_CONCEPTS}. Each concept token passes through every joint block beside the prompt (the image is "
+        "the same as without it); a pixel's map values are the softmax over the concepts of its attention output "
+        "against theirs, so the concepts share every pixel. Summed over the same steps as the maps above."
+    )
+    concepts = result.concepts.words
+    shown = services.concept_maps(result, sl)
+    st.plotly_chart(strip_figure(shown, list(concepts), normalise=normalise, label=label), key="concept_strip")
+    k = st.selectbox("Concept to compare", range(len(concepts)), format_func=lambda i: concepts[i],
+                     key=f"concept_pick_{sfx}")  # fmt: skip
+    c1, c2 = st.columns(2)
+    with c1:
+        fig = overlay_figure(shown[k], result.image, title=f"ConceptAttention: “{concepts[k]}”", label=label,
+                             height=300, max_side=OVERLAY_SIDE)  # fmt: skip
+        st.plotly_chart(fig, key="concept_overlay")
+    word = next((i for i, w in enumerate(words) if w.lower() == concepts[k].lower()), None)
+    with c2:
+        if word is None:
+            st.caption(f"“{concepts[k]}” is not a word of the prompt: no cross-attention map to set beside it.")
+        else:
+            fig = overlay_figure(maps[word], result.image, title=f"Cross-attention: “{words[word]}”", label=label,
+                                 height=300, max_side=OVERLAY_SIDE)  # fmt: skip
+            st.plotly_chart(fig, key="concept_cross_overlay")
 
 
 def overlay_row(
