@@ -99,11 +99,12 @@ class Kind:
 
     def text_states(self, pipe: Any, texts: list[str], max_tokens: int) -> torch.Tensor:
         """The conditional text states the denoiser's text stream starts from, ``(len(texts), L, D)``, for
-        ConceptAttention's concept tokens: the pipeline's own prompt encoding (word-level embedded models:
-        ``pipe.encode_prompt(texts)``)."""
+        ConceptAttention's concept tokens: the pipeline's own prompt encoding (the embedded word-level models:
+        ``pipe.conditioning(texts)["encoder_hidden_states"]``)."""
+        if hasattr(pipe, "conditioning"):  # the embedded pipelines: the denoiser's text inputs by keyword
+            return pipe.conditioning(list(texts))["encoder_hidden_states"]
         if hasattr(pipe, "tokenize_words"):
-            out = pipe.encode_prompt(list(texts))
-            return out[0] if isinstance(out, tuple) else out
+            return pipe.encode_prompt(list(texts))
         raise ValueError(f"kind: {self.name!r} has no text stream for concept tokens; {self.no_concepts}")
 
 
