@@ -15,12 +15,16 @@ the shapes task, ``models/embedded/shapes_mmdit``), where the objects' pixels ar
   concept's map (``word_maps`` of the concept trace, same options: every step and layer, at 32×32) are min-max
   normalised and thresholded at 0.4 (DAAM's tau, :func:`glimpse.map_metrics.binarise`, inclusive), and scored
   by IoU with the object's pixels (``iou_own``) and with the other object's (``iou_other``);
-  mIoU is the mean over (image, object, word).
+  mIoU is the mean over (image, object, word);
+* and, as the paper segments given images, rendered scenes of the same captions with their exact masks
+  (``render_scene``): each noised with one draw to every ``--sigmas`` level (flow matching,
+  x_σ = (1 − σ) x₀ + σ ε), one denoiser call per level without guidance, both maps summed over the calls and
+  scored against the exact masks in the same way.
 
 Usage::
 
     .venv/bin/python -m bench.concept_segmentation [--model models/embedded/shapes_mmdit] [--seeds 0 1]
-        [--steps 25] [--out docs/results/concept_segmentation.json]
+        [--steps 25] [--sigmas 0.3 0.5 0.7] [--out docs/results/concept_segmentation.json]
 """
 
 from __future__ import annotations
@@ -47,21 +51,57 @@ def _mask(values: np.ndarray) -> np.ndarray:
 
 def score_caption(bundle: Any, caption: str, *, seed: int, steps: int, guidance: float | None) -> dict:
     """One generation of ``caption``: per drawn object and word (colour, shape), both maps' IoU with the object's
-    pixels and with the other object's."""
+    pixels (segmented from the generated image) and with the other object's."""
     from training.shapes_t2i.evaluate import judge_image
 
     spec = parse_caption(caption)
     result = generate_with_concepts(bundle, caption, None, seed=seed, steps=steps, guidance=guidance)
-    cross = word_maps(result.trace, size=IMAGE_SIZE)
-    concept = word_maps(result.concepts, size=IMAGE_SIZE)
-    concepts = result.concepts.words
     verdict = judge_image(result.image.astype(np.float32) / 255.0, spec)
+    masks = [m if ok else None for m, ok in zip(verdict["colour_masks"], verdict["colour_ok"])]
+    return score_maps(caption, seed, result.trace, result.concepts, masks)
+
+
+def score_scene(bundle: Any, caption: str, *, seed: int, sigmas: tuple[float, ...]) -> dict:
+    """A rendered scene of ``caption`` (exact masks) noised to each of ``sigmas`` with one noise draw,
+    x_σ = (1 − σ) x₀ + σ ε, one denoiser call each (t = 1000 σ, no guidance), both maps summed over the calls."""
+    from glimpse.attention.concept import ConceptRecording
+    from glimpse.attention.generate import Denoised, prompt_tokens, trace_denoiser
+    from glimpse.evaluation.shapes_scenes import render_scene
+
+    spec = parse_caption(caption)
+    scene = render_scene(spec, np.random.default_rng(seed))
+    pipe = bundle.pipe
+    recording = ConceptRecording(bundle, caption, None, guidance=0.0)
+
+    def denoise() -> Denoised:
+        with torch.no_grad():
+            x0 = torch.from_numpy(scene.image).permute(2, 0, 1)[None].float() / 127.5 - 1.0
+            x0 = x0.to(bundle.denoiser.device, bundle.denoiser.dtype)
+            cond = pipe.conditioning([caption])
+            noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed)).to(x0)
+            for sigma in sigmas:
+                pipe.predict(pipe.scheduler, (1 - sigma) * x0 + sigma * noise, torch.tensor(1000.0 * sigma), cond)
+        return Denoised([round(1000 * s) for s in sigmas], (IMAGE_SIZE, IMAGE_SIZE))
+
+    tokens = prompt_tokens(bundle, caption)
+    trace, _ = trace_denoiser(
+        bundle, tokens, lambda: recording.wrap(denoise), prompt=caption, seed=seed, guidance=0.0, side=IMAGE_SIZE
+    )
+    return score_maps(caption, seed, trace, recording.trace(trace), list(scene.masks))
+
+
+def score_maps(caption: str, seed: int, cross_trace: Any, concept_trace: Any, masks: list) -> dict:
+    """Per object with a mask (None: not drawn, skipped) and word (colour, shape): the word's cross-attention map
+    and its concept's map, binarised, against the object's mask (``iou_own``) and the other one's (``iou_other``)."""
+    spec = parse_caption(caption)
+    cross = word_maps(cross_trace, size=IMAGE_SIZE)
+    concept = word_maps(concept_trace, size=IMAGE_SIZE)
+    concepts = concept_trace.words
     rows = []
     for i, positions in enumerate(word_token_positions(spec)):  # token k is word k - 1 ([CLS] first)
-        if not verdict["colour_ok"][i]:
+        own, other = masks[i], masks[1 - i]
+        if own is None:
             continue
-        own = verdict["colour_masks"][i]
-        other = verdict["colour_masks"][1 - i] if verdict["colour_ok"][1 - i] else None
         for kind in ("colour", "shape"):
             word = getattr(spec.objects[i], kind)
             maps = {"cross_attention": cross[positions[kind] - 1], "concept_attention": concept[concepts.index(word)]}
@@ -97,13 +137,26 @@ def _mean(values: list[float]) -> float | None:
     return float(np.mean(values)) if values else None
 
 
-def evaluate(bundle: Any, captions: list[str], *, seeds: list[int], steps: int, guidance: float | None) -> dict:
+def evaluate(
+    bundle: Any,
+    captions: list[str],
+    *,
+    seeds: list[int],
+    steps: int,
+    guidance: float | None,
+    sigmas: tuple[float, ...] = (),
+) -> dict:
+    """Generated images of every caption and seed; with ``sigmas``, rendered scenes too (``"scenes"``)."""
     records = [
         score_caption(bundle, caption, seed=seed, steps=steps, guidance=guidance)
         for seed in seeds
         for caption in captions
     ]
-    return {"summary": summarise(records), "records": records}
+    out = {"generated": {"summary": summarise(records), "records": records}}
+    if sigmas:
+        scenes = [score_scene(bundle, c, seed=seed, sigmas=sigmas) for seed in seeds for c in captions]
+        out["scenes"] = {"summary": summarise(scenes), "records": scenes}
+    return out
 
 
 def table(summary: dict) -> str:
@@ -130,13 +183,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--guidance", type=float, default=None, help="CFG scale (default: the model's)")
+    parser.add_argument(
+        "--sigmas",
+        type=float,
+        nargs="*",
+        default=[0.3, 0.5, 0.7],
+        help="noise levels of the rendered scenes (exact masks); none: generated images only",
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default=None, help="write the JSON here")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     bundle = load_pipeline(args.model, device="cpu", allow_cpu=True)
     start = time.perf_counter()
-    result = evaluate(bundle, list(HELD_OUT_CAPTIONS), seeds=args.seeds, steps=args.steps, guidance=args.guidance)
+    result = evaluate(
+        bundle,
+        list(HELD_OUT_CAPTIONS),
+        seeds=args.seeds,
+        steps=args.steps,
+        guidance=args.guidance,
+        sigmas=tuple(args.sigmas),
+    )
     result["config"] = {
         "model": args.model,
         "captions": "HELD_OUT_CAPTIONS",
@@ -144,11 +211,15 @@ def main(argv: list[str] | None = None) -> int:
         "steps": args.steps,
         "guidance": bundle.default_guidance if args.guidance is None else args.guidance,
         "threshold": THRESHOLD,
+        "sigmas": args.sigmas,
         "maps": "glimpse.attention.word_maps of the trace and of the concept trace, default options, 32x32",
         "concepts": "the caption's content words (glimpse.attention.concept.default_concepts)",
         "seconds": round(time.perf_counter() - start, 1),
     }
-    print(table(result["summary"]))
+    for part in ("generated", "scenes"):
+        if part in result:
+            print(f"{part}: {result[part]['summary']['scored']} (object, word) pairs")
+            print(table(result[part]["summary"]))
     if args.out:
         with open(args.out, "w") as f:
             json.dump(result, f, indent=1)

@@ -372,53 +372,73 @@ def generate_with_concepts(
         A kind without joint attention (UNet, PixArt: the reason is named), bad concepts, or what
         :func:`~glimpse.attention.generate_with_attention` refuses.
     """
-    kind = kind_of(bundle.kind)
-    reason = applies(kind)
-    if reason is not None:
-        raise ValueError(f"kind: {bundle.model_id!r} is a {kind.name} pipeline; {reason}")
-    words = prompt_tokens(bundle, prompt).words
-    chosen = check_concepts(concepts, words)
-    states = concept_states(bundle, chosen)
-    side = bundle.resolution
-    guidance_used = bundle.default_guidance if guidance is None else float(guidance)
-    stream = ConceptStream(bundle.denoiser, kind, states, image_hw=(side, side), cfg=kind.cfg(guidance_used))
-    recorded: dict[str, Any] = {}
-
-    def run_with_stream(denoise: Callable[[], Denoised]) -> Denoised:
-        with stream:  # inside the cross-attention tracer, so under the pipeline's lock
-            run = denoise()
-            recorded["layers"], recorded["maps"] = stream.result()
-        return run
-
+    recording = ConceptRecording(bundle, prompt, concepts, guidance=guidance)
     result = generate_with_attention(
         bundle, prompt, seed=seed, steps=steps, guidance=guidance, heads=heads, layers=layers, progress=progress,
-        wrap=run_with_stream,
+        wrap=recording.wrap,
     )  # fmt: skip
-    trace = result.trace
-    if recorded["maps"][0].shape[0] != len(trace.timesteps):
-        raise RuntimeError(f"concepts: {recorded['maps'][0].shape[0]} calls for {len(trace.timesteps)} steps")
-    concept_trace = AttentionTrace(
-        prompt=trace.prompt,
-        tokens=chosen,
-        words=chosen,
-        word_tokens=tuple((i,) for i in range(len(chosen))),
-        timesteps=trace.timesteps,
-        layers=recorded["layers"],
-        layer_maps=recorded["maps"],
-        model_id=trace.model_id,
-        seed=trace.seed,
-        steps=trace.steps,
-        guidance=trace.guidance,
-        image_shape=trace.image_shape,
-        grid=None,
-        layer_set=CONCEPT_LAYERS,
-    )
-    return ConceptGeneration(image=result.image, trace=trace, concepts=concept_trace)
+    return ConceptGeneration(image=result.image, trace=result.trace, concepts=recording.trace(result.trace))
+
+
+class ConceptRecording:
+    """The concepts of one traced run of ``bundle``'s denoiser on ``prompt``: checked, encoded, and their stream.
+
+    :meth:`wrap` runs a ``denoise()`` (what :func:`~glimpse.attention.generate.trace_denoiser` and
+    :func:`~glimpse.attention.generate_with_attention` call, inside the cross-attention tracer and the pipeline's
+    lock) with the :class:`ConceptStream` installed; :meth:`trace` gives the concept maps as a trace beside that
+    run's cross-attention trace. ``guidance`` says whether the batch has CFG halves (default: the bundle's).
+    """
+
+    def __init__(
+        self, bundle: Any, prompt: str, concepts: Sequence[str] | str | None, *, guidance: float | None = None,
+        side: int | None = None,
+    ) -> None:  # fmt: skip
+        kind = kind_of(bundle.kind)
+        reason = applies(kind)
+        if reason is not None:
+            raise ValueError(f"kind: {bundle.model_id!r} is a {kind.name} pipeline; {reason}")
+        self.concepts = check_concepts(concepts, prompt_tokens(bundle, prompt).words)
+        side = bundle.resolution if side is None else int(side)
+        guidance = bundle.default_guidance if guidance is None else float(guidance)
+        states = concept_states(bundle, self.concepts)
+        self.stream = ConceptStream(bundle.denoiser, kind, states, image_hw=(side, side), cfg=kind.cfg(guidance))
+        self._recorded: tuple[tuple[str, ...], tuple[np.ndarray, ...]] | None = None
+
+    def wrap(self, denoise: Callable[[], Denoised]) -> Denoised:
+        with self.stream:  # the caller holds the pipeline's lock
+            run = denoise()
+            self._recorded = self.stream.result()
+        return run
+
+    def trace(self, cross: AttentionTrace) -> AttentionTrace:
+        """The concept maps of the run whose cross-attention is ``cross`` (its steps, model and settings)."""
+        if self._recorded is None:
+            raise RuntimeError("concepts: nothing recorded; run the denoiser through wrap() first")
+        layers, maps = self._recorded
+        if maps[0].shape[0] != len(cross.timesteps):
+            raise RuntimeError(f"concepts: {maps[0].shape[0]} calls for {len(cross.timesteps)} steps")
+        return AttentionTrace(
+            prompt=cross.prompt,
+            tokens=self.concepts,
+            words=self.concepts,
+            word_tokens=tuple((i,) for i in range(len(self.concepts))),
+            timesteps=cross.timesteps,
+            layers=layers,
+            layer_maps=maps,
+            model_id=cross.model_id,
+            seed=cross.seed,
+            steps=cross.steps,
+            guidance=cross.guidance,
+            image_shape=cross.image_shape,
+            grid=None,
+            layer_set=CONCEPT_LAYERS,
+        )
 
 
 __all__ = [
     "CONCEPT_LAYERS",
     "ConceptGeneration",
+    "ConceptRecording",
     "ConceptStream",
     "applies",
     "check_concepts",

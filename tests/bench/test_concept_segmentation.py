@@ -4,6 +4,7 @@ are the objects' own masks (or the other object's) scores IoU 1 (or 0) against t
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import bench.concept_segmentation as bench
 from glimpse.attention import ConceptGeneration
@@ -51,3 +52,19 @@ def test_own_masks_score_one_and_the_other_objects_mask_zero(monkeypatch):
     assert summary["concept_attention"]["miou_own"] == 1.0 and summary["concept_attention"]["miou_other"] == 0.0
     assert summary["cross_attention"]["miou_own_colour"] == 1.0 and summary["cross_attention"]["miou_own_shape"] == 0.0
     assert "ConceptAttention | 1.000 ± 0.000" in bench.table(summary)
+
+
+def test_a_rendered_scene_is_scored_against_its_exact_masks_on_a_random_mmdit():
+    import torch
+
+    mmdit = pytest.importorskip("models.shapes_mmdit_pipeline")
+    from models.diffusion import bundle_from_pipeline
+
+    torch.manual_seed(0)
+    pipe = mmdit.ShapesMMDiTPipeline.build("models/embedded/shapes_t2i", layers=2, heads=2, head_dim=16)
+    bundle = bundle_from_pipeline(pipe, "random-mmdit", torch.device("cpu"))
+    record = bench.score_scene(bundle, HELD_OUT_CAPTIONS[0], seed=0, sigmas=(0.3, 0.6))
+    assert len(record["rows"]) == 4  # both objects are drawn in a rendered scene: colour and shape word each
+    for row in record["rows"]:
+        for method in bench.METHODS:
+            assert 0.0 <= row[method]["iou_own"] <= 1.0 and 0.0 <= row[method]["iou_other"] <= 1.0
