@@ -246,6 +246,12 @@ def concept_panel(result: ConceptGeneration, maps: np.ndarray, words: tuple[str,
             fig = overlay_figure(maps[word], result.image, title=f"Cross-attention: “{words[word]}”", label=label,
                                  height=300, max_side=OVERLAY_SIDE)  # fmt: skip
             st.plotly_chart(fig, key="concept_cross_overlay")
+    stem = "_".join(result.trace.prompt.split())[:60] or "attention"
+    st.download_button(
+        "Concept maps (NPZ)",
+        lambda: attention_npz_bytes(result.concepts, shown, image=result.image, slices=sl.meta()),
+        f"{stem}_concepts.npz", "application/octet-stream", key="concept_dl_npz", on_click="ignore",
+    )  # fmt: skip
 
 
 def overlay_row(

@@ -44,6 +44,7 @@ def test_sd3_offers_concept_attention_and_shows_the_concept_maps(tiny_sd3):
     keys = {c.proto.id for c in at.get("plotly_chart")}
     assert any("concept_strip" in k for k in keys) and any("concept_cross_overlay" in k for k in keys)
     assert any(s.label == "Concept to compare" for s in at.selectbox)
+    assert "Concept maps (NPZ)" in [b.label for b in at.get("download_button")]
     maps = services.concept_maps(result, _whole(result))
     np.testing.assert_allclose(maps.sum(0), 2.0, atol=0.05)  # softmax over concepts, summed over 2 steps
 
