@@ -5,9 +5,12 @@ raw cross-attention of the same diffusion transformer. This measures it on ``sha
 the shapes task, ``models/embedded/shapes_mmdit``), where the objects' pixels are known:
 
 * every held-out two-object caption (``glimpse.evaluation.shapes_scenes.HELD_OUT_CAPTIONS``, scenes never seen in
-  training) is generated for each seed by :func:`glimpse.attention.generate_with_concepts`, the concepts being
-  the caption's content words (its colour and shape words, each once: ``default_concepts``), so both maps come
-  from the one generation and the image is the one generated without concepts;
+  training) is generated for each seed by :func:`glimpse.attention.generate_with_attention` with ConceptAttention's
+  streams installed (:class:`glimpse.attention.concept.ConceptRecording`), so every map comes from the one
+  generation and the image is the one generated without concepts. Two concept sets: the caption's content words
+  (its colour and shape words, each once: ``default_concepts``, what the page and the CLI take by default), and
+  its colour words apart from its shape words (two sets, so an object's colour and shape do not compete for its
+  pixels in the softmax; a set of one concept, two objects of one shape, is left out);
 * each requested object's pixels are found in the generated image by the colour segmentation of
   ``training/shapes_t2i/evaluate.py`` (flat palette colours on white: a drawn object's pixels are exact); an
   object whose colour was not drawn is skipped;
@@ -38,40 +41,71 @@ import numpy as np
 import torch
 
 from glimpse import map_metrics
-from glimpse.attention import generate_with_concepts, word_maps
+from glimpse.attention import generate_with_attention, word_maps
 from glimpse.evaluation.shapes_scenes import HELD_OUT_CAPTIONS, IMAGE_SIZE, parse_caption, word_token_positions
 
 THRESHOLD = 0.4  # DAAM's tau on the min-max normalised map, as training/shapes_t2i/evaluate.py scores word maps
-METHODS = ("cross_attention", "concept_attention")
+#: the maps compared: the words' cross-attention, and ConceptAttention with two choices of concepts
+METHODS = ("cross_attention", "concept_attention", "concept_attention_split")
 
 
 def _mask(values: np.ndarray) -> np.ndarray:
     return map_metrics.binarise(values, THRESHOLD, inclusive=True)
 
 
+def _recordings(bundle: Any, caption: str, guidance: float | None) -> dict[str, Any]:
+    """ConceptAttention's concept sets of ``caption``, all recorded in the same run: ``content`` (its colour and
+    shape words together, the default concepts) and, for ``concept_attention_split``, its colour words apart from
+    its shape words (an object's colour and shape do not compete for its pixels; a set of one concept, two objects
+    of one shape, is left out)."""
+    from glimpse.attention.concept import ConceptRecording
+
+    spec = parse_caption(caption)
+    sets = {
+        "content": None,
+        "colour": list(dict.fromkeys(o.colour for o in spec.objects)),
+        "shape": list(dict.fromkeys(o.shape for o in spec.objects)),
+    }
+    return {
+        name: ConceptRecording(bundle, caption, concepts, guidance=guidance)
+        for name, concepts in sets.items()
+        if concepts is None or len(concepts) > 1
+    }
+
+
+def _wrapped(recordings: dict[str, Any], denoise: Any) -> Any:
+    """``denoise`` with every recording's concept stream installed (each reads the blocks on its own)."""
+    run = denoise
+    for recording in recordings.values():
+        run = (lambda rec, inner: lambda: rec.wrap(inner))(recording, run)
+    return run
+
+
 def score_caption(bundle: Any, caption: str, *, seed: int, steps: int, guidance: float | None) -> dict:
-    """One generation of ``caption``: per drawn object and word (colour, shape), both maps' IoU with the object's
-    pixels (segmented from the generated image) and with the other object's."""
+    """One generation of ``caption``: per drawn object and word (colour, shape), every method's IoU with the
+    object's pixels (segmented from the generated image) and with the other object's."""
     from training.shapes_t2i.evaluate import judge_image
 
     spec = parse_caption(caption)
-    result = generate_with_concepts(bundle, caption, None, seed=seed, steps=steps, guidance=guidance)
+    recordings = _recordings(bundle, caption, guidance)
+    result = generate_with_attention(
+        bundle, caption, seed=seed, steps=steps, guidance=guidance, wrap=lambda d: _wrapped(recordings, d)()
+    )
     verdict = judge_image(result.image.astype(np.float32) / 255.0, spec)
     masks = [m if ok else None for m, ok in zip(verdict["colour_masks"], verdict["colour_ok"])]
-    return score_maps(caption, seed, result.trace, result.concepts, masks)
+    return score_maps(caption, seed, result.trace, {k: r.trace(result.trace) for k, r in recordings.items()}, masks)
 
 
 def score_scene(bundle: Any, caption: str, *, seed: int, sigmas: tuple[float, ...]) -> dict:
     """A rendered scene of ``caption`` (exact masks) noised to each of ``sigmas`` with one noise draw,
-    x_σ = (1 − σ) x₀ + σ ε, one denoiser call each (t = 1000 σ, no guidance), both maps summed over the calls."""
-    from glimpse.attention.concept import ConceptRecording
+    x_σ = (1 − σ) x₀ + σ ε, one denoiser call each (t = 1000 σ, no guidance), the maps summed over the calls."""
     from glimpse.attention.generate import Denoised, prompt_tokens, trace_denoiser
     from glimpse.evaluation.shapes_scenes import render_scene
 
     spec = parse_caption(caption)
     scene = render_scene(spec, np.random.default_rng(seed))
     pipe = bundle.pipe
-    recording = ConceptRecording(bundle, caption, None, guidance=0.0)
+    recordings = _recordings(bundle, caption, 0.0)
 
     def denoise() -> Denoised:
         with torch.no_grad():
@@ -85,18 +119,19 @@ def score_scene(bundle: Any, caption: str, *, seed: int, sigmas: tuple[float, ..
 
     tokens = prompt_tokens(bundle, caption)
     trace, _ = trace_denoiser(
-        bundle, tokens, lambda: recording.wrap(denoise), prompt=caption, seed=seed, guidance=0.0, side=IMAGE_SIZE
+        bundle, tokens, _wrapped(recordings, denoise), prompt=caption, seed=seed, guidance=0.0, side=IMAGE_SIZE
     )
-    return score_maps(caption, seed, trace, recording.trace(trace), list(scene.masks))
+    return score_maps(caption, seed, trace, {k: r.trace(trace) for k, r in recordings.items()}, list(scene.masks))
 
 
-def score_maps(caption: str, seed: int, cross_trace: Any, concept_trace: Any, masks: list) -> dict:
+def score_maps(caption: str, seed: int, cross_trace: Any, concept_traces: dict[str, Any], masks: list) -> dict:
     """Per object with a mask (None: not drawn, skipped) and word (colour, shape): the word's cross-attention map
-    and its concept's map, binarised, against the object's mask (``iou_own``) and the other one's (``iou_other``)."""
+    and its concept's maps, binarised, against the object's mask (``iou_own``) and the other one's
+    (``iou_other``). ``concept_traces``: ``content`` and, where recorded, ``colour`` and ``shape`` (see
+    :func:`_recordings`)."""
     spec = parse_caption(caption)
     cross = word_maps(cross_trace, size=IMAGE_SIZE)
-    concept = word_maps(concept_trace, size=IMAGE_SIZE)
-    concepts = concept_trace.words
+    concept = {name: (t.words, word_maps(t, size=IMAGE_SIZE)) for name, t in concept_traces.items()}
     rows = []
     for i, positions in enumerate(word_token_positions(spec)):  # token k is word k - 1 ([CLS] first)
         own, other = masks[i], masks[1 - i]
@@ -104,8 +139,12 @@ def score_maps(caption: str, seed: int, cross_trace: Any, concept_trace: Any, ma
             continue
         for kind in ("colour", "shape"):
             word = getattr(spec.objects[i], kind)
-            maps = {"cross_attention": cross[positions[kind] - 1], "concept_attention": concept[concepts.index(word)]}
-            row = {"object": i, "word": kind, "text": word}
+            maps = {"cross_attention": cross[positions[kind] - 1]}
+            for method, name in (("concept_attention", "content"), ("concept_attention_split", kind)):
+                if name in concept:
+                    words, values = concept[name]
+                    maps[method] = values[words.index(word)]
+            row: dict[str, Any] = {"object": i, "word": kind, "text": word}
             for method, values in maps.items():
                 mask = _mask(values)
                 row[method] = {
@@ -113,17 +152,19 @@ def score_maps(caption: str, seed: int, cross_trace: Any, concept_trace: Any, ma
                     "iou_other": None if other is None else map_metrics.iou(mask, other),
                 }
             rows.append(row)
-    return {"caption": caption, "seed": seed, "concepts": list(concepts), "rows": rows}
+    return {"caption": caption, "seed": seed, "concepts": list(concept["content"][0]), "rows": rows}
 
 
 def summarise(records: list[dict]) -> dict:
     """Per method: mIoU with the own object (overall, colour words, shape words) and with the other object."""
-    rows = [row for r in records for row in r["rows"]]
-    out: dict[str, Any] = {"images": len(records), "scored": len(rows)}
+    every = [row for r in records for row in r["rows"]]
+    out: dict[str, Any] = {"images": len(records), "scored": len(every)}
     for method in METHODS:
+        rows = [row for row in every if method in row]
         own = [row[method]["iou_own"] for row in rows]
         other = [row[method]["iou_other"] for row in rows if row[method]["iou_other"] is not None]
         out[method] = {
+            "pairs": len(rows),
             "miou_own": float(np.mean(own)) if own else None,
             "sd_own": float(np.std(own)) if own else None,
             "miou_own_colour": _mean([row[method]["iou_own"] for row in rows if row["word"] == "colour"]),
@@ -162,14 +203,18 @@ def evaluate(
 def table(summary: dict) -> str:
     """The summary as a Markdown table."""
     lines = [
-        "| maps | mIoU, own object | colour words | shape words | IoU, other object |",
-        "|---|---|---|---|---|",
+        "| maps | pairs | mIoU, own object | colour words | shape words | IoU, other object |",
+        "|---|---|---|---|---|---|",
     ]
-    names = {"cross_attention": "cross-attention (DAAM aggregation)", "concept_attention": "ConceptAttention"}
+    names = {
+        "cross_attention": "cross-attention (DAAM aggregation)",
+        "concept_attention": "ConceptAttention, the caption's content words",
+        "concept_attention_split": "ConceptAttention, colour words apart from shape words",
+    }
     for method in METHODS:
         s = {k: "–" if v is None else f"{v:.3f}" for k, v in summary[method].items()}
         lines.append(
-            f"| {names[method]} | {s['miou_own']} ± {s['sd_own']} | {s['miou_own_colour']} | "
+            f"| {names[method]} | {summary[method]['pairs']} | {s['miou_own']} ± {s['sd_own']} | {s['miou_own_colour']} | "
             f"{s['miou_own_shape']} | {s['miou_other']} |"
         )
     return "\n".join(lines)
