@@ -2,8 +2,10 @@
 
 Ids:
 - ``shapes-t2i`` (default, embedded): the small pixel-space shapes model in ``models/embedded/shapes_t2i``
-  (:class:`models.shapes_pipeline.ShapesPipeline`); works offline on a CPU.
-- a local folder written by ``save_pretrained`` (a ShapesPipeline or any diffusers pipeline).
+  (:class:`models.shapes_pipeline.ShapesPipeline`, a UNet); works offline on a CPU.
+- ``shapes-mmdit`` (embedded): the same task with an SD3-style MMDiT (joint attention, flow matching) in
+  ``models/embedded/shapes_mmdit`` (:class:`models.shapes_mmdit_pipeline.ShapesMMDiTPipeline`); traced as ``sd3``.
+- a local folder written by ``save_pretrained`` (a shapes pipeline or any diffusers pipeline).
 - a Hugging Face diffusers id (Stable Diffusion 1.x / 2.x / XL, PixArt-α/Σ, SD3 / SD3.5, Flux): needs the
   weights in the local cache or a reachable hub, and a GPU (``allow_cpu=True`` overrides for tiny test
   pipelines).
@@ -31,7 +33,12 @@ from glimpse.work_queue import ModelQueue
 from models.bundle import ModelLoadError
 
 EMBEDDED_T2I = "shapes-t2i"
-EMBEDDED_DIR = Path(__file__).resolve().parent / "embedded" / "shapes_t2i"
+EMBEDDED_MMDIT = "shapes-mmdit"
+#: the embedded text-to-image models, id -> folder (the default first)
+EMBEDDED_PIPELINES: dict[str, Path] = {
+    name: Path(__file__).resolve().parent / "embedded" / name.replace("-", "_")
+    for name in (EMBEDDED_T2I, EMBEDDED_MMDIT)
+}
 
 #: the denoiser kinds that can be traced (:data:`glimpse.attention.kinds.KINDS`)
 KINDS: tuple[str, ...] = tuple(ADAPTERS)
@@ -87,10 +94,8 @@ def bundle_from_pipeline(pipe: Any, model_id: str, device: torch.device, *, kind
     embedded = hasattr(pipe, "tokenize_words")
     if embedded:
         # The embedded model's card gives the scale its guidance sweep found best (higher scales
-        # saturate and mix its colours), kept beside the pipeline class as DEFAULT_GUIDANCE_SCALE.
-        from models.shapes_pipeline import DEFAULT_GUIDANCE_SCALE
-
-        steps, guidance = 25, DEFAULT_GUIDANCE_SCALE
+        # saturate and mix its colours), kept on the pipeline class as default_guidance_scale.
+        steps, guidance = 25, float(pipe.default_guidance_scale)
     else:
         steps, guidance = adapter.default_steps, adapter.default_guidance
     return DiffusionBundle(
@@ -106,11 +111,16 @@ def bundle_from_pipeline(pipe: Any, model_id: str, device: torch.device, *, kind
     )
 
 
-def _is_shapes_folder(path: Path) -> bool:
+def _shapes_class(path: Path) -> type | None:
+    """The embedded pipeline class a ``save_pretrained`` folder was written by, or None for any other folder."""
     index = path / "model_index.json"
     if not index.is_file():
-        return False
-    return json.loads(index.read_text()).get("_class_name") == "ShapesPipeline"
+        return None
+    from models.shapes_mmdit_pipeline import ShapesMMDiTPipeline
+    from models.shapes_pipeline import ShapesPipeline
+
+    classes = {c.__name__: c for c in (ShapesPipeline, ShapesMMDiTPipeline)}
+    return classes.get(json.loads(index.read_text()).get("_class_name"))
 
 
 def load_pipeline(
@@ -121,7 +131,7 @@ def load_pipeline(
     Parameters
     ----------
     model_id : str
-        ``"shapes-t2i"``, a local ``save_pretrained`` folder, or a diffusers hub id.
+        ``"shapes-t2i"``, ``"shapes-mmdit"``, a local ``save_pretrained`` folder, or a diffusers hub id.
     device : str or torch.device
         ``"auto"`` picks cuda, then mps, then cpu.
     allow_cpu : bool
@@ -137,10 +147,10 @@ def load_pipeline(
     model_id = model_id.strip()
     if not model_id:
         raise ModelLoadError(f"model: empty id; use {EMBEDDED_T2I!r} or a diffusers id")
-    path = EMBEDDED_DIR if model_id == EMBEDDED_T2I else Path(model_id).expanduser()
+    path = EMBEDDED_PIPELINES.get(model_id) or Path(model_id).expanduser()
     local = path.is_dir()
-    if model_id == EMBEDDED_T2I and not local:
-        raise ModelLoadError(f"model: the embedded weights are missing from {EMBEDDED_DIR}; restore them from git")
+    if model_id in EMBEDDED_PIPELINES and not local:
+        raise ModelLoadError(f"model: the embedded weights are missing from {path}; restore them from git")
     with _quiet_loading():
         pipe = _from_pretrained(model_id, path, local, dev, allow_cpu)
     if hasattr(pipe, "set_progress_bar_config"):
@@ -170,11 +180,10 @@ def _quiet_loading() -> Iterator[None]:
 def _from_pretrained(model_id: str, path: Path, local: bool, dev: torch.device, allow_cpu: bool) -> Any:
     from diffusers import DiffusionPipeline
 
-    from models.shapes_pipeline import ShapesPipeline
-
     try:
-        if local and _is_shapes_folder(path):
-            return ShapesPipeline.from_pretrained(str(path))
+        shapes = _shapes_class(path) if local else None
+        if shapes is not None:
+            return shapes.from_pretrained(str(path))
         else:
             if not local and dev.type == "cpu" and not allow_cpu:
                 raise ModelLoadError(

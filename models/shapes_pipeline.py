@@ -35,7 +35,7 @@ v_hat = v_uncond + w * (v_cond - v_uncond) with ``w = guidance_scale``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -146,31 +146,17 @@ def coordinate_planes(sample: torch.Tensor) -> torch.Tensor:
     return planes.unsqueeze(0).expand(b, -1, -1, -1)
 
 
-class ShapesPipeline(DiffusionPipeline):
-    """Text-to-image pipeline of the embedded shapes model (see the module docstring)."""
+class ShapesTextPipeline(DiffusionPipeline):
+    """What the embedded shapes pipelines share: the word-level prompt (validation, token strings, embeddings
+    from the BERT text encoder) and the sampling loop with classifier-free guidance. A subclass names its
+    denoiser and says how it is called (:meth:`conditioning`, :meth:`predict`); the scheduler's class is the
+    one it was saved with (DDIM for the UNet, flow-matching Euler for the MMDiT)."""
 
-    model_cpu_offload_seq = "text_encoder->unet"
-
-    def __init__(
-        self,
-        unet: UNet2DConditionModel,
-        text_encoder: BertModel,
-        tokenizer: BertTokenizer,
-        scheduler: DDIMScheduler,
-    ) -> None:
-        super().__init__()
-        self.register_modules(unet=unet, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler)
+    #: the guidance scale a generation uses when none is given (the model card's sweep)
+    default_guidance_scale: ClassVar[float] = DEFAULT_GUIDANCE_SCALE
 
     @classmethod
-    def build(cls, **unet_kwargs: Any) -> ShapesPipeline:
-        """A randomly initialised pipeline (``unet_kwargs`` go to :func:`build_unet`)."""
-        tokenizer = build_tokenizer()
-        width = unet_kwargs.get("cross_attention_dim", 128)
-        text_encoder = build_text_encoder(len(tokenizer.get_vocab()), width=width)
-        return cls(build_unet(**unet_kwargs), text_encoder, tokenizer, build_scheduler())
-
-    @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path: str, **kwargs: Any) -> ShapesPipeline:
+    def from_pretrained(cls, pretrained_model_name_or_path: str, **kwargs: Any) -> ShapesTextPipeline:
         """Load like any diffusers pipeline; computes in float32 unless ``torch_dtype`` says otherwise.
 
         The committed weights are stored in float16 to halve the repository size; float16 kernels on
@@ -180,21 +166,26 @@ class ShapesPipeline(DiffusionPipeline):
             kwargs.setdefault("dtype", torch.float32)
         return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
 
-    # ------------------------------------------------------------------ unet input
+    # ------------------------------------------------------------------ denoiser
+    @property
+    def denoiser(self) -> torch.nn.Module:
+        """The network that predicts the denoising target (``unet`` or ``transformer``)."""
+        raise NotImplementedError
+
     @property
     def image_channels(self) -> int:
-        """Channels of the image (and of the UNet's output): 3."""
-        return int(self.unet.config.out_channels)
+        """Channels of the image (and of the denoiser's output): 3."""
+        return int(self.denoiser.config.out_channels)
 
-    def unet_input(self, sample: torch.Tensor) -> torch.Tensor:
-        """The UNet's input for an image-shaped ``sample`` (B, 3, H, W): the sample itself, followed by
-        x and y coordinate planes in [-1, 1] (pixel centres) when the UNet was built with them."""
-        extra = int(self.unet.config.in_channels) - self.image_channels
-        if extra == 0:
-            return sample
-        if extra != 2:
-            raise ValueError(f"UNet has {extra} input channels beyond the image; expected 0 or 2")
-        return torch.cat([sample, coordinate_planes(sample)], dim=1)
+    def conditioning(self, prompts: list[str]) -> dict[str, torch.Tensor]:
+        """The denoiser's text inputs for ``prompts``, keyword -> tensor with the batch first."""
+        return {"encoder_hidden_states": self.encode_prompt(prompts)}
+
+    def predict(
+        self, scheduler: Any, sample: torch.Tensor, t: torch.Tensor, cond: dict[str, torch.Tensor]
+    ) -> torch.Tensor:
+        """The denoiser's output for ``sample`` at timestep ``t`` under ``cond`` (:meth:`conditioning`)."""
+        raise NotImplementedError
 
     # ------------------------------------------------------------------ text
     @property
@@ -274,21 +265,23 @@ class ShapesPipeline(DiffusionPipeline):
         prompt: str | list[str],
         *,
         num_inference_steps: int = 25,
-        guidance_scale: float = DEFAULT_GUIDANCE_SCALE,
+        guidance_scale: float | None = None,
         generator: torch.Generator | None = None,
         output_type: str = "np",
         callback_on_step_end: Callable[..., dict] | None = None,
     ) -> ImagePipelineOutput:
-        """Generate 32x32 images with DDIM and classifier-free guidance.
+        """Generate 32x32 images with the pipeline's scheduler and classifier-free guidance.
 
         Parameters
         ----------
         prompt : str or list of str
             Words from :attr:`vocabulary`, at most :attr:`max_prompt_words` of them.
         num_inference_steps : int
-            DDIM steps (trailing spacing, so the first step starts from pure noise at t = 999).
-        guidance_scale : float
-            w in v_hat = v_u + w (v_c - v_u); ``<= 1`` disables guidance (conditional branch only).
+            Sampling steps (the first starts from pure noise: t = 999 for DDIM's trailing spacing, sigma = 1
+            for flow matching).
+        guidance_scale : float, optional
+            w in v_hat = v_u + w (v_c - v_u); ``<= 1`` disables guidance (conditional branch only); default
+            :attr:`default_guidance_scale`.
         generator : torch.Generator, optional
             Seeds the initial noise x_T ~ N(0, I).
         output_type : {"np", "pil", "pt"}
@@ -307,28 +300,30 @@ class ShapesPipeline(DiffusionPipeline):
             raise ValueError(f"output_type {output_type!r}: expected 'np', 'pil' or 'pt'")
         if num_inference_steps < 1:
             raise ValueError(f"num_inference_steps {num_inference_steps}: must be >= 1")
+        guidance_scale = self.default_guidance_scale if guidance_scale is None else guidance_scale
 
-        device, dtype = self.unet.device, self.unet.dtype
+        device, dtype = self.denoiser.device, self.denoiser.dtype
         batch = len(prompts)
         do_cfg = guidance_scale > 1.0
-        cond = self.encode_prompt(prompts)
-        context = torch.cat([self.encode_prompt([""] * batch), cond]) if do_cfg else cond
-        context = context.to(dtype)
+        cond = self.conditioning(prompts)
+        if do_cfg:
+            uncond = self.conditioning([""] * batch)
+            cond = {k: torch.cat([uncond[k], v]) for k, v in cond.items()}
+        cond = {k: v.to(dtype) for k, v in cond.items()}
 
         # a private scheduler: set_timesteps mutates state, and a cached pipeline is shared by sessions
-        scheduler = DDIMScheduler.from_config(self.scheduler.config)
+        scheduler = type(self.scheduler).from_config(self.scheduler.config)
         scheduler.set_timesteps(num_inference_steps, device=device)
-        size = self.unet.config.sample_size
+        size = self.denoiser.config.sample_size
         latents = torch.randn((batch, self.image_channels, size, size), generator=generator)
-        latents = latents.to(device=device, dtype=dtype) * scheduler.init_noise_sigma
+        latents = latents.to(device=device, dtype=dtype) * getattr(scheduler, "init_noise_sigma", 1.0)
 
         for i, t in enumerate(scheduler.timesteps):
             model_input = torch.cat([latents, latents]) if do_cfg else latents
-            model_input = self.unet_input(scheduler.scale_model_input(model_input, t))
-            out = self.unet(model_input, t, encoder_hidden_states=context).sample
+            out = self.predict(scheduler, model_input, t, cond)
             if do_cfg:
-                uncond, cond_out = out.chunk(2)
-                out = uncond + guidance_scale * (cond_out - uncond)
+                uncond_out, cond_out = out.chunk(2)
+                out = uncond_out + guidance_scale * (cond_out - uncond_out)
             latents = scheduler.step(out, t, latents).prev_sample
             if callback_on_step_end is not None:
                 result = callback_on_step_end(self, i, t, {"latents": latents})
@@ -349,3 +344,47 @@ class ShapesPipeline(DiffusionPipeline):
         from PIL import Image
 
         return [Image.fromarray((im * 255).round().astype(np.uint8)) for im in images]
+
+
+class ShapesPipeline(ShapesTextPipeline):
+    """Text-to-image pipeline of the embedded shapes model (see the module docstring)."""
+
+    model_cpu_offload_seq = "text_encoder->unet"
+
+    def __init__(
+        self,
+        unet: UNet2DConditionModel,
+        text_encoder: BertModel,
+        tokenizer: BertTokenizer,
+        scheduler: DDIMScheduler,
+    ) -> None:
+        super().__init__()
+        self.register_modules(unet=unet, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler)
+
+    @classmethod
+    def build(cls, **unet_kwargs: Any) -> ShapesPipeline:
+        """A randomly initialised pipeline (``unet_kwargs`` go to :func:`build_unet`)."""
+        tokenizer = build_tokenizer()
+        width = unet_kwargs.get("cross_attention_dim", 128)
+        text_encoder = build_text_encoder(len(tokenizer.get_vocab()), width=width)
+        return cls(build_unet(**unet_kwargs), text_encoder, tokenizer, build_scheduler())
+
+    # ------------------------------------------------------------------ unet input
+    @property
+    def denoiser(self) -> torch.nn.Module:
+        return self.unet
+
+    def unet_input(self, sample: torch.Tensor) -> torch.Tensor:
+        """The UNet's input for an image-shaped ``sample`` (B, 3, H, W): the sample itself, followed by
+        x and y coordinate planes in [-1, 1] (pixel centres) when the UNet was built with them."""
+        extra = int(self.unet.config.in_channels) - self.image_channels
+        if extra == 0:
+            return sample
+        if extra != 2:
+            raise ValueError(f"UNet has {extra} input channels beyond the image; expected 0 or 2")
+        return torch.cat([sample, coordinate_planes(sample)], dim=1)
+
+    def predict(
+        self, scheduler: Any, sample: torch.Tensor, t: torch.Tensor, cond: dict[str, torch.Tensor]
+    ) -> torch.Tensor:
+        return self.unet(self.unet_input(scheduler.scale_model_input(sample, t)), t, **cond).sample

@@ -14,7 +14,7 @@ from components.sidebar import current
 from glimpse.attention import LAYER_SETS, GenerationResult
 from glimpse.attention.concept import applies as concepts_apply
 from glimpse.attention.metrics import DEFAULT_THRESHOLD, MODES
-from models.diffusion import EMBEDDED_T2I, DiffusionBundle
+from models.diffusion import EMBEDDED_MMDIT, EMBEDDED_T2I, DiffusionBundle
 from models.registry import ModelLoadError
 
 #: side of the grid the page aggregates on (the image side when smaller)
@@ -103,7 +103,8 @@ def model_picker(device: str) -> DiffusionBundle | None:
     with st.expander(f"Model: `{st.session_state[MODEL_KEY]}`", expanded=False):
         st.caption(
             f"`{EMBEDDED_T2I}` is Glimpse's own 32×32 pixel-space model of coloured shapes: it runs offline on a "
-            "CPU in about a second. A diffusers id (Stable Diffusion 1.x/2.x/XL, PixArt, SD3, Flux) needs a "
+            f"CPU in about a second; `{EMBEDDED_MMDIT}` draws the same scenes with an SD3-style transformer (joint "
+            "attention, flow matching). A diffusers id (Stable Diffusion 1.x/2.x/XL, PixArt, SD3, Flux) needs a "
             "network connection (or the weights in the local Hugging Face cache) and, realistically, a GPU."
         )
         with st.form("attention_model_form", border=False):
@@ -122,6 +123,10 @@ def model_picker(device: str) -> DiffusionBundle | None:
                 st.rerun()
         if st.session_state[MODEL_KEY] != EMBEDDED_T2I and st.button("Back to the embedded model"):
             st.session_state[MODEL_KEY] = EMBEDDED_T2I
+            st.rerun()
+        if st.session_state[MODEL_KEY] != EMBEDDED_MMDIT and st.button(f"The embedded MMDiT (`{EMBEDDED_MMDIT}`)"):
+            st.session_state[MODEL_KEY] = EMBEDDED_MMDIT
+            state.forget()
             st.rerun()
     model_id = st.session_state[MODEL_KEY]
     try:

@@ -1,7 +1,9 @@
-"""Evaluate the embedded shapes text-to-image model on held-out captions.
+"""Evaluate an embedded shapes text-to-image model (``shapes-t2i``, ``shapes-mmdit`` or a folder of either)
+on held-out captions.
 
-Two kinds of measurement, both from generated samples (DDIM, 25 trailing steps, the pipeline's default
-CFG), one image per (caption, seed):
+Two kinds of measurement, both from generated samples (25 steps of the pipeline's scheduler: DDIM with
+trailing spacing for the UNet, flow-matching Euler for the MMDiT; the pipeline's default CFG), one image per
+(caption, seed):
 
 1. **Does the image show what the caption asks?** Each image is segmented by colour against white:
    a pixel whose RGB distance from white exceeds ``WHITE_DIST`` is assigned to the nearest palette
@@ -23,8 +25,10 @@ CFG), one image per (caption, seed):
 
 Usage::
 
-    python -m training.shapes_t2i.evaluate --model models/embedded/shapes_t2i --seeds 0 1 \
+    python -m training.shapes_t2i.evaluate --model shapes-t2i --seeds 0 1 \
         --out models/embedded/shapes_t2i/EVAL.json
+    python -m training.shapes_t2i.evaluate --model shapes-mmdit --seeds 0 1 \
+        --out models/embedded/shapes_mmdit/EVAL.json
 """
 
 from __future__ import annotations
@@ -52,8 +56,8 @@ from glimpse.evaluation.shapes_scenes import (
     word_token_positions,
 )
 from glimpse.map_metrics import iou
-from models.diffusion import DiffusionBundle, bundle_from_pipeline
-from models.shapes_pipeline import DEFAULT_GUIDANCE_SCALE, ShapesPipeline
+from models.diffusion import EMBEDDED_T2I, DiffusionBundle, bundle_from_pipeline, load_pipeline
+from models.shapes_pipeline import DEFAULT_GUIDANCE_SCALE, ShapesTextPipeline
 
 logger = logging.getLogger(__name__)
 
@@ -165,7 +169,7 @@ class EvalConfig:
     guidance_scale: float = DEFAULT_GUIDANCE_SCALE
 
 
-def evaluate(pipe: ShapesPipeline, captions: list[str], config: EvalConfig = EvalConfig()) -> dict:
+def evaluate(pipe: ShapesTextPipeline, captions: list[str], config: EvalConfig = EvalConfig()) -> dict:
     """Generate every caption for every seed, judge the images and the word maps; return a summary.
 
     Summary keys (fractions in [0, 1]): ``colour_acc`` and ``shape_acc`` per object, ``placement_acc``
@@ -177,7 +181,7 @@ def evaluate(pipe: ShapesPipeline, captions: list[str], config: EvalConfig = Eva
     ``score`` = colour + shape + placement + iou_own.
     """
     specs = [parse_caption(c) for c in captions]
-    bundle = bundle_from_pipeline(pipe, "shapes-t2i (evaluated)", pipe.device)
+    bundle = bundle_from_pipeline(pipe, f"{type(pipe).__name__} (evaluated)", pipe.device)
     records = []
     for seed in config.seeds:
         for spec in specs:
@@ -256,7 +260,9 @@ def summarise(records: list[dict]) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="models/embedded/shapes_t2i")
+    parser.add_argument(
+        "--model", default=EMBEDDED_T2I, help="an embedded id (shapes-t2i, shapes-mmdit) or a folder of either"
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--guidance", type=float, default=None, help="CFG scale (default: the pipeline's)")
@@ -268,9 +274,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-single", action="store_true", help="skip the 12 one-object captions")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    pipe = ShapesPipeline.from_pretrained(args.model)
-    pipe.set_progress_bar_config(disable=True)
-    guidance = DEFAULT_GUIDANCE_SCALE if args.guidance is None else args.guidance
+    pipe = load_pipeline(args.model, device="cpu").pipe
+    if not isinstance(pipe, ShapesTextPipeline):
+        raise SystemExit(f"--model {args.model!r}: not a shapes pipeline; the judge knows only the shapes captions")
+    guidance = pipe.default_guidance_scale if args.guidance is None else args.guidance
     config = EvalConfig(seeds=tuple(args.seeds), num_inference_steps=args.steps, guidance_scale=guidance)
     t0 = time.time()
     result = {
@@ -279,7 +286,7 @@ def main(argv: list[str] | None = None) -> None:
             "seeds": list(config.seeds),
             "num_inference_steps": config.num_inference_steps,
             "guidance_scale": config.guidance_scale,
-            "scheduler": "DDIM, trailing spacing",
+            "scheduler": type(pipe.scheduler).__name__,
             "attention_threshold": ATTN_THRESHOLD,
             "attention_maps": "glimpse.attention.word_maps, default options, at 32x32",
             "min_pixels": MIN_PIXELS,

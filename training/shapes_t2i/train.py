@@ -73,7 +73,7 @@ from glimpse.evaluation.shapes_scenes import (
     training_scenes,
     word_token_positions,
 )
-from models.shapes_pipeline import ShapesPipeline
+from models.shapes_pipeline import ShapesPipeline, ShapesTextPipeline
 
 # imported up front: a lazy import mid-run would mix module versions if the files changed meanwhile
 from training.shapes_t2i.evaluate import EvalConfig, evaluate
@@ -476,12 +476,15 @@ def _append(path: str, record: dict) -> None:
         f.write(json.dumps(record) + "\n")
 
 
-def export_checkpoint(src: str, dst: str, dtype: torch.dtype = torch.float16) -> ShapesPipeline:
-    """Re-save the pipeline at ``src`` to ``dst`` with weights stored in ``dtype`` (float16 halves the
-    repository size; ``ShapesPipeline.from_pretrained`` computes in float32 again)."""
-    pipe = ShapesPipeline.from_pretrained(src)
-    pipe.unet.to(dtype)
-    pipe.text_encoder.to(dtype)
+def export_checkpoint(
+    src: str, dst: str, dtype: torch.dtype = torch.float16, *, pipeline: type[ShapesTextPipeline] = ShapesPipeline
+) -> ShapesTextPipeline:
+    """Re-save the ``pipeline`` at ``src`` to ``dst`` with weights stored in ``dtype`` (float16 halves the
+    repository size; the shapes pipelines' ``from_pretrained`` computes in float32 again)."""
+    pipe = pipeline.from_pretrained(src)
+    for module in pipe.components.values():
+        if isinstance(module, torch.nn.Module):
+            module.to(dtype)
     pipe.save_pretrained(dst)
     return pipe
 
