@@ -140,6 +140,7 @@ def _memory_over_200_runs() -> None:
     assert hooks(classifier.model) == 0 and not classifier.lock.busy and not pipe.lock.busy
 
 
+@pytest.mark.slow
 def test_process_memory_is_flat_over_200_runs():
     """:func:`_memory_over_200_runs` in a fresh process, as a server's steady state is: run inside the whole
     suite, RSS also counts how glibc settles after every earlier test (one suite run grew 11 %, and 13 % after
@@ -155,6 +156,7 @@ def test_process_memory_is_flat_over_200_runs():
     assert done.returncode == 0, done.stderr[-2000:]
 
 
+@pytest.mark.slow
 def test_a_long_job_lets_another_sessions_click_through_within_one_step(shared):
     """A PGI/PGU job on the shared classifier (as the Evaluate tab runs it: one image per step, each step taking
     the model's line for itself) and a gradient map from another session: the click waits for one step at
@@ -188,6 +190,7 @@ def test_a_long_job_lets_another_sessions_click_through_within_one_step(shared):
     assert answered - asked < longest + 5.0, (answered - asked, longest)
 
 
+@pytest.mark.slow
 def test_a_perturbation_map_yields_the_line_between_its_batches(shared):
     """Occlusion's hundreds of forwards hold the model's line one batch at a time: a gradient click from another
     session, asked while the occlusion runs, is answered before it ends, and the occlusion map is the one it gives

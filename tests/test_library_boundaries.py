@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 APP_LAYERS = ("models", "components", "pages", "app")
 #: The command line loads models by id for the user, so it is the one part of glimpse that may.
@@ -59,6 +61,7 @@ def test_models_imports_no_ui_layer():
     assert not offenders, offenders
 
 
+@pytest.mark.slow
 def test_the_maths_imports_from_any_folder_without_models(tmp_path):
     """Run from an empty folder: glimpse comes from the installed package, and nothing pulls in models."""
     modules = []

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 LIBS = ("glimpse", "models")
 
@@ -53,6 +55,7 @@ def test_no_streamlit_import_in_the_source():
     assert not offenders, f"streamlit imported in library code: {offenders}"
 
 
+@pytest.mark.slow
 def test_importing_every_module_leaves_streamlit_unloaded():
     """Catches indirect imports too (a library module importing a components/ module)."""
     modules = [module_name(p) for p in library_files() if p.name != "__main__.py"]

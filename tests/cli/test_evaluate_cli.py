@@ -102,6 +102,7 @@ def test_masks_scores_each_image_against_its_mask(tmp_path, capsys):
     assert "1 masks for 2 images" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_diffroar_writes_its_curve_table_and_plot(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("GLIMPSE_CACHE_DIR", str(tmp_path / "cache"))
     args = ["evaluate", "diffroar", "--model", "blockdigits-robust", "--levels", "0.3", "--seeds", "1"]
@@ -169,6 +170,7 @@ def test_baselines_marks_the_baseline_each_metric_prefers(tmp_path, capsys):
     assert main([*args[:-2], "--method", "gradcam"]) == 2 and "takes no baseline" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_inversion_prints_both_models_and_writes_the_plot(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("GLIMPSE_CACHE_DIR", str(tmp_path / "cache"))
     args = ["evaluate", "inversion", "--levels", "0.1", "--seeds", "1", "--retrain-epochs", "2"]

@@ -40,6 +40,7 @@ def test_a_model_over_the_budget_is_refused_clearly_and_the_app_keeps_working(fr
     assert [e.model_id for e in loaders.ledger().entries()] == ["blockdigits-standard"]
 
 
+@pytest.mark.slow
 def test_the_gauge_lists_loaded_models_and_unload_frees_one(fresh_ledger):
     fresh_ledger("4096")
     at = open_page("app_pages/saliency.py")

@@ -43,7 +43,13 @@ def test_home_is_registered_and_every_registered_page_exists():
     assert not missing, f"app.py registers pages that do not exist: {missing}"
 
 
-@pytest.mark.parametrize("page", registered_pages())
+#: pages whose first open computes for long (Lessons draws every lesson's default figure in the AppTest)
+SLOW_PAGES = ("app_pages/lessons.py",)
+
+
+@pytest.mark.parametrize(
+    "page", [pytest.param(p, marks=pytest.mark.slow) if p in SLOW_PAGES else p for p in registered_pages()]
+)
 def test_page_runs_without_exception(page):
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
     assert not exceptions(at), exceptions(at)

@@ -93,6 +93,7 @@ def leakage_bundle_model(model_id: str):
     return loaders.classifier(model_id, "cpu")
 
 
+@pytest.mark.slow
 def test_diffroar_tab_draws_the_curve_of_a_small_run(tmp_path, monkeypatch):
     monkeypatch.setenv("GLIMPSE_CACHE_DIR", str(tmp_path))
     jobs.forget_steps()
@@ -113,6 +114,7 @@ def test_diffroar_tab_draws_the_curve_of_a_small_run(tmp_path, monkeypatch):
     assert frame["diffroar"].iloc[0] == pytest.approx(result.diffroar[0, 0])
 
 
+@pytest.mark.slow
 def test_the_synthetic_check_shows_the_papers_sign(tmp_path, monkeypatch):
     monkeypatch.setenv("GLIMPSE_CACHE_DIR", str(tmp_path))
     jobs.forget_steps()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import components.model_lab as ui
 from components.model_lab import services
@@ -33,6 +34,7 @@ def test_a_class_visualisation_and_its_trace():
     assert stored(at, ui.KEYS["vis"]).objective.kind == "channel"
 
 
+@pytest.mark.slow
 def test_facets_from_offline_pictures_and_top_images():
     at = open_page("app_pages/model_lab.py")
     at.slider(key="lab_facets_steps").set_value(16)
@@ -49,6 +51,7 @@ def test_facets_from_offline_pictures_and_top_images():
     assert len(found) == 4 and [e.score for e in found] == sorted((e.score for e in found), reverse=True)
 
 
+@pytest.mark.slow
 def test_a_blind_spot_traversal_shows_its_path_and_measures():
     services.traversal.clear()
     at = open_page("app_pages/model_lab.py")

@@ -169,6 +169,7 @@ def test_committed_checkpoint_loads_and_generates():
     assert pil[0].size == (32, 32)
 
 
+@pytest.mark.slow
 def test_committed_checkpoint_draws_the_scene_and_its_word_maps_land_on_the_objects():
     # all 24 held-out captions (never trained on, in either phrasing), seed 0, the default sampler. Measured on
     # the shipped weights (EVAL.json, seed 0): colour 1.0, shape 0.90, placement 1.0, all right 0.79, 99 % on object

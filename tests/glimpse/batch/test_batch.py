@@ -121,6 +121,7 @@ def saliency_task(out: Path) -> SaliencyTask:
     )
 
 
+@pytest.mark.slow
 def test_ray_gives_the_in_process_values(folder, tmp_path, local_ray):
     items = list_inputs(folder)
     for make in (lambda out: ComplexityTask(threads=1), saliency_task):
@@ -144,6 +145,7 @@ def test_ray_gives_the_in_process_values(folder, tmp_path, local_ray):
             assert [r.method for r in ref] == [m.method for m in ours.maps]
 
 
+@pytest.mark.slow
 def test_resume_on_ray_adds_only_the_missing_rows(folder, tmp_path, local_ray):
     items = list_inputs(folder)
     out = tmp_path / "out"
@@ -153,6 +155,7 @@ def test_resume_on_ray_adds_only_the_missing_rows(folder, tmp_path, local_ray):
     assert read_rows(out)["path"].tolist() == KEYS
 
 
+@pytest.mark.slow
 def test_evaluate_rows_are_the_deletion_and_insertion_aucs_on_ray_and_here(folder, tmp_path, local_ray):
     """The task scores every map of a batch's images in one deletion_curves call per curve kind: each AUC is the
     one deletion_insertion gives that map alone (to float32 rounding)."""

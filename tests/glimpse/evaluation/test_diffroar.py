@@ -108,6 +108,7 @@ def test_maps_must_match_the_images():
         diffroar(_linear, x, y, tx, ty, np.zeros((10, 3, 3)), np.zeros((10, 4, 4)), normalise=torch.nn.Identity())
 
 
+@pytest.mark.slow
 def test_retrainings_in_worker_processes_give_the_same_curve_and_cache(tmp_path):
     (x, y), (tx, ty) = _toy(400, 0), _toy(200, 1)
     maps = np.random.default_rng(3).random((600, 4, 4)).astype(np.float32)

@@ -50,6 +50,7 @@ def test_loss_gradients_of_a_linear_model_are_its_weights_scaled_by_the_loss():
     assert got.shape == (5, 4) and np.allclose(got, x.grad.abs().numpy())
 
 
+@pytest.mark.slow
 def test_standard_gradients_invert_robust_ones_do_not():
     """The paper's sign, at the defaults: the standard network's top gradient coordinate is almost never the
     signal and its DiffROAR at one kept coordinate is negative; the robust network's are the opposite."""

@@ -153,6 +153,7 @@ def test_a_class_visualisation_of_the_embedded_classifier_passes_0_9(lite0):
     )  # the shared model is untouched
 
 
+@pytest.mark.slow
 def test_facets_of_one_class_differ(lite0):
     from models.lab import class_images, late_layer
 

@@ -35,6 +35,7 @@ def test_integrated_gradients_is_complete_within_one_percent(embedded):
     assert 50 <= m.steps_used <= 400
 
 
+@pytest.mark.slow
 def test_adaptive_path_beats_gauss_legendre_at_the_same_budget(embedded):
     # ReLU6 kinks make the path integrand rough and most of S(x) − S(black) is gained in α ∈ [0.02, 0.06]:
     # 50 Gauss-Legendre nodes leave a 15 % gap on this image, 50 adaptive nodes 1.3 %.
