@@ -3,7 +3,7 @@
 - **Classifiers** (analytic, 32×32 unless said): :class:`TinyCNN`, :class:`TinyViT` (a token model with a CLS
   token), :class:`LinearNet` (∇S = W everywhere) and their bundles; :class:`CascadeCNN` (24×24, three classes,
   the parameter units a cascading randomisation visits); a Hugging Face ViT saved to a folder
-  (:func:`save_tiny_vit`); images for them (:func:`image`, :func:`noise_image`) and method parameters that keep
+  (:func:`save_tiny_vit`) and one config of every transformers ViT family (:func:`vit_families`); images for them (:func:`image`, :func:`noise_image`) and method parameters that keep
   every saliency method fast on them (:data:`FAST_PARAMS`, :func:`param_variants`).
 - **Text encoders**: a CLIP BPE tokenizer built in code (:func:`tiny_clip_tokenizer`) and one CLIP text config
   (:func:`clip_text_config`) for every pipeline's encoders.
@@ -225,6 +225,36 @@ def save_tiny_vit(path: Path, labels: dict[int, str], **config) -> Path:
     torch.manual_seed(0)
     ViTForImageClassification(cfg).save_pretrained(path)
     return path
+
+
+def vit_families(labels: dict[int, str]) -> dict[str, tuple[type, object]]:
+    """(model class, config) of a tiny image classifier of every listed ``transformers`` family: ViT, DeiT (with
+    and without its distillation head), DINOv2 and CLIP's vision tower; 32×32 input, 8-px patches (a 4×4 grid), 2
+    heads, hidden 32, 2 layers, MLP 64, ``labels``' classes."""
+    from transformers import (
+        CLIPConfig,
+        CLIPForImageClassification,
+        DeiTConfig,
+        DeiTForImageClassification,
+        DeiTForImageClassificationWithTeacher,
+        Dinov2Config,
+        Dinov2ForImageClassification,
+        ViTConfig,
+        ViTForImageClassification,
+    )
+
+    tower = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
+    heads = dict(num_labels=len(labels), id2label=labels, label2id={v: k for k, v in labels.items()})
+    common = dict(**tower, image_size=32, patch_size=8, **heads)
+    text = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
+    clip = CLIPConfig(vision_config=dict(**tower, image_size=32, patch_size=8), text_config=text, **heads)
+    return {
+        "vit": (ViTForImageClassification, ViTConfig(**common)),
+        "deit": (DeiTForImageClassification, DeiTConfig(**common)),
+        "deit-teacher": (DeiTForImageClassificationWithTeacher, DeiTConfig(**common)),
+        "dinov2": (Dinov2ForImageClassification, Dinov2Config(**common)),
+        "clip-vision": (CLIPForImageClassification, clip),
+    }
 
 
 @functools.cache

@@ -161,20 +161,10 @@ def test_hf_preprocessor_config_is_honoured(tmp_path, tiny_vit_dir):
 
 
 def test_hf_register_tokens_are_prefix(tmp_path):
-    from transformers import Dinov2Config, Dinov2ForImageClassification
+    from tests.tiny_models import vit_families
 
-    cfg = Dinov2Config(
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        mlp_ratio=2,
-        image_size=32,
-        patch_size=8,
-        num_labels=2,
-        id2label={0: "yes", 1: "no"},
-        label2id={"yes": 0, "no": 1},
-    )
-    Dinov2ForImageClassification(cfg).save_pretrained(tmp_path)
+    cls, cfg = vit_families({0: "yes", 1: "no"})["dinov2"]
+    cls(cfg).save_pretrained(tmp_path)
     bundle = load_classifier(f"hf:{tmp_path}", device="cpu")
     assert bundle.kind == "vit" and bundle.token_grid == TokenGrid(prefix=1, height=4, width=4)
 

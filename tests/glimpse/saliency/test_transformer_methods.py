@@ -11,38 +11,13 @@ import torch
 from glimpse.saliency.base import Target
 from glimpse.saliency.contract import Context, ScoreModel
 from glimpse.saliency.methods.transformer import AttentionRollout, Chefer, LeGrad, applies, logit_lens
+from tests.tiny_models import vit_families
 
 LABELS = {0: "zero", 1: "one", 2: "two"}
-COMMON = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, image_size=32,
-              patch_size=8, num_labels=3, id2label=LABELS, label2id={v: k for k, v in LABELS.items()})  # fmt: skip
 
 
 def _families():
-    from transformers import (
-        CLIPConfig,
-        CLIPForImageClassification,
-        DeiTConfig,
-        DeiTForImageClassification,
-        DeiTForImageClassificationWithTeacher,
-        Dinov2Config,
-        Dinov2ForImageClassification,
-        ViTConfig,
-        ViTForImageClassification,
-    )
-
-    clip = CLIPConfig(
-        vision_config=dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-                           image_size=32, patch_size=8),  # fmt: skip
-        text_config=dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64),
-        num_labels=3, id2label=LABELS, label2id={v: k for k, v in LABELS.items()},
-    )  # fmt: skip
-    return {
-        "vit": (ViTForImageClassification, ViTConfig(**COMMON)),
-        "deit": (DeiTForImageClassification, DeiTConfig(**COMMON)),
-        "deit-teacher": (DeiTForImageClassificationWithTeacher, DeiTConfig(**COMMON)),
-        "dinov2": (Dinov2ForImageClassification, Dinov2Config(**COMMON)),
-        "clip-vision": (CLIPForImageClassification, clip),
-    }
+    return vit_families(LABELS)
 
 
 @pytest.fixture(scope="module", params=sorted(_families()))
