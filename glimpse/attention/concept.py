@@ -172,6 +172,7 @@ class ConceptStream:
         if self.lock is not None:
             self.lock.acquire()
         try:
+            self._maps = [[] for _ in self.blocks]  # each installation records its own run
             self._hook(self.denoiser.register_forward_pre_hook(self._start_call))
             for block in self.blocks:
                 attn = block.attn

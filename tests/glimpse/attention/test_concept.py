@@ -195,3 +195,16 @@ def test_hooks_are_removed_when_the_generation_raises(case):
     assert _no_hooks(bundle.denoiser)
     attn = bundle.denoiser.transformer_blocks[0].attn
     assert type(attn.processor).__name__ in {"JointAttnProcessor2_0", "FluxAttnProcessor"}
+
+
+def test_a_hundred_installations_leave_no_hook_and_the_same_output():
+    denoiser = tiny_sd3()
+    kw = inputs("sd3", batch=2)
+    states = torch.randn(2, 16, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        bare = denoiser(**kw, return_dict=False)[0]
+        for _ in range(100):
+            with ConceptStream(denoiser, "sd3", states) as stream:
+                out = denoiser(**kw, return_dict=False)[0]
+            assert torch.equal(out, bare)
+    assert _no_hooks(denoiser) and stream.result()[1][0].shape == (1, 2, 4, 4)
