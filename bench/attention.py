@@ -1,8 +1,9 @@
 """Benchmark: cost of cross-attention tracing, in one run, as ratios against untraced generation.
 
-1. The embedded shapes model (``shapes-t2i``, 32x32, DDIM, CFG): ``pipe(prompt)`` vs
-   ``generate_with_attention`` with its defaults (DAAM's layer set: the down- and up-block attn2 layers, heads
-   averaged per step as float16 on the CPU, plus each head's float32 sum over the steps).
+1. The embedded shapes models, 32x32 with CFG: ``pipe(prompt)`` vs ``generate_with_attention`` with its defaults.
+   ``shapes-t2i`` (UNet, DDIM): DAAM's layer set, the down- and up-block attn2 layers, heads averaged per step as
+   float16 on the CPU, plus each head's float32 sum over the steps; ``shapes-mmdit`` (row ``mmdit``: SD3 MMDiT,
+   flow matching): every joint block's image→text block of the joint softmax.
 2. Small PixArt, SD3 and Flux transformer configs (random weights, no download) driven through a denoising
    loop (CFG batches; Flux: one guidance-distilled branch): the denoiser alone vs inside
    :class:`AttentionTracer` (on the CPU the image→text block comes from the log-sum-exp of the layer's own
@@ -18,7 +19,7 @@ that a noisy shared machine disturbs least, as ``timeit`` advises).
 Memory: bytes of the trace vs the attention matrices a naive recorder would keep (all attention layers,
 every sample of the batch, all heads, float32).
 
-    .venv/bin/python -m bench.attention [--repeat 7] [--steps 25] [--threads 1] [--only embedded,pixart,sd3,flux]
+    .venv/bin/python -m bench.attention [--repeat 7] [--steps 25] [--threads 1] [--only embedded,mmdit,pixart,sd3,flux]
 """
 
 from __future__ import annotations
@@ -37,7 +38,12 @@ from glimpse.attention import AttentionTracer, generate_with_attention
 from models.diffusion import load_pipeline
 
 PROMPT = "a red circle to the left of a blue square"
-ROWS = ("embedded", "pixart", "sd3", "flux")
+ROWS = ("embedded", "mmdit", "pixart", "sd3", "flux")
+#: the rows that time a committed model: row -> (model id, what the report calls it)
+EMBEDDED_ROWS = {
+    "embedded": ("shapes-t2i", "shapes-t2i (embedded UNet, 32x32)"),
+    "mmdit": ("shapes-mmdit", "shapes-mmdit (embedded SD3 MMDiT, 32x32)"),
+}
 
 
 def _alternate(plain, traced, repeat: int) -> dict[str, float]:
@@ -95,8 +101,9 @@ def _attention_shapes(model: torch.nn.Module, run) -> list[tuple[int, int, int]]
     return shapes
 
 
-def bench_embedded(steps: int, repeat: int) -> dict:
-    bundle = load_pipeline("shapes-t2i", device="cpu")
+def bench_embedded(steps: int, repeat: int, row: str = "embedded") -> dict:
+    model_id, label = EMBEDDED_ROWS[row]
+    bundle = load_pipeline(model_id, device="cpu")
     pipe = bundle.pipe
 
     def plain():
@@ -110,12 +117,12 @@ def bench_embedded(steps: int, repeat: int) -> dict:
     timing = _alternate(plain, traced, repeat)
     trace = result["r"].trace
     shapes = _attention_shapes(
-        pipe.unet,
+        bundle.denoiser,
         lambda: pipe(PROMPT, num_inference_steps=1, guidance_scale=4.0, generator=torch.Generator().manual_seed(0)),
     )
     full = _full_matrices_bytes(shapes, steps)
     return {
-        "model": "shapes-t2i (embedded UNet, 32x32)",
+        "model": label,
         "steps": steps,
         **timing,
         "trace_bytes": trace.nbytes,
@@ -246,8 +253,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.set_num_interop_threads(1)
     rows = [
-        bench_embedded(args.steps, args.repeat)
-        if row == "embedded"
+        bench_embedded(args.steps, args.repeat, row)
+        if row in EMBEDDED_ROWS
         else bench_transformer(row, min(args.steps, 10), args.repeat)
         for row in only
     ]

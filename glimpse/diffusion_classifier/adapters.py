@@ -5,8 +5,12 @@
   also gets its pooled text embedding and the size/crop time ids of an uncropped image at the model's
   resolution) and the embedded shapes model (pixel space, v-prediction, its coordinate planes added by
   ``pipe.unet_input``).
-- :class:`FlowMatching`: SD3 / SD3.5 (rectified flow): ``x_t = (1 − σ) x₀ + σ ε`` with ``σ = t / T``, target
-  ``ε − x₀``; the transformer takes ``σ·1000`` as its timestep, like the pipeline.
+- :class:`FlowMatching`: SD3 / SD3.5 and the embedded shapes MMDiT (pixel space) (rectified flow):
+  ``x_t = (1 − σ) x₀ + σ ε`` with ``σ = t / T``, target ``ε − x₀``; the transformer takes ``σ·1000`` as its
+  timestep, like the pipeline.
+
+The embedded shapes pipelines (word-level vocabulary, ``validate_prompt``) give their text inputs through
+``pipe.conditioning`` and are refused unknown words rather than truncated.
 
 :func:`adapter_for` picks one for a pipeline from its attention kind (:func:`glimpse.attention.kinds.detect`, the
 one detection path; :data:`ADAPTERS` maps a kind to its adapter), and takes the denoiser, the tokenizer's limit
@@ -59,6 +63,8 @@ class _Adapter:
         self.device, self.dtype = self.denoiser.device, self.denoiser.dtype
         self.resolution = kind.resolution(pipe)
         self.num_train_timesteps = int(pipe.scheduler.config.num_train_timesteps)
+        self.pixel_space = getattr(pipe, "vae", None) is None
+        self.embedded = hasattr(pipe, "validate_prompt") and hasattr(pipe, "conditioning")
 
     def _autocast(self):
         if self.device.type == "cuda" and self.dtype == torch.float32:
@@ -67,6 +73,9 @@ class _Adapter:
 
     def check_prompt(self, prompt: str) -> str:
         """The prompt, stripped; ValueError when the tokenizer would truncate it."""
+        if self.embedded:  # word-level vocabulary: unknown words and long prompts are refused, not truncated
+            # the words it encodes (lower case, no edge punctuation), so equal encodings are caught as repeats
+            return " ".join(self.pipe.validate_prompt(_check_text(prompt)))
         text = _check_text(prompt)
         n = len(self.kind.tokenizer(self.pipe)(text, add_special_tokens=True)["input_ids"])
         limit = self.kind.max_tokens(self.pipe)
@@ -76,6 +85,10 @@ class _Adapter:
 
     def _pixels(self, image: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(_resize(image, self.resolution)).to(self.device)
+
+    def encode_image(self, image: np.ndarray) -> torch.Tensor:
+        pixels = self._pixels(image)
+        return pixels.to(self.dtype) if self.pixel_space else self._latents(pixels)
 
     def _latents(self, pixels: torch.Tensor) -> torch.Tensor:
         vae = self.pipe.vae
@@ -106,22 +119,10 @@ class NoisePrediction(_Adapter):
         if self.parameterisation not in ("epsilon", "v_prediction", "sample"):
             raise ValueError(f"model: prediction type {self.parameterisation!r} is not supported")
         self.alphas_cumprod = pipe.scheduler.alphas_cumprod.to(torch.float64)
-        self.pixel_space = getattr(pipe, "vae", None) is None
-        self.embedded = hasattr(pipe, "unet_input") and hasattr(pipe, "validate_prompt")
         added = getattr(self.denoiser.config, "addition_embed_type", None)
         if added not in (None, "text_time"):
             raise ValueError(f"model: UNets with added embeddings of type {added!r} are not supported")
         self.xl = added == "text_time"
-
-    def check_prompt(self, prompt: str) -> str:
-        if self.embedded:  # word-level vocabulary: unknown words and long prompts are refused, not truncated
-            # the words it encodes (lower case, no edge punctuation), so equal encodings are caught as repeats
-            return " ".join(self.pipe.validate_prompt(_check_text(prompt)))
-        return super().check_prompt(prompt)
-
-    def encode_image(self, image: np.ndarray) -> torch.Tensor:
-        pixels = self._pixels(image)
-        return pixels.to(self.dtype) if self.pixel_space else self._latents(pixels)
 
     def encode_prompts(self, prompts: Sequence[str]) -> torch.Tensor | dict[str, torch.Tensor]:
         if self.embedded:
@@ -162,10 +163,13 @@ class FlowMatching(_Adapter):
 
     parameterisation = "flow"
 
-    def encode_image(self, image: np.ndarray) -> torch.Tensor:
-        return self._latents(self._pixels(image))
-
     def encode_prompts(self, prompts: Sequence[str]) -> dict[str, torch.Tensor]:
+        if self.embedded:
+            cond = self.pipe.conditioning(list(prompts))
+            return {
+                "embeds": cond["encoder_hidden_states"].to(self.dtype),
+                "pooled": cond["pooled_projections"].to(self.dtype),
+            }
         out = self.pipe.encode_prompt(
             prompt=list(prompts), prompt_2=None, prompt_3=None, device=self.device, do_classifier_free_guidance=False
         )
