@@ -5,7 +5,8 @@ click targets over its display grid (:func:`clickable`); a click's ``on_select``
 the clicked cell into the image pixel whose centre it holds and writes it into the page's x and y inputs
 (:func:`pixel_inputs`), which are drawn after it and so show it. The values come from
 :func:`glimpse.probe.probe_maps` (the library's rule: each map read at the cell holding the pixel's centre);
-:func:`maps_table` and :func:`words_table` draw them. Compare, Saliency and Cross-attention use these.
+:func:`maps_table` and :func:`words_table` draw them. Compare, Saliency, Cross-attention and the
+Diffusion classifier use these.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from glimpse.export import RunRecord
+from glimpse.export import MapEntry, RunRecord
 
 #: the table a probe adds to a run (:func:`with_probe`), read by the bundle and its HTML report
 PROBE_TABLE = "probe"
@@ -168,6 +168,20 @@ def word_steps(
         row = {"step": i + 1} | ({} if timesteps is None else {"t": int(timesteps[i])})
         rows.append(row | {"top": found.words[0][0]} | {f"share: {w}": shares[w] for w in words})
     return rows
+
+
+#: the kind of a diffusion-classifier map in a run and a probe
+CLASSIFIER_KIND = "diffusion classifier"
+
+
+def classification_entry(result, image_name: str = "") -> MapEntry:
+    """A diffusion-classifier result (:class:`glimpse.diffusion_classifier.DiffusionClassification`) as a run's
+    map: its error difference (the runner-up's per-pixel error minus the winner's, positive where the winner fits
+    the image better; :meth:`~glimpse.diffusion_classifier.DiffusionClassification.difference_map`), with the two
+    prompts and the model in its meta, so a probe reads it like any other map."""
+    first, second = (result.prompts[p] for p in result.ranking()[:2])
+    meta = {"model": result.model_id, "winner": first, "runner_up": second, "image": image_name}
+    return MapEntry(f"{CLASSIFIER_KIND}: error difference", CLASSIFIER_KIND, result.difference_map(), meta)
 
 
 def with_probe(run: RunRecord, found: Probe) -> RunRecord:

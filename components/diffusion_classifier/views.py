@@ -11,16 +11,19 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from components import probe as probe_widgets
 from components.diffusion_classifier import SHOW, controls, services, state
 from components.diffusion_classifier.controls import ClassifyRequest
 from components.views import heatmap_figure
 from glimpse import npzfile
 from glimpse.diffusion_classifier import DiffusionClassification
 from glimpse.display import DIVERGING, SEQUENTIAL, colour_range, overlay, resize_image, resize_map, with_colour_bar
+from glimpse.probe import classification_entry
 from models.registry import ModelLoadError
 
 DIFF_SIDE = 128  # side the difference map is drawn at (a plotly heatmap: every cell is sent to the browser)
 DIFF_CLIP = 99.0  # the difference map's colour bar ends at this percentile of |difference|
+PROBE = probe_widgets.Keys("dc_probe_x", "dc_probe_y")
 
 
 def error_curves(result: DiffusionClassification) -> go.Figure:
@@ -111,50 +114,64 @@ def results_view() -> None:
         f"({result.denoiser_evaluations} prompt × timestep evaluations), {result.seconds:.1f} s."
     )
     st.plotly_chart(error_curves(result), width="stretch", config={"displayModeBar": False}, key="dc_curves")
+    xy = probe_widgets.pixel_inputs(request.image.shape, PROBE, "the difference, the attention and the saliency")
+    difference = classification_entry(result, request.image_name)
+    maps = [(difference.name, difference.kind, difference.values, difference.meta)]
     c1, c2, c3 = st.columns(3)
     with c1:
-        st.plotly_chart(difference_figure(request.image, result.difference_map()), key="dc_difference")
+        grid = (DIFF_SIDE, DIFF_SIDE)
+        fig = probe_widgets.clickable(
+            difference_figure(request.image, difference.values), grid, xy, request.image.shape
+        )
+        probe_widgets.chart(fig, "dc_difference", grid, request.image.shape, PROBE)
         st.caption(
             f"Where **{winner}** fits better (red) or worse (blue) than **{result.prompts[ranking[1]]}**: the "
             "runner-up's per-pixel error minus the winner's, over the timesteps both were scored at. The bar "
-            f"ends at the {DIFF_CLIP:g}th percentile of |difference| (larger values take its end colour)."
+            f"ends at the {DIFF_CLIP:g}th percentile of |difference| (larger values take its end colour). Click it "
+            "(or type x and y) to read one pixel in every map here."
         )
     with c2:
-        attention_view(request, winner)
+        maps += attention_view(request, winner)
     with c3:
-        saliency_view(request, winner)
+        maps += saliency_view(request, winner)
+    probe_widgets.panel(request.image.shape, maps, xy, "dc_probe", "The difference is at the model's resolution, "
+                        "the attention at the generated size, the saliency at the shapes classifier's input.")  # fmt: skip
     downloads(request, result)
 
 
-def attention_view(request: ClassifyRequest, winner: str) -> None:
+def attention_view(request: ClassifyRequest, winner: str) -> list:
+    """The winning prompt's cross-attention of a chosen word; returns that map for the probe (none if none)."""
     try:
         words, maps = services.winner_attention(
             request.model_id, request.device, request.image, winner, request.samples[-1], request.seed
         )
     except (ValueError, RuntimeError) as err:
         st.info(f"No attention for this model: {err}")
-        return
+        return []
     word = controls.word_picker(words)
     st.image(attention_overlay(request.image, maps[word]), width="stretch")
     st.caption(f"Cross-attention of **{words[word]}** while the image is denoised under the winning prompt.")
+    return [(f"attention: {words[word]}", "attention", maps[word], {"word": words[word]})]
 
 
-def saliency_view(request: ClassifyRequest, winner: str) -> None:
+def saliency_view(request: ClassifyRequest, winner: str) -> list:
+    """The shapes classifier's Grad-CAM of the winner's first object; returns that map for the probe."""
     from glimpse.diffusion_classifier.negatives import parse
 
     parsed = parse(winner)
     if request.model_id != "shapes-t2i" or parsed is None:
         st.caption("The shapes classifier's saliency is shown for the embedded model's prompts.")
-        return
+        return []
     colour, shape = parsed[0][0]
     label = f"{colour} {shape}"
     try:
         values = services.shapes_saliency(request.device, request.image, label)
     except (ValueError, ModelLoadError) as err:
         st.info(f"No saliency: {err}")
-        return
+        return []
     st.image(saliency_overlay(request.image, values), width="stretch")
     st.caption(f"The shapes classifier's Grad-CAM for **{label}** (the discriminative view of the same image).")
+    return [(f"saliency: Grad-CAM ({label})", "saliency", values, {})]
 
 
 def downloads(request: ClassifyRequest, result: DiffusionClassification) -> None:

@@ -39,6 +39,41 @@ def test_a_drawn_scene_is_classified_as_its_caption_with_every_view():
     assert len(at.get("download_button")) == 2
 
 
+def test_a_probed_pixel_reads_the_error_difference_the_attention_and_the_saliency_there():
+    """Issue 28: a pixel of the classified image (typed; a click on the difference map fills the same inputs) shows
+    the error difference there (the runner-up's error minus the winner's), the winner's attention of the chosen
+    word and the shapes classifier's Grad-CAM, each the array's value at the cell holding the pixel; the
+    difference map marks it."""
+    from glimpse.probe import cell
+
+    at = open_page("app_pages/diffusion_classifier.py")
+    at.slider(key="dc_samples").set_value(6)
+    at.run()
+    next(b for b in at.button if b.label == "Classify").click()
+    at.run()
+    request, result = stored(at, dc.RESULT_KEY)
+    assert not any("percentile in its map" in d.value.columns for d in at.dataframe)  # nothing probed yet
+    x, y = 9, 15
+    at.number_input(key=views.PROBE.x).set_value(x)
+    at.number_input(key=views.PROBE.y).set_value(y).run()
+    assert not at.exception, at.exception
+    table = next(d.value for d in at.dataframe if "percentile in its map" in d.value.columns)
+    rows = {r["map"]: r["value"] for r in table.to_dict("records")}
+    image_shape = request.image.shape[:2]
+    diff = result.difference_map()
+    r, c = cell(diff.shape, image_shape, x, y)
+    assert rows["diffusion classifier: error difference"] == float(diff[r, c])
+    cam = next(v for k, v in rows.items() if k.startswith("saliency: Grad-CAM"))
+    label = next(k for k in rows if k.startswith("saliency: Grad-CAM"))[len("saliency: Grad-CAM (") : -1]
+    values = services.shapes_saliency(request.device, request.image, label)
+    r, c = cell(values.shape, image_shape, x, y)
+    assert cam == float(values[r, c])
+    words = next(d.value for d in at.dataframe if "share" in d.value.columns)
+    assert len(words) == 1  # the chosen word's attention
+    chart = next(c for c in at.get("plotly_chart") if (c.key or "").endswith("dc_difference"))
+    assert any(t.get("marker", {}).get("symbol") == "circle-open" for t in json.loads(chart.proto.spec)["data"])
+
+
 def test_pruning_spends_fewer_evaluations_and_keeps_the_answer():
     at = open_page("app_pages/diffusion_classifier.py")
     at.slider(key="dc_samples").set_value(8)
