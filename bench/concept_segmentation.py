@@ -21,8 +21,12 @@ the shapes task, ``models/embedded/shapes_mmdit``), where the objects' pixels ar
   mIoU is the mean over (image, object, word);
 * and, as the paper segments given images, rendered scenes of the same captions with their exact masks
   (``render_scene``): each noised with one draw to every ``--sigmas`` level (flow matching,
-  x_σ = (1 − σ) x₀ + σ ε), one denoiser call per level without guidance, both maps summed over the calls and
+  x_σ = (1 − σ) x₀ + σ ε), one denoiser call per level without guidance, the maps summed over the calls and
   scored against the exact masks in the same way.
+
+Beside them, the paper's "raw output space" baseline: the same output-space softmax read with the prompt's own
+colour and shape tokens instead of concept tokens (:class:`PromptOutputSpace`): it tells whether the output space
+of the model localises at all, apart from the concept stream.
 
 Usage::
 
@@ -46,7 +50,7 @@ from glimpse.evaluation.shapes_scenes import HELD_OUT_CAPTIONS, IMAGE_SIZE, pars
 
 THRESHOLD = 0.4  # DAAM's tau on the min-max normalised map, as training/shapes_t2i/evaluate.py scores word maps
 #: the maps compared: the words' cross-attention, and ConceptAttention with two choices of concepts
-METHODS = ("cross_attention", "concept_attention", "concept_attention_split")
+METHODS = ("cross_attention", "concept_attention", "concept_attention_split", "prompt_output_space")
 
 
 def _mask(values: np.ndarray) -> np.ndarray:
@@ -66,11 +70,62 @@ def _recordings(bundle: Any, caption: str, guidance: float | None) -> dict[str, 
         "colour": list(dict.fromkeys(o.colour for o in spec.objects)),
         "shape": list(dict.fromkeys(o.shape for o in spec.objects)),
     }
-    return {
+    recordings: dict[str, Any] = {
         name: ConceptRecording(bundle, caption, concepts, guidance=guidance)
         for name, concepts in sets.items()
         if concepts is None or len(concepts) > 1
     }
+    guidance = bundle.default_guidance if guidance is None else guidance
+    recordings["prompt"] = PromptOutputSpace(bundle, caption, cfg=guidance > 1.0)
+    return recordings
+
+
+class PromptOutputSpace:
+    """The paper's "raw output space" baseline: the prompt's own colour and shape tokens in place of concepts,
+    softmax over them of o_t · o_x (o_t the text tokens' attention output, before ``to_add_out``), per joint block
+    that has a text output projection (SD3's last block has none) and call; used like a ``ConceptRecording``."""
+
+    def __init__(self, bundle: Any, caption: str, *, cfg: bool) -> None:
+        spec = parse_caption(caption)
+        self.positions = [p[kind] for p in word_token_positions(spec) for kind in ("colour", "shape")]
+        self.blocks = [b for b in bundle.denoiser.transformer_blocks if b.attn.to_add_out is not None]
+        self.cfg, self._maps = cfg, [[] for _ in self.blocks]
+
+    def wrap(self, denoise: Any) -> Any:
+        handles, seen = [], {}
+
+        def keep(key: tuple) -> Any:
+            def hook(module: torch.nn.Module, args: tuple) -> None:
+                seen.setdefault(key, args[0])  # the processor's call (a concept stream calls to_add_out later)
+
+            return hook
+
+        for i, block in enumerate(self.blocks):
+            handles.append(block.register_forward_pre_hook((lambda k: lambda m, a: seen.clear())(i)))
+            for name, module in (("o", block.attn.to_out[0]), ("t", block.attn.to_add_out)):
+                handles.append(module.register_forward_pre_hook(keep((name, i))))
+            handles.append(block.register_forward_hook((lambda k: lambda m, a, o: self._read(seen, k))(i)))
+        try:
+            return denoise()
+        finally:
+            for handle in handles:
+                handle.remove()
+
+    def _read(self, seen: dict, i: int) -> None:
+        o_x, o_t = seen.pop(("o", i)), seen.pop(("t", i))
+        b = o_x.shape[0] // 2 if self.cfg else 0
+        self._maps[i].append(torch.softmax(o_t[b, self.positions].float() @ o_x[b].float().T, dim=0).half())
+
+    def trace(self, cross: Any) -> Any:
+        from dataclasses import replace
+
+        side = int(np.sqrt(self._maps[0][0].shape[-1]))
+        maps = tuple(torch.stack(m).reshape(len(m), len(self.positions), side, side).numpy() for m in self._maps)
+        labels = tuple(f"token {p}" for p in self.positions)
+        return replace(
+            cross, tokens=labels, words=labels, word_tokens=tuple((k,) for k in range(len(labels))),
+            layers=tuple(f"block {k}" for k in range(len(maps))), layer_maps=maps, head_sums=None, heads=False,
+        )  # fmt: skip
 
 
 def _wrapped(recordings: dict[str, Any], denoise: Any) -> Any:
@@ -144,6 +199,8 @@ def score_maps(caption: str, seed: int, cross_trace: Any, concept_traces: dict[s
                 if name in concept:
                     words, values = concept[name]
                     maps[method] = values[words.index(word)]
+            if "prompt" in concept:  # the prompt's own tokens: object i's colour, then its shape
+                maps["prompt_output_space"] = concept["prompt"][1][2 * i + (kind == "shape")]
             row: dict[str, Any] = {"object": i, "word": kind, "text": word}
             for method, values in maps.items():
                 mask = _mask(values)
@@ -210,6 +267,7 @@ def table(summary: dict) -> str:
         "cross_attention": "cross-attention (DAAM aggregation)",
         "concept_attention": "ConceptAttention, the caption's content words",
         "concept_attention_split": "ConceptAttention, colour words apart from shape words",
+        "prompt_output_space": "output space of the prompt's own tokens (no concepts)",
     }
     for method in METHODS:
         s = {k: "–" if v is None else f"{v:.3f}" for k, v in summary[method].items()}
