@@ -68,6 +68,7 @@ SESSIONS = [
 ]
 
 
+@pytest.mark.slow
 def test_eight_concurrent_sessions_get_the_serial_maps_and_leave_nothing_installed(shared):
     classifier, pipe = shared
     before = processors(pipe)
@@ -82,6 +83,7 @@ def test_eight_concurrent_sessions_get_the_serial_maps_and_leave_nothing_install
     assert not classifier.lock.busy and not pipe.lock.busy
 
 
+@pytest.mark.slow
 def test_a_failing_session_leaves_no_hook_and_frees_the_line(shared):
     classifier, pipe = shared
     before = processors(pipe)

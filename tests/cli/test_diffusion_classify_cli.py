@@ -22,6 +22,7 @@ def scene(tmp_path_factory):
     return path, spec.text
 
 
+@pytest.mark.slow
 def test_json_names_the_prediction_and_every_prompts_scores(scene, tmp_path, capsys):
     path, caption = scene
     args = ["diffusion-classify", str(path), "-p", caption, "--negatives", "--samples", "8"]
@@ -38,6 +39,7 @@ def test_json_names_the_prediction_and_every_prompts_scores(scene, tmp_path, cap
     assert json.loads((tmp_path / "classification.json").read_text())["prediction"] == caption
 
 
+@pytest.mark.slow
 def test_a_template_and_pruning_as_a_table(scene, capsys):
     path, _ = scene
     args = ["diffusion-classify", str(path), "--template", "a {colour} {shape}", "--samples", "2,6", "--keep", "3,1"]

@@ -51,6 +51,7 @@ def assert_same_rows(frame: pd.DataFrame, reference: pd.DataFrame) -> None:
             assert mine.tolist() == theirs.tolist(), column
 
 
+@pytest.mark.slow
 def test_the_default_clutter_study_costs_first_then_gives_the_tasks_rows_and_intervals(tmp_path):
     jobs.forget_steps()
     at = open_tab(TAB)

@@ -219,6 +219,7 @@ def test_score_every_map_shows_progress_and_scores_all(page):
     assert page.session_state[CALLS_KEY] <= calls + 1 + len(record.maps)  # one batched call for every curve
 
 
+@pytest.mark.slow
 def test_the_batched_curves_are_each_maps_deletion_insertion_curves(page):
     """The page scores every map's curves in one deletion_curves batch; they are deletion_insertion's curves."""
     from glimpse.evaluation import deletion_insertion
