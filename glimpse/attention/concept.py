@@ -34,6 +34,7 @@ With classifier-free guidance the concepts follow the conditional sample.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import threading
 from collections.abc import Callable, Sequence
@@ -418,22 +419,11 @@ class ConceptRecording:
         layers, maps = self._recorded
         if maps[0].shape[0] != len(cross.timesteps):
             raise RuntimeError(f"concepts: {maps[0].shape[0]} calls for {len(cross.timesteps)} steps")
-        return AttentionTrace(
-            prompt=cross.prompt,
-            tokens=self.concepts,
-            words=self.concepts,
-            word_tokens=tuple((i,) for i in range(len(self.concepts))),
-            timesteps=cross.timesteps,
-            layers=layers,
-            layer_maps=maps,
-            model_id=cross.model_id,
-            seed=cross.seed,
-            steps=cross.steps,
-            guidance=cross.guidance,
-            image_shape=cross.image_shape,
-            grid=None,
-            layer_set=CONCEPT_LAYERS,
-        )
+        words = self.concepts
+        return dataclasses.replace(  # the run's prompt, steps, model and settings; the concepts' maps
+            cross, tokens=words, words=words, word_tokens=tuple((i,) for i in range(len(words))), layers=layers,
+            layer_maps=maps, heads=False, head_sums=None, grid=None, layer_set=CONCEPT_LAYERS,
+        )  # fmt: skip
 
 
 __all__ = [
