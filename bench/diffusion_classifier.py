@@ -1,19 +1,21 @@
 """Benchmark: the diffusion classifier on the embedded model: batching, pruning, and the compositional table.
 
     .venv/bin/python -m bench.diffusion_classifier [--items 16] [--seeds 0,1] [--threads 2] [--json FILE]
+        [--model shapes-mmdit] [--no-pruning]
 
 1. Batching: one image, 12 candidate prompts, 20 timesteps. ``classify`` (every prompt of a timestep in one
    denoiser call) against the bare batched calls it makes (the same inputs, nothing else; target ≤ 1.2×), and
    against one call per prompt and timestep (what batching saves). Images per second.
 2. The compositional benchmark (:func:`glimpse.evaluation.compositional.run_benchmark`): accuracy per task and image
    source for the diffusion classifier (full: 30 timesteps; pruned: 1 timestep for every candidate, then 29
-   more for the best 2), the shapes classifier and chance, mean ± sd over ``--seeds``.
+   more for the best 2), the shapes classifier and chance, mean ± sd over ``--seeds``. ``--model`` picks the
+   embedded text-to-image model that classifies and generates (``shapes-t2i``, the UNet, or ``shapes-mmdit``).
    On the 12-way object task and over all tasks: the pruned classifier's accuracy against the full one's.
 3. Pruning at the schedule of ``--pruning-samples`` / ``--pruning-keep`` (default 2,10,100 / 4,2,1: 2
    timesteps for each of the 12 candidates, 8 more for the best 4, 90 more for the best 2; the reference
    code's stage lists have the same shape) against all 100 timesteps for every candidate, on the 12-way
    object task (drawn and generated images, ``--items`` × ``--seeds``): accuracy (target: within 1 point) and
-   the ratio of denoiser evaluations (target ≥ 5×). ``--no-table`` skips part 2.
+   the ratio of denoiser evaluations (target ≥ 5×). ``--no-table`` skips part 2, ``--no-pruning`` part 3.
 """
 
 from __future__ import annotations
@@ -80,19 +82,19 @@ def batching() -> dict:
     }
 
 
-def shapes_models() -> tuple:
-    """The embedded text-to-image model and the shapes classifier, on the CPU: what the benchmark scores with."""
+def shapes_models(model: str = "shapes-t2i") -> tuple:
+    """An embedded text-to-image model and the shapes classifier, on the CPU: what the benchmark scores with."""
     from models.diffusion import load_pipeline
     from models.registry import load_classifier
 
-    return load_pipeline("shapes-t2i", device="cpu"), load_classifier("shapes-classifier", device="cpu")
+    return load_pipeline(model, device="cpu"), load_classifier("shapes-classifier", device="cpu")
 
 
 def table_part(report: dict, args, seeds: tuple[int, ...], progress) -> None:
     from glimpse.evaluation.compositional import TASKS, run_benchmark, summary
 
     start = time.perf_counter()
-    rows = run_benchmark(*shapes_models(), TASKS, items=args.items, seeds=seeds, progress=progress)
+    rows = run_benchmark(*shapes_models(args.model), TASKS, items=args.items, seeds=seeds, progress=progress)
     report["minutes"] = (time.perf_counter() - start) / 60
     report["rows"] = rows
     report["summary"] = table = summary(rows)
@@ -120,6 +122,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", default=None, help="also write every number to this file")
     parser.add_argument("--no-table", action="store_true", help="skip the compositional table")
+    parser.add_argument("--no-pruning", action="store_true", help="skip the pruning comparison")
+    parser.add_argument(
+        "--model", default="shapes-t2i", help="the embedded text-to-image model: shapes-t2i, shapes-mmdit"
+    )
     parser.add_argument(
         "--pruning-samples", default="2,10,100", help="cumulative timesteps at the end of each pruning stage"
     )
@@ -128,7 +134,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     from glimpse.evaluation.compositional import run_benchmark
 
-    report = {"threads": args.threads, "batching": batching()}
+    report = {"model": args.model, "threads": args.threads, "batching": batching()}
     b = report["batching"]
     print(
         f"batching, {b['prompts']} prompts × {b['timesteps']} timesteps: classify {b['classify_s']:.3f} s, "
@@ -140,6 +146,9 @@ def main() -> None:
     progress = lambda f, m: print(f"  {100 * f:3.0f}% {m}", file=sys.stderr)  # noqa: E731
     if not args.no_table:
         table_part(report, args, seeds, progress)
+    if args.no_pruning:
+        _write(report, args.json)
+        return
     samples = tuple(int(v) for v in args.pruning_samples.split(","))
     keep = tuple(int(v) for v in args.pruning_keep.split(","))
     if len(samples) != len(keep) or len(samples) < 2:
@@ -147,7 +156,7 @@ def main() -> None:
     total = samples[-1]
     start = time.perf_counter()
     rows = run_benchmark(
-        *shapes_models(),
+        *shapes_models(args.model),
         ("object",),
         items=args.items,
         seeds=seeds,
@@ -177,8 +186,12 @@ def main() -> None:
         f"vs {p['accuracy_full']:.3f} with all {total} timesteps (target: within 0.01), {p['evaluation_ratio']:.2f}× "
         f"fewer denoiser evaluations (target ≥ 5); {p['minutes']:.1f} min"
     )
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
+    _write(report, args.json)
+
+
+def _write(report: dict, path: str | None) -> None:
+    if path:
+        with open(path, "w", encoding="utf-8") as f:
             json.dump(report, f, indent=2, default=float)
 
 

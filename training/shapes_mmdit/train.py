@@ -86,6 +86,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--eval-prompts", type=int, default=8)
     p.add_argument("--eval-guidance", type=float, default=1.5)
     p.add_argument("--save-every", type=int, default=250)
+    p.add_argument("--stop-at", type=int, default=0, help="stop at this step, keeping the lr schedule of --steps")
     p.add_argument("--time-limit", type=float, default=0.0, help="stop after this many minutes (0: none)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/state.pt")
     p.add_argument("--export-from", default=None, metavar="SRC", help="re-save SRC into OUT with float16 weights")
@@ -218,7 +219,8 @@ def train(args: argparse.Namespace) -> dict:
         torch.save(state, state_path + ".tmp")
         os.replace(state_path + ".tmp", state_path)  # atomic: a kill mid-save keeps the old state
 
-    while step < args.steps:
+    last_step = min(args.steps, args.stop_at) if args.stop_at else args.steps
+    while step < last_step:
         scenes = training_scenes(rng, args.batch_size, args.p_single)
         drop = rng.random(len(scenes)) < args.cond_dropout
         cond = text(["" if d else s.caption for s, d in zip(scenes, drop)])
@@ -249,7 +251,7 @@ def train(args: argparse.Namespace) -> dict:
             raise FloatingPointError(f"loss became {float(loss.detach())} at step {step}")
         window.append(loss_value)
 
-        if step % args.log_every == 0 or step == args.steps:
+        if step % args.log_every == 0 or step == last_step:
             record = {
                 "step": step,
                 "loss": float(np.mean(window)),
@@ -264,7 +266,7 @@ def train(args: argparse.Namespace) -> dict:
         if args.eval_every and step % args.eval_every == 0:
             best_score = _evaluate_and_keep(ema_pipe, eval_captions, step, best_score, args, metrics_path)
             window_t0 = time.time()
-        if step % args.save_every == 0 or step == args.steps:
+        if step % args.save_every == 0 or step == last_step:
             save()
         if args.time_limit and elapsed() > args.time_limit * 60:
             print(f"time limit reached at step {step}", flush=True)
