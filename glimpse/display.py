@@ -544,6 +544,30 @@ def with_colour_bar(image: np.ndarray, lo: float, hi: float, colormap: str = SEQ
     return np.concatenate([np.asarray(image, np.uint8)[..., :3], np.asarray(canvas)], axis=0)
 
 
+#: the probed pixel's ring, as the pages' charts draw it
+PROBE_RING = (57, 255, 20)
+
+
+def mark_pixel(image: np.ndarray, xy: tuple[int, int] | None, image_shape: Sequence[int]) -> np.ndarray:
+    """``image`` (uint8 (H', W', 3), a picture of an image of ``image_shape``) with a ring around pixel ``xy`` (x, y
+    of that image), as the probe marks it on a chart; unchanged when ``xy`` is None.
+
+    >>> marked = mark_pixel(np.zeros((64, 64, 3), np.uint8), (3, 3), (8, 8))
+    >>> bool(marked[28, 28].any()), bool(marked.any())  # the centre stays clear, the ring is drawn
+    (False, True)
+    """
+    if xy is None:
+        return image
+    from PIL import ImageDraw
+
+    h, w = image.shape[:2]
+    cx, cy = (xy[0] + 0.5) * w / image_shape[1], (xy[1] + 0.5) * h / image_shape[0]
+    r = max(5.0, 0.03 * max(h, w))
+    canvas = Image.fromarray(np.asarray(image, np.uint8)[..., :3])
+    ImageDraw.Draw(canvas).ellipse((cx - r, cy - r, cx + r, cy + r), outline=PROBE_RING, width=2)
+    return np.asarray(canvas)
+
+
 def data_uri(image: np.ndarray, *, fmt: str = "png") -> str:
     """``image`` (uint8 (H, W, 3)) as a ``data:`` URI for a browser: a PNG written fast (compression level 1;
     plotly takes it much faster than a z-array image, bench/saliency_display.py), or a JPEG at quality 80 (the

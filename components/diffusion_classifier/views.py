@@ -17,7 +17,16 @@ from components.diffusion_classifier.controls import ClassifyRequest
 from components.views import heatmap_figure
 from glimpse import npzfile
 from glimpse.diffusion_classifier import DiffusionClassification
-from glimpse.display import DIVERGING, SEQUENTIAL, colour_range, overlay, resize_image, resize_map, with_colour_bar
+from glimpse.display import (
+    DIVERGING,
+    SEQUENTIAL,
+    colour_range,
+    mark_pixel,
+    overlay,
+    resize_image,
+    resize_map,
+    with_colour_bar,
+)
 from glimpse.probe import classification_entry
 from models.registry import ModelLoadError
 
@@ -83,18 +92,21 @@ def difference_figure(image: np.ndarray, diff: np.ndarray, *, height: int = 370)
     return fig
 
 
-def attention_overlay(image: np.ndarray, values: np.ndarray) -> np.ndarray:
+def attention_overlay(image: np.ndarray, values: np.ndarray, xy=None) -> np.ndarray:
     """A word's attention over the image from 0 to its largest value, faded (:func:`glimpse.display.overlay`):
     where the word draws no attention the image is left as it is, not tinted with the colour map's purple. Its
-    colour bar is drawn below the picture."""
+    colour bar is drawn below the picture; the probed pixel ``xy`` is ringed."""
     top = float(np.max(values)) or 1.0
-    return with_colour_bar(overlay(_big(image), values, 0.0, top, SEQUENTIAL, alpha=0.85, fade=True), 0.0, top)
+    shown = overlay(_big(image), values, 0.0, top, SEQUENTIAL, alpha=0.85, fade=True)
+    return with_colour_bar(mark_pixel(shown, xy, image.shape), 0.0, top)
 
 
-def saliency_overlay(image: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """A signed map (Grad-CAM) over the image on the diverging scale symmetric about 0, its colour bar below."""
+def saliency_overlay(image: np.ndarray, values: np.ndarray, xy=None) -> np.ndarray:
+    """A signed map (Grad-CAM) over the image on the diverging scale symmetric about 0, its colour bar below; the
+    probed pixel ``xy`` is ringed."""
     lo, hi, _ = colour_range(values, "signed")
-    return with_colour_bar(overlay(_big(image), values, lo, hi, DIVERGING, alpha=0.6), lo, hi, DIVERGING)
+    shown = mark_pixel(overlay(_big(image), values, lo, hi, DIVERGING, alpha=0.6), xy, image.shape)
+    return with_colour_bar(shown, lo, hi, DIVERGING)
 
 
 def results_view() -> None:
@@ -131,16 +143,17 @@ def results_view() -> None:
             "(or type x and y) to read one pixel in every map here."
         )
     with c2:
-        maps += attention_view(request, winner)
+        maps += attention_view(request, winner, xy)
     with c3:
-        maps += saliency_view(request, winner)
+        maps += saliency_view(request, winner, xy)
     probe_widgets.panel(request.image.shape, maps, xy, "dc_probe", "The difference is at the model's resolution, "
                         "the attention at the generated size, the saliency at the shapes classifier's input.")  # fmt: skip
     downloads(request, result)
 
 
-def attention_view(request: ClassifyRequest, winner: str) -> list:
-    """The winning prompt's cross-attention of a chosen word; returns that map for the probe (none if none)."""
+def attention_view(request: ClassifyRequest, winner: str, xy=None) -> list:
+    """The winning prompt's cross-attention of a chosen word; returns every word's map for the probe (none if
+    the model has none)."""
     try:
         words, maps = services.winner_attention(
             request.model_id, request.device, request.image, winner, request.samples[-1], request.seed
@@ -149,12 +162,12 @@ def attention_view(request: ClassifyRequest, winner: str) -> list:
         st.info(f"No attention for this model: {err}")
         return []
     word = controls.word_picker(words)
-    st.image(attention_overlay(request.image, maps[word]), width="stretch")
+    st.image(attention_overlay(request.image, maps[word], xy), width="stretch")
     st.caption(f"Cross-attention of **{words[word]}** while the image is denoised under the winning prompt.")
-    return [(f"attention: {words[word]}", "attention", maps[word], {"word": words[word]})]
+    return [(f"attention: {w}", "attention", m, {"word": w}) for w, m in zip(words, maps)]
 
 
-def saliency_view(request: ClassifyRequest, winner: str) -> list:
+def saliency_view(request: ClassifyRequest, winner: str, xy=None) -> list:
     """The shapes classifier's Grad-CAM of the winner's first object; returns that map for the probe."""
     from glimpse.diffusion_classifier.negatives import parse
 
@@ -169,7 +182,7 @@ def saliency_view(request: ClassifyRequest, winner: str) -> list:
     except (ValueError, ModelLoadError) as err:
         st.info(f"No saliency: {err}")
         return []
-    st.image(saliency_overlay(request.image, values), width="stretch")
+    st.image(saliency_overlay(request.image, values, xy), width="stretch")
     st.caption(f"The shapes classifier's Grad-CAM for **{label}** (the discriminative view of the same image).")
     return [(f"saliency: Grad-CAM ({label})", "saliency", values, {})]
 

@@ -69,7 +69,19 @@ def test_a_probed_pixel_reads_the_error_difference_the_attention_and_the_salienc
     r, c = cell(values.shape, image_shape, x, y)
     assert cam == float(values[r, c])
     words = next(d.value for d in at.dataframe if "share" in d.value.columns)
-    assert len(words) == 1  # the chosen word's attention
+    names, maps = services.winner_attention(
+        request.model_id, request.device, request.image, result.prompts[result.prediction], request.samples[-1],
+        request.seed,
+    )  # fmt: skip
+    assert sorted(words["word"]) == sorted(names)  # every word of the winning prompt, ranked at the pixel
+    for row in words.to_dict("records"):  # a word said twice ("a") has a map per place
+        at_pixel = [float(m[cell(m.shape, image_shape, x, y)]) for n, m in zip(names, maps) if n == row["word"]]
+        assert row["attention"] in at_pixel
+    assert list(words["attention"]) == sorted(words["attention"], reverse=True)
+    # the attention and saliency pictures ring the pixel too
+    assert np.any(
+        views.attention_overlay(request.image, maps[0], (x, y)) != views.attention_overlay(request.image, maps[0])
+    )
     chart = next(c for c in at.get("plotly_chart") if (c.key or "").endswith("dc_difference"))
     assert any(t.get("marker", {}).get("symbol") == "circle-open" for t in json.loads(chart.proto.spec)["data"])
 
