@@ -42,18 +42,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from glimpse.attention.recorders.common import heads_view, norm_qk
+from glimpse.attention.recorders.sd3 import joint_output, joint_qkv
 from glimpse.evaluation.shapes_scenes import training_scenes
 from models.shapes_mmdit_pipeline import ShapesMMDiTPipeline
 from training.shapes_t2i.train import (
     _append,
-    _ema_update,
     _eval_subset,
     _evaluate_and_keep,
     export_checkpoint,
     grounding_loss,
     grounding_targets,
     learning_rate,
+    optimise,
 )
 
 TEXT_FROM = "models/embedded/shapes_t2i"
@@ -119,25 +119,11 @@ class JointGroundingProcessor:
         self.store = store
 
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, *args, **kwargs):
-        b, n_img = hidden_states.shape[0], hidden_states.shape[1]
-        q, k, v = (heads_view(p(hidden_states), attn.heads) for p in (attn.to_q, attn.to_k, attn.to_v))
-        q, k = norm_qk(attn, q, k)
-        eq, ek, ev = (
-            heads_view(p(encoder_hidden_states), attn.heads)
-            for p in (attn.add_q_proj, attn.add_k_proj, attn.add_v_proj)
-        )
-        if attn.norm_added_q is not None:
-            eq = attn.norm_added_q(eq)
-        if attn.norm_added_k is not None:
-            ek = attn.norm_added_k(ek)
-        q, k, v = torch.cat([q, eq], 2), torch.cat([k, ek], 2), torch.cat([v, ev], 2)
+        n_img = hidden_states.shape[1]
+        q, k, v = joint_qkv(attn, hidden_states, encoder_hidden_states)
         probs = torch.softmax(q @ k.transpose(-1, -2) * q.shape[-1] ** -0.5, dim=-1)
         self.store.append(probs[:, :, :n_img, n_img:].mean(1))
-        out = (probs @ v).transpose(1, 2).reshape(b, -1, attn.heads * q.shape[-1])
-        hidden, context = out[:, :n_img], out[:, n_img:]
-        if not attn.context_pre_only:
-            context = attn.to_add_out(context)
-        return attn.to_out[1](attn.to_out[0](hidden)), context
+        return joint_output(attn, probs @ v, n_img)
 
 
 def install_grounding(transformer: torch.nn.Module) -> list[torch.Tensor]:
@@ -240,12 +226,8 @@ def train(args: argparse.Namespace) -> dict:
             loss = loss + args.ground_weight * ground
             grounds.append(float(ground.detach()))
             store.clear()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(live, 1.0)
-        optimizer.step()
         step += 1
-        _ema_update(ema, live, min(args.ema_decay, (1 + step) / (10 + step)))
+        optimise(optimizer, loss, live, (ema, live), min(args.ema_decay, (1 + step) / (10 + step)))
         loss_value = float(denoise_loss.detach())
         if not math.isfinite(float(loss.detach())):
             raise FloatingPointError(f"loss became {float(loss.detach())} at step {step}")

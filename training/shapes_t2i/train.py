@@ -290,6 +290,22 @@ def _ema_update(ema: list[torch.Tensor], params: list[torch.Tensor], decay: floa
         torch._foreach_lerp_(ema, params, 1.0 - decay)
 
 
+def optimise(
+    optimizer: torch.optim.Optimizer,
+    loss: torch.Tensor,
+    params: list[torch.Tensor],
+    averaged: tuple[list[torch.Tensor], list[torch.Tensor]],
+    decay: float,
+) -> None:
+    """One training step: the gradients of ``loss``, clipped at norm 1.0 over ``params``, the optimiser's update,
+    then the EMA ``averaged = (ema, live)``: ema <- decay * ema + (1 - decay) * live."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    optimizer.step()
+    _ema_update(*averaged, decay)
+
+
 def train(args: argparse.Namespace) -> dict:
     """Run the training loop; return the final metrics (last loss, steps, seconds, best score)."""
     torch.set_num_threads(args.threads)
@@ -381,12 +397,8 @@ def train(args: argparse.Namespace) -> dict:
             role = role_loss(role_head, context, *role_targets(scenes, ~drop))
             loss = loss + args.role_weight * role
             aux_windows["role"].append(float(role.detach()))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-        optimizer.step()
         step += 1
-        _ema_update(ema, live, min(args.ema_decay, (1 + step) / (10 + step)))
+        optimise(optimizer, loss, trainable, (ema, live), min(args.ema_decay, (1 + step) / (10 + step)))
         loss_value, total = float(denoise_loss.detach()), float(loss.detach())
         if not math.isfinite(total):
             raise FloatingPointError(f"loss became {total} at step {step}")

@@ -19,6 +19,33 @@ def is_sd3_joint(module: torch.nn.Module, layer: str) -> bool:
     return layer.endswith(".attn") and getattr(module, "add_k_proj", None) is not None
 
 
+def joint_qkv(
+    attn: torch.nn.Module, hidden_states: torch.Tensor, encoder_hidden_states: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """diffusers' JointAttnProcessor2_0 up to the attention: the queries, keys and values of the [image, text]
+    sequence, (B, heads, image + text tokens, d), with the layer's query/key norms applied."""
+    query, key, value = (heads_view(p(hidden_states), attn.heads) for p in (attn.to_q, attn.to_k, attn.to_v))
+    query, key = norm_qk(attn, query, key)
+    eq, ek, ev = (
+        heads_view(p(encoder_hidden_states), attn.heads) for p in (attn.add_q_proj, attn.add_k_proj, attn.add_v_proj)
+    )
+    if attn.norm_added_q is not None:
+        eq = attn.norm_added_q(eq)
+    if attn.norm_added_k is not None:
+        ek = attn.norm_added_k(ek)
+    return torch.cat([query, eq], dim=2), torch.cat([key, ek], dim=2), torch.cat([value, ev], dim=2)
+
+
+def joint_output(attn: torch.nn.Module, out: torch.Tensor, n_img: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """diffusers' JointAttnProcessor2_0 after the attention: ``out`` (B, heads, S, d) split into the image and
+    the text stream, each through its output projection (none for the text of a ``context_pre_only`` block)."""
+    out = out.transpose(1, 2).reshape(out.shape[0], -1, attn.heads * out.shape[-1])
+    hidden_states, encoder_hidden_states = out[:, :n_img], out[:, n_img:]
+    if not attn.context_pre_only:
+        encoder_hidden_states = attn.to_add_out(encoder_hidden_states)
+    return attn.to_out[1](attn.to_out[0](hidden_states)), encoder_hidden_states
+
+
 class SD3JointRecorder(Recorder):
     """Wraps JointAttnProcessor2_0 ([image, text]); records the image→text block of the joint softmax."""
 
@@ -51,32 +78,12 @@ class SD3JointRecorder(Recorder):
 
     def _fused(self, attn, hidden_states, encoder_hidden_states, hw) -> tuple[torch.Tensor, torch.Tensor]:
         """diffusers' JointAttnProcessor2_0, step for step ([image, text]), its SDPA call also giving the block."""
-        residual = hidden_states
-        batch_size = hidden_states.shape[0]
-        query, key, value = (heads_view(p(hidden_states), attn.heads) for p in (attn.to_q, attn.to_k, attn.to_v))
-        head_dim = query.shape[-1]
-        query, key = norm_qk(attn, query, key)
-        eq, ek, ev = (
-            heads_view(p(encoder_hidden_states), attn.heads)
-            for p in (attn.add_q_proj, attn.add_k_proj, attn.add_v_proj)
-        )
-        if attn.norm_added_q is not None:
-            eq = attn.norm_added_q(eq)
-        if attn.norm_added_k is not None:
-            ek = attn.norm_added_k(ek)
-        n_img = residual.shape[1]
-        query, key = torch.cat([query, eq], dim=2), torch.cat([key, ek], dim=2)
-        value = torch.cat([value, ev], dim=2)
-        out, probs = attend(self.tracer, query, key, value, mask=None, rows=slice(0, n_img), text=(n_img, ev.shape[2]))
+        n_img = hidden_states.shape[1]
+        query, key, value = joint_qkv(attn, hidden_states, encoder_hidden_states)
+        text = (n_img, encoder_hidden_states.shape[1])
+        out, probs = attend(self.tracer, query, key, value, mask=None, rows=slice(0, n_img), text=text)
         self.tracer.store(self.layer, probs, hw, restricted=True)
-        hidden_states = out.transpose(1, 2).reshape(batch_size, -1, attn.heads * head_dim)
-        hidden_states = hidden_states.to(query.dtype)
-        hidden_states, encoder_hidden_states = hidden_states[:, :n_img], hidden_states[:, n_img:]
-        if not attn.context_pre_only:
-            encoder_hidden_states = attn.to_add_out(encoder_hidden_states)
-        hidden_states = attn.to_out[0](hidden_states)
-        hidden_states = attn.to_out[1](hidden_states)
-        return hidden_states, encoder_hidden_states
+        return joint_output(attn, out.to(query.dtype), n_img)
 
     def _record(self, attn, x, c) -> None:
         hw = self.tracer.wants(x.shape[1])
