@@ -21,11 +21,13 @@ from components.uploads import Upload, expand_uploads
 from glimpse.evaluation.study import (
     FEATURES,
     METRICS,
+    PHOTO_GROUPS,
     StudySummary,
     binned_figure,
     scatter_figure,
     summarise,
     summary_record,
+    with_groups,
 )
 from glimpse.saliency import REGISTRY
 
@@ -218,8 +220,11 @@ class StudyTab(BenchmarkTab):
         frame = pa.concat_tables(parts).to_pandas()
         good = int(frame["error"].isna().sum())
         summary = None
+        if request.source == "photos":  # a photograph and its crops are one draw of the bootstrap
+            frame = with_groups(frame, PHOTO_GROUPS)
         if good >= SUMMARY_FROM:
-            summary = summarise(frame, request.methods, features=FEATURES, resamples=RESAMPLES, seed=request.seed)
+            summary = summarise(frame, request.methods, features=FEATURES, resamples=RESAMPLES, seed=request.seed,
+                                groups="group" if "group" in frame else None)  # fmt: skip
         return StudyRun(frame, summary)
 
     def table(self, request: StudyRequest, result: StudyRun) -> pd.DataFrame:

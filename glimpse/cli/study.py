@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -53,6 +54,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--bins", type=int, default=4, help="complexity quantile bins of the binned plot (default 4)")
     p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
+    p.add_argument(
+        "--group-by",
+        default=None,
+        metavar="REGEX",
+        help="resample groups, not images, in the bootstrap: a file's group is REGEX's first match in its name "
+        "(photos: a photograph with its crops, '^[^-.]+'; default for other inputs: every image on its own)",
+    )
     p.add_argument("--resume", action="store_true", help="add only the images OUT has no row for")
     p.add_argument("--ray", default=None, metavar="ADDRESS", help="run on Ray: 'local', or a cluster address")
     p.add_argument("--workers", type=int, default=1, help="Ray actors holding the model (default 1)")
@@ -63,10 +71,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from glimpse.batch import list_inputs, read_rows, run_batch
     from glimpse.batch.study import StudyTask, write_clutter, write_photos
-    from glimpse.evaluation.study import summarise, summary_record, write_plots
+    from glimpse.evaluation.study import PHOTO_GROUPS, summarise, summary_record, with_groups, write_plots
     from models.registry import load_classifier
 
     out: Path = args.out
+    pattern = args.group_by if args.group_by is not None else (PHOTO_GROUPS if args.input == "photos" else None)
+    if pattern is not None:
+        try:
+            re.compile(pattern)
+        except re.error as err:
+            raise CliError(f"--group-by: {pattern!r} is not a regular expression ({err})") from None
     methods = parse_methods(args.method)
     features = tuple(f.strip() for f in args.features.split(",") if f.strip())
     masks, targets, model = args.masks, None, args.model
@@ -88,8 +102,11 @@ def run(args: argparse.Namespace) -> int:
         task.bundle  # noqa: B018  (a model that fails to load is one error line, before any row)
     report = run_batch(task, items, out, resume=args.resume, ray=args.ray, workers=args.workers)
     frame = read_rows(out)
+    if pattern is not None:
+        frame = with_groups(frame, pattern)
     frame.to_parquet(out / "study.parquet", index=False)
-    summary = summarise(frame, methods, features=features, bins=args.bins, resamples=args.resamples, seed=args.seed)
+    summary = summarise(frame, methods, features=features, bins=args.bins, resamples=args.resamples, seed=args.seed,
+                        groups=None if pattern is None else "group")  # fmt: skip
     meta = summary_record(summary, frame, source=args.input, model_id=task.model_id, engine=report.engine)
     (out / "summary.json").write_text(json.dumps(meta, indent=2) + "\n")
     write_plots(frame, summary, out / "plots", feature=features[0])

@@ -8,6 +8,7 @@ feature. Plots: a scatter per method and the binned means (matplotlib figures, :
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -29,20 +30,44 @@ MODEL_METRICS = ("target_probability",)
 
 
 def bootstrap_spearman(
-    x: Sequence[float], y: Sequence[float], *, resamples: int = 1000, seed: int = 0, level: float = 0.95
+    x: Sequence[float],
+    y: Sequence[float],
+    *,
+    resamples: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+    groups: Sequence | None = None,
 ) -> tuple[float, float, float, int]:
     """(ρ, low, high, n): Spearman's ρ of the finite pairs and its percentile bootstrap interval at ``level``
-    (``resamples`` resamples of the pairs; a resample whose ρ is undefined, e.g. constant, is dropped)."""
+    (``resamples`` resamples of the pairs; a resample whose ρ is undefined, e.g. constant, is dropped).
+
+    With ``groups`` (one label per pair) the resamples draw whole groups with replacement (a cluster bootstrap):
+    images that are not independent, as a photograph and its crops, then count once, and the interval widens.
+
+    >>> rng = np.random.default_rng(0)  # six pictures, five near-copies of each
+    >>> x = np.repeat(np.arange(6.0), 5) + rng.normal(0, 0.01, 30)
+    >>> y = np.repeat(rng.normal(size=6), 5) + rng.normal(0, 0.01, 30)
+    >>> _, low, high, _ = bootstrap_spearman(x, y, resamples=300)
+    >>> _, g_low, g_high, _ = bootstrap_spearman(x, y, resamples=300, groups=np.repeat(np.arange(6), 5))
+    >>> bool(g_high - g_low > high - low)
+    True
+    """
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
     keep = np.isfinite(x) & np.isfinite(y)
+    labels = None if groups is None else np.asarray(groups, dtype=object)[keep]
     x, y = x[keep], y[keep]
     n = int(x.size)
     if n < 3:
         return math.nan, math.nan, math.nan, n
     rho = spearman(x, y)
     rng = np.random.default_rng(seed)
-    i = rng.integers(0, n, size=(int(resamples), n))
-    draws = spearman_rows(x[i], y[i])  # every resample ranked at once: a summary of 32 cells takes ~0.1 s
+    if labels is None:
+        i = rng.integers(0, n, size=(int(resamples), n))
+        draws = spearman_rows(x[i], y[i])  # every resample ranked at once: a summary of 32 cells takes ~0.1 s
+    else:
+        members = [np.flatnonzero(labels == g) for g in dict.fromkeys(labels)]
+        picks = rng.integers(0, len(members), size=(int(resamples), len(members)))
+        draws = np.array([spearman(x[j], y[j]) for j in (np.concatenate([members[g] for g in row]) for row in picks)])
     draws = draws[np.isfinite(draws)]
     if draws.size == 0:
         return rho, math.nan, math.nan, n
@@ -100,6 +125,8 @@ class StudySummary:
     bins: tuple[Bin, ...]
     resamples: int
     seed: int
+    #: the column whose values the bootstrap resampled as groups (None: single images)
+    groups: str | None = None
 
     def get(self, feature: str, method: str, metric: str) -> Correlation:
         for c in self.correlations:
@@ -116,10 +143,41 @@ class StudySummary:
             "images": self.images,
             "methods": list(self.methods),
             "features": list(self.features),
-            "bootstrap": {"resamples": self.resamples, "seed": self.seed, "level": 0.95, "kind": "percentile"},
+            "bootstrap": {
+                "resamples": self.resamples,
+                "seed": self.seed,
+                "level": 0.95,
+                "kind": "percentile",
+                "unit": self.groups or "image",
+            },  # fmt: skip
             "correlations": self.rows(),
             "bins": [b.row() for b in self.bins],
         }
+
+
+#: the group of a photograph's file and its crops' (``chelsea.png``, ``chelsea-crop01.png`` -> ``chelsea``)
+PHOTO_GROUPS = r"^[^-.]+"
+
+
+def with_groups(frame, pattern: str, column: str = "group"):
+    """``frame`` with a ``column`` naming each row's group: the first match of the regular expression ``pattern``
+    in its file name (the whole name where it does not match), e.g. :data:`PHOTO_GROUPS`.
+
+    >>> import pandas as pd
+    >>> list(with_groups(pd.DataFrame({"path": ["a/cat.png", "a/cat-crop01.png", "dog.png"]}), PHOTO_GROUPS)["group"])
+    ['cat', 'cat', 'dog']
+    """
+    try:
+        rule = re.compile(pattern)
+    except re.error as err:
+        raise ValueError(f"groups: {pattern!r} is not a regular expression ({err})") from None
+
+    def group(path: str) -> str:
+        name = Path(str(path)).name
+        found = rule.search(name)
+        return found.group(0) if found else name
+
+    return frame.assign(**{column: frame["path"].map(group)})
 
 
 def summary_record(summary: StudySummary, frame, *, source: str, model_id: str, engine: str) -> dict:
@@ -153,9 +211,14 @@ def summarise(
     bins: int = 4,
     resamples: int = 1000,
     seed: int = 0,
+    groups: str | None = None,
 ) -> StudySummary:
-    """The study's answer for a per-image table ``frame`` (pandas; rows with an ``error`` are left out)."""
+    """The study's answer for a per-image table ``frame`` (pandas; rows with an ``error`` are left out); with
+    ``groups`` (a column of the table) the intervals resample its groups, not images (:func:`bootstrap_spearman`)."""
     frame = _ok(frame)
+    if groups is not None and groups not in frame:
+        raise ValueError(f"groups: no column {groups!r} in the table")
+    labels = None if groups is None else frame[groups].to_numpy()
     missing = [f for f in features if f not in frame]
     if missing:
         raise ValueError(f"features: {missing} not in the table; it has {', '.join(c for c in frame.columns)}")
@@ -167,7 +230,7 @@ def summarise(
         edges = np.quantile(x[np.isfinite(x)], np.linspace(0, 1, bins + 1)) if np.isfinite(x).any() else None
         for method, metric, column in metric_columns(frame, methods):
             y = frame[column].to_numpy(np.float64)
-            rho, low, high, n = bootstrap_spearman(x, y, resamples=resamples, seed=seed)
+            rho, low, high, n = bootstrap_spearman(x, y, resamples=resamples, seed=seed, groups=labels)
             correlations.append(Correlation(feature, method, metric, rho, low, high, n))
             if edges is None:
                 continue
@@ -181,7 +244,7 @@ def summarise(
                     Bin(feature, method, metric, b, float(edges[b]), float(edges[b + 1]), mean, sd, int(sel.sum()))
                 )
     return StudySummary(tuple(methods), tuple(features), int(len(frame)), tuple(correlations), tuple(binned),
-                        int(resamples), int(seed))  # fmt: skip
+                        int(resamples), int(seed), groups)  # fmt: skip
 
 
 def plotted_metrics(frame, summary: StudySummary) -> list[str]:
