@@ -120,3 +120,23 @@ def test_uploaded_images_run_on_the_sidebars_classifier_and_a_bad_one_is_named()
         "Cannot run the study: image: notes.png is not an image format Pillow can read"
     ]
     assert next(b for b in at.button if b.label == BUTTON).disabled
+
+
+@pytest.mark.slow
+def test_the_photographs_resample_a_photograph_with_its_crops():
+    """On the sample photographs the summary's bootstrap draws photographs (each with its crops), not images."""
+    jobs.forget_steps()
+    at = open_tab(TAB)
+    at.radio(key="study_source").set_value("photos").run()
+    at.slider(key="study_crops").set_value(1)
+    at.slider(key="study_steps").set_value(5)
+    at.multiselect(key="study_methods").set_value(["gradient"])
+    at.run()
+    press(at, BUTTON)
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    _, run = stored(at, study.STUDY_KEY)
+    assert len(run.frame) == 12 and sorted(set(run.frame["group"])) == sorted(
+        {p.split("-")[0].removesuffix(".png") for p in run.frame["path"]}
+    )
+    assert run.frame["group"].nunique() == 6 and run.summary.groups == "group"
+    assert run.summary.meta()["bootstrap"]["unit"] == "group"
