@@ -51,3 +51,11 @@ def put_result(at: AppTest, key, value) -> None:
     if session_results.STATE_KEY not in at.session_state:
         at.session_state[session_results.STATE_KEY] = session_results.BoundedResults(32, 256 * 2**20, 7200)
     at.session_state[session_results.STATE_KEY].put(key, value)
+
+
+def generate(at: AppTest, prompt: str, steps: int = 4) -> AppTest:
+    """On the Cross-attention page: type ``prompt``, set ``steps`` denoising steps, press Generate and run."""
+    at.text_input(key="attention_prompt").set_value(prompt)
+    at.slider(key="attention_steps").set_value(steps)
+    next(b for b in at.button if b.label == "Generate").click()
+    return at.run()

@@ -10,7 +10,7 @@ import torch
 from components import attention
 from components.attention import MODEL_KEY, services
 from models.diffusion import bundle_from_pipeline
-from tests.apptest_support import open_page, stored
+from tests.apptest_support import generate, open_page, stored
 from tests.tiny_models import tiny_sd3_pipeline
 
 
@@ -32,10 +32,7 @@ def test_sd3_offers_concept_attention_and_shows_the_concept_maps(tiny_sd3):
     assert not at.exception, at.exception
     at.checkbox(key="attention_concepts_on").check()
     at.text_input(key="attention_concepts").set_value("red, dog")
-    at.text_input(key="attention_prompt").set_value("a red dog")
-    at.slider(key="attention_steps").set_value(2)
-    next(b for b in at.button if b.label == "Generate").click()
-    at.run()
+    generate(at, "a red dog", steps=2)
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
     request, result = stored(at, attention.RESULT_KEY)

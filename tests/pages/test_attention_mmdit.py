@@ -5,7 +5,7 @@ import pytest
 from components import attention
 from components.attention import controls
 from models.diffusion import EMBEDDED_MMDIT
-from tests.apptest_support import open_page, stored
+from tests.apptest_support import generate, open_page, stored
 
 
 @pytest.mark.slow  # about 20 s on a shared 2-core CPU: the app, two models' loads, a generation
@@ -15,10 +15,7 @@ def test_the_embedded_mmdit_is_offered_and_its_joint_attention_is_traced():
     at.run()
     assert not at.exception, at.exception
     assert at.session_state[controls.MODEL_KEY] == EMBEDDED_MMDIT
-    at.text_input(key="attention_prompt").set_value("a red circle to the left of a blue square")
-    at.slider(key="attention_steps").set_value(3)
-    next(b for b in at.button if b.label == "Generate").click()
-    at.run()
+    generate(at, "a red circle to the left of a blue square", steps=3)
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
     request, result = stored(at, attention.RESULT_KEY)

@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 from components import attention
 from components.attention import services, views
 from models.diffusion import EMBEDDED_T2I
-from tests.apptest_support import open_page, stored
+from tests.apptest_support import generate, open_page, stored
 
 
 @pytest.fixture
@@ -37,17 +37,10 @@ def _page() -> AppTest:
     return open_page("app_pages/attention.py")
 
 
-def _generate(at: AppTest, prompt: str, steps: int = 4) -> AppTest:
-    at.text_input(key="attention_prompt").set_value(prompt)
-    at.slider(key="attention_steps").set_value(steps)
-    next(b for b in at.button if b.label == "Generate").click()
-    return at.run()
-
-
 def test_generate_then_reslice_without_regenerating(calls):
     at = _page()
     assert at.info and "Generate" in at.info[0].value
-    _generate(at, "a red circle to the left of a blue square")
+    generate(at, "a red circle to the left of a blue square")
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
     assert calls == [4]
@@ -85,7 +78,7 @@ def test_generate_then_reslice_without_regenerating(calls):
 )
 def test_bad_prompts_show_an_error_and_the_page_keeps_running(calls, prompt, expected):
     at = _page()
-    _generate(at, prompt)
+    generate(at, prompt)
     assert not at.exception, at.exception
     assert at.error and expected in at.error[0].value
     assert "circle" in at.error[0].value  # says what to use: the vocabulary / an example
@@ -99,10 +92,10 @@ def test_a_refused_prompt_keeps_the_previous_maps_under_the_error(calls, prompt)
     """Issue 25: a rejected prompt removed the maps and showed 'Type a prompt and press Generate'. The maps
     stay, and the error names the prompt they belong to so they do not read as the refused prompt's answer."""
     at = _page()
-    _generate(at, "a green circle", steps=2)
+    generate(at, "a green circle", steps=2)
     first = stored(at, attention.RESULT_KEY)
     charts = len(at.get("plotly_chart"))
-    _generate(at, prompt, steps=2)
+    generate(at, prompt, steps=2)
     assert not at.exception, at.exception
     assert at.error and "Cannot generate" in at.error[0].value
     assert "“a green circle”" in at.error[0].value  # names whose maps stay on screen
@@ -128,7 +121,7 @@ def test_hub_model_that_cannot_load_shows_an_error_and_keeps_the_embedded_model(
 def test_heads_kept_on_request_and_sliced_by_head_with_a_single_step(calls):
     at = _page()
     at.checkbox(key="attention_heads").check()
-    _generate(at, "a green triangle above a red square", steps=1)
+    generate(at, "a green triangle above a red square", steps=1)
     assert not at.exception, at.exception
     request, result = stored(at, attention.RESULT_KEY)
     assert request.heads and result.trace.heads
@@ -142,7 +135,7 @@ def test_heads_kept_on_request_and_sliced_by_head_with_a_single_step(calls):
 
 def test_a_one_word_prompt_draws_its_map(calls):
     at = _page()
-    _generate(at, "red", steps=2)
+    generate(at, "red", steps=2)
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
     assert stored(at, attention.RESULT_KEY)[1].trace.words == ("red",)
@@ -152,7 +145,7 @@ def test_a_one_word_prompt_draws_its_map(calls):
 
 def test_a_full_stop_and_capitals_are_accepted(calls):
     at = _page()
-    _generate(at, "A red circle.", steps=2)
+    generate(at, "A red circle.", steps=2)
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
     assert stored(at, attention.RESULT_KEY)[1].trace.words == ("a", "red", "circle")
@@ -161,10 +154,10 @@ def test_a_full_stop_and_capitals_are_accepted(calls):
 def test_the_layer_set_is_an_option_and_part_of_the_request(calls):
     at = _page()
     assert at.selectbox(key="attention_layers").value == "daam"
-    _generate(at, "a red circle", steps=2)
+    generate(at, "a red circle", steps=2)
     daam = stored(at, attention.RESULT_KEY)[1].trace
     at.selectbox(key="attention_layers").set_value("all")
-    _generate(at, "a red circle", steps=2)
+    generate(at, "a red circle", steps=2)
     assert not at.exception, at.exception
     request, result = stored(at, attention.RESULT_KEY)
     assert request.layers == "all" and calls == [2, 2]
@@ -178,7 +171,7 @@ def test_display_changes_reslice_cached_maps(calls, monkeypatch):
     for cached in (services.sliced_maps, services.step_maps):
         cached.clear()
     at = _page()
-    _generate(at, "a red circle above a blue square", steps=3)
+    generate(at, "a red circle above a blue square", steps=3)
     assert not at.exception, at.exception
     first = len(made)
     assert first == 1 + 3  # the strip's slice, then each of the 3 steps once
@@ -207,7 +200,7 @@ def test_attention_overlays_fade_at_zero_and_name_their_scales():
 
 def test_the_page_labels_summed_and_single_step_colour_bars_apart(calls):
     at = _page()
-    _generate(at, "a blue square", steps=3)
+    generate(at, "a blue square", steps=3)
     assert not at.exception, at.exception
     specs = {c.proto.id.rsplit("-", 1)[-1]: json.loads(c.proto.spec) for c in at.get("plotly_chart")}
     titles = {
@@ -230,7 +223,7 @@ def test_a_probed_pixel_names_the_words_there_overall_and_per_step(calls, monkey
     slices = []
     real = services.sliced_maps
     monkeypatch.setattr(services, "sliced_maps", lambda result, sl: slices.append(sl) or real(result, sl))
-    at = _generate(_page(), "a red circle to the left of a blue square")
+    at = generate(_page(), "a red circle to the left of a blue square")
     _, result = stored(at, attention.RESULT_KEY)
     h, w = result.image.shape[:2]
     at.number_input(key=views.PROBE.x).set_value(3)
