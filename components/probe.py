@@ -18,6 +18,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from glimpse.display import PROBE_RING
 from glimpse.probe import Probe, probe_maps
 
 RULE = (
@@ -46,7 +47,7 @@ def clickable(fig: go.Figure, grid: tuple[int, int], mark, image_shape) -> go.Fi
         h, w = image_shape[:2]
         mx, my = (mark[0] + 0.5) * gw / w - 0.5, (mark[1] + 0.5) * gh / h - 0.5
         fig.add_trace(go.Scatter(x=[mx], y=[my], mode="markers", hoverinfo="skip", showlegend=False,
-                                 marker=dict(symbol="circle-open", size=14, color="#39ff14", line=dict(width=2))))  # fmt: skip
+                                 marker=dict(symbol="circle-open", size=14, color=f"rgb{PROBE_RING}", line=dict(width=2))))  # fmt: skip
     return fig
 
 

@@ -92,11 +92,11 @@ class Probe:
         }
 
 
-def probe(run: RunRecord, x: int, y: int, *, extra: Iterable[tuple[str, str, np.ndarray]] = ()) -> Probe:
-    """Pixel ``(x, y)`` (column, row of ``run.image``) in every map of ``run`` and in ``extra`` maps
-    ``(name, kind, values)`` (e.g. a diffusion-classifier error difference)."""
+def probe(run: RunRecord, x: int, y: int) -> Probe:
+    """Pixel ``(x, y)`` (column, row of ``run.image``) in every map of ``run`` (a diffusion-classifier error
+    difference joins a run as a map: :func:`classification_entry`)."""
     image_shape = tuple(int(n) for n in np.asarray(run.image).shape[:2])
-    return probe_maps(image_shape, [*run_maps(run), *((n, k, v, {}) for n, k, v in extra)], x, y)
+    return probe_maps(image_shape, run_maps(run), x, y)
 
 
 def run_maps(run: RunRecord) -> list[tuple[str, str, np.ndarray, dict]]:

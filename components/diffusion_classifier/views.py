@@ -148,7 +148,7 @@ def results_view() -> None:
         maps += saliency_view(request, winner, xy)
     probe_widgets.panel(request.image.shape, maps, xy, "dc_probe", "The difference is at the model's resolution, "
                         "the attention at the generated size, the saliency at the shapes classifier's input.")  # fmt: skip
-    downloads(request, result)
+    downloads(request, result, difference.values)
 
 
 def attention_view(request: ClassifyRequest, winner: str, xy=None) -> list:
@@ -187,11 +187,11 @@ def saliency_view(request: ClassifyRequest, winner: str, xy=None) -> list:
     return [(f"saliency: Grad-CAM ({label})", "saliency", values, {})]
 
 
-def downloads(request: ClassifyRequest, result: DiffusionClassification) -> None:
+def downloads(request: ClassifyRequest, result: DiffusionClassification, difference: np.ndarray) -> None:
     c1, c2 = st.columns(2)
     doc = {"image": request.image_name, "model": request.model_id, **result.summary(), "meta": result.meta()}
     c1.download_button("JSON of the scores", json.dumps(doc, indent=2), "diffusion_classifier.json", "application/json")
-    arrays = {"errors": result.errors, "timesteps": list(result.timesteps), "difference": result.difference_map()}
+    arrays = {"errors": result.errors, "timesteps": list(result.timesteps), "difference": difference}
     meta = {"format": "glimpse-diffusion-classifier", "version": 1, **result.meta()}
     c2.download_button(
         "NPZ of the errors and the difference map",
