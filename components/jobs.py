@@ -21,6 +21,7 @@ update is a point where it stops; :func:`checkpoint` also stops a job whose sess
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 import time
@@ -79,6 +80,22 @@ def checkpoint(label: str = "work") -> None:
         st.stop()
 
 
+def outside_caches(draw: Callable[..., Any]) -> Callable[..., Any]:
+    """``draw`` called as from here, outside any cached service running later.
+
+    Streamlit records what a ``st.cache_data`` service draws, to replay it on a cache hit; a place in the line
+    or a progress update drawn from inside a service on a placeholder made outside it would be recorded too,
+    and its replay fails (``CacheReplayClosureError``: the placeholder belongs to another run). The recording
+    lives in context variables, so ``draw`` runs in a copy of the context taken now.
+    """
+    here = contextvars.copy_context()
+
+    def drawn(*args: Any, **kwargs: Any) -> Any:
+        return here.copy().run(draw, *args, **kwargs)
+
+    return drawn
+
+
 @contextmanager
 def heavy(
     label: str,
@@ -97,12 +114,13 @@ def heavy(
     """
     show_error = on_error or st.error
     line = st.empty()
+    show_line = outside_caches(line.info)  # the line is waited in inside cached services
     button = st.empty()
     button.button("Cancel", key=CANCEL_KEY, icon=":material/stop:", on_click=_mark_cancelled, args=(cancel_message,))
 
     def on_wait(status: QueueStatus) -> None:
         checkpoint(label)
-        line.info(f":material/hourglass_top: {status.describe()}. Cancel leaves the line.")
+        show_line(f":material/hourglass_top: {status.describe()}. Cancel leaves the line.")
 
     try:
         with job(label, session=session_id(), on_wait=on_wait):
@@ -148,6 +166,7 @@ class Progress:
         self.t0 = time.perf_counter()
         self.index, self.name = 0, ""
         self.bar = st.progress(0.0, text=f"{label.capitalize()}…")
+        self._draw = outside_caches(self.bar.progress)  # a step's callback may run inside a cached service
 
     def left_s(self, done: float) -> float | None:
         """Seconds left when ``done`` steps (fractional) of ``total`` are finished."""
@@ -169,14 +188,14 @@ class Progress:
     def step(self, index: int, name: str = "") -> None:
         self.index, self.name = int(index), name
         checkpoint(self.label)
-        self.bar.progress(min(1.0, index / self.total), text=self.text(index))
+        self._draw(min(1.0, index / self.total), text=self.text(index))
 
     def within(self, fraction: float, message: str = "") -> None:
         """Progress inside the current step (``fraction`` of it done)."""
         fraction = min(max(float(fraction), 0.0), 1.0)
         done = self.index + fraction
         checkpoint(self.label)
-        self.bar.progress(min(1.0, done / self.total), text=self.text(done, message))
+        self._draw(min(1.0, done / self.total), text=self.text(done, message))
 
     @property
     def elapsed_s(self) -> float:

@@ -104,3 +104,47 @@ def test_a_user_error_is_shown_beside_the_button_and_drops_the_previous_result()
     assert "result None" in markdown(at)
     at.run()  # shown once
     assert not at.error
+
+
+def test_a_cached_service_that_waited_in_line_replays_without_an_error():
+    """A cached service inside :func:`components.jobs.heavy` that waits for a busy line: the line's message is
+    drawn on a placeholder made outside the service, so it must not be recorded for replay (the CI's
+    CacheReplayClosureError on lesson 1, whose classifier the warm-up was using)."""
+
+    def script():
+        import threading
+        import time
+
+        import streamlit as st
+
+        from components import jobs
+        from glimpse.work_queue import ModelQueue
+
+        line = st.session_state.setdefault("line", ModelQueue("tiny"))
+
+        @st.cache_data(show_spinner=False)
+        def doubled(x: int) -> int:
+            with line:
+                return 2 * x
+
+        if "held" not in st.session_state:  # the first run: another user holds the line for a moment
+            st.session_state.held = True
+            busy = threading.Event()
+
+            def hold():
+                with line:
+                    busy.set()
+                    time.sleep(0.8)
+
+            threading.Thread(target=hold, daemon=True).start()
+            busy.wait()
+        with st.container():
+            with jobs.heavy("doubling"):
+                st.write(f"result {doubled(21)}")
+
+    at = AppTest.from_function(script, default_timeout=30).run()
+    assert not at.exception, at.exception
+    assert [m.value for m in at.markdown] == ["result 42"]
+    at.run()  # a cache hit replays what the service drew: nothing of the line's
+    assert not at.exception, at.exception
+    assert [m.value for m in at.markdown] == ["result 42"]
