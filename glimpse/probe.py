@@ -172,6 +172,9 @@ def word_steps(
 
 #: the kind of a diffusion-classifier map in a run and a probe
 CLASSIFIER_KIND = "diffusion classifier"
+#: the kind of a ConceptAttention map (Helbling et al. 2025; :mod:`glimpse.attention.concept`) in a probe: a
+#: concept's share of the pixel among the concepts, not one of the prompt's words
+CONCEPT_KIND = "concept attention"
 
 
 def classification_entry(result, image_name: str = "") -> MapEntry:

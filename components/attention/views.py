@@ -24,7 +24,7 @@ from glimpse.attention import ConceptGeneration, GenerationResult
 from glimpse.attention.export import attention_npz_bytes
 from glimpse.attention.metrics import binarize, content_style_separation
 from glimpse.display import SEQUENTIAL, colour_range, display_size, resize_image, resize_map, shown_values
-from glimpse.probe import word_steps
+from glimpse.probe import CONCEPT_KIND, word_steps
 
 PROBE = probe_widgets.Keys("attention_probe_x", "attention_probe_y")
 OVERLAY_SIDE = 224  # overlay_figure's drawing grid: the longer side of the map's display
@@ -290,8 +290,12 @@ def overlay_row(
 
 def probe_view(result: GenerationResult, maps: np.ndarray, every_step: np.ndarray, labels: list[str], sl: Slice,
                xy) -> None:  # fmt: skip
-    """The words by attention at the probed pixel over the slice, and, when asked, at every single step."""
+    """The words by attention at the probed pixel over the slice, and, when asked, at every single step; with
+    ConceptAttention, each concept's map there too (its value is the concept's share of the pixel)."""
     named = [(label, "attention", m, {"word": label}) for label, m in zip(labels, maps)]
+    if isinstance(result, ConceptGeneration):
+        shown = services.concept_maps(result, sl)  # cached: the concept panel drew the same slice
+        named += [(f"concept: {c}", CONCEPT_KIND, m, {"concept": c}) for c, m in zip(result.concepts.words, shown)]
     note = f"Maps summed over steps {sl.lo + 1}–{sl.hi + 1}, at {maps.shape[-1]}×{maps.shape[-2]} over the image."
     if probe_widgets.panel(result.image.shape, named, xy, "attention_probe", note) is None:
         return

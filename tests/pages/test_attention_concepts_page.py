@@ -46,6 +46,32 @@ def test_sd3_offers_concept_attention_and_shows_the_concept_maps(tiny_sd3):
     np.testing.assert_allclose(maps.sum(0), 2.0, atol=0.05)  # softmax over concepts, summed over 2 steps
 
 
+def test_a_probed_pixel_reads_every_concepts_map_there(tiny_sd3):
+    """The probe on Cross-attention with ConceptAttention on: beside the words, each concept's map value at the
+    pixel (its share among the concepts), equal to the concept maps the page drew."""
+    from components.attention import views
+    from glimpse.probe import cell
+
+    at = open_page("app_pages/attention.py")
+    at.session_state[MODEL_KEY] = "tiny-sd3"
+    at.run()
+    at.checkbox(key="attention_concepts_on").check()
+    at.text_input(key="attention_concepts").set_value("red, dog")
+    generate(at, "a red dog", steps=2)
+    _, result = stored(at, attention.RESULT_KEY)
+    h, w = result.image.shape[:2]
+    at.number_input(key=views.PROBE.x).set_value(w - 1)
+    at.number_input(key=views.PROBE.y).set_value(1).run()
+    assert not at.exception, at.exception
+    table = next(d.value for d in at.dataframe if "map" in d.value.columns)
+    rows = table[table["map"].str.startswith("concept: ")]
+    assert list(rows["map"]) == ["concept: red", "concept: dog"]
+    maps = services.concept_maps(result, _whole(result))
+    r, c = cell(maps.shape[-2:], (h, w), w - 1, 1)
+    np.testing.assert_allclose(rows["value"], maps[:, r, c], rtol=1e-6)
+    assert np.isclose(rows["value"].sum(), 2.0, atol=0.05)  # the concepts share the pixel, at each of 2 steps
+
+
 def _whole(result):
     from components.attention.controls import Slice
 
