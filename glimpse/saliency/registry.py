@@ -6,18 +6,21 @@ from glimpse.saliency.base import MethodInfo
 from glimpse.saliency.contract import Method
 from glimpse.saliency.methods.backprop_rules import DeconvNet, GuidedBackprop
 from glimpse.saliency.methods.cam import GradCAM, GradCAMpp, HiResCAM, LayerCAM, XGradCAM
+from glimpse.saliency.methods.chefer import Chefer
+from glimpse.saliency.methods.chefer_lrp import CheferLRP
 from glimpse.saliency.methods.deeplift import DeepLift
 from glimpse.saliency.methods.eigencam import EigenCAM
 from glimpse.saliency.methods.gradient import Gradient, GradientAbs, InputXGradient, SmoothGrad
 from glimpse.saliency.methods.gradient_shap import GradientShap
 from glimpse.saliency.methods.integrated_gradients import IntegratedGradients
+from glimpse.saliency.methods.legrad import LeGrad
 from glimpse.saliency.methods.normgrad import NormGrad, NormGradMultilayer, NormGradSelective
 from glimpse.saliency.methods.occlusion import Occlusion
 from glimpse.saliency.methods.rise import Rise
+from glimpse.saliency.methods.rollout import AttentionRollout
 from glimpse.saliency.methods.scorecam import ScoreCAM
 from glimpse.saliency.methods.smooth_gradcampp import SmoothGradCAMpp
 from glimpse.saliency.methods.surrogate import KernelShap, Lime
-from glimpse.saliency.methods.transformer import AttentionRollout, Chefer, LeGrad
 
 _METHODS: list[type[Method]] = [
     Gradient,
@@ -46,6 +49,7 @@ _METHODS: list[type[Method]] = [
     KernelShap,
     AttentionRollout,
     Chefer,
+    CheferLRP,
     LeGrad,
 ]
 

@@ -35,10 +35,13 @@ def test_the_card_reports_what_eval_json_holds():
 
 
 def test_chefer_lands_on_the_object_and_rollout_less_often(bundle):
-    result = mask_benchmark(bundle, ["chefer", "rollout"], scenes=10)
+    # both of Chefer et al.'s rules (generic, and LRP): measured 0.94 pointing and 0.57 / 0.60 of the mass inside
+    # the object on these 10 scenes, where an object covers 8 % of the scene on average (the mass chance gives)
+    result = mask_benchmark(bundle, ["chefer", "chefer_lrp", "rollout"], scenes=10)
     rows = {r["method"]: r for r in result.rows()}
-    assert rows["chefer"]["pointing_game"] >= 0.7 and rows["chefer"]["relevance_mass"] > 0.4
-    assert rows["rollout"]["relevance_mass"] < rows["chefer"]["relevance_mass"]
+    for name in ("chefer", "chefer_lrp"):
+        assert rows[name]["pointing_game"] >= 0.7 and rows[name]["relevance_mass"] > 0.4, name
+        assert rows["rollout"]["relevance_mass"] < rows[name]["relevance_mass"], name
 
 
 @pytest.mark.slow

@@ -1,36 +1,26 @@
-"""Methods of vision transformers, read from their attention: attention rollout, Chefer et al.'s generic
-relevance rule and LeGrad. They apply to a ViT (``bundle.kind == "vit"``: Hugging Face ViT, DeiT, DINOv2 and
-CLIP-vision classifiers, timm ViTs) and are hidden for other models with the reason.
+"""What the methods of vision transformers share: finding a ViT's blocks, capturing their attention in one pass,
+the base class and description of these methods, and the token-grid helpers. The methods are one file each:
+``rollout`` (Abnar & Zuidema 2020), ``chefer`` (Chefer et al.'s generic rule, ICCV 2021), ``chefer_lrp`` (their
+LRP-based transformer attribution, CVPR 2021) and ``legrad`` (Bousselham et al. 2025); ``vit_parts`` reads a
+block's layers and the model's head from its modules.
+
+They apply to a ViT (``bundle.kind == "vit"``: Hugging Face ViT, DeiT, DINOv2 and CLIP-vision classifiers, timm
+ViTs) and are hidden for other models with the reason.
 
 The attention probabilities of every block are captured during one forward pass (:class:`attention_capture`):
 in each block, the first output of a submodule that is a (B, heads, T, T) tensor whose rows sum to 1, T being
 the block's token count — Hugging Face's eager attention returns them beside its output, timm's ``attn_drop``
-sees them when fused attention is off (switched off for the pass).
-
-- **Rollout** (Abnar & Zuidema, "Quantifying Attention Flow in Transformers", ACL 2020): per block the heads'
-  mean Ā, the residual added as ``0.5 Ā + 0.5 I``, and the products from the first block up; the class token's
-  row over the patches. Class-agnostic (the target does not enter).
-- **Chefer** (Chefer, Gur & Wolf, "Generic Attention-model Explainability for Interpreting Bi-Modal and
-  Encoder-Decoder Transformers", ICCV 2021): ``R ← R + Ā R`` from ``R = I`` with ``Ā = E_h[(∇A ⊙ A)⁺]``, the
-  gradient of the target score weighting each block's attention; the class token's row.
-- **LeGrad** (Bousselham et al., "LeGrad: An Explainability Method for Vision Transformers via Feature Formation
-  Sensitivity", ICCV 2025): each block's tokens go through the model's own final norm, pooling and head (the
-  score that block would give); the positive part of that score's gradient with respect to the block's
-  attention, averaged over heads and query tokens, summed over blocks and min-max normalised (the reference
-  code's ``compute_legrad``).
-
-Maps are on the patch grid (``bundle.token_grid``); the engine upsamples them bilinearly to the model input.
+sees them when fused attention is off (switched off for the pass). Maps are on the patch grid
+(``bundle.token_grid``); the engine upsamples them bilinearly to the model input.
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import torch
 from torch import nn
 
 from glimpse.saliency.base import Cost, MethodInfo
-from glimpse.saliency.contract import Attribution, Method
+from glimpse.saliency.contract import Method
 
 #: a ViT block's pre-attention norm in Hugging Face (ViT/DeiT/DINOv2; CLIP), timm and torchvision
 BLOCK_NORMS = ("layernorm_before", "layer_norm1", "norm1", "ln_1")
@@ -41,12 +31,12 @@ def applies(bundle) -> str | None:
     """None when the transformer methods apply to ``bundle``, else why not."""
     if getattr(bundle, "kind", None) != "vit" or getattr(bundle, "token_grid", None) is None:
         return "reads a vision transformer's attention, and this model is not a ViT (no token grid)"
-    if transformer_blocks(_unwrap(bundle.model)) is None:
+    if transformer_blocks(unwrap(bundle.model)) is None:
         return "reads a vision transformer's attention, and no list of transformer blocks was found in this model"
     return None
 
 
-def _unwrap(model: nn.Module) -> nn.Module:
+def unwrap(model: nn.Module) -> nn.Module:
     """The Hugging Face or timm network inside Glimpse's wrappers (``LogitsOnly.hf``)."""
     return getattr(model, "hf", model)
 
@@ -84,11 +74,12 @@ def _attention_in(output, tokens: int) -> torch.Tensor | None:
 
 class attention_capture:
     """Context manager: during the forward passes inside it, ``attentions[i]`` is block i's attention (B, heads,
-    T, T) and ``hidden[i]`` its output tokens (B, T, C), both in the autograd graph. Fused attention (timm's
-    ``fused_attn``, which never forms the probabilities) is switched off inside and restored after."""
+    T, T), ``inputs[i]`` and ``hidden[i]`` its input and output tokens (B, T, C), all in the autograd graph. Fused
+    attention (timm's ``fused_attn``, which never forms the probabilities) is switched off inside and restored
+    after."""
 
     def __init__(self, bundle) -> None:
-        self.net = _unwrap(bundle.model)
+        self.net = unwrap(bundle.model)
         blocks = transformer_blocks(self.net)
         if blocks is None:
             raise ValueError("model: no list of transformer blocks was found; these methods need a ViT")
@@ -96,12 +87,14 @@ class attention_capture:
         grid = bundle.token_grid
         self.tokens = grid.prefix + grid.height * grid.width
         self.attentions: list[torch.Tensor | None] = []
+        self.inputs: list[torch.Tensor | None] = []
         self.hidden: list[torch.Tensor | None] = []
         self._handles: list = []
         self._fused: list[tuple[nn.Module, object]] = []
 
     def __enter__(self) -> attention_capture:
         self.attentions = [None] * len(self.blocks)
+        self.inputs = [None] * len(self.blocks)
         self.hidden = [None] * len(self.blocks)
         try:
             for i, block in enumerate(self.blocks):
@@ -111,6 +104,7 @@ class attention_capture:
                         module.fused_attn = False
                     if module is not block:
                         self._handles.append(module.register_forward_hook(self._attention_hook(i)))
+                self._handles.append(block.register_forward_pre_hook(self._input_hook(i), with_kwargs=True))
                 self._handles.append(block.register_forward_hook(self._block_hook(i)))
         except BaseException:
             self.__exit__()
@@ -121,6 +115,12 @@ class attention_capture:
         def hook(_module, _inputs, output):
             if self.attentions[i] is None:
                 self.attentions[i] = _attention_in(output, self.tokens)
+
+        return hook
+
+    def _input_hook(self, i: int):
+        def hook(_module, args, kwargs):
+            self.inputs[i] = args[0] if args else kwargs.get("hidden_states", kwargs.get("x"))
 
         return hook
 
@@ -149,7 +149,8 @@ class attention_capture:
         return list(self.attentions)
 
 
-def _fuse(a: torch.Tensor, how: str) -> torch.Tensor:
+def fuse_heads(a: torch.Tensor, how: str) -> torch.Tensor:
+    """(B, heads, T, T) -> (B, T, T): the heads' mean, maximum or minimum."""
     if how == "mean":
         return a.mean(1)
     if how == "max":
@@ -159,10 +160,19 @@ def _fuse(a: torch.Tensor, how: str) -> torch.Tensor:
     raise ValueError(f"params: head_fusion must be one of {', '.join(HEAD_FUSIONS)}, got {how!r}")
 
 
-def _class_row(r: torch.Tensor, grid) -> torch.Tensor:
+def class_row(r: torch.Tensor, grid) -> torch.Tensor:
     """(B, T, T) relevance -> (B, h, w): the class token's row over the patches (the mean row without one)."""
     row = r[:, 0] if grid.prefix > 0 else r.mean(1)
     return row[:, grid.prefix :].reshape(r.shape[0], grid.height, grid.width)
+
+
+def relevance_rollout(cams: list[torch.Tensor]) -> torch.Tensor:
+    """Chefer et al.'s rollout of per-block (B, T, T) relevances Ā: ``R ← R + Ā R`` from ``R = I``, that is
+    ``(I + Ā_L) ⋯ (I + Ā_1)`` (their ``compute_rollout_attention``; no row normalisation)."""
+    r = torch.eye(cams[0].shape[-1], device=cams[0].device).expand(cams[0].shape[0], -1, -1)
+    for cam in cams:
+        r = r + cam @ r
+    return r
 
 
 def _start(params: dict, blocks: int) -> int:
@@ -193,7 +203,7 @@ class TransformerMethod(Method):
         return cap, score, attentions, _start(params, len(attentions))
 
     def _forward(self, ctx, x: torch.Tensor, *, grad: bool) -> tuple[attention_capture, torch.Tensor]:
-        why = applies(ctx.bundle)
+        why = self.applies(ctx.bundle)
         if why is not None:
             raise ValueError(f"method: {self.info.name} {why}")
         x = x.detach().requires_grad_(grad)  # frozen weights: the input starts the graph the gradients need
@@ -209,128 +219,3 @@ def vit_info(name: str, label: str, explanation: str, citation: str, units: str,
     params = {**extra.pop("params", {}), "start_block": 0}
     return MethodInfo(name=name, label=label, family="attention", models="vit", params=params,
                       explanation=explanation, citation=citation, units=units, **extra)  # fmt: skip
-
-
-class AttentionRollout(TransformerMethod):
-    info = vit_info(
-        "rollout",
-        "Attention rollout",
-        params={"head_fusion": "mean"},
-        choices={"head_fusion": HEAD_FUSIONS},
-        explanation="How much each patch flows into the class token through every block's attention: the heads'\n"
-        "mean, the residual added (½A + ½I), multiplied from the first block up. The same map for every class.",
-        citation="Abnar & Zuidema, Quantifying Attention Flow in Transformers, ACL 2020",
-        units="attention flow",
-    )
-
-    def attribute(self, ctx, x, params):
-        cap, _, attentions, start = self._attentions(ctx, x, params)
-        eye = torch.eye(cap.tokens, device=x.device)
-        r = eye.expand(x.shape[0], -1, -1)
-        for a in attentions[start:]:
-            a = 0.5 * _fuse(a.detach().float(), params["head_fusion"]) + 0.5 * eye
-            a = a / a.sum(-1, keepdim=True)
-            r = a @ r
-        return Attribution(_class_row(r, ctx.bundle.token_grid))
-
-
-class Chefer(TransformerMethod):
-    info = vit_info(
-        "chefer",
-        "Chefer relevance",
-        explanation="Attention weighted by the class score's gradient, its positive part averaged over heads, and\n"
-        "propagated through the blocks (R ← R + Ā·R): where the class token's evidence comes from.",
-        citation="Chefer, Gur & Wolf, Generic Attention-model Explainability for Interpreting Bi-Modal and "
-        "Encoder-Decoder Transformers, ICCV 2021",
-        units="attention relevance",
-    )
-
-    grad = True
-
-    def attribute(self, ctx, x, params):
-        cap, score, attentions, start = self._attentions(ctx, x, params)
-        grads = torch.autograd.grad(score.sum(), attentions[start:])
-        r = torch.eye(cap.tokens, device=x.device).expand(x.shape[0], -1, -1)
-        for a, g in zip(attentions[start:], grads):
-            cam = (g.detach().float() * a.detach().float()).clamp(min=0).mean(1)
-            r = r + cam @ r
-        return Attribution(_class_row(r, ctx.bundle.token_grid))
-
-
-class LeGrad(TransformerMethod):
-    info = vit_info(
-        "legrad",
-        "LeGrad",
-        explanation="Each block's tokens read by the model's own head (the score that block would give); how that\n"
-        "score's gradient flows through the block's attention, averaged and summed over blocks, min-max scaled.",
-        citation="Bousselham et al., LeGrad: An Explainability Method for Vision Transformers via Feature "
-        "Formation Sensitivity, ICCV 2025",
-        units="LeGrad (min-max)",
-    )
-
-    grad = True
-
-    def attribute(self, ctx, x, params):
-        lens = logit_lens(ctx.bundle)
-        cap, score, attentions, start = self._attentions(ctx, x, params)
-        index, contrast = int(ctx.target.index), ctx.target.contrast
-        last = _lens_score(lens, cap.hidden[-1], index, contrast)
-        if not torch.allclose(last.detach(), score.detach(), rtol=1e-3, atol=1e-3):
-            raise ValueError(
-                "method: legrad cannot read this model's blocks with its head (the last block's tokens through "
-                f"the head give {float(last[0]):.4g}, the model {float(score[0]):.4g}); its pooling is not known"
-            )
-        grid = ctx.bundle.token_grid
-        total = torch.zeros(x.shape[0], grid.height, grid.width, device=x.device)
-        blocks = range(start, len(attentions))
-        for n, i in enumerate(blocks):
-            # the last block's lens score is the model's own (checked above): its gradient is the pass the cost
-            # counts; the earlier blocks' are partial backward passes through fewer blocks
-            s = score if i == len(attentions) - 1 else _lens_score(lens, cap.hidden[i], index, contrast)
-            (g,) = torch.autograd.grad(s.sum(), attentions[i], retain_graph=n + 1 < len(blocks))
-            relevance = g.detach().float().clamp(min=0).mean(1).mean(1)  # heads, then query tokens
-            total = total + relevance[:, grid.prefix :].reshape(x.shape[0], grid.height, grid.width)
-        flat = total.flatten(1)
-        low, high = flat.amin(1, keepdim=True), flat.amax(1, keepdim=True)
-        scaled = (flat - low) / (high - low).clamp(min=1e-12)
-        return Attribution(scaled.view_as(total))
-
-
-def _lens_score(lens, tokens: torch.Tensor, index: int, contrast: int | None) -> torch.Tensor:
-    logits = lens(tokens).float()
-    s = logits[:, index]
-    return s - logits[:, contrast] if contrast is not None else s
-
-
-def logit_lens(bundle) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The model's final norm, pooling and head as a function of one block's tokens (B, T, C) -> logits.
-
-    Known: Hugging Face ViT, DeiT (with or without its teacher head), DINOv2 (with registers), CLIP-vision
-    classifiers, and timm ViTs (``norm`` then ``forward_head``). ValueError for any other model."""
-    net = _unwrap(bundle.model)
-    name = type(net).__name__
-    if name == "ViTForImageClassification":
-        return lambda z: net.classifier(net.vit.layernorm(z)[:, 0])
-    if name == "DeiTForImageClassification":
-        return lambda z: net.classifier(net.deit.layernorm(z)[:, 0])
-    if name == "DeiTForImageClassificationWithTeacher":
-
-        def deit_teacher(z):
-            z = net.deit.layernorm(z)
-            return (net.cls_classifier(z[:, 0]) + net.distillation_classifier(z[:, 1])) / 2
-
-        return deit_teacher
-    if name in ("Dinov2ForImageClassification", "Dinov2WithRegistersForImageClassification"):
-        base = net.dinov2 if hasattr(net, "dinov2") else net.dinov2_with_registers
-        skip = 1 + int(getattr(net.config, "num_register_tokens", 0) or 0)
-
-        def dinov2(z):
-            z = base.layernorm(z)
-            return net.classifier(torch.cat([z[:, 0], z[:, skip:].mean(1)], dim=1))
-
-        return dinov2
-    if name == "CLIPForImageClassification":
-        return lambda z: net.classifier(z[:, 1:].mean(1))
-    if hasattr(net, "forward_head") and hasattr(net, "norm"):  # timm VisionTransformer
-        return lambda z: net.forward_head(net.norm(z))
-    raise ValueError(f"method: legrad does not know how {name} pools its tokens into its head")

@@ -1,6 +1,7 @@
-"""Attention rollout, Chefer's generic rule and LeGrad on tiny configs of every listed transformer family (no
-download): each map equals a direct computation from the model's own attention probabilities
-(``output_attentions=True``), and the methods say why they do not apply to a CNN."""
+"""Attention rollout, Chefer's generic rule, their LRP transformer attribution and LeGrad on tiny configs of every
+listed transformer family (no download): each map equals a direct computation from the model's own attention
+probabilities (``output_attentions=True``), the LRP rules conserve relevance (worked by hand on small cases, and
+through a whole model), and the methods say why they do not apply to a CNN."""
 
 from __future__ import annotations
 
@@ -10,7 +11,12 @@ import torch
 
 from glimpse.saliency.base import Target
 from glimpse.saliency.contract import Context, ScoreModel
-from glimpse.saliency.methods.transformer import AttentionRollout, Chefer, LeGrad, applies, logit_lens
+from glimpse.saliency.methods.chefer import Chefer
+from glimpse.saliency.methods.chefer_lrp import CheferLRP, attention_relevance, lrp_add, lrp_linear, lrp_matmul
+from glimpse.saliency.methods.legrad import LeGrad
+from glimpse.saliency.methods.rollout import AttentionRollout
+from glimpse.saliency.methods.transformer import applies
+from glimpse.saliency.methods.vit_parts import logit_lens
 from tests.tiny_models import vit_families
 
 LABELS = {0: "zero", 1: "one", 2: "two"}
@@ -134,10 +140,11 @@ def test_explain_runs_them_beside_the_other_methods_on_a_vit(family):
 
     _, bundle = family
     image = (np.random.default_rng(0).uniform(size=(40, 48, 3)) * 255).astype(np.uint8)
-    maps = explain(bundle, image, ["gradient", "gradcam", "rollout", "chefer", "legrad"])
-    assert [m.method for m in maps] == ["gradient", "gradcam", "rollout", "chefer", "legrad"]
+    names = ["gradient", "gradcam", "rollout", "chefer", "chefer_lrp", "legrad"]
+    maps = explain(bundle, image, names)
+    assert [m.method for m in maps] == names
     assert all(m.values.shape == (32, 32) and np.isfinite(m.values).all() for m in maps)
-    assert {get_method(n).models for n in ("rollout", "chefer", "legrad")} == {"vit"}
+    assert {get_method(n).models for n in ("rollout", "chefer", "chefer_lrp", "legrad")} == {"vit"}
     assert get_method("gradient").models == "any"
 
 
@@ -170,3 +177,82 @@ def test_the_capture_leaves_no_hook_and_restores_fused_attention_when_the_model_
         boom.remove()
     assert blocks[0].fused_attn is True and hook_count(net) == before
     del blocks[0].fused_attn
+
+
+# ------------------------------------------------------------------------------------------------ Chefer's LRP
+def test_chefer_lrp_gives_a_finite_grid_map_on_every_family_and_leaves_no_hook(family):
+    from tests.probes import hook_count
+
+    name, bundle = family
+    assert CheferLRP().applies(bundle) is None, name
+    before = hook_count(bundle.model.hf)
+    maps = CheferLRP().attribute(_context(bundle, 2), _inputs(), {"start_block": 0}).maps
+    assert maps.shape == (2, 4, 4) and torch.isfinite(maps).all() and maps.abs().amax() > 0, name
+    assert hook_count(bundle.model.hf) == before
+    # the residual rule's sums are per example (the reference's run over the batch): each image's map alone
+    alone = CheferLRP().attribute(_context(bundle, 2), _inputs()[1:], {"start_block": 0}).maps
+    torch.testing.assert_close(alone[0], maps[1], rtol=1e-4, atol=1e-7)
+    # a later start block rolls out fewer blocks of the same relevances: a different, still finite map
+    late = CheferLRP().attribute(_context(bundle, 2), _inputs(), {"start_block": -1}).maps
+    assert torch.isfinite(late).all() and not torch.allclose(late, maps)
+
+
+def test_the_lrp_rules_on_cases_worked_by_hand():
+    # y = W x, x = (1, -2, 3): output 0's contributions x_j w_0j are (1, -4, -3), only x_0's positive, so its
+    # relevance 0.6 goes to x_0; output 1's are (-1, 2, 6): its 0.4 splits 2 : 6 between x_1 and x_2
+    x = torch.tensor([[1.0, -2.0, 3.0]])
+    w = torch.tensor([[1.0, 2.0, -1.0], [-1.0, -1.0, 2.0]])
+    torch.testing.assert_close(lrp_linear(x, w, torch.tensor([[0.6, 0.4]])), torch.tensor([[0.6, 0.1, 0.3]]))
+    # a + b with a = (2, 1), b = (-1, 1), r = (1, 1): gradient x input gives a (2, 0.5) and b (-1, 0.5), sums 2.5
+    # and -0.5; rescaled to the shares 2.5/3 and 0.5/3 of the total 2: a (4/3, 1/3), b (2/3, -1/3)
+    ra, rb = lrp_add(torch.tensor([[2.0, 1.0]]), torch.tensor([[-1.0, 1.0]]), torch.tensor([[1.0, 1.0]]))
+    torch.testing.assert_close(ra, torch.tensor([[4 / 3, 1 / 3]]))
+    torch.testing.assert_close(rb, torch.tensor([[2 / 3, -1 / 3]]))
+    # a product a @ b: each factor gets half of the relevance, a_ik b_kj / (ab)_ij of each r_ij
+    a, b = torch.tensor([[1.0, 2.0]]), torch.tensor([[3.0], [1.0]])  # ab = 5
+    r_a, r_b = lrp_matmul(a, b, torch.tensor([[10.0]]))
+    torch.testing.assert_close(r_a, torch.tensor([[3.0, 2.0]]))
+    torch.testing.assert_close(r_b, torch.tensor([[3.0], [2.0]]))
+
+
+def test_the_relevance_started_at_the_logits_reaches_the_first_block_whole(family):
+    """Every rule conserves the total (the linear rule normalises by the positive contributions and gives the
+    bias none, the products halve, the residual shares rescale), so the one unit put on the target's logit
+    arrives at the first block's input tokens, per example. On a copy with every weight drawn at random: the
+    fresh DeiT's class and distillation tokens are zeros, whose queries are zero, and a product that is zero
+    passes no relevance (nor does the reference's)."""
+    import copy
+    import dataclasses
+
+    from glimpse.saliency.methods.transformer import attention_capture
+    from tests.tiny_models import _seeded_normal_
+
+    name, bundle = family
+    bundle = dataclasses.replace(bundle, model=copy.deepcopy(bundle.model))
+    _seeded_normal_(bundle.model, 0, 0.3)
+    x = _inputs()
+    with torch.no_grad(), attention_capture(bundle) as cap:
+        bundle.model(x)
+    relevances, at_input = attention_relevance(bundle, cap, Target(1))
+    torch.testing.assert_close(at_input.sum((1, 2)), torch.ones(2), rtol=0, atol=1e-4)
+    assert len(relevances) == len(cap.blocks) and all(r.shape == cap.attentions[0].shape for r in relevances)
+
+
+def test_a_block_the_lrp_rules_cannot_read_is_refused_with_the_reason(tmp_path):
+    """DINOv2 with its gated (SwiGLU) MLP: the attention methods run, the LRP one is hidden with the reason."""
+    import copy
+
+    from glimpse.saliency import explain
+    from models.hub import load_hf
+
+    cls, config = _families()["dinov2"]
+    config = copy.deepcopy(config)
+    config.use_swiglu_ffn = True
+    torch.manual_seed(0)
+    cls(config).save_pretrained(tmp_path)
+    bundle = load_hf(f"hf:{tmp_path}", torch.device("cpu"))
+    assert applies(bundle) is None
+    why = CheferLRP().applies(bundle)
+    assert why is not None and "block 0 cannot be read" in why and "fc1 -> activation -> fc2" in why
+    with pytest.raises(ValueError, match="chefer_lrp does not apply"):
+        explain(bundle, np.zeros((32, 32, 3), np.uint8), ["chefer_lrp"])

@@ -1,0 +1,173 @@
+"""A ViT read from its modules: each block as one generic pre-norm description (:class:`BlockParts`) and the
+model's head (:class:`Head`: final norm, pooling, classifier), for the methods that recompute or propagate
+through them (LeGrad's logit lens, Chefer et al.'s LRP).
+
+One reader serves every family; only the module names differ:
+
+==================  ==========================  =======================  =============================
+part                Hugging Face ViT/DeiT/DINOv2  Hugging Face CLIP vision  timm
+==================  ==========================  =======================  =============================
+ln₁, ln₂            layernorm_before/after,     layer_norm1/2            norm1/2
+                    norm1/2 (DINOv2)
+attention           attention.{q,k,v,o}_proj    self_attn.{q,k,v,out}_proj  attn.qkv (fused), attn.proj
+MLP                 mlp.fc1, activation_fn, fc2  mlp.fc1, activation_fn, fc2  mlp.fc1, act, fc2
+layer scales        layer_scale1/2 (DINOv2)     —                        ls1/2
+==================  ==========================  =======================  =============================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from glimpse.saliency.methods.transformer import unwrap
+
+_LN1 = ("layernorm_before", "layer_norm1", "norm1")
+_LN2 = ("layernorm_after", "layer_norm2", "norm2")
+_ATTENTION = ("attention", "self_attn", "attn")
+_PROJ = ("o_proj", "out_proj", "proj")
+_ACT = ("activation_fn", "act")
+_SCALES = (("layer_scale1", "ls1"), ("layer_scale2", "ls2"))
+#: submodules that change the computation below unless they are the identity (timm's q/k norms, its norm before
+#: the output projection, its MLP norm)
+_MUST_BE_IDENTITY = (("attention", ("q_norm", "k_norm", "norm")), ("mlp", ("norm",)))
+
+
+def _first(module: nn.Module, names: tuple[str, ...]):
+    for n in names:
+        found = getattr(module, n, None)
+        if found is not None:
+            return found
+    return None
+
+
+@dataclass(frozen=True)
+class BlockParts:
+    """One pre-norm transformer block:
+
+    ``x₁ = x + ls₁(proj(softmax(q kᵀ · scale) v))`` with ``q, k, v`` linear maps of ``ln₁(x)`` split into
+    ``heads`` heads, then ``x₂ = x₁ + ls₂(fc₂(act(fc₁(ln₂(x₁)))))``; a missing layer scale is the identity.
+    ``q``, ``k``, ``v`` are (weight, bias) pairs (slices of a fused qkv projection where the model has one).
+    """
+
+    ln1: nn.Module
+    q: tuple[torch.Tensor, torch.Tensor | None]
+    k: tuple[torch.Tensor, torch.Tensor | None]
+    v: tuple[torch.Tensor, torch.Tensor | None]
+    proj: nn.Linear
+    ln2: nn.Module
+    fc1: nn.Linear
+    act: nn.Module
+    fc2: nn.Linear
+    ls1: nn.Module | None
+    ls2: nn.Module | None
+    heads: int
+    scale: float
+
+
+def block_parts(block: nn.Module) -> BlockParts | str:
+    """``block`` read as :class:`BlockParts`, or why it cannot be (a part not found)."""
+    ln1, ln2, attn = _first(block, _LN1), _first(block, _LN2), _first(block, _ATTENTION)
+    mlp = getattr(block, "mlp", None)
+    if ln1 is None or ln2 is None or attn is None or mlp is None:
+        return f"{type(block).__name__} has no pre-norm attention and MLP of the known layouts"
+    for owner, names in _MUST_BE_IDENTITY:
+        part = attn if owner == "attention" else mlp
+        for n in names:
+            if not isinstance(getattr(part, n, None), (nn.Identity, type(None))):
+                return f"{type(block).__name__}'s {owner} has a {n} the LRP rules here do not cover"
+    if all(hasattr(attn, f"{p}_proj") for p in "qkv"):
+        q, k, v = ((getattr(attn, f"{p}_proj").weight, getattr(attn, f"{p}_proj").bias) for p in "qkv")
+    elif isinstance(getattr(attn, "qkv", None), nn.Linear):
+        bias = attn.qkv.bias.chunk(3) if attn.qkv.bias is not None else (None,) * 3
+        q, k, v = zip(attn.qkv.weight.chunk(3), bias)
+    else:
+        return f"{type(attn).__name__} has neither q/k/v projections nor a fused qkv"
+    proj, fc1, fc2, act = _first(attn, _PROJ), getattr(mlp, "fc1", None), getattr(mlp, "fc2", None), _first(mlp, _ACT)
+    if not all(isinstance(m, nn.Linear) for m in (proj, fc1, fc2)) or act is None:
+        return f"{type(block).__name__} has no output projection, or its MLP is not fc1 -> activation -> fc2"
+    heads = _first(attn, ("num_attention_heads", "num_heads"))
+    if not isinstance(heads, int):
+        return f"{type(attn).__name__} does not say its number of heads"
+    scale = _first(attn, ("scaling", "scale"))
+    ls1, ls2 = (_first(block, names) for names in _SCALES)
+    return BlockParts(ln1=ln1, q=tuple(q), k=tuple(k), v=tuple(v), proj=proj, ln2=ln2, fc1=fc1, act=act, fc2=fc2,
+                      ls1=ls1, ls2=ls2, heads=heads,
+                      scale=float(scale) if scale is not None else (q[0].shape[0] // heads) ** -0.5)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Head:
+    """The model's head on the last block's tokens z (B, T, C): ``logits = post(pool(norm(z))) Wᵀ + b``, ``pool``
+    linear in the tokens (the class token, a mean, or both side by side)."""
+
+    norm: Callable[[torch.Tensor], torch.Tensor]
+    pool: Callable[[torch.Tensor], torch.Tensor]
+    post: Callable[[torch.Tensor], torch.Tensor]
+    weight: torch.Tensor
+    bias: torch.Tensor | None
+
+    def __call__(self, z: torch.Tensor) -> torch.Tensor:
+        return F.linear(self.post(self.pool(self.norm(z))), self.weight, self.bias)
+
+
+def _identity(z: torch.Tensor) -> torch.Tensor:
+    return z
+
+
+def _cls(z: torch.Tensor) -> torch.Tensor:
+    return z[:, 0]
+
+
+def _linear(net: nn.Module, name: str) -> nn.Linear:
+    head = getattr(net, name)
+    if not isinstance(head, nn.Linear):
+        raise ValueError(f"model: its head {name} is {type(head).__name__}, not a linear classifier")
+    return head
+
+
+def read_head(net: nn.Module) -> Head:
+    """The head of a known classifier: Hugging Face ViT, DeiT (with or without its teacher head), DINOv2 (with
+    registers), CLIP-vision, and timm ViTs pooling the class token or the mean. ValueError for any other."""
+    name = type(net).__name__
+    if name in ("ViTForImageClassification", "DeiTForImageClassification"):
+        c = _linear(net, "classifier")
+        return Head(getattr(net, net.base_model_prefix).layernorm, _cls, _identity, c.weight, c.bias)
+    if name == "DeiTForImageClassificationWithTeacher":
+        a, b = _linear(net, "cls_classifier"), _linear(net, "distillation_classifier")  # their mean, as one layer
+        return Head(net.deit.layernorm, lambda z: torch.cat([z[:, 0], z[:, 1]], 1), _identity,
+                    torch.cat([a.weight, b.weight], 1) / 2, (a.bias + b.bias) / 2)  # fmt: skip
+    if name in ("Dinov2ForImageClassification", "Dinov2WithRegistersForImageClassification"):
+        base = net.dinov2 if hasattr(net, "dinov2") else net.dinov2_with_registers
+        skip = 1 + int(getattr(net.config, "num_register_tokens", 0) or 0)
+        c = _linear(net, "classifier")
+        return Head(base.layernorm, lambda z: torch.cat([z[:, 0], z[:, skip:].mean(1)], 1), _identity,
+                    c.weight, c.bias)  # fmt: skip
+    if name == "CLIPForImageClassification":
+        c = _linear(net, "classifier")
+        return Head(_identity, lambda z: z[:, 1:].mean(1), _identity, c.weight, c.bias)
+    if hasattr(net, "forward_head") and hasattr(net, "norm") and getattr(net, "attn_pool", None) is None:
+        pool, prefix = getattr(net, "global_pool", None), int(getattr(net, "num_prefix_tokens", 1))
+        pools = {"token": _cls, "avg": lambda z: z[:, prefix:].mean(1)}
+        if pool in pools:
+            c = _linear(net, "head")
+            return Head(net.norm, pools[pool], getattr(net, "fc_norm", None) or _identity, c.weight, c.bias)
+    raise ValueError(f"model: how {name} pools its tokens into its head is not known")
+
+
+def logit_lens(bundle) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The model's final norm, pooling and head as a function of one block's tokens (B, T, C) -> logits: its
+    :func:`read_head`, or timm's own ``forward_head`` (any of its poolings). ValueError for an unknown model."""
+    net = unwrap(bundle.model)
+    try:
+        return read_head(net)
+    except ValueError:
+        if hasattr(net, "forward_head") and hasattr(net, "norm"):  # timm VisionTransformer
+            return lambda z: net.forward_head(net.norm(z))
+        raise ValueError(
+            f"method: legrad does not know how {type(net).__name__} pools its tokens into its head"
+        ) from None
