@@ -7,11 +7,12 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 PORT ?= 8501
 
-.PHONY: run test lint format clean-venv help
+.PHONY: run test test-extras lint format clean-venv help
 
 help:
 	@echo "make run    install the app's requirements into $(VENV) and start streamlit on :$(PORT)"
 	@echo "make test   install the dev requirements into $(VENV) and run the whole test suite"
+	@echo "make test-extras  build $(EXTRAS_VENV) (torch 2.14.1, torchvision, timm, pytorch-grad-cam) and run tests/extras"
 	@echo "make lint   ruff check + format check"
 
 $(PY):
@@ -29,6 +30,27 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt requirements-ray.t
 	$(PIP) install --no-deps -e .
 	touch $(VENV)/.installed-app $@
 
+# The optional extras (torchvision, timm) and pytorch-grad-cam, in an environment of their own: PyPI's torchvision
+# does not import beside .venv's CPU-only torch 2.13.0, so .venv-extras takes torch 2.14.1 with torchvision 0.29.1
+# (requirements-extras-dev.txt) and every other pin of requirements.txt, in one resolve (the torch line filtered
+# out, so pip never has two torch pins to reconcile). `make test-extras` runs only the tests that need them
+# (tests/extras, which skip in .venv); `make test` and CI never touch this environment.
+EXTRAS_VENV := .venv-extras
+EXTRAS_PY := $(EXTRAS_VENV)/bin/python
+EXTRAS_PIP := $(EXTRAS_PY) -m pip --disable-pip-version-check
+
+$(EXTRAS_PY):
+	$(PYTHON) -m venv $(EXTRAS_VENV)
+
+$(EXTRAS_VENV)/.installed: requirements.txt requirements-extras-dev.txt pyproject.toml | $(EXTRAS_PY)
+	grep -v '^torch==' requirements.txt > $(EXTRAS_VENV)/requirements-without-torch.txt
+	$(EXTRAS_PIP) install -r requirements-extras-dev.txt -r $(EXTRAS_VENV)/requirements-without-torch.txt
+	$(EXTRAS_PIP) install --no-deps -e .
+	touch $@
+
+test-extras: $(EXTRAS_VENV)/.installed
+	$(EXTRAS_PY) -m pytest -q tests/extras
+
 run: $(VENV)/.installed-app
 	GLIMPSE_SERVER_PATHS=1 $(VENV)/bin/streamlit run app.py --server.port $(PORT) --browser.gatherUsageStats false
 
@@ -44,4 +66,4 @@ format: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check --fix .
 
 clean-venv:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(EXTRAS_VENV)
