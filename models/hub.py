@@ -383,14 +383,33 @@ def load_torchvision(model_id: str, device: torch.device) -> ClassifierBundle:
 
 
 def load_timm(model_id: str, device: torch.device) -> ClassifierBundle:
-    """``timm:<name>``: ``timm.create_model(name, pretrained=True)`` with its resolved data config."""
-    name = model_id.split(":", 1)[1].strip()
+    """``timm:<name>``: ``timm.create_model(name, pretrained=True)`` (the hub's weights, or timm's cache of them);
+    ``timm:<folder>``: a model saved by ``timm.models.save_for_hf`` (``config.json`` beside its weights), loaded
+    offline as timm's ``local-dir:`` source, as ``hf:<folder>`` loads a Hugging Face one.
+
+    Mean, std and input size come from the resolved data config; labels from the config's ``label_names`` (with
+    their ``label_descriptions``), else ImageNet's where the class count is ImageNet's.
+    """
+    ref = model_id.split(":", 1)[1].strip()
+    if not ref:
+        raise ModelLoadError("model: 'timm:' needs a model name or a folder, e.g. timm:vit_small_patch16_224")
+    folder = Path(ref).expanduser()
+    if folder.is_dir():
+        if not (folder / "config.json").is_file():
+            raise ModelLoadError(
+                f"model: {ref!r} has no config.json; save a timm model there with timm.models.save_for_hf(model, folder)"
+            )
+        name = f"local-dir:{folder}"
+    elif folder.exists() or ref.startswith((".", "/", "~")):
+        raise ModelLoadError(f"model: {ref!r} is not a folder with a timm model saved by timm.models.save_for_hf")
+    else:
+        name = ref
     timm = import_extra("timm")
     try:
         net = timm.create_model(name, pretrained=True)
     except RuntimeError as err:
         if "Unknown model" in str(err):
-            raise ModelLoadError(f"model: unknown timm model {name!r}; see timm.list_models()") from err
+            raise ModelLoadError(f"model: unknown timm model {ref!r}; see timm.list_models()") from err
         raise _download_error(model_id, err) from err
     except OSError as err:
         raise _download_error(model_id, err) from err
@@ -405,7 +424,15 @@ def load_timm(model_id: str, device: torch.device) -> ClassifierBundle:
 
 
 def _timm_labels(timm, net: nn.Module) -> tuple[str, ...]:
+    """The class names a saved model carries (``save_for_hf(model, folder, model_config={"label_names": ...})``,
+    described by ``label_descriptions`` where given); else ImageNet's, guessed from the class count as timm does."""
     n = net.num_classes
+    cfg = getattr(net, "pretrained_cfg", None) or {}
+    names, descriptions = cfg.get("label_names"), cfg.get("label_descriptions") or {}
+    if isinstance(names, dict):  # id -> name, with gaps allowed
+        names = [names.get(i, names.get(str(i))) for i in range(n)]
+    if names is not None and len(names) == n and all(v is not None for v in names):
+        return tuple(str(descriptions.get(v, v)) for v in names)
     try:
         from timm.data import ImageNetInfo, infer_imagenet_subset
 

@@ -8,7 +8,8 @@ Ids:
 - ``shapes-classifier`` (embedded): which of 12 coloured shapes a shapes scene holds (``models/shapes_classifier.py``).
 - ``shapes-vit`` (embedded): the same task, a small ``transformers`` ViT (``embedded/shapes_vit``, an ``hf:`` folder).
 - ``hf:<repo id or local folder>``: Hugging Face ``AutoModelForImageClassification``.
-- ``torchvision:<name>`` / ``timm:<name>``: optional extras (see requirements-extras.txt).
+- ``torchvision:<name>`` / ``timm:<name>`` or ``timm:<folder>`` (saved by ``timm.models.save_for_hf``): optional
+  extras (see requirements-extras.txt).
 
 The types every loader shares (:class:`ClassifierBundle`, :class:`ModelLoadError`, :func:`freeze`) are in
 :mod:`models.bundle`, and importable from here too.
