@@ -11,8 +11,9 @@ from captum.attr import DeepLift as CaptumDeepLift
 from captum.attr._core import deep_lift as _captum_deep_lift
 
 from glimpse.saliency.base import Cost, MethodInfo
-from glimpse.saliency.contract import BASELINES, Attribution, Method
+from glimpse.saliency.contract import BASELINES, Attribution, Method, ScoreModel
 from glimpse.saliency.methods._common import quiet_captum, score_of
+from glimpse.saliency.methods.sites import per_site
 
 
 def register_subclass_rules(model) -> None:
@@ -59,10 +60,13 @@ class DeepLift(Method):
         return params["baseline"] == "uniform"  # the noise baseline is drawn; black and blurred are fixed
 
     def attribute(self, ctx, x, params):
-        register_subclass_rules(ctx.score)
+        # Captum keeps one input and output per nonlinearity module: a network calling one ReLU at several sites
+        # (torchvision's ResNet blocks) runs as a copy with a ReLU per site (methods/sites.py)
+        score = ScoreModel(per_site(ctx.score.model), ctx.target, probs=ctx.score.probs)
+        register_subclass_rules(score)
         baseline = ctx.baseline(params["baseline"], x)
         with quiet_captum():
-            attr = CaptumDeepLift(ctx.score, multiply_by_inputs=True).attribute(x, baselines=baseline, target=0)
+            attr = CaptumDeepLift(score, multiply_by_inputs=True).attribute(x, baselines=baseline, target=0)
         attr = attr.detach()
         return Attribution(
             attr.sum(1), total=attr.flatten(1).sum(1), expected=score_of(ctx, x) - score_of(ctx, baseline)
