@@ -21,6 +21,7 @@ from training.shapes_t2i.train import (
     install_grounding,
     main,
     parse_args,
+    pixel_grounding_loss,
     role_loss,
     role_targets,
     sample_timesteps,
@@ -389,6 +390,52 @@ def test_grounding_loss_is_the_squared_share_of_attention_outside_the_object():
     # no grounded word (all captions dropped): zero, still differentiable
     none = grounding_loss([a], torch.full((1, 4), -1), masks)
     assert float(none.detach()) == 0.0 and none.requires_grad
+
+
+def test_pixel_grounding_loss_prefers_a_map_that_covers_its_object_to_a_peak_inside_it():
+    masks = torch.zeros(1, 4, 32, 32)
+    masks[0, 0, 8:24, 8:24] = 1.0  # a 16 px square: 4x4 cells of an 8x8 layer
+    tokens = torch.tensor([[2, -1, -1, -1]])
+    cells = torch.zeros(8, 8)
+    cells[2:6, 2:6] = 1.0
+    covering = torch.full((1, 64, 5), 0.01)
+    covering[0, :, 2] = cells.flatten()
+    peaked = torch.full((1, 64, 5), 0.01)
+    peaked[0, :, 2] = 0.0
+    peaked[0, 3 * 8 + 3, 2] = 1.0  # one cell at the object's centre: all inside, so the token loss is 0
+    assert float(grounding_loss([peaked], tokens, masks)) == pytest.approx(0.0, abs=1e-6)
+    assert float(pixel_grounding_loss([covering], tokens, masks)) < 2e-3
+    assert float(pixel_grounding_loss([peaked], tokens, masks)) > 1.0  # 15 of 64 cells at ~0 where the mask is 1
+    # min-max normalised: scaling or offsetting a map leaves the loss unchanged
+    shifted = covering.clone()
+    shifted[0, :, 2] = 0.2 + 0.3 * shifted[0, :, 2]
+    assert float(pixel_grounding_loss([shifted], tokens, masks)) == pytest.approx(
+        float(pixel_grounding_loss([covering], tokens, masks)), abs=1e-6
+    )
+    peaked.requires_grad_(True)
+    loss = pixel_grounding_loss([peaked], tokens, masks)
+    loss.backward()
+    grad = peaked.grad[0, :, 2].view(8, 8)
+    assert float(grad[2, 2]) < 0 and float(peaked.grad[0, :, 0].abs().sum()) == 0  # raise the object's corner
+    none = pixel_grounding_loss([peaked], torch.full((1, 4), -1), masks)
+    assert float(none.detach()) == 0.0 and none.requires_grad
+
+
+def test_init_from_starts_a_run_from_a_saved_pipelines_weights(tmp_path):
+    torch.manual_seed(1)
+    ShapesPipeline.build(**TINY_UNET).save_pretrained(str(tmp_path / "init"))
+    saved = ShapesPipeline.from_pretrained(str(tmp_path / "init"))
+    args = ["--out", str(tmp_path / "run"), "--batch-size", "2", "--tiny", "--eval-every", "0", "--log-every", "1"]
+    args += ["--init-from", str(tmp_path / "init"), "--pixel-weight", "0.1", "--lr", "1e-12"]
+    assert train(parse_args(args + ["--steps", "1"]))["steps"] == 1
+    metrics = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert np.isfinite(metrics[0]["pixel"]) and np.isfinite(metrics[0]["ground"])
+    # at a negligible lr the run's EMA is still the saved pipeline (a fresh build would differ everywhere)
+    last = ShapesPipeline.from_pretrained(str(tmp_path / "run" / "last"))
+    for name, value in saved.unet.state_dict().items():
+        assert torch.allclose(last.unet.state_dict()[name], value, atol=1e-6), name
+    for name, value in saved.text_encoder.state_dict().items():
+        assert torch.allclose(last.text_encoder.state_dict()[name], value, atol=1e-6), name
 
 
 def test_grounding_processors_keep_the_unet_output_and_record_every_cross_attention_layer():

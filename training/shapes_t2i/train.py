@@ -22,6 +22,9 @@ them (9,300 CPU steps) never learned, staying at chance while colours were right
 
   It makes each word's key the one the pixels of its object read, so the text encoder must tell which
   object of the sentence goes where, and shape words must carry the shape.
+* **Pixel grounding loss** (TokenCompose's second term; ``--pixel-weight``, 0 by default): binary
+  cross-entropy between each grounded word's min-max normalised map and its object's mask. The token loss
+  is met by a peak at the object's centre; this one asks for the whole object at the map's top value.
 
 The UNet and the text encoder are trained jointly. Captions are replaced by the empty prompt with
 probability ``--cond-dropout`` so the same network also models the unconditional distribution
@@ -41,6 +44,12 @@ The shipped checkpoint's run, three resumed phases (about 2 hours on one CPU thr
     training/shapes_t2i/recipe.sh .train/shapes_t2i
 
 The loss weights and the timestep bias default to the last phase's settings.
+
+Fine-tune from exported (float16) weights, e.g. the shipped ones; the optimiser, the EMA and the step count
+start afresh (recipe.sh's phase 4)::
+
+    python -m training.shapes_t2i.train --init-from models/embedded/shapes_t2i --out .train/shapes_t2i_px \
+        --lr 2e-4 --pixel-weight 0.1 --steps 2000 --decay-from 1000
 
 Ship the best checkpoint (float16 weights)::
 
@@ -122,6 +131,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="weight of the token grounding loss on the cross-attention maps (0 disables it)",
     )
     p.add_argument(
+        "--pixel-weight",
+        type=float,
+        default=0.0,
+        help="weight of the pixel grounding loss (BCE of min-max normalised word maps against object masks)",
+    )
+    p.add_argument(
         "--role-weight",
         type=float,
         default=0.1,
@@ -145,6 +160,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--time-limit", type=float, default=0.0, help="stop after this many minutes (0: none)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/state.pt")
+    p.add_argument(
+        "--init-from",
+        default=None,
+        metavar="DIR",
+        help="start from the weights of a saved pipeline (e.g. an export) with a fresh optimiser, EMA and step 0",
+    )
     p.add_argument("--reset-best", action="store_true", help="on --resume, forget the stored best score")
     p.add_argument(
         "--export-from",
@@ -236,16 +257,52 @@ def grounding_loss(attention: list[torch.Tensor], tokens: torch.Tensor, masks: t
     valid = tokens >= 0
     if not attention or not bool(valid.any()):
         return sum((a.sum() * 0.0 for a in attention), torch.zeros(()))
-    index = tokens.clamp_min(0)
     losses = []
     for a in attention:
-        b, hw, _ = a.shape
-        side = int(round(hw**0.5))
-        m = F.adaptive_avg_pool2d(masks, side).flatten(2)  # (B, K, hw)
-        per_word = torch.gather(a.transpose(1, 2), 1, index.unsqueeze(-1).expand(-1, -1, hw))  # (B, K, hw)
+        per_word, m = _word_maps_and_masks(a, tokens, masks)
         inside = (per_word * m).sum(-1) / per_word.sum(-1).clamp_min(1e-8)
         losses.append(((1.0 - inside) ** 2)[valid].mean())
     return torch.stack(losses).mean()
+
+
+def pixel_grounding_loss(attention: list[torch.Tensor], tokens: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """Pixel grounding loss after TokenCompose (Wang et al. 2024): for each grounded word i and layer, the binary
+    cross-entropy between its attention map, min-max normalised over the layer's pixels, and its object's mask
+    M_i (area-resized to the layer's grid, so edge cells have fractional targets):
+
+        Â_i = (A_i - min_p A_i) / (max_p A_i - min_p A_i),
+        L = mean over words, layers and pixels of -[M_i log Â_i + (1 - M_i) log(1 - Â_i)].
+
+    :func:`grounding_loss` is met by a peak at the object's centre, whose thresholded map covers a third of
+    the object; this term asks for the whole object at the map's top value. TokenCompose applies the BCE to the
+    raw map; here a colour word and a shape word share one mask and their softmax shares cannot both reach 1,
+    so each map is min-max normalised first, as the evaluation does before thresholding. Â is squeezed
+    linearly into [1e-3, 1 - 1e-3] (not clamped: a clamp would take the gradient from the pixels farthest off,
+    a map's own minimum among them) so the loss stays bounded. Arguments as :func:`grounding_loss`.
+    """
+    valid = tokens >= 0
+    if not attention or not bool(valid.any()):
+        return sum((a.sum() * 0.0 for a in attention), torch.zeros(()))
+    losses = []
+    for a in attention:
+        per_word, m = _word_maps_and_masks(a, tokens, masks)
+        low, high = per_word.amin(-1, keepdim=True), per_word.amax(-1, keepdim=True)
+        normalised = (per_word - low) / (high - low).clamp_min(1e-8)
+        bce = F.binary_cross_entropy(1e-3 + (1.0 - 2e-3) * normalised, m, reduction="none").mean(-1)  # (B, K)
+        losses.append(bce[valid].mean())
+    return torch.stack(losses).mean()
+
+
+def _word_maps_and_masks(
+    a: torch.Tensor, tokens: torch.Tensor, masks: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The grounded words' maps (B, K, h*w) of one layer's (B, h*w, T) attention ``a`` and their masks
+    area-resized to the layer's grid, (B, K, h*w); unused slots (token -1) read token 0."""
+    _, hw, _ = a.shape
+    side = int(round(hw**0.5))
+    m = F.adaptive_avg_pool2d(masks, side).flatten(2)
+    per_word = torch.gather(a.transpose(1, 2), 1, tokens.clamp_min(0).unsqueeze(-1).expand(-1, -1, hw))
+    return per_word, m
 
 
 def role_targets(scenes: list[Scene], keep: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
@@ -316,6 +373,11 @@ def train(args: argparse.Namespace) -> dict:
     pipe = ShapesPipeline.build(**(TINY_UNET if args.tiny else {}), coord_channels=args.coord_channels)
     pipe.set_progress_bar_config(disable=True)
     unet, text_encoder, tokenizer, scheduler = pipe.unet, pipe.text_encoder, pipe.tokenizer, pipe.scheduler
+    if args.init_from:  # strict loads: a saved pipeline of another configuration raises here
+        init = ShapesPipeline.from_pretrained(args.init_from)
+        unet.load_state_dict(init.unet.state_dict())
+        text_encoder.load_state_dict(init.text_encoder.state_dict())
+        del init
     ema_pipe = ShapesPipeline(copy.deepcopy(unet), copy.deepcopy(text_encoder), tokenizer, scheduler)
     ema_pipe.set_progress_bar_config(disable=True)
     ema_pipe.unet.requires_grad_(False)
@@ -354,12 +416,12 @@ def train(args: argparse.Namespace) -> dict:
     if role_head is not None and not saved_head:  # a new head joins the optimiser
         optimizer.add_param_group({"params": list(role_head.parameters())})
 
-    attention_store = install_grounding(unet) if args.ground_weight > 0 else None
+    attention_store = install_grounding(unet) if args.ground_weight > 0 or args.pixel_weight > 0 else None
     alphas_cumprod = scheduler.alphas_cumprod.float()
     metrics_path = os.path.join(args.out, "metrics.jsonl")
     t_start = time.time()
     window: list[float] = []
-    aux_windows: dict[str, list[float]] = {"ground": [], "role": []}
+    aux_windows: dict[str, list[float]] = {"ground": [], "pixel": [], "role": []}
     window_t0 = time.time()
     loss_value = float("nan")
     eval_captions = _eval_subset(args.eval_prompts)
@@ -389,9 +451,15 @@ def train(args: argparse.Namespace) -> dict:
         denoise_loss = F.mse_loss(pred.float(), target)
         loss = denoise_loss
         if attention_store is not None:
-            ground = grounding_loss([a.float() for a in attention_store], *grounding_targets(scenes, ~drop))
-            loss = loss + args.ground_weight * ground
-            aux_windows["ground"].append(float(ground.detach()))
+            maps, targets = [a.float() for a in attention_store], grounding_targets(scenes, ~drop)
+            if args.ground_weight > 0:
+                ground = grounding_loss(maps, *targets)
+                loss = loss + args.ground_weight * ground
+                aux_windows["ground"].append(float(ground.detach()))
+            if args.pixel_weight > 0:
+                pixel = pixel_grounding_loss(maps, *targets)
+                loss = loss + args.pixel_weight * pixel
+                aux_windows["pixel"].append(float(pixel.detach()))
             attention_store.clear()
         if args.role_weight > 0:
             role = role_loss(role_head, context, *role_targets(scenes, ~drop))
