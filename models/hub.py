@@ -114,9 +114,11 @@ def vit_layout(
     shapes = dict(trace)
     layers = []
     n_tokens = None
+    # the blocks' own names, not their positions: torchvision's encoder is a Sequential of encoder_layer_0, ...
+    keys = [key for key, _ in blocks.named_children()]
     for idx in (len(blocks) - 1, len(blocks) // 2):
         norm = next(n for n in _VIT_BLOCK_NORMS if hasattr(blocks[idx], n))
-        name = f"{path}.{idx}.{norm}"
+        name = f"{path}.{keys[idx]}.{norm}"
         shape = shapes.get(name)
         if shape is None or len(shape) != 3:
             return None

@@ -16,7 +16,10 @@ sees them when fused attention is off (switched off for the pass). Maps are on t
 
 from __future__ import annotations
 
+import math
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from glimpse.saliency.base import Cost, MethodInfo
@@ -72,11 +75,50 @@ def _attention_in(output, tokens: int) -> torch.Tensor | None:
     return None
 
 
+def _explicit_attention(module: nn.MultiheadAttention, args, kwargs, output):
+    """``nn.MultiheadAttention``'s output recomputed with its probabilities ``softmax(q kᵀ / √d)`` formed, returned
+    beside it so that they are in the graph the output's gradient flows through (the weights it returns when asked
+    are a copy made after use, which no gradient reaches; torchvision's ViT does not ask).
+
+    Only the self-attention a ViT uses (batch-first, one input projection, no masks, no extra key/value bias, no
+    dropout); any other call is left as it was, and :meth:`attention_capture.checked` then says no attention was
+    seen. A recomputation that does not reproduce the module's own output is an error, not a wrong map."""
+    query = args[0] if args else kwargs.get("query")
+    unusual = (
+        len(args) > 3
+        or not module.batch_first
+        or not module._qkv_same_embed_dim
+        or module.bias_k is not None
+        or module.add_zero_attn
+        or kwargs.get("key_padding_mask") is not None
+        or kwargs.get("attn_mask") is not None
+        or kwargs.get("is_causal", False)
+        or (module.training and module.dropout > 0)
+        or query is None
+        or query.ndim != 3
+    )
+    if unusual:
+        return None
+    b, t, c = query.shape
+    heads = module.num_heads
+    q, k, v = F.linear(query, module.in_proj_weight, module.in_proj_bias).chunk(3, dim=-1)
+    q, k, v = (z.reshape(b, t, heads, c // heads).transpose(1, 2) for z in (q, k, v))
+    probs = (q @ k.transpose(-2, -1) / math.sqrt(c // heads)).softmax(-1)
+    out = module.out_proj((probs @ v).transpose(1, 2).reshape(b, t, c))
+    own = output[0] if isinstance(output, tuple) else output
+    if not torch.allclose(out.detach(), own.detach(), rtol=1e-3, atol=1e-5):
+        raise ValueError(
+            "model: recomputing nn.MultiheadAttention with its probabilities did not reproduce its output; "
+            "these methods cannot read its attention"
+        )
+    return out, probs
+
+
 class attention_capture:
     """Context manager: during the forward passes inside it, ``attentions[i]`` is block i's attention (B, heads,
     T, T), ``inputs[i]`` and ``hidden[i]`` its input and output tokens (B, T, C), all in the autograd graph. Fused
     attention (timm's ``fused_attn``, which never forms the probabilities) is switched off inside and restored
-    after."""
+    after; ``nn.MultiheadAttention`` (torchvision's ViT) is asked for its per-head weights by a pre-hook."""
 
     def __init__(self, bundle) -> None:
         self.net = unwrap(bundle.model)
@@ -102,6 +144,8 @@ class attention_capture:
                     if hasattr(module, "fused_attn"):
                         self._fused.append((module, module.fused_attn))
                         module.fused_attn = False
+                    if isinstance(module, nn.MultiheadAttention):  # torchvision's ViT calls it with need_weights=False
+                        self._handles.append(module.register_forward_hook(_explicit_attention, with_kwargs=True))
                     if module is not block:
                         self._handles.append(module.register_forward_hook(self._attention_hook(i)))
                 self._handles.append(block.register_forward_pre_hook(self._input_hook(i), with_kwargs=True))
