@@ -37,6 +37,11 @@ CANDIDATES: dict[str, tuple[int, ...]] = {
 }
 #: Two sizes within this fraction of each other's time per image count as equally fast.
 TIE = 0.05
+#: The measurement stops after this many seconds (once two sizes are timed), and once two sizes in a row were
+#: slower per image than the best before them: a CPU saturates at a few images, and timing every candidate of a
+#: 224-px ResNet took about 45 s on one busy thread, the first map's wait.
+MEASURE_BUDGET_S = 5.0
+SLOWER_IN_A_ROW = 2
 CACHE_FILE = "batch_sizes.json"
 
 _lock = threading.Lock()
@@ -93,10 +98,13 @@ def _write(path: Path, data: dict) -> None:
 
 
 def measure_batch_times(bundle, candidates: tuple[int, ...]) -> dict[int, float]:
-    """Seconds per image of one forward+backward at each batch size (channels-last, as ``explain`` runs it).
+    """Seconds per image of one forward+backward at each batch size (channels-last, as ``explain`` runs it),
+    in increasing order, until :data:`SLOWER_IN_A_ROW` sizes in a row are slower than the best before them
+    (by more than :data:`TIE`) or :data:`MEASURE_BUDGET_S` has passed: the sizes left out are not timed.
 
     Holds the bundle's lock; draws its inputs from a private generator.
     """
+    candidates = tuple(sorted(candidates))
     h, w = bundle.input_size
     lo, hi = bundle.input_range
     g = torch.Generator().manual_seed(0)
@@ -114,8 +122,13 @@ def measure_batch_times(bundle, candidates: tuple[int, ...]) -> dict[int, float]
     times: dict[int, float] = {}
     with bundle.lock:
         pass_of(candidates[0])  # warm-up: first-call allocations and kernel choices
+        start, slower = time.perf_counter(), 0
         for b in candidates:
+            best = min(times.values(), default=float("inf"))
             times[b] = min(pass_of(b), pass_of(b)) / b
+            slower = slower + 1 if times[b] > best * (1.0 + TIE) else 0
+            if slower >= SLOWER_IN_A_ROW or (len(times) >= 2 and time.perf_counter() - start > MEASURE_BUDGET_S):
+                break
     return times
 
 

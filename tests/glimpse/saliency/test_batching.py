@@ -98,3 +98,33 @@ def test_adaptive_integrated_gradients_places_its_nodes_whatever_the_batch():
         torch.testing.assert_close(
             torch.from_numpy(other.values), torch.from_numpy(runs[0].values), rtol=1e-5, atol=1e-7
         )
+
+
+def test_the_measurement_stops_once_bigger_batches_stop_paying(monkeypatch):
+    """Sizes are timed in increasing order until two in a row are slower per image than the best before them."""
+    per_image = {1: 0.05, 2: 0.03, 4: 0.02, 8: 0.021, 12: 0.03, 16: 0.04, 24: 0.01, 32: 0.01}
+
+    def fake_grad(outputs, inputs):  # the pass's time is what per_image says for its batch
+        b = inputs.shape[0]
+        clock[0] += per_image[b] * b
+        return (torch.zeros_like(inputs),)
+
+    clock = [0.0]
+    monkeypatch.setattr(batching.time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(batching.torch.autograd, "grad", fake_grad)
+    times = batching.measure_batch_times(cnn_bundle(), batching.CANDIDATES["cpu"])
+    assert list(times) == [1, 2, 4, 8, 12, 16]  # 8 ties with 4 (within TIE: not slower); 12 and 16 are slower
+    assert batching.choose(times) == 4
+
+
+def test_the_measurement_stops_at_its_time_budget(monkeypatch):
+
+    def fake_grad(outputs, inputs):
+        clock[0] += 2.0  # every pass takes 2 s: the budget ends the measurement after two sizes
+        return (torch.zeros_like(inputs),)
+
+    clock = [0.0]
+    monkeypatch.setattr(batching.time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(batching.torch.autograd, "grad", fake_grad)
+    times = batching.measure_batch_times(cnn_bundle(), batching.CANDIDATES["cpu"])
+    assert list(times) == [1, 2]
