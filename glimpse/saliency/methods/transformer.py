@@ -118,7 +118,8 @@ class attention_capture:
     """Context manager: during the forward passes inside it, ``attentions[i]`` is block i's attention (B, heads,
     T, T), ``inputs[i]`` and ``hidden[i]`` its input and output tokens (B, T, C), all in the autograd graph. Fused
     attention (timm's ``fused_attn``, which never forms the probabilities) is switched off inside and restored
-    after; ``nn.MultiheadAttention`` (torchvision's ViT) is asked for its per-head weights by a pre-hook."""
+    after; ``nn.MultiheadAttention`` (torchvision's ViT) is recomputed by a forward hook with its per-head
+    probabilities formed (:func:`_explicit_attention`)."""
 
     def __init__(self, bundle) -> None:
         self.net = unwrap(bundle.model)
