@@ -436,6 +436,10 @@ def test_init_from_starts_a_run_from_a_saved_pipelines_weights(tmp_path):
         assert torch.allclose(last.unet.state_dict()[name], value, atol=1e-6), name
     for name, value in saved.text_encoder.state_dict().items():
         assert torch.allclose(last.text_encoder.state_dict()[name], value, atol=1e-6), name
+    # --pixel-max-t 0: no timestep is below it, so the pixel loss has nothing to ground
+    train(parse_args(args + ["--steps", "1", "--pixel-max-t", "0", "--out", str(tmp_path / "none")]))
+    (record,) = [json.loads(line) for line in (tmp_path / "none" / "metrics.jsonl").read_text().splitlines()]
+    assert record["pixel"] == 0.0 and record["ground"] > 0
 
 
 def test_grounding_processors_keep_the_unet_output_and_record_every_cross_attention_layer():

@@ -136,6 +136,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0.0,
         help="weight of the pixel grounding loss (BCE of min-max normalised word maps against object masks)",
     )
+    # the layout is decided at the noisiest timesteps, where the object's exact extent is not yet known
+    p.add_argument(
+        "--pixel-max-t",
+        type=int,
+        default=1000,
+        help="the pixel loss applies only to timesteps below this (1000: all)",
+    )
     p.add_argument(
         "--role-weight",
         type=float,
@@ -457,7 +464,7 @@ def train(args: argparse.Namespace) -> dict:
                 loss = loss + args.ground_weight * ground
                 aux_windows["ground"].append(float(ground.detach()))
             if args.pixel_weight > 0:
-                pixel = pixel_grounding_loss(maps, *targets)
+                pixel = pixel_grounding_loss(maps, *grounding_targets(scenes, ~drop & (t.numpy() < args.pixel_max_t)))
                 loss = loss + args.pixel_weight * pixel
                 aux_windows["pixel"].append(float(pixel.detach()))
             attention_store.clear()
