@@ -25,8 +25,9 @@ python -m training.shapes_t2i.train --export-from "$OUT/last" --out models/embed
 
 # Tried and not shipped (issue 27, the card's "How we got here"): fine-tunes of the shipped float16 weights with
 # TokenCompose's pixel loss beside the token loss, each a fresh optimiser, EMA and step count from
-# --init-from. They doubled the held-out word-map IoU (0.31 -> 0.63-0.72) but lost placement on the same few
-# held-out scenes (1.00 -> 0.89-0.96 over seeds 0-3), so the checkpoint above stays. To rerun them:
+# --init-from. They raised the held-out shape-word IoU (0.31 -> 0.50-0.72) but lost placement on the same few
+# held-out scenes (1.00 -> 0.89-0.96 over seeds 0-3), as did the same fine-tune without the pixel loss (the
+# control, 0.90): the restart costs it, not the pixel loss. The checkpoint above stays. To rerun them:
 #   FT=(--init-from models/embedded/shapes_t2i --batch-size 16 --lr 2e-4 --warmup 50 --ground-weight 0.2
 #       --role-weight 0.1 --high-t-frac 0.5 --eval-every 250 --eval-prompts 8 --eval-guidance 1.5 --save-every 250
 #       --threads 1)
@@ -34,3 +35,7 @@ python -m training.shapes_t2i.train --export-from "$OUT/last" --out models/embed
 #   python -m training.shapes_t2i.train "${FT[@]}" --out "$OUT/px05" --steps 1000 --decay-from 500 --pixel-weight 0.05
 #   python -m training.shapes_t2i.train "${FT[@]}" --out "$OUT/pxlow" --steps 1000 --decay-from 500 --pixel-weight 0.1 \
 #     --pixel-max-t 500
+#   python -m training.shapes_t2i.train "${FT[@]}" --out "$OUT/px02" --steps 500 --decay-from 250 --lr 1e-4 \
+#     --pixel-weight 0.02 --eval-every 0
+#   python -m training.shapes_t2i.train "${FT[@]}" --out "$OUT/px00" --steps 500 --decay-from 250 --lr 1e-4 \
+#     --pixel-weight 0 --eval-every 0   # the control: the same fine-tune without the pixel loss
