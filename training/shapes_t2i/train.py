@@ -261,14 +261,21 @@ def grounding_loss(attention: list[torch.Tensor], tokens: torch.Tensor, masks: t
     of (B, h*w, T) head-averaged maps; ``tokens`` (B, K) with -1 for unused slots; ``masks`` (B, K, H, W).
     Returns 0 (with a gradient path) when no slot is used.
     """
+
+    def outside_squared(per_word: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        inside = (per_word * m).sum(-1) / per_word.sum(-1).clamp_min(1e-8)
+        return (1.0 - inside) ** 2
+
+    return _mean_over_words_and_layers(attention, tokens, masks, outside_squared)
+
+
+def _mean_over_words_and_layers(attention, tokens, masks, per_word_loss) -> torch.Tensor:
+    """``per_word_loss(maps, masks)`` (B, K) averaged over the used slots, then over the layers; 0 (with a
+    gradient path) when no slot is used."""
     valid = tokens >= 0
     if not attention or not bool(valid.any()):
         return sum((a.sum() * 0.0 for a in attention), torch.zeros(()))
-    losses = []
-    for a in attention:
-        per_word, m = _word_maps_and_masks(a, tokens, masks)
-        inside = (per_word * m).sum(-1) / per_word.sum(-1).clamp_min(1e-8)
-        losses.append(((1.0 - inside) ** 2)[valid].mean())
+    losses = [per_word_loss(*_word_maps_and_masks(a, tokens, masks))[valid].mean() for a in attention]
     return torch.stack(losses).mean()
 
 
@@ -287,17 +294,13 @@ def pixel_grounding_loss(attention: list[torch.Tensor], tokens: torch.Tensor, ma
     linearly into [1e-3, 1 - 1e-3] (not clamped: a clamp would take the gradient from the pixels farthest off,
     a map's own minimum among them) so the loss stays bounded. Arguments as :func:`grounding_loss`.
     """
-    valid = tokens >= 0
-    if not attention or not bool(valid.any()):
-        return sum((a.sum() * 0.0 for a in attention), torch.zeros(()))
-    losses = []
-    for a in attention:
-        per_word, m = _word_maps_and_masks(a, tokens, masks)
+
+    def bce(per_word: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
         low, high = per_word.amin(-1, keepdim=True), per_word.amax(-1, keepdim=True)
         normalised = (per_word - low) / (high - low).clamp_min(1e-8)
-        bce = F.binary_cross_entropy(1e-3 + (1.0 - 2e-3) * normalised, m, reduction="none").mean(-1)  # (B, K)
-        losses.append(bce[valid].mean())
-    return torch.stack(losses).mean()
+        return F.binary_cross_entropy(1e-3 + (1.0 - 2e-3) * normalised, m, reduction="none").mean(-1)  # (B, K)
+
+    return _mean_over_words_and_layers(attention, tokens, masks, bce)
 
 
 def _word_maps_and_masks(
