@@ -146,8 +146,10 @@ def layer_options(bundle: ClassifierBundle) -> list[str]:
     return seen
 
 
-def _param_widget(method: str, name: str, default, choices: dict):
-    key = f"sal_param_{method}_{name}"
+def _param_widget(method: str, name: str, default, choices: dict, size: tuple[int, int] | None = None):
+    # a default that depends on the model's input size (occlusion's window) gets a widget per size, so that a
+    # model of another size starts from its own default instead of the last model's value
+    key = f"sal_param_{method}_{name}" + ("" if size is None else f"_{size[0]}x{size[1]}")
     if name in choices:
         opts = list(choices[name])
         return st.selectbox(name, opts, index=opts.index(default) if default in opts else 0, key=key)
@@ -171,8 +173,9 @@ def _hashable(value):
     return tuple(value) if isinstance(value, list) else value
 
 
-def _method_params(selected: list[str], infos: dict) -> list[tuple[str, tuple]]:
-    """Each selected method with its parameters' widgets' values, in the order selected."""
+def _method_params(selected: list[str], infos: dict, input_size: tuple[int, int]) -> list[tuple[str, tuple]]:
+    """Each selected method with its parameters' widgets' values (starting from its defaults for a model input
+    of ``input_size``), in the order selected."""
     methods = []
     with st.expander("Method parameters", expanded=False):
         for name in selected:
@@ -182,9 +185,11 @@ def _method_params(selected: list[str], infos: dict) -> list[tuple[str, tuple]]:
             st.markdown(f"**{info.label}**")
             cols = st.columns(min(3, len(info.params)))
             params = {}
-            for i, (pname, default) in enumerate(info.params.items()):
+            defaults = REGISTRY[name].defaults(input_size)
+            for i, (pname, default) in enumerate(defaults.items()):
+                sized = None if default == info.params[pname] else input_size
                 with cols[i % len(cols)]:
-                    params[pname] = _hashable(_param_widget(name, pname, default, info.choices))
+                    params[pname] = _hashable(_param_widget(name, pname, default, info.choices, sized))
             methods.append((name, tuple(sorted(params.items()))))
         if not any(infos[n].params for n in selected):
             st.caption("The selected methods have no parameters.")
@@ -204,7 +209,7 @@ def method_controls(bundle: ClassifierBundle, selected: list[str], infos: dict) 
             key="sal_layer",
             help="The model's suggestions come first: post-activation maps (never negative), then block outputs.",
         )
-    methods = _method_params(selected, infos)
+    methods = _method_params(selected, infos, tuple(bundle.input_size))
     noise = None
     with st.expander("Noise tunnel (SmoothGrad / SmoothGrad² / VarGrad on every selected method)"):
         kind = st.selectbox(

@@ -285,6 +285,12 @@ class Method:
         """Maps for a batch ``x`` (B, 3, H, W) of model inputs."""
         raise NotImplementedError
 
+    # --- defaults that depend on the model --------------------------------------------------------
+    def defaults(self, input_size: tuple[int, int] | None = None) -> dict:
+        """The parameters a panel starts from for a model whose input is ``input_size`` (H, W): ``info.params``
+        unless the method scales a default to the input (occlusion's window). None: the 224-px defaults."""
+        return dict(self.info.params)
+
     # --- which models ------------------------------------------------------------------------------
     def applies(self, bundle) -> str | None:
         """None when the method can explain ``bundle``'s model, else why not (the pages hide it with the reason,

@@ -161,7 +161,7 @@ def estimate_cost(
     ValueError
         Unknown method, parameter, layer or noise tunnel option, as :func:`~glimpse.saliency.explain` would.
     """
-    items = panel.items(methods, noise_tunnel)
+    items = panel.items(methods, noise_tunnel, tuple(bundle.input_size))
     layer = panel.layer_for(bundle, items, layer)
     measured: list[int] = [] if layer_channels is None else [int(layer_channels)]
 

@@ -150,7 +150,7 @@ def explain(
     ValueError
         Unknown method, parameter, layer or target.
     """
-    items = panel.items(methods, noise_tunnel)
+    items = panel.items(methods, noise_tunnel, tuple(bundle.input_size))
     for it in items:
         why = it.method.applies(bundle)
         if why is not None:

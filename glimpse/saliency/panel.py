@@ -47,14 +47,15 @@ def check_noise_tunnel(nt: dict | None) -> dict | None:
     return {"kind": str(out["kind"]), "samples": int(out["samples"]), "noise": float(out["noise"])}
 
 
-def check_params(name: str, method: Method, given: dict) -> dict:
-    """The method's defaults updated with ``given``, each value converted to its default's type and checked."""
+def check_params(name: str, method: Method, given: dict, input_size: tuple[int, int] | None = None) -> dict:
+    """The method's defaults for a model input of ``input_size`` (:meth:`Method.defaults`) updated with
+    ``given``, each value converted to its default's type and checked."""
     info = method.info
     unknown = set(given) - set(info.params)
     if unknown:
         known = ", ".join(info.params) or "none"
         raise ValueError(f"params: unknown parameter(s) {sorted(unknown)} for method {name!r}; known: {known}")
-    params = dict(info.params)
+    params = method.defaults(input_size)
     for key, value in given.items():
         default = info.params[key]
         try:
@@ -76,9 +77,11 @@ def check_params(name: str, method: Method, given: dict) -> dict:
     return params
 
 
-def items(methods: Sequence[str | tuple[str, dict]], noise_tunnel: dict | None) -> list[PanelMethod]:
-    """The checked panel: each method with its full parameters and its noise tunnel (its own, as SmoothGrad's,
-    or the global ``noise_tunnel``)."""
+def items(
+    methods: Sequence[str | tuple[str, dict]], noise_tunnel: dict | None, input_size: tuple[int, int] | None = None
+) -> list[PanelMethod]:
+    """The checked panel: each method with its full parameters (defaults for a model input of ``input_size``)
+    and its noise tunnel (its own, as SmoothGrad's, or the global ``noise_tunnel``)."""
     if isinstance(methods, (str, bytes)):
         methods = [methods]
     if not methods:
@@ -91,7 +94,7 @@ def items(methods: Sequence[str | tuple[str, dict]], noise_tunnel: dict | None) 
         if any(it.name == name for it in out):
             raise ValueError(f"methods: {name!r} listed twice")
         method = REGISTRY[name]
-        params = check_params(name, method, given)
+        params = check_params(name, method, given, input_size)
         own = method.own_noise_tunnel(params)
         out.append(PanelMethod(name, method, params, check_noise_tunnel(own) if own is not None else nt_all))
     return out

@@ -327,3 +327,16 @@ def test_a_probed_pixel_reads_every_map_there_and_is_marked(page):
     with unittest.mock.patch.object(probe_widgets.st, "session_state", state):
         probe_widgets.clicked("k", grid, (h, w), keys)
     assert (state["x"], state["y"]) == (w - 1, h - 1)
+
+
+def test_occlusion_starts_from_a_window_scaled_to_the_models_input():
+    """On the 224-px default the window is 32; picking the 32-px shapes ViT in the sidebar gives a fresh 5-px
+    window (a 32-px one would black out the whole scene at every position: a constant map)."""
+    from components.sidebar import PICK_KEY
+
+    at = linked_page("occlusion")
+    assert at.number_input(key="sal_param_occlusion_window").value == 32
+    at.selectbox(key=PICK_KEY).set_value("shapes-vit").run()
+    assert not at.exception, at.exception
+    assert at.number_input(key="sal_param_occlusion_window_32x32").value == 5
+    assert at.number_input(key="sal_param_occlusion_stride_32x32").value == 2

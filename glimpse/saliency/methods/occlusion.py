@@ -19,11 +19,20 @@ class Occlusion(Method):
         family="perturbation",
         params={"window": 32, "stride": 16},
         explanation="Covers the image with a black square, position by position, and records how much the class\n"
-        "score drops: slow but model-agnostic. Window and stride in model-input pixels (224 wide).",
+        "score drops: model-agnostic, slow. Window and stride in input pixels, scaled to the input (32, 16 at 224).",
         citation="Zeiler & Fergus, Visualizing and Understanding Convolutional Networks, ECCV 2014",
         slow=True,
         units="ΔS per occluded window",
     )
+
+    def defaults(self, input_size=None):
+        # 32 and 16 are for a 224-px input; on a 32-px shapes scene a 32-px window would black out the whole
+        # image at every position and give a constant map, so both scale with the input's shorter side
+        if input_size is None:
+            return dict(self.info.params)
+        side = min(int(input_size[0]), int(input_size[1]))
+        window = max(1, min(side, round(self.info.params["window"] * side / 224)))
+        return {"window": window, "stride": max(1, round(self.info.params["stride"] * side / 224))}
 
     def units(self, params):
         # A window's score drop, averaged over the windows covering the pixel: the unit is the window.

@@ -135,3 +135,19 @@ def test_integrated_gradients_progress_only_moves_forward(cnn):
     )
     assert seen == sorted(seen) and 0.0 <= seen[0] and seen[-1] == 1.0
     assert len(set(seen)) > 3  # the bar moves during the run, not only at its end
+
+
+def test_occlusion_default_window_scales_with_the_model_input(cnn):
+    # 32 × 16 is for a 224-px input; on the 32-px tiny CNN a 32-px window would black out the whole image at
+    # every position, so every pixel would get the same score drop
+    occlusion = REGISTRY["occlusion"]
+    assert occlusion.defaults((224, 224)) == {"window": 32, "stride": 16} == occlusion.defaults(None)
+    assert occlusion.defaults((32, 32)) == {"window": 5, "stride": 2}
+    assert occlusion.defaults((64, 32)) == {"window": 5, "stride": 2}  # the shorter side
+    assert occlusion.defaults((2, 2)) == {"window": 1, "stride": 1}
+    (m,) = explain(cnn, image(), ["occlusion"], target=0)
+    assert dict(m.params) == {"window": 5, "stride": 2}
+    assert np.ptp(m.values) > 0
+    # the full window gives the constant map the scaled default avoids; a given value still wins
+    (whole,) = explain(cnn, image(), [("occlusion", {"window": 32})], target=0)
+    assert dict(whole.params) == {"window": 32, "stride": 2} and np.ptp(whole.values) == 0
