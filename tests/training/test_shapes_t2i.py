@@ -442,6 +442,22 @@ def test_init_from_starts_a_run_from_a_saved_pipelines_weights(tmp_path):
     assert record["pixel"] == 0.0 and record["ground"] > 0
 
 
+def test_freeze_text_encoder_trains_the_unet_only(tmp_path):
+    torch.manual_seed(1)
+    ShapesPipeline.build(**TINY_UNET).save_pretrained(str(tmp_path / "init"))
+    saved = ShapesPipeline.from_pretrained(str(tmp_path / "init"))
+    args = ["--out", str(tmp_path / "run"), "--batch-size", "2", "--tiny", "--eval-every", "0", "--steps", "2"]
+    args += ["--init-from", str(tmp_path / "init"), "--pixel-weight", "0.1", "--lr", "1e-2", "--warmup", "1"]
+    with pytest.raises(SystemExit, match="role-weight 0"):
+        train(parse_args(args + ["--freeze-text-encoder"]))
+    train(parse_args(args + ["--freeze-text-encoder", "--role-weight", "0", "--ema-decay", "0"]))
+    last = ShapesPipeline.from_pretrained(str(tmp_path / "run" / "last"))
+    for name, value in saved.text_encoder.state_dict().items():
+        assert torch.equal(last.text_encoder.state_dict()[name], value), name
+    moved = [n for n, v in saved.unet.state_dict().items() if not torch.allclose(last.unet.state_dict()[n], v)]
+    assert moved  # at this lr the UNet did train
+
+
 def test_grounding_processors_keep_the_unet_output_and_record_every_cross_attention_layer():
     torch.manual_seed(0)
     pipe = ShapesPipeline.build(**TINY_UNET)

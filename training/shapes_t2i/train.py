@@ -149,6 +149,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0.1,
         help="weight of the auxiliary loss that makes each object word's text embedding say where its object is",
     )
+    # a fine-tune (--init-from) that should not move what the text encoder already says, e.g. each object
+    # word's side, which a fresh role read-out would otherwise pull on
+    p.add_argument("--freeze-text-encoder", action="store_true", help="train the UNet only")
     p.add_argument("--coord-channels", type=int, default=2, choices=(0, 2), help="x/y planes added to the UNet input")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
@@ -392,6 +395,10 @@ def train(args: argparse.Namespace) -> dict:
     ema_pipe.set_progress_bar_config(disable=True)
     ema_pipe.unet.requires_grad_(False)
     ema_pipe.text_encoder.requires_grad_(False)
+    if args.freeze_text_encoder:
+        if args.role_weight > 0:
+            raise SystemExit("--freeze-text-encoder trains no role read-out: give --role-weight 0")
+        text_encoder.requires_grad_(False)
 
     trainable = [p for m in (unet, text_encoder) for p in m.parameters() if p.requires_grad]
     # EMA over every floating tensor of both modules, matched by order
