@@ -28,8 +28,8 @@ from models.hub import _bundle  # noqa: E402
 from models.registry import load_classifier  # noqa: E402
 from tests.extras.test_timm import ARGS, LABELS, _image, _seeded  # noqa: E402
 
-#: the methods both read the same way; LeGrad and Chefer-LRP do not know torchvision's head and blocks yet (below)
-METHODS = ["rollout", "chefer", "gradient", "gradcam"]
+#: every method that reads a ViT's blocks or head: LeGrad and Chefer-LRP read torchvision's through vit_parts
+METHODS = ["rollout", "chefer", "chefer_lrp", "legrad", "gradient", "gradcam"]
 
 
 @pytest.fixture(scope="module")
@@ -100,14 +100,17 @@ def test_torchvision_vit_maps_equal_the_timm_vits(pair, target):
     assert not any(m._forward_hooks or m._forward_pre_hooks for m in tv_bundle.model.modules())
 
 
-@pytest.mark.parametrize("method", ["legrad", "chefer_lrp"])
-def test_the_methods_that_do_not_read_torchvision_yet_say_so(pair, method):
+def test_a_torchvision_vit_with_a_pre_logits_layer_is_refused_by_chefer_lrp_with_the_reason(pair):
     from glimpse.saliency import REGISTRY
 
-    if method not in REGISTRY:
-        pytest.skip(f"{method} is not registered")
-    with pytest.raises(ValueError, match=method):
-        explain(pair[1], _image(6), [method], target=2)
+    net = tv.models.VisionTransformer(
+        image_size=32, patch_size=8, num_layers=1, num_heads=2, hidden_dim=16, mlp_dim=32, num_classes=3,
+        representation_size=8,
+    )  # fmt: skip
+    bundle = _bundle("torchvision:tiny-vit-pre-logits", net, ("a", "b", "c"), (32, 32), pair[1].mean, pair[1].std,
+                     torch.device("cpu"), (4, 4))  # fmt: skip
+    assert "pre-logits" in REGISTRY["chefer_lrp"].applies(bundle)
+    assert REGISTRY["chefer"].applies(bundle) is None
 
 
 def test_vit_b_16_loads_from_the_cache_as_a_vit(tmp_path):

@@ -13,6 +13,9 @@ attention           attention.{q,k,v,o}_proj    self_attn.{q,k,v,out}_proj  attn
 MLP                 mlp.fc1, activation_fn, fc2  mlp.fc1, activation_fn, fc2  mlp.fc1, act, fc2
 layer scales        layer_scale1/2 (DINOv2)     —                        ls1/2
 ==================  ==========================  =======================  =============================
+
+torchvision's ``VisionTransformer`` names them ``ln_1``, ``ln_2``, ``self_attention`` (an ``nn.MultiheadAttention``:
+the fused ``in_proj_weight`` and ``out_proj``) and ``mlp`` (a Sequential: Linear, GELU, Dropout, Linear, Dropout).
 """
 
 from __future__ import annotations
@@ -26,9 +29,9 @@ from torch import nn
 
 from glimpse.saliency.methods.transformer import unwrap
 
-_LN1 = ("layernorm_before", "layer_norm1", "norm1")
-_LN2 = ("layernorm_after", "layer_norm2", "norm2")
-_ATTENTION = ("attention", "self_attn", "attn")
+_LN1 = ("layernorm_before", "layer_norm1", "norm1", "ln_1")
+_LN2 = ("layernorm_after", "layer_norm2", "norm2", "ln_2")
+_ATTENTION = ("attention", "self_attn", "attn", "self_attention")
 _PROJ = ("o_proj", "out_proj", "proj")
 _ACT = ("activation_fn", "act")
 _SCALES = (("layer_scale1", "ls1"), ("layer_scale2", "ls2"))
@@ -85,9 +88,15 @@ def block_parts(block: nn.Module) -> BlockParts | str:
     elif isinstance(getattr(attn, "qkv", None), nn.Linear):
         bias = attn.qkv.bias.chunk(3) if attn.qkv.bias is not None else (None,) * 3
         q, k, v = zip(attn.qkv.weight.chunk(3), bias)
+    elif isinstance(attn, nn.MultiheadAttention):
+        if attn.in_proj_weight is None or attn.bias_k is not None or not attn.batch_first:
+            return "its nn.MultiheadAttention has separate q/k/v dimensions, added key biases or is not batch-first"
+        bias = attn.in_proj_bias.chunk(3) if attn.in_proj_bias is not None else (None,) * 3
+        q, k, v = zip(attn.in_proj_weight.chunk(3), bias)
     else:
         return f"{type(attn).__name__} has neither q/k/v projections nor a fused qkv"
-    proj, fc1, fc2, act = _first(attn, _PROJ), getattr(mlp, "fc1", None), getattr(mlp, "fc2", None), _first(mlp, _ACT)
+    fc1, act, fc2 = _mlp(mlp)
+    proj = _first(attn, _PROJ)
     if not all(isinstance(m, nn.Linear) for m in (proj, fc1, fc2)) or act is None:
         return f"{type(block).__name__} has no output projection, or its MLP is not fc1 -> activation -> fc2"
     heads = _first(attn, ("num_attention_heads", "num_heads"))
@@ -98,6 +107,17 @@ def block_parts(block: nn.Module) -> BlockParts | str:
     return BlockParts(ln1=ln1, q=tuple(q), k=tuple(k), v=tuple(v), proj=proj, ln2=ln2, fc1=fc1, act=act, fc2=fc2,
                       ls1=ls1, ls2=ls2, heads=heads,
                       scale=float(scale) if scale is not None else (q[0].shape[0] // heads) ** -0.5)  # fmt: skip
+
+
+def _mlp(mlp: nn.Module) -> tuple:
+    """(fc1, activation, fc2) of a named MLP, or of a Sequential of two linears around one activation (dropouts
+    are the identity in eval mode); Nones where it is neither."""
+    if isinstance(mlp, nn.Sequential):
+        parts = [m for m in mlp if not isinstance(m, nn.Dropout)]
+        if len(parts) == 3 and isinstance(parts[0], nn.Linear) and isinstance(parts[2], nn.Linear):
+            return parts[0], parts[1], parts[2]
+        return None, None, None
+    return getattr(mlp, "fc1", None), _first(mlp, _ACT), getattr(mlp, "fc2", None)
 
 
 @dataclass(frozen=True)
@@ -147,6 +167,11 @@ def read_head(net: nn.Module) -> Head:
         c = _linear(net, "classifier")
         return Head(base.layernorm, lambda z: torch.cat([z[:, 0], z[:, skip:].mean(1)], 1), _identity,
                     c.weight, c.bias)  # fmt: skip
+    if name == "VisionTransformer" and hasattr(net, "encoder") and hasattr(net, "heads"):  # torchvision
+        if list(dict(net.heads.named_children())) != ["head"]:
+            raise ValueError("model: its head has a pre-logits layer (representation_size), which is not covered")
+        c = _linear(net.heads, "head")
+        return Head(net.encoder.ln, _cls, _identity, c.weight, c.bias)
     if name == "CLIPForImageClassification":
         c = _linear(net, "classifier")
         return Head(_identity, lambda z: z[:, 1:].mean(1), _identity, c.weight, c.bias)
