@@ -458,6 +458,24 @@ def test_freeze_text_encoder_trains_the_unet_only(tmp_path):
     assert moved  # at this lr the UNet did train
 
 
+def test_the_teacher_loss_is_the_distance_to_the_starting_unet_on_the_noisy_steps(tmp_path):
+    torch.manual_seed(1)
+    ShapesPipeline.build(**TINY_UNET).save_pretrained(str(tmp_path / "init"))
+    args = ["--out", str(tmp_path / "run"), "--batch-size", "4", "--tiny", "--eval-every", "0", "--log-every", "1"]
+    with pytest.raises(SystemExit, match="needs --init-from"):
+        train(parse_args(args + ["--steps", "1", "--teacher-weight", "1"]))
+    args += ["--init-from", str(tmp_path / "init"), "--teacher-weight", "1", "--lr", "1e-2", "--warmup", "1"]
+    train(parse_args(args + ["--steps", "3"]))
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    # the first step's student is the teacher (0 up to rounding: its attention runs through the grounding
+    # processors); once the student moves, the distance is positive
+    assert records[0]["teacher"] < 1e-10 and records[-1]["teacher"] > 1e-6
+    # no timestep reaches the threshold: no teacher term at all
+    train(parse_args(args + ["--steps", "1", "--teacher-min-t", "1000", "--out", str(tmp_path / "none")]))
+    (record,) = [json.loads(line) for line in (tmp_path / "none" / "metrics.jsonl").read_text().splitlines()]
+    assert "teacher" not in record
+
+
 def test_grounding_processors_keep_the_unet_output_and_record_every_cross_attention_layer():
     torch.manual_seed(0)
     pipe = ShapesPipeline.build(**TINY_UNET)

@@ -152,6 +152,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     # a fine-tune (--init-from) that should not move what the text encoder already says, e.g. each object
     # word's side, which a fresh role read-out would otherwise pull on
     p.add_argument("--freeze-text-encoder", action="store_true", help="train the UNet only")
+    # a fine-tune that should keep what the starting model draws (where each object goes) while an auxiliary
+    # loss reshapes its attention: the starting UNet, frozen, as a teacher of the noisy steps that fix the layout
+    p.add_argument(
+        "--teacher-weight",
+        type=float,
+        default=0.0,
+        help="with --init-from: weight of the squared distance to the starting UNet's prediction (0: none)",
+    )
+    p.add_argument("--teacher-min-t", type=int, default=0, help="the teacher loss applies only from this timestep")
     p.add_argument("--coord-channels", type=int, default=2, choices=(0, 2), help="x/y planes added to the UNet input")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
@@ -391,6 +400,10 @@ def train(args: argparse.Namespace) -> dict:
         unet.load_state_dict(init.unet.state_dict())
         text_encoder.load_state_dict(init.text_encoder.state_dict())
         del init
+    if args.teacher_weight > 0 and not args.init_from:
+        raise SystemExit("--teacher-weight needs --init-from (the teacher is the starting model)")
+    # copied before the grounding processors are installed, so the teacher records no attention
+    teacher = copy.deepcopy(unet).requires_grad_(False).eval() if args.teacher_weight > 0 else None
     ema_pipe = ShapesPipeline(copy.deepcopy(unet), copy.deepcopy(text_encoder), tokenizer, scheduler)
     ema_pipe.set_progress_bar_config(disable=True)
     ema_pipe.unet.requires_grad_(False)
@@ -438,7 +451,7 @@ def train(args: argparse.Namespace) -> dict:
     metrics_path = os.path.join(args.out, "metrics.jsonl")
     t_start = time.time()
     window: list[float] = []
-    aux_windows: dict[str, list[float]] = {"ground": [], "pixel": [], "role": []}
+    aux_windows: dict[str, list[float]] = {"ground": [], "pixel": [], "role": [], "teacher": []}
     window_t0 = time.time()
     loss_value = float("nan")
     eval_captions = _eval_subset(args.eval_prompts)
@@ -467,6 +480,16 @@ def train(args: argparse.Namespace) -> dict:
             pred = unet(pipe.unet_input(x_t), t, encoder_hidden_states=context).sample
         denoise_loss = F.mse_loss(pred.float(), target)
         loss = denoise_loss
+        if teacher is not None:
+            taught = t >= args.teacher_min_t
+            if bool(taught.any()):
+                with torch.no_grad():
+                    held = teacher(
+                        pipe.unet_input(x_t[taught]), t[taught], encoder_hidden_states=context[taught]
+                    ).sample
+                distance = F.mse_loss(pred[taught].float(), held.float())
+                loss = loss + args.teacher_weight * distance
+                aux_windows["teacher"].append(float(distance.detach()))
         if attention_store is not None:
             maps, targets = [a.float() for a in attention_store], grounding_targets(scenes, ~drop)
             if args.ground_weight > 0:
