@@ -54,6 +54,11 @@ class DisplayOptions:
     teaching: bool = False
 
 
+def target_key(bundle: ClassifierBundle) -> str:
+    """The session-state key of the "Explain class" box for ``bundle``'s model."""
+    return f"sal_target::{bundle.model_id}"
+
+
 def target_controls(bundle: ClassifierBundle, top: list[tuple[int, str, float]]) -> TargetChoice:
     """Target class (top-1 by default, any class by name search) and an optional contrast class.
 
@@ -63,14 +68,21 @@ def target_controls(bundle: ClassifierBundle, top: list[tuple[int, str, float]])
     options = [TOP1, *range(bundle.num_classes)]
 
     def name(i):
-        if i == TOP1:
-            return f"Top-1 prediction ({top[0][1]})" if top else "Top-1 prediction"
-        return f"{bundle.labels[i]} · #{i}"
+        return "Top-1 prediction" if i == TOP1 else f"{bundle.labels[i]} · #{i}"
 
+    # The top-1 entry's label stays the same and the class it stands for is named below it: in the browser a
+    # selectbox keeps showing the old label of a selected option whose label changed (it showed the previous
+    # image's top-1 after the image changed). One widget per model: class #5 of one model is not #5 of another.
     chosen = st.selectbox(
-        "Explain class", options, format_func=name, key="sal_target", help="Type to search the class names."
+        "Explain class",
+        options,
+        format_func=name,
+        key=target_key(bundle),
+        help="Type to search the class names.",
     )
     index = None if chosen == TOP1 else chosen
+    if index is None and top:
+        st.caption(f"Explaining the top-1 prediction: **{top[0][1]}** (#{top[0][0]})")
     contrast = None
     if st.toggle("Contrast with another class (A − B)", key="sal_contrast_on"):
         default = top[1][0] if len(top) > 1 else 0
@@ -79,7 +91,7 @@ def target_controls(bundle: ClassifierBundle, top: list[tuple[int, str, float]])
             range(bundle.num_classes),
             index=default,
             format_func=lambda i: f"{bundle.labels[i]} · #{i}",
-            key="sal_contrast",
+            key=f"sal_contrast::{bundle.model_id}",
         )
         chosen = top[0][0] if index is None and top else index
         if contrast == chosen:
