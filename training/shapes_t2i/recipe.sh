@@ -39,3 +39,11 @@ python -m training.shapes_t2i.train --export-from "$OUT/last" --out models/embed
 #     --pixel-weight 0.02 --eval-every 0
 #   python -m training.shapes_t2i.train "${FT[@]}" --out "$OUT/px00" --steps 500 --decay-from 250 --lr 1e-4 \
 #     --pixel-weight 0 --eval-every 0   # the control: the same fine-tune without the pixel loss
+#   FZ=(--init-from models/embedded/shapes_t2i --batch-size 16 --lr 1e-4 --warmup 50 --ground-weight 0.2
+#       --role-weight 0 --freeze-text-encoder --high-t-frac 0.5 --eval-every 250 --eval-prompts 8 --eval-guidance 1.5
+#       --save-every 250 --threads 1)
+#   python -m training.shapes_t2i.train "${FZ[@]}" --out "$OUT/ftz05" --steps 1000 --decay-from 500 \
+#     --pixel-weight 0.05   # judged at its step-250 best (OUT/ftz05/best)
+#   python -m training.shapes_t2i.train "${FZ[@]}" --out "$OUT/teach" --steps 1000 --decay-from 500 \
+#     --pixel-weight 0.05 --teacher-weight 1 --teacher-min-t 500   # judged at OUT/teach/last
+# each judged with: python -m training.shapes_t2i.evaluate --model DIR --seeds 0 1 2 3 --no-single --out X.json
