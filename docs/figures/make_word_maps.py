@@ -6,8 +6,8 @@ Usage: .venv/bin/python docs/figures/make_word_maps.py [--out docs/figures/word_
 
 Every map is what the Cross-attention page shows with its defaults (``word_maps`` of the run's trace at 32×32:
 all steps and layers, heads averaged), min-max normalised; the white contour is the 0.4 threshold that the cards'
-IoU uses. The captions are the first of ``HELD_OUT_CAPTIONS``, never seen in training. Takes about 10 s on one
-CPU thread.
+IoU uses. The captions are the first N scenes of ``HELD_OUT_CAPTIONS`` (every other entry: the list gives each
+scene in both phrasings), never seen in training. Takes about 15 s on one CPU thread.
 """
 
 from __future__ import annotations

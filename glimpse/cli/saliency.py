@@ -58,6 +58,13 @@ def register(subparsers) -> None:
     s.set_defaults(func=run_saliency)
 
 
+def _scales(info) -> bool:
+    """Whether ``info``'s defaults (listed for a 224-px input) change with the model's input size (occlusion's)."""
+    from glimpse.saliency import REGISTRY
+
+    return REGISTRY[info.name].defaults((32, 32)) != dict(info.params)
+
+
 def _method_dict(info) -> dict:
     from glimpse.saliency import method_units
 
@@ -66,13 +73,14 @@ def _method_dict(info) -> dict:
         "label": info.label,
         "family": info.family,
         "needs_layer": info.needs_layer,
-        "params": info.params,
+        "params": info.params,  # the defaults for a 224-px input
+        "params_scale_with_input": _scales(info),  # ... and for another input size they scale with it
         "choices": info.choices,
         "slow": info.slow,
         "has_completeness": info.has_completeness,
         "stochastic": info.stochastic,  # some setting draws random numbers: the map depends on --seed
         "models": info.models,  # the model kinds it explains ("any", or "vit")
-        "units": method_units(info.name),  # what the map measures, at the default parameters
+        "units": method_units(info.name),  # what the map measures, at the default parameters (224 px)
         "assumes_nonnegative_activations": info.assumes_nonnegative_activations,
         "explanation": info.explanation,
         "citation": info.citation,
@@ -90,10 +98,18 @@ def run_methods(args: argparse.Namespace) -> int:
     for i in infos:
         params = ", ".join(f"{k}={v}" for k, v in i.params.items()) or "-"
         flags = " ".join(
-            flag for flag, on in (("layer", i.needs_layer), ("slow", i.slow), ("random", i.stochastic)) if on
+            flag
+            for flag, on in (
+                ("layer", i.needs_layer),
+                ("slow", i.slow),
+                ("random", i.stochastic),
+                ("scaled", _scales(i)),
+            )
+            if on
         )
         models = "" if i.models == "any" else f"models: {i.models}"
         print(f"{i.name:<{width}}  {i.family:<12} {params:<48} {' '.join(f for f in (flags, models) if f)}".rstrip())
+    print("(defaults for a 224-px input; 'scaled': they scale with the model's input size, e.g. occlusion's window)")
     return 0
 
 

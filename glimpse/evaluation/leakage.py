@@ -32,8 +32,9 @@ from glimpse.evaluation.stats import mean_sd, same_settings
 #: the top-k percentages of ``null_topk``
 TOPK: tuple[float, ...] = (2.5, 5.0, 10.0, 20.0, 30.0)
 
-#: settings for 64×32 BlockDigits images where a method's default assumes a 224-px image (occlusion's 32-px
-#: window would cover a whole block), or where fewer samples give the same table for a fraction of the time
+#: settings for 64×32 BlockDigits images where the published tables were made with them (occlusion's 8-px window at
+#: stride 4, which they keep, rather than the 5/2 its default scales to on a 32-px side), or where fewer samples
+#: give the same table for a fraction of the time
 BENCHMARK_PARAMS: dict[str, dict[str, Any]] = {
     "occlusion": {"window": 8, "stride": 4},
     "rise": {"grid": 4},

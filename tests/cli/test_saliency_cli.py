@@ -64,6 +64,9 @@ def test_methods_list_randomness_units_and_the_activation_assumption(capsys):
     for name, method in REGISTRY.items():
         assert ("random" in lines[name]) is method.info.stochastic, name
     assert lines["gradcam"][-1] == "layer" and lines["rise"][-2:] == ["slow", "random"]
+    # occlusion's window scales with the model input: the listed 32/16 are for 224 px, and the list says so
+    assert lines["occlusion"][-2:] == ["slow", "scaled"] and infos["occlusion"]["params_scale_with_input"]
+    assert not infos["rise"]["params_scale_with_input"]
 
 
 def test_saliency_writes_maps_at_image_size_and_a_summary(tiny_model, image_file, tmp_path, capsys):

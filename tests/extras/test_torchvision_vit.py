@@ -100,7 +100,7 @@ def test_torchvision_vit_maps_equal_the_timm_vits(pair, target):
     assert not any(m._forward_hooks or m._forward_pre_hooks for m in tv_bundle.model.modules())
 
 
-def test_a_torchvision_vit_with_a_pre_logits_layer_is_refused_by_chefer_lrp_with_the_reason(pair):
+def test_a_torchvision_vit_with_a_pre_logits_layer_is_refused_by_chefer_lrp_and_legrad_with_the_reason(pair):
     from glimpse.saliency import REGISTRY
 
     net = tv.models.VisionTransformer(
@@ -111,6 +111,8 @@ def test_a_torchvision_vit_with_a_pre_logits_layer_is_refused_by_chefer_lrp_with
                      torch.device("cpu"), (4, 4))  # fmt: skip
     assert "pre-logits" in REGISTRY["chefer_lrp"].applies(bundle)
     assert REGISTRY["chefer"].applies(bundle) is None
+    with pytest.raises(ValueError, match="legrad cannot read VisionTransformer's head: .*pre-logits"):
+        explain(bundle, _image(6), ["legrad"], target=1)
 
 
 def test_vit_b_16_loads_from_the_cache_as_a_vit(tmp_path):

@@ -462,9 +462,12 @@ def test_the_teacher_loss_is_the_distance_to_the_starting_unet_on_the_noisy_step
     torch.manual_seed(1)
     ShapesPipeline.build(**TINY_UNET).save_pretrained(str(tmp_path / "init"))
     args = ["--out", str(tmp_path / "run"), "--batch-size", "4", "--tiny", "--eval-every", "0", "--log-every", "1"]
-    with pytest.raises(SystemExit, match="needs --init-from"):
+    with pytest.raises(SystemExit, match="needs --init-from and --freeze-text-encoder"):
         train(parse_args(args + ["--steps", "1", "--teacher-weight", "1"]))
     args += ["--init-from", str(tmp_path / "init"), "--teacher-weight", "1", "--lr", "1e-2", "--warmup", "1"]
+    with pytest.raises(SystemExit, match="needs --init-from and --freeze-text-encoder"):
+        train(parse_args(args + ["--steps", "1"]))
+    args += ["--freeze-text-encoder", "--role-weight", "0"]
     train(parse_args(args + ["--steps", "3"]))
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     # the first step's student is the teacher (0 up to rounding: its attention runs through the grounding

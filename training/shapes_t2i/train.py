@@ -400,8 +400,9 @@ def train(args: argparse.Namespace) -> dict:
         unet.load_state_dict(init.unet.state_dict())
         text_encoder.load_state_dict(init.text_encoder.state_dict())
         del init
-    if args.teacher_weight > 0 and not args.init_from:
-        raise SystemExit("--teacher-weight needs --init-from (the teacher is the starting model)")
+    if args.teacher_weight > 0 and not (args.init_from and args.freeze_text_encoder):
+        # with a training text encoder the teacher would read the student's embeddings: a moving target
+        raise SystemExit("--teacher-weight needs --init-from and --freeze-text-encoder (the teacher is the start)")
     # copied before the grounding processors are installed, so the teacher records no attention
     teacher = copy.deepcopy(unet).requires_grad_(False).eval() if args.teacher_weight > 0 else None
     ema_pipe = ShapesPipeline(copy.deepcopy(unet), copy.deepcopy(text_encoder), tokenizer, scheduler)
@@ -483,7 +484,7 @@ def train(args: argparse.Namespace) -> dict:
         if teacher is not None:
             taught = t >= args.teacher_min_t
             if bool(taught.any()):
-                with torch.no_grad():
+                with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
                     held = teacher(
                         pipe.unet_input(x_t[taught]), t[taught], encoder_hidden_states=context[taught]
                     ).sample

@@ -89,8 +89,8 @@ def block_parts(block: nn.Module) -> BlockParts | str:
         bias = attn.qkv.bias.chunk(3) if attn.qkv.bias is not None else (None,) * 3
         q, k, v = zip(attn.qkv.weight.chunk(3), bias)
     elif isinstance(attn, nn.MultiheadAttention):
-        if attn.in_proj_weight is None or attn.bias_k is not None or not attn.batch_first:
-            return "its nn.MultiheadAttention has separate q/k/v dimensions, added key biases or is not batch-first"
+        if attn.in_proj_weight is None or attn.bias_k is not None or attn.add_zero_attn or not attn.batch_first:
+            return "its nn.MultiheadAttention has separate q/k/v sizes, added keys or is not batch-first"
         bias = attn.in_proj_bias.chunk(3) if attn.in_proj_bias is not None else (None,) * 3
         q, k, v = zip(attn.in_proj_weight.chunk(3), bias)
     else:
@@ -190,9 +190,9 @@ def logit_lens(bundle) -> Callable[[torch.Tensor], torch.Tensor]:
     net = unwrap(bundle.model)
     try:
         return read_head(net)
-    except ValueError:
+    except ValueError as err:
         if hasattr(net, "forward_head") and hasattr(net, "norm"):  # timm VisionTransformer
             return lambda z: net.forward_head(net.norm(z))
         raise ValueError(
-            f"method: legrad does not know how {type(net).__name__} pools its tokens into its head"
+            f"method: legrad cannot read {type(net).__name__}'s head: {str(err).removeprefix('model: ')}"
         ) from None
