@@ -25,41 +25,34 @@ if str(ROOT) not in sys.path:  # run as a script from any folder
 THRESHOLD = 0.4  # the cards' threshold (glimpse.map_metrics.binarise on min-max normalised maps)
 
 
-def _normalised(values: np.ndarray) -> np.ndarray:
-    lo, hi = float(values.min()), float(values.max())
-    return np.zeros_like(values) if hi <= lo else (values - lo) / (hi - lo)
-
-
-def object_words(words: tuple[str, ...]) -> list[int]:
-    """Positions of the caption's colour and shape words, in order (a red circle ... a blue square: 4)."""
-    from glimpse.evaluation.shapes_scenes import COLOURS, SHAPES
-
-    return [i for i, w in enumerate(words) if w in COLOURS or w in SHAPES]
-
-
-def rows_for(caption: str, seed: int) -> list[tuple[str, np.ndarray, list[str], np.ndarray]]:
-    """(row label, image, words, their maps at 32×32) for the UNet, the MMDiT and the MMDiT's ConceptAttention."""
-    from glimpse.attention import generate_with_attention, word_maps
-    from glimpse.attention.concept import generate_with_concepts
+def load_models():
+    """(shapes-t2i, shapes-mmdit) on the CPU, loaded once for every caption."""
     from models.diffusion import load_pipeline
 
-    rows = []
-    unet = load_pipeline("shapes-t2i", device="cpu")
+    return load_pipeline("shapes-t2i", device="cpu"), load_pipeline("shapes-mmdit", device="cpu")
+
+
+def rows_for(models, caption: str, seed: int) -> list[tuple[str, np.ndarray, list[str], np.ndarray]]:
+    """(row label, image, words, their maps at 32×32) for the UNet, the MMDiT and the MMDiT's ConceptAttention;
+    ``models`` from :func:`load_models`. The words are the caption's colour and shape words, in order."""
+    from glimpse.attention import generate_with_attention, word_maps
+    from glimpse.attention.concept import generate_with_concepts
+    from glimpse.evaluation.shapes_scenes import COLOURS, SHAPES
+
+    unet, mmdit = models
     run = generate_with_attention(unet, caption, seed=seed)
-    keep = object_words(run.trace.words)
-    rows.append(("shapes-t2i (UNet)\ncross-attention", run.image, [run.trace.words[i] for i in keep],
-                 word_maps(run.trace, size=32)[keep]))  # fmt: skip
-    mmdit = load_pipeline("shapes-mmdit", device="cpu")
-    concepts = [run.trace.words[i] for i in keep]
-    both = generate_with_concepts(mmdit, caption, concepts=list(dict.fromkeys(concepts)), seed=seed)
-    keep = object_words(both.trace.words)
-    rows.append(("shapes-mmdit (MMDiT)\ncross-attention", both.image, [both.trace.words[i] for i in keep],
-                 word_maps(both.trace, size=32)[keep]))  # fmt: skip
+    keep = [i for i, w in enumerate(run.trace.words) if w in COLOURS or w in SHAPES]
+    words = [run.trace.words[i] for i in keep]
+    both = generate_with_concepts(mmdit, caption, concepts=list(dict.fromkeys(words)), seed=seed)
+    if both.trace.words != run.trace.words:  # the MMDiT carries a copy of the UNet's word-level tokenizer
+        raise ValueError(f"the two models split {caption!r} into different words")
     concept_maps = word_maps(both.concepts, size=32)
     index = {w: i for i, w in enumerate(both.concepts.words)}
-    rows.append(("shapes-mmdit\nConceptAttention", both.image, concepts,
-                 np.stack([concept_maps[index[w]] for w in concepts])))  # fmt: skip
-    return rows
+    return [
+        ("shapes-t2i (UNet)\ncross-attention", run.image, words, word_maps(run.trace, size=32)[keep]),
+        ("shapes-mmdit (MMDiT)\ncross-attention", both.image, words, word_maps(both.trace, size=32)[keep]),
+        ("shapes-mmdit\nConceptAttention", both.image, words, np.stack([concept_maps[index[w]] for w in words])),
+    ]
 
 
 def figure(captions: list[str], seed: int):
@@ -68,7 +61,10 @@ def figure(captions: list[str], seed: int):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    blocks = [(c, rows_for(c, seed)) for c in captions]
+    from glimpse.display import shown_values
+
+    models = load_models()
+    blocks = [(c, rows_for(models, c, seed)) for c in captions]
     n_rows = sum(len(rows) for _, rows in blocks)
     n_cols = 1 + max(len(words) for _, rows in blocks for _, _, words, _ in rows)
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(1.6 * n_cols + 1.4, 1.6 * n_rows + 0.4 * len(blocks)))
@@ -85,7 +81,7 @@ def figure(captions: list[str], seed: int):
                 axes[r, j].axis("off")
             for j, (word, values) in enumerate(zip(words, maps), start=1):
                 ax = axes[r, j]
-                shown = _normalised(np.asarray(values, dtype=np.float64))
+                shown = shown_values(np.asarray(values, dtype=np.float64), "minmax")
                 ax.imshow(image, interpolation="nearest")
                 ax.imshow(shown, cmap="inferno", alpha=0.6, vmin=0, vmax=1, interpolation="bilinear")
                 ax.contour(shown, levels=[THRESHOLD], colors="white", linewidths=0.8)

@@ -387,6 +387,11 @@ def optimise(
 
 def train(args: argparse.Namespace) -> dict:
     """Run the training loop; return the final metrics (last loss, steps, seconds, best score)."""
+    if args.freeze_text_encoder and args.role_weight > 0:
+        raise SystemExit("--freeze-text-encoder trains no role read-out: give --role-weight 0")
+    if args.teacher_weight > 0 and not (args.init_from and args.freeze_text_encoder):
+        # with a training text encoder the teacher would read the student's embeddings: a moving target
+        raise SystemExit("--teacher-weight needs --init-from and --freeze-text-encoder (the teacher is the start)")
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
@@ -400,9 +405,6 @@ def train(args: argparse.Namespace) -> dict:
         unet.load_state_dict(init.unet.state_dict())
         text_encoder.load_state_dict(init.text_encoder.state_dict())
         del init
-    if args.teacher_weight > 0 and not (args.init_from and args.freeze_text_encoder):
-        # with a training text encoder the teacher would read the student's embeddings: a moving target
-        raise SystemExit("--teacher-weight needs --init-from and --freeze-text-encoder (the teacher is the start)")
     # copied before the grounding processors are installed, so the teacher records no attention
     teacher = copy.deepcopy(unet).requires_grad_(False).eval() if args.teacher_weight > 0 else None
     ema_pipe = ShapesPipeline(copy.deepcopy(unet), copy.deepcopy(text_encoder), tokenizer, scheduler)
@@ -410,8 +412,6 @@ def train(args: argparse.Namespace) -> dict:
     ema_pipe.unet.requires_grad_(False)
     ema_pipe.text_encoder.requires_grad_(False)
     if args.freeze_text_encoder:
-        if args.role_weight > 0:
-            raise SystemExit("--freeze-text-encoder trains no role read-out: give --role-weight 0")
         text_encoder.requires_grad_(False)
 
     trainable = [p for m in (unet, text_encoder) for p in m.parameters() if p.requires_grad]

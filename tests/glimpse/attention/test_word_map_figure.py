@@ -21,7 +21,7 @@ def _script():
 def test_each_row_holds_the_captions_colour_and_shape_words_maps_for_both_models_and_concept_attention():
     script = _script()
     caption = "a yellow triangle to the left of a green square"  # held out
-    rows = script.rows_for(caption, seed=0)
+    rows = script.rows_for(script.load_models(), caption, seed=0)
     assert [label.split("\n")[1] for label, *_ in rows] == ["cross-attention", "cross-attention", "ConceptAttention"]
     for _, image, words, maps in rows:
         assert image.shape == (32, 32, 3) and words == ["yellow", "triangle", "green", "square"]
