@@ -87,10 +87,16 @@ def test_deletion_insertion_reproducible_and_global_generators_untouched():
     values = np.random.default_rng(0).normal(size=(24, 24)).astype(np.float32)
     before = global_rng_state()
     a = deletion_insertion(bundle, noise_image(24), values, target=1, steps=6)
+    again = deletion_insertion(bundle, noise_image(24), values, target=1, steps=6)
     b = deletion_insertion(bundle, noise_image(24), values, target=1, steps=6, batch_size=3)
     assert global_rng_state() == before
-    np.testing.assert_array_equal(a.deletion_scores, b.deletion_scores)
-    np.testing.assert_array_equal(a.insertion_scores, b.insertion_scores)
+    # the same call gives the same curves bit for bit
+    np.testing.assert_array_equal(a.deletion_scores, again.deletion_scores)
+    np.testing.assert_array_equal(a.insertion_scores, again.insertion_scores)
+    # another batch size gives the same curves up to float32 rounding: a convolution's kernel (and so the order
+    # of its sums) may depend on the batch size (CI once differed by 3e-8 at one point)
+    np.testing.assert_allclose(a.deletion_scores, b.deletion_scores, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(a.insertion_scores, b.insertion_scores, rtol=1e-5, atol=1e-7)
 
 
 def test_sanity_checks_in_threads_match_serial_runs_and_leave_a_drawing_caller_alone():
