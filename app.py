@@ -6,7 +6,7 @@ from pathlib import Path
 import streamlit as st
 
 from components.jobs import cancelled_notice, log_to_server
-from components.loaders import import_model_libraries, limit_malloc_arenas
+from components.loaders import freeze_startup_objects, import_model_libraries, limit_malloc_arenas
 from components.sidebar import sidebar
 
 # A file in the repository, not ":material/visibility:": a Material icon as page_icon makes the browser fetch the
@@ -40,6 +40,7 @@ limit_malloc_arenas()  # once per process: each click's new script thread would 
 nav = st.navigation({name: pages for name, pages in SECTIONS.items() if pages})
 sidebar()
 import_model_libraries()
+freeze_startup_objects()  # after the imports and the default model: each run's garbage collection skips them
 cancelled_notice()  # work cancelled in the previous run, on any page (components/jobs.py)
 if os.environ.get("GLIMPSE_WARM_LESSONS") == "1":  # a classroom server: every lesson ready before the first visit
     from components.lessons import warmup as lesson_warmup
