@@ -12,7 +12,7 @@ PORT ?= 8501
 help:
 	@echo "make run    install the app's requirements into $(VENV) and start streamlit on :$(PORT)"
 	@echo "make test   install the dev requirements into $(VENV) and run the whole test suite"
-	@echo "make test-extras  build $(EXTRAS_VENV) (torch 2.14.1, torchvision, timm, pytorch-grad-cam) and run tests/extras"
+	@echo "make test-extras  build $(EXTRAS_VENV) (torch 2.14.1, torchvision, timm, pytorch-grad-cam, lxt) and run tests/extras"
 	@echo "make lint   ruff check + format check"
 
 $(PY):
@@ -45,6 +45,9 @@ $(EXTRAS_PY):
 $(EXTRAS_VENV)/.installed: requirements.txt requirements-extras-dev.txt pyproject.toml | $(EXTRAS_PY)
 	grep -v '^torch==' requirements.txt > $(EXTRAS_VENV)/requirements-without-torch.txt
 	$(EXTRAS_PIP) install -r requirements-extras-dev.txt -r $(EXTRAS_VENV)/requirements-without-torch.txt
+	# lxt (AttnLRP's authors' library, the peer of tests/extras/test_lxt.py) without its own pins (bitsandbytes,
+	# open_clip_torch, zennit: not used by its efficient rules)
+	$(EXTRAS_PIP) install --no-deps lxt==2.1
 	$(EXTRAS_PIP) install --no-deps -e .
 	touch $@
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from glimpse.saliency.base import MethodInfo
 from glimpse.saliency.contract import Method
+from glimpse.saliency.methods.attnlrp import AttnLRP
 from glimpse.saliency.methods.backprop_rules import DeconvNet, GuidedBackprop
 from glimpse.saliency.methods.cam import GradCAM, GradCAMpp, HiResCAM, LayerCAM, XGradCAM
 from glimpse.saliency.methods.chefer import Chefer
@@ -51,6 +52,7 @@ _METHODS: list[type[Method]] = [
     Chefer,
     CheferLRP,
     LeGrad,
+    AttnLRP,
 ]
 
 #: name -> method instance (stateless).

@@ -35,14 +35,20 @@ def test_methods_lists_every_method(capsys):
     assert main(["methods", "--json"]) == 0
     infos = json.loads(capsys.readouterr().out)
     names = [i["name"] for i in infos]
-    assert "integrated_gradients" in names and "gradcam" in names and len(names) == 28
-    assert {i["name"] for i in infos if i["models"] == "vit"} == {"rollout", "chefer", "chefer_lrp", "legrad"}
+    assert "integrated_gradients" in names and "gradcam" in names and len(names) == 29
+    assert {i["name"] for i in infos if i["models"] == "vit"} == {
+        "rollout",
+        "chefer",
+        "chefer_lrp",
+        "legrad",
+        "attnlrp",
+    }
     ig = infos[names.index("integrated_gradients")]
     assert ig["params"]["baseline"] == "black" and "blurred" in ig["choices"]["baseline"]
     assert main(["methods"]) == 0
     listed = capsys.readouterr().out
     assert "occlusion" in listed
-    for name in ("legrad", "chefer_lrp"):
+    for name in ("legrad", "chefer_lrp", "attnlrp"):
         assert next(line for line in listed.splitlines() if line.startswith(name + " ")).endswith("models: vit")
 
 

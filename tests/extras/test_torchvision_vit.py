@@ -28,8 +28,8 @@ from models.hub import _bundle  # noqa: E402
 from models.registry import load_classifier  # noqa: E402
 from tests.extras.test_timm import ARGS, LABELS, _image, _seeded  # noqa: E402
 
-#: every method that reads a ViT's blocks or head: LeGrad and Chefer-LRP read torchvision's through vit_parts
-METHODS = ["rollout", "chefer", "chefer_lrp", "legrad", "gradient", "gradcam"]
+#: every method that reads a ViT's blocks or head: LeGrad, Chefer-LRP and AttnLRP read torchvision's through vit_parts
+METHODS = ["rollout", "chefer", "chefer_lrp", "legrad", "attnlrp", "gradient", "gradcam"]
 
 
 @pytest.fixture(scope="module")

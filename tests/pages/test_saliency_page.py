@@ -115,7 +115,8 @@ def test_the_attention_methods_are_offered_only_for_a_vit():
     assert at.multiselect(key="sal_methods").value == ["gradcam"]
     assert "legrad" not in at.multiselect(key="sal_methods").options
     assert any(
-        "Not offered for `efficientnet-lite0`: rollout, chefer, chefer_lrp, legrad" in c.value for c in at.caption
+        "Not offered for `efficientnet-lite0`: rollout, chefer, chefer_lrp, legrad, attnlrp" in c.value
+        for c in at.caption
     )
     assert any("legrad in the link does not apply" in w.value and "not a ViT" in w.value for w in at.warning)
 

@@ -27,7 +27,16 @@ import torch
 
 from glimpse.saliency.methods.chefer import Chefer
 from glimpse.saliency.methods.transformer import applies, transformer_blocks, unwrap, vit_info
-from glimpse.saliency.methods.vit_parts import BlockParts, Head, block_parts, read_head
+from glimpse.saliency.methods.vit_parts import (
+    BlockParts,
+    Head,
+    block_parts,
+    check_block,
+    merge_heads,
+    read_head,
+    run_block,
+    split_heads,
+)
 
 _EPS = 1e-9
 
@@ -77,46 +86,27 @@ def head_relevance(head: Head, z: torch.Tensor, r: torch.Tensor) -> torch.Tensor
     return nf.detach() * c  # the final norm passes it
 
 
-def _heads(t: torch.Tensor, heads: int) -> torch.Tensor:
-    return t.unflatten(-1, (heads, -1)).transpose(1, 2)  # (B, T, C) -> (B, heads, T, d)
-
-
-def _merge(t: torch.Tensor) -> torch.Tensor:
-    return t.transpose(1, 2).flatten(2)  # (B, heads, T, d) -> (B, T, C)
-
-
 def block_relevance(
     parts: BlockParts, x: torch.Tensor, attention: torch.Tensor, output: torch.Tensor, r: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(relevance at the block's input x, relevance at its attention probabilities) from ``r`` at its output.
 
     The block is recomputed from ``x`` by its parts and checked against the model's own ``attention`` and
-    ``output``, so a layout read wrongly is an error, not a wrong map."""
+    ``output`` (:func:`vit_parts.check_block`)."""
     p, f = parts, lambda t: t.detach().float()
-    h1 = p.ln1(x)
-    q, k, v = (_heads(torch.nn.functional.linear(h1, w, b), p.heads) for w, b in (p.q, p.k, p.v))
-    a = ((q @ k.transpose(-1, -2)) * p.scale).softmax(-1, dtype=torch.float32).to(q.dtype)
-    ctx = _merge(a @ v)
-    o = p.proj(ctx)
-    o = p.ls1(o) if p.ls1 is not None else o
-    x1 = x + o
-    h2 = p.ln2(x1)
-    g = p.act(p.fc1(h2))
-    m = p.fc2(g)
-    m = p.ls2(m) if p.ls2 is not None else m
-    if not (torch.allclose(a, attention, atol=1e-3) and torch.allclose(x1 + m, output, rtol=1e-3, atol=1e-3)):
-        raise ValueError(
-            "model: a block recomputed from its layers (norms, q/k/v, projection, MLP, layer scales) does not "
-            "reproduce the model's attention or output; chefer_lrp cannot read this layout"
-        )
+    run = run_block(p, x)
+    check_block(run, attention, output, "chefer_lrp")
+    h1, q, k, v, a, ctx, o, x1, h2, g, m = (run.h1, run.q, run.k, run.v, run.a, run.ctx, run.o, run.x1, run.h2,
+                                            run.g, run.m)  # fmt: skip
     r_res, r_m = lrp_add(f(x1), f(m), r)
     r_x1 = r_res + lrp_linear(f(h2), f(p.fc1.weight), lrp_linear(f(g), f(p.fc2.weight), r_m))
     r_res, r_o = lrp_add(f(x), f(o), r_x1)
-    r_ctx = _heads(lrp_linear(f(ctx), f(p.proj.weight), r_o), p.heads)
+    r_ctx = split_heads(lrp_linear(f(ctx), f(p.proj.weight), r_o), p.heads)
     r_a, r_v = lrp_matmul(f(a), f(v), r_ctx)
     r_q, r_kt = lrp_matmul(f(q), f(k).transpose(-1, -2), r_a)
     r_h1 = sum(
-        lrp_linear(f(h1), f(w), _merge(rel)) for (w, _), rel in zip((p.q, p.k, p.v), (r_q, r_kt.transpose(-1, -2), r_v))
+        lrp_linear(f(h1), f(w), merge_heads(rel))
+        for (w, _), rel in zip((p.q, p.k, p.v), (r_q, r_kt.transpose(-1, -2), r_v))
     )
     return r_res + r_h1, r_a
 

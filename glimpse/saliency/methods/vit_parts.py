@@ -109,6 +109,79 @@ def block_parts(block: nn.Module) -> BlockParts | str:
                       scale=float(scale) if scale is not None else (q[0].shape[0] // heads) ** -0.5)  # fmt: skip
 
 
+@dataclass(frozen=True)
+class BlockPass:
+    """One block recomputed from its input ``x`` by its parts (:func:`run_block`): every intermediate an LRP
+    rule reads. ``q``, ``k``, ``v``, ``a`` (the attention probabilities) are per head (B, heads, T, d or T)."""
+
+    x: torch.Tensor
+    h1: torch.Tensor
+    q: torch.Tensor
+    k: torch.Tensor
+    v: torch.Tensor
+    a: torch.Tensor
+    ctx: torch.Tensor
+    o: torch.Tensor
+    x1: torch.Tensor
+    h2: torch.Tensor
+    g: torch.Tensor
+    m: torch.Tensor
+
+    @property
+    def out(self) -> torch.Tensor:
+        return self.x1 + self.m
+
+
+def split_heads(t: torch.Tensor, heads: int) -> torch.Tensor:
+    return t.unflatten(-1, (heads, -1)).transpose(1, 2)  # (B, T, C) -> (B, heads, T, d)
+
+
+def merge_heads(t: torch.Tensor) -> torch.Tensor:
+    return t.transpose(1, 2).flatten(2)  # (B, heads, T, d) -> (B, T, C)
+
+
+def run_block(
+    p: BlockParts,
+    x: torch.Tensor,
+    *,
+    norm: Callable[[nn.Module, torch.Tensor], torch.Tensor] | None = None,
+    act: Callable[[nn.Module, torch.Tensor], torch.Tensor] | None = None,
+    qk: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = torch.matmul,
+    av: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = torch.matmul,
+) -> BlockPass:
+    """The block's forward pass from ``x`` by :class:`BlockParts`' formula. ``norm``, ``act``, ``qk`` and ``av``
+    replace how the two norms, the MLP's activation and attention's two products (``q kᵀ``, ``A v``) are applied
+    (``norm(module, x)``, ``act(module, x)``): the same values with another backward pass, for rules computed as
+    gradients."""
+    norm = norm or (lambda module, t: module(t))
+    act = act or (lambda module, t: module(t))
+    h1 = norm(p.ln1, x)
+    q, k, v = (split_heads(F.linear(h1, w, b), p.heads) for w, b in (p.q, p.k, p.v))
+    a = (qk(q, k.transpose(-1, -2)) * p.scale).softmax(-1, dtype=torch.float32).to(q.dtype)
+    ctx = merge_heads(av(a, v))
+    o = p.proj(ctx)
+    o = p.ls1(o) if p.ls1 is not None else o
+    x1 = x + o
+    h2 = norm(p.ln2, x1)
+    g = act(p.act, p.fc1(h2))
+    m = p.fc2(g)
+    m = p.ls2(m) if p.ls2 is not None else m
+    return BlockPass(x=x, h1=h1, q=q, k=k, v=v, a=a, ctx=ctx, o=o, x1=x1, h2=h2, g=g, m=m)
+
+
+def check_block(run: BlockPass, attention: torch.Tensor, output: torch.Tensor, method: str) -> None:
+    """ValueError unless the recomputed block reproduces the model's own attention and output: a layout read
+    wrongly is an error, not a wrong map."""
+    a, out = run.a.detach(), run.out.detach()
+    if not (
+        torch.allclose(a, attention.to(a), atol=1e-3) and torch.allclose(out, output.to(out), rtol=1e-3, atol=1e-3)
+    ):
+        raise ValueError(
+            "model: a block recomputed from its layers (norms, q/k/v, projection, MLP, layer scales) does not "
+            f"reproduce the model's attention or output; {method} cannot read this layout"
+        )
+
+
 def _mlp(mlp: nn.Module) -> tuple:
     """(fc1, activation, fc2) of a named MLP, or of a Sequential of two linears around one activation (dropouts
     are the identity in eval mode); Nones where it is neither."""

@@ -31,7 +31,7 @@ def test_registry_lists_every_method_of_the_issue():
         "gradient", "gradient_abs", "input_x_gradient", "integrated_gradients", "guided_backprop", "deconvnet",
         "deeplift", "gradient_shap", "smoothgrad", "gradcam", "hirescam", "xgradcam", "layercam", "gradcampp",
         "smooth_gradcampp", "scorecam", "eigencam", "normgrad", "normgrad_selective", "normgrad_multilayer",
-        "occlusion", "rise", "lime", "kernel_shap", "rollout", "chefer", "chefer_lrp", "legrad",
+        "occlusion", "rise", "lime", "kernel_shap", "rollout", "chefer", "chefer_lrp", "legrad", "attnlrp",
     }  # fmt: skip
     assert set(METHODS) >= expected and METHODS == list(REGISTRY)
     for info in list_methods():

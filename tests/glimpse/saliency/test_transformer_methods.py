@@ -140,11 +140,11 @@ def test_explain_runs_them_beside_the_other_methods_on_a_vit(family):
 
     _, bundle = family
     image = (np.random.default_rng(0).uniform(size=(40, 48, 3)) * 255).astype(np.uint8)
-    names = ["gradient", "gradcam", "rollout", "chefer", "chefer_lrp", "legrad"]
+    names = ["gradient", "gradcam", "rollout", "chefer", "chefer_lrp", "legrad", "attnlrp"]
     maps = explain(bundle, image, names)
     assert [m.method for m in maps] == names
     assert all(m.values.shape == (32, 32) and np.isfinite(m.values).all() for m in maps)
-    assert {get_method(n).models for n in ("rollout", "chefer", "chefer_lrp", "legrad")} == {"vit"}
+    assert {get_method(n).models for n in ("rollout", "chefer", "chefer_lrp", "legrad", "attnlrp")} == {"vit"}
     assert get_method("gradient").models == "any"
 
 
@@ -256,3 +256,65 @@ def test_a_block_the_lrp_rules_cannot_read_is_refused_with_the_reason(tmp_path):
     assert why is not None and "block 0 cannot be read" in why and "fc1 -> activation -> fc2" in why
     with pytest.raises(ValueError, match="chefer_lrp does not apply"):
         explain(bundle, np.zeros((32, 32, 3), np.uint8), ["chefer_lrp"])
+    from glimpse.saliency.methods.attnlrp import AttnLRP
+
+    why = AttnLRP().applies(bundle)
+    assert why is not None and "AttnLRP relevance" in why and "fc1 -> activation -> fc2" in why
+
+
+def test_the_attnlrp_rules_pass_relevance_as_the_paper_says():
+    """In gradient form, relevance at a layer is gradient × input. The identity rule passes it unchanged through
+    the activation; the uniform rule gives each factor of a product half; the LayerNorm rule (its deviation held
+    constant) passes what the output holds beyond its bias; softmax is gradient × input, R_in = x (R − s ΣR)."""
+    from glimpse.saliency.methods.attnlrp import _UniformMatmul, identity_activation, layer_norm_identity
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 5, 6, generator=gen, dtype=torch.float64).requires_grad_(True)
+    seed = torch.randn(2, 5, 6, generator=gen, dtype=torch.float64)
+    y = identity_activation(torch.nn.GELU(), x)
+    torch.testing.assert_close(y, torch.nn.functional.gelu(x))
+    (g,) = torch.autograd.grad(y, x, seed)
+    torch.testing.assert_close(x * g, y.detach() * seed)  # relevance per unit, unchanged
+
+    a = torch.randn(2, 3, 4, generator=gen, dtype=torch.float64).requires_grad_(True)
+    b = torch.randn(2, 4, 5, generator=gen, dtype=torch.float64).requires_grad_(True)
+    z = _UniformMatmul.apply(a, b)
+    r = torch.randn(2, 3, 5, generator=gen, dtype=torch.float64)
+    ga, gb = torch.autograd.grad(z, (a, b), r)
+    torch.testing.assert_close(ga, (r @ b.detach().transpose(-1, -2)) / 2)
+    torch.testing.assert_close((a * ga).sum(), (z.detach() * r).sum() / 2)  # half of Σ z·g to each factor
+    torch.testing.assert_close((b * gb).sum(), (z.detach() * r).sum() / 2)
+
+    ln = torch.nn.LayerNorm(6, dtype=torch.float64)
+    with torch.no_grad():
+        ln.weight.uniform_(0.5, 1.5, generator=gen)
+        ln.bias.uniform_(-1, 1, generator=gen)
+    y = layer_norm_identity(ln, x)
+    torch.testing.assert_close(y, ln(x))
+    (g,) = torch.autograd.grad(y, x, seed)
+    torch.testing.assert_close((x * g).sum(-1), ((y.detach() - ln.bias.detach()) * seed).sum(-1))
+
+    s = torch.randn(1, 7, generator=gen, dtype=torch.float64).requires_grad_(True)
+    p = s.softmax(-1)
+    r_out = torch.randn(1, 7, generator=gen, dtype=torch.float64)
+    (g,) = torch.autograd.grad(p, s, r_out / p.detach())  # R_out = p ⊙ g
+    torch.testing.assert_close(s * g, s.detach() * (r_out - p.detach() * r_out.sum()))
+
+
+def test_attnlrp_gives_each_patch_token_its_relevance_on_every_family(family):
+    """A signed (h, w) map per image, equal to the image alone in a batch; no hook left; a later start block
+    reads the relevance at that block's input tokens instead."""
+    from glimpse.saliency.methods.attnlrp import AttnLRP
+    from tests.probes import hook_count
+
+    name, bundle = family
+    assert AttnLRP().applies(bundle) is None, name
+    before = hook_count(bundle.model.hf)
+    maps = AttnLRP().attribute(_context(bundle, 2), _inputs(), {"start_block": 0}).maps
+    assert maps.shape == (2, 4, 4) and torch.isfinite(maps).all() and maps.abs().amax() > 0, name
+    assert (maps > 0).any() and (maps < 0).any(), name  # signed: evidence for and against
+    assert hook_count(bundle.model.hf) == before
+    alone = AttnLRP().attribute(_context(bundle, 2), _inputs()[1:], {"start_block": 0}).maps
+    torch.testing.assert_close(alone[0], maps[1], rtol=1e-4, atol=1e-6)
+    late = AttnLRP().attribute(_context(bundle, 2), _inputs(), {"start_block": -1}).maps
+    assert torch.isfinite(late).all() and not torch.allclose(late, maps)
