@@ -362,7 +362,7 @@ def test_a_long_job_yields_its_model_to_another_sessions_click(server_url):
     sidebar's classifier, another visitor's saliency click on the same model is answered within the budget, and
     the job runs on.
 
-    The same kind of click alone (deconvolution, the same backward-rule cost, not cached by any other test) is
+    The same kind of click alone (deconvnet, the same backward-rule cost, not cached by any other test) is
     timed first in the same run. On a loaded machine where it alone takes over half the budget (CI once took
     13 s beside the job, with no time alone to compare), the limit is twice its own time: two sessions share the
     cores, and a click that waited for the whole job would wait minutes, not twice as long."""
@@ -373,10 +373,11 @@ def test_a_long_job_yields_its_model_to_another_sessions_click(server_url):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         try:
-            alone = open_settled(browser, f"{server_url}/saliency?methods=deconvolution", "Saliency")
+            alone = open_settled(browser, f"{server_url}/saliency?methods=deconvnet", "Saliency")
             t0 = time.monotonic()
             alone.get_by_role("button", name="Compute").click()
-            alone.wait_for_selector("text=computed in", timeout=RUN_TIMEOUT_MS)
+            # "from cache" would only make the reference shorter, the limit stricter
+            alone.wait_for_selector("text=/computed in|from cache/", timeout=RUN_TIMEOUT_MS)
             alone_s = time.monotonic() - t0
             alone.close()
             limit = max(BUDGET_S, 2 * alone_s)
