@@ -40,7 +40,7 @@ limit_malloc_arenas()  # once per process: each click's new script thread would 
 nav = st.navigation({name: pages for name, pages in SECTIONS.items() if pages})
 sidebar()
 import_model_libraries()
-freeze_startup_objects()  # after the imports and the default model: each run's garbage collection skips them
+freeze_startup_objects()  # once this first run ends: each later run's garbage collection skips the imports
 cancelled_notice()  # work cancelled in the previous run, on any page (components/jobs.py)
 if os.environ.get("GLIMPSE_WARM_LESSONS") == "1":  # a classroom server: every lesson ready before the first visit
     from components.lessons import warmup as lesson_warmup

@@ -8,6 +8,8 @@ a model that leaves a cache (evicted, unloaded, or pushed out by ``max_entries``
 
 from __future__ import annotations
 
+import threading
+
 import streamlit as st
 
 from components.image_input import BY_DIGEST, ImageChoice
@@ -114,21 +116,29 @@ def extra_status(name: str) -> str | None:
 
 
 @st.cache_resource(show_spinner=False)
-def freeze_startup_objects() -> int:
-    """Move every object alive after the first run's imports and default model into the permanent generation
-    (``gc.freeze()``), once per process; returns how many were frozen.
+def freeze_startup_objects() -> threading.Thread:
+    """Once per process: when the script run that calls this has ended, collect and then move every object alive
+    into the permanent generation (``gc.freeze()``). Returns the thread that waits for it.
 
     Streamlit runs a full ``gc.collect()`` after every script run (``runner.postScriptGC``). That walk visits
-    every tracked object, most of them torch's, transformers' and diffusers' modules and the loaded models,
-    which never become garbage, and holds the GIL meanwhile: about 1.4 s after each click on the 2-core
-    machine, stalling every other session's thread. Frozen objects are skipped, so the collection after a
-    run visits only what was made since and still frees each run's garbage.
+    every tracked object, most of them torch's, transformers' and diffusers' modules, which never become
+    garbage, and holds the GIL meanwhile: about 1.4 s after each click on the 2-core machine, stalling every
+    other session's thread. Frozen objects are skipped, so the collection after a run visits only what was made
+    since and still frees each run's garbage. The freeze waits for the calling run to end: frozen while it runs,
+    its script runner's reference cycle (thread, context, session state) would never be collected.
     """
     import gc
 
-    gc.collect()
-    gc.freeze()
-    return gc.get_freeze_count()
+    run = threading.current_thread()
+
+    def freeze() -> None:
+        run.join(timeout=600)
+        gc.collect()
+        gc.freeze()
+
+    waiter = threading.Thread(target=freeze, name="glimpse-gc-freeze", daemon=True)
+    waiter.start()
+    return waiter
 
 
 @st.cache_resource(show_spinner="Loading the model libraries (once per server start)…")
