@@ -18,11 +18,12 @@ checked against the model's own attention and output), with these rules:
 
 ``attention="cp"`` is CP-LRP inside attention (Ali et al. 2022), lxt's default for torchvision's ViT: the
 attention probabilities are constants (q and k detached), all relevance flows through the values; the paper's
-appendix A.2.3 finds it less noisy on ViTs than the uniform rule without a z⁺ rule on q and k.
+appendix A.2.3 uses it on ViTs (lxt: "easier to tune for gamma").
 
-Relevance starts as the target's logit (the seed gradient is 1, so for a bias-free network the map sums to the
-logit) and is read as gradient × input on the tokens entering block ``start_block`` (0: the patch embeddings with
-their position embedding), summed over channels: one value per patch, signed. The patch embedding itself is not
+Relevance starts as the target's logit (the seed gradient is 1; the biases and the softmax rule do not conserve it,
+so the map does not sum to the logit) and is read as gradient × input on the tokens entering block ``start_block``
+(0: the first block's input, the patch and position embeddings, after CLIP's pre-norm), summed over channels: one
+value per patch, signed (the class and register tokens' shares are not drawn). The patch embedding itself is not
 crossed (lxt does, with a γ-rule on the convolution, to reach pixels).
 """
 
@@ -147,12 +148,12 @@ class AttnLRP(TransformerMethod):
         return Cost(forward=1, backward=0)
 
     def attribute(self, ctx, x, params):
-        cap, score = self._forward(ctx, x, grad=False)
-        start = _start(params, len(cap.blocks))
-        head = read_head(unwrap(ctx.bundle.model))
         rule = params.get("attention", "attnlrp")
         if rule not in ("attnlrp", "cp"):
             raise ValueError(f"params: attention must be attnlrp or cp, not {rule!r}")
+        cap, score = self._forward(ctx, x, grad=False)
+        start = _start(params, len(cap.blocks))
+        head = read_head(unwrap(ctx.bundle.model))
         qk, av = (_UniformMatmul.apply,) * 2 if rule == "attnlrp" else (_constant_product, torch.matmul)
         with torch.enable_grad():
             tokens = cap.inputs[start].detach().clone().requires_grad_(True)

@@ -114,7 +114,6 @@ class BlockPass:
     """One block recomputed from its input ``x`` by its parts (:func:`run_block`): every intermediate an LRP
     rule reads. ``q``, ``k``, ``v``, ``a`` (the attention probabilities) are per head (B, heads, T, d or T)."""
 
-    x: torch.Tensor
     h1: torch.Tensor
     q: torch.Tensor
     k: torch.Tensor
@@ -166,7 +165,7 @@ def run_block(
     g = act(p.act, p.fc1(h2))
     m = p.fc2(g)
     m = p.ls2(m) if p.ls2 is not None else m
-    return BlockPass(x=x, h1=h1, q=q, k=k, v=v, a=a, ctx=ctx, o=o, x1=x1, h2=h2, g=g, m=m)
+    return BlockPass(h1=h1, q=q, k=k, v=v, a=a, ctx=ctx, o=o, x1=x1, h2=h2, g=g, m=m)
 
 
 def check_block(run: BlockPass, attention: torch.Tensor, output: torch.Tensor, method: str) -> None:
